@@ -1,0 +1,4 @@
+//! natsdr: an autonomous disaster-recovery watchdog for NATS JetStream.
+#![forbid(unsafe_code)]
+
+pub mod cli;
