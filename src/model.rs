@@ -18,7 +18,9 @@ pub enum NameError {
         max: usize,
     },
     /// The name holds a character NATS refuses in stream names (or DNS in region names).
-    #[error("contains {0:?}, which is not allowed here (stream and bucket names may not hold '.', '*', '>', '/', '\\\\' or white space)")]
+    #[error(
+        "contains {0:?}, which is not allowed here (stream and bucket names may not hold '.', '*', '>', '/', '\\\\' or white space)"
+    )]
     BadChar(char),
 }
 
@@ -35,7 +37,10 @@ impl Region {
             return Err(NameError::Empty);
         }
         if s.len() > 63 {
-            return Err(NameError::TooLong { len: s.len(), max: 63 });
+            return Err(NameError::TooLong {
+                len: s.len(),
+                max: 63,
+            });
         }
         if let Some(c) = s
             .chars()
@@ -107,12 +112,14 @@ impl StreamName {
             return Err(NameError::Empty);
         }
         if s.len() > 255 {
-            return Err(NameError::TooLong { len: s.len(), max: 255 });
+            return Err(NameError::TooLong {
+                len: s.len(),
+                max: 255,
+            });
         }
-        if let Some(c) = s
-            .chars()
-            .find(|c| matches!(c, '.' | '*' | '>' | '/' | '\\') || c.is_whitespace() || c.is_control())
-        {
+        if let Some(c) = s.chars().find(|c| {
+            matches!(c, '.' | '*' | '>' | '/' | '\\') || c.is_whitespace() || c.is_control()
+        }) {
             return Err(NameError::BadChar(c));
         }
         Ok(Self(s))
@@ -158,11 +165,47 @@ mod tests {
     fn region_ids_are_dns_labels() {
         assert!(Region::new("eu-central-1").is_ok());
         assert_eq!(Region::new("EU"), Err(NameError::BadChar('E')));
-        assert_eq!(Region::new("a".repeat(64)).unwrap_err(), NameError::TooLong { len: 64, max: 63 });
+        assert_eq!(
+            Region::new("a".repeat(64)).unwrap_err(),
+            NameError::TooLong { len: 64, max: 63 }
+        );
     }
 
     #[test]
     fn epochs_only_grow_by_one() {
         assert_eq!(Epoch(7).next(), Epoch(8));
+    }
+}
+
+/// Whether some subject matches both NATS subject patterns (`*` = one token, `>` = one or more
+/// trailing tokens). Two streams in one domain whose subjects overlap cannot coexist (10065).
+pub fn subjects_overlap(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.split('.').collect(), b.split('.').collect());
+    let mut i = 0;
+    loop {
+        match (a.get(i), b.get(i)) {
+            (Some(&">"), Some(_)) | (Some(_), Some(&">")) => return true,
+            (Some(x), Some(y)) if *x == "*" || *y == "*" || x == y => i += 1,
+            (Some(_), Some(_)) => return false,
+            (None, None) => return true,
+            (None, Some(_)) | (Some(_), None) => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod subject_tests {
+    use super::subjects_overlap;
+
+    #[test]
+    fn overlap_follows_nats_wildcard_rules() {
+        assert!(subjects_overlap("events.*", "events.created"));
+        assert!(subjects_overlap("events.>", "events.a.b"));
+        assert!(subjects_overlap("*.pii.*", "eu.*.x"));
+        assert!(!subjects_overlap("events.*", "eu.events.*"));
+        assert!(!subjects_overlap("events.*", "events.a.b"));
+        assert!(!subjects_overlap("events.>", "events"));
+        assert!(subjects_overlap("a", "a"));
+        assert!(!subjects_overlap("a.b", "a"));
     }
 }
