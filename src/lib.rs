@@ -1,6 +1,7 @@
 //! natsdr: an autonomous disaster-recovery watchdog for NATS JetStream.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod cli;
 pub mod config;
 pub mod model;
