@@ -4,5 +4,6 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod lint;
 pub mod model;
 pub mod telemetry;

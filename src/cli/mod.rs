@@ -1,5 +1,6 @@
 //! Command line: clap definitions, one function per subcommand, and exit codes.
 mod check_config;
+mod lint;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -37,6 +38,20 @@ enum Command {
         #[arg(env = "NATSDR_CONFIG")]
         config: PathBuf,
     },
+    /// Report what would hurt in an incident (unmirrored streams, mirrored WorkQueue streams,
+    /// missing dedupe windows, GDPR subjects reachable from the other region, low replicas,
+    /// a DNS TTL above the RTO target). Exits 0, or 2 when there are warnings and --strict.
+    Lint {
+        /// The config file.
+        #[arg(long, env = "NATSDR_CONFIG")]
+        config: PathBuf,
+        /// Exit 2 when any warning is found (for CI).
+        #[arg(long)]
+        strict: bool,
+        /// One JSON array instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Parses the command line, runs it, and maps the outcome to an exit code.
@@ -44,6 +59,11 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::CheckConfig { config } => check_config::run(&config),
+        Command::Lint {
+            config,
+            strict,
+            json,
+        } => lint::run(&config, strict, json),
     };
     ExitCode::from(code)
 }
