@@ -3,4 +3,5 @@
 
 pub mod cli;
 pub mod dns;
+pub mod lab;
 pub mod model;
