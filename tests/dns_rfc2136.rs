@@ -127,6 +127,53 @@ async fn retrying_a_claim_that_already_landed_is_already_ours() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_arbiter_without_an_ownership_record_reads_as_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ZoneSpec {
+        owner_txt: None,
+        ..ZoneSpec::default()
+    };
+    let server = BindServer::start(dir.path(), &spec).unwrap();
+    let dns = Rfc2136::new(&server.info().rfc2136_config(TIMEOUT)).unwrap();
+
+    assert_eq!(Arbiter::read(&dns).await.unwrap(), None);
+    assert_eq!(
+        dns.claim(&own("us-east-1", 1), &own("eu-central-1", 2))
+            .await
+            .unwrap(),
+        ClaimResult::Lost { current: None }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ownership_record_written_by_hand_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ZoneSpec {
+        owner_txt: Some("primary is us".into()),
+        ..ZoneSpec::default()
+    };
+    let server = BindServer::start(dir.path(), &spec).unwrap();
+    let dns = Rfc2136::new(&server.info().rfc2136_config(TIMEOUT)).unwrap();
+
+    let err = Arbiter::read(&dns).await.unwrap_err();
+
+    assert!(
+        matches!(&err, DnsError::MalformedOwnership { text, .. } if text == "primary is us"),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    // A claim cannot match it either, and reports the same refusal.
+    let err = dns
+        .claim(&own("us-east-1", 1), &own("eu-central-1", 2))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DnsError::MalformedOwnership { .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_claim_that_does_not_raise_the_epoch_is_refused_before_reaching_the_server() {
     let (_dir, _server, dns) = bind();
 
@@ -201,6 +248,13 @@ async fn a_client_record_swap_is_visible_on_the_authority_and_a_stale_swap_is_lo
     let other = ClientTarget::addresses([ip("127.3.0.1")]);
     assert_eq!(
         dns.swap(Some(&us), &other).await.unwrap(),
+        SwapResult::Lost {
+            current: Some(eu.clone())
+        }
+    );
+    // A swap that expects the name to be empty is stale as well.
+    assert_eq!(
+        dns.swap(None, &other).await.unwrap(),
         SwapResult::Lost {
             current: Some(eu.clone())
         }

@@ -1,6 +1,6 @@
 //! A real BIND `named` serving one dynamic zone, for tests and the local lab.
 use std::fs;
-use std::io;
+use std::io::{self, Read as _};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -34,6 +34,9 @@ pub enum BindError {
         #[source]
         source: io::Error,
     },
+    /// No randomness for the TSIG secret.
+    #[error("cannot read /dev/urandom for the TSIG secret")]
+    Random(#[source] io::Error),
     /// No free local port could be found.
     #[error("cannot find a free port on 127.0.0.1")]
     NoPort(#[source] io::Error),
@@ -164,7 +167,7 @@ impl BindServer {
     /// free 127.0.0.1 port and waits until it answers on TCP and has loaded the zone.
     pub fn start(dir: &Path, spec: &ZoneSpec) -> Result<Self, BindError> {
         let named = find_named()?;
-        let secret = generate_secret();
+        let secret = generate_secret()?;
         // NB: the free port is only probed, so another process may take it before named binds
         // it; a few attempts make that race harmless.
         let mut last_error = None;
@@ -172,7 +175,7 @@ impl BindServer {
             let port = free_port()?;
             let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
             write_config(dir, spec, &secret, port)?;
-            match launch(&named, dir, addr) {
+            match launch(&named, dir, &spec.zone, addr) {
                 Ok(child) => {
                     let info = BindInfo {
                         pid: child.id(),
@@ -186,7 +189,9 @@ impl BindServer {
                         info,
                     });
                 }
-                Err(e @ BindError::NotReady { .. }) => last_error = Some(e),
+                Err(e @ BindError::NotReady { .. }) if e.to_string().contains("address in use") => {
+                    last_error = Some(e);
+                }
                 Err(e) => return Err(e),
             }
         }
@@ -277,19 +282,13 @@ fn find_named() -> Result<PathBuf, BindError> {
         .ok_or_else(|| BindError::NamedNotFound("not on PATH nor in /usr/sbin".into()))
 }
 
-/// 32 random bytes, base64, as `tsig-keygen -a hmac-sha256` makes.
-fn generate_secret() -> String {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher as _, Hasher as _};
-    // NB: a lab key only has to be unguessable by other tests on this machine; std's
-    // randomly keyed SipHash avoids a dependency on a random number crate.
-    let mut bytes = Vec::with_capacity(32);
-    while bytes.len() < 32 {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_usize(bytes.len());
-        bytes.extend_from_slice(&hasher.finish().to_le_bytes());
-    }
-    base64::engine::general_purpose::STANDARD.encode(&bytes)
+/// 32 random bytes from the kernel, base64, as `tsig-keygen -a hmac-sha256` makes.
+fn generate_secret() -> Result<String, BindError> {
+    let mut bytes = [0u8; 32];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .map_err(BindError::Random)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// A port that is free for both TCP and UDP on 127.0.0.1 right now.
@@ -361,8 +360,9 @@ zone "{zone}" {{
     write_file(dir.join("named.conf"), &conf)
 }
 
-/// Runs `named -g` with its log in `dir/named.log` and waits until it answers.
-fn launch(named: &Path, dir: &Path, addr: SocketAddr) -> Result<Child, BindError> {
+/// Runs `named -g` with its log in `dir/named.log` and waits until it has loaded `zone` and
+/// accepts TCP connections.
+fn launch(named: &Path, dir: &Path, zone: &str, addr: SocketAddr) -> Result<Child, BindError> {
     let log_path = dir.join("named.log");
     let log = fs::File::create(&log_path).map_err(|source| BindError::Write {
         path: log_path.clone(),
@@ -387,6 +387,8 @@ fn launch(named: &Path, dir: &Path, addr: SocketAddr) -> Result<Child, BindError
             named: named.to_owned(),
             source,
         })?;
+    // NB: a zone with errors is skipped, not fatal, so wait for this zone's own line.
+    let loaded_line = format!("zone {zone}/IN: loaded serial");
     let deadline = std::time::Instant::now() + START_TIMEOUT;
     let not_ready = |child: &mut Child| {
         let _ = child.kill();
@@ -402,11 +404,18 @@ fn launch(named: &Path, dir: &Path, addr: SocketAddr) -> Result<Child, BindError
         if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
             return Err(not_ready(&mut child));
         }
-        let loaded = fs::read_to_string(&log_path)
-            .map(|log| log.contains("all zones loaded") && log.contains("running"))
-            .unwrap_or(false);
-        if loaded && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return Ok(child);
+        let log = fs::read_to_string(&log_path).unwrap_or_default();
+        // A line ending in `running` ends start-up (an earlier `running as: named ...` does
+        // not): without our zone's line by then, it will never load.
+        let started = log.lines().any(|line| line.ends_with(" running"));
+        match (started, log.contains(&loaded_line)) {
+            (true, false) => return Err(not_ready(&mut child)),
+            (true, true)
+                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() =>
+            {
+                return Ok(child);
+            }
+            _ => {}
         }
         if std::time::Instant::now() >= deadline {
             return Err(not_ready(&mut child));
