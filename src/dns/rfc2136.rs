@@ -81,7 +81,9 @@ pub struct Rfc2136Config {
     pub client_record_name: String,
     /// TTL of the records we write; whole seconds.
     pub ttl: Duration,
-    /// Bound on each whole operation (connect, send, answer); nothing waits longer.
+    /// Bound on each exchange with the server (connect, send, answer). A claim or swap is one
+    /// exchange, plus up to three read-back queries run concurrently when it fails, so it
+    /// returns within twice this.
     pub timeout: Duration,
 }
 
