@@ -166,6 +166,20 @@ impl BindServer {
     /// Writes a configuration for `spec` into `dir` (which must exist), starts `named` on a
     /// free 127.0.0.1 port and waits until it answers on TCP and has loaded the zone.
     pub fn start(dir: &Path, spec: &ZoneSpec) -> Result<Self, BindError> {
+        Self::launch_with_retries(dir, spec, false)
+    }
+
+    /// Starts `named` like [`BindServer::start`], but in its own process group (so a
+    /// terminal's Ctrl-C aimed at the lab command does not reach it), and lets it run on after
+    /// this process exits. Stop it with [`BindInfo::stop`].
+    pub fn spawn(dir: &Path, spec: &ZoneSpec) -> Result<BindInfo, BindError> {
+        let mut server = Self::launch_with_retries(dir, spec, true)?;
+        // NB: dropping a `Child` neither kills nor waits for it; once we exit, init reaps it.
+        server.child = None;
+        Ok(server.info.clone())
+    }
+
+    fn launch_with_retries(dir: &Path, spec: &ZoneSpec, detached: bool) -> Result<Self, BindError> {
         let named = find_named()?;
         let secret = generate_secret()?;
         // NB: the free port is only probed, so another process may take it before named binds
@@ -175,7 +189,7 @@ impl BindServer {
             let port = free_port()?;
             let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
             write_config(dir, spec, &secret, port)?;
-            match launch(&named, dir, &spec.zone, addr) {
+            match launch(&named, dir, &spec.zone, addr, detached) {
                 Ok(child) => {
                     let info = BindInfo {
                         pid: child.id(),
@@ -189,22 +203,13 @@ impl BindServer {
                         info,
                     });
                 }
-                Err(e @ BindError::NotReady { .. }) if e.to_string().contains("address in use") => {
+                Err(e @ BindError::NotReady { .. }) if port_was_taken(dir) => {
                     last_error = Some(e);
                 }
                 Err(e) => return Err(e),
             }
         }
         Err(last_error.expect("three attempts were made"))
-    }
-
-    /// Starts `named` like [`BindServer::start`], in its own process group, and lets it run
-    /// on after this process exits. Stop it with [`BindInfo::stop`].
-    pub fn spawn(dir: &Path, spec: &ZoneSpec) -> Result<BindInfo, BindError> {
-        let mut server = Self::start(dir, spec)?;
-        // NB: dropping a `Child` neither kills nor waits for it; once we exit, init reaps it.
-        server.child = None;
-        Ok(server.info.clone())
     }
 
     /// Where it listens, TCP and UDP.
@@ -362,7 +367,15 @@ zone "{zone}" {{
 
 /// Runs `named -g` with its log in `dir/named.log` and waits until it has loaded `zone` and
 /// accepts TCP connections.
-fn launch(named: &Path, dir: &Path, zone: &str, addr: SocketAddr) -> Result<Child, BindError> {
+/// Attached (not `detached`), it stays in our process group, so a Ctrl-C that kills a test
+/// run without unwinding (and so without `Drop`) kills it too.
+fn launch(
+    named: &Path,
+    dir: &Path,
+    zone: &str,
+    addr: SocketAddr,
+    detached: bool,
+) -> Result<Child, BindError> {
     let log_path = dir.join("named.log");
     let log = fs::File::create(&log_path).map_err(|source| BindError::Write {
         path: log_path.clone(),
@@ -372,7 +385,11 @@ fn launch(named: &Path, dir: &Path, zone: &str, addr: SocketAddr) -> Result<Chil
         path: log_path.clone(),
         source,
     })?;
-    let mut child = Command::new(named)
+    let mut command = Command::new(named);
+    if detached {
+        command.process_group(0);
+    }
+    let mut child = command
         .arg("-g")
         .arg("-c")
         .arg(dir.join("named.conf"))
@@ -380,8 +397,6 @@ fn launch(named: &Path, dir: &Path, zone: &str, addr: SocketAddr) -> Result<Chil
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)
-        // Own process group: a terminal's Ctrl-C aimed at the lab command does not reach it.
-        .process_group(0)
         .spawn()
         .map_err(|source| BindError::Spawn {
             named: named.to_owned(),
@@ -408,6 +423,10 @@ fn launch(named: &Path, dir: &Path, zone: &str, addr: SocketAddr) -> Result<Chil
         // A line ending in `running` ends start-up (an earlier `running as: named ...` does
         // not): without our zone's line by then, it will never load.
         let started = log.lines().any(|line| line.ends_with(" running"));
+        // NB: a named that keeps running without its socket leaves the port to someone else.
+        if log_shows_port_taken(&log) {
+            return Err(not_ready(&mut child));
+        }
         match (started, log.contains(&loaded_line)) {
             (true, false) => return Err(not_ready(&mut child)),
             (true, true)
@@ -422,6 +441,18 @@ fn launch(named: &Path, dir: &Path, zone: &str, addr: SocketAddr) -> Result<Chil
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Whether the last launch in `dir` failed because its port was taken meanwhile.
+fn port_was_taken(dir: &Path) -> bool {
+    fs::read_to_string(dir.join("named.log")).is_ok_and(|log| log_shows_port_taken(&log))
+}
+
+/// BIND 9.18 logs `creating IPv4 interface lo failed` and exits with `unable to listen on any
+/// configured interfaces` when the port is taken (found by experiment); older versions said
+/// `address in use` and kept running.
+fn log_shows_port_taken(log: &str) -> bool {
+    log.contains("unable to listen on any configured interfaces") || log.contains("address in use")
 }
 
 /// SIGTERM, wait up to [`STOP_GRACE`], then SIGKILL. A process that is already gone is fine.
