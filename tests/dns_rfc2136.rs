@@ -391,3 +391,74 @@ async fn measure_claim_and_swap_latency() {
         median(swaps)
     );
 }
+
+/// What a [`lossy_proxy`] does to the first connection through it.
+#[derive(Clone, Copy)]
+enum Loss {
+    /// Forward the request, wait for the server's answer, then drop it and hang up.
+    Answer,
+    /// Read the request, never forward it, and hang up.
+    Request,
+}
+
+/// A TCP proxy to `server` that spoils the first connection as `loss` says and forwards every
+/// later one faithfully, like a network that fails once.
+async fn lossy_proxy(server: std::net::SocketAddr, loss: Loss) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut first = true;
+        while let Ok((mut client, _)) = listener.accept().await {
+            let mut upstream = tokio::net::TcpStream::connect(server).await.unwrap();
+            if !std::mem::take(&mut first) {
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                });
+                continue;
+            }
+            let mut request = vec![0; 4096];
+            let n = client.read(&mut request).await.unwrap();
+            if let Loss::Answer = loss {
+                upstream.write_all(&request[..n]).await.unwrap();
+                let mut answer = vec![0; 4096];
+                let _ = upstream.read(&mut answer).await.unwrap();
+            }
+            drop(client);
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_whose_answer_is_lost_is_recognised_as_ours_by_reading_back() {
+    let (_dir, server, dns) = bind();
+    let mut config = server.info().rfc2136_config(TIMEOUT);
+    config.server = lossy_proxy(server.addr(), Loss::Answer).await;
+    let through_lossy_network = Rfc2136::new(&config).unwrap();
+    let (expected, new) = (own("us-east-1", 1), own("eu-central-1", 2));
+
+    let result = through_lossy_network.claim(&expected, &new).await.unwrap();
+
+    assert_eq!(result, ClaimResult::AlreadyOurs);
+    assert_eq!(Arbiter::read(&dns).await.unwrap(), Some(new));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_whose_request_is_lost_is_a_retryable_error_and_a_retry_wins() {
+    let (_dir, server, dns) = bind();
+    let mut config = server.info().rfc2136_config(TIMEOUT);
+    config.server = lossy_proxy(server.addr(), Loss::Request).await;
+    let through_lossy_network = Rfc2136::new(&config).unwrap();
+    let (expected, new) = (own("us-east-1", 1), own("eu-central-1", 2));
+
+    let err = through_lossy_network
+        .claim(&expected, &new)
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert_eq!(Arbiter::read(&dns).await.unwrap(), Some(expected.clone()));
+
+    let retry = through_lossy_network.claim(&expected, &new).await.unwrap();
+    assert_eq!(retry, ClaimResult::Won);
+}
