@@ -1,0 +1,2 @@
+//! A local laboratory of real servers for tests and demos.
+pub mod bind;
