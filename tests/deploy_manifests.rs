@@ -109,11 +109,19 @@ fn natsdr_probes_ports_and_scrape_hit_the_routes_natsdr_serves() {
         let sm = object(&objects, "ServiceMonitor", "natsdr");
         assert_eq!(sm["spec"]["endpoints"][0]["port"], "http", "{overlay}");
         assert_eq!(sm["spec"]["endpoints"][0]["path"], "/metrics", "{overlay}");
-        // The Service carries the region label the ServiceMonitor turns into `region`.
+        // The Service carries the region label the ServiceMonitor turns into `site`. Not into
+        // `region`: natsdr's own series carry that label, and Prometheus would rename theirs.
         assert!(
             svc["metadata"]["labels"]["natsdr.io/region"].is_string(),
             "{overlay}"
         );
+        let targets: Vec<&str> = sm["spec"]["endpoints"][0]["relabelings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["targetLabel"].as_str().unwrap())
+            .collect();
+        assert_eq!(targets, ["job", "site"], "{overlay}");
     }
 }
 
@@ -636,6 +644,18 @@ fn dockerfile_agrees_with_cargo_toml() {
             "the dependency layer must stub {target}"
         );
         assert!(target.starts_with("src/"), "COPY src covers {target}");
+    }
+    // The image copies only Cargo.toml, Cargo.lock and src/: a build script or an explicitly
+    // declared test, bench or example target would break its `cargo build`.
+    assert!(
+        !repo().join("build.rs").exists() && cargo["package"].get("build").is_none(),
+        "a build script must be copied by the Dockerfile"
+    );
+    for kind in ["test", "bench", "example"] {
+        assert!(
+            cargo.get(kind).is_none(),
+            "[[{kind}]] targets are declared: the Dockerfile's build needs their files"
+        );
     }
     // The builder is at least the crate's MSRV.
     let msrv = cargo["package"]["rust-version"].as_str().unwrap();
