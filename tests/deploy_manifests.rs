@@ -535,7 +535,6 @@ fn nats_config_check(overlay: &str) -> std::process::Output {
         cmd.env(name, value);
     }
     let out = cmd.output().unwrap();
-    drop(dir);
     out
 }
 
