@@ -534,8 +534,8 @@ fn nats_config_check(overlay: &str) -> std::process::Output {
         };
         cmd.env(name, value);
     }
-    let out = cmd.output().unwrap();
-    out
+    // NB: `dir` (the config files) lives until after the command has run.
+    cmd.output().unwrap()
 }
 
 #[test]
