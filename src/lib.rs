@@ -4,3 +4,5 @@
 pub mod cli;
 pub mod config;
 pub mod model;
+pub mod notify;
+pub mod testkit;
