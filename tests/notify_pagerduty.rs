@@ -171,3 +171,42 @@ async fn info_notifications_never_page() {
     assert_eq!(rx.requests().len(), 1);
     assert_eq!(got[0].json()["event_action"], "acknowledge");
 }
+
+#[tokio::test]
+async fn the_routing_key_is_read_from_its_secret_file_at_delivery_time() {
+    let rx = Receiver::start(ReceiverOptions::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let key_file = dir.path().join("routing-key");
+    std::fs::write(&key_file, "K3Y-FROM-FILE\n").unwrap();
+    let counts = Arc::new(DeliveryCounts::default());
+    let mut sink = pagerduty(&rx, "unused");
+    if let Sink::PagerDuty(pd) = &mut sink {
+        pd.routing_key = SecretRef::File(key_file.clone());
+    }
+    let notifier = start(sink, &counts);
+
+    notifier.send(notification("inc-file", NotificationKind::Trigger));
+    rx.wait_for(1, WITHIN).await.unwrap();
+    std::fs::write(&key_file, "R0TATED-K3Y\n").unwrap();
+    notifier.send(notification("inc-file", NotificationKind::Resolve));
+
+    let got = rx.wait_for(2, WITHIN).await.unwrap();
+    assert_eq!(got[0].json()["routing_key"], "K3Y-FROM-FILE");
+    assert_eq!(got[1].json()["routing_key"], "R0TATED-K3Y");
+}
+
+#[tokio::test]
+async fn a_routing_key_that_cannot_be_read_fails_without_a_request() {
+    let rx = Receiver::start(ReceiverOptions::default()).await.unwrap();
+    let counts = Arc::new(DeliveryCounts::default());
+    let mut sink = pagerduty(&rx, "unused");
+    if let Sink::PagerDuty(pd) = &mut sink {
+        pd.routing_key = SecretRef::File("/nonexistent/natsdr/routing-key".into());
+    }
+    let notifier = start(sink, &counts);
+
+    notifier.send(notification("inc-nokey", NotificationKind::Trigger));
+
+    eventually(&counts, DeliveryResult::Failed, 1).await;
+    assert!(rx.requests().is_empty());
+}

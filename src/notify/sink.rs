@@ -77,7 +77,9 @@ impl Sink {
             .timeout(timeout)
             .send()
             .await
-            .map_err(DeliveryError::Transport)?;
+            // NB: a webhook URL is often a credential itself (chat tools put the token in the
+            // path), so it is kept out of the error and thus out of the logs.
+            .map_err(|e| DeliveryError::Transport(e.without_url()))?;
         let status = response.status();
         if status.is_success() {
             return Ok(());

@@ -14,7 +14,7 @@ pub const SIGNATURE_HEADER: &str = "X-Natsdr-Signature";
 pub struct Webhook {
     /// A name for logs (e.g. `slack-oncall`); the metric label stays `webhook`.
     pub name: String,
-    /// Where to POST.
+    /// Where to POST. Treated as sensitive: it never appears in delivery errors or logs.
     pub url: Url,
     /// When set, every request is signed with it (see [`SIGNATURE_HEADER`]).
     pub secret: Option<SecretRef>,
@@ -49,7 +49,7 @@ pub fn verify_signature(key: &[u8], body: &[u8], header: &str) -> bool {
 }
 
 fn decode_hex(s: &str) -> Option<Vec<u8>> {
-    if s.len() % 2 != 0 || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !s.len().is_multiple_of(2) || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..s.len())
