@@ -210,3 +210,54 @@ async fn a_routing_key_that_cannot_be_read_fails_without_a_request() {
     eventually(&counts, DeliveryResult::Failed, 1).await;
     assert!(rx.requests().is_empty());
 }
+
+#[tokio::test]
+async fn a_resolve_never_overtakes_its_retried_trigger() {
+    let rx = Receiver::start(ReceiverOptions {
+        replies: vec![502, 502],
+        ..ReceiverOptions::default()
+    })
+    .await
+    .unwrap();
+    let counts = Arc::new(DeliveryCounts::default());
+    let notifier = start(pagerduty(&rx, "R0UT1NGKEY"), &counts);
+
+    notifier.send(notification("inc-order", NotificationKind::Trigger));
+    notifier.send(notification("inc-order", NotificationKind::Resolve));
+
+    eventually(&counts, DeliveryResult::Sent, 2).await;
+    let actions: Vec<_> = rx
+        .requests()
+        .iter()
+        .map(|r| (r.json()["event_action"].clone(), r.status))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            (json!("trigger"), Some(502)),
+            (json!("trigger"), Some(502)),
+            (json!("trigger"), Some(202)),
+            (json!("resolve"), Some(202)),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_rate_limit_s_retry_after_outweighs_a_shorter_backoff() {
+    let rx = Receiver::start(ReceiverOptions {
+        replies: vec![429],
+        retry_after_secs: Some(1),
+        ..ReceiverOptions::default()
+    })
+    .await
+    .unwrap();
+    let counts = Arc::new(DeliveryCounts::default());
+    let notifier = start(pagerduty(&rx, "R0UT1NGKEY"), &counts);
+
+    notifier.send(notification("inc-retry-after", NotificationKind::Trigger));
+
+    eventually(&counts, DeliveryResult::Sent, 1).await;
+    let got = rx.requests();
+    let waited = got[1].at - got[0].at;
+    assert!(waited >= Duration::from_secs(1), "retried after {waited:?}");
+}

@@ -79,3 +79,31 @@ impl DeliveryObserver for DeliveryCounts {
         self.cell(sink, result).fetch_add(1, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+
+    #[test]
+    fn counts_are_kept_per_sink_and_result_and_closures_observe_too() {
+        let counts = DeliveryCounts::default();
+        counts.observe(SinkKind::Webhook, DeliveryResult::Dropped);
+        counts.observe(SinkKind::Webhook, DeliveryResult::Dropped);
+        counts.observe(SinkKind::PagerDuty, DeliveryResult::Sent);
+        assert_eq!(counts.get(SinkKind::Webhook, DeliveryResult::Dropped), 2);
+        assert_eq!(counts.get(SinkKind::PagerDuty, DeliveryResult::Sent), 1);
+        assert_eq!(counts.get(SinkKind::PagerDuty, DeliveryResult::Dropped), 0);
+
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let observer: Arc<dyn DeliveryObserver> = Arc::new({
+            let seen = seen.clone();
+            move |sink: SinkKind, result: DeliveryResult| {
+                seen.lock().unwrap().push((sink.as_str(), result.as_str()));
+            }
+        });
+        observer.observe(SinkKind::PagerDuty, DeliveryResult::Failed);
+        assert_eq!(*seen.lock().unwrap(), [("pagerduty", "failed")]);
+    }
+}

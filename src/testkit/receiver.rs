@@ -9,7 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use reqwest::Url;
 use serde_json::{Value, json};
@@ -49,6 +49,8 @@ pub struct ReceiverOptions {
     pub hmac_key: Option<String>,
     /// Statuses to answer valid requests with, in order; 202 once they run out.
     pub replies: Vec<u16>,
+    /// Sent as `Retry-After` (seconds) with every scripted 429 and 503.
+    pub retry_after_secs: Option<u64>,
     /// Accept requests and never answer them (a blackholed receiver).
     pub hang: bool,
 }
@@ -56,6 +58,10 @@ pub struct ReceiverOptions {
 /// One request as it arrived.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// When it arrived.
+    pub at: tokio::time::Instant,
+    /// Request method.
+    pub method: Method,
     /// Request path.
     pub path: String,
     /// Request headers.
@@ -89,6 +95,7 @@ struct Shared {
     replies: Mutex<VecDeque<u16>>,
     hang: AtomicBool,
     hmac_key: Option<String>,
+    retry_after_secs: Option<u64>,
     arrived: Notify,
 }
 
@@ -109,6 +116,7 @@ impl Receiver {
             replies: Mutex::new(options.replies.into()),
             hang: AtomicBool::new(options.hang),
             hmac_key: options.hmac_key,
+            retry_after_secs: options.retry_after_secs,
             arrived: Notify::new(),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -189,13 +197,16 @@ impl Drop for Receiver {
 
 async fn handle(
     State(shared): State<Arc<Shared>>,
+    method: Method,
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
     let path = uri.path().to_owned();
     let is_pagerduty = path == PAGERDUTY_PATH;
-    let problems = if is_pagerduty {
+    let problems = if method != Method::POST {
+        vec![format!("method must be POST, not {method}")]
+    } else if is_pagerduty {
         serde_json::from_slice(&body).map_or_else(
             |e| vec![format!("body is not JSON: {e}")],
             |v| validate_pagerduty_event(&v),
@@ -207,7 +218,13 @@ async fn handle(
     let status = if hang {
         None
     } else if !problems.is_empty() {
-        Some(if is_pagerduty { 400 } else { 401 })
+        Some(if method != Method::POST {
+            405
+        } else if is_pagerduty {
+            400
+        } else {
+            401
+        })
     } else {
         Some(lock(&shared.replies).pop_front().unwrap_or(202))
     };
@@ -215,6 +232,8 @@ async fn handle(
         .ok()
         .and_then(|v| v.get("dedup_key").cloned());
     lock(&shared.log).push(Received {
+        at: tokio::time::Instant::now(),
+        method,
         path,
         headers,
         body,
@@ -234,7 +253,15 @@ async fn handle(
     } else {
         json!({"status": "error", "message": status.canonical_reason()})
     };
-    (status, axum::Json(body)).into_response()
+    let mut response = (status, axum::Json(body)).into_response();
+    if let Some(secs) = shared.retry_after_secs
+        && matches!(status.as_u16(), 429 | 503)
+    {
+        response
+            .headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+    }
+    response
 }
 
 fn check_signature(key: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Vec<String> {
@@ -382,5 +409,24 @@ mod tests {
             validate_pagerduty_event(&json!({"routing_key": "r", "event_action": "page"})).len(),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn the_receiver_answers_pagerduty_s_error_body_and_refuses_other_methods() {
+        let rx = Receiver::start(ReceiverOptions::default()).await.unwrap();
+        let client = reqwest::Client::new();
+        let bad = client
+            .post(rx.pagerduty_url())
+            .body(r#"{"routing_key":"r","event_action":"page"}"#)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bad.status(), 400);
+        let body: Value = bad.json().await.unwrap();
+        assert_eq!(body["status"], "invalid event");
+        let get = client.get(rx.webhook_url()).send().await.unwrap();
+        assert_eq!(get.status(), 405);
+        let seen = rx.wait_for(2, Duration::from_secs(5)).await.unwrap();
+        assert_eq!(seen[1].method, Method::GET);
     }
 }
