@@ -19,7 +19,7 @@ pub enum NotifyError {
 }
 
 /// Why one delivery attempt failed. [`DeliveryError::is_retryable`] says whether trying again
-/// can help.
+/// can help. Messages leave the cause to `source()`, so logs print the chain once.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
     /// The receiver refused the event for good (e.g. PagerDuty's 400 "invalid event").
@@ -39,13 +39,13 @@ pub enum DeliveryError {
         retry_after: Option<std::time::Duration>,
     },
     /// No answer: connection refused or reset, TLS failure, or the attempt timed out.
-    #[error("transport error: {0}")]
+    #[error("transport error")]
     Transport(#[source] reqwest::Error),
     /// The sink's secret (routing key or signing key) could not be read.
-    #[error("cannot read the sink's secret: {0}")]
+    #[error("cannot read the sink's secret")]
     Secret(#[source] SecretError),
     /// The notification could not be encoded as JSON.
-    #[error("cannot encode the notification: {0}")]
+    #[error("cannot encode the notification")]
     Encode(#[source] serde_json::Error),
 }
 

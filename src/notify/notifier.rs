@@ -9,7 +9,10 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use super::queue::{Pushed, Queue};
-use super::{Backoff, DeliveryObserver, DeliveryResult, Notification, NotifyError, Sink, SinkKind};
+use super::{
+    Backoff, DeliveryError, DeliveryObserver, DeliveryResult, Notification, NotifyError, Sink,
+    SinkKind,
+};
 
 /// How hard to try each notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -265,17 +268,27 @@ async fn deliver(
     loop {
         let err = match sink.attempt(client, n, timeout).await {
             Ok(()) => {
-                tracing::debug!(sink = sink.name(), incident = %n.incident, retries = retry, "notification sent");
+                tracing::debug!(
+                    sink = sink.name(),
+                    incident = %n.incident,
+                    retries = retry,
+                    "notification sent"
+                );
                 return DeliveryResult::Sent;
             }
             Err(err) => err,
         };
         if !err.is_retryable() {
-            tracing::error!(sink = sink.name(), incident = %n.incident, error = %err, "notification refused; not retrying");
+            tracing::error!(
+                sink = sink.name(),
+                incident = %n.incident,
+                error = %chain(&err),
+                "notification refused; not retrying"
+            );
             return DeliveryResult::Failed;
         }
         let wait = match &err {
-            super::DeliveryError::Unavailable {
+            DeliveryError::Unavailable {
                 retry_after: Some(asked),
                 ..
             } => policy.backoff.delay(retry).max(*asked),
@@ -283,12 +296,37 @@ async fn deliver(
         };
         let resume = Instant::now() + wait;
         if resume >= deadline {
-            tracing::error!(sink = sink.name(), incident = %n.incident, error = %err, retries = retry, "notification failed; deadline reached");
+            tracing::error!(
+                sink = sink.name(),
+                incident = %n.incident,
+                error = %chain(&err),
+                retries = retry,
+                "notification failed; deadline reached"
+            );
             return DeliveryResult::Failed;
         }
-        tracing::warn!(sink = sink.name(), incident = %n.incident, error = %err, retry_in = ?wait, "notification not delivered; will retry");
+        tracing::warn!(
+            sink = sink.name(),
+            incident = %n.incident,
+            error = %chain(&err),
+            retry_in = ?wait,
+            "notification not delivered; will retry"
+        );
         tokio::time::sleep_until(resume).await;
         timeout = policy.attempt_timeout.min(deadline - resume);
         retry = retry.saturating_add(1);
     }
+}
+
+/// The error and its causes on one line ("transport error: ...: connection refused"): the cause
+/// is what tells an operator whether the receiver is down, slow or misconfigured.
+fn chain(err: &DeliveryError) -> String {
+    let mut out = err.to_string();
+    let mut cause = std::error::Error::source(err);
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }

@@ -123,6 +123,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::notify::{IncidentId, NotificationKind, Severity};
 
     #[test]
     fn only_timeouts_rate_limits_and_server_errors_are_retried() {
@@ -145,5 +146,43 @@ mod tests {
             "Wed, 21 Oct 2015 07:28:00 GMT".parse().unwrap(),
         );
         assert_eq!(retry_after(&h), None);
+    }
+
+    #[tokio::test]
+    async fn a_transport_error_never_shows_the_webhook_url() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let sink = Sink::Webhook(Webhook {
+            name: "chat".into(),
+            url: format!("http://127.0.0.1:{port}/services/T0K3N")
+                .parse()
+                .unwrap(),
+            secret: None,
+        });
+        let n = Notification {
+            incident: IncidentId::new("i").unwrap(),
+            kind: NotificationKind::Info,
+            severity: Severity::Info,
+            summary: "s".into(),
+            source: "natsdr".into(),
+            component: None,
+            group: None,
+            class: None,
+            timestamp: time::OffsetDateTime::UNIX_EPOCH,
+            details: serde_json::Map::new(),
+        };
+        let err = sink
+            .attempt(&Client::new(), &n, Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable());
+        let mut cause: Option<&dyn std::error::Error> = Some(&err);
+        while let Some(c) = cause {
+            assert!(!format!("{c} {c:?}").contains("T0K3N"), "{c:?}");
+            cause = c.source();
+        }
     }
 }
