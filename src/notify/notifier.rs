@@ -73,8 +73,9 @@ pub struct Notifier {
 }
 
 impl Notifier {
-    /// Starts one delivery task per sink on the current tokio runtime. Every outcome (sent,
-    /// failed, dropped) is reported to `observer` once per notification and sink.
+    /// Starts one delivery task per sink on the current tokio runtime (like `tokio::spawn`, it
+    /// panics outside one). Every outcome (sent, failed, dropped) is reported to `observer`
+    /// exactly once per notification and sink.
     pub fn spawn(self, observer: Arc<dyn DeliveryObserver>) -> Result<NotifierHandle, NotifyError> {
         let client = Client::builder()
             .user_agent(concat!("natsdr/", env!("CARGO_PKG_VERSION")))
