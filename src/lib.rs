@@ -8,4 +8,6 @@ pub mod dns;
 pub mod lab;
 pub mod lint;
 pub mod model;
+pub mod notify;
 pub mod telemetry;
+pub mod testkit;
