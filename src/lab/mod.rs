@@ -2,6 +2,7 @@
 pub mod faults;
 pub mod manifest;
 pub mod names;
+pub mod netd;
 pub mod process;
 
 pub use manifest::LabManifest;
