@@ -2,5 +2,6 @@
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod dns;
 pub mod lab;
 pub mod model;

@@ -5,6 +5,7 @@
 //! plus netd, a fault-injecting TCP proxy in front of every path that a fault must be able to
 //! cut: the leafnodes, each region's client entry point, each watchdog's view of each region and
 //! each watchdog-to-watchdog link. Everything lives in one directory described by `lab.json`.
+pub mod bind;
 mod deploy;
 pub mod faults;
 pub mod manifest;
