@@ -97,7 +97,16 @@ async fn up_writes_every_config_and_down_leaves_no_process_behind() {
     let m = LabManifest::load(&dir).expect("lab.json is readable");
     assert_eq!(&m, lab.manifest());
     let pids: Vec<u32> = m.pids().into_iter().map(|(_, p)| p).collect();
-    assert_eq!(pids.len(), 7, "six nodes and netd: {:?}", m.pids());
+    assert_eq!(pids.len(), 8, "six nodes, netd and named: {:?}", m.pids());
+    let dns = m.dns.clone().expect("the lab runs BIND");
+    TcpStream::connect(dns.server)
+        .await
+        .expect("named answers on TCP");
+    let operator = std::fs::read_to_string(&m.natsdr_config).expect("natsdr.toml");
+    assert!(
+        operator.contains(&format!("server = \"{}\"", dns.server)),
+        "natsdr.toml points at the lab's BIND"
+    );
     assert!(pids.iter().all(|p| process::is_alive(*p)));
     let status = Lab::status(&dir).expect("status");
     assert!(status.processes.iter().all(|p| p.alive), "{status}");
@@ -141,6 +150,10 @@ async fn up_writes_every_config_and_down_leaves_no_process_behind() {
         "a lab process survived down"
     );
     assert!(Lab::status(&dir).expect("status").all_stopped());
+    assert!(
+        TcpStream::connect(dns.server).await.is_err(),
+        "named survived down"
+    );
     lab.shutdown().await.expect("a second stop is harmless");
 }
 

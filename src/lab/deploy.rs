@@ -10,9 +10,11 @@ use std::time::Duration;
 
 use nix::sys::signal::Signal;
 
+use super::bind::{BindError, BindServer, ZoneSpec};
 use super::faults::{Faults, FaultsError, PathFault};
 use super::manifest::{
-    Credentials, LabManifest, ManifestError, NodeInfo, ProcessInfo, RegionInfo, Route, WatchdogInfo,
+    Credentials, DnsInfo, LabManifest, ManifestError, NodeInfo, ProcessInfo, RegionInfo, Route,
+    WatchdogInfo,
 };
 use super::names::{LabRegion, NetPath, Site};
 use super::natsdr_conf::{self, Secrets, View};
@@ -86,6 +88,20 @@ pub enum LabError {
         timeout: Duration,
         /// The log directory.
         logs: PathBuf,
+    },
+    /// The lab's BIND could not be started.
+    #[error("cannot start the lab's DNS server (BIND)")]
+    Dns(#[source] BindError),
+    /// The task starting BIND panicked.
+    #[error("starting the lab's DNS server panicked")]
+    DnsPanicked(#[source] tokio::task::JoinError),
+    /// A node exited while the lab waited for it.
+    #[error("{node} exited: {last_lines}")]
+    NodeDied {
+        /// The node.
+        node: String,
+        /// The end of its log, usually the reason.
+        last_lines: String,
     },
     /// A region has no node with that index.
     #[error("{region} has no node {index} (nodes are 0..{NODES_PER_REGION})")]
@@ -168,6 +184,7 @@ impl Lab {
             return Err(LabError::NatsServerMissing(opts.nats_server));
         }
         let dir = prepare_dir(&opts.dir)?;
+        let port_lock = PortLock::acquire().await?;
         let manifest = plan(&dir, &opts)?;
         write_files(&manifest)?;
 
@@ -184,6 +201,10 @@ impl Lab {
             }
         }
         lab.manifest.save()?;
+        lab.wait_listening().await?;
+        drop(port_lock);
+        // NB: named starts while the clusters elect their meta leaders.
+        lab.start_dns().await?;
         for region in LabRegion::ALL {
             lab.wait_region_ready(region).await?;
         }
@@ -397,6 +418,44 @@ impl Lab {
         }
     }
 
+    /// Starts BIND with the client record on the US entry point, records it in the manifest and
+    /// rewrites the natsdr configs with their `[dns]` section.
+    async fn start_dns(&mut self) -> Result<(), LabError> {
+        let dir = self.manifest.dir.join("dns");
+        std::fs::create_dir_all(&dir).map_err(|source| LabError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let spec = ZoneSpec {
+            client_addr: LabRegion::Us.entry_ip().into(),
+            ..ZoneSpec::default()
+        };
+        let info = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || BindServer::spawn(&dir, &spec))
+                .await
+                .map_err(LabError::DnsPanicked)?
+                .map_err(LabError::Dns)?
+        };
+        let key_secret_file = self.manifest.dir.join("secrets").join("tsig-secret");
+        write_file(&key_secret_file, &info.key_secret, 0o600)?;
+        self.manifest.dns = Some(DnsInfo {
+            server: info.addr,
+            zone: format!("{}.", info.spec.zone),
+            client_record: format!("{}.", info.spec.client_name()),
+            owner_record: format!("{}.", info.spec.owner_name()),
+            key_name: info.spec.key_name.clone(),
+            key_algorithm: "hmac-sha256".into(),
+            key_secret_file,
+            process: ProcessInfo {
+                pid: Some(info.pid),
+                log: dir.join("named.log"),
+            },
+        });
+        self.manifest.save()?;
+        write_natsdr_configs(&self.manifest)
+    }
+
     fn spawn_node(&mut self, region: LabRegion, index: usize) -> Result<(), LabError> {
         let program = self.manifest.nats_server.clone();
         let node = self.node(region, index)?.clone();
@@ -448,8 +507,62 @@ impl Lab {
         }
     }
 
+    /// Waits until every node accepts clients (the last listener nats-server opens), failing
+    /// fast with the log's end when a node died (a port taken after all, a bad config).
+    async fn wait_listening(&self) -> Result<(), LabError> {
+        let nodes: Vec<NodeInfo> = self
+            .manifest
+            .regions
+            .iter()
+            .flat_map(|r| r.nodes.clone())
+            .collect();
+        let dir = self.manifest.dir.clone();
+        self.wait_until("every node listening".into(), || {
+            let nodes = nodes.clone();
+            let dir = dir.clone();
+            async move {
+                for n in &nodes {
+                    if !n.pid.is_some_and(|p| process::belongs_to(p, &dir)) {
+                        return true;
+                    }
+                    if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, n.client_port))
+                        .await
+                        .is_err()
+                    {
+                        return false;
+                    }
+                }
+                true
+            }
+        })
+        .await?;
+        self.check_nodes_alive(None)
+    }
+
+    /// Fails with the end of a node's log if a node of `region` (or any node) has died.
+    fn check_nodes_alive(&self, region: Option<LabRegion>) -> Result<(), LabError> {
+        let dir = &self.manifest.dir;
+        for r in self
+            .manifest
+            .regions
+            .iter()
+            .filter(|r| region.is_none_or(|want| r.region == want))
+        {
+            for n in &r.nodes {
+                if !n.pid.is_some_and(|p| process::belongs_to(p, dir)) {
+                    return Err(LabError::NodeDied {
+                        node: n.name.clone(),
+                        last_lines: log_tail(&n.log),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn wait_region_ready(&self, region: LabRegion) -> Result<(), LabError> {
         let nodes = self.manifest.region(region).nodes.clone();
+        let dir = self.manifest.dir.clone();
         let leaf = region == LabRegion::Eu;
         self.wait_until(
             format!(
@@ -458,8 +571,13 @@ impl Lab {
             ),
             || {
                 let nodes = nodes.clone();
+                let dir = dir.clone();
                 async move {
                     for n in &nodes {
+                        if !n.pid.is_some_and(|p| process::belongs_to(p, &dir)) {
+                            // A dead node never gets ready: stop waiting, report it below.
+                            return true;
+                        }
                         if !has_meta_leader(n).await || (leaf && !has_leafnode(n).await) {
                             return false;
                         }
@@ -468,7 +586,8 @@ impl Lab {
                 }
             },
         )
-        .await
+        .await?;
+        self.check_nodes_alive(Some(region))
     }
 
     async fn wait_until<F, Fut>(&self, what: String, check: F) -> Result<(), LabError>
@@ -491,6 +610,10 @@ impl Lab {
         for (_, mut child) in std::mem::take(&mut self.children) {
             let _ = child.kill();
             let _ = child.wait();
+        }
+        // named runs detached (the BIND runner keeps no child handle): kill it by pid.
+        if let Some(pid) = self.manifest.dns.as_ref().and_then(|d| d.process.pid) {
+            process::signal_lab_process(pid, &self.manifest.dir, Signal::SIGKILL);
         }
     }
 }
@@ -687,15 +810,51 @@ fn prepare_dir(dir: &Path) -> Result<PathBuf, LabError> {
     Ok(dir)
 }
 
+/// Where lab ports come from: below the kernel's ephemeral range (32768 and up by default), so no
+/// other program's `bind(0)` or outgoing connection takes a port between our reservation and the
+/// server's own bind.
+const PORT_RANGE: std::ops::Range<u16> = 20000..32000;
+
 /// Free ports, held open until the plan is complete so no two roles get the same one.
-struct Ports(Vec<TcpListener>);
+struct Ports {
+    held: Vec<TcpListener>,
+    next: u16,
+}
 
 impl Ports {
+    /// Scans from a random point of [`PORT_RANGE`], so concurrent labs rarely even meet.
+    fn new() -> Self {
+        use std::hash::{BuildHasher, RandomState};
+        let span = u64::from(PORT_RANGE.end - PORT_RANGE.start);
+        let offset =
+            u16::try_from(RandomState::new().hash_one(std::process::id()) % span).unwrap_or(0);
+        Self {
+            held: Vec::new(),
+            next: PORT_RANGE.start + offset,
+        }
+    }
+
     fn take(&mut self, ip: Ipv4Addr) -> Result<u16, LabError> {
-        let l = TcpListener::bind((ip, 0)).map_err(|e| LabError::Ports(ip, e))?;
-        let port = l.local_addr().map_err(|e| LabError::Ports(ip, e))?.port();
-        self.0.push(l);
-        Ok(port)
+        let mut last = None;
+        for _ in PORT_RANGE {
+            let port = self.next;
+            self.next = if port + 1 >= PORT_RANGE.end {
+                PORT_RANGE.start
+            } else {
+                port + 1
+            };
+            match TcpListener::bind((ip, port)) {
+                Ok(l) => {
+                    self.held.push(l);
+                    return Ok(port);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(LabError::Ports(
+            ip,
+            last.unwrap_or_else(|| std::io::Error::other("port range exhausted")),
+        ))
     }
 
     /// One port free on every address in `ips` (the entry points share their port).
@@ -709,7 +868,7 @@ impl Ports {
                 .collect();
             match rest {
                 Ok(ls) => {
-                    self.0.extend(ls);
+                    self.held.extend(ls);
                     return Ok(port);
                 }
                 Err(e) => last = Some(e),
@@ -722,6 +881,42 @@ impl Ports {
     }
 }
 
+/// A machine-wide lock held from choosing ports until every process has bound them, so two labs
+/// starting at once (parallel tests) never pick the same free port.
+struct PortLock(std::fs::File);
+
+impl PortLock {
+    async fn acquire() -> Result<Self, LabError> {
+        let path = std::env::temp_dir().join("natsdr-lab-ports.lock");
+        let io = |source| LabError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Self(file)),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+            }
+        }
+    }
+}
+
+impl Drop for PortLock {
+    fn drop(&mut self) {
+        // NB: closing the file releases the lock too; unlocking first just makes it prompt.
+        let _ = self.0.unlock();
+    }
+}
+
 fn secret() -> String {
     use std::hash::{BuildHasher, RandomState};
     let s = RandomState::new();
@@ -731,7 +926,7 @@ fn secret() -> String {
 /// Decides every port, path and credential of a new lab (no process is started here).
 fn plan(dir: &Path, opts: &LabOptions) -> Result<LabManifest, LabError> {
     let lo = Ipv4Addr::LOCALHOST;
-    let mut ports = Ports(Vec::new());
+    let mut ports = Ports::new();
     let creds = |user: &str| Credentials {
         user: user.to_owned(),
         password: secret(),
@@ -880,31 +1075,39 @@ fn plan(dir: &Path, opts: &LabOptions) -> Result<LabManifest, LabError> {
     })
 }
 
+/// Writes `text` to `path` with file mode `mode`, creating parent directories.
+fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), LabError> {
+    let io = |source| LabError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io)?;
+    std::io::Write::write_all(&mut f, text.as_bytes()).map_err(io)
+}
+
+fn api_token_file(m: &LabManifest) -> PathBuf {
+    m.dir.join("secrets").join("api-token")
+}
+
+fn peer_token_file(m: &LabManifest) -> PathBuf {
+    m.dir.join("secrets").join("peer-token")
+}
+
 /// Writes secrets, node configs, natsdr configs and the manifest.
 fn write_files(m: &LabManifest) -> Result<(), LabError> {
-    let write = |path: &Path, text: &str, mode: u32| -> Result<(), LabError> {
-        let io = |source| LabError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(io)?;
-        }
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(mode)
-            .open(path)
-            .map_err(io)?;
-        std::io::Write::write_all(&mut f, text.as_bytes()).map_err(io)
-    };
-    let api_token_file = m.dir.join("secrets").join("api-token");
-    let peer_token_file = m.dir.join("secrets").join("peer-token");
-    write(&m.system.password_file, &m.system.password, 0o600)?;
-    write(&m.app.password_file, &m.app.password, 0o600)?;
-    write(&api_token_file, &format!("{}\n", secret()), 0o600)?;
-    write(&peer_token_file, &format!("{}\n", secret()), 0o600)?;
+    write_file(&m.system.password_file, &m.system.password, 0o600)?;
+    write_file(&m.app.password_file, &m.app.password, 0o600)?;
+    write_file(&api_token_file(m), &format!("{}\n", secret()), 0o600)?;
+    write_file(&peer_token_file(m), &format!("{}\n", secret()), 0o600)?;
 
     let leaf_remotes: Vec<SocketAddr> = m.routes_of(NetPath::Leaf).map(|r| r.listen).collect();
     for r in &m.regions {
@@ -922,25 +1125,32 @@ fn write_files(m: &LabManifest) -> Result<(), LabError> {
                 system: &m.system,
                 app: &m.app,
             };
-            write(&n.config, &nats_conf::render(&conf), 0o600)?;
+            write_file(&n.config, &nats_conf::render(&conf), 0o600)?;
         }
     }
+    write_natsdr_configs(m)?;
+    m.save()?;
+    Ok(())
+}
+
+/// Writes the operator's and every watchdog's natsdr config.
+fn write_natsdr_configs(m: &LabManifest) -> Result<(), LabError> {
+    let (api, peer) = (api_token_file(m), peer_token_file(m));
     let secrets = Secrets {
-        api_token_file: &api_token_file,
-        peer_token_file: &peer_token_file,
+        api_token_file: &api,
+        peer_token_file: &peer,
     };
-    write(
+    write_file(
         &m.natsdr_config,
         &natsdr_conf::render(m, View::Operator, &secrets),
         0o644,
     )?;
     for w in &m.watchdogs {
-        write(
+        write_file(
             &w.config,
             &natsdr_conf::render(m, View::Watchdog(w.site), &secrets),
             0o644,
         )?;
     }
-    m.save()?;
     Ok(())
 }
