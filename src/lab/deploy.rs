@@ -629,8 +629,8 @@ impl Lab {
             && process::signal_lab_process(pid, &self.manifest.dir, Signal::SIGKILL)
         {
             // NB: a signal is delivered asynchronously; Drop cannot await, so poll briefly.
-            let deadline = std::time::Instant::now() + STOP_GRACE;
-            while process::is_alive(pid) && std::time::Instant::now() < deadline {
+            let deadline = tokio::time::Instant::now() + STOP_GRACE;
+            while process::is_alive(pid) && tokio::time::Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(5));
             }
         }
