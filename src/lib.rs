@@ -11,3 +11,18 @@ pub mod model;
 pub mod notify;
 pub mod telemetry;
 pub mod testkit;
+
+/// Renders an error with its whole `source()` chain on one line ("a: b: c"), for people.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let msg = s.to_string();
+        if !out.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        cur = s.source();
+    }
+    out
+}

@@ -1,5 +1,6 @@
 //! Command line: clap definitions, one function per subcommand, and exit codes.
 mod check_config;
+mod lab;
 mod lint;
 
 use std::path::PathBuf;
@@ -38,6 +39,11 @@ enum Command {
         #[arg(env = "NATSDR_CONFIG")]
         config: PathBuf,
     },
+    /// Run a real two-region NATS lab on this machine (for the demo, tests and trying natsdr).
+    Lab {
+        #[command(subcommand)]
+        command: lab::LabCommand,
+    },
     /// Report what would hurt in an incident (unmirrored streams, mirrored WorkQueue streams,
     /// missing dedupe windows, GDPR subjects reachable from the other region, low replicas,
     /// a DNS TTL above the RTO target). Exits 0, or 2 when there are warnings and --strict.
@@ -64,6 +70,7 @@ pub fn main() -> ExitCode {
             strict,
             json,
         } => lint::run(&config, strict, json),
+        Command::Lab { command } => lab::run(command),
     };
     ExitCode::from(code)
 }
