@@ -94,6 +94,15 @@ fn primary_side(
                 };
                 resume(next, owner, step, now, policy, reason)
             }
+            // Away from home the anti-flap hold survives restarts: no automatic move until `Ack`.
+            None if owner.region != policy.params().home_primary => {
+                let epoch = owner.epoch;
+                let next = State {
+                    phase: Phase::FailedOver { epoch },
+                    ..next
+                };
+                Decision::quiet(next, Reason::HoldingAfterFailover { epoch })
+            }
             None => lease(next, obs, owner, now, policy),
         },
         Phase::Healthy
@@ -387,6 +396,21 @@ fn standby_side(
             reason,
         );
     }
+    // NB: the delay counts from the votes (which the lease rule is timed against); the mirrors'
+    // testimony is required when acting, so their silence threshold does not add to the RTO.
+    if !world::mirrors_testify(&evidence) {
+        let reason = Reason::MirrorsInContact {
+            region: owner.region.clone(),
+            evidence,
+        };
+        return Decision::quiet(
+            State {
+                phase: Phase::Suspect { since, evidence },
+                ..next
+            },
+            reason,
+        );
+    }
     // Confirmed for long enough: the gates, in order of what an operator most needs to know.
     let gate = if !(owner.region == p.home_primary && p.me == p.home_standby) {
         Some(BlockCause::NeedsOperator {
@@ -441,7 +465,7 @@ fn standby_side(
 }
 
 /// Detection without gates (what a witness reports, and the first half of the standby's logic):
-/// `Suspect` when confirmed (keeping its start), else `Degraded` or `Healthy`.
+/// `Suspect` when enough votes agree (keeping its start), else `Degraded` or `Healthy`.
 fn assess(
     prev: &State,
     obs: &Observation,
@@ -451,7 +475,7 @@ fn assess(
 ) -> (Phase, Reason) {
     let region = &owner.region;
     let evidence: Evidence = world::evidence(obs, region, policy.other(region), policy);
-    if world::confirmed(&evidence, policy) {
+    if world::votes_confirm(&evidence, policy) {
         let since = match prev.phase {
             Phase::Suspect { since, .. } => since,
             Phase::Blocked { since, .. } => since,

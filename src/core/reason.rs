@@ -55,6 +55,13 @@ pub enum Reason {
         /// The failover delay.
         delay: Duration,
     },
+    /// Confirmed down by the votes for the whole delay, but a mirror still hears from it.
+    MirrorsInContact {
+        /// The region.
+        region: Region,
+        /// The evidence.
+        evidence: Evidence,
+    },
     /// Confirmed down for the whole delay: failing over.
     PrimaryDown {
         /// The region.
@@ -467,6 +474,17 @@ impl fmt::Display for Reason {
                 f,
                 "primary {region} confirmed down by {confirmed_by} of {of} vantage points for {}",
                 secs(*for_)
+            ),
+            Reason::MirrorsInContact {
+                region,
+                evidence: e,
+            } => write!(
+                f,
+                "{region} seen down by {} of {} vantage points, but {} of {} mirrors still hear from it: waiting",
+                e.down_votes,
+                e.vantage_points,
+                e.mirrors - e.silent_mirrors,
+                e.mirrors
             ),
             Reason::Blocked { cause } => write!(f, "blocked: {cause}"),
             Reason::Isolated { region, remaining } => {

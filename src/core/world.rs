@@ -70,15 +70,20 @@ pub fn mirror_testimony(obs: &Observation, region: &Region, policy: &Policy) -> 
     (silent, total)
 }
 
-/// Whether the evidence confirms the region down: enough votes (a majority with a witness, this
-/// watchdog alone in a two-site setup, where the policy gate decides) and every mirror silent.
-pub fn confirmed(e: &Evidence, policy: &Policy) -> bool {
+/// Whether enough vantage points see the region down: a majority with a witness; this watchdog
+/// alone in a two-site setup (where the two-site policy gate decides what follows).
+pub fn votes_confirm(e: &Evidence, policy: &Policy) -> bool {
     let needed = if policy.params().witness {
         policy.majority()
     } else {
         1
     };
-    e.down_votes >= needed && e.mirrors > 0 && e.silent_mirrors == e.mirrors
+    e.down_votes >= needed
+}
+
+/// Whether the standby's mirrors testify that their source is gone: all of them silent.
+pub fn mirrors_testify(e: &Evidence) -> bool {
+    e.mirrors > 0 && e.silent_mirrors == e.mirrors
 }
 
 /// Primary side: the latest time at which a majority vouched that `region` serves, from this
