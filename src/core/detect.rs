@@ -43,6 +43,16 @@ fn primary_side(
     policy: &Policy,
 ) -> Decision {
     match next.phase.clone() {
+        // Ownership came back at a newer epoch (a rolled-back switchover): whoever moved it
+        // unfences; this watchdog just starts afresh.
+        Phase::SelfFenced { epoch, .. } if owner.epoch > epoch => {
+            let next = State {
+                phase: Phase::Starting,
+                vouched_at: None,
+                ..next
+            };
+            primary_side(next, obs, owner, now, policy)
+        }
         Phase::SelfFenced { epoch, streams } => refence(next, obs, epoch, streams, now, policy),
         Phase::Blocked {
             cause:
@@ -387,7 +397,9 @@ fn standby_side(
     let Phase::Suspect { since, evidence } = phase else {
         return Decision::quiet(State { phase, ..next }, reason);
     };
-    if now.since(since) < p.failover_delay {
+    // A blocked watchdog already served the delay: it re-checks the gates at once.
+    let held = matches!(next.phase, Phase::Blocked { .. });
+    if !held && now.since(since) < p.failover_delay {
         return Decision::quiet(
             State {
                 phase: Phase::Suspect { since, evidence },

@@ -82,6 +82,8 @@ pub struct World {
     pub gdpr_touched: bool,
     pub dual_writes: u32,
     pub promoted_while_us_writable: bool,
+    /// Messages the mirror lacked when it was promoted.
+    pub loss_at_promote: Option<u64>,
 }
 
 impl World {
@@ -113,6 +115,7 @@ impl World {
             gdpr_touched: false,
             dual_writes: 0,
             promoted_while_us_writable: false,
+            loss_at_promote: None,
         }
     }
 
@@ -431,6 +434,8 @@ impl Sim {
                 if self.world.us_writable() {
                     self.world.promoted_while_us_writable = true;
                 }
+                let w = &mut self.world;
+                w.loss_at_promote = Some(w.us_orders.last_seq.saturating_sub(w.eu_orders.last_seq));
                 for s in self.streams_mut(region) {
                     if streams.contains(&s.name) && s.role == StreamRole::Mirror {
                         s.role = StreamRole::Writable;
