@@ -135,9 +135,9 @@ pub(super) fn handle(state: &State, c: &Command, now: Instant, policy: &Policy) 
                 | Phase::StoodDown { .. } => {
                     return refuse(Refusal::Busy);
                 }
-                Phase::Healthy => now,
+                Phase::Healthy => None,
                 Phase::Suspect { since, .. } | Phase::Blocked { since, .. } if !switchover => {
-                    *since
+                    Some(*since)
                 }
                 Phase::Starting
                 | Phase::Degraded
@@ -148,7 +148,7 @@ pub(super) fn handle(state: &State, c: &Command, now: Instant, policy: &Policy) 
                     if switchover {
                         return refuse(Refusal::NotHealthy);
                     }
-                    now
+                    None
                 }
             };
             let breach = world::rpo_breach(&state.catalog, &me, policy);

@@ -120,8 +120,16 @@ fn observe(state: &State, obs: &Observation, now: Instant, policy: &Policy) -> D
             next.catalog.insert(region.clone(), view.streams.clone());
         }
     }
-    if let Some(seen) = &obs.arbiter
-        && next.known.as_ref().is_none_or(|k| seen.epoch >= k.epoch)
+    // Epochs only grow: the newest record read by anyone (the arbiter, or a peer) wins.
+    let newest = obs
+        .arbiter
+        .iter()
+        .chain(obs.reports.iter().filter_map(|r| r.owner.as_ref()))
+        .max_by_key(|o| o.epoch);
+    if let Some(seen) = newest
+        && next.known.as_ref().is_none_or(|k| {
+            seen.epoch > k.epoch || (seen.epoch == k.epoch && obs.arbiter.as_ref() == Some(seen))
+        })
     {
         next.known = Some(seen.clone());
     }

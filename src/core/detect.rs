@@ -20,7 +20,7 @@ pub(super) fn on_observation(
     policy: &Policy,
 ) -> Decision {
     let Some(owner) = next.known.clone() else {
-        return Decision::quiet(next, Reason::ArbiterUnknown);
+        return unknown_owner(next, obs, now, policy);
     };
     match policy.params().role {
         Role::Witness => {
@@ -31,6 +31,39 @@ pub(super) fn on_observation(
             primary_side(next, obs, &owner, now, policy)
         }
         Role::Watchdog => standby_side(prev, next, obs, &owner, now, policy),
+    }
+}
+
+/// No ownership record read yet. The home primary's watchdog still keeps its lease: whether it
+/// is active or a stale twin, serving without a majority vouching for it is never safe.
+fn unknown_owner(next: State, obs: &Observation, now: Instant, policy: &Policy) -> Decision {
+    let p = policy.params();
+    if p.role == Role::Witness || p.me != p.home_primary || !policy.lease_applies() {
+        return Decision::quiet(next, Reason::ArbiterUnknown);
+    }
+    let unknown = Ownership {
+        region: p.me.clone(),
+        epoch: crate::model::Epoch::default(),
+    };
+    let d = lease(next, obs, &unknown, now, policy);
+    match d.next.phase {
+        Phase::SelfFenced { .. } => d,
+        Phase::Starting
+        | Phase::Healthy
+        | Phase::Degraded
+        | Phase::Suspect { .. }
+        | Phase::Isolated { .. }
+        | Phase::FailingOver(_)
+        | Phase::SwitchingOver(_)
+        | Phase::FailedOver { .. }
+        | Phase::StoodDown { .. }
+        | Phase::Blocked { .. } => Decision {
+            next: State {
+                phase: Phase::Starting,
+                ..d.next
+            },
+            ..d
+        },
     }
 }
 
@@ -53,7 +86,9 @@ fn primary_side(
             };
             primary_side(next, obs, owner, now, policy)
         }
-        Phase::SelfFenced { epoch, streams } => refence(next, obs, epoch, streams, now, policy),
+        Phase::SelfFenced { epoch, streams } => {
+            refence(next, obs, epoch.max(owner.epoch), streams, now, policy)
+        }
         Phase::Blocked {
             cause:
                 cause @ (BlockCause::Flapping { .. }
@@ -132,7 +167,7 @@ fn primary_side(
 }
 
 /// Fences a stale twin in the other region (an old primary back unfenced), at most once per
-/// step timeout. `None` when there is nothing to repair.
+/// probe interval. `None` when there is nothing to repair.
 fn repair(
     next: &mut State,
     obs: &Observation,
@@ -147,7 +182,7 @@ fn repair(
     }
     if next
         .repair_sent
-        .is_some_and(|t| now.since(t) < policy.params().step_timeout)
+        .is_some_and(|t| now.since(t) < policy.params().probe_interval)
     {
         return Some((Vec::new(), Reason::FencePending { region: other }));
     }
@@ -203,13 +238,19 @@ fn lease(
     if !policy.lease_applies() || owner.region != p.home_primary {
         return Decision::quiet(State { phase, ..next }, reason);
     }
-    // NB: a watchdog that (re)starts with no vouching yet gets `lease - report_max_age` of grace
-    // for the peers' reports to arrive; restarts while isolated shorten the safety margin.
-    let vouched = [world::vouched(obs, &p.me, policy), next.vouched_at]
+    // NB: a watchdog that (re)starts without a majority vouching in its first round cannot
+    // know how long its region has been cut off: it fences at once (the driver must fetch the
+    // peers' reports before the first round).
+    let Some(vouched) = [world::vouched(obs, &p.me, policy), next.vouched_at]
         .into_iter()
         .flatten()
         .max()
-        .unwrap_or(now.minus(p.report_max_age));
+    else {
+        let reason = Reason::SelfFencedUnvouched {
+            region: p.me.clone(),
+        };
+        return self_fence(next, owner.epoch, now, policy, reason);
+    };
     next.vouched_at = Some(vouched);
     let unvouched = now.since(vouched);
     if unvouched > p.self_fence_lease {
@@ -262,7 +303,7 @@ fn self_fence(
     )
 }
 
-/// Self-fenced: send the fence again (once per step timeout) while the region still takes writes.
+/// Self-fenced: send the fence again (once per probe interval) while the region still takes writes.
 fn refence(
     mut next: State,
     obs: &Observation,
@@ -272,6 +313,18 @@ fn refence(
     policy: &Policy,
 ) -> Decision {
     let me = policy.params().me.clone();
+    // Level-triggered: a region that was down when it fenced itself shows its streams only now.
+    let mut streams = streams;
+    for s in world::fence_list(&next.catalog, &me, policy) {
+        if !streams.contains(&s) {
+            streams.push(s);
+        }
+    }
+    // The fence carries the newest epoch known (the arbiter may have moved on since).
+    next.phase = Phase::SelfFenced {
+        epoch,
+        streams: streams.clone(),
+    };
     let writable = obs
         .regions
         .get(&me)
@@ -283,7 +336,7 @@ fn refence(
         });
     let due = next
         .repair_sent
-        .is_none_or(|t| now.since(t) >= policy.params().step_timeout);
+        .is_none_or(|t| now.since(t) >= policy.params().probe_interval);
     if writable && due {
         next.repair_sent = Some(now);
         let action = Action::Fence {
@@ -313,9 +366,9 @@ fn resume(
         step_since: now,
         attempts: 0,
         inflight: false,
-        // NB: when this watchdog restarted we cannot know when the old primary lost its majority:
-        // an unreachable one is accepted as fenced only a full lease from now.
-        down_since: now,
+        // NB: when this watchdog restarted we cannot know since when the old primary lost its
+        // majority: the fence step measures it afresh from the next rounds.
+        down_since: None,
         break_glass: false,
     };
     moves::enter(next, Kind::Failover, m, now, policy, reason)
@@ -332,13 +385,18 @@ fn standby_side(
 ) -> Decision {
     let p = policy.params();
     if let Phase::SelfFenced { epoch, streams } = next.phase.clone() {
-        return refence(next, obs, epoch, streams, now, policy);
+        return refence(next, obs, epoch.max(owner.epoch), streams, now, policy);
     }
     let lost_ownership = prev
         .known
         .as_ref()
         .is_some_and(|k| k.region == p.me && k.epoch < owner.epoch);
-    if lost_ownership || world::stale_twin(obs, &next.catalog, &p.me, policy) {
+    // NB: the home primary is the only region that can be a stale old primary (failback is not
+    // automatic), so it fences whatever it still serves once another region owns the epoch, even
+    // when it cannot see the promoted twins (a restart while cut off from the standby).
+    let stale_primary =
+        p.me == p.home_primary && world::writable_twins(obs, &next.catalog, &p.me, policy);
+    if lost_ownership || stale_primary || world::stale_twin(obs, &next.catalog, &p.me, policy) {
         return self_fence(
             next,
             owner.epoch,
@@ -464,7 +522,7 @@ fn standby_side(
         step_since: now,
         attempts: 0,
         inflight: false,
-        down_since: since,
+        down_since: Some(since),
         break_glass: false,
     };
     let reason = Reason::PrimaryDown {

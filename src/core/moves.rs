@@ -177,6 +177,16 @@ pub(super) fn on_observation(
         };
         return Decision::quiet(next, Reason::Superseded { seen: seen.clone() });
     }
+    let mut m = m;
+    if m.step == Step::Fence {
+        // Level-triggered lease accounting: the old primary may be vouched for again.
+        let evidence = world::evidence(obs, &m.from, &m.to, policy);
+        m.down_since = world::votes_confirm(&evidence, policy).then(|| m.down_since.unwrap_or(now));
+    }
+    let next = State {
+        phase: kind.wrap(m.clone()),
+        ..next
+    };
     let claim = Ownership {
         region: m.to.clone(),
         epoch: m.epoch,
@@ -299,27 +309,26 @@ pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Po
     let (kind, mut m) = match &state.phase {
         Phase::FailingOver(m) => (Kind::Failover, m.clone()),
         Phase::SwitchingOver(m) => (Kind::Switchover, m.clone()),
-        Phase::SelfFenced { .. } => {
-            // A failed self-fence is sent again by the next round.
-            if let Event::Fenced {
-                region,
-                result: FenceResult::Failed { .. },
-                ..
-            } = event
-                && *region == policy.params().me
-            {
-                next.repair_sent = None;
-            }
-            return Decision::quiet(next, Reason::StaleOutcome);
-        }
-        Phase::Starting
+        // Repair and self-fences live outside moves: one that did not land is sent again by the
+        // next round instead of waiting out the step timeout.
+        Phase::SelfFenced { .. }
+        | Phase::Starting
         | Phase::Healthy
         | Phase::Degraded
         | Phase::Suspect { .. }
         | Phase::Isolated { .. }
         | Phase::FailedOver { .. }
         | Phase::StoodDown { .. }
-        | Phase::Blocked { .. } => return Decision::quiet(next, Reason::StaleOutcome),
+        | Phase::Blocked { .. } => {
+            if let Event::Fenced {
+                result: FenceResult::Unreachable | FenceResult::Failed { .. },
+                ..
+            } = event
+            {
+                next.repair_sent = None;
+            }
+            return Decision::quiet(next, Reason::StaleOutcome);
+        }
     };
     let stale = || Decision::quiet(state.clone(), Reason::StaleOutcome);
     match event {
@@ -405,8 +414,8 @@ pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Po
                     advance(next, kind, m, after, now, policy, done(FenceHow::NoQuorum))
                 }
                 (FenceResult::Unreachable, Kind::Failover) => {
-                    let expiry = m.down_since + policy.lease_expiry();
-                    if now >= expiry {
+                    let expiry = m.down_since.map(|t| t + policy.lease_expiry());
+                    if expiry.is_some_and(|e| now >= e) {
                         return advance(
                             next,
                             kind,
@@ -417,15 +426,21 @@ pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Po
                             done(FenceHow::LeaseExpired),
                         );
                     }
-                    // Not a failure: keep trying (bounded by the lease) in case it becomes reachable.
-                    m.inflight = false;
-                    m.attempts = 0;
+                    // Not a failure yet: send it again after the step timeout (it may become
+                    // reachable, or the lease expire); `max_attempts` bounds the wait.
+                    if m.attempts >= policy.params().max_attempts {
+                        let error =
+                            "old primary unreachable and not confirmed down long enough".to_owned();
+                        return blocked(next, m.step, error, now);
+                    }
+                    m.step_since = now;
+                    let remaining = expiry.map_or(policy.lease_expiry(), |e| e.since(now));
                     next.phase = kind.wrap(m);
                     Decision::quiet(
                         next,
                         Reason::FenceWaitingForLease {
                             region: region.clone(),
-                            remaining: expiry.since(now),
+                            remaining,
                         },
                     )
                 }

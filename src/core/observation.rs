@@ -92,6 +92,10 @@ pub struct Report {
     pub age: Duration,
     /// Its verdict on each region it probes.
     pub health: BTreeMap<Region, Health>,
+    /// The ownership record it last read from the arbiter, if any. A vantage point that sees
+    /// another region owning the epoch does not vouch for this one, and a watchdog cut off from
+    /// the arbiter learns newer epochs this way.
+    pub owner: Option<Ownership>,
 }
 
 /// The kinds of vantage point that vote on a region's health.

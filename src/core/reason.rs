@@ -94,6 +94,11 @@ pub enum Reason {
         /// The lease.
         lease: Duration,
     },
+    /// This (active) region's watchdog started without a majority vouching: it fenced its region.
+    SelfFencedUnvouched {
+        /// The region.
+        region: Region,
+    },
     /// Another region owns a newer epoch: this region fenced itself.
     SelfFencedNewerEpoch {
         /// The record seen.
@@ -504,6 +509,12 @@ impl fmt::Display for Reason {
                 secs(*for_),
                 secs(*lease)
             ),
+            Reason::SelfFencedUnvouched { region } => {
+                write!(
+                    f,
+                    "fenced own region {region}: started without a majority vouching for it"
+                )
+            }
             Reason::SelfFencedNewerEpoch { seen } => {
                 write!(f, "fenced own region: the arbiter names {seen}")
             }

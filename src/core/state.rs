@@ -30,7 +30,7 @@ pub struct State {
     pub was_down: bool,
     /// Primary side: the last time a majority of vantage points vouched for this region.
     pub vouched_at: Option<Instant>,
-    /// When a repair fence (of a stale twin) was last sent, to send it once per step timeout.
+    /// When a repair fence (of a stale twin) was last sent, to send it at most once per probe interval.
     pub repair_sent: Option<Instant>,
 }
 
@@ -152,8 +152,10 @@ pub struct Move {
     pub attempts: u32,
     /// Whether the current step's action is out and its outcome awaited.
     pub inflight: bool,
-    /// Since when `from` has been without majority support (lease accounting for an unreachable fence).
-    pub down_since: Instant,
+    /// Since when enough vantage points have seen `from` down, as last observed; `None` while
+    /// they do not (then an unreachable `from` may still be vouched for and serving). An
+    /// unreachable `from` counts as fenced only once its lease has surely expired from here.
+    pub down_since: Option<Instant>,
     /// Whether an operator allowed data loss beyond the RPO budget.
     pub break_glass: bool,
 }

@@ -94,7 +94,8 @@ pub fn vouched(obs: &Observation, region: &Region, policy: &Policy) -> Option<In
         times.push(obs.at);
     }
     for r in freshest(&obs.reports).values() {
-        if r.health.get(region).is_some_and(|h| h.serves()) {
+        let owner_ok = r.owner.as_ref().is_none_or(|o| o.region == *region);
+        if owner_ok && r.health.get(region).is_some_and(|h| h.serves()) {
             times.push(obs.at.minus(r.age));
         }
     }
@@ -197,6 +198,25 @@ pub fn stale_twin(obs: &Observation, catalog: &Catalog, region: &Region, policy:
                     && promoted.contains(&s.name)
                     && !policy.params().protected.contains(&s.name)
             })
+        })
+}
+
+/// Whether `region` (reachable this round) still accepts writes on any stream fencing it would
+/// touch.
+pub fn writable_twins(
+    obs: &Observation,
+    catalog: &Catalog,
+    region: &Region,
+    policy: &Policy,
+) -> bool {
+    let twins: BTreeSet<StreamName> = fence_list(catalog, region, policy).into_iter().collect();
+    obs.regions
+        .get(region)
+        .filter(|v| v.reachable)
+        .is_some_and(|v| {
+            v.streams
+                .iter()
+                .any(|s| s.role == StreamRole::Writable && twins.contains(&s.name))
         })
 }
 

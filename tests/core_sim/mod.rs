@@ -206,6 +206,8 @@ pub struct Sim {
     /// Crash the EU watchdog right after its executors performed this many more actions
     /// (notifications aside): the effect lands, the outcome is lost, the state is gone.
     pub crash_eu_after: Option<usize>,
+    /// Let the US watchdog observe before the EU one within a round.
+    pub us_first: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +224,7 @@ impl Sim {
             us: Watchdog::new(us()),
             log: Vec::new(),
             crash_eu_after: None,
+            us_first: false,
         }
     }
 
@@ -277,6 +280,7 @@ impl Sim {
                 vantage: Vantage::Peer,
                 age: Duration::from_millis(w.t - made),
                 health: health.clone(),
+                owner: peer.state.known.clone(),
             });
         }
         if witness_ok {
@@ -284,6 +288,7 @@ impl Sim {
                 vantage: Vantage::Witness,
                 age: Duration::ZERO,
                 health: self.witness_verdict(),
+                owner: Some(w.arbiter.clone()),
             });
         }
         Observation {
@@ -484,7 +489,12 @@ impl Sim {
             w.mirror_contact = Some(w.t);
             w.eu_orders.last_seq = w.us_orders.last_seq.saturating_sub(w.lag);
         }
-        for who in [Who::Eu, Who::Us] {
+        let order = if self.us_first {
+            [Who::Us, Who::Eu]
+        } else {
+            [Who::Eu, Who::Us]
+        };
+        for who in order {
             let obs = self.observation(who);
             self.feed(who, Event::Observed(obs));
         }
