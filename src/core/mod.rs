@@ -38,6 +38,8 @@ mod ownership;
 mod policy;
 mod reason;
 mod state;
+#[cfg(test)]
+mod tests;
 mod world;
 
 pub use action::{Action, Severity};

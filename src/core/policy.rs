@@ -97,7 +97,7 @@ impl PolicyParams {
             self_fence_lease: Duration::from_secs(3),
             margin: Duration::from_secs(1),
             mirror_silence: Duration::from_secs(3),
-            report_max_age: Duration::from_secs(3),
+            report_max_age: Duration::from_secs(2),
             rpo_max_msgs: 10_000,
             rpo_max_lag: Duration::from_secs(5),
             step_timeout: Duration::from_secs(5),
