@@ -22,6 +22,16 @@
 //! epoch or when no majority vouches for it for `self_fence_lease`. Streams in
 //! `PolicyParams::protected` (GDPR-only) never appear in an action.
 //!
+//! Vouching: the primary's lease runs while a majority vouches for it: its own probe, and each
+//! fresh report that sees it serving *and* has not read a different owner from the arbiter.
+//! Reports also carry the owner they read, so a watchdog cut off from the arbiter still learns
+//! newer epochs. A primary watchdog that starts without a majority vouching fences at once: the
+//! driver must fetch the peers' reports before its first round.
+//!
+//! Known window: a primary region that revives at the very moment it is cut off from everyone
+//! is writable until its own watchdog's next round (at most one probe interval); the standby
+//! cannot observe it. The property tests let the primary's watchdog observe first to exclude it.
+//!
 //! Anti-flap: at most one automatic failover, then `FailedOver` holds until `Ack`; too many
 //! down-edges in `flap_window` block until `Ack`; moving back to the home primary is never
 //! automatic. Paused and TILT modes emit no action at all.
