@@ -4,6 +4,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod core;
 pub mod dns;
 pub mod lab;
 pub mod lint;

@@ -1,0 +1,203 @@
+//! Operator commands: pause/resume, acknowledge holds, force or plan a move.
+use super::action::Action;
+use super::decide::Decision;
+use super::event::{Command, CommandKind};
+use super::instant::Instant;
+use super::moves::{self, Kind};
+use super::policy::{Policy, Role};
+use super::reason::{Reason, Refusal};
+use super::state::{Mode, Move, Phase, State, Step};
+use super::world;
+
+/// Applies an operator's command. Refusals change nothing and say why.
+pub(super) fn handle(state: &State, c: &Command, now: Instant, policy: &Policy) -> Decision {
+    let mut next = state.clone();
+    let refuse = |why| {
+        Decision::quiet(
+            state.clone(),
+            Reason::Refused {
+                command: c.kind,
+                by: c.by.clone(),
+                why,
+            },
+        )
+    };
+    match (c.kind, &state.mode) {
+        (CommandKind::Pause, Mode::Active | Mode::Paused { .. } | Mode::Tilt { .. }) => {
+            next.mode = Mode::Paused {
+                by: c.by.clone(),
+                reason: c.reason.clone(),
+            };
+            return Decision::quiet(
+                next,
+                Reason::Paused {
+                    by: c.by.clone(),
+                    why: c.reason.clone(),
+                },
+            );
+        }
+        (CommandKind::Resume, Mode::Paused { .. }) => {
+            // People may have changed things by hand: derive everything from the next round.
+            next.mode = Mode::Active;
+            next.phase = Phase::Starting;
+            return Decision::quiet(next, Reason::Resumed { by: c.by.clone() });
+        }
+        (CommandKind::Resume, Mode::Active | Mode::Tilt { .. }) => {
+            return refuse(Refusal::NotPaused);
+        }
+        (
+            CommandKind::Switchover
+            | CommandKind::Failover { .. }
+            | CommandKind::Ack
+            | CommandKind::Failback,
+            Mode::Paused { .. },
+        ) => return refuse(Refusal::Paused),
+        (
+            CommandKind::Switchover
+            | CommandKind::Failover { .. }
+            | CommandKind::Ack
+            | CommandKind::Failback,
+            Mode::Tilt { .. },
+        ) => return refuse(Refusal::Tilt),
+        (
+            CommandKind::Switchover
+            | CommandKind::Failover { .. }
+            | CommandKind::Ack
+            | CommandKind::Failback,
+            Mode::Active,
+        ) => {}
+    }
+    if policy.params().role == Role::Witness {
+        return refuse(Refusal::Witness);
+    }
+    let me = policy.params().me.clone();
+    match c.kind {
+        CommandKind::Pause | CommandKind::Resume | CommandKind::Failback => {
+            refuse(Refusal::NotImplemented)
+        }
+        CommandKind::Ack => match &state.phase {
+            Phase::Blocked { .. } | Phase::FailedOver { .. } => {
+                next.phase = if matches!(state.phase, Phase::FailedOver { .. }) {
+                    Phase::Healthy
+                } else {
+                    Phase::Starting
+                };
+                next.down_edges.clear();
+                Decision::quiet(
+                    next,
+                    Reason::Acked {
+                        by: c.by.clone(),
+                        why: c.reason.clone(),
+                    },
+                )
+            }
+            Phase::SelfFenced { streams, .. } => match &state.known {
+                Some(k) if k.region == me => {
+                    let action = Action::Unfence {
+                        region: me,
+                        epoch: k.epoch,
+                        streams: streams.clone(),
+                    };
+                    next.phase = Phase::Starting;
+                    next.vouched_at = None;
+                    Decision::new(
+                        next,
+                        vec![action],
+                        Reason::Acked {
+                            by: c.by.clone(),
+                            why: c.reason.clone(),
+                        },
+                    )
+                }
+                Some(_) | None => refuse(Refusal::NotOwner),
+            },
+            Phase::Starting
+            | Phase::Healthy
+            | Phase::Degraded
+            | Phase::Suspect { .. }
+            | Phase::Isolated { .. }
+            | Phase::FailingOver(_)
+            | Phase::SwitchingOver(_)
+            | Phase::StoodDown { .. } => refuse(Refusal::NothingToAck),
+        },
+        CommandKind::Failover { .. } | CommandKind::Switchover => {
+            let Some(owner) = state.known.clone() else {
+                return refuse(Refusal::OwnerUnknown);
+            };
+            if owner.region == me {
+                return refuse(Refusal::AlreadyActive);
+            }
+            let switchover = c.kind == CommandKind::Switchover;
+            let down_since = match &state.phase {
+                Phase::FailingOver(_)
+                | Phase::SwitchingOver(_)
+                | Phase::SelfFenced { .. }
+                | Phase::StoodDown { .. } => {
+                    return refuse(Refusal::Busy);
+                }
+                Phase::Healthy => None,
+                Phase::Suspect { since, .. } | Phase::Blocked { since, .. } if !switchover => {
+                    Some(*since)
+                }
+                Phase::Starting
+                | Phase::Degraded
+                | Phase::Suspect { .. }
+                | Phase::Isolated { .. }
+                | Phase::FailedOver { .. }
+                | Phase::Blocked { .. } => {
+                    if switchover {
+                        return refuse(Refusal::NotHealthy);
+                    }
+                    None
+                }
+            };
+            let breach = world::rpo_breach(&state.catalog, &me, policy);
+            let allow_data_loss = matches!(
+                c.kind,
+                CommandKind::Failover {
+                    allow_data_loss: true
+                }
+            );
+            if let (Some(cause), false, false) = (&breach, allow_data_loss, switchover) {
+                next.phase = Phase::Blocked {
+                    cause: cause.clone(),
+                    since: now,
+                };
+                return Decision::quiet(
+                    next,
+                    Reason::Blocked {
+                        cause: cause.clone(),
+                    },
+                );
+            }
+            let m = Move {
+                from: owner.region.clone(),
+                to: me,
+                epoch: owner.epoch.next(),
+                step: Step::ClaimEpoch,
+                step_since: now,
+                attempts: 0,
+                inflight: false,
+                down_since,
+                break_glass: allow_data_loss && breach.is_some(),
+            };
+            let (kind, reason) = if switchover {
+                (
+                    Kind::Switchover,
+                    Reason::OperatorSwitchover {
+                        by: c.by.clone(),
+                        why: c.reason.clone(),
+                    },
+                )
+            } else {
+                let reason = Reason::OperatorFailover {
+                    by: c.by.clone(),
+                    why: c.reason.clone(),
+                    break_glass: m.break_glass,
+                };
+                (Kind::Failover, reason)
+            };
+            moves::enter(next, kind, m, now, policy, reason)
+        }
+    }
+}

@@ -1,0 +1,596 @@
+//! Observations outside a move: detect and confirm outages, hold for operators, fence stale twins,
+//! keep the primary's lease, and resume interrupted moves from the world as it is.
+use super::action::Action;
+use super::decide::Decision;
+use super::instant::Instant;
+use super::moves::{self, Kind};
+use super::observation::{Health, Observation};
+use super::ownership::Ownership;
+use super::policy::{Policy, Role, TwoSite};
+use super::reason::Reason;
+use super::state::{BlockCause, Evidence, Move, Need, Phase, State, Step};
+use super::world;
+
+/// Handles a probe round in every phase but `FailingOver`/`SwitchingOver` (mode is `Active`).
+pub(super) fn on_observation(
+    prev: &State,
+    next: State,
+    obs: &Observation,
+    now: Instant,
+    policy: &Policy,
+) -> Decision {
+    let Some(owner) = next.known.clone() else {
+        return unknown_owner(next, obs, now, policy);
+    };
+    match policy.params().role {
+        Role::Witness => {
+            let (phase, reason) = assess(prev, obs, &owner, now, policy);
+            Decision::quiet(State { phase, ..next }, reason)
+        }
+        Role::Watchdog if owner.region == policy.params().me => {
+            primary_side(next, obs, &owner, now, policy)
+        }
+        Role::Watchdog => standby_side(prev, next, obs, &owner, now, policy),
+    }
+}
+
+/// No ownership record read yet. The home primary's watchdog still keeps its lease: whether it
+/// is active or a stale twin, serving without a majority vouching for it is never safe.
+fn unknown_owner(next: State, obs: &Observation, now: Instant, policy: &Policy) -> Decision {
+    let p = policy.params();
+    if p.role == Role::Witness || p.me != p.home_primary || !policy.lease_applies() {
+        return Decision::quiet(next, Reason::ArbiterUnknown);
+    }
+    let unknown = Ownership {
+        region: p.me.clone(),
+        epoch: crate::model::Epoch::default(),
+    };
+    let d = lease(next, obs, &unknown, now, policy);
+    match d.next.phase {
+        Phase::SelfFenced { .. } => d,
+        Phase::Starting
+        | Phase::Healthy
+        | Phase::Degraded
+        | Phase::Suspect { .. }
+        | Phase::Isolated { .. }
+        | Phase::FailingOver(_)
+        | Phase::SwitchingOver(_)
+        | Phase::FailedOver { .. }
+        | Phase::StoodDown { .. }
+        | Phase::Blocked { .. } => Decision {
+            next: State {
+                phase: Phase::Starting,
+                ..d.next
+            },
+            ..d
+        },
+    }
+}
+
+/// This watchdog's region is the active one.
+fn primary_side(
+    next: State,
+    obs: &Observation,
+    owner: &Ownership,
+    now: Instant,
+    policy: &Policy,
+) -> Decision {
+    match next.phase.clone() {
+        // Ownership came back at a newer epoch (a rolled-back switchover): whoever moved it
+        // unfences; this watchdog just starts afresh.
+        Phase::SelfFenced { epoch, .. } if owner.epoch > epoch => {
+            let next = State {
+                phase: Phase::Starting,
+                vouched_at: None,
+                ..next
+            };
+            primary_side(next, obs, owner, now, policy)
+        }
+        Phase::SelfFenced { epoch, streams } => {
+            refence(next, obs, epoch.max(owner.epoch), streams, now, policy)
+        }
+        Phase::Blocked {
+            cause:
+                cause @ (BlockCause::Flapping { .. }
+                | BlockCause::NeedsOperator {
+                    need: Need::StepFailed { .. },
+                }),
+            ..
+        } => Decision::quiet(next, Reason::Blocked { cause }),
+        Phase::StoodDown { winner, since } => match world::gap(obs, &next.catalog, owner, policy) {
+            None => {
+                let epoch = owner.epoch;
+                Decision::quiet(
+                    State {
+                        phase: Phase::FailedOver { epoch },
+                        ..next
+                    },
+                    Reason::WinnerFinished { winner },
+                )
+            }
+            Some(step) if now.since(since) >= policy.params().takeover_after => resume(
+                next,
+                owner,
+                step,
+                now,
+                policy,
+                Reason::TakingOver { winner, step },
+            ),
+            Some(_) => {
+                let remaining = policy
+                    .params()
+                    .takeover_after
+                    .saturating_sub(now.since(since));
+                Decision::quiet(next, Reason::WaitingForWinner { winner, remaining })
+            }
+        },
+        Phase::FailedOver { epoch } => {
+            let mut next = next;
+            match repair(&mut next, obs, owner, now, policy) {
+                Some((actions, reason)) => Decision::new(next, actions, reason),
+                None => Decision::quiet(next, Reason::HoldingAfterFailover { epoch }),
+            }
+        }
+        Phase::Starting => match world::gap(obs, &next.catalog, owner, policy) {
+            Some(step) => {
+                let reason = Reason::Resuming {
+                    ownership: owner.clone(),
+                    step,
+                };
+                resume(next, owner, step, now, policy, reason)
+            }
+            // Away from home the anti-flap hold survives restarts: no automatic move until `Ack`.
+            None if owner.region != policy.params().home_primary => {
+                let epoch = owner.epoch;
+                let next = State {
+                    phase: Phase::FailedOver { epoch },
+                    ..next
+                };
+                Decision::quiet(next, Reason::HoldingAfterFailover { epoch })
+            }
+            None => lease(next, obs, owner, now, policy),
+        },
+        Phase::Healthy
+        | Phase::Degraded
+        | Phase::Suspect { .. }
+        | Phase::Isolated { .. }
+        | Phase::Blocked { .. }
+        | Phase::FailingOver(_)
+        | Phase::SwitchingOver(_) => {
+            let mut next = next;
+            match repair(&mut next, obs, owner, now, policy) {
+                Some((actions, reason)) => Decision::new(next, actions, reason),
+                None => lease(next, obs, owner, now, policy),
+            }
+        }
+    }
+}
+
+/// Fences a stale twin in the other region (an old primary back unfenced), at most once per
+/// probe interval. `None` when there is nothing to repair.
+fn repair(
+    next: &mut State,
+    obs: &Observation,
+    owner: &Ownership,
+    now: Instant,
+    policy: &Policy,
+) -> Option<(Vec<Action>, Reason)> {
+    let other = policy.other(&owner.region).clone();
+    if !world::stale_twin(obs, &next.catalog, &other, policy) {
+        next.repair_sent = None;
+        return None;
+    }
+    if next
+        .repair_sent
+        .is_some_and(|t| now.since(t) < policy.params().probe_interval)
+    {
+        return Some((Vec::new(), Reason::FencePending { region: other }));
+    }
+    let streams = world::fence_list(&next.catalog, &other, policy);
+    next.repair_sent = Some(now);
+    let action = Action::Fence {
+        region: other.clone(),
+        epoch: owner.epoch,
+        streams,
+    };
+    Some((
+        vec![action],
+        Reason::StaleTwin {
+            region: other,
+            epoch: owner.epoch,
+        },
+    ))
+}
+
+/// Primary side: keep serving while a majority vouches; fence this region when the lease runs out.
+fn lease(
+    mut next: State,
+    obs: &Observation,
+    owner: &Ownership,
+    now: Instant,
+    policy: &Policy,
+) -> Decision {
+    let p = policy.params();
+    let own = obs.regions.get(&p.me);
+    let (phase, reason) = match own.map(|v| (v.health(), v)) {
+        Some((Health::Healthy, _)) => (
+            Phase::Healthy,
+            Reason::RegionHealthy {
+                region: p.me.clone(),
+            },
+        ),
+        Some((Health::Degraded, v)) => (
+            Phase::Degraded,
+            Reason::RegionDegraded {
+                region: p.me.clone(),
+                servers_up: v.servers_up,
+                cluster_size: v.cluster_size,
+            },
+        ),
+        Some((Health::Down, _)) | None => (
+            Phase::Degraded,
+            Reason::RegionUnreachable {
+                region: p.me.clone(),
+            },
+        ),
+    };
+    // The lease only matters where a standby may fail over automatically: from the home primary.
+    if !policy.lease_applies() || owner.region != p.home_primary {
+        return Decision::quiet(State { phase, ..next }, reason);
+    }
+    // NB: a watchdog that (re)starts without a majority vouching in its first round cannot
+    // know how long its region has been cut off: it fences at once (the driver must fetch the
+    // peers' reports before the first round).
+    let Some(vouched) = [world::vouched(obs, &p.me, policy), next.vouched_at]
+        .into_iter()
+        .flatten()
+        .max()
+    else {
+        let reason = Reason::SelfFencedUnvouched {
+            region: p.me.clone(),
+        };
+        return self_fence(next, owner.epoch, now, policy, reason);
+    };
+    next.vouched_at = Some(vouched);
+    let unvouched = now.since(vouched);
+    if unvouched > p.self_fence_lease {
+        let reason = Reason::SelfFencedIsolated {
+            region: p.me.clone(),
+            for_: unvouched,
+            lease: p.self_fence_lease,
+        };
+        self_fence(next, owner.epoch, now, policy, reason)
+    } else if unvouched > p.report_max_age {
+        let reason = Reason::Isolated {
+            region: p.me.clone(),
+            remaining: p.self_fence_lease.saturating_sub(unvouched),
+        };
+        Decision::quiet(
+            State {
+                phase: Phase::Isolated { since: vouched },
+                ..next
+            },
+            reason,
+        )
+    } else {
+        Decision::quiet(State { phase, ..next }, reason)
+    }
+}
+
+/// Fences this watchdog's own region.
+fn self_fence(
+    mut next: State,
+    epoch: crate::model::Epoch,
+    now: Instant,
+    policy: &Policy,
+    reason: Reason,
+) -> Decision {
+    let me = policy.params().me.clone();
+    let streams = world::fence_list(&next.catalog, &me, policy);
+    next.repair_sent = Some(now);
+    next.phase = Phase::SelfFenced {
+        epoch,
+        streams: streams.clone(),
+    };
+    Decision::new(
+        next,
+        vec![Action::Fence {
+            region: me,
+            epoch,
+            streams,
+        }],
+        reason,
+    )
+}
+
+/// Self-fenced: send the fence again (once per probe interval) while the region still takes writes.
+fn refence(
+    mut next: State,
+    obs: &Observation,
+    epoch: crate::model::Epoch,
+    streams: Vec<crate::model::StreamName>,
+    now: Instant,
+    policy: &Policy,
+) -> Decision {
+    let me = policy.params().me.clone();
+    // Level-triggered: a region that was down when it fenced itself shows its streams only now.
+    let mut streams = streams;
+    for s in world::fence_list(&next.catalog, &me, policy) {
+        if !streams.contains(&s) {
+            streams.push(s);
+        }
+    }
+    // The fence carries the newest epoch known (the arbiter may have moved on since).
+    next.phase = Phase::SelfFenced {
+        epoch,
+        streams: streams.clone(),
+    };
+    let writable = obs
+        .regions
+        .get(&me)
+        .filter(|v| v.reachable)
+        .is_some_and(|v| {
+            v.streams.iter().any(|s| {
+                s.role == super::observation::StreamRole::Writable && streams.contains(&s.name)
+            })
+        });
+    let due = next
+        .repair_sent
+        .is_none_or(|t| now.since(t) >= policy.params().probe_interval);
+    if writable && due {
+        next.repair_sent = Some(now);
+        let action = Action::Fence {
+            region: me.clone(),
+            epoch,
+            streams,
+        };
+        return Decision::new(next, vec![action], Reason::StillWritable { region: me });
+    }
+    Decision::quiet(next, Reason::StaysFenced { region: me, epoch })
+}
+
+/// Starts the remaining steps of a move the arbiter already records for this region.
+fn resume(
+    next: State,
+    owner: &Ownership,
+    step: Step,
+    now: Instant,
+    policy: &Policy,
+    reason: Reason,
+) -> Decision {
+    let m = Move {
+        from: policy.other(&owner.region).clone(),
+        to: owner.region.clone(),
+        epoch: owner.epoch,
+        step,
+        step_since: now,
+        attempts: 0,
+        inflight: false,
+        // NB: when this watchdog restarted we cannot know since when the old primary lost its
+        // majority: the fence step measures it afresh from the next rounds.
+        down_since: None,
+        break_glass: false,
+    };
+    moves::enter(next, Kind::Failover, m, now, policy, reason)
+}
+
+/// This watchdog's region is not the active one: watch the active region and fail over when allowed.
+fn standby_side(
+    prev: &State,
+    mut next: State,
+    obs: &Observation,
+    owner: &Ownership,
+    now: Instant,
+    policy: &Policy,
+) -> Decision {
+    let p = policy.params();
+    if let Phase::SelfFenced { epoch, streams } = next.phase.clone() {
+        return refence(next, obs, epoch.max(owner.epoch), streams, now, policy);
+    }
+    let lost_ownership = prev
+        .known
+        .as_ref()
+        .is_some_and(|k| k.region == p.me && k.epoch < owner.epoch);
+    // NB: the home primary is the only region that can be a stale old primary (failback is not
+    // automatic), so it fences whatever it still serves once another region owns the epoch, even
+    // when it cannot see the promoted twins (a restart while cut off from the standby).
+    let stale_primary =
+        p.me == p.home_primary && world::writable_twins(obs, &next.catalog, &p.me, policy);
+    if lost_ownership || stale_primary || world::stale_twin(obs, &next.catalog, &p.me, policy) {
+        return self_fence(
+            next,
+            owner.epoch,
+            now,
+            policy,
+            Reason::SelfFencedNewerEpoch {
+                seen: owner.clone(),
+            },
+        );
+    }
+    // Flap accounting: every edge into "down" as this watchdog sees the active region.
+    let down_now = obs
+        .regions
+        .get(&owner.region)
+        .is_some_and(|v| v.health() == Health::Down);
+    if down_now && !next.was_down {
+        next.down_edges.push(now);
+    }
+    next.was_down = down_now;
+    let window = p.flap_window;
+    next.down_edges.retain(|t| now.since(*t) <= window);
+    let downs = u32::try_from(next.down_edges.len()).unwrap_or(u32::MAX);
+    match &next.phase {
+        Phase::Blocked {
+            cause:
+                cause @ (BlockCause::Flapping { .. }
+                | BlockCause::NeedsOperator {
+                    need: Need::StepFailed { .. },
+                }),
+            ..
+        } => {
+            let cause = cause.clone();
+            return Decision::quiet(next, Reason::Blocked { cause });
+        }
+        Phase::Starting
+        | Phase::Healthy
+        | Phase::Degraded
+        | Phase::Suspect { .. }
+        | Phase::Isolated { .. }
+        | Phase::FailingOver(_)
+        | Phase::SwitchingOver(_)
+        | Phase::FailedOver { .. }
+        | Phase::StoodDown { .. }
+        | Phase::Blocked { .. }
+        | Phase::SelfFenced { .. } => {}
+    }
+    if downs > p.flap_max {
+        let cause = BlockCause::Flapping { downs, window };
+        next.phase = Phase::Blocked {
+            cause: cause.clone(),
+            since: now,
+        };
+        return Decision::quiet(next, Reason::Blocked { cause });
+    }
+    let (phase, reason) = assess(prev, obs, owner, now, policy);
+    let Phase::Suspect { since, evidence } = phase else {
+        return Decision::quiet(State { phase, ..next }, reason);
+    };
+    // A blocked watchdog already served the delay: it re-checks the gates at once.
+    let held = matches!(next.phase, Phase::Blocked { .. });
+    if !held && now.since(since) < p.failover_delay {
+        return Decision::quiet(
+            State {
+                phase: Phase::Suspect { since, evidence },
+                ..next
+            },
+            reason,
+        );
+    }
+    // NB: the delay counts from the votes (which the lease rule is timed against); the mirrors'
+    // testimony is required when acting, so their silence threshold does not add to the RTO.
+    if !world::mirrors_testify(&evidence) {
+        let reason = Reason::MirrorsInContact {
+            region: owner.region.clone(),
+            evidence,
+        };
+        return Decision::quiet(
+            State {
+                phase: Phase::Suspect { since, evidence },
+                ..next
+            },
+            reason,
+        );
+    }
+    // Confirmed for long enough: the gates, in order of what an operator most needs to know.
+    let gate = if !(owner.region == p.home_primary && p.me == p.home_standby) {
+        Some(BlockCause::NeedsOperator {
+            need: Need::NoAutomaticFailback,
+        })
+    } else if !p.witness && p.two_site == TwoSite::Manual {
+        Some(BlockCause::NeedsOperator {
+            need: Need::TwoSiteManual,
+        })
+    } else {
+        world::rpo_breach(&next.catalog, &p.me, policy)
+    };
+    if let Some(cause) = gate {
+        let since = match &next.phase {
+            Phase::Blocked { cause: c, since } if *c == cause => *since,
+            Phase::Starting
+            | Phase::Healthy
+            | Phase::Degraded
+            | Phase::Suspect { .. }
+            | Phase::Isolated { .. }
+            | Phase::FailingOver(_)
+            | Phase::SwitchingOver(_)
+            | Phase::FailedOver { .. }
+            | Phase::StoodDown { .. }
+            | Phase::Blocked { .. }
+            | Phase::SelfFenced { .. } => now,
+        };
+        next.phase = Phase::Blocked {
+            cause: cause.clone(),
+            since,
+        };
+        return Decision::quiet(next, Reason::Blocked { cause });
+    }
+    let m = Move {
+        from: owner.region.clone(),
+        to: p.me.clone(),
+        epoch: owner.epoch.next(),
+        step: Step::ClaimEpoch,
+        step_since: now,
+        attempts: 0,
+        inflight: false,
+        down_since: Some(since),
+        break_glass: false,
+    };
+    let reason = Reason::PrimaryDown {
+        region: owner.region.clone(),
+        confirmed_by: evidence.down_votes,
+        of: evidence.vantage_points,
+        for_: now.since(since),
+    };
+    moves::enter(next, Kind::Failover, m, now, policy, reason)
+}
+
+/// Detection without gates (what a witness reports, and the first half of the standby's logic):
+/// `Suspect` when enough votes agree (keeping its start), else `Degraded` or `Healthy`.
+fn assess(
+    prev: &State,
+    obs: &Observation,
+    owner: &Ownership,
+    now: Instant,
+    policy: &Policy,
+) -> (Phase, Reason) {
+    let region = &owner.region;
+    let evidence: Evidence = world::evidence(obs, region, policy.other(region), policy);
+    if world::votes_confirm(&evidence, policy) {
+        let since = match prev.phase {
+            Phase::Suspect { since, .. } => since,
+            Phase::Blocked { since, .. } => since,
+            Phase::Starting
+            | Phase::Healthy
+            | Phase::Degraded
+            | Phase::Isolated { .. }
+            | Phase::FailingOver(_)
+            | Phase::SwitchingOver(_)
+            | Phase::FailedOver { .. }
+            | Phase::StoodDown { .. }
+            | Phase::SelfFenced { .. } => now,
+        };
+        let reason = Reason::Suspect {
+            region: region.clone(),
+            down_votes: evidence.down_votes,
+            of: evidence.vantage_points,
+            for_: now.since(since),
+            delay: policy.params().failover_delay,
+        };
+        return (Phase::Suspect { since, evidence }, reason);
+    }
+    if evidence.down_votes > 0 {
+        return (
+            Phase::Degraded,
+            Reason::DownNotConfirmed {
+                region: region.clone(),
+                evidence,
+            },
+        );
+    }
+    match obs.regions.get(region) {
+        Some(v) if v.health() == Health::Degraded => (
+            Phase::Degraded,
+            Reason::RegionDegraded {
+                region: region.clone(),
+                servers_up: v.servers_up,
+                cluster_size: v.cluster_size,
+            },
+        ),
+        Some(_) | None => (
+            Phase::Healthy,
+            Reason::RegionHealthy {
+                region: region.clone(),
+            },
+        ),
+    }
+}

@@ -1,0 +1,516 @@
+//! A move of the active role, step by step: claim, fence, (wait for lag zero), promote, swap DNS,
+//! verify. Each step's action is sent, its outcome advances the step; silence past the step
+//! timeout sends it again; a failure past `max_attempts` asks an operator.
+use super::action::Action;
+use super::decide::Decision;
+use super::event::{ClaimResult, Event, FenceResult, StepResult};
+use super::instant::Instant;
+use super::observation::Observation;
+use super::ownership::Ownership;
+use super::policy::Policy;
+use super::reason::{FenceHow, Reason};
+use super::state::{BlockCause, Move, Need, Phase, State, Step};
+use super::world;
+use crate::model::Epoch;
+
+/// Which kind of move: they share steps but not every rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    /// Forced by an outage (or an operator's `Failover`): bounded loss, fence may be "as good as".
+    Failover,
+    /// Planned by an operator: a true fence and lag zero before promoting, no loss.
+    Switchover,
+}
+
+impl Kind {
+    fn wrap(self, m: Move) -> Phase {
+        match self {
+            Kind::Failover => Phase::FailingOver(m),
+            Kind::Switchover => Phase::SwitchingOver(m),
+        }
+    }
+}
+
+/// The action that performs `m`'s current step, if the step has one.
+pub(super) fn step_action(m: &Move, state: &State, policy: &Policy) -> Option<Action> {
+    let prev = Epoch(m.epoch.0.saturating_sub(1));
+    match m.step {
+        Step::ClaimEpoch => Some(Action::ClaimEpoch {
+            expect: Ownership {
+                region: m.from.clone(),
+                epoch: prev,
+            },
+            claim: Ownership {
+                region: m.to.clone(),
+                epoch: m.epoch,
+            },
+        }),
+        Step::Fence => Some(Action::Fence {
+            region: m.from.clone(),
+            epoch: m.epoch,
+            streams: world::fence_list(&state.catalog, &m.from, policy),
+        }),
+        Step::Promote => Some(Action::Promote {
+            region: m.to.clone(),
+            epoch: m.epoch,
+            streams: world::promote_list(&state.catalog, &m.to, policy),
+        }),
+        Step::SwapDns => Some(Action::SwapDns {
+            from: m.from.clone(),
+            to: m.to.clone(),
+            epoch: m.epoch,
+        }),
+        Step::RollBackClaim => Some(Action::ClaimEpoch {
+            expect: Ownership {
+                region: m.to.clone(),
+                epoch: prev,
+            },
+            claim: Ownership {
+                region: m.from.clone(),
+                epoch: m.epoch,
+            },
+        }),
+        Step::RollBackUnfence => Some(Action::Unfence {
+            region: m.from.clone(),
+            epoch: m.epoch,
+            streams: world::fence_list(&state.catalog, &m.from, policy),
+        }),
+        Step::WaitLagZero | Step::Verify => None,
+    }
+}
+
+/// Enters (or re-enters) `m`'s current step: sends its action now.
+pub(super) fn enter(
+    mut next: State,
+    kind: Kind,
+    mut m: Move,
+    now: Instant,
+    policy: &Policy,
+    reason: Reason,
+) -> Decision {
+    m.step_since = now;
+    let action = step_action(&m, &next, policy);
+    m.inflight = action.is_some();
+    m.attempts += u32::from(action.is_some());
+    next.phase = kind.wrap(m);
+    Decision::new(next, action.into_iter().collect(), reason)
+}
+
+fn advance(
+    next: State,
+    kind: Kind,
+    mut m: Move,
+    step: Step,
+    now: Instant,
+    policy: &Policy,
+    reason: Reason,
+) -> Decision {
+    m.step = step;
+    m.attempts = 0;
+    enter(next, kind, m, now, policy, reason)
+}
+
+fn blocked(mut next: State, step: Step, error: String, now: Instant) -> Decision {
+    let cause = BlockCause::NeedsOperator {
+        need: Need::StepFailed { step, error },
+    };
+    next.phase = Phase::Blocked {
+        cause: cause.clone(),
+        since: now,
+    };
+    Decision::quiet(next, Reason::Blocked { cause })
+}
+
+fn retry_or_block(
+    mut next: State,
+    kind: Kind,
+    mut m: Move,
+    retryable: bool,
+    error: String,
+    now: Instant,
+    policy: &Policy,
+) -> Decision {
+    if !retryable || m.attempts >= policy.params().max_attempts {
+        return blocked(next, m.step, error, now);
+    }
+    m.inflight = false;
+    let reason = Reason::StepRetry {
+        step: m.step,
+        attempt: m.attempts,
+        error,
+    };
+    next.phase = kind.wrap(m);
+    Decision::quiet(next, reason)
+}
+
+/// A probe round during a move: notice being superseded, wait for lag zero, verify, or resend a
+/// step whose outcome is overdue.
+pub(super) fn on_observation(
+    next: State,
+    obs: &Observation,
+    now: Instant,
+    policy: &Policy,
+) -> Decision {
+    let (kind, m) = match &next.phase {
+        Phase::FailingOver(m) => (Kind::Failover, m.clone()),
+        Phase::SwitchingOver(m) => (Kind::Switchover, m.clone()),
+        Phase::Starting
+        | Phase::Healthy
+        | Phase::Degraded
+        | Phase::Suspect { .. }
+        | Phase::Isolated { .. }
+        | Phase::FailedOver { .. }
+        | Phase::StoodDown { .. }
+        | Phase::Blocked { .. }
+        | Phase::SelfFenced { .. } => return Decision::quiet(next, Reason::StaleOutcome),
+    };
+    let p = policy.params();
+    let rolling_back = matches!(m.step, Step::RollBackClaim | Step::RollBackUnfence);
+    if let Some(seen) = &obs.arbiter
+        && !rolling_back
+        && (seen.epoch > m.epoch || (seen.epoch == m.epoch && seen.region != m.to))
+    {
+        let mut next = next;
+        next.phase = Phase::StoodDown {
+            winner: seen.clone(),
+            since: now,
+        };
+        return Decision::quiet(next, Reason::Superseded { seen: seen.clone() });
+    }
+    let mut m = m;
+    if m.step == Step::Fence {
+        // Level-triggered lease accounting: the old primary may be vouched for again.
+        let evidence = world::evidence(obs, &m.from, &m.to, policy);
+        m.down_since = world::votes_confirm(&evidence, policy).then(|| m.down_since.unwrap_or(now));
+    }
+    let next = State {
+        phase: kind.wrap(m.clone()),
+        ..next
+    };
+    let claim = Ownership {
+        region: m.to.clone(),
+        epoch: m.epoch,
+    };
+    let overdue = !m.inflight || now.since(m.step_since) >= p.step_timeout;
+    match m.step {
+        Step::WaitLagZero => {
+            let waited = now.since(m.step_since);
+            if world::lag_zero(obs, &m.to, policy) {
+                advance(
+                    next,
+                    kind,
+                    m,
+                    Step::Promote,
+                    now,
+                    policy,
+                    Reason::CaughtUp {
+                        region: claim.region,
+                    },
+                )
+            } else if waited > p.switchover_lag_timeout {
+                let mut m = m;
+                m.epoch = m.epoch.next();
+                advance(
+                    next,
+                    kind,
+                    m,
+                    Step::RollBackClaim,
+                    now,
+                    policy,
+                    Reason::LagTimeout { waited },
+                )
+            } else {
+                Decision::quiet(
+                    next,
+                    Reason::WaitingForLag {
+                        region: claim.region,
+                        waited,
+                    },
+                )
+            }
+        }
+        Step::Verify => match world::gap(obs, &next.catalog, &claim, policy) {
+            None => complete(next, kind, claim),
+            Some(step) => advance(
+                next,
+                kind,
+                m,
+                step,
+                now,
+                policy,
+                Reason::VerifyFoundGap { step },
+            ),
+        },
+        // The claim landed but its answer was lost: the record is ours, carry on.
+        Step::ClaimEpoch if overdue && obs.arbiter.as_ref() == Some(&claim) => {
+            let mut next = next;
+            next.known = Some(claim.clone());
+            advance(
+                next,
+                kind,
+                m,
+                Step::Fence,
+                now,
+                policy,
+                Reason::ClaimWon { ownership: claim },
+            )
+        }
+        Step::ClaimEpoch
+        | Step::Fence
+        | Step::Promote
+        | Step::SwapDns
+        | Step::RollBackClaim
+        | Step::RollBackUnfence => {
+            if !overdue {
+                Decision::quiet(
+                    next,
+                    Reason::StepPending {
+                        step: m.step,
+                        attempt: m.attempts,
+                    },
+                )
+            } else if m.attempts >= p.max_attempts {
+                let error = format!("no outcome after {} attempts", m.attempts);
+                blocked(next, m.step, error, now)
+            } else {
+                let reason = Reason::StepSent {
+                    step: m.step,
+                    attempt: m.attempts + 1,
+                };
+                enter(next, kind, m, now, policy, reason)
+            }
+        }
+    }
+}
+
+fn complete(mut next: State, kind: Kind, claim: Ownership) -> Decision {
+    match kind {
+        Kind::Failover => {
+            next.phase = Phase::FailedOver { epoch: claim.epoch };
+            Decision::quiet(next, Reason::FailoverComplete { ownership: claim })
+        }
+        Kind::Switchover => {
+            next.phase = Phase::Healthy;
+            Decision::quiet(next, Reason::SwitchoverComplete { ownership: claim })
+        }
+    }
+}
+
+fn raise_known(next: &mut State, seen: &Ownership) {
+    if next.known.as_ref().is_none_or(|k| seen.epoch >= k.epoch) {
+        next.known = Some(seen.clone());
+    }
+}
+
+/// The outcome of an action. Outcomes that do not match the current step and epoch are stale
+/// (a late answer to an earlier attempt) and change nothing.
+pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Policy) -> Decision {
+    let mut next = state.clone();
+    let (kind, mut m) = match &state.phase {
+        Phase::FailingOver(m) => (Kind::Failover, m.clone()),
+        Phase::SwitchingOver(m) => (Kind::Switchover, m.clone()),
+        // Repair and self-fences live outside moves: one that did not land is sent again by the
+        // next round instead of waiting out the step timeout.
+        Phase::SelfFenced { .. }
+        | Phase::Starting
+        | Phase::Healthy
+        | Phase::Degraded
+        | Phase::Suspect { .. }
+        | Phase::Isolated { .. }
+        | Phase::FailedOver { .. }
+        | Phase::StoodDown { .. }
+        | Phase::Blocked { .. } => {
+            if let Event::Fenced {
+                result: FenceResult::Unreachable | FenceResult::Failed { .. },
+                ..
+            } = event
+            {
+                next.repair_sent = None;
+            }
+            return Decision::quiet(next, Reason::StaleOutcome);
+        }
+    };
+    let stale = || Decision::quiet(state.clone(), Reason::StaleOutcome);
+    match event {
+        Event::Claimed { claim, result } => {
+            let expected = match m.step {
+                Step::ClaimEpoch => Ownership {
+                    region: m.to.clone(),
+                    epoch: m.epoch,
+                },
+                Step::RollBackClaim => Ownership {
+                    region: m.from.clone(),
+                    epoch: m.epoch,
+                },
+                Step::Fence
+                | Step::WaitLagZero
+                | Step::Promote
+                | Step::SwapDns
+                | Step::Verify
+                | Step::RollBackUnfence => {
+                    return stale();
+                }
+            };
+            if *claim != expected {
+                return stale();
+            }
+            match result {
+                ClaimResult::Won => {
+                    raise_known(&mut next, claim);
+                    let step = if m.step == Step::ClaimEpoch {
+                        Step::Fence
+                    } else {
+                        Step::RollBackUnfence
+                    };
+                    advance(
+                        next,
+                        kind,
+                        m,
+                        step,
+                        now,
+                        policy,
+                        Reason::ClaimWon {
+                            ownership: claim.clone(),
+                        },
+                    )
+                }
+                ClaimResult::Lost { seen } => {
+                    raise_known(&mut next, seen);
+                    if m.step == Step::RollBackClaim {
+                        return blocked(next, m.step, format!("the arbiter holds {seen}"), now);
+                    }
+                    next.phase = Phase::StoodDown {
+                        winner: seen.clone(),
+                        since: now,
+                    };
+                    Decision::quiet(next, Reason::ClaimLost { seen: seen.clone() })
+                }
+                ClaimResult::Failed { retryable, error } => {
+                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
+                }
+            }
+        }
+        Event::Fenced {
+            region,
+            epoch,
+            result,
+        } => {
+            if m.step != Step::Fence || *region != m.from || *epoch != m.epoch {
+                return stale();
+            }
+            let after = match kind {
+                Kind::Failover => Step::Promote,
+                Kind::Switchover => Step::WaitLagZero,
+            };
+            let done = |how| Reason::FenceDone {
+                region: region.clone(),
+                how,
+            };
+            match (result, kind) {
+                (FenceResult::Fenced, Kind::Failover | Kind::Switchover) => {
+                    advance(next, kind, m, after, now, policy, done(FenceHow::Fenced))
+                }
+                (FenceResult::NoQuorum, Kind::Failover) => {
+                    advance(next, kind, m, after, now, policy, done(FenceHow::NoQuorum))
+                }
+                (FenceResult::Unreachable, Kind::Failover) => {
+                    let expiry = m.down_since.map(|t| t + policy.lease_expiry());
+                    if expiry.is_some_and(|e| now >= e) {
+                        return advance(
+                            next,
+                            kind,
+                            m,
+                            after,
+                            now,
+                            policy,
+                            done(FenceHow::LeaseExpired),
+                        );
+                    }
+                    // Not a failure yet: send it again after the step timeout (it may become
+                    // reachable, or the lease expire); `max_attempts` bounds the wait.
+                    if m.attempts >= policy.params().max_attempts {
+                        let error =
+                            "old primary unreachable and not confirmed down long enough".to_owned();
+                        return blocked(next, m.step, error, now);
+                    }
+                    m.step_since = now;
+                    let remaining = expiry.map_or(policy.lease_expiry(), |e| e.since(now));
+                    next.phase = kind.wrap(m);
+                    Decision::quiet(
+                        next,
+                        Reason::FenceWaitingForLease {
+                            region: region.clone(),
+                            remaining,
+                        },
+                    )
+                }
+                (FenceResult::NoQuorum | FenceResult::Unreachable, Kind::Switchover) => {
+                    let error =
+                        "a planned switchover needs a reachable primary with quorum".to_owned();
+                    retry_or_block(next, kind, m, true, error, now, policy)
+                }
+                (FenceResult::Failed { retryable, error }, Kind::Failover | Kind::Switchover) => {
+                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
+                }
+            }
+        }
+        Event::Promoted {
+            region,
+            epoch,
+            result,
+        } => {
+            if m.step != Step::Promote || *region != m.to || *epoch != m.epoch {
+                return stale();
+            }
+            match result {
+                StepResult::Done => {
+                    let reason = Reason::PromotedMirrors {
+                        region: region.clone(),
+                        epoch: *epoch,
+                    };
+                    advance(next, kind, m, Step::SwapDns, now, policy, reason)
+                }
+                StepResult::Failed { retryable, error } => {
+                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
+                }
+            }
+        }
+        Event::DnsSwapped { epoch, result } => {
+            if m.step != Step::SwapDns || *epoch != m.epoch {
+                return stale();
+            }
+            match result {
+                StepResult::Done => {
+                    let reason = Reason::DnsSwapped { to: m.to.clone() };
+                    advance(next, kind, m, Step::Verify, now, policy, reason)
+                }
+                StepResult::Failed { retryable, error } => {
+                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
+                }
+            }
+        }
+        Event::Unfenced {
+            region,
+            epoch,
+            result,
+        } => {
+            if m.step != Step::RollBackUnfence || *region != m.from || *epoch != m.epoch {
+                return stale();
+            }
+            match result {
+                StepResult::Done => {
+                    next.phase = Phase::Healthy;
+                    let ownership = Ownership {
+                        region: m.from.clone(),
+                        epoch: m.epoch,
+                    };
+                    Decision::quiet(next, Reason::SwitchoverRolledBack { ownership })
+                }
+                StepResult::Failed { retryable, error } => {
+                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
+                }
+            }
+        }
+        Event::Observed(_) | Event::Command(_) => stale(),
+    }
+}

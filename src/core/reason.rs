@@ -1,0 +1,674 @@
+//! Why a decision was taken: typed for tests, readable for people ("primary us-east-1 confirmed
+//! down by 2 of 3 vantage points for 6.0s").
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::event::CommandKind;
+use super::instant::Instant;
+use super::ownership::Ownership;
+use super::state::{BlockCause, Evidence, Need, Step};
+use crate::model::{Epoch, Region};
+
+/// The reason attached to every decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reason {
+    /// No ownership record has been read yet: nothing can be decided.
+    ArbiterUnknown,
+    /// The region serves with every server.
+    RegionHealthy {
+        /// The region.
+        region: Region,
+    },
+    /// The region lost servers but keeps its quorum.
+    RegionDegraded {
+        /// The region.
+        region: Region,
+        /// Servers answering.
+        servers_up: u32,
+        /// Servers configured.
+        cluster_size: u32,
+    },
+    /// This watchdog cannot see its own region.
+    RegionUnreachable {
+        /// The region.
+        region: Region,
+    },
+    /// Some vantage points see the region down, or its mirrors still hear from it.
+    DownNotConfirmed {
+        /// The region.
+        region: Region,
+        /// The evidence so far.
+        evidence: Evidence,
+    },
+    /// Confirmed down; waiting out the failover delay.
+    Suspect {
+        /// The region.
+        region: Region,
+        /// Votes for down.
+        down_votes: u32,
+        /// Vantage points configured.
+        of: u32,
+        /// How long it has been confirmed.
+        for_: Duration,
+        /// The failover delay.
+        delay: Duration,
+    },
+    /// Confirmed down by the votes for the whole delay, but a mirror still hears from it.
+    MirrorsInContact {
+        /// The region.
+        region: Region,
+        /// The evidence.
+        evidence: Evidence,
+    },
+    /// Confirmed down for the whole delay: failing over.
+    PrimaryDown {
+        /// The region.
+        region: Region,
+        /// Votes for down.
+        confirmed_by: u32,
+        /// Vantage points configured.
+        of: u32,
+        /// How long it was confirmed.
+        for_: Duration,
+    },
+    /// Waiting for an operator.
+    Blocked {
+        /// Why.
+        cause: BlockCause,
+    },
+    /// No majority vouches for this (active) region; it fences itself when the lease runs out.
+    Isolated {
+        /// The region.
+        region: Region,
+        /// Time left on the lease.
+        remaining: Duration,
+    },
+    /// The lease ran out: this region fenced itself.
+    SelfFencedIsolated {
+        /// The region.
+        region: Region,
+        /// How long no majority vouched.
+        for_: Duration,
+        /// The lease.
+        lease: Duration,
+    },
+    /// This (active) region's watchdog started without a majority vouching: it fenced its region.
+    SelfFencedUnvouched {
+        /// The region.
+        region: Region,
+    },
+    /// Another region owns a newer epoch: this region fenced itself.
+    SelfFencedNewerEpoch {
+        /// The record seen.
+        seen: Ownership,
+    },
+    /// A fenced region still takes writes: fence sent again.
+    StillWritable {
+        /// The region.
+        region: Region,
+    },
+    /// This region is fenced and stays so.
+    StaysFenced {
+        /// The region.
+        region: Region,
+        /// The epoch stamped.
+        epoch: Epoch,
+    },
+    /// The old primary is writable with a stale epoch: fenced at once.
+    StaleTwin {
+        /// The old primary.
+        region: Region,
+        /// The current epoch.
+        epoch: Epoch,
+    },
+    /// A repair fence is out; waiting for it to land.
+    FencePending {
+        /// The region being fenced.
+        region: Region,
+    },
+    /// The arbiter names this region but the world lags behind: finishing the move, no new claim.
+    Resuming {
+        /// The record.
+        ownership: Ownership,
+        /// The first unfinished step.
+        step: Step,
+    },
+    /// Another watchdog claimed first and is finishing the move.
+    WaitingForWinner {
+        /// Its record.
+        winner: Ownership,
+        /// Time left before taking over.
+        remaining: Duration,
+    },
+    /// The winner finished the move.
+    WinnerFinished {
+        /// Its record.
+        winner: Ownership,
+    },
+    /// The winner went quiet: finishing its steps (same epoch, idempotent).
+    TakingOver {
+        /// Its record.
+        winner: Ownership,
+        /// The first unfinished step.
+        step: Step,
+    },
+    /// The claim was applied.
+    ClaimWon {
+        /// The record now held.
+        ownership: Ownership,
+    },
+    /// Someone else claimed first: standing down.
+    ClaimLost {
+        /// The record seen.
+        seen: Ownership,
+    },
+    /// The arbiter moved past this move's epoch: standing down.
+    Superseded {
+        /// The record seen.
+        seen: Ownership,
+    },
+    /// A step's action was sent.
+    StepSent {
+        /// The step.
+        step: Step,
+        /// Its attempt number.
+        attempt: u32,
+    },
+    /// A step's outcome is awaited.
+    StepPending {
+        /// The step.
+        step: Step,
+        /// Its attempt number.
+        attempt: u32,
+    },
+    /// A step failed and will be sent again by the next round.
+    StepRetry {
+        /// The step.
+        step: Step,
+        /// Attempts so far.
+        attempt: u32,
+        /// The error.
+        error: String,
+    },
+    /// The old primary can no longer accept writes.
+    FenceDone {
+        /// The old primary.
+        region: Region,
+        /// How we know.
+        how: FenceHow,
+    },
+    /// The old primary is unreachable and its lease may still be running.
+    FenceWaitingForLease {
+        /// The old primary.
+        region: Region,
+        /// Time until its lease has surely expired.
+        remaining: Duration,
+    },
+    /// Switchover: waiting for every mirror to hold every message.
+    WaitingForLag {
+        /// The new primary.
+        region: Region,
+        /// Waited so far.
+        waited: Duration,
+    },
+    /// Switchover: every mirror caught up.
+    CaughtUp {
+        /// The new primary.
+        region: Region,
+    },
+    /// Switchover: the mirrors did not catch up in time: rolling back.
+    LagTimeout {
+        /// Waited.
+        waited: Duration,
+    },
+    /// The mirrors were promoted.
+    PromotedMirrors {
+        /// The new primary.
+        region: Region,
+        /// The epoch stamped.
+        epoch: Epoch,
+    },
+    /// The client record was swapped.
+    DnsSwapped {
+        /// The new primary.
+        to: Region,
+    },
+    /// Verification found a step undone: doing it again.
+    VerifyFoundGap {
+        /// The step.
+        step: Step,
+    },
+    /// The failover completed; holding until acknowledged.
+    FailoverComplete {
+        /// The new record.
+        ownership: Ownership,
+    },
+    /// Failed over earlier; no automatic move until acknowledged.
+    HoldingAfterFailover {
+        /// The epoch.
+        epoch: Epoch,
+    },
+    /// The switchover completed.
+    SwitchoverComplete {
+        /// The new record.
+        ownership: Ownership,
+    },
+    /// The switchover was rolled back; the old primary serves again.
+    SwitchoverRolledBack {
+        /// The record after the rollback.
+        ownership: Ownership,
+    },
+    /// An outcome that matches no step in flight (late or duplicate): ignored.
+    StaleOutcome,
+    /// Paused by an operator: observing only.
+    Paused {
+        /// Who.
+        by: String,
+        /// Why.
+        why: String,
+    },
+    /// Resumed: the next round re-derives everything before acting.
+    Resumed {
+        /// Who.
+        by: String,
+    },
+    /// The clock jumped or this process stalled: observing only.
+    Tilt {
+        /// What happened.
+        cause: TiltCause,
+        /// Until when.
+        until: Instant,
+    },
+    /// Still in TILT.
+    TiltHold {
+        /// Time left.
+        remaining: Duration,
+    },
+    /// TILT is over: the next round re-derives everything.
+    TiltOver,
+    /// An operator acknowledged a hold.
+    Acked {
+        /// Who.
+        by: String,
+        /// Why.
+        why: String,
+    },
+    /// An operator forced a failover.
+    OperatorFailover {
+        /// Who.
+        by: String,
+        /// Why.
+        why: String,
+        /// Whether it proceeds despite lag beyond the RPO budget.
+        break_glass: bool,
+    },
+    /// An operator asked for a planned switchover.
+    OperatorSwitchover {
+        /// Who.
+        by: String,
+        /// Why.
+        why: String,
+    },
+    /// A command was refused.
+    Refused {
+        /// The command.
+        command: CommandKind,
+        /// Who gave it.
+        by: String,
+        /// Why not.
+        why: Refusal,
+    },
+}
+
+/// Why this process left normal operation for TILT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TiltCause {
+    /// Wall time moved differently from monotonic time between two rounds.
+    ClockJump {
+        /// The difference.
+        drift: Duration,
+    },
+    /// Two rounds were too far apart.
+    Stall {
+        /// The gap.
+        gap: Duration,
+    },
+}
+
+/// How a fence step was satisfied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum FenceHow {
+    /// The streams were fenced.
+    Fenced,
+    /// The region has no quorum: it cannot acknowledge writes.
+    NoQuorum,
+    /// Unreachable, and its self-fence lease has surely expired.
+    LeaseExpired,
+}
+
+/// Why a command was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Refusal {
+    /// Resume while not paused.
+    NotPaused,
+    /// Paused: resume first.
+    Paused,
+    /// In TILT: wait for it to end.
+    Tilt,
+    /// A witness never acts.
+    Witness,
+    /// Not implemented yet (failback).
+    NotImplemented,
+    /// Unfencing a region that no longer owns the epoch would make two writable regions.
+    NotOwner,
+    /// There is no hold to acknowledge.
+    NothingToAck,
+    /// No ownership record has been read yet.
+    OwnerUnknown,
+    /// This region is already active.
+    AlreadyActive,
+    /// A move is under way, or this region is fenced.
+    Busy,
+    /// A switchover needs both regions healthy.
+    NotHealthy,
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+impl fmt::Display for Step {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Step::ClaimEpoch => "claim epoch",
+            Step::Fence => "fence",
+            Step::WaitLagZero => "wait for lag zero",
+            Step::Promote => "promote",
+            Step::SwapDns => "swap DNS",
+            Step::Verify => "verify",
+            Step::RollBackClaim => "roll back the claim",
+            Step::RollBackUnfence => "roll back the fence",
+        })
+    }
+}
+
+impl fmt::Display for BlockCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let opt = |v: Option<String>| v.unwrap_or_else(|| "unknown".to_owned());
+        match self {
+            BlockCause::RpoExceeded {
+                stream,
+                lag_msgs,
+                lag_age,
+            } => write!(
+                f,
+                "mirror {stream} lags {} messages / {} beyond the RPO budget; failover needs allow_data_loss",
+                opt(lag_msgs.map(|n| n.to_string())),
+                opt(lag_age.map(secs)),
+            ),
+            BlockCause::Flapping { downs, window } => {
+                write!(
+                    f,
+                    "primary went down {downs} times within {}: flapping; acknowledge to re-arm",
+                    secs(*window)
+                )
+            }
+            BlockCause::NeedsOperator {
+                need: Need::TwoSiteManual,
+            } => f.write_str(
+                "no witness and two_site = manual: an operator must decide the failover",
+            ),
+            BlockCause::NeedsOperator {
+                need: Need::NoAutomaticFailback,
+            } => f.write_str("moving back to the home primary is never automatic"),
+            BlockCause::NeedsOperator {
+                need: Need::StepFailed { step, error },
+            } => {
+                write!(f, "step '{step}' failed for good: {error}")
+            }
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::ArbiterUnknown => f.write_str("arbiter not read yet; observing"),
+            Reason::RegionHealthy { region } => write!(f, "{region} healthy"),
+            Reason::RegionDegraded {
+                region,
+                servers_up,
+                cluster_size,
+            } => {
+                write!(
+                    f,
+                    "{region} degraded: {servers_up} of {cluster_size} servers answer, quorum kept"
+                )
+            }
+            Reason::RegionUnreachable { region } => {
+                write!(f, "own region {region} unreachable from here")
+            }
+            Reason::DownNotConfirmed {
+                region,
+                evidence: e,
+            } => write!(
+                f,
+                "{region} seen down by {} of {} vantage points, {} of {} mirrors silent: not confirmed",
+                e.down_votes, e.vantage_points, e.silent_mirrors, e.mirrors
+            ),
+            Reason::Suspect {
+                region,
+                down_votes,
+                of,
+                for_,
+                delay,
+            } => write!(
+                f,
+                "primary {region} down by {down_votes} of {of} vantage points for {}; failing over at {}",
+                secs(*for_),
+                secs(*delay)
+            ),
+            Reason::PrimaryDown {
+                region,
+                confirmed_by,
+                of,
+                for_,
+            } => write!(
+                f,
+                "primary {region} confirmed down by {confirmed_by} of {of} vantage points for {}",
+                secs(*for_)
+            ),
+            Reason::MirrorsInContact {
+                region,
+                evidence: e,
+            } => write!(
+                f,
+                "{region} seen down by {} of {} vantage points, but {} of {} mirrors still hear from it: waiting",
+                e.down_votes,
+                e.vantage_points,
+                e.mirrors - e.silent_mirrors,
+                e.mirrors
+            ),
+            Reason::Blocked { cause } => write!(f, "blocked: {cause}"),
+            Reason::Isolated { region, remaining } => {
+                write!(
+                    f,
+                    "no majority vouches for {region}; self-fencing in {}",
+                    secs(*remaining)
+                )
+            }
+            Reason::SelfFencedIsolated {
+                region,
+                for_,
+                lease,
+            } => write!(
+                f,
+                "fenced own region {region}: no majority vouched for {} (lease {})",
+                secs(*for_),
+                secs(*lease)
+            ),
+            Reason::SelfFencedUnvouched { region } => {
+                write!(
+                    f,
+                    "fenced own region {region}: started without a majority vouching for it"
+                )
+            }
+            Reason::SelfFencedNewerEpoch { seen } => {
+                write!(f, "fenced own region: the arbiter names {seen}")
+            }
+            Reason::StillWritable { region } => {
+                write!(f, "{region} still takes writes: fencing again")
+            }
+            Reason::StaysFenced { region, epoch } => write!(f, "{region} fenced at epoch {epoch}"),
+            Reason::StaleTwin { region, epoch } => {
+                write!(
+                    f,
+                    "old primary {region} writable with an epoch older than {epoch}: fencing it"
+                )
+            }
+            Reason::FencePending { region } => write!(f, "fence of {region} in flight"),
+            Reason::Resuming { ownership, step } => {
+                write!(
+                    f,
+                    "arbiter names {ownership} but the move is unfinished: resuming at '{step}', no new claim"
+                )
+            }
+            Reason::WaitingForWinner { winner, remaining } => {
+                write!(
+                    f,
+                    "{winner} won the claim; taking over in {} if it stalls",
+                    secs(*remaining)
+                )
+            }
+            Reason::WinnerFinished { winner } => write!(f, "{winner} finished the move"),
+            Reason::TakingOver { winner, step } => {
+                write!(f, "the move to {winner} stalled: finishing it at '{step}'")
+            }
+            Reason::ClaimWon { ownership } => write!(f, "claimed {ownership}"),
+            Reason::ClaimLost { seen } => {
+                write!(f, "lost the claim: the arbiter holds {seen}; standing down")
+            }
+            Reason::Superseded { seen } => {
+                write!(f, "the arbiter moved on to {seen}; standing down")
+            }
+            Reason::StepSent { step, attempt } => write!(f, "'{step}' sent (attempt {attempt})"),
+            Reason::StepPending { step, attempt } => {
+                write!(f, "waiting for '{step}' (attempt {attempt})")
+            }
+            Reason::StepRetry {
+                step,
+                attempt,
+                error,
+            } => {
+                write!(f, "'{step}' failed (attempt {attempt}): {error}; retrying")
+            }
+            Reason::FenceDone { region, how } => match how {
+                FenceHow::Fenced => write!(f, "old primary {region} fenced"),
+                FenceHow::NoQuorum => write!(
+                    f,
+                    "old primary {region} has no quorum: it cannot acknowledge writes"
+                ),
+                FenceHow::LeaseExpired => {
+                    write!(
+                        f,
+                        "old primary {region} unreachable and its self-fence lease has surely expired"
+                    )
+                }
+            },
+            Reason::FenceWaitingForLease { region, remaining } => write!(
+                f,
+                "old primary {region} unreachable; promoting only once its lease has surely expired, in {}",
+                secs(*remaining)
+            ),
+            Reason::WaitingForLag { region, waited } => {
+                write!(
+                    f,
+                    "waiting for {region}'s mirrors to catch up ({} so far)",
+                    secs(*waited)
+                )
+            }
+            Reason::CaughtUp { region } => write!(f, "{region}'s mirrors hold every message"),
+            Reason::LagTimeout { waited } => {
+                write!(
+                    f,
+                    "mirrors did not catch up within {}: rolling the switchover back",
+                    secs(*waited)
+                )
+            }
+            Reason::PromotedMirrors { region, epoch } => {
+                write!(f, "promoted {region}'s mirrors at epoch {epoch}")
+            }
+            Reason::DnsSwapped { to } => write!(f, "client DNS now points at {to}"),
+            Reason::VerifyFoundGap { step } => write!(f, "verification found '{step}' undone"),
+            Reason::FailoverComplete { ownership } => {
+                write!(
+                    f,
+                    "failed over to {ownership}; no further automatic move until acknowledged"
+                )
+            }
+            Reason::HoldingAfterFailover { epoch } => {
+                write!(
+                    f,
+                    "failed over at epoch {epoch}; holding until acknowledged"
+                )
+            }
+            Reason::SwitchoverComplete { ownership } => write!(f, "switched over to {ownership}"),
+            Reason::SwitchoverRolledBack { ownership } => {
+                write!(f, "switchover rolled back to {ownership}")
+            }
+            Reason::StaleOutcome => f.write_str("outcome matches no step in flight; ignored"),
+            Reason::Paused { by, why } => write!(f, "paused by {by} ({why}): observing only"),
+            Reason::Resumed { by } => {
+                write!(f, "resumed by {by}: re-checking the world before acting")
+            }
+            Reason::Tilt {
+                cause: TiltCause::ClockJump { drift },
+                ..
+            } => {
+                write!(
+                    f,
+                    "TILT: wall clock jumped by {}; observing only",
+                    secs(*drift)
+                )
+            }
+            Reason::Tilt {
+                cause: TiltCause::Stall { gap },
+                ..
+            } => {
+                write!(
+                    f,
+                    "TILT: {} between probe rounds; observing only",
+                    secs(*gap)
+                )
+            }
+            Reason::TiltHold { remaining } => {
+                write!(f, "TILT: observing only for {}", secs(*remaining))
+            }
+            Reason::TiltOver => f.write_str("TILT over: re-checking the world before acting"),
+            Reason::Acked { by, why } => write!(f, "acknowledged by {by} ({why})"),
+            Reason::OperatorFailover {
+                by,
+                why,
+                break_glass: true,
+            } => {
+                write!(
+                    f,
+                    "BREAK-GLASS failover by {by} ({why}): data beyond the RPO budget may be lost"
+                )
+            }
+            Reason::OperatorFailover {
+                by,
+                why,
+                break_glass: false,
+            } => write!(f, "failover forced by {by} ({why})"),
+            Reason::OperatorSwitchover { by, why } => {
+                write!(f, "switchover requested by {by} ({why})")
+            }
+            Reason::Refused { command, by, why } => {
+                write!(f, "refused {command:?} from {by}: {why:?}")
+            }
+        }
+    }
+}

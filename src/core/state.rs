@@ -1,0 +1,284 @@
+//! What one watchdog believes: a phase, an orthogonal mode, and the few facts decisions need.
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::instant::{Instant, WallTime};
+use super::observation::StreamView;
+use super::ownership::Ownership;
+use crate::model::{Epoch, Region, StreamName};
+
+/// The state `decide` folds events into. The driver owns the only copy; the API shows snapshots.
+/// Transition history is not kept here (the driver logs decisions).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct State {
+    /// Where this watchdog is in its life cycle.
+    pub phase: Phase,
+    /// Whether it may act at all.
+    pub mode: Mode,
+    /// The newest ownership record seen (arbiter reads and claim outcomes). Its epoch never decreases.
+    pub known: Option<Ownership>,
+    /// The previous round's times, to detect clock jumps and stalls.
+    pub last_round: Option<(Instant, WallTime)>,
+    /// Each region's streams as last seen while it was reachable, so outcomes and commands can
+    /// name exact streams between rounds and an unreachable region can still be named.
+    pub catalog: BTreeMap<Region, Vec<StreamView>>,
+    /// When this watchdog saw the active region go down, within the flap window.
+    pub down_edges: Vec<Instant>,
+    /// Whether the active region looked down (to this watchdog) in the previous round.
+    pub was_down: bool,
+    /// Primary side: the last time a majority of vantage points vouched for this region.
+    pub vouched_at: Option<Instant>,
+    /// When a repair fence (of a stale twin) was last sent, to send it at most once per probe interval.
+    pub repair_sent: Option<Instant>,
+}
+
+impl State {
+    /// The state of a process that just started (or restarted): it knows nothing and will derive
+    /// everything from its first observation.
+    pub fn starting() -> Self {
+        Self {
+            phase: Phase::Starting,
+            mode: Mode::Active,
+            known: None,
+            last_round: None,
+            catalog: BTreeMap::new(),
+            down_edges: Vec::new(),
+            was_down: false,
+            vouched_at: None,
+            repair_sent: None,
+        }
+    }
+
+    /// The epoch this watchdog knows, if any.
+    pub fn epoch(&self) -> Option<Epoch> {
+        self.known.as_ref().map(|o| o.epoch)
+    }
+}
+
+/// Where a watchdog is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Phase {
+    /// Just started, resumed or left TILT: the next observation decides everything afresh
+    /// (level-triggered), including resuming an interrupted failover without a second claim.
+    Starting,
+    /// The active region serves with every server.
+    Healthy,
+    /// The active region is impaired but serving (a node lost, or a minority sees it down).
+    Degraded,
+    /// A majority sees the active region down and its mirrors have gone silent; waiting out
+    /// `failover_delay` before claiming.
+    Suspect {
+        /// When the confirmation began.
+        since: Instant,
+        /// The latest evidence.
+        evidence: Evidence,
+    },
+    /// Primary side: no majority vouches for this region; it fences itself once the lease runs out.
+    Isolated {
+        /// The last time a majority vouched.
+        since: Instant,
+    },
+    /// An automatic or forced move to this watchdog's region.
+    FailingOver(Move),
+    /// A planned, zero-loss move to this watchdog's region.
+    SwitchingOver(Move),
+    /// The move completed. No further automatic move until an operator acknowledges (anti-flap);
+    /// stale twins are still fenced.
+    FailedOver {
+        /// The epoch the move established.
+        epoch: Epoch,
+    },
+    /// Another watchdog won the claim; it is given `takeover_after` to finish before this one
+    /// completes the remaining (idempotent, same-epoch) steps.
+    StoodDown {
+        /// The record the winner wrote.
+        winner: Ownership,
+        /// When this watchdog stood down.
+        since: Instant,
+    },
+    /// Waiting for an operator. Way out: `Ack` (re-derive from the world), `Failover` (force), or
+    /// for RPO and two-site holds, the primary recovering by itself.
+    Blocked {
+        /// Why.
+        cause: BlockCause,
+        /// Since when.
+        since: Instant,
+    },
+    /// This region fenced itself (newer epoch seen, or lease expired). Way out: `Ack` while the
+    /// arbiter still names this region unfences it; otherwise failback (a reseed).
+    SelfFenced {
+        /// The epoch stamped on the fence.
+        epoch: Epoch,
+        /// The streams fenced.
+        streams: Vec<StreamName>,
+    },
+}
+
+/// Whether the watchdog acts. Orthogonal to the phase.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Mode {
+    /// Acts on its decisions.
+    Active,
+    /// An operator paused it: it observes and reports but emits no action at all.
+    Paused {
+        /// Who paused.
+        by: String,
+        /// Why.
+        reason: String,
+    },
+    /// Its clock jumped or it stalled: observe only until `until`, then start afresh.
+    Tilt {
+        /// End of the hold on the monotonic axis.
+        until: Instant,
+    },
+}
+
+/// A move of the active role to `to`, step by step. Every step carries `epoch`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Move {
+    /// The region giving up the active role.
+    pub from: Region,
+    /// The region taking it (always this watchdog's).
+    pub to: Region,
+    /// The epoch claimed (or being claimed) for `to`.
+    pub epoch: Epoch,
+    /// The current step.
+    pub step: Step,
+    /// When the current step's action was last sent (or the step began).
+    pub step_since: Instant,
+    /// Attempts of the current step so far.
+    pub attempts: u32,
+    /// Whether the current step's action is out and its outcome awaited.
+    pub inflight: bool,
+    /// Since when enough vantage points have seen `from` down, as last observed; `None` while
+    /// they do not (then an unreachable `from` may still be vouched for and serving). An
+    /// unreachable `from` counts as fenced only once its lease has surely expired from here.
+    pub down_since: Option<Instant>,
+    /// Whether an operator allowed data loss beyond the RPO budget.
+    pub break_glass: bool,
+}
+
+/// The steps of a move, in order. A failover skips `WaitLagZero`; a rolled-back switchover ends
+/// with the two `RollBack` steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Step {
+    /// CAS the arbiter to `(to, epoch)`.
+    ClaimEpoch,
+    /// Fence `from` (or accept that it cannot take writes).
+    Fence,
+    /// Switchover only: wait until every mirror has every message.
+    WaitLagZero,
+    /// Promote `to`'s mirrors.
+    Promote,
+    /// CAS the client record to `to`.
+    SwapDns,
+    /// Check the world matches, from the next observation.
+    Verify,
+    /// Switchover timed out: CAS the arbiter back to `(from, epoch + 1)`.
+    RollBackClaim,
+    /// Then unfence `from`.
+    RollBackUnfence,
+}
+
+/// Why a watchdog waits for an operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BlockCause {
+    /// A mirror lags beyond the RPO budget (or its lag is unknown).
+    RpoExceeded {
+        /// The first offending mirror.
+        stream: StreamName,
+        /// Its lag in messages, if known.
+        lag_msgs: Option<u64>,
+        /// Its lag in time, if known.
+        lag_age: Option<Duration>,
+    },
+    /// The active region went down too often in the flap window.
+    Flapping {
+        /// Down-edges counted.
+        downs: u32,
+        /// The window.
+        window: Duration,
+    },
+    /// natsdr will not decide this alone.
+    NeedsOperator {
+        /// Why.
+        need: Need,
+    },
+}
+
+/// What an operator must decide.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Need {
+    /// Two sites without a witness cannot tell a dead primary from a cut link (`two_site = manual`).
+    TwoSiteManual,
+    /// The move would go from the home standby back to the home primary: never automatic.
+    NoAutomaticFailback,
+    /// A step failed for good.
+    StepFailed {
+        /// The step.
+        step: Step,
+        /// The last error.
+        error: String,
+    },
+}
+
+/// The evidence that a region is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// Vantage points (this one included) that see it down.
+    pub down_votes: u32,
+    /// Vantage points configured.
+    pub vantage_points: u32,
+    /// Mirrors that have not heard from their source for `mirror_silence`.
+    pub silent_mirrors: u32,
+    /// Mirrors that could testify (unprotected mirrors in the standby region).
+    pub mirrors: u32,
+}
+
+/// A phase without its data: a bounded label for notifications and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PhaseName {
+    /// See [`Phase::Starting`].
+    Starting,
+    /// See [`Phase::Healthy`].
+    Healthy,
+    /// See [`Phase::Degraded`].
+    Degraded,
+    /// See [`Phase::Suspect`].
+    Suspect,
+    /// See [`Phase::Isolated`].
+    Isolated,
+    /// See [`Phase::FailingOver`].
+    FailingOver,
+    /// See [`Phase::SwitchingOver`].
+    SwitchingOver,
+    /// See [`Phase::FailedOver`].
+    FailedOver,
+    /// See [`Phase::StoodDown`].
+    StoodDown,
+    /// See [`Phase::Blocked`].
+    Blocked,
+    /// See [`Phase::SelfFenced`].
+    SelfFenced,
+}
+
+impl Phase {
+    /// The phase's label.
+    pub fn name(&self) -> PhaseName {
+        match self {
+            Phase::Starting => PhaseName::Starting,
+            Phase::Healthy => PhaseName::Healthy,
+            Phase::Degraded => PhaseName::Degraded,
+            Phase::Suspect { .. } => PhaseName::Suspect,
+            Phase::Isolated { .. } => PhaseName::Isolated,
+            Phase::FailingOver(_) => PhaseName::FailingOver,
+            Phase::SwitchingOver(_) => PhaseName::SwitchingOver,
+            Phase::FailedOver { .. } => PhaseName::FailedOver,
+            Phase::StoodDown { .. } => PhaseName::StoodDown,
+            Phase::Blocked { .. } => PhaseName::Blocked,
+            Phase::SelfFenced { .. } => PhaseName::SelfFenced,
+        }
+    }
+}

@@ -1,0 +1,711 @@
+//! Tables of `decide`: exact decisions for the key rows, as pure event sequences.
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::*;
+use crate::model::{Epoch, Region, StreamName};
+
+fn us() -> Region {
+    Region::new("us-east-1").unwrap()
+}
+fn eu() -> Region {
+    Region::new("eu-central-1").unwrap()
+}
+fn name(s: &str) -> StreamName {
+    StreamName::new(s).unwrap()
+}
+fn secs(s: u64) -> Duration {
+    Duration::from_secs(s)
+}
+fn own(region: Region, epoch: u64) -> Ownership {
+    Ownership {
+        region,
+        epoch: Epoch(epoch),
+    }
+}
+
+fn policy(me: Region) -> Policy {
+    let mut p = PolicyParams::new(me, Role::Watchdog, us(), eu());
+    p.protected = BTreeSet::from([name("GDPR")]);
+    Policy::try_new(p).unwrap()
+}
+
+/// A world as one watchdog sees it, with sensible defaults (everything healthy, US@1).
+#[derive(Clone)]
+struct W {
+    us_up: u32,
+    us_reachable: bool,
+    us_role: StreamRole,
+    eu_role: StreamRole,
+    silent_for: Duration,
+    lag: u64,
+    arbiter: Option<Ownership>,
+    dns: Region,
+    peer_sees_us: Health,
+    witness_sees_us: Health,
+    owner_seen_by_peers: Ownership,
+}
+
+impl W {
+    fn healthy() -> Self {
+        W {
+            us_up: 3,
+            us_reachable: true,
+            us_role: StreamRole::Writable,
+            eu_role: StreamRole::Mirror,
+            silent_for: Duration::ZERO,
+            lag: 0,
+            arbiter: Some(own(us(), 1)),
+            dns: us(),
+            peer_sees_us: Health::Healthy,
+            witness_sees_us: Health::Healthy,
+            owner_seen_by_peers: own(us(), 1),
+        }
+    }
+
+    /// The whole US region gone, as everyone sees it.
+    fn us_lost() -> Self {
+        W {
+            us_up: 0,
+            us_reachable: false,
+            silent_for: secs(10),
+            peer_sees_us: Health::Down,
+            witness_sees_us: Health::Down,
+            ..W::healthy()
+        }
+    }
+
+    fn obs(&self, t_ms: u64) -> Observation {
+        let us_streams = vec![StreamView {
+            name: name("ORDERS"),
+            role: self.us_role,
+            epoch: None,
+            origin: None,
+            last_seq: 100,
+            mirror: None,
+        }];
+        let mirror = (self.eu_role == StreamRole::Mirror).then(|| MirrorView {
+            active_age: Some(self.silent_for),
+            lag_msgs: Some(self.lag),
+            lag_age: Some(if self.lag > 0 {
+                secs(60)
+            } else {
+                Duration::ZERO
+            }),
+            source_last_seq: None,
+            error: None,
+        });
+        let eu_streams = vec![
+            StreamView {
+                name: name("ORDERS_M"),
+                role: self.eu_role,
+                epoch: None,
+                origin: Some(name("ORDERS")),
+                last_seq: 100,
+                mirror,
+            },
+            StreamView {
+                name: name("GDPR"),
+                role: StreamRole::Writable,
+                epoch: None,
+                origin: None,
+                last_seq: 7,
+                mirror: None,
+            },
+        ];
+        let view = |reachable, up, streams| RegionView {
+            reachable,
+            servers_up: up,
+            cluster_size: 3,
+            streams,
+        };
+        let report = |vantage, h| Report {
+            vantage,
+            age: Duration::ZERO,
+            health: BTreeMap::from([(us(), h), (eu(), Health::Healthy)]),
+            owner: Some(self.owner_seen_by_peers.clone()),
+        };
+        Observation {
+            at: Instant(t_ms),
+            wall: WallTime(1_800_000_000_000 + i64::try_from(t_ms).unwrap()),
+            arbiter: self.arbiter.clone(),
+            dns: Some(self.dns.clone()),
+            regions: BTreeMap::from([
+                (
+                    us(),
+                    view(
+                        self.us_reachable,
+                        self.us_up,
+                        if self.us_reachable {
+                            us_streams
+                        } else {
+                            Vec::new()
+                        },
+                    ),
+                ),
+                (eu(), view(true, 3, eu_streams)),
+            ]),
+            reports: vec![
+                report(Vantage::Peer, self.peer_sees_us),
+                report(Vantage::Witness, self.witness_sees_us),
+            ],
+        }
+    }
+}
+
+/// Feeds `w` every 500 ms from `from_ms` to `to_ms` (inclusive), checking the invariants.
+fn run(state: State, w: &W, from_ms: u64, to_ms: u64, p: &Policy) -> (State, Decision) {
+    let mut state = state;
+    let mut last = None;
+    let mut t = from_ms;
+    while t <= to_ms {
+        let d = step(&state, &Event::Observed(w.obs(t)), t, p);
+        state = d.next.clone();
+        last = Some(d);
+        t += 500;
+    }
+    (state, last.expect("at least one round"))
+}
+
+fn step(state: &State, e: &Event, t_ms: u64, p: &Policy) -> Decision {
+    let d = decide(state, e, Instant(t_ms), p);
+    invariants::check(state, &d.next, &d.actions, p).unwrap();
+    d
+}
+
+fn no_notify(actions: &[Action]) -> Vec<Action> {
+    actions
+        .iter()
+        .filter(|a| !matches!(a, Action::Notify { .. }))
+        .cloned()
+        .collect()
+}
+
+fn healthy_eu() -> State {
+    run(State::starting(), &W::healthy(), 0, 1000, &policy(eu())).0
+}
+
+fn command(kind: CommandKind) -> Event {
+    Event::Command(Command {
+        kind,
+        reason: "drill".into(),
+        by: "alice".into(),
+    })
+}
+
+#[test]
+fn one_lost_us_node_makes_the_standby_degraded_and_nothing_else() {
+    let p = policy(eu());
+    let before = healthy_eu();
+    let w = W {
+        us_up: 2,
+        ..W::healthy()
+    };
+    let d = step(&before, &Event::Observed(w.obs(1500)), 1500, &p);
+    let reason = Reason::RegionDegraded {
+        region: us(),
+        servers_up: 2,
+        cluster_size: 3,
+    };
+    let expected = Decision {
+        next: State {
+            phase: Phase::Degraded,
+            last_round: Some((Instant(1500), WallTime(1_800_000_001_500))),
+            ..before.clone()
+        },
+        actions: vec![Action::Notify {
+            from: PhaseName::Healthy,
+            to: PhaseName::Degraded,
+            severity: Severity::Warning,
+            summary: "us-east-1 degraded: 2 of 3 servers answer, quorum kept".into(),
+        }],
+        reason,
+    };
+    assert_eq!(d, expected);
+}
+
+#[test]
+fn a_meta_leader_re_election_changes_nothing() {
+    let p = policy(eu());
+    let before = healthy_eu();
+    // All servers answer throughout a re-election: the round looks like any healthy one.
+    let d = step(&before, &Event::Observed(W::healthy().obs(1500)), 1500, &p);
+    let expected = Decision {
+        next: State {
+            last_round: Some((Instant(1500), WallTime(1_800_000_001_500))),
+            ..before.clone()
+        },
+        actions: vec![],
+        reason: Reason::RegionHealthy { region: us() },
+    };
+    assert_eq!(d, expected);
+}
+
+#[test]
+fn a_region_loss_confirmed_for_the_failover_delay_claims_the_next_epoch() {
+    let p = policy(eu());
+    let (suspect, d) = run(healthy_eu(), &W::us_lost(), 1500, 7000, &p);
+    assert!(
+        d.actions.is_empty(),
+        "still waiting at 5.5 s: {:?}",
+        d.reason
+    );
+    let d = step(&suspect, &Event::Observed(W::us_lost().obs(7500)), 7500, &p);
+    assert_eq!(
+        d.reason,
+        Reason::PrimaryDown {
+            region: us(),
+            confirmed_by: 3,
+            of: 3,
+            for_: secs(6)
+        }
+    );
+    assert_eq!(
+        d.reason.to_string(),
+        "primary us-east-1 confirmed down by 3 of 3 vantage points for 6.0s"
+    );
+    assert_eq!(
+        no_notify(&d.actions),
+        vec![Action::ClaimEpoch {
+            expect: own(us(), 1),
+            claim: own(eu(), 2)
+        }]
+    );
+    let Phase::FailingOver(m) = &d.next.phase else {
+        panic!("{:?}", d.next.phase)
+    };
+    assert_eq!(
+        (m.step, m.epoch, m.down_since),
+        (Step::ClaimEpoch, Epoch(2), Some(Instant(1500)))
+    );
+
+    // Won: fence the old primary; its lease has long expired, so "unreachable" is enough.
+    let won = Event::Claimed {
+        claim: own(eu(), 2),
+        result: ClaimResult::Won,
+    };
+    let d = step(&d.next, &won, 7600, &p);
+    assert_eq!(
+        d.actions,
+        vec![Action::Fence {
+            region: us(),
+            epoch: Epoch(2),
+            streams: vec![name("ORDERS")]
+        }]
+    );
+    let unreachable = Event::Fenced {
+        region: us(),
+        epoch: Epoch(2),
+        result: FenceResult::Unreachable,
+    };
+    let d = step(&d.next, &unreachable, 7700, &p);
+    assert_eq!(
+        d.reason,
+        Reason::FenceDone {
+            region: us(),
+            how: FenceHow::LeaseExpired
+        }
+    );
+    // GDPR-only streams are never promoted.
+    assert_eq!(
+        d.actions,
+        vec![Action::Promote {
+            region: eu(),
+            epoch: Epoch(2),
+            streams: vec![name("ORDERS_M")]
+        }]
+    );
+    let promoted = Event::Promoted {
+        region: eu(),
+        epoch: Epoch(2),
+        result: StepResult::Done,
+    };
+    let d = step(&d.next, &promoted, 7800, &p);
+    assert_eq!(
+        d.actions,
+        vec![Action::SwapDns {
+            from: us(),
+            to: eu(),
+            epoch: Epoch(2)
+        }]
+    );
+    let swapped = Event::DnsSwapped {
+        epoch: Epoch(2),
+        result: StepResult::Done,
+    };
+    let d = step(&d.next, &swapped, 7900, &p);
+    let after = W {
+        arbiter: Some(own(eu(), 2)),
+        dns: eu(),
+        eu_role: StreamRole::Writable,
+        ..W::us_lost()
+    };
+    let d = step(&d.next, &Event::Observed(after.obs(8000)), 8000, &p);
+    assert_eq!(
+        d.reason,
+        Reason::FailoverComplete {
+            ownership: own(eu(), 2)
+        }
+    );
+    assert_eq!(d.next.phase, Phase::FailedOver { epoch: Epoch(2) });
+}
+
+#[test]
+fn two_lost_us_nodes_fail_over_accepting_no_quorum_as_fenced() {
+    let p = policy(eu());
+    let w = W {
+        us_up: 1,
+        ..W::us_lost()
+    };
+    let w = W {
+        us_reachable: true,
+        ..w
+    };
+    let (state, _) = run(healthy_eu(), &w, 1500, 7500, &p);
+    let won = Event::Claimed {
+        claim: own(eu(), 2),
+        result: ClaimResult::Won,
+    };
+    let d = step(&state, &won, 7600, &p);
+    let no_quorum = Event::Fenced {
+        region: us(),
+        epoch: Epoch(2),
+        result: FenceResult::NoQuorum,
+    };
+    let d = step(&d.next, &no_quorum, 7700, &p);
+    assert_eq!(
+        d.reason,
+        Reason::FenceDone {
+            region: us(),
+            how: FenceHow::NoQuorum
+        }
+    );
+    assert_eq!(
+        no_notify(&d.actions),
+        vec![Action::Promote {
+            region: eu(),
+            epoch: Epoch(2),
+            streams: vec![name("ORDERS_M")]
+        }]
+    );
+}
+
+#[test]
+fn a_cut_link_with_the_witness_still_seeing_us_never_fails_over() {
+    let p = policy(eu());
+    let cut = W {
+        peer_sees_us: Health::Healthy,
+        witness_sees_us: Health::Healthy,
+        ..W::us_lost()
+    };
+    let (state, d) = run(healthy_eu(), &cut, 1500, 60_000, &p);
+    assert!(d.actions.is_empty());
+    assert_eq!(state.phase, Phase::Degraded);
+    assert!(matches!(
+        d.reason,
+        Reason::DownNotConfirmed {
+            evidence: Evidence { down_votes: 1, .. },
+            ..
+        }
+    ));
+}
+
+#[test]
+fn a_primary_cut_off_from_the_majority_fences_itself_when_its_lease_runs_out() {
+    let p = policy(us());
+    let (state, _) = run(State::starting(), &W::healthy(), 0, 1000, &p);
+    assert_eq!(state.phase, Phase::Healthy);
+    // US still serves, but neither the peer nor the witness can see it any more.
+    let cut = W {
+        peer_sees_us: Health::Down,
+        witness_sees_us: Health::Down,
+        ..W::healthy()
+    };
+    let (state, d) = run(state, &cut, 1500, 3500, &p);
+    assert_eq!(
+        state.phase,
+        Phase::Isolated {
+            since: Instant(1000)
+        }
+    );
+    assert!(no_notify(&d.actions).is_empty());
+    let (state, d) = run(state, &cut, 4000, 4500, &p);
+    assert_eq!(
+        d.reason,
+        Reason::SelfFencedIsolated {
+            region: us(),
+            for_: Duration::from_millis(3500),
+            lease: secs(3)
+        }
+    );
+    assert_eq!(
+        no_notify(&d.actions),
+        vec![Action::Fence {
+            region: us(),
+            epoch: Epoch(1),
+            streams: vec![name("ORDERS")]
+        }]
+    );
+    assert!(matches!(state.phase, Phase::SelfFenced { .. }));
+    // The timing rule: the standby may only promote after failover_delay > lease + 2 probes + margin.
+    assert!(p.params().failover_delay > p.lease_expiry());
+}
+
+#[test]
+fn a_flapping_primary_blocks_until_acknowledged() {
+    let p = policy(eu());
+    let mut state = healthy_eu();
+    let mut t = 1500;
+    for _ in 0..4 {
+        state = run(state, &W::us_lost(), t, t + 1000, &p).0;
+        state = run(state, &W::healthy(), t + 1500, t + 2500, &p).0;
+        t += 3000;
+    }
+    assert!(matches!(
+        state.phase,
+        Phase::Blocked {
+            cause: BlockCause::Flapping { downs: 4, .. },
+            ..
+        }
+    ));
+    let (state, d) = run(state, &W::us_lost(), t, t + 20_000, &p);
+    assert!(d.actions.is_empty());
+    assert!(matches!(
+        state.phase,
+        Phase::Blocked {
+            cause: BlockCause::Flapping { .. },
+            ..
+        }
+    ));
+    let d = step(&state, &command(CommandKind::Ack), t + 20_100, &p);
+    assert_eq!(d.next.phase, Phase::Starting);
+    assert!(d.next.down_edges.is_empty());
+}
+
+#[test]
+fn a_watchdog_restarted_after_its_claim_resumes_at_the_fence_without_a_second_claim() {
+    let p = policy(eu());
+    let w = W {
+        arbiter: Some(own(eu(), 2)),
+        ..W::us_lost()
+    };
+    let d = step(&State::starting(), &Event::Observed(w.obs(0)), 0, &p);
+    assert_eq!(
+        d.reason,
+        Reason::Resuming {
+            ownership: own(eu(), 2),
+            step: Step::Fence
+        }
+    );
+    assert_eq!(
+        no_notify(&d.actions),
+        vec![Action::Fence {
+            region: us(),
+            epoch: Epoch(2),
+            streams: vec![name("ORDERS")]
+        }]
+    );
+}
+
+#[test]
+fn the_loser_of_a_claim_race_stands_down() {
+    let p = policy(eu());
+    let (state, _) = run(healthy_eu(), &W::us_lost(), 1500, 7500, &p);
+    let lost = Event::Claimed {
+        claim: own(eu(), 2),
+        result: ClaimResult::Lost { seen: own(eu(), 2) },
+    };
+    let d = step(&state, &lost, 7600, &p);
+    let expected = Decision {
+        next: State {
+            phase: Phase::StoodDown {
+                winner: own(eu(), 2),
+                since: Instant(7600),
+            },
+            known: Some(own(eu(), 2)),
+            ..state.clone()
+        },
+        actions: vec![Action::Notify {
+            from: PhaseName::FailingOver,
+            to: PhaseName::StoodDown,
+            severity: Severity::Warning,
+            summary: "lost the claim: the arbiter holds eu-central-1@2; standing down".into(),
+        }],
+        reason: Reason::ClaimLost { seen: own(eu(), 2) },
+    };
+    assert_eq!(d, expected);
+}
+
+#[test]
+fn lag_over_the_rpo_budget_blocks_and_only_break_glass_proceeds() {
+    let p = policy(eu());
+    let w = W {
+        lag: 50_000,
+        ..W::us_lost()
+    };
+    let (state, d) = run(healthy_eu(), &w, 1500, 7500, &p);
+    let cause = BlockCause::RpoExceeded {
+        stream: name("ORDERS_M"),
+        lag_msgs: Some(50_000),
+        lag_age: Some(secs(60)),
+    };
+    assert_eq!(
+        d.reason,
+        Reason::Blocked {
+            cause: cause.clone()
+        }
+    );
+    assert!(no_notify(&d.actions).is_empty());
+    let d = step(
+        &state,
+        &command(CommandKind::Failover {
+            allow_data_loss: false,
+        }),
+        7600,
+        &p,
+    );
+    assert_eq!(no_notify(&d.actions), vec![]);
+    let d = step(
+        &state,
+        &command(CommandKind::Failover {
+            allow_data_loss: true,
+        }),
+        7600,
+        &p,
+    );
+    assert_eq!(
+        d.reason,
+        Reason::OperatorFailover {
+            by: "alice".into(),
+            why: "drill".into(),
+            break_glass: true
+        }
+    );
+    assert!(d.reason.to_string().starts_with("BREAK-GLASS"));
+    assert_eq!(
+        no_notify(&d.actions),
+        vec![Action::ClaimEpoch {
+            expect: own(us(), 1),
+            claim: own(eu(), 2)
+        }]
+    );
+}
+
+#[test]
+fn a_paused_watchdog_emits_nothing_and_resumes_only_after_a_fresh_look() {
+    let p = policy(eu());
+    let paused = step(&healthy_eu(), &command(CommandKind::Pause), 1200, &p).next;
+    let (state, d) = run(paused, &W::us_lost(), 1500, 30_000, &p);
+    assert_eq!(
+        d,
+        Decision {
+            next: state.clone(),
+            actions: vec![],
+            reason: Reason::Paused {
+                by: "alice".into(),
+                why: "drill".into()
+            }
+        }
+    );
+    let d = step(
+        &state,
+        &Event::Claimed {
+            claim: own(eu(), 2),
+            result: ClaimResult::Won,
+        },
+        30_100,
+        &p,
+    );
+    assert!(d.actions.is_empty());
+    let d = step(&state, &command(CommandKind::Resume), 30_200, &p);
+    assert_eq!(
+        (d.next.phase.clone(), d.actions.len()),
+        (Phase::Starting, 0)
+    );
+    let d = step(
+        &d.next,
+        &Event::Observed(W::us_lost().obs(30_500)),
+        30_500,
+        &p,
+    );
+    assert!(
+        no_notify(&d.actions).is_empty(),
+        "the first round after resuming only looks"
+    );
+}
+
+#[test]
+fn a_stale_unfenced_old_primary_is_fenced_at_the_next_observation() {
+    let p = policy(eu());
+    let back = W {
+        arbiter: Some(own(eu(), 2)),
+        dns: eu(),
+        eu_role: StreamRole::Writable,
+        ..W::healthy()
+    };
+    let state = State {
+        phase: Phase::FailedOver { epoch: Epoch(2) },
+        known: Some(own(eu(), 2)),
+        ..healthy_eu()
+    };
+    // The catalog must know the promoted twin's origin.
+    let state = run(
+        state,
+        &W {
+            us_reachable: false,
+            ..back.clone()
+        },
+        1500,
+        1500,
+        &p,
+    )
+    .0;
+    let d = step(&state, &Event::Observed(back.obs(2000)), 2000, &p);
+    assert_eq!(
+        d.reason,
+        Reason::StaleTwin {
+            region: us(),
+            epoch: Epoch(2)
+        }
+    );
+    assert_eq!(
+        d.actions,
+        vec![Action::Fence {
+            region: us(),
+            epoch: Epoch(2),
+            streams: vec![name("ORDERS")]
+        }]
+    );
+}
+
+#[test]
+fn a_clock_jump_enters_tilt_and_discards_the_evidence() {
+    let p = policy(eu());
+    let (state, _) = run(healthy_eu(), &W::us_lost(), 1500, 5000, &p);
+    assert!(matches!(state.phase, Phase::Suspect { .. }));
+    let mut obs = W::us_lost().obs(5500);
+    obs.wall = WallTime(obs.wall.0 + 60_000);
+    let d = step(&state, &Event::Observed(obs), 5500, &p);
+    assert_eq!(
+        d.next.mode,
+        Mode::Tilt {
+            until: Instant(15_500)
+        }
+    );
+    assert_eq!(d.next.phase, Phase::Starting);
+    assert!(d.actions.is_empty());
+}
+
+#[test]
+fn failback_is_refused_for_now() {
+    let p = policy(eu());
+    let d = step(&healthy_eu(), &command(CommandKind::Failback), 1500, &p);
+    assert!(matches!(
+        d.reason,
+        Reason::Refused {
+            why: Refusal::NotImplemented,
+            ..
+        }
+    ));
+    assert!(d.actions.is_empty());
+}

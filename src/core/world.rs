@@ -1,0 +1,260 @@
+//! Pure readings of an observation: votes, vouching, mirror testimony, RPO, and what is left to do.
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::instant::Instant;
+use super::observation::{Health, Observation, Report, StreamRole, StreamView, Vantage};
+use super::ownership::Ownership;
+use super::policy::Policy;
+use super::state::{BlockCause, Evidence, Step};
+use crate::model::{Region, StreamName};
+
+/// Each region's streams as last seen (see `State::catalog`).
+pub type Catalog = BTreeMap<Region, Vec<StreamView>>;
+
+/// The freshest report of each kind of vantage point, so a duplicate never votes twice.
+fn freshest(reports: &[Report]) -> BTreeMap<Vantage, &Report> {
+    let mut out: BTreeMap<Vantage, &Report> = BTreeMap::new();
+    for r in reports {
+        match out.get(&r.vantage) {
+            Some(seen) if seen.age <= r.age => {}
+            Some(_) | None => {
+                out.insert(r.vantage, r);
+            }
+        }
+    }
+    out
+}
+
+/// Counts the vantage points that see `region` down this round: this watchdog's own probe plus
+/// every fresh report. A stale or missing report counts as no vote.
+pub fn evidence(
+    obs: &Observation,
+    region: &Region,
+    mirrors_in: &Region,
+    policy: &Policy,
+) -> Evidence {
+    let own = obs.regions.get(region).map(|v| v.health());
+    let mut down_votes = u32::from(own == Some(Health::Down));
+    for r in freshest(&obs.reports).values() {
+        if policy.params().witness || r.vantage == Vantage::Peer {
+            let fresh = r.age <= policy.params().report_max_age;
+            down_votes += u32::from(fresh && r.health.get(region) == Some(&Health::Down));
+        }
+    }
+    let (silent, total) = mirror_testimony(obs, mirrors_in, policy);
+    Evidence {
+        down_votes,
+        vantage_points: policy.vantage_points(),
+        silent_mirrors: silent,
+        mirrors: total,
+    }
+}
+
+/// `(silent, total)` over the unprotected mirrors of `region`: a mirror is silent when it has not
+/// heard from its source for `mirror_silence` (or never has).
+pub fn mirror_testimony(obs: &Observation, region: &Region, policy: &Policy) -> (u32, u32) {
+    let Some(view) = obs.regions.get(region).filter(|v| v.reachable) else {
+        return (0, 0);
+    };
+    let mut silent = 0;
+    let mut total = 0;
+    for s in view.streams.iter().filter(|s| is_mirror(s, policy)) {
+        total += 1;
+        let quiet = s
+            .mirror
+            .as_ref()
+            .and_then(|m| m.active_age)
+            .is_none_or(|age| age >= policy.params().mirror_silence);
+        silent += u32::from(quiet);
+    }
+    (silent, total)
+}
+
+/// Whether enough vantage points see the region down: a majority with a witness; this watchdog
+/// alone in a two-site setup (where the two-site policy gate decides what follows).
+pub fn votes_confirm(e: &Evidence, policy: &Policy) -> bool {
+    let needed = if policy.params().witness {
+        policy.majority()
+    } else {
+        1
+    };
+    e.down_votes >= needed
+}
+
+/// Whether the standby's mirrors testify that their source is gone: all of them silent.
+pub fn mirrors_testify(e: &Evidence) -> bool {
+    e.mirrors > 0 && e.silent_mirrors == e.mirrors
+}
+
+/// Primary side: the latest time at which a majority vouched that `region` serves, from this
+/// round's own probe and the reports' ages. `None` if a majority never did in what we hold.
+pub fn vouched(obs: &Observation, region: &Region, policy: &Policy) -> Option<Instant> {
+    let mut times = Vec::new();
+    if obs.regions.get(region).is_some_and(|v| v.health().serves()) {
+        times.push(obs.at);
+    }
+    for r in freshest(&obs.reports).values() {
+        let owner_ok = r.owner.as_ref().is_none_or(|o| o.region == *region);
+        if owner_ok && r.health.get(region).is_some_and(|h| h.serves()) {
+            times.push(obs.at.minus(r.age));
+        }
+    }
+    times.sort_unstable_by(|a, b| b.cmp(a));
+    times
+        .get(usize::try_from(policy.majority()).ok()? - 1)
+        .copied()
+}
+
+/// The first mirror of `region` whose lag (last known) exceeds the budget or is unknown.
+pub fn rpo_breach(catalog: &Catalog, region: &Region, policy: &Policy) -> Option<BlockCause> {
+    let p = policy.params();
+    catalog
+        .get(region)?
+        .iter()
+        .filter(|s| is_mirror(s, policy))
+        .find_map(|s| {
+            let m = s.mirror.as_ref();
+            let lag_msgs = m.and_then(|m| m.lag_msgs);
+            let lag_age = m.and_then(|m| m.lag_age);
+            let over = lag_msgs.is_none_or(|n| n > p.rpo_max_msgs)
+                || lag_age.is_none_or(|a| a > p.rpo_max_lag);
+            over.then(|| BlockCause::RpoExceeded {
+                stream: s.name.clone(),
+                lag_msgs,
+                lag_age,
+            })
+        })
+}
+
+/// Switchover: whether every unprotected mirror of `region` holds its source's last message.
+pub fn lag_zero(obs: &Observation, region: &Region, policy: &Policy) -> bool {
+    obs.regions
+        .get(region)
+        .filter(|v| v.reachable)
+        .is_some_and(|v| {
+            v.streams
+                .iter()
+                .filter(|s| is_mirror(s, policy))
+                .all(|s| s.mirror.as_ref().and_then(|m| m.source_last_seq) == Some(s.last_seq))
+        })
+}
+
+/// The unprotected mirrors of `region`: exactly what a promotion touches.
+pub fn promote_list(catalog: &Catalog, region: &Region, policy: &Policy) -> Vec<StreamName> {
+    catalog
+        .get(region)
+        .map(|ss| {
+            ss.iter()
+                .filter(|s| is_mirror(s, policy))
+                .map(|s| s.name.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The unprotected streams of `region` that have a twin in the other region (the origins of its
+/// mirrors or promoted streams): exactly what fencing `region` touches. If `region` was never
+/// seen, the twins' names stand in (the executor skips absent ones). If no twin is known at all
+/// (a primary that restarted cut off), every unprotected stream of `region` is fenced: fencing
+/// too much is recoverable, a split brain is not.
+pub fn fence_list(catalog: &Catalog, region: &Region, policy: &Policy) -> Vec<StreamName> {
+    let origins: BTreeSet<&StreamName> = catalog
+        .iter()
+        .filter(|(r, _)| *r != region)
+        .flat_map(|(_, ss)| ss.iter().filter_map(|s| s.origin.as_ref()))
+        .collect();
+    let protected = &policy.params().protected;
+    match catalog.get(region) {
+        Some(ss) => ss
+            .iter()
+            .filter(|s| s.role != StreamRole::Mirror && !protected.contains(&s.name))
+            .filter(|s| origins.is_empty() || origins.contains(&s.name))
+            .map(|s| s.name.clone())
+            .collect(),
+        None => origins
+            .into_iter()
+            .filter(|n| !protected.contains(*n))
+            .cloned()
+            .collect(),
+    }
+}
+
+/// Whether `region` (reachable this round) still accepts writes on a stream whose twin in the
+/// other region was promoted: an unfenced old primary with a stale epoch.
+pub fn stale_twin(obs: &Observation, catalog: &Catalog, region: &Region, policy: &Policy) -> bool {
+    let promoted: BTreeSet<&StreamName> = catalog
+        .iter()
+        .filter(|(r, _)| *r != region)
+        .flat_map(|(_, ss)| ss.iter())
+        .filter(|s| s.role == StreamRole::Writable)
+        .filter_map(|s| s.origin.as_ref())
+        .collect();
+    obs.regions
+        .get(region)
+        .filter(|v| v.reachable)
+        .is_some_and(|v| {
+            v.streams.iter().any(|s| {
+                s.role == StreamRole::Writable
+                    && promoted.contains(&s.name)
+                    && !policy.params().protected.contains(&s.name)
+            })
+        })
+}
+
+/// Whether `region` (reachable this round) still accepts writes on any stream fencing it would
+/// touch.
+pub fn writable_twins(
+    obs: &Observation,
+    catalog: &Catalog,
+    region: &Region,
+    policy: &Policy,
+) -> bool {
+    let twins: BTreeSet<StreamName> = fence_list(catalog, region, policy).into_iter().collect();
+    obs.regions
+        .get(region)
+        .filter(|v| v.reachable)
+        .is_some_and(|v| {
+            v.streams
+                .iter()
+                .any(|s| s.role == StreamRole::Writable && twins.contains(&s.name))
+        })
+}
+
+/// What is left to make the world match `owner`, as the step that does it; `None` when it does.
+/// Order matters: fence before promote, promote before DNS.
+pub fn gap(
+    obs: &Observation,
+    catalog: &Catalog,
+    owner: &Ownership,
+    policy: &Policy,
+) -> Option<Step> {
+    let other = policy.other(&owner.region);
+    let mirrors_left = !promote_list(catalog, &owner.region, policy).is_empty();
+    let other_writable = obs
+        .regions
+        .get(other)
+        .filter(|v| v.reachable)
+        .is_some_and(|v| {
+            let twins: BTreeSet<StreamName> =
+                fence_list(catalog, other, policy).into_iter().collect();
+            v.streams
+                .iter()
+                .any(|s| s.role == StreamRole::Writable && twins.contains(&s.name))
+        });
+    let other_unreachable = !obs.regions.get(other).is_some_and(|v| v.reachable);
+    if (mirrors_left && (other_writable || other_unreachable))
+        || stale_twin(obs, catalog, other, policy)
+    {
+        Some(Step::Fence)
+    } else if mirrors_left {
+        Some(Step::Promote)
+    } else if obs.dns.as_ref().is_some_and(|d| *d != owner.region) {
+        Some(Step::SwapDns)
+    } else {
+        None
+    }
+}
+
+fn is_mirror(s: &StreamView, policy: &Policy) -> bool {
+    s.role == StreamRole::Mirror && !policy.params().protected.contains(&s.name)
+}

@@ -1,0 +1,526 @@
+//! A small model of the two regions, the arbiter, DNS, the witness and both watchdogs, driving the
+//! real `decide`: observations are built from the model, actions are applied to it, and their
+//! outcomes are fed back, as the driver does.
+// Each test crate that includes this module uses a different subset of it.
+#![allow(dead_code)]
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Duration;
+
+use natsdr::core::{
+    Action, ClaimResult, Decision, Event, FenceResult, Health, Instant, MirrorView, Observation,
+    Ownership, Policy, PolicyParams, RegionView, Report, Role, State, StepResult, StreamRole,
+    StreamView, Vantage, WallTime, decide, invariants,
+};
+use natsdr::model::{Epoch, Region, StreamName};
+
+pub const ROUND_MS: u64 = 500;
+
+pub fn us() -> Region {
+    Region::new("us-east-1").unwrap()
+}
+pub fn eu() -> Region {
+    Region::new("eu-central-1").unwrap()
+}
+pub fn name(s: &str) -> StreamName {
+    StreamName::new(s).unwrap()
+}
+
+pub fn policy(me: Region) -> Policy {
+    let mut p = PolicyParams::new(me, Role::Watchdog, us(), eu());
+    p.protected = BTreeSet::from([name("GDPR")]);
+    Policy::try_new(p).unwrap()
+}
+
+/// One stream in the model.
+#[derive(Debug, Clone)]
+pub struct Stream {
+    pub name: StreamName,
+    pub role: StreamRole,
+    pub epoch: Option<Epoch>,
+    pub origin: Option<StreamName>,
+    pub last_seq: u64,
+}
+
+impl Stream {
+    fn view(&self, mirror: Option<MirrorView>) -> StreamView {
+        StreamView {
+            name: self.name.clone(),
+            role: self.role,
+            epoch: self.epoch,
+            origin: self.origin.clone(),
+            last_seq: self.last_seq,
+            mirror: if self.role == StreamRole::Mirror {
+                mirror
+            } else {
+                None
+            },
+        }
+    }
+}
+
+/// The world natsdr acts on.
+#[derive(Debug, Clone)]
+pub struct World {
+    pub t: u64,
+    /// US servers answering (of 3).
+    pub us_up: u32,
+    pub us_orders: Stream,
+    pub eu_orders: Stream,
+    pub eu_gdpr: Stream,
+    pub arbiter: Ownership,
+    pub dns: Region,
+    /// EU <-> US: leafnode, probes and reports.
+    pub link: bool,
+    /// Witness <-> US.
+    pub witness_link: bool,
+    /// US watchdog <-> arbiter.
+    pub us_arbiter_link: bool,
+    /// The mirror's lag while in contact (messages).
+    pub lag: u64,
+    pub mirror_contact: Option<u64>,
+    pub claims_won: u32,
+    pub gdpr_touched: bool,
+    pub dual_writes: u32,
+    pub promoted_while_us_writable: bool,
+    /// Messages the mirror lacked when it was promoted.
+    pub loss_at_promote: Option<u64>,
+}
+
+impl World {
+    pub fn new() -> Self {
+        let stream = |n: &str, role, origin: Option<&str>| Stream {
+            name: name(n),
+            role,
+            epoch: None,
+            origin: origin.map(name),
+            last_seq: 0,
+        };
+        World {
+            t: 0,
+            us_up: 3,
+            us_orders: stream("ORDERS", StreamRole::Writable, None),
+            eu_orders: stream("ORDERS_M", StreamRole::Mirror, Some("ORDERS")),
+            eu_gdpr: stream("GDPR", StreamRole::Writable, None),
+            arbiter: Ownership {
+                region: us(),
+                epoch: Epoch(1),
+            },
+            dns: us(),
+            link: true,
+            witness_link: true,
+            us_arbiter_link: true,
+            lag: 0,
+            mirror_contact: Some(0),
+            claims_won: 0,
+            gdpr_touched: false,
+            dual_writes: 0,
+            promoted_while_us_writable: false,
+            loss_at_promote: None,
+        }
+    }
+
+    pub fn us_quorum(&self) -> bool {
+        self.us_up >= 2
+    }
+    pub fn us_writable(&self) -> bool {
+        self.us_quorum() && self.us_orders.role == StreamRole::Writable
+    }
+    pub fn eu_writable(&self) -> bool {
+        self.eu_orders.role == StreamRole::Writable
+    }
+
+    fn us_view(&self) -> RegionView {
+        RegionView {
+            reachable: self.us_up > 0,
+            servers_up: self.us_up,
+            cluster_size: 3,
+            streams: if self.us_up > 0 {
+                vec![self.us_orders.view(None)]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    fn eu_view(&self) -> RegionView {
+        let mirror = MirrorView {
+            active_age: self
+                .mirror_contact
+                .map(|c| Duration::from_millis(self.t - c)),
+            lag_msgs: Some(self.lag),
+            lag_age: Some(Duration::from_secs(if self.lag > 0 { 60 } else { 0 })),
+            source_last_seq: (self.link && self.us_up > 0).then_some(self.us_orders.last_seq),
+            error: None,
+        };
+        RegionView {
+            reachable: true,
+            servers_up: 3,
+            cluster_size: 3,
+            streams: vec![self.eu_orders.view(Some(mirror)), self.eu_gdpr.view(None)],
+        }
+    }
+
+    fn unreachable() -> RegionView {
+        RegionView {
+            reachable: false,
+            servers_up: 0,
+            cluster_size: 3,
+            streams: Vec::new(),
+        }
+    }
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// One watchdog process.
+#[derive(Debug, Clone)]
+pub struct Watchdog {
+    pub policy: Policy,
+    pub state: State,
+    /// Its last verdict: when made, and what.
+    pub report: Option<(u64, BTreeMap<Region, Health>)>,
+}
+
+impl Watchdog {
+    fn new(me: Region) -> Self {
+        Watchdog {
+            policy: policy(me),
+            state: State::starting(),
+            report: None,
+        }
+    }
+}
+
+/// The whole simulation: the world plus the EU and US watchdogs.
+#[derive(Debug, Clone)]
+pub struct Sim {
+    pub world: World,
+    pub eu: Watchdog,
+    pub us: Watchdog,
+    /// Every decision, tagged with the watchdog that took it.
+    pub log: Vec<(Region, Event, Decision)>,
+    /// Crash the EU watchdog right after its executors performed this many more actions
+    /// (notifications aside): the effect lands, the outcome is lost, the state is gone.
+    pub crash_eu_after: Option<usize>,
+    /// Let the US watchdog observe before the EU one within a round.
+    pub us_first: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Who {
+    Eu,
+    Us,
+}
+
+impl Sim {
+    pub fn new() -> Self {
+        Sim {
+            world: World::new(),
+            eu: Watchdog::new(eu()),
+            us: Watchdog::new(us()),
+            log: Vec::new(),
+            crash_eu_after: None,
+            us_first: false,
+        }
+    }
+
+    pub fn dog(&mut self, who: Who) -> &mut Watchdog {
+        match who {
+            Who::Eu => &mut self.eu,
+            Who::Us => &mut self.us,
+        }
+    }
+
+    fn witness_verdict(&self) -> BTreeMap<Region, Health> {
+        let w = &self.world;
+        let us_health = if w.witness_link {
+            w.us_view().health()
+        } else {
+            Health::Down
+        };
+        BTreeMap::from([(us(), us_health), (eu(), Health::Healthy)])
+    }
+
+    pub fn observation(&self, who: Who) -> Observation {
+        let w = &self.world;
+        let at = Instant(w.t);
+        let mut reports = Vec::new();
+        let (regions, peer, arbiter_ok, witness_ok) = match who {
+            Who::Eu => {
+                let us_view = if w.link {
+                    w.us_view()
+                } else {
+                    World::unreachable()
+                };
+                (
+                    BTreeMap::from([(eu(), w.eu_view()), (us(), us_view)]),
+                    &self.us,
+                    true,
+                    true,
+                )
+            }
+            Who::Us => {
+                let eu_view = if w.link {
+                    w.eu_view()
+                } else {
+                    World::unreachable()
+                };
+                let regions = BTreeMap::from([(us(), w.us_view()), (eu(), eu_view)]);
+                (regions, &self.eu, w.us_arbiter_link, w.witness_link)
+            }
+        };
+        if w.link
+            && let Some((made, health)) = &peer.report
+        {
+            reports.push(Report {
+                vantage: Vantage::Peer,
+                age: Duration::from_millis(w.t - made),
+                health: health.clone(),
+                owner: peer.state.known.clone(),
+            });
+        }
+        if witness_ok {
+            reports.push(Report {
+                vantage: Vantage::Witness,
+                age: Duration::ZERO,
+                health: self.witness_verdict(),
+                owner: Some(w.arbiter.clone()),
+            });
+        }
+        Observation {
+            at,
+            wall: WallTime(1_800_000_000_000 + i64::try_from(w.t).unwrap()),
+            arbiter: arbiter_ok.then(|| w.arbiter.clone()),
+            dns: Some(w.dns.clone()),
+            regions,
+            reports,
+        }
+    }
+
+    /// Feeds one event to a watchdog, applies its actions to the world and feeds the outcomes
+    /// back until nothing is left. Panics on a broken invariant (with the log for context).
+    pub fn feed(&mut self, who: Who, event: Event) {
+        let mut queue = VecDeque::from([event]);
+        while let Some(event) = queue.pop_front() {
+            let t = self.world.t;
+            let now = Instant(t);
+            let dog = self.dog(who);
+            let d = decide(&dog.state, &event, now, &dog.policy);
+            if let Err(v) = invariants::check(&dog.state, &d.next, &d.actions, &dog.policy) {
+                panic!("{v} after {event:?}");
+            }
+            dog.state = d.next.clone();
+            if let Event::Observed(obs) = &event {
+                let verdict = obs
+                    .regions
+                    .iter()
+                    .map(|(r, v)| (r.clone(), v.health()))
+                    .collect();
+                dog.report = Some((t, verdict));
+            }
+            let me = match who {
+                Who::Eu => eu(),
+                Who::Us => us(),
+            };
+            self.log.push((me, event, d.clone()));
+            for a in &d.actions {
+                if let Some(outcome) = self.apply(who, a) {
+                    queue.push_back(outcome);
+                    if who == Who::Eu && self.crash_eu_after.take_if(|n| *n <= 1).is_some() {
+                        self.restart(Who::Eu);
+                        return;
+                    }
+                    if who == Who::Eu
+                        && let Some(n) = self.crash_eu_after.as_mut()
+                    {
+                        *n -= 1;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Whether `who` can reach `region`'s servers.
+    fn reaches(&self, who: Who, region: &Region) -> bool {
+        let w = &self.world;
+        match (who, *region == us()) {
+            (Who::Eu, true) => w.link && w.us_up > 0,
+            (Who::Us, true) => w.us_up > 0,
+            (Who::Eu, false) => true,
+            (Who::Us, false) => w.link,
+        }
+    }
+
+    /// The executors: perform an action on the model and return its outcome event.
+    fn apply(&mut self, who: Who, action: &Action) -> Option<Event> {
+        if action.streams().iter().any(|s| *s == name("GDPR")) {
+            self.world.gdpr_touched = true;
+        }
+        match action {
+            Action::ClaimEpoch { expect, claim } => {
+                let reach = who == Who::Eu || self.world.us_arbiter_link;
+                let result = if !reach {
+                    ClaimResult::Failed {
+                        retryable: true,
+                        error: "arbiter unreachable".into(),
+                    }
+                } else if self.world.arbiter == *expect {
+                    self.world.arbiter = claim.clone();
+                    self.world.claims_won += 1;
+                    ClaimResult::Won
+                } else {
+                    ClaimResult::Lost {
+                        seen: self.world.arbiter.clone(),
+                    }
+                };
+                Some(Event::Claimed {
+                    claim: claim.clone(),
+                    result,
+                })
+            }
+            Action::Fence {
+                region,
+                epoch,
+                streams,
+            } => {
+                let result = if !self.reaches(who, region) {
+                    FenceResult::Unreachable
+                } else if *region == us() && !self.world.us_quorum() {
+                    FenceResult::NoQuorum
+                } else {
+                    for s in self.streams_mut(region) {
+                        if streams.contains(&s.name) && s.role == StreamRole::Writable {
+                            s.role = StreamRole::Fenced;
+                            s.epoch = Some(*epoch);
+                        }
+                    }
+                    FenceResult::Fenced
+                };
+                Some(Event::Fenced {
+                    region: region.clone(),
+                    epoch: *epoch,
+                    result,
+                })
+            }
+            Action::Unfence {
+                region,
+                epoch,
+                streams,
+            } => {
+                let result = if self.reaches(who, region) {
+                    for s in self.streams_mut(region) {
+                        if streams.contains(&s.name) && s.role == StreamRole::Fenced {
+                            s.role = StreamRole::Writable;
+                            s.epoch = Some(*epoch);
+                        }
+                    }
+                    StepResult::Done
+                } else {
+                    StepResult::Failed {
+                        retryable: true,
+                        error: "unreachable".into(),
+                    }
+                };
+                Some(Event::Unfenced {
+                    region: region.clone(),
+                    epoch: *epoch,
+                    result,
+                })
+            }
+            Action::Promote {
+                region,
+                epoch,
+                streams,
+            } => {
+                if self.world.us_writable() {
+                    self.world.promoted_while_us_writable = true;
+                }
+                let w = &mut self.world;
+                w.loss_at_promote = Some(w.us_orders.last_seq.saturating_sub(w.eu_orders.last_seq));
+                for s in self.streams_mut(region) {
+                    if streams.contains(&s.name) && s.role == StreamRole::Mirror {
+                        s.role = StreamRole::Writable;
+                        s.epoch = Some(*epoch);
+                    }
+                }
+                Some(Event::Promoted {
+                    region: region.clone(),
+                    epoch: *epoch,
+                    result: StepResult::Done,
+                })
+            }
+            Action::SwapDns { from, to, epoch } => {
+                let result = if self.world.dns == *from || self.world.dns == *to {
+                    self.world.dns = to.clone();
+                    StepResult::Done
+                } else {
+                    StepResult::Failed {
+                        retryable: false,
+                        error: "record holds a third value".into(),
+                    }
+                };
+                Some(Event::DnsSwapped {
+                    epoch: *epoch,
+                    result,
+                })
+            }
+            Action::Notify { .. } => None,
+        }
+    }
+
+    fn streams_mut(&mut self, region: &Region) -> Vec<&mut Stream> {
+        if *region == us() {
+            vec![&mut self.world.us_orders]
+        } else {
+            vec![&mut self.world.eu_orders, &mut self.world.eu_gdpr]
+        }
+    }
+
+    /// One probe round: the mirror copies, both watchdogs observe and act, then clients publish
+    /// to whichever region accepts writes.
+    pub fn round(&mut self) {
+        self.world.t += ROUND_MS;
+        let w = &mut self.world;
+        if w.link && w.us_quorum() && w.eu_orders.role == StreamRole::Mirror {
+            w.mirror_contact = Some(w.t);
+            w.eu_orders.last_seq = w.us_orders.last_seq.saturating_sub(w.lag);
+        }
+        let order = if self.us_first {
+            [Who::Us, Who::Eu]
+        } else {
+            [Who::Eu, Who::Us]
+        };
+        for who in order {
+            let obs = self.observation(who);
+            self.feed(who, Event::Observed(obs));
+        }
+        let w = &mut self.world;
+        let (us_w, eu_w) = (w.us_writable(), w.eu_writable());
+        w.us_orders.last_seq += u64::from(us_w);
+        w.eu_orders.last_seq += u64::from(eu_w);
+        w.dual_writes += u32::from(us_w && eu_w);
+    }
+
+    pub fn rounds(&mut self, n: usize) {
+        for _ in 0..n {
+            self.round();
+        }
+    }
+
+    /// A watchdog process restarts: its state is lost.
+    pub fn restart(&mut self, who: Who) {
+        let dog = self.dog(who);
+        dog.state = State::starting();
+        dog.report = None;
+    }
+}
+
+impl Default for Sim {
+    fn default() -> Self {
+        Self::new()
+    }
+}
