@@ -1,0 +1,337 @@
+//! From the desired topology to the JetStream stream configs each region should hold (pure).
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+
+use super::desired::{Desired, Discard, Limits, Retention};
+use crate::{
+    model::{Region, StreamName},
+    nats::StreamConfig,
+};
+
+/// What a managed stream is for; decides which fields are compared and how a failover shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamKind {
+    /// A plain stream.
+    Stream,
+    /// A mirror of `source` in `source_region`.
+    Mirror {
+        /// The mirrored stream.
+        source: StreamName,
+        /// Its region.
+        source_region: Region,
+    },
+    /// A KV bucket's stream.
+    Kv {
+        /// The bucket.
+        bucket: String,
+    },
+    /// A mirror of a KV bucket's stream.
+    KvMirror {
+        /// The mirror's bucket.
+        bucket: String,
+        /// The mirrored bucket.
+        source_bucket: String,
+        /// Its region.
+        source_region: Region,
+    },
+}
+
+impl StreamKind {
+    /// Whether the stream is a mirror (of a stream or a bucket).
+    pub fn is_mirror(&self) -> bool {
+        matches!(self, Self::Mirror { .. } | Self::KvMirror { .. })
+    }
+}
+
+/// One stream as it should exist.
+///
+/// `config` holds exactly the fields natsdr owns (plus `name`), every one explicit, so a field
+/// changed by hand is noticed even when the desired value is the server's default.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpectedStream {
+    /// Region it belongs in.
+    pub region: Region,
+    /// Stream name.
+    pub name: StreamName,
+    /// What it is.
+    pub kind: StreamKind,
+    /// GDPR-only: never mirrored out, never touched by a failover.
+    pub gdpr: bool,
+    /// The owned fields.
+    pub config: StreamConfig,
+}
+
+/// Why the desired topology cannot be turned into stream configs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TopologyError {
+    /// A stream or mirror names a region without a domain entry.
+    #[error("{stream}: region {region} is not configured")]
+    UnknownRegion {
+        /// The stream.
+        stream: String,
+        /// The unknown region.
+        region: Region,
+    },
+    /// A mirror's source is not a stream (or bucket) of the desired topology.
+    #[error("mirror {mirror}: source {source_name} is not a configured stream or bucket")]
+    UnknownSource {
+        /// The mirror.
+        mirror: String,
+        /// The missing source.
+        source_name: String,
+    },
+    /// A mirror would copy a GDPR-only stream out of its region.
+    #[error(
+        "mirror {mirror} in {region} would copy GDPR-only stream {source_name} out of its region"
+    )]
+    GdprMirrored {
+        /// The mirror.
+        mirror: String,
+        /// The mirror's region.
+        region: Region,
+        /// The GDPR-only source.
+        source_name: String,
+    },
+    /// Two entries name the same stream in the same region.
+    #[error("{stream} is configured twice in {region}")]
+    Duplicate {
+        /// The stream.
+        stream: String,
+        /// The region.
+        region: Region,
+    },
+    /// A bucket or stream name the server would refuse.
+    #[error("{name:?} is not a valid stream name: {source}")]
+    BadName {
+        /// The refused name.
+        name: String,
+        /// Why.
+        #[source]
+        source: crate::model::NameError,
+    },
+}
+
+/// The server's default duplicate window: 2 minutes, or `max_age` when that is shorter (the
+/// server refuses a window longer than `max_age`).
+fn duplicate_window(limits: &Limits) -> Duration {
+    let default = Duration::from_secs(120);
+    limits.duplicate_window.unwrap_or(match limits.max_age {
+        Some(age) if !age.is_zero() && age < default => age,
+        _ => default,
+    })
+}
+
+fn nanos(d: Duration) -> Value {
+    json!(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
+fn limit<T: Into<i128>>(v: Option<T>) -> Value {
+    match v {
+        Some(n) => json!(i64::try_from(n.into()).unwrap_or(i64::MAX)),
+        None => json!(-1),
+    }
+}
+
+/// The owned limit fields as JSON, all explicit.
+fn limit_fields(limits: &Limits) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("retention".into(), json!(limits.retention.as_str()));
+    m.insert("storage".into(), json!(limits.storage.as_str()));
+    m.insert("max_age".into(), nanos(limits.max_age.unwrap_or_default()));
+    m.insert("max_bytes".into(), limit(limits.max_bytes));
+    m.insert("max_msgs".into(), limit(limits.max_msgs));
+    m.insert(
+        "max_msgs_per_subject".into(),
+        limit(limits.max_msgs_per_subject),
+    );
+    m.insert("max_msg_size".into(), limit(limits.max_msg_size));
+    m.insert("num_replicas".into(), json!(limits.replicas));
+    m.insert("discard".into(), json!(limits.discard.as_str()));
+    m.insert("duplicate_window".into(), nanos(duplicate_window(limits)));
+    m
+}
+
+/// The KV conventions of the NATS clients (nats.go `CreateKeyValue`) as limits.
+fn kv_limits(
+    history: u8,
+    ttl: Option<Duration>,
+    max_value_size: Option<u32>,
+    max_bytes: Option<u64>,
+    storage: super::desired::Storage,
+    replicas: u8,
+) -> Limits {
+    Limits {
+        retention: Retention::Limits,
+        storage,
+        max_age: ttl,
+        max_bytes,
+        max_msgs: None,
+        max_msgs_per_subject: Some(u64::from(history)),
+        max_msg_size: max_value_size,
+        replicas,
+        discard: Discard::New,
+        duplicate_window: None,
+    }
+}
+
+fn mirror_block(source: &str, source_domain: &str) -> Value {
+    json!({ "name": source, "external": { "api": format!("$JS.{source_domain}.API") } })
+}
+
+fn kv_stream_name(bucket: &str) -> Result<StreamName, TopologyError> {
+    let name = format!("KV_{bucket}");
+    StreamName::new(name.clone()).map_err(|source| TopologyError::BadName { name, source })
+}
+
+/// Turns the desired topology into the stream configs every region should hold: plain streams
+/// and buckets first, then mirrors (so that applying in order creates sources before mirrors).
+pub fn expected(desired: &Desired) -> Result<Vec<ExpectedStream>, TopologyError> {
+    let domain_of = |stream: &str, region: &Region| {
+        desired
+            .regions
+            .iter()
+            .find(|r| &r.region == region)
+            .map(|r| r.domain.clone())
+            .ok_or_else(|| TopologyError::UnknownRegion {
+                stream: stream.to_owned(),
+                region: region.clone(),
+            })
+    };
+    let mut out = Vec::new();
+
+    for s in &desired.streams {
+        domain_of(s.name.as_str(), &s.region)?;
+        let mut m = limit_fields(&s.limits);
+        m.insert("name".into(), json!(s.name.as_str()));
+        m.insert("subjects".into(), json!(s.subjects));
+        out.push(ExpectedStream {
+            region: s.region.clone(),
+            name: s.name.clone(),
+            kind: StreamKind::Stream,
+            gdpr: s.gdpr,
+            config: StreamConfig::from_map(m),
+        });
+    }
+
+    for kv in &desired.kv {
+        domain_of(&kv.bucket, &kv.region)?;
+        let name = kv_stream_name(&kv.bucket)?;
+        let limits = kv_limits(
+            kv.history,
+            kv.ttl,
+            kv.max_value_size,
+            kv.max_bytes,
+            kv.storage,
+            kv.replicas,
+        );
+        let mut m = limit_fields(&limits);
+        m.insert("name".into(), json!(name.as_str()));
+        m.insert("subjects".into(), json!([format!("$KV.{}.>", kv.bucket)]));
+        m.insert("allow_rollup_hdrs".into(), json!(true));
+        m.insert("deny_delete".into(), json!(true));
+        m.insert("allow_direct".into(), json!(true));
+        out.push(ExpectedStream {
+            region: kv.region.clone(),
+            name,
+            kind: StreamKind::Kv {
+                bucket: kv.bucket.clone(),
+            },
+            gdpr: false,
+            config: StreamConfig::from_map(m),
+        });
+    }
+
+    for mirror in &desired.mirrors {
+        domain_of(mirror.name.as_str(), &mirror.region)?;
+        let source = desired
+            .streams
+            .iter()
+            .find(|s| s.name == mirror.source)
+            .ok_or_else(|| TopologyError::UnknownSource {
+                mirror: mirror.name.to_string(),
+                source_name: mirror.source.to_string(),
+            })?;
+        if source.gdpr && source.region != mirror.region {
+            return Err(TopologyError::GdprMirrored {
+                mirror: mirror.name.to_string(),
+                region: mirror.region.clone(),
+                source_name: source.name.to_string(),
+            });
+        }
+        let source_domain = domain_of(source.name.as_str(), &source.region)?;
+        let mut m = limit_fields(&mirror.overrides.apply_to(&source.limits));
+        m.insert("name".into(), json!(mirror.name.as_str()));
+        m.insert(
+            "mirror".into(),
+            mirror_block(source.name.as_str(), &source_domain),
+        );
+        out.push(ExpectedStream {
+            region: mirror.region.clone(),
+            name: mirror.name.clone(),
+            kind: StreamKind::Mirror {
+                source: source.name.clone(),
+                source_region: source.region.clone(),
+            },
+            gdpr: false,
+            config: StreamConfig::from_map(m),
+        });
+    }
+
+    for mirror in &desired.kv_mirrors {
+        domain_of(&mirror.bucket, &mirror.region)?;
+        let source = desired
+            .kv
+            .iter()
+            .find(|k| k.bucket == mirror.source)
+            .ok_or_else(|| TopologyError::UnknownSource {
+                mirror: mirror.bucket.clone(),
+                source_name: mirror.source.clone(),
+            })?;
+        let source_domain = domain_of(&source.bucket, &source.region)?;
+        let name = kv_stream_name(&mirror.bucket)?;
+        let replicas = mirror.replicas.unwrap_or(source.replicas);
+        let limits = kv_limits(
+            source.history,
+            source.ttl,
+            source.max_value_size,
+            source.max_bytes,
+            source.storage,
+            replicas,
+        );
+        let mut m = limit_fields(&limits);
+        m.insert("name".into(), json!(name.as_str()));
+        m.insert(
+            "mirror".into(),
+            mirror_block(&format!("KV_{}", source.bucket), &source_domain),
+        );
+        m.insert("allow_rollup_hdrs".into(), json!(true));
+        m.insert("deny_delete".into(), json!(true));
+        m.insert("allow_direct".into(), json!(true));
+        m.insert("mirror_direct".into(), json!(true));
+        out.push(ExpectedStream {
+            region: mirror.region.clone(),
+            name,
+            kind: StreamKind::KvMirror {
+                bucket: mirror.bucket.clone(),
+                source_bucket: source.bucket.clone(),
+                source_region: source.region.clone(),
+            },
+            gdpr: false,
+            config: StreamConfig::from_map(m),
+        });
+    }
+
+    for (i, a) in out.iter().enumerate() {
+        if out[..i]
+            .iter()
+            .any(|b| b.region == a.region && b.name == a.name)
+        {
+            return Err(TopologyError::Duplicate {
+                stream: a.name.to_string(),
+                region: a.region.clone(),
+            });
+        }
+    }
+    Ok(out)
+}
