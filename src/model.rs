@@ -18,7 +18,9 @@ pub enum NameError {
         max: usize,
     },
     /// The name holds a character NATS refuses in stream names (or DNS in region names).
-    #[error("contains {0:?}, which is not allowed here (stream and bucket names may not hold '.', '*', '>', '/', '\\\\' or white space)")]
+    #[error(
+        "contains {0:?}, which is not allowed here (stream and bucket names may not hold '.', '*', '>', '/', '\\\\' or white space)"
+    )]
     BadChar(char),
 }
 
@@ -35,7 +37,10 @@ impl Region {
             return Err(NameError::Empty);
         }
         if s.len() > 63 {
-            return Err(NameError::TooLong { len: s.len(), max: 63 });
+            return Err(NameError::TooLong {
+                len: s.len(),
+                max: 63,
+            });
         }
         if let Some(c) = s
             .chars()
@@ -107,12 +112,14 @@ impl StreamName {
             return Err(NameError::Empty);
         }
         if s.len() > 255 {
-            return Err(NameError::TooLong { len: s.len(), max: 255 });
+            return Err(NameError::TooLong {
+                len: s.len(),
+                max: 255,
+            });
         }
-        if let Some(c) = s
-            .chars()
-            .find(|c| matches!(c, '.' | '*' | '>' | '/' | '\\') || c.is_whitespace() || c.is_control())
-        {
+        if let Some(c) = s.chars().find(|c| {
+            matches!(c, '.' | '*' | '>' | '/' | '\\') || c.is_whitespace() || c.is_control()
+        }) {
             return Err(NameError::BadChar(c));
         }
         Ok(Self(s))
@@ -158,7 +165,10 @@ mod tests {
     fn region_ids_are_dns_labels() {
         assert!(Region::new("eu-central-1").is_ok());
         assert_eq!(Region::new("EU"), Err(NameError::BadChar('E')));
-        assert_eq!(Region::new("a".repeat(64)).unwrap_err(), NameError::TooLong { len: 64, max: 63 });
+        assert_eq!(
+            Region::new("a".repeat(64)).unwrap_err(),
+            NameError::TooLong { len: 64, max: 63 }
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! `expected` and `plan` as pure functions: tables of desired and actual configs.
-use std::{collections::BTreeMap, time::Duration};
+use std::time::Duration;
 
 use natsdr::{
     model::{Region, StreamName},
@@ -97,7 +97,7 @@ fn actual_matching(exp: &[natsdr::topology::ExpectedStream]) -> Actual {
         c.set_metadata("_nats.req.level", "0");
         actual
             .entry(e.region.clone())
-            .or_insert_with(BTreeMap::new)
+            .or_default()
             .insert(e.name.to_string(), c);
     }
     actual
