@@ -203,6 +203,11 @@ impl SysApi {
         Self { client }
     }
 
+    /// The underlying connection (e.g. to see which server it is attached to).
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
     /// `$SYS.REQ.SERVER.PING`: one reply per reachable server. Listens for `window`, or until
     /// `expected` replies arrived. Fewer than a majority of the cluster = quorum lost.
     pub async fn ping(

@@ -46,6 +46,8 @@ pub struct Server {
     pub leaf_port: Option<u16>,
     /// JetStream domain.
     pub domain: String,
+    /// Index in its cluster (0 for a single server).
+    pub index: usize,
 }
 
 /// How to start a server.
@@ -62,12 +64,17 @@ impl Server {
     /// Starts a server with accounts SYS (sys/sys, the system account) and APP (app/app,
     /// JetStream), and waits until it accepts connections.
     pub fn start(opts: Opts<'_>) -> Self {
+        Self::spawn(&opts, 0, free_port(), None)
+    }
+
+    /// Starts node `index` of a cluster whose route ports are `routes` (this node listens on
+    /// `routes[index]`).
+    fn spawn(opts: &Opts<'_>, index: usize, port: u16, routes: Option<&[u16]>) -> Self {
         let bin = nats_server_binary();
         let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
         let leaf_port = opts.leaf_listen.then(free_port);
         let mut conf = format!(
-            "server_name: {domain}-0\nlisten: 127.0.0.1:{port}\n\
+            "server_name: {domain}-{index}\nlisten: 127.0.0.1:{port}\n\
              jetstream {{ store_dir: \"{store}\", domain: {domain} }}\n\
              accounts {{\n  SYS {{ users [{{user: sys, password: sys}}] }}\n  APP {{ jetstream: enabled, users [{{user: app, password: app}}] }}\n}}\n\
              system_account: SYS\n",
@@ -80,6 +87,18 @@ impl Server {
         if let Some(remote) = opts.leaf_remote {
             conf.push_str(&format!(
                 "leafnodes {{ remotes [{{ urls: [\"nats-leaf://app:app@127.0.0.1:{remote}\"], account: APP }}] }}\n"
+            ));
+        }
+        if let Some(routes) = routes {
+            let urls: Vec<String> = routes
+                .iter()
+                .map(|p| format!("nats-route://127.0.0.1:{p}"))
+                .collect();
+            conf.push_str(&format!(
+                "cluster {{ name: {}, listen: 127.0.0.1:{}, routes: [{}] }}\n",
+                opts.domain,
+                routes[index],
+                urls.join(", ")
             ));
         }
         let conf_path = dir.path().join("server.conf");
@@ -98,6 +117,7 @@ impl Server {
             port,
             leaf_port,
             domain: opts.domain.to_owned(),
+            index,
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -166,6 +186,11 @@ impl Server {
         SysApi::new(natsdr::nats::connect(&self.sys_spec()).await.unwrap())
     }
 
+    /// Server name (`<domain>-<index>`).
+    pub fn name(&self) -> String {
+        format!("{}-{}", self.domain, self.index)
+    }
+
     /// Kills the process now (SIGKILL).
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -194,5 +219,44 @@ where
             return false;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A cluster of `n` servers in one domain (a region), all with JetStream.
+pub struct Cluster {
+    /// The nodes; node 0 is what [`Cluster::js`] and [`Cluster::sys`] connect to first.
+    pub nodes: Vec<Server>,
+}
+
+impl Cluster {
+    /// Starts `n` routed nodes and returns once they accept connections.
+    pub fn start(domain: &str, n: usize) -> Self {
+        let routes: Vec<u16> = (0..n).map(|_| free_port()).collect();
+        let opts = Opts {
+            domain,
+            leaf_listen: false,
+            leaf_remote: None,
+        };
+        let nodes = (0..n)
+            .map(|i| Server::spawn(&opts, i, free_port(), Some(&routes)))
+            .collect();
+        Self { nodes }
+    }
+
+    /// Every node's client URL.
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(Server::url).collect()
+    }
+
+    /// A system API client that may use any node.
+    pub async fn sys(&self) -> SysApi {
+        let mut spec = self.nodes[0].sys_spec();
+        spec.urls = self.urls();
+        SysApi::new(natsdr::nats::connect(&spec).await.unwrap())
+    }
+
+    /// A JetStream API client that may use any node, once the meta group has a leader.
+    pub async fn js(&self) -> JsApi {
+        self.nodes[0].js().await
     }
 }
