@@ -241,3 +241,35 @@ async fn a_cross_domain_mirror_reports_its_source_and_contact_age() {
     assert_eq!(leafs[0].leafs.len(), 1, "{leafs:?}");
     assert_eq!(leafs[0].leafs[0].account, "APP");
 }
+
+#[tokio::test]
+async fn consumers_are_listed_and_can_be_paused_and_resumed() {
+    let server = single("us");
+    let js = server.js().await;
+    js.stream_create(&config(
+        json!({"name": "S", "subjects": ["s.>"], "storage": "memory"}),
+    ))
+    .await
+    .unwrap();
+    let _: serde_json::Value = js
+        .call("CONSUMER.CREATE.S.worker", json!({"stream_name": "S", "config": {"durable_name": "worker", "ack_policy": "explicit"}}))
+        .await
+        .unwrap();
+    assert_eq!(
+        js.consumer_names("S").await.unwrap(),
+        vec!["worker".to_owned()]
+    );
+
+    let until = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    if js.account_info().await.unwrap().api_level.is_none() {
+        // 2.10 (no API level) does not know PAUSE and never answers: callers must check the level.
+        let err = js
+            .with_timeout(Duration::from_millis(300))
+            .consumer_pause("S", "worker", Some(until))
+            .await;
+        assert!(matches!(err, Err(JsError::Timeout { .. })), "{err:?}");
+        return;
+    }
+    assert!(js.consumer_pause("S", "worker", Some(until)).await.unwrap());
+    assert!(!js.consumer_pause("S", "worker", None).await.unwrap());
+}

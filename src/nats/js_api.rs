@@ -27,7 +27,11 @@ pub struct JsApi {
 struct Page<T> {
     #[serde(default)]
     total: usize,
-    #[serde(default = "Vec::new", deserialize_with = "null_as_empty")]
+    #[serde(
+        default = "Vec::new",
+        alias = "consumers",
+        deserialize_with = "null_as_empty"
+    )]
     streams: Vec<T>,
 }
 
@@ -158,6 +162,37 @@ impl JsApi {
             Err(e) if e.err_code() == Some(super::codes::NO_MESSAGE_FOUND) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+
+    /// The names of a stream's consumers, paged by offset.
+    pub async fn consumer_names(&self, stream: &str) -> Result<Vec<String>, JsError> {
+        self.paged(&format!("CONSUMER.NAMES.{stream}")).await
+    }
+
+    /// Pauses a consumer until `until` (None resumes it). Fences consumers, not publishers.
+    /// 2.11+ only (API level 1+): NB 2.10 never answers, so this times out there; check
+    /// [`AccountInfo::api_level`] first. Returns whether the consumer is now paused.
+    pub async fn consumer_pause(
+        &self,
+        stream: &str,
+        consumer: &str,
+        until: Option<time::OffsetDateTime>,
+    ) -> Result<bool, JsError> {
+        #[derive(Deserialize)]
+        struct PauseReply {
+            #[serde(default)]
+            paused: bool,
+        }
+        let body = match until {
+            Some(t) => {
+                json!({ "pause_until": t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default() })
+            }
+            None => Value::Null,
+        };
+        let reply: PauseReply = self
+            .call(&format!("CONSUMER.PAUSE.{stream}.{consumer}"), body)
+            .await?;
+        Ok(reply.paused)
     }
 
     /// Any JetStream API call: `suffix` goes after the prefix (`STREAM.INFO.S`), `body` is sent as
