@@ -273,3 +273,52 @@ async fn consumers_are_listed_and_can_be_paused_and_resumed() {
     assert!(js.consumer_pause("S", "worker", Some(until)).await.unwrap());
     assert!(!js.consumer_pause("S", "worker", None).await.unwrap());
 }
+
+#[tokio::test]
+async fn region_clients_use_the_system_account_for_probes_and_the_app_account_for_jetstream() {
+    let server = single("us");
+    let _ready = server.js().await;
+    let region = natsdr::nats::RegionClients::connect(
+        &server.sys_spec(),
+        &server.app_spec(),
+        Duration::from_secs(2),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        region
+            .sys
+            .ping(Duration::from_millis(500), Some(1))
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        region.js.account_info().await.unwrap().domain.as_deref(),
+        Some("us")
+    );
+}
+
+#[tokio::test]
+async fn wrong_credentials_fail_the_connect_with_a_final_error_naming_the_connection() {
+    let server = single("us");
+    let mut spec = server.app_spec();
+    spec.auth = natsdr::nats::Auth::UserPassword {
+        user: "app".into(),
+        password: natsdr::nats::Secret::new("wrong"),
+    };
+    let err = natsdr::nats::connect(&spec).await.unwrap_err();
+    assert!(err.to_string().contains("test/us/app"), "{err}");
+    assert!(!err.is_retryable(), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_region_that_is_down_fails_the_connect_with_a_retryable_error() {
+    let mut server = single("us");
+    let mut spec = server.app_spec();
+    server.kill();
+    spec.connect_timeout = Duration::from_millis(500);
+    let err = natsdr::nats::connect(&spec).await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+}

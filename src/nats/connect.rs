@@ -149,10 +149,20 @@ pub enum ConnectError {
 }
 
 impl ConnectError {
-    /// Whether trying again later can succeed (the servers may come back); configuration
-    /// mistakes are not retryable.
+    /// Whether trying again later can succeed (the servers may come back). Configuration
+    /// mistakes, refused credentials and TLS failures are not: they need a person.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Self::Connect { .. })
+        use async_nats::ConnectErrorKind as K;
+        match self {
+            Self::Connect { source, .. } => !matches!(
+                source.kind(),
+                K::Authentication | K::AuthorizationViolation | K::Tls | K::ServerParse
+            ),
+            Self::NoUrls { .. }
+            | Self::BadUrl { .. }
+            | Self::CertWithoutKey { .. }
+            | Self::Creds { .. } => false,
+        }
     }
 }
 

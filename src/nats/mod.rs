@@ -8,12 +8,14 @@ pub mod codes;
 pub mod connect;
 pub mod js_api;
 pub mod js_error;
+pub mod region;
 pub mod stream_info;
 pub mod sys_api;
 
 pub use connect::{Auth, ConnectError, ConnectSpec, Secret, TlsFiles, connect};
 pub use js_api::JsApi;
 pub use js_error::JsError;
+pub use region::RegionClients;
 pub use stream_info::{
     AccountInfo, ClusterInfo, MirrorInfo, PeerInfo, StoredMessage, StreamConfig, StreamInfo,
     StreamState,
