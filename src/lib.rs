@@ -1,7 +1,11 @@
 //! natsdr: an autonomous disaster-recovery watchdog for NATS JetStream.
 #![forbid(unsafe_code)]
 
+pub mod api;
 pub mod cli;
+pub mod config;
+pub mod lint;
 pub mod model;
 pub mod nats;
+pub mod telemetry;
 pub mod topology;

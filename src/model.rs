@@ -176,3 +176,36 @@ mod tests {
         assert_eq!(Epoch(7).next(), Epoch(8));
     }
 }
+
+/// Whether some subject matches both NATS subject patterns (`*` = one token, `>` = one or more
+/// trailing tokens). Two streams in one domain whose subjects overlap cannot coexist (10065).
+pub fn subjects_overlap(a: &str, b: &str) -> bool {
+    let (a, b): (Vec<&str>, Vec<&str>) = (a.split('.').collect(), b.split('.').collect());
+    let mut i = 0;
+    loop {
+        match (a.get(i), b.get(i)) {
+            (Some(&">"), Some(_)) | (Some(_), Some(&">")) => return true,
+            (Some(x), Some(y)) if *x == "*" || *y == "*" || x == y => i += 1,
+            (Some(_), Some(_)) => return false,
+            (None, None) => return true,
+            (None, Some(_)) | (Some(_), None) => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod subject_tests {
+    use super::subjects_overlap;
+
+    #[test]
+    fn overlap_follows_nats_wildcard_rules() {
+        assert!(subjects_overlap("events.*", "events.created"));
+        assert!(subjects_overlap("events.>", "events.a.b"));
+        assert!(subjects_overlap("*.pii.*", "eu.*.x"));
+        assert!(!subjects_overlap("events.*", "eu.events.*"));
+        assert!(!subjects_overlap("events.*", "events.a.b"));
+        assert!(!subjects_overlap("events.>", "events"));
+        assert!(subjects_overlap("a", "a"));
+        assert!(!subjects_overlap("a.b", "a"));
+    }
+}

@@ -1,4 +1,69 @@
-//! Command line: parse with clap and dispatch to the subcommands.
-pub fn main() -> std::process::ExitCode {
-    std::process::ExitCode::SUCCESS
+//! Command line: clap definitions, one function per subcommand, and exit codes.
+mod check_config;
+mod lint;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit codes shared by every subcommand (sysexits where one fits).
+pub mod exit {
+    /// Success; for `plan`: no drift.
+    pub const OK: u8 = 0;
+    /// The operation failed (a server refused, a region is unreachable...).
+    pub const FAILURE: u8 = 1;
+    /// `plan`: the world differs from the config.
+    pub const DRIFT: u8 = 2;
+    /// EX_USAGE: bad config or arguments.
+    pub const USAGE: u8 = 64;
+    /// EX_UNAVAILABLE: a required tool (nats-server, named) is missing.
+    pub const UNAVAILABLE: u8 = 69;
+}
+
+/// natsdr: autonomous disaster recovery for NATS JetStream across two regions.
+#[derive(Debug, Parser)]
+#[command(name = "natsdr", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a config file and print the effective config (defaults and environment
+    /// overrides applied, secrets redacted). Exits 64 naming the first bad key.
+    CheckConfig {
+        /// The config file.
+        #[arg(env = "NATSDR_CONFIG")]
+        config: PathBuf,
+    },
+    /// Report what would hurt in an incident (unmirrored streams, mirrored WorkQueue streams,
+    /// missing dedupe windows, GDPR subjects reachable from the other region, low replicas,
+    /// a DNS TTL above the RTO target). Exits 0, or 2 when there are warnings and --strict.
+    Lint {
+        /// The config file.
+        #[arg(long, env = "NATSDR_CONFIG")]
+        config: PathBuf,
+        /// Exit 2 when any warning is found (for CI).
+        #[arg(long)]
+        strict: bool,
+        /// One JSON array instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Parses the command line, runs it, and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.command {
+        Command::CheckConfig { config } => check_config::run(&config),
+        Command::Lint {
+            config,
+            strict,
+            json,
+        } => lint::run(&config, strict, json),
+    };
+    ExitCode::from(code)
 }

@@ -1,0 +1,43 @@
+# natsdr: every entry point a person or CI uses. `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
+CARGO ?= cargo
+export CARGO_TERM_COLOR ?= never
+# Real components, installed project-locally by `make deps` (scripts/deps.sh).
+export NATSDR_NATS_SERVER ?= $(CURDIR)/.tools/nats-server-default/nats-server
+export NATSDR_NATS_SERVER_COMPAT ?= $(CURDIR)/.tools/nats-server-2.10.26/nats-server
+
+.PHONY: deps build test lint unit demo bench chaos lab-up lab-down clean
+
+## deps: install the pinned nats-server (2.15.1 and 2.10.26), BIND and ministack
+deps:
+	bash scripts/deps.sh
+
+build:
+	$(CARGO) build --release --locked
+
+## lint: formatting and clippy, warnings are errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --locked --all-targets -- -D warnings
+
+## test: deps, lint, then every test (unit, property, and the real-server suites)
+test: deps lint
+	$(CARGO) nextest run --locked --no-fail-fast
+
+## unit: the fast tests only (no real servers)
+unit:
+	$(CARGO) nextest run --locked --lib
+
+## demo: a live two-region failover on this machine (region loss)
+demo: deps
+	$(CARGO) run --release --locked -- demo --scenario region-loss
+
+lab-up: deps
+	$(CARGO) run --release --locked -- lab up --dir .lab
+
+lab-down:
+	$(CARGO) run --release --locked -- lab down --dir .lab
+
+clean:
+	$(CARGO) clean
+	rm -rf .lab

@@ -1,0 +1,220 @@
+//! What the API shows and accepts: plain serde types the driver fills and reads.
+use serde::{Deserialize, Serialize};
+
+use crate::model::{Epoch, Region};
+
+/// `GET /v1/status`: everything an operator needs to know at a glance.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    /// This watchdog's id.
+    pub watchdog: String,
+    /// Where it runs.
+    pub site: String,
+    /// watchdog or witness.
+    pub role: String,
+    /// Phase of the state machine (healthy, suspect, failing_over...).
+    pub state: String,
+    /// The phase in detail (step, since, cause...), as the state machine has it.
+    pub state_detail: serde_json::Value,
+    /// active, paused or tilt.
+    pub mode: String,
+    /// Current epoch per the arbiter.
+    pub epoch: Option<Epoch>,
+    /// Region that owns writes per the arbiter.
+    pub active_region: Option<Region>,
+    /// Where the client-facing record points.
+    pub dns_points_at: Option<Region>,
+    /// Each region as this watchdog sees it.
+    pub regions: Vec<RegionStatus>,
+    /// Each mirrored stream's lag.
+    pub mirrors: Vec<MirrorStatus>,
+    /// Other vantage points' latest reports.
+    pub peers: Vec<PeerStatus>,
+    /// The last transitions, newest first.
+    pub transitions: Vec<TransitionRecord>,
+    /// What natsdr would do next, and why not yet (Patroni's `failover_limitation`).
+    pub next: String,
+}
+
+/// A region as this watchdog sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegionStatus {
+    /// Region id.
+    pub region: Region,
+    /// Its home role (primary / standby).
+    pub home: String,
+    /// Reachable with a quorum.
+    pub up: bool,
+    /// Servers answering the last ping.
+    pub servers: u32,
+    /// Configured cluster size.
+    pub cluster_size: u32,
+    /// A JetStream meta leader is present.
+    pub meta_leader: bool,
+    /// Its managed streams are fenced.
+    pub fenced: bool,
+    /// Highest epoch stamped in its streams' metadata.
+    pub epoch_stamp: Option<Epoch>,
+    /// Last probe error, if any.
+    pub error: Option<String>,
+}
+
+/// A mirror's lag.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MirrorStatus {
+    /// Mirror stream.
+    pub stream: String,
+    /// Its source stream.
+    pub source: String,
+    /// Whether the mirror has been promoted (it takes writes now).
+    pub promoted: bool,
+    /// Source last_seq minus mirror last_seq (None: unknown, e.g. source unreachable).
+    pub lag_messages: Option<u64>,
+    /// Age of the oldest message the mirror lacks, in seconds.
+    pub lag_seconds: Option<f64>,
+    /// Seconds since the mirror last heard from its source (None: never).
+    pub active_age_seconds: Option<f64>,
+    /// The mirror's own error, if the server reports one.
+    pub error: Option<String>,
+}
+
+/// Another vantage point's latest report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerStatus {
+    /// Its base URL.
+    pub url: String,
+    /// Its watchdog id, once heard from.
+    pub id: Option<String>,
+    /// Seconds since its last report (None: never).
+    pub age_seconds: Option<f64>,
+    /// Its view of each region: up or not.
+    pub regions: Vec<(Region, bool)>,
+    /// Last error reaching it.
+    pub error: Option<String>,
+}
+
+/// One transition of the state machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TransitionRecord {
+    /// RFC 3339 time.
+    pub at: String,
+    /// State before.
+    pub from: String,
+    /// State after.
+    pub to: String,
+    /// Why, as the state machine says it.
+    pub reason: String,
+    /// Epoch after.
+    pub epoch: Option<Epoch>,
+}
+
+/// `GET /v1/observations`: this vantage point's testimony for the others' majority vote.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Observations {
+    /// The reporting watchdog's id.
+    pub from: String,
+    /// Its site.
+    pub site: String,
+    /// watchdog or witness.
+    pub role: String,
+    /// Unix time of the probe round this reports, in milliseconds.
+    pub at_unix_ms: u64,
+    /// Highest epoch it knows.
+    pub epoch: Option<Epoch>,
+    /// Region it believes active.
+    pub active_region: Option<Region>,
+    /// Its verdict on each region.
+    pub regions: Vec<RegionVerdict>,
+}
+
+/// One vantage point's verdict on one region.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RegionVerdict {
+    /// Region id.
+    pub region: Region,
+    /// Reachable with a quorum.
+    pub up: bool,
+    /// Servers answering.
+    pub servers: u32,
+    /// Its streams are fenced.
+    pub fenced: bool,
+}
+
+/// The operator commands the API and CLI accept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandKind {
+    /// Stop acting (probing and reporting go on).
+    Pause,
+    /// Act again, after a fresh probe round.
+    Resume,
+    /// Planned move of the primary: fence, wait for lag 0, promote, DNS. Zero loss.
+    Switchover,
+    /// Forced move of the primary; over the RPO budget it needs `allow_data_loss`.
+    Failover,
+    /// Bring the old primary back as the primary (reseed, then a switchover).
+    Failback,
+    /// Release a Blocked hold.
+    Ack,
+}
+
+impl CommandKind {
+    /// Its name in paths, metrics and the audit log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pause => "pause",
+            Self::Resume => "resume",
+            Self::Switchover => "switchover",
+            Self::Failover => "failover",
+            Self::Failback => "failback",
+            Self::Ack => "ack",
+        }
+    }
+}
+
+/// A command's body. Unknown fields are refused, so a typo (`allow_dataloss`) cannot silently
+/// turn a break-glass into a plain request.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandBody {
+    /// Why (required; goes to the audit log and the pages).
+    pub reason: Option<String>,
+    /// Answer what would happen, change nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+    /// Break-glass for a failover over the RPO budget (audited).
+    #[serde(default)]
+    pub allow_data_loss: bool,
+    /// The region that should become active (switchover, failover); defaults to the other one.
+    pub to: Option<String>,
+}
+
+/// A command as the driver receives it: checked and attributed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Command {
+    /// Which.
+    pub kind: CommandKind,
+    /// Why.
+    pub reason: String,
+    /// Who (the token's name).
+    pub by: String,
+    /// Change nothing; answer what would happen.
+    pub dry_run: bool,
+    /// Break-glass.
+    pub allow_data_loss: bool,
+    /// Target region, checked against the config.
+    pub to: Option<Region>,
+}
+
+/// The driver's answer to a command.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CommandOutcome {
+    /// Accepted (or, for a dry run, would be accepted).
+    pub accepted: bool,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// What happens (or would), or why it is refused.
+    pub message: String,
+    /// State after (unchanged for a refusal or a dry run).
+    pub state: String,
+}

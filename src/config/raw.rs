@@ -1,0 +1,290 @@
+//! The config as written: serde structs that mirror the TOML, with defaults, before any rule is
+//! checked. `Config::try_from` turns this into typed values.
+use serde::{Deserialize, Serialize};
+
+use super::units::Quantity;
+
+/// The whole file, after environment overrides are merged in.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    /// Who this process is.
+    pub watchdog: RawWatchdog,
+    /// Probe and failover timing.
+    #[serde(default)]
+    pub timing: RawTiming,
+    /// The data-loss guard.
+    #[serde(default)]
+    pub rpo: RawRpo,
+    /// The HTTP API.
+    #[serde(default)]
+    pub api: RawApi,
+    /// Other watchdogs and the witness.
+    #[serde(default)]
+    pub peers: RawPeers,
+    /// The arbiter and the client-facing record.
+    pub dns: Option<RawDns>,
+    /// Exactly two regions.
+    #[serde(default)]
+    pub regions: Vec<RawRegion>,
+    /// Streams natsdr manages (sources, and region-local GDPR streams).
+    #[serde(default)]
+    pub streams: Vec<RawStream>,
+    /// Mirrors of streams in the other region.
+    #[serde(default)]
+    pub mirrors: Vec<RawMirror>,
+    /// KV buckets, optionally mirrored into the other region.
+    #[serde(default)]
+    pub kv: Vec<RawKv>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWatchdog {
+    pub id: String,
+    pub region: String,
+    #[serde(default = "default_role")]
+    pub role: String,
+    #[serde(default = "yes")]
+    pub auto_failover: bool,
+    #[serde(default = "default_two_site")]
+    pub two_site: String,
+}
+
+fn default_role() -> String {
+    "watchdog".into()
+}
+fn default_two_site() -> String {
+    "manual".into()
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawTiming {
+    pub probe_interval: Quantity,
+    pub probe_timeout: Quantity,
+    pub failover_delay: Quantity,
+    pub self_fence_lease: Quantity,
+    pub mirror_silence: Quantity,
+    pub peer_stale_after: Quantity,
+    pub step_timeout: Quantity,
+    pub tilt_duration: Quantity,
+    pub flap_window: Quantity,
+    pub flap_max: u32,
+}
+
+impl Default for RawTiming {
+    fn default() -> Self {
+        Self {
+            probe_interval: "1s".into(),
+            probe_timeout: "800ms".into(),
+            failover_delay: "6s".into(),
+            self_fence_lease: "3s".into(),
+            mirror_silence: "3s".into(),
+            peer_stale_after: "3s".into(),
+            step_timeout: "15s".into(),
+            tilt_duration: "10s".into(),
+            flap_window: "1h".into(),
+            flap_max: 3,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRpo {
+    pub max_lag_messages: u64,
+    pub max_lag_seconds: Quantity,
+}
+
+impl Default for RawRpo {
+    fn default() -> Self {
+        Self {
+            max_lag_messages: 10_000,
+            max_lag_seconds: "10s".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawApi {
+    pub listen: String,
+    pub token: Option<String>,
+    pub token_file: Option<String>,
+    pub token_env: Option<String>,
+    pub read_requires_token: bool,
+}
+
+impl Default for RawApi {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8080".into(),
+            token: None,
+            token_file: None,
+            token_env: None,
+            read_requires_token: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawPeers {
+    pub watchdogs: Vec<String>,
+    pub witness: Option<String>,
+    pub token: Option<String>,
+    pub token_file: Option<String>,
+    pub token_env: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDns {
+    pub provider: String,
+    pub zone: String,
+    pub client_record: String,
+    pub owner_record: String,
+    #[serde(default = "default_ttl")]
+    pub ttl: Quantity,
+    pub rfc2136: Option<RawRfc2136>,
+}
+
+fn default_ttl() -> Quantity {
+    "30s".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRfc2136 {
+    pub server: String,
+    pub key_name: String,
+    #[serde(default = "default_algorithm")]
+    pub key_algorithm: String,
+    pub key_secret: Option<String>,
+    pub key_secret_file: Option<String>,
+    pub key_secret_env: Option<String>,
+    #[serde(default = "default_dns_timeout")]
+    pub timeout: Quantity,
+}
+
+fn default_algorithm() -> String {
+    "hmac-sha256".into()
+}
+fn default_dns_timeout() -> Quantity {
+    "2s".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRegion {
+    pub name: String,
+    pub home: String,
+    pub domain: String,
+    #[serde(default = "three")]
+    pub cluster_size: u8,
+    pub client_urls: Vec<String>,
+    pub entry_point: String,
+    #[serde(default)]
+    pub system: RawAuth,
+    #[serde(default)]
+    pub app: RawAuth,
+    pub tls: Option<RawTls>,
+}
+
+fn three() -> u8 {
+    3
+}
+
+/// One of: user + password, token, creds file, nkey seed; or nothing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAuth {
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub password_file: Option<String>,
+    pub password_env: Option<String>,
+    pub token: Option<String>,
+    pub token_file: Option<String>,
+    pub token_env: Option<String>,
+    pub creds_file: Option<String>,
+    pub nkey_seed_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTls {
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawStream {
+    pub name: String,
+    pub region: String,
+    #[serde(default)]
+    pub gdpr: bool,
+    pub subjects: Vec<String>,
+    #[serde(default = "default_retention")]
+    pub retention: String,
+    #[serde(default = "default_storage")]
+    pub storage: String,
+    #[serde(default = "default_discard")]
+    pub discard: String,
+    pub max_age: Option<Quantity>,
+    pub max_bytes: Option<Quantity>,
+    pub max_msgs: Option<u64>,
+    pub max_msgs_per_subject: Option<u64>,
+    pub max_msg_size: Option<Quantity>,
+    #[serde(default = "three")]
+    pub replicas: u8,
+    pub duplicate_window: Option<Quantity>,
+}
+
+fn default_retention() -> String {
+    "limits".into()
+}
+fn default_storage() -> String {
+    "file".into()
+}
+fn default_discard() -> String {
+    "old".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMirror {
+    pub name: String,
+    pub region: String,
+    pub source: String,
+    pub replicas: Option<u8>,
+    pub max_age: Option<Quantity>,
+    pub max_bytes: Option<Quantity>,
+    pub max_msgs: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawKv {
+    pub bucket: String,
+    pub region: String,
+    pub mirror_region: Option<String>,
+    #[serde(default = "one")]
+    pub history: u8,
+    pub ttl: Option<Quantity>,
+    #[serde(default = "three")]
+    pub replicas: u8,
+    pub max_value_size: Option<Quantity>,
+    pub max_bytes: Option<Quantity>,
+    #[serde(default = "default_storage")]
+    pub storage: String,
+}
+
+fn one() -> u8 {
+    1
+}

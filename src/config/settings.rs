@@ -1,0 +1,138 @@
+//! Typed settings: who this watchdog is, its timing, RPO budget, API, peers and DNS.
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::secret::SecretRef;
+use crate::model::Region;
+
+/// What this process does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Probes, votes and acts (claims, fences, promotes, swaps DNS).
+    Watchdog,
+    /// Probes and votes only: the third vantage point that tells "peer dead" from "link cut".
+    Witness,
+}
+
+/// What a watchdog does when no witness is configured and the two sites disagree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TwoSite {
+    /// Detect and page, then wait for an operator: two sites alone cannot tell a dead primary
+    /// from a cut link. The safe default.
+    Manual,
+    /// Fail over automatically, relying on the primary's self-fence lease to rule out
+    /// split-brain. A long cut link then moves the primary even though it was healthy.
+    Lease,
+}
+
+/// Who this process is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Watchdog {
+    /// Unique id, shown in claims, the audit log and pages.
+    pub id: String,
+    /// The region it runs in (a witness: its own site, not one of the two regions).
+    pub site: Region,
+    /// Watchdog or witness.
+    pub role: Role,
+    /// When false, natsdr detects and pages but only an operator moves the primary.
+    pub auto_failover: bool,
+    /// Policy without a witness.
+    pub two_site: TwoSite,
+}
+
+/// Probe and failover timing. Invariants (checked at load): `probe_timeout < probe_interval`,
+/// `self_fence_lease + 3 * probe_interval <= failover_delay` (the old primary fences itself
+/// strictly before the standby may promote), `mirror_silence < failover_delay`,
+/// `peer_stale_after >= 2 * probe_interval`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Timing {
+    /// One probe round of both regions.
+    pub probe_interval: Duration,
+    /// Per request.
+    pub probe_timeout: Duration,
+    /// How long "primary down" must hold before a failover starts.
+    pub failover_delay: Duration,
+    /// A primary-region watchdog cut off from the majority this long fences its own region.
+    pub self_fence_lease: Duration,
+    /// A mirror silent this long testifies that its source is gone.
+    pub mirror_silence: Duration,
+    /// A peer's report older than this counts as no report.
+    pub peer_stale_after: Duration,
+    /// Each failover step is retried up to this long.
+    pub step_timeout: Duration,
+    /// After a clock jump or a stall, observe only for this long.
+    pub tilt_duration: Duration,
+    /// Window for flap detection.
+    pub flap_window: Duration,
+    /// Down/up cycles within the window that hold the watchdog for an operator.
+    pub flap_max: u32,
+}
+
+/// The data-loss guard: over either budget, no automatic failover.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RpoBudget {
+    /// Messages the standby may be behind.
+    pub max_lag_messages: u64,
+    /// Age of the oldest message the standby is missing.
+    pub max_lag_seconds: Duration,
+}
+
+/// The HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Api {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Bearer tokens (one per line in a file); no token configured = commands refused.
+    pub token: Option<SecretRef>,
+    /// Whether reads (`/v1/status`, `/v1/observations`) need a token too.
+    pub read_requires_token: bool,
+}
+
+/// Other vantage points.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Peers {
+    /// Other watchdogs' base URLs.
+    pub watchdogs: Vec<String>,
+    /// The witness's base URL.
+    pub witness: Option<String>,
+    /// Token sent to peers.
+    pub token: Option<SecretRef>,
+}
+
+/// The DNS provider holding the arbiter and the client-facing record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DnsProvider {
+    /// RFC 2136 dynamic updates, TSIG-signed, over TCP.
+    Rfc2136 {
+        /// The primary server.
+        server: SocketAddr,
+        /// TSIG key name.
+        key_name: String,
+        /// TSIG algorithm (hmac-sha256, hmac-sha384, hmac-sha512).
+        key_algorithm: String,
+        /// TSIG secret (base64).
+        key_secret: SecretRef,
+        /// Per request.
+        timeout: Duration,
+    },
+}
+
+/// DNS: the arbiter and the client-facing record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Dns {
+    /// Provider.
+    pub provider: DnsProvider,
+    /// Zone (fully qualified).
+    pub zone: String,
+    /// The record clients resolve (fully qualified).
+    pub client_record: String,
+    /// The ownership TXT record (fully qualified).
+    pub owner_record: String,
+    /// TTL of both records.
+    pub ttl: Duration,
+}

@@ -1,0 +1,835 @@
+//! `Config::try_from(RawConfig)`: every rule a config must satisfy, each failure naming its key.
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::error::ConfigError;
+use super::raw::{RawAuth, RawConfig, RawKv, RawMirror, RawRegion, RawStream};
+use super::secret::SecretRef;
+use super::units::{self, Quantity};
+use super::{
+    Api, Auth, Config, Discard, Dns, DnsProvider, EntryPoint, Home, KvSpec, Limits, MirrorSpec,
+    Peers, RegionConfig, Retention, Role, RpoBudget, Storage, StreamSpec, Timing, Tls, TwoSite,
+    Watchdog,
+};
+use crate::model::{Region, StreamName, subjects_overlap};
+
+type Result<T> = std::result::Result<T, ConfigError>;
+
+fn dur(key: &str, q: &Quantity) -> Result<Duration> {
+    units::duration(q).map_err(|p| ConfigError::invalid(key, p))
+}
+
+fn opt_dur(key: &str, q: &Option<Quantity>) -> Result<Option<Duration>> {
+    q.as_ref().map(|q| dur(key, q)).transpose()
+}
+
+fn opt_size(key: &str, q: &Option<Quantity>) -> Result<Option<u64>> {
+    q.as_ref()
+        .map(|q| units::size(q).map_err(|p| ConfigError::invalid(key, p)))
+        .transpose()
+}
+
+fn region(key: &str, s: &str) -> Result<Region> {
+    Region::new(s).map_err(|e| ConfigError::invalid(key, format!("{s:?} {e}")))
+}
+
+fn stream_name(key: &str, s: &str) -> Result<StreamName> {
+    StreamName::new(s).map_err(|e| ConfigError::invalid(key, format!("{s:?} {e}")))
+}
+
+/// Exactly one of inline / file / env, or none.
+fn secret(
+    key: &str,
+    inline: &Option<String>,
+    file: &Option<String>,
+    env: &Option<String>,
+) -> Result<Option<SecretRef>> {
+    match (inline, file, env) {
+        (None, None, None) => Ok(None),
+        (Some(s), None, None) => Ok(Some(SecretRef::Inline(s.clone()))),
+        (None, Some(f), None) => Ok(Some(SecretRef::File(PathBuf::from(f)))),
+        (None, None, Some(v)) => Ok(Some(SecretRef::Env(v.clone()))),
+        _ => Err(ConfigError::invalid(
+            key,
+            "give only one of the inline value, *_file or *_env",
+        )),
+    }
+}
+
+fn replicas(key: &str, n: u8) -> Result<u8> {
+    if (1..=5).contains(&n) {
+        Ok(n)
+    } else {
+        Err(ConfigError::invalid(
+            key,
+            format!("{n} replicas: must be 1 to 5"),
+        ))
+    }
+}
+
+impl TryFrom<RawConfig> for Config {
+    type Error = ConfigError;
+
+    fn try_from(raw: RawConfig) -> Result<Self> {
+        let regions = regions(&raw.regions)?;
+        let names: Vec<&Region> = regions.iter().map(|r| &r.name).collect();
+
+        let w = &raw.watchdog;
+        if w.id.trim().is_empty() {
+            return Err(ConfigError::invalid("watchdog.id", "must not be empty"));
+        }
+        let role = match w.role.as_str() {
+            "watchdog" => Role::Watchdog,
+            "witness" => Role::Witness,
+            other => {
+                return Err(ConfigError::invalid(
+                    "watchdog.role",
+                    format!("{other:?}: expected \"watchdog\" or \"witness\""),
+                ));
+            }
+        };
+        let site = region("watchdog.region", &w.region)?;
+        if role == Role::Watchdog && !names.contains(&&site) {
+            return Err(ConfigError::invalid(
+                "watchdog.region",
+                format!(
+                    "{site} is not one of the configured regions ({}, {}); a watchdog runs in one of them",
+                    names[0], names[1]
+                ),
+            ));
+        }
+        let two_site = match w.two_site.as_str() {
+            "manual" => TwoSite::Manual,
+            "lease" => TwoSite::Lease,
+            other => {
+                return Err(ConfigError::invalid(
+                    "watchdog.two_site",
+                    format!("{other:?}: expected \"manual\" or \"lease\""),
+                ));
+            }
+        };
+        let watchdog = Watchdog {
+            id: w.id.clone(),
+            site,
+            role,
+            auto_failover: w.auto_failover,
+            two_site,
+        };
+
+        let timing = timing(&raw)?;
+        let rpo = RpoBudget {
+            max_lag_messages: raw.rpo.max_lag_messages,
+            max_lag_seconds: dur("rpo.max_lag_seconds", &raw.rpo.max_lag_seconds)?,
+        };
+
+        let api = Api {
+            listen: raw.api.listen.parse::<SocketAddr>().map_err(|e| {
+                ConfigError::invalid("api.listen", format!("{:?}: {e}", raw.api.listen))
+            })?,
+            token: secret(
+                "api.token",
+                &raw.api.token,
+                &raw.api.token_file,
+                &raw.api.token_env,
+            )?,
+            read_requires_token: raw.api.read_requires_token,
+        };
+        let peers = Peers {
+            watchdogs: raw.peers.watchdogs.clone(),
+            witness: raw.peers.witness.clone(),
+            token: secret(
+                "peers.token",
+                &raw.peers.token,
+                &raw.peers.token_file,
+                &raw.peers.token_env,
+            )?,
+        };
+        for (i, u) in peers
+            .watchdogs
+            .iter()
+            .chain(peers.witness.iter())
+            .enumerate()
+        {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(ConfigError::invalid(
+                    format!("peers[{i}]"),
+                    format!("{u:?}: expected an http:// or https:// URL"),
+                ));
+            }
+        }
+
+        let dns = raw.dns.as_ref().map(dns).transpose()?;
+        if role == Role::Watchdog && dns.is_none() {
+            return Err(ConfigError::invalid(
+                "dns",
+                "missing: a watchdog needs the arbiter (the [dns] section) to claim epochs",
+            ));
+        }
+
+        let streams = raw
+            .streams
+            .iter()
+            .enumerate()
+            .map(|(i, s)| stream(i, s, &names))
+            .collect::<Result<Vec<_>>>()?;
+        // NB: checked before mirrors resolve their sources, so a duplicate is named as such.
+        unique(stream_names(&streams))?;
+        let mirrors = raw
+            .mirrors
+            .iter()
+            .enumerate()
+            .map(|(i, m)| mirror(i, m, &names, &streams))
+            .collect::<Result<Vec<_>>>()?;
+        let kv = raw
+            .kv
+            .iter()
+            .enumerate()
+            .map(|(i, k)| kv(i, k, &names))
+            .collect::<Result<Vec<_>>>()?;
+        topology_rules(&streams, &mirrors, &kv)?;
+
+        Ok(Config {
+            watchdog,
+            timing,
+            rpo,
+            api,
+            peers,
+            dns,
+            regions,
+            streams,
+            mirrors,
+            kv,
+        })
+    }
+}
+
+fn timing(raw: &RawConfig) -> Result<Timing> {
+    let t = &raw.timing;
+    let timing = Timing {
+        probe_interval: dur("timing.probe_interval", &t.probe_interval)?,
+        probe_timeout: dur("timing.probe_timeout", &t.probe_timeout)?,
+        failover_delay: dur("timing.failover_delay", &t.failover_delay)?,
+        self_fence_lease: dur("timing.self_fence_lease", &t.self_fence_lease)?,
+        mirror_silence: dur("timing.mirror_silence", &t.mirror_silence)?,
+        peer_stale_after: dur("timing.peer_stale_after", &t.peer_stale_after)?,
+        step_timeout: dur("timing.step_timeout", &t.step_timeout)?,
+        tilt_duration: dur("timing.tilt_duration", &t.tilt_duration)?,
+        flap_window: dur("timing.flap_window", &t.flap_window)?,
+        flap_max: t.flap_max,
+    };
+    let h = |d: Duration| humantime::format_duration(d).to_string();
+    if timing.probe_interval < Duration::from_millis(100) {
+        return Err(ConfigError::invalid(
+            "timing.probe_interval",
+            "must be at least 100ms",
+        ));
+    }
+    if timing.probe_timeout >= timing.probe_interval {
+        return Err(ConfigError::invalid(
+            "timing.probe_timeout",
+            format!(
+                "{} must be shorter than timing.probe_interval ({}) so a slow region never delays the next round",
+                h(timing.probe_timeout),
+                h(timing.probe_interval)
+            ),
+        ));
+    }
+    let fenced_by = timing.self_fence_lease + 3 * timing.probe_interval;
+    if fenced_by > timing.failover_delay {
+        return Err(ConfigError::invalid(
+            "timing.failover_delay",
+            format!(
+                "{} is too short: the old primary fences itself after self_fence_lease + 3 x probe_interval = {}, and the standby must not promote before that (raise failover_delay or lower self_fence_lease)",
+                h(timing.failover_delay),
+                h(fenced_by)
+            ),
+        ));
+    }
+    if timing.mirror_silence >= timing.failover_delay {
+        return Err(ConfigError::invalid(
+            "timing.mirror_silence",
+            format!(
+                "{} must be shorter than timing.failover_delay ({}): the mirror's testimony is part of the confirmation",
+                h(timing.mirror_silence),
+                h(timing.failover_delay)
+            ),
+        ));
+    }
+    if timing.peer_stale_after < 2 * timing.probe_interval {
+        return Err(ConfigError::invalid(
+            "timing.peer_stale_after",
+            format!(
+                "{} must be at least 2 x timing.probe_interval ({}), or every peer report looks stale",
+                h(timing.peer_stale_after),
+                h(2 * timing.probe_interval)
+            ),
+        ));
+    }
+    if timing.step_timeout < timing.probe_timeout {
+        return Err(ConfigError::invalid(
+            "timing.step_timeout",
+            "must be at least timing.probe_timeout",
+        ));
+    }
+    if timing.flap_max == 0 {
+        return Err(ConfigError::invalid(
+            "timing.flap_max",
+            "must be at least 1",
+        ));
+    }
+    Ok(timing)
+}
+
+fn regions(raw: &[RawRegion]) -> Result<[RegionConfig; 2]> {
+    if raw.len() != 2 {
+        return Err(ConfigError::invalid(
+            "regions",
+            format!(
+                "{} configured: natsdr protects exactly two regions (a primary and a standby)",
+                raw.len()
+            ),
+        ));
+    }
+    let mut out = raw
+        .iter()
+        .enumerate()
+        .map(|(i, r)| region_config(i, r))
+        .collect::<Result<Vec<_>>>()?;
+    if out[0].name == out[1].name {
+        return Err(ConfigError::invalid(
+            "regions[1].name",
+            format!("{} is configured twice", out[1].name),
+        ));
+    }
+    if out[0].domain == out[1].domain {
+        return Err(ConfigError::invalid(
+            "regions[1].domain",
+            format!(
+                "{:?} is also regions[0]'s domain: each region needs its own JetStream domain for cross-region mirrors",
+                out[1].domain
+            ),
+        ));
+    }
+    match (out[0].home, out[1].home) {
+        (Home::Primary, Home::Standby) => {}
+        (Home::Standby, Home::Primary) => out.swap(0, 1),
+        _ => {
+            return Err(ConfigError::invalid(
+                "regions",
+                "one region must have home = \"primary\" and the other home = \"standby\"",
+            ));
+        }
+    }
+    let standby = out.pop().expect("two regions");
+    let primary = out.pop().expect("two regions");
+    Ok([primary, standby])
+}
+
+fn region_config(i: usize, r: &RawRegion) -> Result<RegionConfig> {
+    let k = |f: &str| format!("regions[{i}].{f}");
+    let name = region(&k("name"), &r.name)?;
+    let home = match r.home.as_str() {
+        "primary" => Home::Primary,
+        "standby" => Home::Standby,
+        other => {
+            return Err(ConfigError::invalid(
+                k("home"),
+                format!("{other:?}: expected \"primary\" or \"standby\""),
+            ));
+        }
+    };
+    if r.domain.is_empty() || r.domain.contains(['.', '*', '>', ' ']) {
+        return Err(ConfigError::invalid(
+            k("domain"),
+            format!("{:?}: a JetStream domain is one non-empty token", r.domain),
+        ));
+    }
+    if r.cluster_size == 0 {
+        return Err(ConfigError::invalid(
+            k("cluster_size"),
+            "must be at least 1",
+        ));
+    }
+    if r.client_urls.is_empty() {
+        return Err(ConfigError::invalid(
+            k("client_urls"),
+            "must list at least one URL",
+        ));
+    }
+    for u in &r.client_urls {
+        if !u.contains("://") {
+            return Err(ConfigError::invalid(
+                k("client_urls"),
+                format!("{u:?}: expected a URL such as nats://host:4222"),
+            ));
+        }
+    }
+    let entry_point = match r.entry_point.parse::<IpAddr>() {
+        Ok(a) => EntryPoint::Address(a),
+        Err(_) if is_dns_name(&r.entry_point) => EntryPoint::Name(r.entry_point.clone()),
+        Err(_) => {
+            return Err(ConfigError::invalid(
+                k("entry_point"),
+                format!("{:?}: expected an IP address or a host name", r.entry_point),
+            ));
+        }
+    };
+    let tls = match &r.tls {
+        None => None,
+        Some(t) => Some(Tls {
+            ca_file: t.ca_file.as_ref().map(PathBuf::from),
+            client_cert: match (&t.cert_file, &t.key_file) {
+                (Some(c), Some(key)) => Some((PathBuf::from(c), PathBuf::from(key))),
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError::invalid(
+                        k("tls"),
+                        "cert_file and key_file go together",
+                    ));
+                }
+            },
+        }),
+    };
+    Ok(RegionConfig {
+        name,
+        home,
+        domain: r.domain.clone(),
+        cluster_size: r.cluster_size,
+        client_urls: r.client_urls.clone(),
+        entry_point,
+        system: auth(&k("system"), &r.system)?,
+        app: auth(&k("app"), &r.app)?,
+        tls,
+    })
+}
+
+fn is_dns_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.split('.')
+            .filter(|l| !l.is_empty())
+            .all(|l| l.len() <= 63 && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        && s.chars().any(|c| c.is_ascii_alphabetic())
+}
+
+fn auth(key: &str, a: &RawAuth) -> Result<Auth> {
+    let password = secret(key, &a.password, &a.password_file, &a.password_env)?;
+    let token = secret(key, &a.token, &a.token_file, &a.token_env)?;
+    let forms = [
+        a.user.is_some() || password.is_some(),
+        token.is_some(),
+        a.creds_file.is_some(),
+        a.nkey_seed_file.is_some(),
+    ];
+    if forms.iter().filter(|f| **f).count() > 1 {
+        return Err(ConfigError::invalid(
+            key,
+            "give one way to authenticate: user + password, token, creds_file or nkey_seed_file",
+        ));
+    }
+    Ok(
+        match (&a.user, password, token, &a.creds_file, &a.nkey_seed_file) {
+            (Some(user), Some(password), None, None, None) => Auth::UserPassword {
+                user: user.clone(),
+                password,
+            },
+            (Some(_), None, ..) => {
+                return Err(ConfigError::invalid(
+                    key,
+                    "user without password (give password_file or password_env)",
+                ));
+            }
+            (None, Some(_), ..) => {
+                return Err(ConfigError::invalid(key, "password without user"));
+            }
+            (None, None, Some(t), None, None) => Auth::Token(t),
+            (None, None, None, Some(c), None) => Auth::CredsFile(PathBuf::from(c)),
+            (None, None, None, None, Some(n)) => Auth::NkeySeedFile(PathBuf::from(n)),
+            _ => Auth::None,
+        },
+    )
+}
+
+fn dns(d: &super::raw::RawDns) -> Result<Dns> {
+    let fqdn = |key: &str, s: &str| -> Result<String> {
+        if !is_dns_name(s.trim_start_matches('_')) && !s.starts_with('_') {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{s:?} is not a DNS name"),
+            ));
+        }
+        Ok(if s.ends_with('.') {
+            s.to_owned()
+        } else {
+            format!("{s}.")
+        })
+    };
+    let zone = fqdn("dns.zone", &d.zone)?;
+    let client_record = fqdn("dns.client_record", &d.client_record)?;
+    let owner_record = fqdn("dns.owner_record", &d.owner_record)?;
+    for (key, name) in [
+        ("dns.client_record", &client_record),
+        ("dns.owner_record", &owner_record),
+    ] {
+        if !(name == &zone || name.ends_with(&format!(".{zone}"))) {
+            return Err(ConfigError::invalid(
+                key,
+                format!("{name} is not inside the zone {zone}"),
+            ));
+        }
+    }
+    if client_record == owner_record {
+        return Err(ConfigError::invalid(
+            "dns.owner_record",
+            "must differ from dns.client_record",
+        ));
+    }
+    let provider = match d.provider.as_str() {
+        "rfc2136" => {
+            let r = d.rfc2136.as_ref().ok_or_else(|| {
+                ConfigError::invalid(
+                    "dns.rfc2136",
+                    "missing: provider \"rfc2136\" needs a [dns.rfc2136] section",
+                )
+            })?;
+            let server = r.server.parse::<SocketAddr>().map_err(|e| {
+                ConfigError::invalid(
+                    "dns.rfc2136.server",
+                    format!("{:?}: {e} (expected ip:port)", r.server),
+                )
+            })?;
+            if !["hmac-sha256", "hmac-sha384", "hmac-sha512"].contains(&r.key_algorithm.as_str()) {
+                return Err(ConfigError::invalid(
+                    "dns.rfc2136.key_algorithm",
+                    format!(
+                        "{:?}: expected hmac-sha256, hmac-sha384 or hmac-sha512",
+                        r.key_algorithm
+                    ),
+                ));
+            }
+            let key_secret = secret(
+                "dns.rfc2136.key_secret",
+                &r.key_secret,
+                &r.key_secret_file,
+                &r.key_secret_env,
+            )?
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    "dns.rfc2136.key_secret",
+                    "missing: give key_secret_file or key_secret_env",
+                )
+            })?;
+            DnsProvider::Rfc2136 {
+                server,
+                key_name: r.key_name.clone(),
+                key_algorithm: r.key_algorithm.clone(),
+                key_secret,
+                timeout: dur("dns.rfc2136.timeout", &r.timeout)?,
+            }
+        }
+        other => {
+            return Err(ConfigError::invalid(
+                "dns.provider",
+                format!("{other:?}: expected \"rfc2136\""),
+            ));
+        }
+    };
+    Ok(Dns {
+        provider,
+        zone,
+        client_record,
+        owner_record,
+        ttl: dur("dns.ttl", &d.ttl)?,
+    })
+}
+
+fn in_regions(key: &str, s: &str, names: &[&Region]) -> Result<Region> {
+    let r = region(key, s)?;
+    if !names.contains(&&r) {
+        return Err(ConfigError::invalid(
+            key,
+            format!(
+                "{r} is not a configured region ({}, {})",
+                names[0], names[1]
+            ),
+        ));
+    }
+    Ok(r)
+}
+
+fn stream(i: usize, s: &RawStream, names: &[&Region]) -> Result<StreamSpec> {
+    let k = |f: &str| format!("streams[{i}].{f}");
+    let name = stream_name(&k("name"), &s.name)?;
+    if s.subjects.is_empty() {
+        return Err(ConfigError::invalid(
+            k("subjects"),
+            format!("{name} needs at least one subject"),
+        ));
+    }
+    for subj in &s.subjects {
+        let bad = subj.is_empty()
+            || subj
+                .split('.')
+                .any(|t| t.is_empty() || (t.contains(['*', '>']) && t.len() > 1))
+            || subj.split('.').rev().skip(1).any(|t| t == ">");
+        if bad {
+            return Err(ConfigError::invalid(
+                k("subjects"),
+                format!("{subj:?} is not a valid subject"),
+            ));
+        }
+    }
+    Ok(StreamSpec {
+        name,
+        region: in_regions(&k("region"), &s.region, names)?,
+        gdpr: s.gdpr,
+        subjects: s.subjects.clone(),
+        retention: match s.retention.as_str() {
+            "limits" => Retention::Limits,
+            "interest" => Retention::Interest,
+            "workqueue" => Retention::WorkQueue,
+            o => {
+                return Err(ConfigError::invalid(
+                    k("retention"),
+                    format!("{o:?}: expected limits, interest or workqueue"),
+                ));
+            }
+        },
+        storage: storage(&k("storage"), &s.storage)?,
+        discard: match s.discard.as_str() {
+            "old" => Discard::Old,
+            "new" => Discard::New,
+            o => {
+                return Err(ConfigError::invalid(
+                    k("discard"),
+                    format!("{o:?}: expected old or new"),
+                ));
+            }
+        },
+        limits: Limits {
+            max_age: opt_dur(&k("max_age"), &s.max_age)?,
+            max_bytes: opt_size(&k("max_bytes"), &s.max_bytes)?,
+            max_msgs: s.max_msgs,
+            max_msgs_per_subject: s.max_msgs_per_subject,
+            max_msg_size: opt_size(&k("max_msg_size"), &s.max_msg_size)?,
+        },
+        replicas: replicas(&k("replicas"), s.replicas)?,
+        duplicate_window: opt_dur(&k("duplicate_window"), &s.duplicate_window)?,
+    })
+}
+
+fn storage(key: &str, s: &str) -> Result<Storage> {
+    match s {
+        "file" => Ok(Storage::File),
+        "memory" => Ok(Storage::Memory),
+        o => Err(ConfigError::invalid(
+            key,
+            format!("{o:?}: expected file or memory"),
+        )),
+    }
+}
+
+fn mirror(
+    i: usize,
+    m: &RawMirror,
+    names: &[&Region],
+    streams: &[StreamSpec],
+) -> Result<MirrorSpec> {
+    let k = |f: &str| format!("mirrors[{i}].{f}");
+    let name = stream_name(&k("name"), &m.name)?;
+    let region = in_regions(&k("region"), &m.region, names)?;
+    let source = stream_name(&k("source"), &m.source)?;
+    if source == name {
+        return Err(ConfigError::invalid(
+            k("source"),
+            format!("mirror {name} points at itself"),
+        ));
+    }
+    let src = streams.iter().find(|s| s.name == source).ok_or_else(|| {
+        ConfigError::invalid(
+            k("source"),
+            format!("{source} is not a configured stream (mirrors copy a stream listed under [[streams]])"),
+        )
+    })?;
+    if src.gdpr {
+        return Err(ConfigError::invalid(
+            k("source"),
+            format!(
+                "{source} is GDPR-only (gdpr = true): it must never be mirrored out of {}",
+                src.region
+            ),
+        ));
+    }
+    if src.region == region {
+        return Err(ConfigError::invalid(
+            k("region"),
+            format!(
+                "{name} is in {region}, the same region as its source {source}: a DR mirror belongs in the other region"
+            ),
+        ));
+    }
+    Ok(MirrorSpec {
+        name,
+        region,
+        source,
+        source_region: src.region.clone(),
+        replicas: replicas(&k("replicas"), m.replicas.unwrap_or(src.replicas))?,
+        limits: Limits {
+            max_age: opt_dur(&k("max_age"), &m.max_age)?.or(src.limits.max_age),
+            max_bytes: opt_size(&k("max_bytes"), &m.max_bytes)?.or(src.limits.max_bytes),
+            max_msgs: m.max_msgs.or(src.limits.max_msgs),
+            max_msgs_per_subject: src.limits.max_msgs_per_subject,
+            max_msg_size: src.limits.max_msg_size,
+        },
+    })
+}
+
+fn kv(i: usize, k: &RawKv, names: &[&Region]) -> Result<KvSpec> {
+    let key = |f: &str| format!("kv[{i}].{f}");
+    if k.bucket.is_empty()
+        || !k
+            .bucket
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        return Err(ConfigError::invalid(
+            key("bucket"),
+            format!(
+                "{:?}: bucket names are letters, digits, '_' and '-'",
+                k.bucket
+            ),
+        ));
+    }
+    let region = in_regions(&key("region"), &k.region, names)?;
+    let mirror_region = k
+        .mirror_region
+        .as_ref()
+        .map(|m| in_regions(&key("mirror_region"), m, names))
+        .transpose()?;
+    if mirror_region.as_ref() == Some(&region) {
+        return Err(ConfigError::invalid(
+            key("mirror_region"),
+            format!(
+                "bucket {} would mirror into its own region {region}",
+                k.bucket
+            ),
+        ));
+    }
+    if !(1..=64).contains(&k.history) {
+        return Err(ConfigError::invalid(key("history"), "must be 1 to 64"));
+    }
+    Ok(KvSpec {
+        bucket: k.bucket.clone(),
+        region,
+        mirror_region,
+        history: k.history,
+        ttl: opt_dur(&key("ttl"), &k.ttl)?.filter(|d| !d.is_zero()),
+        replicas: replicas(&key("replicas"), k.replicas)?,
+        max_value_size: opt_size(&key("max_value_size"), &k.max_value_size)?,
+        max_bytes: opt_size(&key("max_bytes"), &k.max_bytes)?,
+        storage: storage(&key("storage"), &k.storage)?,
+    })
+}
+
+fn stream_names(streams: &[StreamSpec]) -> Vec<(Region, String, String)> {
+    streams
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            (
+                s.region.clone(),
+                s.name.to_string(),
+                format!("streams[{i}].name"),
+            )
+        })
+        .collect()
+}
+
+/// Refuses a (region, stream name) that appears twice; entries are (region, name, key).
+fn unique(entries: Vec<(Region, String, String)>) -> Result<()> {
+    let mut seen: HashMap<(Region, String), String> = HashMap::new();
+    for (region, name, key) in entries {
+        if let Some(first) = seen.insert((region.clone(), name.clone()), key.clone()) {
+            return Err(ConfigError::invalid(
+                key,
+                format!("duplicate stream {name} in {region} (also at {first})"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Rules across entries: unique names per region, no overlapping subjects per region, now or
+/// after a promotion (a promoted mirror takes its source's subjects).
+fn topology_rules(streams: &[StreamSpec], mirrors: &[MirrorSpec], kv: &[KvSpec]) -> Result<()> {
+    let mut names: Vec<(Region, String, String)> = stream_names(streams);
+    for (i, m) in mirrors.iter().enumerate() {
+        names.push((
+            m.region.clone(),
+            m.name.to_string(),
+            format!("mirrors[{i}].name"),
+        ));
+    }
+    let mut buckets = HashSet::new();
+    for (i, k) in kv.iter().enumerate() {
+        if !buckets.insert(&k.bucket) {
+            return Err(ConfigError::invalid(
+                format!("kv[{i}].bucket"),
+                format!("duplicate bucket {}", k.bucket),
+            ));
+        }
+        for r in std::iter::once(&k.region).chain(k.mirror_region.iter()) {
+            names.push((
+                r.clone(),
+                k.stream_name().to_string(),
+                format!("kv[{i}].bucket"),
+            ));
+        }
+    }
+    unique(names)?;
+    let mut sources = HashSet::new();
+    for (i, m) in mirrors.iter().enumerate() {
+        if !sources.insert(&m.source) {
+            return Err(ConfigError::invalid(
+                format!("mirrors[{i}].source"),
+                format!("{} is already mirrored by another entry", m.source),
+            ));
+        }
+    }
+    // Subjects each region will listen on: its own streams', plus (after a promotion) those of
+    // the streams its mirrors copy.
+    let mut listening: Vec<(Region, &str, String)> = Vec::new();
+    for (i, s) in streams.iter().enumerate() {
+        for subj in &s.subjects {
+            listening.push((s.region.clone(), subj, format!("streams[{i}].subjects")));
+        }
+    }
+    for (i, m) in mirrors.iter().enumerate() {
+        let src = streams
+            .iter()
+            .find(|s| s.name == m.source)
+            .expect("checked in mirror()");
+        for subj in &src.subjects {
+            listening.push((
+                m.region.clone(),
+                subj,
+                format!("mirrors[{i}] (after promotion)"),
+            ));
+        }
+    }
+    for (a, x) in listening.iter().enumerate() {
+        for y in &listening[a + 1..] {
+            if x.0 == y.0 && x.2 != y.2 && subjects_overlap(x.1, y.1) {
+                return Err(ConfigError::invalid(
+                    y.2.clone(),
+                    format!(
+                        "subject {:?} overlaps {:?} of {} in region {}: JetStream refuses overlapping streams (10065)",
+                        y.1, x.1, x.2, x.0
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}

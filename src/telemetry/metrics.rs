@@ -1,0 +1,637 @@
+//! The metric catalog of docs/metrics.md. Label values come from the config (regions, streams,
+//! peers) or from fixed lists below, never from the wire, so cardinality is bounded.
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Every state name `natsdr_state` reports (one series each).
+pub const STATES: [&str; 9] = [
+    "starting",
+    "healthy",
+    "degraded",
+    "suspect",
+    "failing_over",
+    "failed_over",
+    "switching_over",
+    "blocked",
+    "self_fenced",
+];
+/// Every mode name `natsdr_mode` reports.
+pub const MODES: [&str; 3] = ["active", "paused", "tilt"];
+/// Every cause `natsdr_blocked` reports.
+pub const BLOCK_CAUSES: [&str; 4] = [
+    "rpo_exceeded",
+    "flapping",
+    "anti_flap_hold",
+    "needs_operator",
+];
+/// Failover phases timed by `natsdr_failover_phase_duration_seconds`.
+pub const PHASES: [&str; 8] = [
+    "detect", "confirm", "claim", "fence", "promote", "dns", "verify", "total",
+];
+/// Probes counted by `natsdr_probe_errors_total` (the last is the catch-all).
+pub const PROBES: [&str; 5] = ["ping", "jsz", "healthz", "leafz", "streams"];
+const DNS_OPS: [&str; 4] = ["read", "claim", "swap", "verify"];
+const DNS_RESULTS: [&str; 3] = ["ok", "lost", "error"];
+const SINKS: [&str; 2] = ["pagerduty", "webhook"];
+const SINK_RESULTS: [&str; 3] = ["sent", "failed", "dropped"];
+const COMMANDS: [&str; 6] = [
+    "pause",
+    "resume",
+    "switchover",
+    "failover",
+    "failback",
+    "ack",
+];
+const COMMAND_RESULTS: [&str; 3] = ["accepted", "refused", "unauthorized"];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Version {
+    version: &'static str,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateL {
+    state: &'static str,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModeL {
+    mode: &'static str,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CauseL {
+    cause: &'static str,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RegionL {
+    region: String,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StreamL {
+    stream: String,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PeerL {
+    peer: String,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TransitionL {
+    from: &'static str,
+    to: &'static str,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseL {
+    phase: &'static str,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeErrL {
+    region: String,
+    probe: &'static str,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OpResultL {
+    op: &'static str,
+    result: &'static str,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkResultL {
+    sink: &'static str,
+    result: &'static str,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CommandL {
+    command: &'static str,
+    result: &'static str,
+}
+
+type FGauge = Gauge<f64, AtomicU64>;
+
+fn seconds_histogram() -> Histogram {
+    // 10 ms .. ~80 s: probe rounds at the low end, whole failovers at the high end.
+    Histogram::new(exponential_buckets(0.01, 2.0, 14))
+}
+
+/// All of natsdr's metrics. Cheap to clone (handles share the same series).
+#[derive(Clone)]
+pub struct Metrics {
+    state: Family<StateL, Gauge>,
+    mode: Family<ModeL, Gauge>,
+    blocked: Family<CauseL, Gauge>,
+    epoch: Gauge,
+    active_region: Family<RegionL, Gauge>,
+    region_up: Family<RegionL, Gauge>,
+    region_servers: Family<RegionL, Gauge>,
+    region_cluster_size: Family<RegionL, Gauge>,
+    region_meta_leader: Family<RegionL, Gauge>,
+    region_fenced: Family<RegionL, Gauge>,
+    mirror_lag_messages: Family<StreamL, Gauge>,
+    mirror_lag_seconds: Family<StreamL, FGauge>,
+    mirror_active_age_seconds: Family<StreamL, FGauge>,
+    peer_up: Family<PeerL, Gauge>,
+    dns_pending: Gauge,
+    transitions: Family<TransitionL, Counter>,
+    phase_duration: Family<PhaseL, Histogram, fn() -> Histogram>,
+    probe_duration: Family<RegionL, Histogram, fn() -> Histogram>,
+    probe_errors: Family<ProbeErrL, Counter>,
+    dns_ops: Family<OpResultL, Counter>,
+    notifications: Family<SinkResultL, Counter>,
+    commands: Family<CommandL, Counter>,
+    /// The config's names: the only values the region, stream and peer labels may take.
+    known: Arc<Known>,
+}
+
+struct Known {
+    regions: HashSet<String>,
+    mirrors: HashSet<String>,
+    peers: HashSet<String>,
+}
+
+/// Maps a label value given at run time onto the fixed list, so a caller's typo cannot create
+/// a new series. Unknown values fall back to the last entry of the list.
+fn bounded(list: &'static [&'static str], value: &str) -> &'static str {
+    list.iter()
+        .find(|v| **v == value)
+        .copied()
+        .unwrap_or(list[list.len() - 1])
+}
+
+impl Metrics {
+    /// Builds the registry with every series of the catalog. `regions`, `mirrors` and `peers`
+    /// are the config's names: the only label values those families will ever hold.
+    pub fn new(regions: &[String], mirrors: &[String], peers: &[String]) -> (Registry, Self) {
+        let mut reg = Registry::default();
+        let m = Self {
+            state: Family::default(),
+            mode: Family::default(),
+            blocked: Family::default(),
+            epoch: Gauge::default(),
+            active_region: Family::default(),
+            region_up: Family::default(),
+            region_servers: Family::default(),
+            region_cluster_size: Family::default(),
+            region_meta_leader: Family::default(),
+            region_fenced: Family::default(),
+            mirror_lag_messages: Family::default(),
+            mirror_lag_seconds: Family::default(),
+            mirror_active_age_seconds: Family::default(),
+            peer_up: Family::default(),
+            dns_pending: Gauge::default(),
+            transitions: Family::default(),
+            phase_duration: Family::new_with_constructor(seconds_histogram),
+            probe_duration: Family::new_with_constructor(seconds_histogram),
+            probe_errors: Family::default(),
+            dns_ops: Family::default(),
+            notifications: Family::default(),
+            commands: Family::default(),
+            known: Arc::new(Known {
+                regions: regions.iter().cloned().collect(),
+                mirrors: mirrors.iter().cloned().collect(),
+                peers: peers.iter().cloned().collect(),
+            }),
+        };
+        let info = Family::<Version, Gauge>::default();
+        info.get_or_create(&Version {
+            version: env!("CARGO_PKG_VERSION"),
+        })
+        .set(1);
+        reg.register("natsdr_build_info", "natsdr build", info);
+        reg.register(
+            "natsdr_state",
+            "Phase of the state machine (1 = current)",
+            m.state.clone(),
+        );
+        reg.register(
+            "natsdr_mode",
+            "Whether natsdr may act (1 = current)",
+            m.mode.clone(),
+        );
+        reg.register(
+            "natsdr_blocked",
+            "Waiting for an operator, by cause",
+            m.blocked.clone(),
+        );
+        reg.register(
+            "natsdr_epoch",
+            "Current epoch (fencing token)",
+            m.epoch.clone(),
+        );
+        reg.register(
+            "natsdr_active_region",
+            "1 for the region that owns writes",
+            m.active_region.clone(),
+        );
+        reg.register(
+            "natsdr_region_up",
+            "Region reachable with a quorum",
+            m.region_up.clone(),
+        );
+        reg.register(
+            "natsdr_region_servers",
+            "Servers answering the last ping",
+            m.region_servers.clone(),
+        );
+        reg.register(
+            "natsdr_region_cluster_size",
+            "Configured cluster size",
+            m.region_cluster_size.clone(),
+        );
+        reg.register(
+            "natsdr_region_meta_leader",
+            "A JetStream meta leader is present",
+            m.region_meta_leader.clone(),
+        );
+        reg.register(
+            "natsdr_region_fenced",
+            "The region's managed streams are fenced",
+            m.region_fenced.clone(),
+        );
+        reg.register(
+            "natsdr_mirror_lag_messages",
+            "Source last_seq minus mirror last_seq",
+            m.mirror_lag_messages.clone(),
+        );
+        reg.register(
+            "natsdr_mirror_lag_seconds",
+            "Age of the oldest message the mirror lacks",
+            m.mirror_lag_seconds.clone(),
+        );
+        reg.register(
+            "natsdr_mirror_active_age_seconds",
+            "Time since the mirror last heard from its source",
+            m.mirror_active_age_seconds.clone(),
+        );
+        reg.register(
+            "natsdr_peer_up",
+            "The peer's observations are fresh",
+            m.peer_up.clone(),
+        );
+        reg.register(
+            "natsdr_dns_pending",
+            "A DNS change is wanted but not yet confirmed",
+            m.dns_pending.clone(),
+        );
+        reg.register(
+            "natsdr_transitions",
+            "State transitions",
+            m.transitions.clone(),
+        );
+        reg.register(
+            "natsdr_failover_phase_duration_seconds",
+            "Duration of each failover phase",
+            m.phase_duration.clone(),
+        );
+        reg.register(
+            "natsdr_probe_duration_seconds",
+            "Duration of one probe round of a region",
+            m.probe_duration.clone(),
+        );
+        reg.register(
+            "natsdr_probe_errors",
+            "Failed probes",
+            m.probe_errors.clone(),
+        );
+        reg.register("natsdr_dns_operations", "DNS operations", m.dns_ops.clone());
+        reg.register(
+            "natsdr_notifications",
+            "Notification deliveries",
+            m.notifications.clone(),
+        );
+        reg.register("natsdr_commands", "Operator commands", m.commands.clone());
+
+        // Create every bounded series up front, so dashboards and alerts see zeros, not gaps.
+        m.set_state("starting");
+        m.set_mode("active");
+        for c in BLOCK_CAUSES {
+            m.blocked.get_or_create(&CauseL { cause: c }).set(0);
+        }
+        for r in regions {
+            let l = RegionL { region: r.clone() };
+            for f in [
+                &m.active_region,
+                &m.region_up,
+                &m.region_servers,
+                &m.region_cluster_size,
+                &m.region_meta_leader,
+                &m.region_fenced,
+            ] {
+                f.get_or_create(&l).set(0);
+            }
+        }
+        for s in mirrors {
+            let l = StreamL { stream: s.clone() };
+            m.mirror_lag_messages.get_or_create(&l).set(0);
+            m.mirror_lag_seconds.get_or_create(&l).set(0.0);
+            m.mirror_active_age_seconds.get_or_create(&l).set(0.0);
+        }
+        for p in peers {
+            m.peer_up.get_or_create(&PeerL { peer: p.clone() }).set(0);
+        }
+        // Counters and histograms too: `rate()` and `increase()` need a series before the
+        // first event, and `absent()` alerts must not fire on a watchdog that is merely quiet.
+        for from in STATES {
+            for to in STATES {
+                m.transitions
+                    .get_or_create(&TransitionL { from, to })
+                    .inc_by(0);
+            }
+        }
+        for phase in PHASES {
+            drop(m.phase_duration.get_or_create(&PhaseL { phase }));
+        }
+        for r in regions {
+            drop(
+                m.probe_duration
+                    .get_or_create(&RegionL { region: r.clone() }),
+            );
+            for probe in PROBES {
+                m.probe_errors
+                    .get_or_create(&ProbeErrL {
+                        region: r.clone(),
+                        probe,
+                    })
+                    .inc_by(0);
+            }
+        }
+        for op in DNS_OPS {
+            for result in DNS_RESULTS {
+                m.dns_ops.get_or_create(&OpResultL { op, result }).inc_by(0);
+            }
+        }
+        for sink in SINKS {
+            for result in SINK_RESULTS {
+                m.notifications
+                    .get_or_create(&SinkResultL { sink, result })
+                    .inc_by(0);
+            }
+        }
+        for command in COMMANDS {
+            for result in COMMAND_RESULTS {
+                m.commands
+                    .get_or_create(&CommandL { command, result })
+                    .inc_by(0);
+            }
+        }
+        (reg, m)
+    }
+
+    /// Sets the current phase (`natsdr_state`): 1 for it, 0 for every other state.
+    pub fn set_state(&self, state: &str) {
+        let state = bounded(&STATES, state);
+        for s in STATES {
+            self.state
+                .get_or_create(&StateL { state: s })
+                .set(i64::from(s == state));
+        }
+    }
+
+    /// Sets the current mode (`natsdr_mode`).
+    pub fn set_mode(&self, mode: &str) {
+        let mode = bounded(&MODES, mode);
+        for s in MODES {
+            self.mode
+                .get_or_create(&ModeL { mode: s })
+                .set(i64::from(s == mode));
+        }
+    }
+
+    /// Sets the blocked cause, or none.
+    pub fn set_blocked(&self, cause: Option<&str>) {
+        let cause = cause.map(|c| bounded(&BLOCK_CAUSES, c));
+        for c in BLOCK_CAUSES {
+            self.blocked
+                .get_or_create(&CauseL { cause: c })
+                .set(i64::from(Some(c) == cause));
+        }
+    }
+
+    /// Sets the epoch and which region is active.
+    pub fn set_epoch(&self, epoch: u64, active: Option<&str>) {
+        self.epoch.set(i64::try_from(epoch).unwrap_or(i64::MAX));
+        for r in &self.known.regions {
+            self.active_region
+                .get_or_create(&RegionL { region: r.clone() })
+                .set(i64::from(Some(r.as_str()) == active));
+        }
+    }
+
+    /// Records one region's health as this watchdog sees it. Unknown regions are ignored.
+    pub fn set_region(
+        &self,
+        region: &str,
+        up: bool,
+        servers: u32,
+        cluster_size: u32,
+        meta_leader: bool,
+        fenced: bool,
+    ) {
+        let l = RegionL {
+            region: region.to_owned(),
+        };
+        if !self.known.regions.contains(region) {
+            return;
+        }
+        self.region_up.get_or_create(&l).set(i64::from(up));
+        self.region_servers
+            .get_or_create(&l)
+            .set(i64::from(servers));
+        self.region_cluster_size
+            .get_or_create(&l)
+            .set(i64::from(cluster_size));
+        self.region_meta_leader
+            .get_or_create(&l)
+            .set(i64::from(meta_leader));
+        self.region_fenced.get_or_create(&l).set(i64::from(fenced));
+    }
+
+    /// Records a mirror's lag. Unknown mirrors are ignored.
+    pub fn set_mirror(
+        &self,
+        mirror: &str,
+        lag_messages: u64,
+        lag_seconds: f64,
+        active_age_seconds: f64,
+    ) {
+        let l = StreamL {
+            stream: mirror.to_owned(),
+        };
+        if !self.known.mirrors.contains(mirror) {
+            return;
+        }
+        self.mirror_lag_messages
+            .get_or_create(&l)
+            .set(i64::try_from(lag_messages).unwrap_or(i64::MAX));
+        self.mirror_lag_seconds.get_or_create(&l).set(lag_seconds);
+        self.mirror_active_age_seconds
+            .get_or_create(&l)
+            .set(active_age_seconds);
+    }
+
+    /// Records whether a peer's observations are fresh. Unknown peers are ignored.
+    pub fn set_peer_up(&self, peer: &str, up: bool) {
+        let l = PeerL {
+            peer: peer.to_owned(),
+        };
+        if self.known.peers.contains(peer) {
+            self.peer_up.get_or_create(&l).set(i64::from(up));
+        }
+    }
+
+    /// Sets whether a DNS change is pending.
+    pub fn set_dns_pending(&self, pending: bool) {
+        self.dns_pending.set(i64::from(pending));
+    }
+
+    /// Counts a transition.
+    pub fn transition(&self, from: &str, to: &str) {
+        self.transitions
+            .get_or_create(&TransitionL {
+                from: bounded(&STATES, from),
+                to: bounded(&STATES, to),
+            })
+            .inc();
+    }
+
+    /// Records how long a failover phase took.
+    pub fn phase(&self, phase: &str, seconds: f64) {
+        self.phase_duration
+            .get_or_create(&PhaseL {
+                phase: bounded(&PHASES, phase),
+            })
+            .observe(seconds);
+    }
+
+    /// Records one probe round of a region. Unknown regions are ignored.
+    pub fn probe(&self, region: &str, seconds: f64) {
+        let l = RegionL {
+            region: region.to_owned(),
+        };
+        if self.known.regions.contains(region) {
+            self.probe_duration.get_or_create(&l).observe(seconds);
+        }
+    }
+
+    /// Counts a failed probe.
+    pub fn probe_error(&self, region: &str, probe: &str) {
+        if self.known.regions.contains(region) {
+            self.probe_errors
+                .get_or_create(&ProbeErrL {
+                    region: region.to_owned(),
+                    probe: bounded(&PROBES, probe),
+                })
+                .inc();
+        }
+    }
+
+    /// Counts a DNS operation.
+    pub fn dns_op(&self, op: &str, result: &str) {
+        self.dns_ops
+            .get_or_create(&OpResultL {
+                op: bounded(&DNS_OPS, op),
+                result: bounded(&DNS_RESULTS, result),
+            })
+            .inc();
+    }
+
+    /// Counts a notification delivery.
+    pub fn notification(&self, sink: &str, result: &str) {
+        self.notifications
+            .get_or_create(&SinkResultL {
+                sink: bounded(&SINKS, sink),
+                result: bounded(&SINK_RESULTS, result),
+            })
+            .inc();
+    }
+
+    /// Counts an operator command.
+    pub fn command(&self, command: &str, result: &str) {
+        self.commands
+            .get_or_create(&CommandL {
+                command: bounded(
+                    &[
+                        "pause",
+                        "resume",
+                        "switchover",
+                        "failover",
+                        "failback",
+                        "ack",
+                    ],
+                    command,
+                ),
+                result: bounded(&["accepted", "refused", "unauthorized"], result),
+            })
+            .inc();
+    }
+}
+
+/// Renders the registry as OpenMetrics text.
+pub fn encode(registry: &Registry) -> String {
+    let mut out = String::new();
+    prometheus_client::encoding::text::encode(&mut out, registry)
+        .expect("writing to a String cannot fail");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(text: &str) -> Vec<String> {
+        text.lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .map(|l| l.split_whitespace().next().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn every_metric_of_the_catalog_is_exported() {
+        let (reg, _) = Metrics::new(
+            &["us-east-1".into(), "eu-central-1".into()],
+            &["events-eu-mirror".into()],
+            &["witness".into()],
+        );
+        let text = encode(&reg);
+        let catalog = include_str!("../../docs/metrics.md");
+        let exported = names(&text);
+        for line in catalog.lines().filter(|l| l.starts_with("| `natsdr_")) {
+            let name = line.split('`').nth(1).unwrap();
+            // Counters are declared without `_total` in the TYPE line.
+            let base = name.strip_suffix("_total").unwrap_or(name);
+            assert!(
+                exported.iter().any(|e| e == base),
+                "{name} is in docs/metrics.md but not exported:\n{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn labels_stay_bounded_whatever_callers_pass() {
+        let (reg, m) = Metrics::new(&["us-east-1".into()], &[], &[]);
+        m.set_region("mars-north-1", true, 3, 3, true, false);
+        m.set_mirror("not-configured", 5, 1.0, 1.0);
+        m.transition("healthy", "made-up-state");
+        let text = encode(&reg);
+        assert!(
+            !text.contains("mars-north-1")
+                && !text.contains("not-configured")
+                && !text.contains("made-up-state")
+        );
+    }
+
+    #[test]
+    fn state_is_a_state_set_with_exactly_one_current_value() {
+        let (reg, m) = Metrics::new(&[], &[], &[]);
+        m.set_state("failing_over");
+        let text = encode(&reg);
+        let ones: Vec<_> = text
+            .lines()
+            .filter(|l| l.starts_with("natsdr_state{") && l.ends_with(" 1"))
+            .collect();
+        assert_eq!(ones, vec!["natsdr_state{state=\"failing_over\"} 1"]);
+    }
+}

@@ -1,0 +1,258 @@
+//! `natsdr check-config` against the shipped examples and broken variants of them: every refusal
+//! exits 64 with one line naming the key.
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn example(name: &str) -> String {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("config")
+        .join(name);
+    std::fs::read_to_string(p).unwrap()
+}
+
+fn check(toml: &str, env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("natsdr.toml");
+    std::fs::write(&path, toml).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_natsdr"));
+    cmd.arg("check-config").arg(&path);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+/// Runs a broken config and returns its single stderr line, after checking the exit code.
+fn refused(toml: &str, env: &[(&str, &str)]) -> String {
+    let out = check(toml, env);
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(64), "stderr: {stderr}");
+    assert_eq!(
+        stderr.lines().count(),
+        1,
+        "one clear line expected, got: {stderr}"
+    );
+    stderr
+}
+
+fn replace(toml: &str, from: &str, to: &str) -> String {
+    assert!(toml.contains(from), "test bug: {from:?} not in the example");
+    toml.replacen(from, to, 1)
+}
+
+#[test]
+fn both_shipped_examples_are_valid() {
+    for name in ["natsdr.example.toml", "blue-green.example.toml"] {
+        let out = check(&example(name), &[]);
+        assert!(
+            out.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        assert!(stdout.starts_with("# config ok"), "{stdout}");
+    }
+}
+
+#[test]
+fn a_bad_duration_exits_64_naming_the_key() {
+    let toml = replace(
+        &example("natsdr.example.toml"),
+        "probe_interval = \"1s\"",
+        "probe_interval = \"1 fortnight-ish\"",
+    );
+    let line = refused(&toml, &[]);
+    assert!(line.contains("timing.probe_interval"), "{line}");
+    assert!(line.contains("invalid duration"), "{line}");
+}
+
+#[test]
+fn a_bad_duration_from_the_environment_is_refused_too() {
+    let line = refused(
+        &example("natsdr.example.toml"),
+        &[("NATSDR_RPO__MAX_LAG_SECONDS", "soon")],
+    );
+    assert!(line.contains("rpo.max_lag_seconds"), "{line}");
+}
+
+#[test]
+fn environment_overrides_apply_and_single_underscore_variables_are_not_config() {
+    let out = check(
+        &example("natsdr.example.toml"),
+        &[
+            ("NATSDR_TIMING__PROBE_INTERVAL", "2s"),
+            ("NATSDR_TIMING__FAILOVER_DELAY", "12s"),
+            ("NATSDR_TIMING__PEER_STALE_AFTER", "4s"),
+            ("NATSDR_API_URL", "x"),
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .contains("probe_interval = \"2s\"")
+    );
+}
+
+#[test]
+fn an_unknown_key_is_named() {
+    let toml = replace(
+        &example("natsdr.example.toml"),
+        "[rpo]\n",
+        "[rpo]\nmax_lag_bananas = 3\n",
+    );
+    let line = refused(&toml, &[]);
+    assert!(
+        line.contains("rpo.max_lag_bananas") && line.contains("unknown field"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_missing_region_is_refused() {
+    let toml = replace(
+        &example("natsdr.example.toml"),
+        "region = \"eu-central-1\"\nsource = \"audit-us\"",
+        "region = \"ap-south-1\"\nsource = \"audit-us\"",
+    );
+    let line = refused(&toml, &[]);
+    assert!(
+        line.contains("mirrors[1].region")
+            && line.contains("ap-south-1 is not a configured region"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_single_region_is_refused() {
+    let toml = example("natsdr.example.toml");
+    let cut = toml.find("[[regions]]\nname = \"eu-central-1\"").unwrap();
+    let end = toml.find("# --- US primary streams").unwrap();
+    let toml = format!("{}{}", &toml[..cut], &toml[end..]);
+    let line = refused(&toml, &[]);
+    assert!(
+        line.contains("regions:") && line.contains("exactly two regions"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_duplicate_stream_is_refused() {
+    let toml = replace(
+        &example("natsdr.example.toml"),
+        "name = \"audit-us\"",
+        "name = \"events-us\"",
+    );
+    let line = refused(&toml, &[]);
+    assert!(
+        line.contains("streams[1].name") && line.contains("duplicate stream events-us"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_mirror_that_points_at_itself_is_refused() {
+    let toml = replace(
+        &example("natsdr.example.toml"),
+        "source = \"events-us\"",
+        "source = \"events-eu-mirror\"",
+    );
+    let line = refused(&toml, &[]);
+    assert!(
+        line.contains("mirrors[0].source") && line.contains("points at itself"),
+        "{line}"
+    );
+}
+
+#[test]
+fn mirroring_a_gdpr_only_stream_out_of_its_region_is_refused() {
+    let toml = format!(
+        "{}\n[[mirrors]]\nname = \"gdpr-copy\"\nregion = \"us-east-1\"\nsource = \"events-eu-gdpr\"\n",
+        example("natsdr.example.toml")
+    );
+    let line = refused(&toml, &[]);
+    assert!(
+        line.contains("mirrors[3].source") && line.contains("GDPR-only"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_promotion_that_would_overlap_a_gdpr_stream_is_refused() {
+    let toml = replace(
+        &example("natsdr.example.toml"),
+        "\"eu.events.*\"",
+        "\"events.eu\"",
+    );
+    let line = refused(&toml, &[]);
+    assert!(
+        line.contains("after promotion") && line.contains("10065"),
+        "{line}"
+    );
+}
+
+#[test]
+fn broken_timing_rules_are_refused_with_the_reason() {
+    let toml = replace(
+        &example("natsdr.example.toml"),
+        "self_fence_lease = \"3s\"",
+        "self_fence_lease = \"5s\"",
+    );
+    let line = refused(&toml, &[]);
+    assert!(
+        line.contains("timing.failover_delay") && line.contains("self_fence_lease"),
+        "{line}"
+    );
+    let toml = replace(
+        &example("natsdr.example.toml"),
+        "probe_timeout = \"800ms\"",
+        "probe_timeout = \"2s\"",
+    );
+    assert!(refused(&toml, &[]).contains("timing.probe_timeout"));
+}
+
+#[test]
+fn stream_names_the_server_would_refuse_are_refused_here() {
+    let toml = replace(
+        &example("blue-green.example.toml"),
+        "name = \"alerts_v1\"",
+        "name = \"alerts.v1\"",
+    );
+    let line = refused(&toml, &[]);
+    assert!(
+        line.contains("streams[1].name") && line.contains("'.'"),
+        "{line}"
+    );
+}
+
+#[test]
+fn inline_secrets_are_redacted_in_the_printed_config() {
+    let toml = replace(
+        &example("natsdr.example.toml"),
+        "user = \"natsdr-sys\"\npassword_file = \"/var/run/secrets/natsdr/us-sys-password\"",
+        "user = \"natsdr-sys\"\npassword = \"correct-horse-battery\"",
+    );
+    let out = check(&toml, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!stdout.contains("correct-horse-battery"));
+    assert!(stdout.contains("password = \"<redacted>\""));
+}
+
+#[test]
+fn two_ways_to_authenticate_at_once_are_refused() {
+    let toml = replace(
+        &example("natsdr.example.toml"),
+        "creds_file = \"/var/run/secrets/natsdr/us-app.creds\"",
+        "creds_file = \"/var/run/secrets/natsdr/us-app.creds\"\ntoken_env = \"X\"",
+    );
+    assert!(refused(&toml, &[]).contains("regions[0].app"));
+}
