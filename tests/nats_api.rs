@@ -306,7 +306,7 @@ async fn wrong_credentials_fail_the_connect_with_a_final_error_naming_the_connec
     let mut spec = server.app_spec();
     spec.auth = natsdr::nats::Auth::UserPassword {
         user: "app".into(),
-        password: natsdr::nats::Secret::new("wrong"),
+        password: natsdr::config::Secret::new("wrong"),
     };
     let err = natsdr::nats::connect(&spec).await.unwrap_err();
     assert!(err.to_string().contains("test/us/app"), "{err}");

@@ -5,12 +5,10 @@ use std::{collections::BTreeMap, time::Duration};
 
 use common::{Opts, Server, eventually};
 use natsdr::{
+    config::{Discard, KvSpec, Limits, MirrorSpec, Retention, Storage, StreamSpec},
     model::{Region, StreamName},
     nats::{JsApi, StreamConfig},
-    topology::{
-        Change, Desired, Drift, KvMirrorSpec, KvSpec, LimitOverrides, Limits, MirrorSpec,
-        RegionDomain, Storage, StreamSpec, apply, expected, observe, plan,
-    },
+    topology::{Change, Desired, Drift, RegionDomain, apply, expected, observe, plan},
 };
 use serde_json::json;
 
@@ -32,21 +30,28 @@ fn desired() -> Desired {
     let limits = |age_days: u32, mib: u64| Limits {
         max_age: Some(DAY * age_days),
         max_bytes: Some(mib << 20),
-        duplicate_window: Some(Duration::from_secs(120)),
         ..Limits::default()
     };
-    let stream = |n: &str, region: Region, subjects: &[&str], gdpr: bool, l: Limits| StreamSpec {
-        name: name(n),
-        region,
-        subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
-        limits: l,
-        gdpr,
-    };
-    let mirror = |n: &str, source: &str| MirrorSpec {
+    let stream =
+        |n: &str, region: Region, subjects: &[&str], gdpr: bool, limits: Limits| StreamSpec {
+            name: name(n),
+            region,
+            gdpr,
+            subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
+            retention: Retention::Limits,
+            storage: Storage::File,
+            discard: Discard::Old,
+            limits,
+            replicas: 1,
+            duplicate_window: Some(Duration::from_secs(120)),
+        };
+    let mirror = |n: &str, source: &str, limits: Limits| MirrorSpec {
         name: name(n),
         region: eu(),
         source: name(source),
-        overrides: LimitOverrides::default(),
+        source_region: us(),
+        replicas: 1,
+        limits,
     };
     Desired {
         regions: vec![
@@ -83,24 +88,19 @@ fn desired() -> Desired {
             ),
         ],
         mirrors: vec![
-            mirror("events-eu-mirror", "events-us"),
-            mirror("audit-eu-mirror", "audit-us"),
+            mirror("events-eu-mirror", "events-us", limits(7, 10)),
+            mirror("audit-eu-mirror", "audit-us", limits(90, 50)),
         ],
         kv: vec![KvSpec {
             bucket: "assignments_v1".into(),
             region: us(),
+            mirror_region: Some(eu()),
             history: 5,
             ttl: Some(DAY),
+            replicas: 1,
             max_value_size: Some(4096),
             max_bytes: None,
             storage: Storage::File,
-            replicas: 1,
-        }],
-        kv_mirrors: vec![KvMirrorSpec {
-            bucket: "assignments_v1".into(),
-            region: eu(),
-            source: "assignments_v1".into(),
-            replicas: None,
         }],
     }
 }

@@ -2,12 +2,10 @@
 use std::time::Duration;
 
 use natsdr::{
+    config::{Discard, KvSpec, Limits, MirrorSpec, Retention, Storage, StreamSpec},
     model::{Region, StreamName},
     nats::StreamConfig,
-    topology::{
-        Actual, Desired, Discard, Drift, KvMirrorSpec, KvSpec, LimitOverrides, Limits, MirrorSpec,
-        RegionDomain, Storage, StreamKind, StreamSpec, TopologyError, expected, plan,
-    },
+    topology::{Actual, Desired, Drift, RegionDomain, StreamKind, TopologyError, expected, plan},
 };
 use serde_json::{Value, json};
 
@@ -22,7 +20,35 @@ fn name(s: &str) -> StreamName {
 }
 const DAY: Duration = Duration::from_secs(86_400);
 
+fn stream(n: &str, region: Region, subjects: &[&str], limits: Limits, gdpr: bool) -> StreamSpec {
+    StreamSpec {
+        name: name(n),
+        region,
+        gdpr,
+        subjects: subjects.iter().map(|s| (*s).to_owned()).collect(),
+        retention: Retention::Limits,
+        storage: Storage::File,
+        discard: Discard::Old,
+        limits,
+        replicas: 3,
+        duplicate_window: None,
+    }
+}
+
 fn desired() -> Desired {
+    let events_limits = Limits {
+        max_age: Some(7 * DAY),
+        max_bytes: Some(10 << 30),
+        ..Limits::default()
+    };
+    let mut events = stream(
+        "events-us",
+        us(),
+        &["events.*", "buddy.*"],
+        events_limits.clone(),
+        false,
+    );
+    events.duplicate_window = Some(Duration::from_secs(120));
     Desired {
         regions: vec![
             RegionDomain {
@@ -35,52 +61,36 @@ fn desired() -> Desired {
             },
         ],
         streams: vec![
-            StreamSpec {
-                name: name("events-us"),
-                region: us(),
-                subjects: vec!["events.*".into(), "buddy.*".into()],
-                limits: Limits {
+            events,
+            stream(
+                "events-eu-gdpr",
+                eu(),
+                &["gdpr.*"],
+                Limits {
                     max_age: Some(7 * DAY),
-                    max_bytes: Some(10 << 30),
-                    replicas: 3,
-                    duplicate_window: Some(Duration::from_secs(120)),
                     ..Limits::default()
                 },
-                gdpr: false,
-            },
-            StreamSpec {
-                name: name("events-eu-gdpr"),
-                region: eu(),
-                subjects: vec!["gdpr.*".into()],
-                limits: Limits {
-                    max_age: Some(7 * DAY),
-                    replicas: 3,
-                    ..Limits::default()
-                },
-                gdpr: true,
-            },
+                true,
+            ),
         ],
         mirrors: vec![MirrorSpec {
             name: name("events-eu-mirror"),
             region: eu(),
             source: name("events-us"),
-            overrides: LimitOverrides::default(),
+            source_region: us(),
+            replicas: 3,
+            limits: events_limits,
         }],
         kv: vec![KvSpec {
             bucket: "assignments_v1".into(),
             region: us(),
+            mirror_region: Some(eu()),
             history: 5,
             ttl: None,
+            replicas: 3,
             max_value_size: Some(1024),
             max_bytes: None,
             storage: Storage::File,
-            replicas: 3,
-        }],
-        kv_mirrors: vec![KvMirrorSpec {
-            bucket: "assignments_v1".into(),
-            region: eu(),
-            source: "assignments_v1".into(),
-            replicas: None,
         }],
     }
 }
@@ -128,13 +138,11 @@ fn a_mirror_copies_its_sources_limits_and_points_at_the_source_domain_api() {
 }
 
 #[test]
-fn mirror_overrides_replace_only_the_fields_they_name() {
+fn a_mirror_takes_its_own_replicas_and_limits_but_the_sources_retention_and_dupe_window() {
     let mut d = desired();
-    d.mirrors[0].overrides = LimitOverrides {
-        replicas: Some(1),
-        max_age: Some(DAY),
-        ..LimitOverrides::default()
-    };
+    d.streams[0].retention = Retention::Interest;
+    d.mirrors[0].replicas = 1;
+    d.mirrors[0].limits.max_age = Some(DAY);
     let exp = expected(&d).unwrap();
     let m = exp
         .iter()
@@ -145,7 +153,11 @@ fn mirror_overrides_replace_only_the_fields_they_name() {
         m.config.get("max_age"),
         Some(&json!(86_400 * 1_000_000_000u64))
     );
-    assert_eq!(m.config.get("max_bytes"), Some(&json!(10u64 << 30)));
+    assert_eq!(m.config.get("retention"), Some(&json!("interest")));
+    assert_eq!(
+        m.config.get("duplicate_window"),
+        Some(&json!(120_000_000_000u64))
+    );
 }
 
 #[test]
@@ -190,7 +202,7 @@ fn sources_come_before_their_mirrors_so_apply_can_create_in_order() {
 #[test]
 fn the_duplicate_window_defaults_to_max_age_when_that_is_shorter_than_two_minutes() {
     let mut d = desired();
-    d.streams[0].limits.duplicate_window = None;
+    d.streams[0].duplicate_window = None;
     d.streams[0].limits.max_age = Some(Duration::from_secs(30));
     let exp = expected(&d).unwrap();
     assert_eq!(
@@ -206,7 +218,9 @@ fn mirroring_a_gdpr_stream_out_of_its_region_is_refused() {
         name: name("gdpr-copy"),
         region: us(),
         source: name("events-eu-gdpr"),
-        overrides: LimitOverrides::default(),
+        source_region: eu(),
+        replicas: 3,
+        limits: Limits::default(),
     });
     assert!(matches!(
         expected(&d),
@@ -417,10 +431,4 @@ fn streams_natsdr_does_not_manage_are_ignored() {
         ),
     );
     assert_eq!(plan(&exp, &actual), vec![]);
-}
-
-#[test]
-fn discard_and_storage_enums_use_the_servers_spelling() {
-    assert_eq!(Discard::New.as_str(), "new");
-    assert_eq!(Storage::Memory.as_str(), "memory");
 }

@@ -1,27 +1,7 @@
 //! Building an `async_nats::Client` for one region and one account (system or application).
-use std::{fmt, path::PathBuf, time::Duration};
+use std::{path::PathBuf, time::Duration};
 
-/// A secret value (password, token, nkey seed) that never shows up in logs or `Debug` output.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    /// Wraps an already-resolved secret (read from its file or environment variable by the config layer).
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-
-    /// The secret itself; only for handing it to the client library.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
+use crate::config::{self, RegionConfig, Secret, SecretError, SecretRef, Tls};
 
 /// How a connection authenticates. One account per connection: the system account for `$SYS`
 /// probes, the application account for the JetStream API.
@@ -44,17 +24,6 @@ pub enum Auth {
     NkeySeed(Secret),
 }
 
-/// TLS material. With a CA the connection requires TLS; a client certificate needs its key.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct TlsFiles {
-    /// PEM bundle of CAs that sign the servers' certificates.
-    pub ca_file: Option<PathBuf>,
-    /// PEM client certificate, for servers that verify clients.
-    pub cert_file: Option<PathBuf>,
-    /// PEM key of the client certificate.
-    pub key_file: Option<PathBuf>,
-}
-
 /// Everything needed to connect to one region with one account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectSpec {
@@ -65,7 +34,7 @@ pub struct ConnectSpec {
     /// Credentials of the account.
     pub auth: Auth,
     /// TLS material, if the region uses TLS.
-    pub tls: Option<TlsFiles>,
+    pub tls: Option<Tls>,
     /// Longest wait for one TCP/TLS connect (and the initial handshake).
     pub connect_timeout: Duration,
     /// Default timeout of request/reply calls that do not pass their own.
@@ -98,6 +67,62 @@ impl ConnectSpec {
     }
 }
 
+/// Which of a region's accounts a connection is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Account {
+    /// The system account: `$SYS` probes.
+    System,
+    /// The application account: the JetStream API.
+    App,
+}
+
+impl Account {
+    /// Short label for connection names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::System => "sys",
+            Self::App => "app",
+        }
+    }
+}
+
+impl ConnectSpec {
+    /// The spec for one account of a configured region, secrets read now (so a rotated file is
+    /// picked up on the next connection). Named `<client>/<region>/<account>` on the server.
+    pub fn for_region(
+        region: &RegionConfig,
+        account: Account,
+        client: &str,
+    ) -> Result<Self, ConnectError> {
+        let name = format!("{client}/{}/{}", region.name, account.as_str());
+        let resolve = |r: &SecretRef| {
+            r.resolve().map_err(|source| ConnectError::Secret {
+                name: name.clone(),
+                source,
+            })
+        };
+        let configured = match account {
+            Account::System => &region.system,
+            Account::App => &region.app,
+        };
+        let auth = match configured {
+            config::Auth::None => Auth::None,
+            config::Auth::UserPassword { user, password } => Auth::UserPassword {
+                user: user.clone(),
+                password: resolve(password)?,
+            },
+            config::Auth::Token(token) => Auth::Token(resolve(token)?),
+            config::Auth::CredsFile(path) => Auth::CredsFile(path.clone()),
+            config::Auth::NkeySeedFile(path) => {
+                Auth::NkeySeed(resolve(&SecretRef::File(path.clone()))?)
+            }
+        };
+        let mut spec = Self::new(name, region.client_urls.clone(), auth);
+        spec.tls = region.tls.clone();
+        Ok(spec)
+    }
+}
+
 /// Why a connection could not be set up.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectError {
@@ -118,11 +143,14 @@ pub enum ConnectError {
         #[source]
         source: std::io::Error,
     },
-    /// A client certificate was given without its key, or a key without its certificate.
-    #[error("{name}: tls cert_file and key_file must be given together")]
-    CertWithoutKey {
+    /// A secret (password, token, nkey seed file) could not be read.
+    #[error("{name}: cannot read a credential")]
+    Secret {
         /// The connection's name.
         name: String,
+        /// Which secret, and why.
+        #[source]
+        source: SecretError,
     },
     /// The creds file could not be read or parsed.
     #[error("{name}: cannot use creds file {path}")]
@@ -160,7 +188,7 @@ impl ConnectError {
             ),
             Self::NoUrls { .. }
             | Self::BadUrl { .. }
-            | Self::CertWithoutKey { .. }
+            | Self::Secret { .. }
             | Self::Creds { .. } => false,
         }
     }
@@ -209,17 +237,12 @@ pub async fn connect(spec: &ConnectSpec) -> Result<async_nats::Client, ConnectEr
 
     if let Some(tls) = &spec.tls {
         if let Some(ca) = &tls.ca_file {
-            options = options.add_root_certificates(ca.clone()).require_tls(true);
+            options = options.add_root_certificates(ca.clone());
         }
-        match (&tls.cert_file, &tls.key_file) {
-            (Some(cert), Some(key)) => {
-                options = options
-                    .add_client_certificate(cert.clone(), key.clone())
-                    .require_tls(true);
-            }
-            (None, None) => {}
-            _ => return Err(ConnectError::CertWithoutKey { name }),
+        if let Some((cert, key)) = &tls.client_cert {
+            options = options.add_client_certificate(cert.clone(), key.clone());
         }
+        options = options.require_tls(true);
     }
 
     let max_delay = spec.max_reconnect_delay;
@@ -287,16 +310,40 @@ mod tests {
         assert!(!err.is_retryable());
     }
 
-    #[tokio::test]
-    async fn a_client_certificate_without_its_key_is_refused() {
-        let mut spec = ConnectSpec::new("t", vec!["nats://127.0.0.1:1".into()], Auth::None);
-        spec.tls = Some(TlsFiles {
-            cert_file: Some("c.pem".into()),
-            ..TlsFiles::default()
-        });
-        assert!(matches!(
-            connect(&spec).await.unwrap_err(),
-            ConnectError::CertWithoutKey { .. }
-        ));
+    #[test]
+    fn a_region_spec_reads_the_accounts_secrets_and_names_the_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let seed = dir.path().join("sys.nk");
+        std::fs::write(&seed, "SUAEXAMPLE\n").unwrap();
+        let region = RegionConfig {
+            name: crate::model::Region::new("eu-central-1").unwrap(),
+            home: config::Home::Standby,
+            domain: "eu-central-1".into(),
+            cluster_size: 3,
+            client_urls: vec!["nats://127.0.0.1:4222".into()],
+            entry_point: config::EntryPoint::Name("eu.example".into()),
+            system: config::Auth::NkeySeedFile(seed),
+            app: config::Auth::UserPassword {
+                user: "app".into(),
+                password: SecretRef::Inline("pw".into()),
+            },
+            tls: None,
+        };
+        let sys = ConnectSpec::for_region(&region, Account::System, "natsdr-eu").unwrap();
+        assert_eq!(sys.name, "natsdr-eu/eu-central-1/sys");
+        assert_eq!(sys.auth, Auth::NkeySeed(Secret::new("SUAEXAMPLE")));
+        let app = ConnectSpec::for_region(&region, Account::App, "natsdr-eu").unwrap();
+        assert_eq!(
+            app.auth,
+            Auth::UserPassword {
+                user: "app".into(),
+                password: Secret::new("pw")
+            }
+        );
+
+        let mut broken = region;
+        broken.app = config::Auth::Token(SecretRef::Env("NATSDR_TEST_SURELY_UNSET_VAR".into()));
+        let err = ConnectSpec::for_region(&broken, Account::App, "natsdr-eu").unwrap_err();
+        assert!(matches!(err, ConnectError::Secret { .. }) && !err.is_retryable());
     }
 }

@@ -12,7 +12,7 @@ pub mod region;
 pub mod stream_info;
 pub mod sys_api;
 
-pub use connect::{Auth, ConnectError, ConnectSpec, Secret, TlsFiles, connect};
+pub use connect::{Account, Auth, ConnectError, ConnectSpec, connect};
 pub use js_api::JsApi;
 pub use js_error::JsError;
 pub use region::RegionClients;

@@ -3,8 +3,9 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::desired::{Desired, Discard, Limits, Retention};
+use super::desired::Desired;
 use crate::{
+    config::{Discard, KvSpec, Limits, Retention, Storage},
     model::{Region, StreamName},
     nats::StreamConfig,
 };
@@ -101,87 +102,104 @@ pub enum TopologyError {
         /// The region.
         region: Region,
     },
-    /// A bucket or stream name the server would refuse.
-    #[error("{name:?} is not a valid stream name: {source}")]
-    BadName {
-        /// The refused name.
-        name: String,
-        /// Why.
-        #[source]
-        source: crate::model::NameError,
-    },
+}
+
+/// Everything natsdr owns on a stream besides its subjects or mirror block.
+struct Owned<'a> {
+    retention: Retention,
+    storage: Storage,
+    discard: Discard,
+    limits: &'a Limits,
+    replicas: u8,
+    duplicate_window: Option<Duration>,
+}
+
+fn retention_str(r: Retention) -> &'static str {
+    match r {
+        Retention::Limits => "limits",
+        Retention::Interest => "interest",
+        Retention::WorkQueue => "workqueue",
+    }
+}
+
+fn storage_str(s: Storage) -> &'static str {
+    match s {
+        Storage::File => "file",
+        Storage::Memory => "memory",
+    }
+}
+
+fn discard_str(d: Discard) -> &'static str {
+    match d {
+        Discard::Old => "old",
+        Discard::New => "new",
+    }
 }
 
 /// The server's default duplicate window: 2 minutes, or `max_age` when that is shorter (the
 /// server refuses a window longer than `max_age`).
-fn duplicate_window(limits: &Limits) -> Duration {
+fn duplicate_window(owned: &Owned<'_>) -> Duration {
     let default = Duration::from_secs(120);
-    limits.duplicate_window.unwrap_or(match limits.max_age {
-        Some(age) if !age.is_zero() && age < default => age,
-        _ => default,
-    })
+    owned
+        .duplicate_window
+        .unwrap_or(match owned.limits.max_age {
+            Some(age) if !age.is_zero() && age < default => age,
+            _ => default,
+        })
 }
 
 fn nanos(d: Duration) -> Value {
     json!(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
-fn limit<T: Into<i128>>(v: Option<T>) -> Value {
-    match v {
-        Some(n) => json!(i64::try_from(n.into()).unwrap_or(i64::MAX)),
-        None => json!(-1),
-    }
+/// A limit as the server spells it: -1 = unlimited.
+fn limit(v: Option<u64>) -> Value {
+    v.map_or(json!(-1), |n| json!(i64::try_from(n).unwrap_or(i64::MAX)))
 }
 
-/// The owned limit fields as JSON, all explicit.
-fn limit_fields(limits: &Limits) -> Map<String, Value> {
+/// The owned fields as JSON, all explicit.
+fn owned_fields(owned: &Owned<'_>) -> Map<String, Value> {
+    let l = owned.limits;
     let mut m = Map::new();
-    m.insert("retention".into(), json!(limits.retention.as_str()));
-    m.insert("storage".into(), json!(limits.storage.as_str()));
-    m.insert("max_age".into(), nanos(limits.max_age.unwrap_or_default()));
-    m.insert("max_bytes".into(), limit(limits.max_bytes));
-    m.insert("max_msgs".into(), limit(limits.max_msgs));
-    m.insert(
-        "max_msgs_per_subject".into(),
-        limit(limits.max_msgs_per_subject),
-    );
-    m.insert("max_msg_size".into(), limit(limits.max_msg_size));
-    m.insert("num_replicas".into(), json!(limits.replicas));
-    m.insert("discard".into(), json!(limits.discard.as_str()));
-    m.insert("duplicate_window".into(), nanos(duplicate_window(limits)));
+    m.insert("retention".into(), json!(retention_str(owned.retention)));
+    m.insert("storage".into(), json!(storage_str(owned.storage)));
+    m.insert("max_age".into(), nanos(l.max_age.unwrap_or_default()));
+    m.insert("max_bytes".into(), limit(l.max_bytes));
+    m.insert("max_msgs".into(), limit(l.max_msgs));
+    m.insert("max_msgs_per_subject".into(), limit(l.max_msgs_per_subject));
+    m.insert("max_msg_size".into(), limit(l.max_msg_size));
+    m.insert("num_replicas".into(), json!(owned.replicas));
+    m.insert("discard".into(), json!(discard_str(owned.discard)));
+    m.insert("duplicate_window".into(), nanos(duplicate_window(owned)));
     m
 }
 
-/// The KV conventions of the NATS clients (nats.go `CreateKeyValue`) as limits.
-fn kv_limits(
-    history: u8,
-    ttl: Option<Duration>,
-    max_value_size: Option<u32>,
-    max_bytes: Option<u64>,
-    storage: super::desired::Storage,
-    replicas: u8,
-) -> Limits {
-    Limits {
-        retention: Retention::Limits,
-        storage,
-        max_age: ttl,
-        max_bytes,
+/// A KV bucket's stream fields, following the NATS clients' conventions (nats.go
+/// `CreateKeyValue`): history as per-subject limit, discard new, rollups, no deletes, direct get.
+fn kv_fields(kv: &KvSpec) -> Map<String, Value> {
+    let limits = Limits {
+        max_age: kv.ttl,
+        max_bytes: kv.max_bytes,
         max_msgs: None,
-        max_msgs_per_subject: Some(u64::from(history)),
-        max_msg_size: max_value_size,
-        replicas,
+        max_msgs_per_subject: Some(u64::from(kv.history)),
+        max_msg_size: kv.max_value_size,
+    };
+    let mut m = owned_fields(&Owned {
+        retention: Retention::Limits,
+        storage: kv.storage,
         discard: Discard::New,
+        limits: &limits,
+        replicas: kv.replicas,
         duplicate_window: None,
-    }
+    });
+    m.insert("allow_rollup_hdrs".into(), json!(true));
+    m.insert("deny_delete".into(), json!(true));
+    m.insert("allow_direct".into(), json!(true));
+    m
 }
 
 fn mirror_block(source: &str, source_domain: &str) -> Value {
     json!({ "name": source, "external": { "api": format!("$JS.{source_domain}.API") } })
-}
-
-fn kv_stream_name(bucket: &str) -> Result<StreamName, TopologyError> {
-    let name = format!("KV_{bucket}");
-    StreamName::new(name.clone()).map_err(|source| TopologyError::BadName { name, source })
 }
 
 /// Turns the desired topology into the stream configs every region should hold: plain streams
@@ -202,7 +220,14 @@ pub fn expected(desired: &Desired) -> Result<Vec<ExpectedStream>, TopologyError>
 
     for s in &desired.streams {
         domain_of(s.name.as_str(), &s.region)?;
-        let mut m = limit_fields(&s.limits);
+        let mut m = owned_fields(&Owned {
+            retention: s.retention,
+            storage: s.storage,
+            discard: s.discard,
+            limits: &s.limits,
+            replicas: s.replicas,
+            duplicate_window: s.duplicate_window,
+        });
         m.insert("name".into(), json!(s.name.as_str()));
         m.insert("subjects".into(), json!(s.subjects));
         out.push(ExpectedStream {
@@ -216,21 +241,10 @@ pub fn expected(desired: &Desired) -> Result<Vec<ExpectedStream>, TopologyError>
 
     for kv in &desired.kv {
         domain_of(&kv.bucket, &kv.region)?;
-        let name = kv_stream_name(&kv.bucket)?;
-        let limits = kv_limits(
-            kv.history,
-            kv.ttl,
-            kv.max_value_size,
-            kv.max_bytes,
-            kv.storage,
-            kv.replicas,
-        );
-        let mut m = limit_fields(&limits);
+        let name = kv.stream_name();
+        let mut m = kv_fields(kv);
         m.insert("name".into(), json!(name.as_str()));
         m.insert("subjects".into(), json!([format!("$KV.{}.>", kv.bucket)]));
-        m.insert("allow_rollup_hdrs".into(), json!(true));
-        m.insert("deny_delete".into(), json!(true));
-        m.insert("allow_direct".into(), json!(true));
         out.push(ExpectedStream {
             region: kv.region.clone(),
             name,
@@ -247,7 +261,7 @@ pub fn expected(desired: &Desired) -> Result<Vec<ExpectedStream>, TopologyError>
         let source = desired
             .streams
             .iter()
-            .find(|s| s.name == mirror.source)
+            .find(|s| s.name == mirror.source && s.region == mirror.source_region)
             .ok_or_else(|| TopologyError::UnknownSource {
                 mirror: mirror.name.to_string(),
                 source_name: mirror.source.to_string(),
@@ -260,7 +274,16 @@ pub fn expected(desired: &Desired) -> Result<Vec<ExpectedStream>, TopologyError>
             });
         }
         let source_domain = domain_of(source.name.as_str(), &source.region)?;
-        let mut m = limit_fields(&mirror.overrides.apply_to(&source.limits));
+        // Retention, storage, discard and dupe window follow the source; limits and replicas
+        // come resolved (source's unless overridden) from the config.
+        let mut m = owned_fields(&Owned {
+            retention: source.retention,
+            storage: source.storage,
+            discard: source.discard,
+            limits: &mirror.limits,
+            replicas: mirror.replicas,
+            duplicate_window: source.duplicate_window,
+        });
         m.insert("name".into(), json!(mirror.name.as_str()));
         m.insert(
             "mirror".into(),
@@ -278,44 +301,24 @@ pub fn expected(desired: &Desired) -> Result<Vec<ExpectedStream>, TopologyError>
         });
     }
 
-    for mirror in &desired.kv_mirrors {
-        domain_of(&mirror.bucket, &mirror.region)?;
-        let source = desired
-            .kv
-            .iter()
-            .find(|k| k.bucket == mirror.source)
-            .ok_or_else(|| TopologyError::UnknownSource {
-                mirror: mirror.bucket.clone(),
-                source_name: mirror.source.clone(),
-            })?;
-        let source_domain = domain_of(&source.bucket, &source.region)?;
-        let name = kv_stream_name(&mirror.bucket)?;
-        let replicas = mirror.replicas.unwrap_or(source.replicas);
-        let limits = kv_limits(
-            source.history,
-            source.ttl,
-            source.max_value_size,
-            source.max_bytes,
-            source.storage,
-            replicas,
-        );
-        let mut m = limit_fields(&limits);
+    for kv in &desired.kv {
+        let Some(mirror_region) = &kv.mirror_region else {
+            continue;
+        };
+        domain_of(&kv.bucket, mirror_region)?;
+        let source_domain = domain_of(&kv.bucket, &kv.region)?;
+        let name = kv.stream_name();
+        let mut m = kv_fields(kv);
         m.insert("name".into(), json!(name.as_str()));
-        m.insert(
-            "mirror".into(),
-            mirror_block(&format!("KV_{}", source.bucket), &source_domain),
-        );
-        m.insert("allow_rollup_hdrs".into(), json!(true));
-        m.insert("deny_delete".into(), json!(true));
-        m.insert("allow_direct".into(), json!(true));
+        m.insert("mirror".into(), mirror_block(name.as_str(), &source_domain));
         m.insert("mirror_direct".into(), json!(true));
         out.push(ExpectedStream {
-            region: mirror.region.clone(),
+            region: mirror_region.clone(),
             name,
             kind: StreamKind::KvMirror {
-                bucket: mirror.bucket.clone(),
-                source_bucket: source.bucket.clone(),
-                source_region: source.region.clone(),
+                bucket: kv.bucket.clone(),
+                source_bucket: kv.bucket.clone(),
+                source_region: kv.region.clone(),
             },
             gdpr: false,
             config: StreamConfig::from_map(m),

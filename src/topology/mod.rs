@@ -11,10 +11,7 @@ pub mod observe;
 pub mod plan;
 
 pub use apply::{Change, apply, apply_stream};
-pub use desired::{
-    Desired, Discard, KvMirrorSpec, KvSpec, LimitOverrides, Limits, MirrorSpec, RegionDomain,
-    Retention, Storage, StreamSpec,
-};
+pub use desired::{Desired, RegionDomain};
 pub use expected::{ExpectedStream, StreamKind, TopologyError, expected};
 pub use observe::{observe, observe_region};
 pub use plan::{

@@ -11,7 +11,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use natsdr::nats::{Auth, ConnectSpec, JsApi, Secret, SysApi};
+use natsdr::{
+    config::Secret,
+    nats::{Auth, ConnectSpec, JsApi, SysApi},
+};
 
 /// Path of the nats-server binary: `NATSDR_NATS_SERVER`, else the project's `.tools` default.
 pub fn nats_server_binary() -> PathBuf {
