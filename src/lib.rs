@@ -4,6 +4,8 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod dns;
+pub mod lab;
 pub mod lint;
 pub mod model;
 pub mod nats;

@@ -1,0 +1,1156 @@
+//! `Lab`: starts, faults and stops a real two-region NATS deployment on one machine.
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+
+use super::bind::{BindError, BindServer, ZoneSpec};
+use super::faults::{Faults, FaultsError, PathFault};
+use super::manifest::{
+    Credentials, DnsInfo, LabManifest, ManifestError, NodeInfo, ProcessInfo, RegionInfo, Route,
+    WatchdogInfo,
+};
+use super::names::{LabRegion, NetPath, Site};
+use super::natsdr_conf::{self, Secrets, View};
+use super::{nats_conf, netd, process};
+
+/// Nodes per region: the smallest cluster that survives one loss.
+pub const NODES_PER_REGION: usize = 3;
+/// How long `cut`/`heal`/`slow` wait for netd to put a change in force.
+const ACK_TIMEOUT: Duration = Duration::from_secs(5);
+/// Grace between SIGTERM and SIGKILL in `down`.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// Why a lab operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LabError {
+    /// No nats-server binary where the lab looks for one.
+    #[error(
+        "nats-server not found at {0} (run `make deps`, or set NATSDR_NATS_SERVER to a nats-server binary)"
+    )]
+    NatsServerMissing(PathBuf),
+    /// The lab directory already holds a running lab.
+    #[error("a lab is already running in {0} (`natsdr lab down --dir {0}` first)")]
+    AlreadyRunning(PathBuf),
+    /// A file or directory of the lab could not be created or read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Free ports could not be reserved.
+    #[error("cannot reserve free ports on {0}")]
+    Ports(Ipv4Addr, #[source] std::io::Error),
+    /// A process could not be started.
+    #[error("cannot start {name} ({program})")]
+    Spawn {
+        /// Which lab process.
+        name: String,
+        /// The program.
+        program: PathBuf,
+        /// The underlying failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The manifest could not be read or written.
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    /// The fault table could not be read or written.
+    #[error(transparent)]
+    Faults(#[from] FaultsError),
+    /// netd did not start, or did not acknowledge a fault change in time.
+    #[error("netd did not {what} within {timeout:?} (see {log}): {last_lines}")]
+    Netd {
+        /// What was awaited.
+        what: &'static str,
+        /// How long.
+        timeout: Duration,
+        /// netd's log.
+        log: PathBuf,
+        /// The end of netd's log, usually the reason.
+        last_lines: String,
+    },
+    /// The nodes did not become ready in time.
+    #[error("{what} not ready within {timeout:?} (logs in {logs})")]
+    NotReady {
+        /// What was awaited.
+        what: String,
+        /// How long.
+        timeout: Duration,
+        /// The log directory.
+        logs: PathBuf,
+    },
+    /// The lab's BIND could not be started.
+    #[error("cannot start the lab's DNS server (BIND)")]
+    Dns(#[source] BindError),
+    /// The task starting BIND panicked.
+    #[error("starting the lab's DNS server panicked")]
+    DnsPanicked(#[source] tokio::task::JoinError),
+    /// A node exited while the lab waited for it.
+    #[error("{node} exited: {last_lines}")]
+    NodeDied {
+        /// The node.
+        node: String,
+        /// The end of its log, usually the reason.
+        last_lines: String,
+    },
+    /// A region has no node with that index.
+    #[error("{region} has no node {index} (nodes are 0..{NODES_PER_REGION})")]
+    NoSuchNode {
+        /// The region.
+        region: LabRegion,
+        /// The refused index.
+        index: usize,
+    },
+    /// Processes survived SIGKILL (this should not happen; look for them by pid).
+    #[error("lab processes still running after SIGKILL: {0:?}")]
+    StillRunning(Vec<(String, u32)>),
+}
+
+/// How to start a lab.
+#[derive(Debug, Clone)]
+pub struct LabOptions {
+    /// Where everything goes: configs, JetStream stores, logs, secrets, `lab.json`.
+    pub dir: PathBuf,
+    /// The nats-server binary (see [`find_nats_server`]).
+    pub nats_server: PathBuf,
+    /// The natsdr binary whose hidden `lab netd --dir DIR` subcommand runs the proxy daemon. The
+    /// CLI passes its own executable; tests pass `env!("CARGO_BIN_EXE_natsdr")`.
+    pub natsdr_exe: PathBuf,
+    /// When set (tests), the whole lab is killed as soon as this process is gone, even if it was
+    /// SIGKILLed. `None` (the CLI): the lab lives until `down`.
+    pub owner_pid: Option<u32>,
+    /// How long `up` and restarts wait for JetStream meta leaders and leafnodes.
+    pub ready_timeout: Duration,
+}
+
+impl LabOptions {
+    /// Options for a lab in `dir` with the default nats-server, this process's own executable as
+    /// netd, no owner and a 60 s readiness timeout.
+    pub fn new(dir: impl Into<PathBuf>) -> Result<Self, LabError> {
+        let natsdr_exe = std::env::current_exe().map_err(|source| LabError::Io {
+            path: PathBuf::from("/proc/self/exe"),
+            source,
+        })?;
+        Ok(Self {
+            dir: dir.into(),
+            nats_server: find_nats_server()?,
+            natsdr_exe,
+            owner_pid: None,
+            ready_timeout: Duration::from_secs(60),
+        })
+    }
+}
+
+/// The nats-server binary: `$NATSDR_NATS_SERVER`, else `<repo>/.tools/nats-server-default/nats-server`
+/// (installed by `make deps`). A missing binary is an error, never a reason to skip.
+pub fn find_nats_server() -> Result<PathBuf, LabError> {
+    let path = match std::env::var_os("NATSDR_NATS_SERVER") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/nats-server-default/nats-server"),
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(LabError::NatsServerMissing(path))
+    }
+}
+
+/// A running lab. Dropping it kills every process it started (so a panicking test leaves nothing
+/// behind) unless it was [`detach`](Lab::detach)ed.
+#[derive(Debug)]
+pub struct Lab {
+    manifest: LabManifest,
+    children: BTreeMap<String, Child>,
+    ready_timeout: Duration,
+    detached: bool,
+}
+
+impl Lab {
+    /// Starts both regions and netd, writes `DIR/lab.json` and the natsdr configs, and returns
+    /// once both regions have a JetStream meta leader and every EU node's leafnode is connected.
+    /// Creates no streams.
+    pub async fn up(opts: LabOptions) -> Result<Self, LabError> {
+        if !opts.nats_server.is_file() {
+            return Err(LabError::NatsServerMissing(opts.nats_server));
+        }
+        let dir = prepare_dir(&opts.dir)?;
+        let port_lock = PortLock::acquire().await?;
+        let manifest = plan(&dir, &opts)?;
+        write_files(&manifest)?;
+
+        let mut lab = Self {
+            manifest,
+            children: BTreeMap::new(),
+            ready_timeout: opts.ready_timeout,
+            detached: false,
+        };
+        lab.start_netd(&opts.natsdr_exe).await?;
+        for region in LabRegion::ALL {
+            for i in 0..NODES_PER_REGION {
+                lab.spawn_node(region, i)?;
+            }
+        }
+        lab.manifest.save()?;
+        lab.wait_listening().await?;
+        drop(port_lock);
+        // NB: named starts while the clusters elect their meta leaders.
+        lab.start_dns().await?;
+        for region in LabRegion::ALL {
+            lab.wait_region_ready(region).await?;
+        }
+        Ok(lab)
+    }
+
+    /// The lab's description (what `lab.json` holds).
+    pub fn manifest(&self) -> &LabManifest {
+        &self.manifest
+    }
+
+    /// The lab directory.
+    pub fn dir(&self) -> &Path {
+        &self.manifest.dir
+    }
+
+    /// Leaves the lab running after this value is gone (for `natsdr lab up`); `down` stops it.
+    pub fn detach(mut self) -> LabManifest {
+        self.detached = true;
+        self.manifest.clone()
+    }
+
+    /// Stops this lab and waits until every process is gone.
+    pub async fn shutdown(mut self) -> Result<(), LabError> {
+        let result = Self::down(&self.manifest.dir).await;
+        self.reap_children();
+        result
+    }
+
+    /// Stops the lab recorded in `dir/lab.json` (from any process): SIGTERM, then SIGKILL after a
+    /// grace period; returns once every process is gone. Stopping a stopped lab does nothing.
+    pub async fn down(dir: &Path) -> Result<(), LabError> {
+        let mut manifest = LabManifest::load(dir)?;
+        let procs = manifest.pids();
+        let pids: Vec<u32> = procs.iter().map(|(_, p)| *p).collect();
+        for pid in &pids {
+            process::signal_lab_process(*pid, &manifest.dir, Signal::SIGTERM);
+        }
+        let mut left = process::wait_gone(&pids, STOP_GRACE).await;
+        for pid in &left {
+            process::signal_lab_process(*pid, &manifest.dir, Signal::SIGKILL);
+        }
+        left = process::wait_gone(&left, STOP_GRACE).await;
+        if !left.is_empty() {
+            return Err(LabError::StillRunning(
+                procs
+                    .into_iter()
+                    .filter(|(_, p)| left.contains(p))
+                    .collect(),
+            ));
+        }
+        for node in manifest.regions.iter_mut().flat_map(|r| &mut r.nodes) {
+            node.pid = None;
+        }
+        manifest.netd.pid = None;
+        if let Some(dns) = &mut manifest.dns {
+            dns.process.pid = None;
+        }
+        manifest.save()?;
+        Ok(())
+    }
+
+    /// Which lab processes run and which paths are faulted, for the lab in `dir`.
+    pub fn status(dir: &Path) -> Result<LabStatus, LabError> {
+        let manifest = LabManifest::load(dir)?;
+        let mut processes = Vec::new();
+        for r in &manifest.regions {
+            for n in &r.nodes {
+                processes.push(ProcessStatus::of(n.name.clone(), n.pid, &manifest.dir));
+            }
+        }
+        processes.push(ProcessStatus::of(
+            "netd".into(),
+            manifest.netd.pid,
+            &manifest.dir,
+        ));
+        if let Some(dns) = &manifest.dns {
+            processes.push(ProcessStatus::of(
+                "named".into(),
+                dns.process.pid,
+                &manifest.dir,
+            ));
+        }
+        let faults = Faults::load(&manifest.dir)?;
+        let applied = Faults::acknowledged(&manifest.dir) == Some(faults.generation);
+        Ok(LabStatus {
+            processes,
+            faults: faults.paths,
+            faults_applied: applied,
+        })
+    }
+
+    /// Kills node `index` of `region` with SIGKILL (a crash: no lame duck, no goodbye).
+    pub async fn kill_node(&mut self, region: LabRegion, index: usize) -> Result<(), LabError> {
+        let name = self.node(region, index)?.name.clone();
+        self.kill_nodes(&[name]).await
+    }
+
+    /// Starts node `index` of `region` again with the same config and JetStream store, and waits
+    /// until it sees a meta leader. Does nothing to a node that runs.
+    pub async fn restart_node(&mut self, region: LabRegion, index: usize) -> Result<(), LabError> {
+        let node = self.node(region, index)?.clone();
+        if !node
+            .pid
+            .is_some_and(|p| process::belongs_to(p, &self.manifest.dir))
+        {
+            self.spawn_node(region, index)?;
+            self.manifest.save()?;
+        }
+        let node = self.node(region, index)?.clone();
+        self.wait_until(format!("{} (meta leader)", node.name), || {
+            let node = node.clone();
+            async move { has_meta_leader(&node).await }
+        })
+        .await
+    }
+
+    /// Kills every node of `region` at once.
+    pub async fn kill_region(&mut self, region: LabRegion) -> Result<(), LabError> {
+        let names: Vec<String> = self
+            .manifest
+            .region(region)
+            .nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .collect();
+        self.kill_nodes(&names).await
+    }
+
+    /// Restarts every stopped node of `region` and waits until the region is ready again.
+    pub async fn restart_region(&mut self, region: LabRegion) -> Result<(), LabError> {
+        for i in 0..NODES_PER_REGION {
+            let alive = self
+                .node(region, i)?
+                .pid
+                .is_some_and(|p| process::belongs_to(p, &self.manifest.dir));
+            if !alive {
+                self.spawn_node(region, i)?;
+            }
+        }
+        self.manifest.save()?;
+        self.wait_region_ready(region).await
+    }
+
+    /// Blackholes `path`; returns once netd has it in force.
+    pub async fn cut(&self, path: NetPath) -> Result<(), LabError> {
+        update_fault(&self.manifest.dir, path, |f| f.cut = true).await
+    }
+
+    /// Removes every fault (cut and latency) from `path`; returns once netd has it in force.
+    pub async fn heal(&self, path: NetPath) -> Result<(), LabError> {
+        update_fault(&self.manifest.dir, path, |f| *f = PathFault::default()).await
+    }
+
+    /// Delays every chunk on `path` by `latency` in each direction (zero removes the delay).
+    pub async fn slow(&self, path: NetPath, latency: Duration) -> Result<(), LabError> {
+        let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
+        update_fault(&self.manifest.dir, path, |f| f.latency_ms = ms).await
+    }
+
+    fn node(&self, region: LabRegion, index: usize) -> Result<&NodeInfo, LabError> {
+        self.manifest
+            .node(region, index)
+            .ok_or(LabError::NoSuchNode { region, index })
+    }
+
+    fn node_mut(&mut self, region: LabRegion, index: usize) -> Result<&mut NodeInfo, LabError> {
+        self.manifest
+            .regions
+            .iter_mut()
+            .find(|r| r.region == region)
+            .and_then(|r| r.nodes.get_mut(index))
+            .ok_or(LabError::NoSuchNode { region, index })
+    }
+
+    async fn start_netd(&mut self, natsdr_exe: &Path) -> Result<(), LabError> {
+        let dir = self.manifest.dir.clone();
+        let log = self.manifest.netd.log.clone();
+        let args = [
+            OsStr::new("lab"),
+            OsStr::new("netd"),
+            OsStr::new("--dir"),
+            dir.as_os_str(),
+        ];
+        let child =
+            process::spawn_detached(natsdr_exe, &args, &log).map_err(|source| LabError::Spawn {
+                name: "netd".into(),
+                program: natsdr_exe.to_owned(),
+                source,
+            })?;
+        let pid = child.id();
+        self.manifest.netd.pid = Some(pid);
+        self.children.insert("netd".into(), child);
+        self.manifest.save()?;
+        // NB: stop waiting as soon as netd is gone (e.g. a natsdr binary without `lab netd`).
+        let ready = wait_for(ACK_TIMEOUT, || {
+            let dir = dir.clone();
+            async move { Faults::acknowledged(&dir).is_some() || !process::is_alive(pid) }
+        })
+        .await
+            && Faults::acknowledged(&dir).is_some();
+        if ready {
+            Ok(())
+        } else {
+            Err(LabError::Netd {
+                what: "start",
+                timeout: ACK_TIMEOUT,
+                last_lines: log_tail(&log),
+                log,
+            })
+        }
+    }
+
+    /// Starts BIND with the client record on the US entry point, records it in the manifest and
+    /// rewrites the natsdr configs with their `[dns]` section.
+    async fn start_dns(&mut self) -> Result<(), LabError> {
+        let dir = self.manifest.dir.join("dns");
+        std::fs::create_dir_all(&dir).map_err(|source| LabError::Io {
+            path: dir.clone(),
+            source,
+        })?;
+        let spec = ZoneSpec {
+            client_addr: LabRegion::Us.entry_ip().into(),
+            ..ZoneSpec::default()
+        };
+        let info = {
+            let dir = dir.clone();
+            tokio::task::spawn_blocking(move || BindServer::spawn(&dir, &spec))
+                .await
+                .map_err(LabError::DnsPanicked)?
+                .map_err(LabError::Dns)?
+        };
+        let key_secret_file = self.manifest.dir.join("secrets").join("tsig-secret");
+        write_file(&key_secret_file, &info.key_secret, 0o600)?;
+        self.manifest.dns = Some(DnsInfo {
+            server: info.addr,
+            zone: format!("{}.", info.spec.zone),
+            client_record: format!("{}.", info.spec.client_name()),
+            owner_record: format!("{}.", info.spec.owner_name()),
+            key_name: info.spec.key_name.clone(),
+            key_algorithm: "hmac-sha256".into(),
+            key_secret_file,
+            process: ProcessInfo {
+                pid: Some(info.pid),
+                log: dir.join("named.log"),
+            },
+        });
+        self.manifest.save()?;
+        write_natsdr_configs(&self.manifest)
+    }
+
+    fn spawn_node(&mut self, region: LabRegion, index: usize) -> Result<(), LabError> {
+        let program = self.manifest.nats_server.clone();
+        let node = self.node(region, index)?.clone();
+        let args = [OsStr::new("-c"), node.config.as_os_str()];
+        let child = process::spawn_detached(&program, &args, &node.log).map_err(|source| {
+            LabError::Spawn {
+                name: node.name.clone(),
+                program,
+                source,
+            }
+        })?;
+        self.node_mut(region, index)?.pid = Some(child.id());
+        if let Some(mut old) = self.children.insert(node.name, child) {
+            // The previous process of this node was killed (or crashed): reap it.
+            let _ = old.kill();
+            let _ = old.wait();
+        }
+        Ok(())
+    }
+
+    async fn kill_nodes(&mut self, names: &[String]) -> Result<(), LabError> {
+        let dir = self.manifest.dir.clone();
+        let mut pids = Vec::new();
+        for node in self
+            .manifest
+            .regions
+            .iter_mut()
+            .flat_map(|r| &mut r.nodes)
+            .filter(|n| names.contains(&n.name))
+        {
+            if let Some(pid) = node.pid.take() {
+                process::signal_lab_process(pid, &dir, Signal::SIGKILL);
+                pids.push(pid);
+            }
+        }
+        for name in names {
+            if let Some(mut child) = self.children.remove(name) {
+                let _ = child.wait();
+            }
+        }
+        let left = process::wait_gone(&pids, STOP_GRACE).await;
+        self.manifest.save()?;
+        if left.is_empty() {
+            Ok(())
+        } else {
+            Err(LabError::StillRunning(
+                left.into_iter().map(|p| ("node".to_owned(), p)).collect(),
+            ))
+        }
+    }
+
+    /// Waits until every node accepts clients (the last listener nats-server opens), failing
+    /// fast with the log's end when a node died (a port taken after all, a bad config).
+    async fn wait_listening(&self) -> Result<(), LabError> {
+        let nodes: Vec<NodeInfo> = self
+            .manifest
+            .regions
+            .iter()
+            .flat_map(|r| r.nodes.clone())
+            .collect();
+        let dir = self.manifest.dir.clone();
+        self.wait_until("every node listening".into(), || {
+            let nodes = nodes.clone();
+            let dir = dir.clone();
+            async move {
+                for n in &nodes {
+                    if !n.pid.is_some_and(|p| process::belongs_to(p, &dir)) {
+                        return true;
+                    }
+                    if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, n.client_port))
+                        .await
+                        .is_err()
+                    {
+                        return false;
+                    }
+                }
+                true
+            }
+        })
+        .await?;
+        self.check_nodes_alive(None)
+    }
+
+    /// Fails with the end of a node's log if a node of `region` (or any node) has died.
+    fn check_nodes_alive(&self, region: Option<LabRegion>) -> Result<(), LabError> {
+        let dir = &self.manifest.dir;
+        for r in self
+            .manifest
+            .regions
+            .iter()
+            .filter(|r| region.is_none_or(|want| r.region == want))
+        {
+            for n in &r.nodes {
+                if !n.pid.is_some_and(|p| process::belongs_to(p, dir)) {
+                    return Err(LabError::NodeDied {
+                        node: n.name.clone(),
+                        last_lines: log_tail(&n.log),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn wait_region_ready(&self, region: LabRegion) -> Result<(), LabError> {
+        let nodes = self.manifest.region(region).nodes.clone();
+        let dir = self.manifest.dir.clone();
+        let leaf = region == LabRegion::Eu;
+        self.wait_until(
+            format!(
+                "{region} (meta leader{})",
+                if leaf { ", leafnodes" } else { "" }
+            ),
+            || {
+                let nodes = nodes.clone();
+                let dir = dir.clone();
+                async move {
+                    for n in &nodes {
+                        if !n.pid.is_some_and(|p| process::belongs_to(p, &dir)) {
+                            // A dead node never gets ready: stop waiting, report it below.
+                            return true;
+                        }
+                        if !has_meta_leader(n).await || (leaf && !has_leafnode(n).await) {
+                            return false;
+                        }
+                    }
+                    true
+                }
+            },
+        )
+        .await?;
+        self.check_nodes_alive(Some(region))
+    }
+
+    async fn wait_until<F, Fut>(&self, what: String, check: F) -> Result<(), LabError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = bool>,
+    {
+        if wait_for(self.ready_timeout, check).await {
+            Ok(())
+        } else {
+            Err(LabError::NotReady {
+                what,
+                timeout: self.ready_timeout,
+                logs: self.manifest.dir.join("logs"),
+            })
+        }
+    }
+
+    fn reap_children(&mut self) {
+        for (_, mut child) in std::mem::take(&mut self.children) {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // named runs detached (the BIND runner keeps no child handle): kill it by pid.
+        if let Some(pid) = self.manifest.dns.as_ref().and_then(|d| d.process.pid) {
+            process::signal_lab_process(pid, &self.manifest.dir, Signal::SIGKILL);
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if !self.detached {
+            self.reap_children();
+        }
+    }
+}
+
+/// What `status` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabStatus {
+    /// Every lab process, nodes first.
+    pub processes: Vec<ProcessStatus>,
+    /// The faulted paths (healthy paths are not listed).
+    pub faults: BTreeMap<NetPath, PathFault>,
+    /// True when netd has acknowledged the current fault table.
+    pub faults_applied: bool,
+}
+
+/// One lab process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessStatus {
+    /// `us-east-1-0`, `netd`, `named`.
+    pub name: String,
+    /// The recorded pid, if it was started.
+    pub pid: Option<u32>,
+    /// Whether it runs now.
+    pub alive: bool,
+}
+
+impl ProcessStatus {
+    fn of(name: String, pid: Option<u32>, dir: &Path) -> Self {
+        Self {
+            name,
+            pid,
+            alive: pid.is_some_and(|p| process::belongs_to(p, dir)),
+        }
+    }
+}
+
+impl LabStatus {
+    /// True when every lab process is gone.
+    pub fn all_stopped(&self) -> bool {
+        self.processes.iter().all(|p| !p.alive)
+    }
+}
+
+impl fmt::Display for LabStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for p in &self.processes {
+            let state = if p.alive { "running" } else { "stopped" };
+            match p.pid {
+                Some(pid) if p.alive => writeln!(f, "{:<16} {state} (pid {pid})", p.name)?,
+                _ => writeln!(f, "{:<16} {state}", p.name)?,
+            }
+        }
+        if self.faults.is_empty() {
+            writeln!(f, "faults: none")?;
+        }
+        for (path, fault) in &self.faults {
+            match (fault.cut, fault.latency_ms) {
+                (true, 0) => writeln!(f, "{path}: cut")?,
+                (true, ms) => writeln!(f, "{path}: cut (and slowed by {ms}ms)")?,
+                (false, ms) => writeln!(f, "{path}: slowed by {ms}ms")?,
+            }
+        }
+        if !self.faults_applied {
+            writeln!(f, "(netd has not applied the latest fault table)")?;
+        }
+        Ok(())
+    }
+}
+
+/// Changes the fault on `path` of the lab in `dir` and waits until netd has put it in force.
+/// Works from any process (read-modify-write of `DIR/faults.json`).
+pub async fn update_fault(
+    dir: &Path,
+    path: NetPath,
+    change: impl FnOnce(&mut PathFault),
+) -> Result<(), LabError> {
+    let mut faults = Faults::load(dir)?;
+    let mut fault = faults.get(path);
+    change(&mut fault);
+    faults.set(path, fault);
+    faults.generation += 1;
+    faults.save(dir)?;
+    let generation = faults.generation;
+    let applied = wait_for(ACK_TIMEOUT, || async move {
+        Faults::acknowledged(dir).is_some_and(|g| g >= generation)
+    })
+    .await;
+    if applied {
+        Ok(())
+    } else {
+        let log = netd::log_path(dir);
+        Err(LabError::Netd {
+            what: "apply a fault change",
+            timeout: ACK_TIMEOUT,
+            last_lines: log_tail(&log),
+            log,
+        })
+    }
+}
+
+/// The last lines of a log file, for error messages.
+fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(3)..].join(" | ")
+}
+
+/// Polls `check` every 50 ms until it holds or `timeout` passes.
+async fn wait_for<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn monitor_json(node: &NodeInfo, endpoint: &str) -> Option<serde_json::Value> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(1))
+        .build()
+        .ok()?;
+    client
+        .get(format!("{}/{endpoint}", node.monitor_url))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()
+}
+
+async fn has_meta_leader(node: &NodeInfo) -> bool {
+    monitor_json(node, "jsz")
+        .await
+        .and_then(|v| {
+            v.pointer("/meta_cluster/leader")
+                .and_then(|l| l.as_str())
+                .map(|l| !l.is_empty())
+        })
+        .unwrap_or(false)
+}
+
+async fn has_leafnode(node: &NodeInfo) -> bool {
+    monitor_json(node, "leafz")
+        .await
+        .and_then(|v| v.get("leafnodes").and_then(serde_json::Value::as_u64))
+        .unwrap_or(0)
+        > 0
+}
+
+/// Creates the lab directory and its sub-directories; refuses a directory with a running lab.
+fn prepare_dir(dir: &Path) -> Result<PathBuf, LabError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| LabError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let dir = dir.canonicalize().map_err(io(dir))?;
+    if let Ok(old) = LabManifest::load(&dir)
+        && old
+            .pids()
+            .iter()
+            .any(|(_, p)| process::belongs_to(*p, &dir))
+    {
+        return Err(LabError::AlreadyRunning(dir));
+    }
+    for sub in ["logs", "secrets", "nodes"] {
+        std::fs::create_dir_all(dir.join(sub)).map_err(io(&dir.join(sub)))?;
+    }
+    // A new lab starts healthy: forget the previous run's faults and acknowledgements.
+    for stale in [Faults::path(&dir), Faults::ack_path(&dir)] {
+        match std::fs::remove_file(&stale) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&stale)(e)),
+            _ => {}
+        }
+    }
+    Ok(dir)
+}
+
+/// Where lab ports come from: below the kernel's ephemeral range (32768 and up by default), so no
+/// other program's `bind(0)` or outgoing connection takes a port between our reservation and the
+/// server's own bind.
+const PORT_RANGE: std::ops::Range<u16> = 20000..32000;
+
+/// Free ports, held open until the plan is complete so no two roles get the same one.
+struct Ports {
+    held: Vec<TcpListener>,
+    next: u16,
+}
+
+impl Ports {
+    /// Scans from a random point of [`PORT_RANGE`], so concurrent labs rarely even meet.
+    fn new() -> Self {
+        use std::hash::{BuildHasher, RandomState};
+        let span = u64::from(PORT_RANGE.end - PORT_RANGE.start);
+        let offset =
+            u16::try_from(RandomState::new().hash_one(std::process::id()) % span).unwrap_or(0);
+        Self {
+            held: Vec::new(),
+            next: PORT_RANGE.start + offset,
+        }
+    }
+
+    fn take(&mut self, ip: Ipv4Addr) -> Result<u16, LabError> {
+        let mut last = None;
+        for _ in PORT_RANGE {
+            let port = self.next;
+            self.next = if port + 1 >= PORT_RANGE.end {
+                PORT_RANGE.start
+            } else {
+                port + 1
+            };
+            match TcpListener::bind((ip, port)) {
+                Ok(l) => {
+                    self.held.push(l);
+                    return Ok(port);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(LabError::Ports(
+            ip,
+            last.unwrap_or_else(|| std::io::Error::other("port range exhausted")),
+        ))
+    }
+
+    /// One port free on every address in `ips` (the entry points share their port).
+    fn take_shared(&mut self, ips: &[Ipv4Addr]) -> Result<u16, LabError> {
+        let mut last = None;
+        for _ in 0..100 {
+            let port = self.take(ips[0])?;
+            let rest: Result<Vec<TcpListener>, _> = ips[1..]
+                .iter()
+                .map(|ip| TcpListener::bind((*ip, port)))
+                .collect();
+            match rest {
+                Ok(ls) => {
+                    self.held.extend(ls);
+                    return Ok(port);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(LabError::Ports(
+            ips[1],
+            last.unwrap_or_else(|| std::io::Error::other("no shared port")),
+        ))
+    }
+}
+
+/// A machine-wide lock held from choosing ports until every process has bound them, so two labs
+/// starting at once (parallel tests) never pick the same free port.
+struct PortLock(std::fs::File);
+
+impl PortLock {
+    async fn acquire() -> Result<Self, LabError> {
+        let path = std::env::temp_dir().join("natsdr-lab-ports.lock");
+        let io = |source| LabError::Io {
+            path: path.clone(),
+            source,
+        };
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io)?;
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(Self(file)),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    tokio::time::sleep(Duration::from_millis(20)).await
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+            }
+        }
+    }
+}
+
+impl Drop for PortLock {
+    fn drop(&mut self) {
+        // NB: closing the file releases the lock too; unlocking first just makes it prompt.
+        let _ = self.0.unlock();
+    }
+}
+
+fn secret() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    let s = RandomState::new();
+    format!("{:016x}{:016x}", s.hash_one(1u8), s.hash_one(2u8))
+}
+
+/// Decides every port, path and credential of a new lab (no process is started here).
+fn plan(dir: &Path, opts: &LabOptions) -> Result<LabManifest, LabError> {
+    let lo = Ipv4Addr::LOCALHOST;
+    let mut ports = Ports::new();
+    let creds = |user: &str| Credentials {
+        user: user.to_owned(),
+        password: secret(),
+        password_file: dir.join("secrets").join(format!("{user}.password")),
+    };
+    let client_port = ports.take_shared(&[LabRegion::Us.entry_ip(), LabRegion::Eu.entry_ip()])?;
+    let mut regions = Vec::new();
+    for region in LabRegion::ALL {
+        let mut nodes = Vec::new();
+        for i in 0..NODES_PER_REGION {
+            let name = format!("{}-{i}", region.name());
+            let node_dir = dir.join("nodes").join(&name);
+            let (client, cluster, http) = (ports.take(lo)?, ports.take(lo)?, ports.take(lo)?);
+            let leaf = if region == LabRegion::Us {
+                Some(ports.take(lo)?)
+            } else {
+                None
+            };
+            nodes.push(NodeInfo {
+                client_port: client,
+                client_url: format!("nats://127.0.0.1:{client}"),
+                cluster_port: cluster,
+                leaf_port: leaf,
+                http_port: http,
+                monitor_url: format!("http://127.0.0.1:{http}"),
+                config: node_dir.join("nats.conf"),
+                store_dir: node_dir.join("jetstream"),
+                log: dir.join("logs").join(format!("{name}.log")),
+                pid: None,
+                name,
+            });
+        }
+        regions.push(RegionInfo {
+            region,
+            domain: region.name().to_owned(),
+            entry_ip: region.entry_ip(),
+            entry_url: format!("nats://{}:{client_port}", region.entry_ip()),
+            nodes,
+        });
+    }
+
+    let node_addrs = |region: LabRegion| -> Vec<SocketAddr> {
+        regions
+            .iter()
+            .find(|r| r.region == region)
+            .map(|r| {
+                r.nodes
+                    .iter()
+                    .map(|n| SocketAddr::from((lo, n.client_port)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut routes = Vec::new();
+    for (i, n) in regions[0].nodes.iter().enumerate() {
+        let leaf = n
+            .leaf_port
+            .map(|p| SocketAddr::from((lo, p)))
+            .into_iter()
+            .collect();
+        routes.push(Route {
+            name: format!("leaf#{i}"),
+            path: NetPath::Leaf,
+            listen: (lo, ports.take(lo)?).into(),
+            upstreams: leaf,
+        });
+    }
+    for region in LabRegion::ALL {
+        let path = NetPath::Client(region);
+        routes.push(Route {
+            name: path.to_string(),
+            path,
+            listen: (region.entry_ip(), client_port).into(),
+            upstreams: node_addrs(region),
+        });
+    }
+    let mut api = BTreeMap::new();
+    for site in Site::ALL {
+        api.insert(site, SocketAddr::from((lo, ports.take(lo)?)));
+    }
+    let mut watchdogs = Vec::new();
+    for site in Site::ALL {
+        let mut region_urls = BTreeMap::new();
+        for region in LabRegion::ALL {
+            let path = NetPath::Watchdog {
+                from: site,
+                to: region,
+            };
+            let mut urls = Vec::new();
+            for (i, node) in node_addrs(region).into_iter().enumerate() {
+                let listen = SocketAddr::from((lo, ports.take(lo)?));
+                urls.push(format!("nats://{listen}"));
+                routes.push(Route {
+                    name: format!("{path}#{i}"),
+                    path,
+                    listen,
+                    upstreams: vec![node],
+                });
+            }
+            region_urls.insert(region, urls);
+        }
+        let mut peer_urls = BTreeMap::new();
+        for to in Site::ALL.into_iter().filter(|to| *to != site) {
+            let path = NetPath::Peer { from: site, to };
+            let listen = SocketAddr::from((lo, ports.take(lo)?));
+            peer_urls.insert(to, format!("http://{listen}"));
+            routes.push(Route {
+                name: path.to_string(),
+                path,
+                listen,
+                upstreams: vec![api[&to]],
+            });
+        }
+        let id = match site {
+            Site::Us => "natsdr-us-east-1".to_owned(),
+            Site::Eu => "natsdr-eu-central-1".to_owned(),
+            Site::Witness => "natsdr-witness".to_owned(),
+        };
+        watchdogs.push(WatchdogInfo {
+            site,
+            id,
+            api_listen: api[&site],
+            config: dir.join(format!("natsdr-{}.toml", site.short())),
+            region_urls,
+            peer_urls,
+        });
+    }
+    // NB: the reserved ports are released here, just before netd and the servers bind them.
+    drop(ports);
+    Ok(LabManifest {
+        dir: dir.to_owned(),
+        owner_pid: opts.owner_pid,
+        nats_server: opts.nats_server.clone(),
+        system: creds("sys"),
+        app: creds("app"),
+        client_port,
+        regions,
+        netd: ProcessInfo {
+            pid: None,
+            log: netd::log_path(dir),
+        },
+        routes,
+        watchdogs,
+        dns: None,
+        natsdr_config: dir.join("natsdr.toml"),
+    })
+}
+
+/// Writes `text` to `path` with file mode `mode`, creating parent directories.
+fn write_file(path: &Path, text: &str, mode: u32) -> Result<(), LabError> {
+    let io = |source| LabError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(io)?;
+    }
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .map_err(io)?;
+    std::io::Write::write_all(&mut f, text.as_bytes()).map_err(io)
+}
+
+fn api_token_file(m: &LabManifest) -> PathBuf {
+    m.dir.join("secrets").join("api-token")
+}
+
+fn peer_token_file(m: &LabManifest) -> PathBuf {
+    m.dir.join("secrets").join("peer-token")
+}
+
+/// Writes secrets, node configs, natsdr configs and the manifest.
+fn write_files(m: &LabManifest) -> Result<(), LabError> {
+    write_file(&m.system.password_file, &m.system.password, 0o600)?;
+    write_file(&m.app.password_file, &m.app.password, 0o600)?;
+    write_file(&api_token_file(m), &format!("{}\n", secret()), 0o600)?;
+    write_file(&peer_token_file(m), &format!("{}\n", secret()), 0o600)?;
+
+    let leaf_remotes: Vec<SocketAddr> = m.routes_of(NetPath::Leaf).map(|r| r.listen).collect();
+    for r in &m.regions {
+        let cluster_ports: Vec<u16> = r.nodes.iter().map(|n| n.cluster_port).collect();
+        for n in &r.nodes {
+            let conf = nats_conf::NodeConf {
+                region: r.region,
+                node: n,
+                cluster_ports: cluster_ports.clone(),
+                leaf_remotes: if r.region == LabRegion::Eu {
+                    leaf_remotes.clone()
+                } else {
+                    Vec::new()
+                },
+                system: &m.system,
+                app: &m.app,
+            };
+            write_file(&n.config, &nats_conf::render(&conf), 0o600)?;
+        }
+    }
+    write_natsdr_configs(m)?;
+    m.save()?;
+    Ok(())
+}
+
+/// Writes the operator's and every watchdog's natsdr config.
+fn write_natsdr_configs(m: &LabManifest) -> Result<(), LabError> {
+    let (api, peer) = (api_token_file(m), peer_token_file(m));
+    let secrets = Secrets {
+        api_token_file: &api,
+        peer_token_file: &peer,
+    };
+    write_file(
+        &m.natsdr_config,
+        &natsdr_conf::render(m, View::Operator, &secrets),
+        0o644,
+    )?;
+    for w in &m.watchdogs {
+        write_file(
+            &w.config,
+            &natsdr_conf::render(m, View::Watchdog(w.site), &secrets),
+            0o644,
+        )?;
+    }
+    Ok(())
+}
