@@ -138,7 +138,7 @@ fn a_mirror_copies_its_sources_limits_and_points_at_the_source_domain_api() {
 }
 
 #[test]
-fn a_mirror_takes_its_own_replicas_and_limits_but_the_sources_retention_and_dupe_window() {
+fn a_mirror_takes_its_own_replicas_and_limits_but_the_sources_retention() {
     let mut d = desired();
     d.streams[0].retention = Retention::Interest;
     d.mirrors[0].replicas = 1;
@@ -156,7 +156,8 @@ fn a_mirror_takes_its_own_replicas_and_limits_but_the_sources_retention_and_dupe
     assert_eq!(m.config.get("retention"), Some(&json!("interest")));
     assert_eq!(
         m.config.get("duplicate_window"),
-        Some(&json!(120_000_000_000u64))
+        None,
+        "mirrors do not deduplicate"
     );
 }
 

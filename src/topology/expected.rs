@@ -284,6 +284,10 @@ pub fn expected(desired: &Desired) -> Result<Vec<ExpectedStream>, TopologyError>
             replicas: mirror.replicas,
             duplicate_window: source.duplicate_window,
         });
+        // NB: a mirror does not deduplicate (it copies its source's sequence), and clustered
+        // servers drop its duplicate_window (seen on 2.15.1 with R3): owning it would be drift
+        // forever. The promoter sets the window when the mirror becomes a stream.
+        m.remove("duplicate_window");
         m.insert("name".into(), json!(mirror.name.as_str()));
         m.insert(
             "mirror".into(),
@@ -310,6 +314,7 @@ pub fn expected(desired: &Desired) -> Result<Vec<ExpectedStream>, TopologyError>
         let name = kv.stream_name();
         let mut m = kv_fields(kv);
         m.insert("name".into(), json!(name.as_str()));
+        m.remove("duplicate_window"); // as for stream mirrors, see above
         m.insert("mirror".into(), mirror_block(name.as_str(), &source_domain));
         m.insert("mirror_direct".into(), json!(true));
         out.push(ExpectedStream {
