@@ -7,7 +7,7 @@ use natsdr::{
     config::Config,
     lab::{Lab, LabOptions, find_nats_server},
     model::Region,
-    nats::{Account, ConnectSpec, JsApi, RegionClients},
+    nats::{JsApi, RegionClients},
     topology::{Change, Desired, Drift, apply, expected, observe, plan},
 };
 use serde_json::json;
@@ -45,9 +45,7 @@ async fn apply_builds_the_example_topology_on_the_lab_and_plan_then_tracks_it() 
     let exp = expected(&desired).unwrap();
     let mut apis = BTreeMap::new();
     for region in &config.regions {
-        let sys = ConnectSpec::for_region(region, Account::System, "natsdr-test").unwrap();
-        let app = ConnectSpec::for_region(region, Account::App, "natsdr-test").unwrap();
-        let clients = RegionClients::connect(&sys, &app, Duration::from_secs(5))
+        let clients = RegionClients::for_region(region, "natsdr-test", Duration::from_secs(5))
             .await
             .unwrap();
         let pongs = clients
