@@ -369,3 +369,80 @@ async fn an_unreachable_region_is_reported_and_the_other_is_still_applied() {
             .is_some()
     );
 }
+
+#[tokio::test]
+async fn a_mirror_changed_by_hand_is_fixed_in_place_without_touching_its_mirror_block() {
+    let r = regions().await;
+    let d = desired();
+    let exp = expected(&d).unwrap();
+    apply(&exp, &r.apis).await;
+    let eu_js = &r.apis[&eu()];
+    let mut cfg = eu_js.stream_info("events-eu-mirror").await.unwrap().config;
+    let mirror_before = cfg.get("mirror").cloned();
+    cfg.set("max_msgs", json!(1000));
+    eu_js.stream_update(&cfg).await.unwrap();
+
+    let fixed = apply(&exp, &r.apis).await;
+    assert_eq!(
+        changes(&fixed),
+        vec!["eu-central-1/events-eu-mirror: updated max_msgs"]
+    );
+    assert!(failures(&fixed).is_empty(), "{:?}", failures(&fixed));
+    let after = eu_js.stream_info("events-eu-mirror").await.unwrap().config;
+    assert_eq!(after.get("mirror").cloned(), mirror_before);
+    assert!(current_plan(&r, &d).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_mirror_promoted_in_place_by_the_server_is_reported_only_as_promoted() {
+    let r = regions().await;
+    let d = desired();
+    let exp = expected(&d).unwrap();
+    apply(&exp, &r.apis).await;
+    r.apis[&us()]
+        .client()
+        .request("events.1", "x".into())
+        .await
+        .unwrap();
+    let eu_js = &r.apis[&eu()];
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            eu_js
+                .stream_info("events-eu-mirror")
+                .await
+                .is_ok_and(|i| i.state.last_seq == 1)
+        })
+        .await
+    );
+
+    // What the promoter does: one full-config update removing `mirror`, adding the source's
+    // subjects, stamping natsdr's metadata.
+    let mut cfg = eu_js.stream_info("events-eu-mirror").await.unwrap().config;
+    let mut map = cfg.clone().into_map();
+    map.remove("mirror");
+    cfg = StreamConfig::from_map(map);
+    cfg.set("subjects", json!(["events.*", "buddy.*"]));
+    cfg.set_metadata("natsdr.role", "promoted");
+    cfg.set_metadata("natsdr.epoch", "2");
+    let level = eu_js.account_info().await.unwrap().api_level.unwrap_or(0);
+    let promoted = eu_js.stream_update(&cfg).await;
+    if level < 3 {
+        // Before 2.12 the server refuses in-place promotion (the promoter snapshots and restores).
+        assert_eq!(
+            promoted.unwrap_err().err_code(),
+            Some(natsdr::nats::codes::MIRROR_NOT_UPDATABLE)
+        );
+        return;
+    }
+    assert_eq!(promoted.unwrap().state.last_seq, 1, "messages are kept");
+    let drift = current_plan(&r, &d).await;
+    assert_eq!(
+        drift,
+        vec![Drift::Promoted {
+            region: eu(),
+            stream: name("events-eu-mirror"),
+            epoch: Some("2".into())
+        }]
+    );
+    assert!(apply(&exp, &r.apis).await.is_empty());
+}
