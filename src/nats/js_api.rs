@@ -121,22 +121,16 @@ impl JsApi {
     /// STREAM.CREATE with this config (its `name` names the stream).
     pub async fn stream_create(&self, config: &StreamConfig) -> Result<StreamInfo, JsError> {
         let subject = format!("STREAM.CREATE.{}", config.name());
-        self.call(
-            &subject,
-            serde_json::to_value(config).unwrap_or(Value::Null),
-        )
-        .await
+        self.call(&subject, Value::Object(config.as_map().clone()))
+            .await
     }
 
     /// STREAM.UPDATE with this full config. NB: the server replaces the whole config: pass a
     /// config read from the server and modified, never a partial one.
     pub async fn stream_update(&self, config: &StreamConfig) -> Result<StreamInfo, JsError> {
         let subject = format!("STREAM.UPDATE.{}", config.name());
-        self.call(
-            &subject,
-            serde_json::to_value(config).unwrap_or(Value::Null),
-        )
-        .await
+        self.call(&subject, Value::Object(config.as_map().clone()))
+            .await
     }
 
     /// STREAM.DELETE. natsdr's topology code never calls this; failback and tests do.
