@@ -49,4 +49,5 @@ install_nats "$NATS_COMPAT"
 install_bind
 install_ministack
 ln -sfn "nats-server-$NATS_DEFAULT" "$TOOLS/nats-server-default"
+bash scripts/deploy-tools.sh
 echo "deps: ok (nats-server $NATS_DEFAULT and $NATS_COMPAT in $TOOLS, named $(command -v named))"

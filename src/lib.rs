@@ -9,5 +9,7 @@ pub mod lab;
 pub mod lint;
 pub mod model;
 pub mod nats;
+pub mod notify;
 pub mod telemetry;
+pub mod testkit;
 pub mod topology;

@@ -1,7 +1,7 @@
 //! The lab's BIND process: started, answering, and never left behind.
 use std::path::Path;
 
-use natsdr::lab::bind::{BindServer, ZoneSpec};
+use natsdr::lab::bind::{BindError, BindServer, ZoneSpec};
 
 fn running(pid: u32) -> bool {
     // A zombie has exited; only its parent's bookkeeping is left.
@@ -56,4 +56,32 @@ fn two_servers_run_side_by_side_on_different_ports() {
     assert_ne!(first.addr(), second.addr());
     assert_eq!(second.zone(), "other.test");
     assert!(Path::new(&b.path().join("other.test.zone")).exists());
+}
+
+#[test]
+fn named_is_killed_even_when_the_test_holding_it_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut pid = None;
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let server = BindServer::start(dir.path(), &ZoneSpec::default()).unwrap();
+        pid = Some(server.pid());
+        panic!("a failing assertion while the server runs");
+    }));
+
+    assert!(outcome.is_err());
+    assert!(!running(pid.expect("the server started")));
+}
+
+#[test]
+fn a_zone_that_named_cannot_load_is_an_error_that_shows_its_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ZoneSpec {
+        client_label: "not a label".into(),
+        ..ZoneSpec::default()
+    };
+
+    let err = BindServer::start(dir.path(), &spec).unwrap_err();
+
+    assert!(matches!(err, BindError::NotReady { .. }), "{err:?}");
+    assert!(err.to_string().contains("dr.test"), "{err}");
 }

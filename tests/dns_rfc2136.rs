@@ -127,6 +127,53 @@ async fn retrying_a_claim_that_already_landed_is_already_ours() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn an_arbiter_without_an_ownership_record_reads_as_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ZoneSpec {
+        owner_txt: None,
+        ..ZoneSpec::default()
+    };
+    let server = BindServer::start(dir.path(), &spec).unwrap();
+    let dns = Rfc2136::new(&server.info().rfc2136_config(TIMEOUT)).unwrap();
+
+    assert_eq!(Arbiter::read(&dns).await.unwrap(), None);
+    assert_eq!(
+        dns.claim(&own("us-east-1", 1), &own("eu-central-1", 2))
+            .await
+            .unwrap(),
+        ClaimResult::Lost { current: None }
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_ownership_record_written_by_hand_is_not_overwritten() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = ZoneSpec {
+        owner_txt: Some("primary is us".into()),
+        ..ZoneSpec::default()
+    };
+    let server = BindServer::start(dir.path(), &spec).unwrap();
+    let dns = Rfc2136::new(&server.info().rfc2136_config(TIMEOUT)).unwrap();
+
+    let err = Arbiter::read(&dns).await.unwrap_err();
+
+    assert!(
+        matches!(&err, DnsError::MalformedOwnership { text, .. } if text == "primary is us"),
+        "{err:?}"
+    );
+    assert!(!err.is_retryable());
+    // A claim cannot match it either, and reports the same refusal.
+    let err = dns
+        .claim(&own("us-east-1", 1), &own("eu-central-1", 2))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DnsError::MalformedOwnership { .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_claim_that_does_not_raise_the_epoch_is_refused_before_reaching_the_server() {
     let (_dir, _server, dns) = bind();
 
@@ -201,6 +248,13 @@ async fn a_client_record_swap_is_visible_on_the_authority_and_a_stale_swap_is_lo
     let other = ClientTarget::addresses([ip("127.3.0.1")]);
     assert_eq!(
         dns.swap(Some(&us), &other).await.unwrap(),
+        SwapResult::Lost {
+            current: Some(eu.clone())
+        }
+    );
+    // A swap that expects the name to be empty is stale as well.
+    assert_eq!(
+        dns.swap(None, &other).await.unwrap(),
         SwapResult::Lost {
             current: Some(eu.clone())
         }
@@ -336,4 +390,75 @@ async fn measure_claim_and_swap_latency() {
         median(claims),
         median(swaps)
     );
+}
+
+/// What a [`lossy_proxy`] does to the first connection through it.
+#[derive(Clone, Copy)]
+enum Loss {
+    /// Forward the request, wait for the server's answer, then drop it and hang up.
+    Answer,
+    /// Read the request, never forward it, and hang up.
+    Request,
+}
+
+/// A TCP proxy to `server` that spoils the first connection as `loss` says and forwards every
+/// later one faithfully, like a network that fails once.
+async fn lossy_proxy(server: std::net::SocketAddr, loss: Loss) -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut first = true;
+        while let Ok((mut client, _)) = listener.accept().await {
+            let mut upstream = tokio::net::TcpStream::connect(server).await.unwrap();
+            if !std::mem::take(&mut first) {
+                tokio::spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                });
+                continue;
+            }
+            let mut request = vec![0; 4096];
+            let n = client.read(&mut request).await.unwrap();
+            if let Loss::Answer = loss {
+                upstream.write_all(&request[..n]).await.unwrap();
+                let mut answer = vec![0; 4096];
+                let _ = upstream.read(&mut answer).await.unwrap();
+            }
+            drop(client);
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_whose_answer_is_lost_is_recognised_as_ours_by_reading_back() {
+    let (_dir, server, dns) = bind();
+    let mut config = server.info().rfc2136_config(TIMEOUT);
+    config.server = lossy_proxy(server.addr(), Loss::Answer).await;
+    let through_lossy_network = Rfc2136::new(&config).unwrap();
+    let (expected, new) = (own("us-east-1", 1), own("eu-central-1", 2));
+
+    let result = through_lossy_network.claim(&expected, &new).await.unwrap();
+
+    assert_eq!(result, ClaimResult::AlreadyOurs);
+    assert_eq!(Arbiter::read(&dns).await.unwrap(), Some(new));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_claim_whose_request_is_lost_is_a_retryable_error_and_a_retry_wins() {
+    let (_dir, server, dns) = bind();
+    let mut config = server.info().rfc2136_config(TIMEOUT);
+    config.server = lossy_proxy(server.addr(), Loss::Request).await;
+    let through_lossy_network = Rfc2136::new(&config).unwrap();
+    let (expected, new) = (own("us-east-1", 1), own("eu-central-1", 2));
+
+    let err = through_lossy_network
+        .claim(&expected, &new)
+        .await
+        .unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+    assert_eq!(Arbiter::read(&dns).await.unwrap(), Some(expected.clone()));
+
+    let retry = through_lossy_network.claim(&expected, &new).await.unwrap();
+    assert_eq!(retry, ClaimResult::Won);
 }

@@ -144,6 +144,22 @@ async fn up_writes_every_config_and_down_leaves_no_process_behind() {
         "and never directly"
     );
 
+    let other = Lab::open(&dir).expect("another process takes control");
+    other
+        .cut(NetPath::Leaf)
+        .await
+        .expect("cut from the other handle");
+    let status = Lab::status(&dir).expect("status");
+    assert!(
+        status.faults[&NetPath::Leaf].cut && status.faults_applied,
+        "{status}"
+    );
+    drop(other);
+    assert!(
+        pids.iter().all(|p| process::is_alive(*p)),
+        "dropping an opened handle must not stop the lab"
+    );
+
     Lab::down(&dir).await.expect("down");
     assert!(
         pids.iter().all(|p| !process::is_alive(*p)),
@@ -535,4 +551,48 @@ async fn the_reaper_kills_the_whole_lab_when_its_owner_dies() {
     )
     .await;
     drop(lab);
+}
+
+#[tokio::test]
+async fn dropping_a_lab_kills_every_process_and_a_stopped_lab_can_start_again_in_its_directory() {
+    let (tmp, lab) = start_lab().await;
+    let pids: Vec<u32> = lab.manifest().pids().into_iter().map(|(_, p)| p).collect();
+    drop(lab); // what a panicking test does
+    assert!(
+        pids.iter().all(|p| !process::is_alive(*p)),
+        "a process outlived its dropped lab"
+    );
+
+    let again = LabOptions {
+        dir: tmp.path().join("lab"),
+        nats_server: find_nats_server().expect("nats-server is installed (make deps)"),
+        natsdr_exe: env!("CARGO_BIN_EXE_natsdr").into(),
+        owner_pid: Some(std::process::id()),
+        ready_timeout: Duration::from_secs(60),
+    };
+    let lab = Lab::up(again.clone())
+        .await
+        .expect("a second lab in the same directory");
+    let err = Lab::up(again)
+        .await
+        .expect_err("a running lab is never started over");
+    assert!(
+        matches!(err, natsdr::lab::LabError::AlreadyRunning(_)),
+        "{err}"
+    );
+    lab.shutdown().await.expect("down");
+}
+
+#[tokio::test]
+async fn a_missing_nats_server_is_an_error_that_names_make_deps() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let opts = LabOptions {
+        dir: tmp.path().join("lab"),
+        nats_server: tmp.path().join("no-nats-server"),
+        natsdr_exe: env!("CARGO_BIN_EXE_natsdr").into(),
+        owner_pid: None,
+        ready_timeout: Duration::from_secs(1),
+    };
+    let err = Lab::up(opts).await.expect_err("no binary, no lab");
+    assert!(err.to_string().contains("make deps"), "{err}");
 }

@@ -95,7 +95,8 @@ pub trait ClientRecord {
 
     /// Polls the authoritative server, bypassing every cache, until it answers `expected`;
     /// returns how long that took, or [`DnsError::NotVisible`] after `within`. Says nothing
-    /// about resolvers that still cache the old value for up to its TTL.
+    /// about resolvers that still cache the old value for up to its TTL. May overrun `within`
+    /// by one lookup's timeout.
     fn verify(
         &self,
         expected: &ClientTarget,

@@ -63,7 +63,7 @@ impl From<KeyAlgorithm> for TsigAlgorithm {
 /// Everything needed to talk RFC 2136 to one authoritative server, as plain values (the
 /// top-level config maps onto it). Names may be given with or without the trailing dot, and
 /// are always absolute.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Rfc2136Config {
     /// The primary authoritative server that accepts updates (TCP and UDP).
     pub server: SocketAddr,
@@ -81,8 +81,27 @@ pub struct Rfc2136Config {
     pub client_record_name: String,
     /// TTL of the records we write; whole seconds.
     pub ttl: Duration,
-    /// Bound on each whole operation (connect, send, answer); nothing waits longer.
+    /// Bound on each exchange with the server (connect, send, answer). A claim or swap is one
+    /// exchange, plus up to three read-back queries run concurrently when it fails, so it
+    /// returns within twice this.
     pub timeout: Duration,
+}
+
+impl std::fmt::Debug for Rfc2136Config {
+    // NB: by hand so that the TSIG secret never reaches a log line.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rfc2136Config")
+            .field("server", &self.server)
+            .field("zone", &self.zone)
+            .field("key_name", &self.key_name)
+            .field("key_secret", &"<redacted>")
+            .field("algorithm", &self.algorithm)
+            .field("owner_record_name", &self.owner_record_name)
+            .field("client_record_name", &self.client_record_name)
+            .field("ttl", &self.ttl)
+            .field("timeout", &self.timeout)
+            .finish()
+    }
 }
 
 /// The RFC 2136 implementation of [`Arbiter`] and [`ClientRecord`].
@@ -261,12 +280,18 @@ impl Rfc2136 {
                 <ResponseCode as From<u16>>::from(tsig_error.into()),
             ));
         }
-        verifier
-            .verify(response.as_buffer())
-            .map_err(|e| DnsError::BadResponse {
+        match verifier.verify(response.as_buffer()) {
+            Ok(verified) => Ok(verified),
+            // Likewise an unverifiable error answer can only make us read back or stand down;
+            // only a success must be authentic.
+            Err(_) if response.response_code != ResponseCode::NoError => {
+                Err(classify_rcode(server, response.response_code))
+            }
+            Err(e) => Err(DnsError::BadResponse {
                 server,
                 source: NetError::from(e),
-            })
+            }),
+        }
     }
 
     /// The records of one type at `name`, straight from the authority. An absent name or type
@@ -703,6 +728,6 @@ mod tests {
     fn the_debug_output_never_shows_the_secret() {
         let dns = Rfc2136::new(&config()).unwrap();
         assert!(!format!("{dns:?}").contains("c2VjcmV0"));
-        assert!(!format!("{dns:?}").contains("secret"));
+        assert!(!format!("{:?}", config()).contains("c2VjcmV0"));
     }
 }

@@ -1,6 +1,6 @@
 //! A real BIND `named` serving one dynamic zone, for tests and the local lab.
 use std::fs;
-use std::io;
+use std::io::{self, Read as _};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
@@ -34,6 +34,9 @@ pub enum BindError {
         #[source]
         source: io::Error,
     },
+    /// No randomness for the TSIG secret.
+    #[error("cannot read /dev/urandom for the TSIG secret")]
+    Random(#[source] io::Error),
     /// No free local port could be found.
     #[error("cannot find a free port on 127.0.0.1")]
     NoPort(#[source] io::Error),
@@ -163,8 +166,22 @@ impl BindServer {
     /// Writes a configuration for `spec` into `dir` (which must exist), starts `named` on a
     /// free 127.0.0.1 port and waits until it answers on TCP and has loaded the zone.
     pub fn start(dir: &Path, spec: &ZoneSpec) -> Result<Self, BindError> {
+        Self::launch_with_retries(dir, spec, false)
+    }
+
+    /// Starts `named` like [`BindServer::start`], but in its own process group (so a
+    /// terminal's Ctrl-C aimed at the lab command does not reach it), and lets it run on after
+    /// this process exits. Stop it with [`BindInfo::stop`].
+    pub fn spawn(dir: &Path, spec: &ZoneSpec) -> Result<BindInfo, BindError> {
+        let mut server = Self::launch_with_retries(dir, spec, true)?;
+        // NB: dropping a `Child` neither kills nor waits for it; once we exit, init reaps it.
+        server.child = None;
+        Ok(server.info.clone())
+    }
+
+    fn launch_with_retries(dir: &Path, spec: &ZoneSpec, detached: bool) -> Result<Self, BindError> {
         let named = find_named()?;
-        let secret = generate_secret();
+        let secret = generate_secret()?;
         // NB: the free port is only probed, so another process may take it before named binds
         // it; a few attempts make that race harmless.
         let mut last_error = None;
@@ -172,7 +189,7 @@ impl BindServer {
             let port = free_port()?;
             let addr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port);
             write_config(dir, spec, &secret, port)?;
-            match launch(&named, dir, addr) {
+            match launch(&named, dir, &spec.zone, addr, detached) {
                 Ok(child) => {
                     let info = BindInfo {
                         pid: child.id(),
@@ -186,20 +203,13 @@ impl BindServer {
                         info,
                     });
                 }
-                Err(e @ BindError::NotReady { .. }) => last_error = Some(e),
+                Err(e @ BindError::NotReady { .. }) if port_was_taken(dir) => {
+                    last_error = Some(e);
+                }
                 Err(e) => return Err(e),
             }
         }
         Err(last_error.expect("three attempts were made"))
-    }
-
-    /// Starts `named` like [`BindServer::start`], in its own process group, and lets it run
-    /// on after this process exits. Stop it with [`BindInfo::stop`].
-    pub fn spawn(dir: &Path, spec: &ZoneSpec) -> Result<BindInfo, BindError> {
-        let mut server = Self::start(dir, spec)?;
-        // NB: dropping a `Child` neither kills nor waits for it; once we exit, init reaps it.
-        server.child = None;
-        Ok(server.info.clone())
     }
 
     /// Where it listens, TCP and UDP.
@@ -277,19 +287,13 @@ fn find_named() -> Result<PathBuf, BindError> {
         .ok_or_else(|| BindError::NamedNotFound("not on PATH nor in /usr/sbin".into()))
 }
 
-/// 32 random bytes, base64, as `tsig-keygen -a hmac-sha256` makes.
-fn generate_secret() -> String {
-    use std::collections::hash_map::RandomState;
-    use std::hash::{BuildHasher as _, Hasher as _};
-    // NB: a lab key only has to be unguessable by other tests on this machine; std's
-    // randomly keyed SipHash avoids a dependency on a random number crate.
-    let mut bytes = Vec::with_capacity(32);
-    while bytes.len() < 32 {
-        let mut hasher = RandomState::new().build_hasher();
-        hasher.write_usize(bytes.len());
-        bytes.extend_from_slice(&hasher.finish().to_le_bytes());
-    }
-    base64::engine::general_purpose::STANDARD.encode(&bytes)
+/// 32 random bytes from the kernel, base64, as `tsig-keygen -a hmac-sha256` makes.
+fn generate_secret() -> Result<String, BindError> {
+    let mut bytes = [0u8; 32];
+    fs::File::open("/dev/urandom")
+        .and_then(|mut random| random.read_exact(&mut bytes))
+        .map_err(BindError::Random)?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(bytes))
 }
 
 /// A port that is free for both TCP and UDP on 127.0.0.1 right now.
@@ -361,8 +365,17 @@ zone "{zone}" {{
     write_file(dir.join("named.conf"), &conf)
 }
 
-/// Runs `named -g` with its log in `dir/named.log` and waits until it answers.
-fn launch(named: &Path, dir: &Path, addr: SocketAddr) -> Result<Child, BindError> {
+/// Runs `named -g` with its log in `dir/named.log` and waits until it has loaded `zone` and
+/// accepts TCP connections.
+/// Attached (not `detached`), it stays in our process group, so a Ctrl-C that kills a test
+/// run without unwinding (and so without `Drop`) kills it too.
+fn launch(
+    named: &Path,
+    dir: &Path,
+    zone: &str,
+    addr: SocketAddr,
+    detached: bool,
+) -> Result<Child, BindError> {
     let log_path = dir.join("named.log");
     let log = fs::File::create(&log_path).map_err(|source| BindError::Write {
         path: log_path.clone(),
@@ -372,7 +385,11 @@ fn launch(named: &Path, dir: &Path, addr: SocketAddr) -> Result<Child, BindError
         path: log_path.clone(),
         source,
     })?;
-    let mut child = Command::new(named)
+    let mut command = Command::new(named);
+    if detached {
+        command.process_group(0);
+    }
+    let mut child = command
         .arg("-g")
         .arg("-c")
         .arg(dir.join("named.conf"))
@@ -380,13 +397,13 @@ fn launch(named: &Path, dir: &Path, addr: SocketAddr) -> Result<Child, BindError
         .stdin(Stdio::null())
         .stdout(log)
         .stderr(log_err)
-        // Own process group: a terminal's Ctrl-C aimed at the lab command does not reach it.
-        .process_group(0)
         .spawn()
         .map_err(|source| BindError::Spawn {
             named: named.to_owned(),
             source,
         })?;
+    // NB: a zone with errors is skipped, not fatal, so wait for this zone's own line.
+    let loaded_line = format!("zone {zone}/IN: loaded serial");
     let deadline = std::time::Instant::now() + START_TIMEOUT;
     let not_ready = |child: &mut Child| {
         let _ = child.kill();
@@ -402,17 +419,40 @@ fn launch(named: &Path, dir: &Path, addr: SocketAddr) -> Result<Child, BindError
         if matches!(child.try_wait(), Ok(Some(_)) | Err(_)) {
             return Err(not_ready(&mut child));
         }
-        let loaded = fs::read_to_string(&log_path)
-            .map(|log| log.contains("all zones loaded") && log.contains("running"))
-            .unwrap_or(false);
-        if loaded && TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return Ok(child);
+        let log = fs::read_to_string(&log_path).unwrap_or_default();
+        // A line ending in `running` ends start-up (an earlier `running as: named ...` does
+        // not): without our zone's line by then, it will never load.
+        let started = log.lines().any(|line| line.ends_with(" running"));
+        // NB: a named that keeps running without its socket leaves the port to someone else.
+        if log_shows_port_taken(&log) {
+            return Err(not_ready(&mut child));
+        }
+        match (started, log.contains(&loaded_line)) {
+            (true, false) => return Err(not_ready(&mut child)),
+            (true, true)
+                if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() =>
+            {
+                return Ok(child);
+            }
+            _ => {}
         }
         if std::time::Instant::now() >= deadline {
             return Err(not_ready(&mut child));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Whether the last launch in `dir` failed because its port was taken meanwhile.
+fn port_was_taken(dir: &Path) -> bool {
+    fs::read_to_string(dir.join("named.log")).is_ok_and(|log| log_shows_port_taken(&log))
+}
+
+/// BIND 9.18 logs `creating IPv4 interface lo failed` and exits with `unable to listen on any
+/// configured interfaces` when the port is taken (found by experiment); older versions said
+/// `address in use` and kept running.
+fn log_shows_port_taken(log: &str) -> bool {
+    log.contains("unable to listen on any configured interfaces") || log.contains("address in use")
 }
 
 /// SIGTERM, wait up to [`STOP_GRACE`], then SIGKILL. A process that is already gone is fine.

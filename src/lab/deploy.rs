@@ -1,5 +1,5 @@
 //! `Lab`: starts, faults and stops a real two-region NATS deployment on one machine.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsStr;
 use std::fmt;
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
@@ -185,7 +185,9 @@ impl Lab {
         }
         let dir = prepare_dir(&opts.dir)?;
         let port_lock = PortLock::acquire().await?;
-        let manifest = plan(&dir, &opts)?;
+        let mut reserved = Reservations::load();
+        let manifest = plan(&dir, &opts, &reserved.in_use())?;
+        reserved.record(&manifest);
         write_files(&manifest)?;
 
         let mut lab = Self {
@@ -209,6 +211,17 @@ impl Lab {
             lab.wait_region_ready(region).await?;
         }
         Ok(lab)
+    }
+
+    /// Takes control of the running lab in `dir`, e.g. one started by `natsdr lab up`, to inject
+    /// faults from another process. Dropping the handle leaves the lab running.
+    pub fn open(dir: &Path) -> Result<Self, LabError> {
+        Ok(Self {
+            manifest: LabManifest::load(dir)?,
+            children: BTreeMap::new(),
+            ready_timeout: Duration::from_secs(60),
+            detached: true,
+        })
     }
 
     /// The lab's description (what `lab.json` holds).
@@ -612,8 +625,14 @@ impl Lab {
             let _ = child.wait();
         }
         // named runs detached (the BIND runner keeps no child handle): kill it by pid.
-        if let Some(pid) = self.manifest.dns.as_ref().and_then(|d| d.process.pid) {
-            process::signal_lab_process(pid, &self.manifest.dir, Signal::SIGKILL);
+        if let Some(pid) = self.manifest.dns.as_ref().and_then(|d| d.process.pid)
+            && process::signal_lab_process(pid, &self.manifest.dir, Signal::SIGKILL)
+        {
+            // NB: a signal is delivered asynchronously; Drop cannot await, so poll briefly.
+            let deadline = tokio::time::Instant::now() + STOP_GRACE;
+            while process::is_alive(pid) && tokio::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
     }
 }
@@ -789,13 +808,24 @@ fn prepare_dir(dir: &Path) -> Result<PathBuf, LabError> {
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let dir = dir.canonicalize().map_err(io(dir))?;
-    if let Ok(old) = LabManifest::load(&dir)
-        && old
+    if let Ok(old) = LabManifest::load(&dir) {
+        if old
             .pids()
             .iter()
             .any(|(_, p)| process::belongs_to(*p, &dir))
-    {
-        return Err(LabError::AlreadyRunning(dir));
+        {
+            return Err(LabError::AlreadyRunning(dir));
+        }
+        // A stopped lab's stores would hold streams and Raft state of another topology: start
+        // afresh. NB: only a directory holding a lab.json is ever wiped, never an arbitrary one.
+        for sub in ["nodes", "dns", "logs"] {
+            match std::fs::remove_dir_all(dir.join(sub)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    return Err(io(&dir.join(sub))(e));
+                }
+                _ => {}
+            }
+        }
     }
     for sub in ["logs", "secrets", "nodes"] {
         std::fs::create_dir_all(dir.join(sub)).map_err(io(&dir.join(sub)))?;
@@ -816,14 +846,16 @@ fn prepare_dir(dir: &Path) -> Result<PathBuf, LabError> {
 const PORT_RANGE: std::ops::Range<u16> = 20000..32000;
 
 /// Free ports, held open until the plan is complete so no two roles get the same one.
-struct Ports {
+struct Ports<'a> {
     held: Vec<TcpListener>,
     next: u16,
+    /// Promised to other running labs (e.g. a watchdog API port nobody listens on yet).
+    reserved: &'a BTreeSet<u16>,
 }
 
-impl Ports {
+impl<'a> Ports<'a> {
     /// Scans from a random point of [`PORT_RANGE`], so concurrent labs rarely even meet.
-    fn new() -> Self {
+    fn new(reserved: &'a BTreeSet<u16>) -> Self {
         use std::hash::{BuildHasher, RandomState};
         let span = u64::from(PORT_RANGE.end - PORT_RANGE.start);
         let offset =
@@ -831,6 +863,7 @@ impl Ports {
         Self {
             held: Vec::new(),
             next: PORT_RANGE.start + offset,
+            reserved,
         }
     }
 
@@ -843,6 +876,9 @@ impl Ports {
             } else {
                 port + 1
             };
+            if self.reserved.contains(&port) {
+                continue;
+            }
             match TcpListener::bind((ip, port)) {
                 Ok(l) => {
                     self.held.push(l);
@@ -917,6 +953,44 @@ impl Drop for PortLock {
     }
 }
 
+/// Every port promised to a running lab on this machine, by lab directory, kept in a file next to
+/// the port lock. A lab's ports stay promised while any of its processes lives, so a watchdog
+/// API port nobody listens on yet, or a killed node's ports awaiting its restart, are never handed
+/// to another lab. Read and written only under [`PortLock`].
+struct Reservations {
+    path: PathBuf,
+    labs: BTreeMap<PathBuf, Vec<u16>>,
+}
+
+impl Reservations {
+    /// Loads the file and forgets labs that are gone; an unreadable file counts as empty
+    /// (reservations only make collisions rarer, they are not needed for correctness).
+    fn load() -> Self {
+        let path = std::env::temp_dir().join("natsdr-lab-ports.json");
+        let mut labs: BTreeMap<PathBuf, Vec<u16>> = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        labs.retain(|dir, _| {
+            LabManifest::load(dir)
+                .is_ok_and(|m| m.pids().iter().any(|(_, p)| process::belongs_to(*p, dir)))
+        });
+        Self { path, labs }
+    }
+
+    fn in_use(&self) -> BTreeSet<u16> {
+        self.labs.values().flatten().copied().collect()
+    }
+
+    /// Promises the new lab's ports. NB: best effort, like `load`.
+    fn record(&mut self, m: &LabManifest) {
+        self.labs.insert(m.dir.clone(), m.ports());
+        if let Ok(bytes) = serde_json::to_vec(&self.labs) {
+            let _ = process::write_atomic(&self.path, &bytes);
+        }
+    }
+}
+
 fn secret() -> String {
     use std::hash::{BuildHasher, RandomState};
     let s = RandomState::new();
@@ -924,9 +998,9 @@ fn secret() -> String {
 }
 
 /// Decides every port, path and credential of a new lab (no process is started here).
-fn plan(dir: &Path, opts: &LabOptions) -> Result<LabManifest, LabError> {
+fn plan(dir: &Path, opts: &LabOptions, reserved: &BTreeSet<u16>) -> Result<LabManifest, LabError> {
     let lo = Ipv4Addr::LOCALHOST;
-    let mut ports = Ports::new();
+    let mut ports = Ports::new(reserved);
     let creds = |user: &str| Credentials {
         user: user.to_owned(),
         password: secret(),

@@ -231,6 +231,27 @@ impl LabManifest {
         self.routes.iter().filter(move |r| r.path == path)
     }
 
+    /// Every TCP port the lab uses or has promised (nodes, proxies, watchdog APIs).
+    pub fn ports(&self) -> Vec<u16> {
+        let nodes = self.regions.iter().flat_map(|r| &r.nodes).flat_map(|n| {
+            [
+                Some(n.client_port),
+                Some(n.cluster_port),
+                n.leaf_port,
+                Some(n.http_port),
+            ]
+            .into_iter()
+            .flatten()
+        });
+        let routes = self.routes.iter().map(|r| r.listen.port());
+        let apis = self.watchdogs.iter().map(|w| w.api_listen.port());
+        nodes
+            .chain(routes)
+            .chain(apis)
+            .chain([self.client_port])
+            .collect()
+    }
+
     /// Every recorded pid with a readable name: nodes, netd and BIND.
     pub fn pids(&self) -> Vec<(String, u32)> {
         let nodes = self

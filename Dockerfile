@@ -1,0 +1,36 @@
+# natsdr's container image: built here, run in each region as `natsdr run` (deploy/natsdr/).
+# No HEALTHCHECK on purpose: Kubernetes probes /livez and /readyz on port 8080 instead.
+
+FROM rust:1.95-bookworm AS builder
+WORKDIR /src
+# Dependencies first, against stub sources: this layer is rebuilt only when Cargo.toml or
+# Cargo.lock change, not on every source edit.
+COPY Cargo.toml Cargo.lock ./
+RUN mkdir src \
+    && echo 'fn main() {}' > src/main.rs \
+    && touch src/lib.rs \
+    && cargo build --release --locked \
+    && rm -rf src
+COPY src ./src
+# NB: the stubs' build is newer than the copied sources' mtimes; touch so cargo rebuilds them.
+RUN touch src/main.rs src/lib.rs \
+    && cargo build --release --locked --bin natsdr
+
+# distroless cc: glibc and CA certificates, no shell, no package manager; runs as uid 65532.
+FROM gcr.io/distroless/cc-debian12:nonroot
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+LABEL org.opencontainers.image.title="natsdr" \
+      org.opencontainers.image.description="Autonomous disaster-recovery watchdog for NATS JetStream" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.base.name="gcr.io/distroless/cc-debian12:nonroot"
+COPY --from=builder /src/target/release/natsdr /usr/local/bin/natsdr
+# Numeric, so Kubernetes' runAsNonRoot can verify it without a passwd lookup.
+USER 65532:65532
+# natsdr writes nothing to its root filesystem: config and secrets are mounted read-only and
+# state lives in DNS and in the streams' metadata, so readOnlyRootFilesystem works as is.
+EXPOSE 8080
+ENTRYPOINT ["/usr/local/bin/natsdr"]
+CMD ["run", "--config", "/etc/natsdr/natsdr.toml"]

@@ -1,0 +1,2 @@
+//! Real local servers for tests and the demo: nothing here is used by the watchdog itself.
+pub mod receiver;
