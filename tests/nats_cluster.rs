@@ -104,3 +104,41 @@ async fn every_node_reports_healthy_jetstream_meta() {
         .await
     );
 }
+
+#[tokio::test]
+async fn a_node_left_alone_reports_unhealthy_meta_and_retryable_api_errors() {
+    let mut cluster = Cluster::start("us", 3);
+    let survivor = 0;
+    let js = cluster.js().await.with_timeout(Duration::from_secs(1));
+    let mut spec = cluster.nodes[survivor].sys_spec();
+    spec.urls = vec![cluster.nodes[survivor].url()];
+    let sys = natsdr::nats::SysApi::new(natsdr::nats::connect(&spec).await.unwrap());
+    cluster.nodes[1].kill();
+    cluster.nodes[2].kill();
+
+    assert!(
+        eventually(Duration::from_secs(20), || async {
+            let h = sys
+                .healthz(Duration::from_millis(500), Some(1))
+                .await
+                .unwrap();
+            h.len() == 1 && h[0].status_code == 503
+        })
+        .await,
+        "HEALTHZ never reported the lost meta quorum"
+    );
+    let health = sys
+        .healthz(Duration::from_millis(500), Some(1))
+        .await
+        .unwrap();
+    assert!(health[0].error.is_some(), "{health:?}");
+    assert_eq!(
+        sys.ping(Duration::from_millis(500), None)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    let err = js.account_info().await.unwrap_err();
+    assert!(err.is_retryable(), "{err:?}");
+}
