@@ -58,7 +58,7 @@ async fn a_missing_stream_is_reported_with_its_api_code() {
 }
 
 #[tokio::test]
-async fn overlapping_subjects_are_refused_with_10065() {
+async fn overlapping_subjects_are_refused_with_10065_until_the_other_stream_is_gone() {
     let server = single("us");
     let js = server.js().await;
     js.stream_create(&config(
@@ -73,6 +73,12 @@ async fn overlapping_subjects_are_refused_with_10065() {
         .await
         .unwrap_err();
     assert_eq!(err.err_code(), Some(codes::SUBJECT_OVERLAP), "{err}");
+    js.stream_delete("A").await.unwrap();
+    js.stream_create(&config(
+        json!({"name": "B", "subjects": ["x.1"], "storage": "memory"}),
+    ))
+    .await
+    .unwrap();
 }
 
 #[tokio::test]
@@ -230,6 +236,14 @@ async fn a_cross_domain_mirror_reports_its_source_and_contact_age() {
     assert!(
         mirror.active.is_some_and(|a| a < Duration::from_secs(5)),
         "{mirror:?}"
+    );
+
+    let us_via_eu =
+        natsdr::nats::JsApi::for_domain(eu_js.client().clone(), "us", Duration::from_secs(2));
+    assert_eq!(
+        us_via_eu.stream_info("S").await.unwrap().state.last_seq,
+        1,
+        "the US domain's API across the leafnode"
     );
 
     let leafs = us

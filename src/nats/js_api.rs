@@ -68,11 +68,6 @@ impl JsApi {
         }
     }
 
-    /// The per-call timeout.
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// The same API with another per-call timeout.
     #[must_use]
     pub fn with_timeout(&self, timeout: Duration) -> Self {

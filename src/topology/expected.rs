@@ -38,13 +38,6 @@ pub enum StreamKind {
     },
 }
 
-impl StreamKind {
-    /// Whether the stream is a mirror (of a stream or a bucket).
-    pub fn is_mirror(&self) -> bool {
-        matches!(self, Self::Mirror { .. } | Self::KvMirror { .. })
-    }
-}
-
 /// One stream as it should exist.
 ///
 /// `config` holds exactly the fields natsdr owns (plus `name`), every one explicit, so a field
