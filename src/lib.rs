@@ -9,9 +9,11 @@ pub mod dns;
 pub mod lab;
 pub mod lint;
 pub mod model;
+pub mod nats;
 pub mod notify;
 pub mod telemetry;
 pub mod testkit;
+pub mod topology;
 
 /// Renders an error with its whole `source()` chain on one line ("a: b: c"), for people.
 pub fn error_chain(e: &dyn std::error::Error) -> String {

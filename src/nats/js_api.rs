@@ -1,0 +1,257 @@
+//! `JsApi`: the JetStream API over raw request/reply JSON, one timeout per call.
+use std::time::Duration;
+
+use serde::{Deserialize, de::DeserializeOwned};
+use serde_json::{Value, json};
+
+use super::{
+    js_error::JsError,
+    stream_info::{AccountInfo, StoredMessage, StreamConfig, StreamInfo},
+};
+
+/// A JetStream API client for one account of one region.
+///
+/// Requests go to `$JS.API.…` (the domain of the server the client is connected to), or to
+/// `$JS.<domain>.API.…` when built with [`JsApi::for_domain`]. Stream configs travel as raw JSON
+/// ([`StreamConfig`]), so read-modify-write keeps every field.
+#[derive(Debug, Clone)]
+pub struct JsApi {
+    client: async_nats::Client,
+    prefix: String,
+    timeout: Duration,
+}
+
+/// Page of STREAM.LIST / STREAM.NAMES.
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+struct Page<T> {
+    #[serde(default)]
+    total: usize,
+    #[serde(
+        default = "Vec::new",
+        alias = "consumers",
+        deserialize_with = "null_as_empty"
+    )]
+    streams: Vec<T>,
+}
+
+#[derive(Deserialize)]
+struct MsgGetReply {
+    message: StoredMessage,
+}
+
+fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
+impl JsApi {
+    /// A client for the JetStream domain of the server `client` is connected to.
+    pub fn new(client: async_nats::Client, timeout: Duration) -> Self {
+        Self {
+            client,
+            prefix: "$JS.API".to_owned(),
+            timeout,
+        }
+    }
+
+    /// A client for the named JetStream domain, reached through whatever server `client` is
+    /// connected to (e.g. across a leafnode).
+    pub fn for_domain(client: async_nats::Client, domain: &str, timeout: Duration) -> Self {
+        Self {
+            client,
+            prefix: format!("$JS.{domain}.API"),
+            timeout,
+        }
+    }
+
+    /// The same API with another per-call timeout.
+    #[must_use]
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            timeout,
+            ..self.clone()
+        }
+    }
+
+    /// The underlying connection (for callers that need plain publish/subscribe too).
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// `$JS.API.INFO`: account usage, domain and API level. Also the cheapest "is JetStream up here" probe.
+    pub async fn account_info(&self) -> Result<AccountInfo, JsError> {
+        self.call("INFO", Value::Null).await
+    }
+
+    /// STREAM.INFO of one stream.
+    pub async fn stream_info(&self, stream: &str) -> Result<StreamInfo, JsError> {
+        self.call(&format!("STREAM.INFO.{stream}"), Value::Null)
+            .await
+    }
+
+    /// STREAM.INFO of one stream, or None if it does not exist (10059).
+    pub async fn find_stream(&self, stream: &str) -> Result<Option<StreamInfo>, JsError> {
+        match self.stream_info(stream).await {
+            Ok(info) => Ok(Some(info)),
+            Err(e) if e.is_stream_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every stream's info, paged by offset (the server sends up to 256 per page). Each page has
+    /// its own timeout, so a large account takes longer but never blocks forever.
+    pub async fn stream_list(&self) -> Result<Vec<StreamInfo>, JsError> {
+        self.paged("STREAM.LIST").await
+    }
+
+    /// Every stream's name, paged by offset (up to 1024 per page).
+    pub async fn stream_names(&self) -> Result<Vec<String>, JsError> {
+        self.paged("STREAM.NAMES").await
+    }
+
+    /// STREAM.CREATE with this config (its `name` names the stream).
+    pub async fn stream_create(&self, config: &StreamConfig) -> Result<StreamInfo, JsError> {
+        let subject = format!("STREAM.CREATE.{}", config.name());
+        self.call(&subject, Value::Object(config.as_map().clone()))
+            .await
+    }
+
+    /// STREAM.UPDATE with this full config. NB: the server replaces the whole config: pass a
+    /// config read from the server and modified, never a partial one.
+    pub async fn stream_update(&self, config: &StreamConfig) -> Result<StreamInfo, JsError> {
+        let subject = format!("STREAM.UPDATE.{}", config.name());
+        self.call(&subject, Value::Object(config.as_map().clone()))
+            .await
+    }
+
+    /// STREAM.DELETE. natsdr's topology code never calls this; failback and tests do.
+    pub async fn stream_delete(&self, stream: &str) -> Result<(), JsError> {
+        let _: Value = self
+            .call(&format!("STREAM.DELETE.{stream}"), Value::Null)
+            .await?;
+        Ok(())
+    }
+
+    /// STREAM.MSG.GET of the message at `seq`; None if there is none there (10037: deleted,
+    /// expired or not yet stored).
+    pub async fn stream_msg_get(
+        &self,
+        stream: &str,
+        seq: u64,
+    ) -> Result<Option<StoredMessage>, JsError> {
+        let reply: Result<MsgGetReply, JsError> = self
+            .call(&format!("STREAM.MSG.GET.{stream}"), json!({ "seq": seq }))
+            .await;
+        match reply {
+            Ok(r) => Ok(Some(r.message)),
+            Err(e) if e.err_code() == Some(super::codes::NO_MESSAGE_FOUND) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The names of a stream's consumers, paged by offset.
+    pub async fn consumer_names(&self, stream: &str) -> Result<Vec<String>, JsError> {
+        self.paged(&format!("CONSUMER.NAMES.{stream}")).await
+    }
+
+    /// Pauses a consumer until `until` (None resumes it). Fences consumers, not publishers.
+    /// 2.11+ only (API level 1+): NB 2.10 never answers, so this times out there; check
+    /// [`AccountInfo::api_level`] first. Returns whether the consumer is now paused.
+    pub async fn consumer_pause(
+        &self,
+        stream: &str,
+        consumer: &str,
+        until: Option<time::OffsetDateTime>,
+    ) -> Result<bool, JsError> {
+        #[derive(Deserialize)]
+        struct PauseReply {
+            #[serde(default)]
+            paused: bool,
+        }
+        let body = match until {
+            Some(t) => {
+                json!({ "pause_until": t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default() })
+            }
+            None => Value::Null,
+        };
+        let reply: PauseReply = self
+            .call(&format!("CONSUMER.PAUSE.{stream}.{consumer}"), body)
+            .await?;
+        Ok(reply.paused)
+    }
+
+    /// Any JetStream API call: `suffix` goes after the prefix (`STREAM.INFO.S`), `body` is sent as
+    /// JSON (Null = empty payload). API errors in the reply become [`JsError::Api`].
+    pub async fn call<T: DeserializeOwned>(&self, suffix: &str, body: Value) -> Result<T, JsError> {
+        let subject = format!("{}.{suffix}", self.prefix);
+        let payload = if body.is_null() {
+            Vec::new()
+        } else {
+            body.to_string().into_bytes()
+        };
+        let request = async_nats::Request::new()
+            .payload(payload.into())
+            .timeout(Some(self.timeout));
+        let reply = self
+            .client
+            .send_request(subject.clone(), request)
+            .await
+            .map_err(|source| match source.kind() {
+                async_nats::RequestErrorKind::TimedOut => JsError::Timeout {
+                    subject: subject.clone(),
+                    after: self.timeout,
+                },
+                async_nats::RequestErrorKind::NoResponders => JsError::NoResponders {
+                    subject: subject.clone(),
+                },
+                _ => JsError::Transport {
+                    subject: subject.clone(),
+                    source,
+                },
+            })?;
+        let value: Value =
+            serde_json::from_slice(&reply.payload).map_err(|source| JsError::Decode {
+                subject: subject.clone(),
+                source,
+            })?;
+        if let Some(err) = value.get("error") {
+            return Err(JsError::Api {
+                subject,
+                code: err
+                    .get("code")
+                    .and_then(Value::as_u64)
+                    .and_then(|c| u16::try_from(c).ok())
+                    .unwrap_or(0),
+                err_code: err
+                    .get("err_code")
+                    .and_then(Value::as_u64)
+                    .and_then(|c| u32::try_from(c).ok())
+                    .unwrap_or(0),
+                description: err
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_owned(),
+            });
+        }
+        serde_json::from_value(value).map_err(|source| JsError::Decode { subject, source })
+    }
+
+    async fn paged<T: DeserializeOwned>(&self, what: &str) -> Result<Vec<T>, JsError> {
+        let mut all = Vec::new();
+        loop {
+            let page: Page<T> = self.call(what, json!({ "offset": all.len() })).await?;
+            let got = page.streams.len();
+            all.extend(page.streams);
+            // NB: streams created or deleted between pages shift offsets; an empty page ends the
+            // walk even if `total` moved, so a shrinking account cannot loop forever.
+            if got == 0 || all.len() >= page.total {
+                return Ok(all);
+            }
+        }
+    }
+}

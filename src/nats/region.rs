@@ -1,0 +1,42 @@
+//! One region's pair of connections: the system account for probes, the application account for JetStream.
+use std::time::Duration;
+
+use super::{Account, ConnectError, ConnectSpec, JsApi, SysApi, connect};
+use crate::config::RegionConfig;
+
+/// The clients natsdr keeps per region. Separate connections, because `$SYS` requests need the
+/// system account and the JetStream API lives in the application account.
+#[derive(Debug, Clone)]
+pub struct RegionClients {
+    /// System-account client (PING, JSZ, HEALTHZ, LEAFZ).
+    pub sys: SysApi,
+    /// Application-account JetStream API client.
+    pub js: JsApi,
+}
+
+impl RegionClients {
+    /// Connects both accounts at once; `api_timeout` bounds every JetStream API call.
+    pub async fn connect(
+        sys: &ConnectSpec,
+        app: &ConnectSpec,
+        api_timeout: Duration,
+    ) -> Result<Self, ConnectError> {
+        let (sys_client, app_client) = tokio::try_join!(connect(sys), connect(app))?;
+        Ok(Self {
+            sys: SysApi::new(sys_client),
+            js: JsApi::new(app_client, api_timeout),
+        })
+    }
+
+    /// Connects to a configured region with both accounts' credentials, naming the connections
+    /// `<client>/<region>/sys` and `<client>/<region>/app` (client: e.g. the watchdog id).
+    pub async fn for_region(
+        region: &RegionConfig,
+        client: &str,
+        api_timeout: Duration,
+    ) -> Result<Self, ConnectError> {
+        let sys = ConnectSpec::for_region(region, Account::System, client)?;
+        let app = ConnectSpec::for_region(region, Account::App, client)?;
+        Self::connect(&sys, &app, api_timeout).await
+    }
+}
