@@ -40,3 +40,29 @@ impl RegionClients {
         Self::connect(&sys, &app, api_timeout).await
     }
 }
+
+/// Both regions' clients, keyed by region id. Connections are made with
+/// `retry_initial_connect`, so a watchdog that starts while a region is down still starts, and
+/// sees that region as unreachable until it comes back.
+pub type Regions = std::collections::BTreeMap<crate::model::Region, RegionClients>;
+
+/// Connects to every configured region (both accounts each), never waiting for a region to be
+/// reachable. `client` names the connections (the watchdog id).
+pub async fn connect_regions(
+    cfg: &crate::config::Config,
+    client: &str,
+    api_timeout: Duration,
+) -> Result<Regions, ConnectError> {
+    let mut out = Regions::new();
+    for r in &cfg.regions {
+        let mut sys = ConnectSpec::for_region(r, Account::System, client)?;
+        let mut app = ConnectSpec::for_region(r, Account::App, client)?;
+        sys.retry_initial_connect = true;
+        app.retry_initial_connect = true;
+        out.insert(
+            r.name.clone(),
+            RegionClients::connect(&sys, &app, api_timeout).await?,
+        );
+    }
+    Ok(out)
+}
