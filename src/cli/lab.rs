@@ -40,38 +40,60 @@ pub enum LabCommand {
 
 pub fn run(cmd: LabCommand) -> u8 {
     let rt = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
-    let result = rt.block_on(async {
+    let result: Result<(), (String, u8)> = rt.block_on(async {
         match cmd {
             LabCommand::Up { dir } => up(&dir).await,
-            LabCommand::Status { dir } => Lab::status(&dir).map(|s| print!("{s}")),
-            LabCommand::Down { dir } => Lab::down(&dir).await,
+            LabCommand::Status { dir } => Lab::status(&dir).map(|s| print!("{s}")).map_err(failed),
+            LabCommand::Down { dir } => Lab::down(&dir).await.map_err(failed),
             LabCommand::Netd { dir } => {
                 crate::telemetry::logging::init(crate::telemetry::logging::LogFormat::Pretty);
-                return crate::lab::netd::run(&dir).await.map_err(|e| {
-                    eprintln!("natsdr lab netd: {}", crate::error_chain(&e));
-                    exit::FAILURE
-                });
+                crate::lab::netd::run(&dir)
+                    .await
+                    .map_err(|e| (crate::error_chain(&e), exit::FAILURE))
             }
         }
-        .map_err(|e| {
-            eprintln!("natsdr lab: {}", crate::error_chain(&e));
-            if matches!(e, LabError::NatsServerMissing(_)) {
-                exit::UNAVAILABLE
-            } else {
-                exit::FAILURE
-            }
-        })
     });
     match result {
         Ok(()) => exit::OK,
-        Err(code) => code,
+        Err((message, code)) => {
+            eprintln!("natsdr lab: {message}");
+            code
+        }
     }
 }
 
-async fn up(dir: &Path) -> Result<(), LabError> {
-    let lab = Lab::up(LabOptions::new(dir)?).await?;
+fn failed(e: LabError) -> (String, u8) {
+    let code = if matches!(e, LabError::NatsServerMissing(_)) {
+        exit::UNAVAILABLE
+    } else {
+        exit::FAILURE
+    };
+    (crate::error_chain(&e), code)
+}
+
+async fn up(dir: &Path) -> Result<(), (String, u8)> {
+    let lab = Lab::up(LabOptions::new(dir).map_err(failed)?)
+        .await
+        .map_err(failed)?;
     let m = lab.detach();
-    println!("lab up in {}", dir.display());
+    let topology = |e: String| {
+        (
+            format!("lab is up, but applying its topology failed: {e}"),
+            exit::FAILURE,
+        )
+    };
+    let cfg = crate::config::Config::load(&m.natsdr_config).map_err(|e| topology(e.to_string()))?;
+    let changes = super::topology::apply_config(&cfg)
+        .await
+        .map_err(topology)?;
+    if let Some(bad) = changes.iter().find(|c| !c.is_change()) {
+        return Err(topology(bad.to_string()));
+    }
+    println!(
+        "lab up in {}: {} streams created",
+        dir.display(),
+        changes.len()
+    );
     println!("  operator config: {}", m.natsdr_config.display());
     println!("  try: natsdr plan --config {}", m.natsdr_config.display());
     Ok(())

@@ -2,6 +2,7 @@
 mod check_config;
 mod lab;
 mod lint;
+mod topology;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,6 +40,22 @@ enum Command {
         #[arg(env = "NATSDR_CONFIG")]
         config: PathBuf,
     },
+    /// Compare both regions' streams, mirrors and KV buckets with the config, changing nothing.
+    /// Exit 0: no drift; 2: drift; 1: a region could not be read. A promoted or fenced stream
+    /// after a failover is shown as state, not drift.
+    Plan {
+        /// The config file.
+        #[arg(long, env = "NATSDR_CONFIG")]
+        config: PathBuf,
+    },
+    /// Make both regions match the config: create what is missing, fix owned fields by a
+    /// read-modify-write of the full stream config. Idempotent; never deletes a stream, never
+    /// undoes a failover, never touches fields natsdr does not own.
+    Apply {
+        /// The config file.
+        #[arg(long, env = "NATSDR_CONFIG")]
+        config: PathBuf,
+    },
     /// Run a real two-region NATS lab on this machine (for the demo, tests and trying natsdr).
     Lab {
         #[command(subcommand)]
@@ -71,6 +88,8 @@ pub fn main() -> ExitCode {
             json,
         } => lint::run(&config, strict, json),
         Command::Lab { command } => lab::run(command),
+        Command::Plan { config } => topology::run_plan(&config),
+        Command::Apply { config } => topology::run_apply(&config),
     };
     ExitCode::from(code)
 }

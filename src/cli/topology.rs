@@ -1,0 +1,121 @@
+//! `natsdr plan` and `natsdr apply`: the world against the config's streams, mirrors and buckets.
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use super::check_config::usage_error;
+use super::exit;
+use crate::config::Config;
+use crate::model::Region;
+use crate::nats::{JsApi, RegionClients};
+use crate::topology::{Change, Desired, Drift, apply, expected, observe, plan};
+
+/// Per JetStream API request.
+const API_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Connects to both regions' application accounts, failing fast when one is unreachable:
+/// plan and apply are operator commands, not the watchdog.
+pub async fn connect_js(cfg: &Config) -> Result<BTreeMap<Region, JsApi>, String> {
+    let mut apis = BTreeMap::new();
+    for r in &cfg.regions {
+        let clients = RegionClients::for_region(r, "natsdr-cli", API_TIMEOUT)
+            .await
+            .map_err(|e| format!("{}: {}", r.name, crate::error_chain(&e)))?;
+        apis.insert(r.name.clone(), clients.js);
+    }
+    Ok(apis)
+}
+
+fn load(path: &Path) -> Result<Config, u8> {
+    Config::load(path).map_err(|e| usage_error(path, &e))
+}
+
+/// `plan`: prints every difference; exit 0 = none, 2 = drift (failover state such as a promoted
+/// mirror is shown but is not drift), 1 = a region could not be read.
+pub fn run_plan(path: &Path) -> u8 {
+    let cfg = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+    rt.block_on(async {
+        let apis = match connect_js(&cfg).await {
+            Ok(a) => a,
+            Err(e) => {
+                eprintln!("natsdr plan: {e}");
+                return exit::FAILURE;
+            }
+        };
+        let exp = match expected(&Desired::from(&cfg)) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("natsdr plan: {e}");
+                return exit::USAGE;
+            }
+        };
+        let (actual, errors) = observe(&apis).await;
+        for (region, e) in &errors {
+            eprintln!(
+                "natsdr plan: cannot read {region}: {}",
+                crate::error_chain(e)
+            );
+        }
+        let drifts = plan(&exp, &actual);
+        let (state, drift): (Vec<&Drift>, Vec<&Drift>) = drifts.iter().partition(|d| d.is_state());
+        for d in &state {
+            println!("state  {d}");
+        }
+        for d in &drift {
+            println!("drift  {d}");
+        }
+        if !errors.is_empty() {
+            exit::FAILURE
+        } else if drift.is_empty() {
+            println!("no drift: {} streams match the config", exp.len());
+            exit::OK
+        } else {
+            println!(
+                "{} drift(s); `natsdr apply` fixes what it safely can",
+                drift.len()
+            );
+            exit::DRIFT
+        }
+    })
+}
+
+/// `apply`: makes the world match, idempotently; exit 0 when everything needed is done.
+pub fn run_apply(path: &Path) -> u8 {
+    let cfg = match load(path) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
+    rt.block_on(async {
+        match apply_config(&cfg).await {
+            Ok(changes) => report(&changes),
+            Err(e) => {
+                eprintln!("natsdr apply: {e}");
+                exit::FAILURE
+            }
+        }
+    })
+}
+
+/// Applies `cfg`'s topology; returns what changed (or could not be).
+pub async fn apply_config(cfg: &Config) -> Result<Vec<Change>, String> {
+    let apis = connect_js(cfg).await?;
+    let exp = expected(&Desired::from(cfg)).map_err(|e| e.to_string())?;
+    Ok(apply(&exp, &apis).await)
+}
+
+/// Prints changes; exit 0 unless something failed or needs an operator.
+pub fn report(changes: &[Change]) -> u8 {
+    for c in changes {
+        println!("{c}");
+    }
+    let bad = changes.iter().filter(|c| !c.is_change()).count();
+    if changes.is_empty() {
+        println!("no change: the world matches the config");
+    }
+    if bad == 0 { exit::OK } else { exit::FAILURE }
+}
