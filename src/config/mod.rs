@@ -1,6 +1,7 @@
 //! Configuration: figment reads TOML plus `NATSDR_<SECTION>__<KEY>` overrides into a raw form;
 //! `Config::try_from` checks every rule once and yields typed values.
 mod error;
+mod policy;
 pub(crate) mod raw;
 mod region;
 mod secret;
@@ -16,6 +17,7 @@ use figment::providers::{Env, Format, Toml};
 use serde::Serialize;
 
 pub use error::ConfigError;
+pub use policy::policy_params;
 pub use raw::RawConfig;
 pub use region::{Auth, EntryPoint, Home, RegionConfig, Tls};
 pub use secret::{Secret, SecretError, SecretRef};

@@ -85,7 +85,7 @@ impl Default for RawTiming {
             self_fence_lease: "3s".into(),
             mirror_silence: "3s".into(),
             peer_stale_after: "3s".into(),
-            step_timeout: "15s".into(),
+            step_timeout: "5s".into(),
             tilt_duration: "10s".into(),
             flap_window: "1h".into(),
             flap_max: 3,

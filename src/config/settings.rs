@@ -62,7 +62,7 @@ pub struct Timing {
     pub mirror_silence: Duration,
     /// A peer's report older than this counts as no report.
     pub peer_stale_after: Duration,
-    /// Each failover step is retried up to this long.
+    /// How long one attempt of a failover step waits for its outcome before it is sent again.
     pub step_timeout: Duration,
     /// After a clock jump or a stall, observe only for this long.
     pub tilt_duration: Duration,

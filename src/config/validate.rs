@@ -190,7 +190,7 @@ impl TryFrom<RawConfig> for Config {
             .collect::<Result<Vec<_>>>()?;
         topology_rules(&streams, &mirrors, &kv)?;
 
-        Ok(Config {
+        let cfg = Config {
             watchdog,
             timing,
             rpo,
@@ -201,7 +201,17 @@ impl TryFrom<RawConfig> for Config {
             streams,
             mirrors,
             kv,
-        })
+        };
+        // The decision core owns the timing rule that rules out split-brain (the old primary
+        // fences itself strictly before the standby may promote); config defers to it.
+        crate::core::Policy::try_new(super::policy::policy_params(&cfg)).map_err(|e| {
+            let key = match e {
+                crate::core::PolicyError::UnsafeTiming { .. } => "timing.failover_delay",
+                _ => "timing",
+            };
+            ConfigError::invalid(key, e.to_string())
+        })?;
+        Ok(cfg)
     }
 }
 
@@ -233,17 +243,6 @@ fn timing(raw: &RawConfig) -> Result<Timing> {
                 "{} must be shorter than timing.probe_interval ({}) so a slow region never delays the next round",
                 h(timing.probe_timeout),
                 h(timing.probe_interval)
-            ),
-        ));
-    }
-    let fenced_by = timing.self_fence_lease + 3 * timing.probe_interval;
-    if fenced_by > timing.failover_delay {
-        return Err(ConfigError::invalid(
-            "timing.failover_delay",
-            format!(
-                "{} is too short: the old primary fences itself after self_fence_lease + 3 x probe_interval = {}, and the standby must not promote before that (raise failover_delay or lower self_fence_lease)",
-                h(timing.failover_delay),
-                h(fenced_by)
             ),
         ));
     }
