@@ -6,6 +6,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod dns;
+pub mod driver;
 pub mod exec;
 pub mod lab;
 pub mod lint;

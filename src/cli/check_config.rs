@@ -6,7 +6,7 @@ use super::exit;
 use crate::config::{self, Config, Home, Role};
 
 /// Keys whose inline values are secrets.
-const SECRET_KEYS: [&str; 3] = ["password", "token", "key_secret"];
+const SECRET_KEYS: [&str; 5] = ["password", "token", "key_secret", "routing_key", "secret"];
 
 pub fn run(path: &Path) -> u8 {
     let raw = match config::load_raw(path) {

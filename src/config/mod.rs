@@ -21,7 +21,10 @@ pub use policy::policy_params;
 pub use raw::RawConfig;
 pub use region::{Auth, EntryPoint, Home, RegionConfig, Tls};
 pub use secret::{Secret, SecretError, SecretRef};
-pub use settings::{Api, Dns, DnsProvider, Peers, Role, RpoBudget, Timing, TwoSite, Watchdog};
+pub use settings::{
+    Api, Dns, DnsProvider, Notify, PagerDutyConfig, Peers, Role, RpoBudget, Timing, TwoSite,
+    Watchdog, WebhookConfig,
+};
 pub use spec::{Discard, KvSpec, Limits, MirrorSpec, Retention, Storage, StreamSpec};
 
 use crate::model::{Region, StreamName};
@@ -49,6 +52,8 @@ pub struct Config {
     pub mirrors: Vec<MirrorSpec>,
     /// KV buckets.
     pub kv: Vec<KvSpec>,
+    /// Where transitions are paged and posted.
+    pub notify: Notify,
 }
 
 impl Config {

@@ -36,6 +36,37 @@ pub struct RawConfig {
     /// KV buckets, optionally mirrored into the other region.
     #[serde(default)]
     pub kv: Vec<RawKv>,
+    /// Where transitions are paged and posted.
+    #[serde(default)]
+    pub notify: RawNotify,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawNotify {
+    pub queue_capacity: Option<usize>,
+    pub pagerduty: Option<RawPagerDuty>,
+    pub webhooks: Vec<RawWebhook>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPagerDuty {
+    pub routing_key: Option<String>,
+    pub routing_key_file: Option<String>,
+    pub routing_key_env: Option<String>,
+    pub events_url: Option<String>,
+    pub client_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWebhook {
+    pub name: String,
+    pub url: String,
+    pub secret: Option<String>,
+    pub secret_file: Option<String>,
+    pub secret_env: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -117,6 +148,7 @@ pub struct RawApi {
     pub token_file: Option<String>,
     pub token_env: Option<String>,
     pub read_requires_token: bool,
+    pub audit_log: Option<String>,
 }
 
 impl Default for RawApi {
@@ -127,6 +159,7 @@ impl Default for RawApi {
             token_file: None,
             token_env: None,
             read_requires_token: false,
+            audit_log: None,
         }
     }
 }

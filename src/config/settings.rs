@@ -90,6 +90,42 @@ pub struct Api {
     pub token: Option<SecretRef>,
     /// Whether reads (`/v1/status`, `/v1/observations`) need a token too.
     pub read_requires_token: bool,
+    /// Where every command is appended as a JSON line (besides the logs).
+    pub audit_log: Option<std::path::PathBuf>,
+}
+
+/// Where transitions go: PagerDuty and chat webhooks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notify {
+    /// Notifications queued per sink before the oldest is dropped.
+    pub queue_capacity: std::num::NonZeroUsize,
+    /// PagerDuty Events API v2.
+    pub pagerduty: Option<PagerDutyConfig>,
+    /// JSON webhooks.
+    pub webhooks: Vec<WebhookConfig>,
+}
+
+/// PagerDuty Events API v2.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PagerDutyConfig {
+    /// The integration's routing key.
+    pub routing_key: SecretRef,
+    /// Events API URL (default: PagerDuty's public endpoint).
+    pub events_url: String,
+    /// Link shown in the incident.
+    pub client_url: Option<String>,
+}
+
+/// A JSON webhook, optionally HMAC-signed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct WebhookConfig {
+    /// Name, for logs.
+    pub name: String,
+    /// URL (may hold a token: never logged).
+    #[serde(skip)]
+    pub url: String,
+    /// HMAC-SHA256 key for `X-Natsdr-Signature`.
+    pub secret: Option<SecretRef>,
 }
 
 /// Other vantage points.

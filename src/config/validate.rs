@@ -135,7 +135,9 @@ impl TryFrom<RawConfig> for Config {
                 &raw.api.token_env,
             )?,
             read_requires_token: raw.api.read_requires_token,
+            audit_log: raw.api.audit_log.as_ref().map(PathBuf::from),
         };
+        let notify = notify(&raw.notify)?;
         let peers = Peers {
             watchdogs: raw.peers.watchdogs.clone(),
             witness: raw.peers.witness.clone(),
@@ -201,6 +203,7 @@ impl TryFrom<RawConfig> for Config {
             streams,
             mirrors,
             kv,
+            notify,
         };
         // The decision core owns the timing rule that rules out split-brain (the old primary
         // fences itself strictly before the standby may promote); config defers to it.
@@ -213,6 +216,67 @@ impl TryFrom<RawConfig> for Config {
         })?;
         Ok(cfg)
     }
+}
+
+fn notify(n: &super::raw::RawNotify) -> Result<super::Notify> {
+    let url = |key: &str, u: &str| -> Result<String> {
+        if u.starts_with("http://") || u.starts_with("https://") {
+            Ok(u.to_owned())
+        } else {
+            Err(ConfigError::invalid(
+                key,
+                "expected an http:// or https:// URL",
+            ))
+        }
+    };
+    let pagerduty = match &n.pagerduty {
+        None => None,
+        Some(p) => Some(super::PagerDutyConfig {
+            routing_key: secret(
+                "notify.pagerduty.routing_key",
+                &p.routing_key,
+                &p.routing_key_file,
+                &p.routing_key_env,
+            )?
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    "notify.pagerduty.routing_key",
+                    "missing: give routing_key_file or routing_key_env",
+                )
+            })?,
+            events_url: url(
+                "notify.pagerduty.events_url",
+                p.events_url
+                    .as_deref()
+                    .unwrap_or(crate::notify::pagerduty::DEFAULT_EVENTS_URL),
+            )?,
+            client_url: p.client_url.clone(),
+        }),
+    };
+    let webhooks = n
+        .webhooks
+        .iter()
+        .enumerate()
+        .map(|(i, w)| {
+            Ok(super::WebhookConfig {
+                name: w.name.clone(),
+                url: url(&format!("notify.webhooks[{i}].url"), &w.url)?,
+                secret: secret(
+                    &format!("notify.webhooks[{i}].secret"),
+                    &w.secret,
+                    &w.secret_file,
+                    &w.secret_env,
+                )?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let queue_capacity = std::num::NonZeroUsize::new(n.queue_capacity.unwrap_or(256))
+        .ok_or_else(|| ConfigError::invalid("notify.queue_capacity", "must be at least 1"))?;
+    Ok(super::Notify {
+        queue_capacity,
+        pagerduty,
+        webhooks,
+    })
 }
 
 fn timing(raw: &RawConfig) -> Result<Timing> {

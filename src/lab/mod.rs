@@ -14,6 +14,7 @@ mod nats_conf;
 mod natsdr_conf;
 pub mod netd;
 pub mod process;
+pub mod watchdogs;
 
 pub use deploy::{
     Lab, LabError, LabOptions, LabStatus, NODES_PER_REGION, ProcessStatus, find_nats_server,

@@ -12,14 +12,16 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// Every state name `natsdr_state` reports (one series each).
-pub const STATES: [&str; 9] = [
+pub const STATES: [&str; 11] = [
     "starting",
     "healthy",
     "degraded",
     "suspect",
+    "isolated",
     "failing_over",
     "failed_over",
     "switching_over",
+    "stood_down",
     "blocked",
     "self_fenced",
 ];

@@ -1,0 +1,307 @@
+//! Performing actions: each becomes a spawned executor call whose outcome returns as an event.
+//! Nothing here waits: a slow DNS server or PagerDuty never holds the state-owning task.
+use std::time::Duration;
+
+use crate::core::{
+    Action, ClaimResult, Event, FenceResult, Instant, Ownership, PhaseName, Severity, StepResult,
+};
+use crate::dns::{self, Arbiter, ClientRecord, ClientTarget};
+use crate::exec::{Fencer, Promoter};
+use crate::notify::{IncidentId, Notification, NotificationKind, Severity as NSeverity};
+
+use super::{Driver, Probe, status};
+
+/// The incident a page belongs to: one PagerDuty dedup key from leaving Healthy until back.
+#[derive(Debug, Default)]
+pub struct Incident {
+    id: Option<String>,
+    failover_started: Option<Instant>,
+    /// The latest completed failover's total duration, for metrics.
+    pub last_total: Option<Duration>,
+}
+
+impl Incident {
+    pub fn phase_changed(&mut self, from: PhaseName, to: PhaseName, now: Instant) {
+        if to == PhaseName::FailingOver || to == PhaseName::SwitchingOver {
+            self.failover_started = Some(now);
+        }
+        if matches!(from, PhaseName::FailingOver | PhaseName::SwitchingOver)
+            && let Some(t0) = self.failover_started.take()
+        {
+            self.last_total = Some(now.since(t0));
+        }
+    }
+
+    /// The current incident's id, opening one if none is open.
+    fn open(&mut self, site: &str, now: Instant) -> String {
+        self.id
+            .get_or_insert_with(|| {
+                let ts = time::OffsetDateTime::now_utc().unix_timestamp();
+                format!("natsdr-{site}-{ts}-{}", now.0)
+            })
+            .clone()
+    }
+
+    fn close(&mut self) -> Option<String> {
+        self.id.take()
+    }
+}
+
+/// A short description of actions, for dry runs.
+pub fn describe(actions: &[Action]) -> String {
+    actions
+        .iter()
+        .map(|a| match a {
+            Action::ClaimEpoch { claim, .. } => {
+                format!("claim epoch {} for {}", claim.epoch, claim.region)
+            }
+            Action::Fence {
+                region, streams, ..
+            } => format!("fence {} streams in {region}", streams.len()),
+            Action::Unfence {
+                region, streams, ..
+            } => format!("unfence {} streams in {region}", streams.len()),
+            Action::Promote {
+                region, streams, ..
+            } => format!("promote {} mirrors in {region}", streams.len()),
+            Action::SwapDns { from, to, .. } => format!("swap DNS from {from} to {to}"),
+            Action::Notify { to, .. } => format!("notify ({})", status::phase_label(*to)),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn to_dns(o: &Ownership) -> dns::Ownership {
+    dns::Ownership::new(o.region.clone(), o.epoch)
+}
+
+fn from_dns(o: &dns::Ownership) -> Ownership {
+    Ownership {
+        region: o.region.clone(),
+        epoch: o.epoch,
+    }
+}
+
+fn step_failed(e: &dns::DnsError) -> StepResult {
+    StepResult::Failed {
+        retryable: e.is_retryable(),
+        error: crate::error_chain(e),
+    }
+}
+
+impl<Pr, A, C, F, P> Driver<Pr, A, C, F, P>
+where
+    Pr: Probe,
+    A: Arbiter + Send + Sync + 'static,
+    C: ClientRecord + Send + Sync + 'static,
+    F: Fencer,
+    P: Promoter,
+{
+    pub(super) fn dispatch(&mut self, action: Action, now: Instant) {
+        let tx = self.events_tx.clone();
+        let metrics = self.metrics.clone();
+        let exec = self.exec.clone();
+        match action {
+            Action::ClaimEpoch { expect, claim } => {
+                tokio::spawn(async move {
+                    let t0 = tokio::time::Instant::now();
+                    let result = match exec.arbiter.claim(&to_dns(&expect), &to_dns(&claim)).await {
+                        Ok(dns::ClaimResult::Won | dns::ClaimResult::AlreadyOurs) => {
+                            metrics.dns_op("claim", "ok");
+                            ClaimResult::Won
+                        }
+                        Ok(dns::ClaimResult::Lost {
+                            current: Some(seen),
+                        }) => {
+                            metrics.dns_op("claim", "lost");
+                            ClaimResult::Lost {
+                                seen: from_dns(&seen),
+                            }
+                        }
+                        Ok(dns::ClaimResult::Lost { current: None }) => {
+                            metrics.dns_op("claim", "error");
+                            ClaimResult::Failed {
+                                retryable: false,
+                                error: "the ownership record is missing: seed it (see the runbook)"
+                                    .into(),
+                            }
+                        }
+                        Err(e) => {
+                            metrics.dns_op("claim", "error");
+                            ClaimResult::Failed {
+                                retryable: e.is_retryable(),
+                                error: crate::error_chain(&e),
+                            }
+                        }
+                    };
+                    metrics.phase("claim", t0.elapsed().as_secs_f64());
+                    let _ = tx.send(Event::Claimed { claim, result }).await;
+                });
+            }
+            Action::Fence {
+                region,
+                epoch,
+                streams,
+            } => {
+                tokio::spawn(async move {
+                    let t0 = tokio::time::Instant::now();
+                    let result = exec.fencer.fence(&region, epoch, &streams).await;
+                    metrics.phase("fence", t0.elapsed().as_secs_f64());
+                    if let FenceResult::Failed { error, .. } = &result {
+                        tracing::warn!(%region, %epoch, %error, "fence failed");
+                    }
+                    let _ = tx
+                        .send(Event::Fenced {
+                            region,
+                            epoch,
+                            result,
+                        })
+                        .await;
+                });
+            }
+            Action::Unfence {
+                region,
+                epoch,
+                streams,
+            } => {
+                tokio::spawn(async move {
+                    let result = exec.fencer.unfence(&region, epoch, &streams).await;
+                    let _ = tx
+                        .send(Event::Unfenced {
+                            region,
+                            epoch,
+                            result,
+                        })
+                        .await;
+                });
+            }
+            Action::Promote {
+                region,
+                epoch,
+                streams,
+            } => {
+                tokio::spawn(async move {
+                    let t0 = tokio::time::Instant::now();
+                    let result = exec.promoter.promote(&region, epoch, &streams).await;
+                    metrics.phase("promote", t0.elapsed().as_secs_f64());
+                    let _ = tx
+                        .send(Event::Promoted {
+                            region,
+                            epoch,
+                            result,
+                        })
+                        .await;
+                });
+            }
+            Action::SwapDns { from, to, epoch } => {
+                let target = |r| {
+                    self.cfg.region(r).map(|rc| match &rc.entry_point {
+                        crate::config::EntryPoint::Address(a) => ClientTarget::addresses([*a]),
+                        crate::config::EntryPoint::Name(n) => ClientTarget::Alias(n.clone()),
+                    })
+                };
+                let (Some(from_t), Some(to_t)) = (target(&from), target(&to)) else {
+                    tracing::error!(%from, %to, "SwapDns names a region that is not configured");
+                    return;
+                };
+                let within = self.cfg.timing.step_timeout;
+                self.metrics.set_dns_pending(true);
+                tokio::spawn(async move {
+                    let t0 = tokio::time::Instant::now();
+                    let result = match exec.client.swap(Some(&from_t), &to_t).await {
+                        Ok(dns::SwapResult::Swapped | dns::SwapResult::AlreadyThere) => {
+                            metrics.dns_op("swap", "ok");
+                            match exec.client.verify(&to_t, within).await {
+                                Ok(_) => {
+                                    metrics.dns_op("verify", "ok");
+                                    metrics.set_dns_pending(false);
+                                    StepResult::Done
+                                }
+                                Err(e) => {
+                                    metrics.dns_op("verify", "error");
+                                    step_failed(&e)
+                                }
+                            }
+                        }
+                        Ok(dns::SwapResult::Lost { current }) => {
+                            metrics.dns_op("swap", "lost");
+                            StepResult::Failed {
+                                retryable: false,
+                                error: format!(
+                                    "the client record holds {current:?}, not {from}'s entry point"
+                                ),
+                            }
+                        }
+                        Err(e) => {
+                            metrics.dns_op("swap", "error");
+                            step_failed(&e)
+                        }
+                    };
+                    metrics.phase("dns", t0.elapsed().as_secs_f64());
+                    let _ = tx.send(Event::DnsSwapped { epoch, result }).await;
+                });
+            }
+            Action::Notify {
+                from,
+                to,
+                severity,
+                summary,
+            } => self.notify(from, to, severity, summary, now),
+        }
+    }
+
+    fn notify(
+        &mut self,
+        from: PhaseName,
+        to: PhaseName,
+        severity: Severity,
+        summary: String,
+        now: Instant,
+    ) {
+        if let Some(total) = self.incident.last_total.take() {
+            self.metrics.phase("total", total.as_secs_f64());
+        }
+        let Some(notifier) = &self.notifier else {
+            return;
+        };
+        let site = self.cfg.watchdog.site.to_string();
+        let (kind, incident) = match to {
+            PhaseName::Healthy => match self.incident.close() {
+                Some(id) => (NotificationKind::Resolve, id),
+                None => return,
+            },
+            PhaseName::Degraded | PhaseName::Starting => {
+                (NotificationKind::Info, self.incident.open(&site, now))
+            }
+            _ => (NotificationKind::Trigger, self.incident.open(&site, now)),
+        };
+        let Ok(incident) = IncidentId::new(incident) else {
+            return;
+        };
+        let mut details = serde_json::Map::new();
+        details.insert("from".into(), status::phase_label(from).into());
+        details.insert("to".into(), status::phase_label(to).into());
+        details.insert("reason".into(), summary.clone().into());
+        details.insert("epoch".into(), serde_json::json!(self.state.epoch()));
+        details.insert(
+            "active_region".into(),
+            serde_json::json!(self.state.known.as_ref().map(|o| o.region.to_string())),
+        );
+        notifier.send(Notification {
+            incident,
+            kind,
+            severity: match severity {
+                Severity::Critical => NSeverity::Critical,
+                Severity::Warning => NSeverity::Warning,
+                Severity::Info => NSeverity::Info,
+            },
+            summary: format!("natsdr {}: {summary}", self.cfg.watchdog.id),
+            source: self.cfg.watchdog.id.clone(),
+            component: Some("nats-jetstream".into()),
+            group: Some(site),
+            class: Some(status::phase_label(to).into()),
+            timestamp: time::OffsetDateTime::now_utc(),
+            details,
+        });
+    }
+}

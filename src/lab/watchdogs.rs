@@ -1,0 +1,258 @@
+//! The lab's three natsdr processes (us and eu watchdogs, the witness), started from the
+//! configs the lab wrote, with a small HTTP client for their APIs. Used by the demo and tests.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::manifest::LabManifest;
+use super::names::Site;
+use crate::api::model::Status;
+
+/// Why a watchdog could not be started or asked.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchdogError {
+    /// The process could not be spawned.
+    #[error("cannot start the {site:?} watchdog ({exe})")]
+    Spawn {
+        /// Which watchdog.
+        site: Site,
+        /// The natsdr binary.
+        exe: PathBuf,
+        /// The underlying failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The lab has no watchdog for this site.
+    #[error("the lab has no {0:?} watchdog")]
+    NoSuchSite(Site),
+    /// The API did not answer.
+    #[error("{site:?} watchdog API: {source}")]
+    Http {
+        /// Which watchdog.
+        site: Site,
+        /// The HTTP error.
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A watchdog did not become ready in time.
+    #[error("{site:?} watchdog not ready within {timeout:?} (see {log})")]
+    NotReady {
+        /// Which watchdog.
+        site: Site,
+        /// How long we waited.
+        timeout: Duration,
+        /// Its log.
+        log: PathBuf,
+    },
+}
+
+/// Running watchdogs. Dropping this kills them (a demo or test that panics leaves nothing).
+pub struct Watchdogs {
+    exe: PathBuf,
+    dir: PathBuf,
+    env: Vec<(String, String)>,
+    procs: BTreeMap<Site, Child>,
+    apis: BTreeMap<Site, String>,
+    configs: BTreeMap<Site, PathBuf>,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Watchdogs {
+    /// Starts every site's watchdog with `natsdr run`; `env` adds variables (e.g. faster
+    /// `NATSDR_TIMING__*` settings for a demo).
+    pub fn start(m: &LabManifest, exe: &Path, env: &[(&str, &str)]) -> Result<Self, WatchdogError> {
+        let token = std::fs::read_to_string(m.dir.join("secrets").join("api-token"))
+            .unwrap_or_default()
+            .trim()
+            .to_owned();
+        let mut w = Self {
+            exe: exe.to_owned(),
+            dir: m.dir.clone(),
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            procs: BTreeMap::new(),
+            apis: m
+                .watchdogs
+                .iter()
+                .map(|w| (w.site, format!("http://{}", w.api_listen)))
+                .collect(),
+            configs: m
+                .watchdogs
+                .iter()
+                .map(|w| (w.site, w.config.clone()))
+                .collect(),
+            token,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(5))
+                .build()
+                .expect("client builds"),
+        };
+        for site in Site::ALL {
+            w.spawn(site)?;
+        }
+        Ok(w)
+    }
+
+    fn log(&self, site: Site) -> PathBuf {
+        self.dir
+            .join("logs")
+            .join(format!("natsdr-{site:?}.log").to_lowercase())
+    }
+
+    fn spawn(&mut self, site: Site) -> Result<(), WatchdogError> {
+        let config = self
+            .configs
+            .get(&site)
+            .ok_or(WatchdogError::NoSuchSite(site))?
+            .clone();
+        let log = self.log(site);
+        let err = |source| WatchdogError::Spawn {
+            site,
+            exe: self.exe.clone(),
+            source,
+        };
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(err)?;
+        let out2 = out.try_clone().map_err(err)?;
+        let mut cmd = Command::new(&self.exe);
+        cmd.args(["run", "--config"])
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(out2);
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info,natsdr=debug".into()),
+        );
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().map_err(err)?;
+        self.procs.insert(site, child);
+        Ok(())
+    }
+
+    /// Kills one watchdog (SIGKILL: a crash, not a clean stop).
+    pub fn kill(&mut self, site: Site) {
+        if let Some(mut c) = self.procs.remove(&site) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts a killed watchdog again.
+    pub fn restart(&mut self, site: Site) -> Result<(), WatchdogError> {
+        self.kill(site);
+        self.spawn(site)
+    }
+
+    /// The API's base URL of a site's watchdog.
+    pub fn api(&self, site: Site) -> &str {
+        &self.apis[&site]
+    }
+
+    /// The operator token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Waits until every watchdog answers `/readyz` with 200.
+    pub async fn wait_ready(&self, timeout: Duration) -> Result<(), WatchdogError> {
+        for site in self.procs.keys().copied() {
+            let deadline = tokio::time::Instant::now() + timeout;
+            loop {
+                let ok = self
+                    .http
+                    .get(format!("{}/readyz", self.api(site)))
+                    .send()
+                    .await
+                    .is_ok_and(|r| r.status().is_success());
+                if ok {
+                    break;
+                }
+                if tokio::time::Instant::now() > deadline {
+                    return Err(WatchdogError::NotReady {
+                        site,
+                        timeout,
+                        log: self.log(site),
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        Ok(())
+    }
+
+    /// A site's `/v1/status`.
+    pub async fn status(&self, site: Site) -> Result<Status, WatchdogError> {
+        let http = |source| WatchdogError::Http { site, source };
+        self.http
+            .get(format!("{}/v1/status", self.api(site)))
+            .send()
+            .await
+            .map_err(http)?
+            .json()
+            .await
+            .map_err(http)
+    }
+
+    /// Sends a command (`pause`, `failover`...) with a JSON body; returns the HTTP status and body.
+    pub async fn command(
+        &self,
+        site: Site,
+        command: &str,
+        body: serde_json::Value,
+    ) -> Result<(u16, serde_json::Value), WatchdogError> {
+        let http = |source| WatchdogError::Http { site, source };
+        let r = self
+            .http
+            .post(format!("{}/v1/{command}", self.api(site)))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(http)?;
+        let code = r.status().as_u16();
+        Ok((code, r.json().await.unwrap_or(serde_json::Value::Null)))
+    }
+
+    /// Polls a site's status until `pred` holds; returns the matching status, or the last one
+    /// seen when `timeout` passes.
+    pub async fn wait_for(
+        &self,
+        site: Site,
+        timeout: Duration,
+        pred: impl Fn(&Status) -> bool,
+    ) -> Result<Status, Status> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut last = Status::default();
+        loop {
+            if let Ok(s) = self.status(site).await {
+                if pred(&s) {
+                    return Ok(s);
+                }
+                last = s;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(last);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Watchdogs {
+    fn drop(&mut self) {
+        for (_, mut c) in std::mem::take(&mut self.procs) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
