@@ -1,0 +1,202 @@
+//! The failover outcomes of the autonomous-failover issue, each on the real lab: three real
+//! natsdr processes (us and eu watchdogs, the witness), two real 3-node NATS regions, a real
+//! BIND holding the arbiter and the client record. Needs nats-server and BIND (make deps):
+//! without them these fail, never skip.
+use std::time::Duration;
+
+use natsdr::api::model::Status;
+use natsdr::config::Config;
+use natsdr::dns::{Arbiter, ClientRecord, ClientTarget, Rfc2136, rfc2136_config};
+use natsdr::lab::watchdogs::Watchdogs;
+use natsdr::lab::{Lab, LabOptions, LabRegion, NetPath, Site, find_nats_server};
+use natsdr::model::{Epoch, Region};
+use natsdr::nats::{JsApi, RegionClients};
+use natsdr::topology::{Desired, apply, expected};
+
+struct Setup {
+    lab: Lab,
+    dogs: Watchdogs,
+    cfg: Config,
+    _tmp: tempfile::TempDir,
+}
+
+fn us() -> Region {
+    Region::new("us-east-1").unwrap()
+}
+fn eu() -> Region {
+    Region::new("eu-central-1").unwrap()
+}
+
+async fn js(cfg: &Config, r: &Region) -> JsApi {
+    RegionClients::for_region(cfg.region(r).unwrap(), "test", Duration::from_secs(3)).await.unwrap().js
+}
+
+async fn setup() -> Setup {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = Lab::up(LabOptions {
+        dir: tmp.path().join("lab"),
+        nats_server: find_nats_server().expect("nats-server is installed (make deps)"),
+        natsdr_exe: env!("CARGO_BIN_EXE_natsdr").into(),
+        owner_pid: Some(std::process::id()),
+        ready_timeout: Duration::from_secs(60),
+    })
+    .await
+    .expect("lab starts");
+    let cfg = Config::load(&lab.manifest().natsdr_config).unwrap();
+    let exp = expected(&Desired::from(&cfg)).unwrap();
+    let mut apis = std::collections::BTreeMap::new();
+    for r in &cfg.regions {
+        apis.insert(r.name.clone(), js(&cfg, &r.name).await);
+    }
+    let changes = apply(&exp, &apis).await;
+    assert!(changes.iter().all(|c| c.is_change()), "{changes:?}");
+    // Some history in every mirrored stream, so a promotion has something to keep.
+    let us_js = &apis[&us()];
+    for subj in ["events.created", "audit.login", "metrics.cpu"] {
+        for i in 0..5 {
+            us_js.client().publish(subj.to_owned(), format!("{i}").into()).await.unwrap();
+        }
+    }
+    us_js.client().flush().await.unwrap();
+    let dogs = Watchdogs::start(lab.manifest(), env!("CARGO_BIN_EXE_natsdr").as_ref(), &[]).unwrap();
+    dogs.wait_ready(Duration::from_secs(30)).await.unwrap();
+    for site in [Site::Us, Site::Eu] {
+        let s = dogs
+            .wait_for(site, Duration::from_secs(30), |s| s.state == "healthy" && caught_up(s))
+            .await
+            .unwrap_or_else(|s| panic!("{site:?} never healthy and caught up: {s:#?}"));
+        assert_eq!(s.epoch, Some(Epoch(1)));
+    }
+    Setup { lab, dogs, cfg, _tmp: tmp }
+}
+
+fn caught_up(s: &Status) -> bool {
+    s.site != "eu-central-1" || (!s.mirrors.is_empty() && s.mirrors.iter().all(|m| m.lag_messages == Some(0)))
+}
+
+fn went_through(s: &Status, state: &str) -> bool {
+    s.transitions.iter().any(|t| t.to == state)
+}
+
+fn dns(cfg: &Config) -> Rfc2136 {
+    Rfc2136::new(&rfc2136_config(cfg).unwrap()).unwrap()
+}
+
+/// Rows 1, 12 and 13: the whole US region dies; EU fails over (epoch +1, DNS swapped, mirrors
+/// promoted with their history, GDPR streams untouched); the old US comes back unfenced and is
+/// fenced at once.
+#[tokio::test]
+async fn a_lost_primary_region_fails_over_and_a_returning_one_is_fenced() {
+    let mut s = setup().await;
+    let eu_js = js(&s.cfg, &eu()).await;
+    let gdpr_before = eu_js.stream_info("events-eu-gdpr").await.unwrap().config;
+    let events_before = eu_js.stream_info("events-eu-mirror").await.unwrap().state.last_seq;
+
+    let killed = tokio::time::Instant::now();
+    s.lab.kill_region(LabRegion::Us).await.unwrap();
+    let st = s
+        .dogs
+        .wait_for(Site::Eu, Duration::from_secs(40), |s| s.state == "failed_over")
+        .await
+        .unwrap_or_else(|st| panic!("EU never failed over: {st:#?}"));
+    println!("region loss -> failed_over in {:?}", killed.elapsed());
+    assert_eq!(st.epoch, Some(Epoch(2)));
+    assert_eq!(st.active_region, Some(eu()));
+
+    let dns = dns(&s.cfg);
+    let owner = dns.read().await.unwrap().unwrap();
+    assert_eq!((owner.region.clone(), owner.epoch), (eu(), Epoch(2)));
+    let eu_entry = s.lab.manifest().regions.iter().find(|r| r.region == LabRegion::Eu).unwrap().entry_ip;
+    assert_eq!(
+        ClientRecord::read(&dns).await.unwrap(),
+        Some(ClientTarget::addresses([std::net::IpAddr::V4(eu_entry)]))
+    );
+
+    // The promoted mirror kept its history and takes writes on the source's subjects.
+    let info = eu_js.stream_info("events-eu-mirror").await.unwrap();
+    assert!(info.mirror.is_none());
+    assert_eq!(info.state.last_seq, events_before);
+    let ack = eu_js.client().request("events.after-failover".to_owned(), "x".into()).await.unwrap();
+    let ack: serde_json::Value = serde_json::from_slice(&ack.payload).unwrap();
+    assert_eq!(ack["stream"], "events-eu-mirror", "{ack}");
+    assert_eq!(ack["seq"], events_before + 1, "{ack}");
+
+    // GDPR-only streams: not one byte of their config changed.
+    assert_eq!(eu_js.stream_info("events-eu-gdpr").await.unwrap().config, gdpr_before);
+
+    // The old primary returns with its streams unfenced: it is fenced within a few rounds.
+    s.lab.restart_region(LabRegion::Us).await.unwrap();
+    let us_js = js(&s.cfg, &us()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(40);
+    loop {
+        let fenced = match us_js.stream_info("events-us").await {
+            Ok(i) => i.config.subjects().iter().all(|x| x.starts_with("fenced.")),
+            Err(_) => false,
+        };
+        if fenced {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the returning US was never fenced");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // A publish to US now finds no stream: no message can be accepted by both regions.
+    let r = us_js.client().request("events.after-return".to_owned(), "x".into()).await;
+    assert!(r.is_err(), "a fenced US must not ack: {r:?}");
+}
+
+/// Rows 2 and 5: one lost US node, then a cut EU<->US link while the witness still sees US:
+/// neither moves the primary.
+#[tokio::test]
+async fn a_lost_node_or_a_cut_link_never_moves_the_primary() {
+    let s = setup().await;
+    s.lab.kill_node(LabRegion::Us, 2).await.unwrap();
+    let us_status = s
+        .dogs
+        .wait_for(Site::Us, Duration::from_secs(15), |s| {
+            s.regions.iter().any(|r| r.region == us() && r.servers == 2)
+        })
+        .await
+        .unwrap_or_else(|st| panic!("US watchdog never saw the lost node: {st:#?}"));
+    assert!(us_status.regions.iter().any(|r| r.region == us() && r.up));
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let eu_status = s.dogs.status(Site::Eu).await.unwrap();
+    assert!(!went_through(&eu_status, "failing_over"), "{eu_status:#?}");
+    assert_eq!(eu_status.epoch, Some(Epoch(1)));
+
+    s.lab.restart_node(LabRegion::Us, 2).await.unwrap();
+    for p in ["leaf", "wd:eu->us-east-1", "peer:eu->us", "peer:us->eu"] {
+        s.lab.cut(p.parse::<NetPath>().unwrap()).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(14)).await;
+    let eu_status = s.dogs.status(Site::Eu).await.unwrap();
+    assert!(!went_through(&eu_status, "failing_over"), "{eu_status:#?}");
+    let owner = dns(&s.cfg).read().await.unwrap().unwrap();
+    assert_eq!((owner.region, owner.epoch), (us(), Epoch(1)));
+    let us_status = s.dogs.status(Site::Us).await.unwrap();
+    assert!(!went_through(&us_status, "self_fenced"), "the witness still vouches for US: {us_status:#?}");
+}
+
+/// Row 11: a paused watchdog takes no action whatever happens, and resumes safely.
+#[tokio::test]
+async fn a_paused_watchdog_does_nothing_until_resumed() {
+    let mut s = setup().await;
+    for site in [Site::Us, Site::Eu] {
+        let (code, body) = s.dogs.command(site, "pause", serde_json::json!({"reason": "maintenance"})).await.unwrap();
+        assert_eq!(code, 202, "{body}");
+    }
+    s.lab.kill_region(LabRegion::Us).await.unwrap();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let st = s.dogs.status(Site::Eu).await.unwrap();
+    assert_eq!(st.mode, "paused");
+    assert!(!went_through(&st, "failing_over"), "{st:#?}");
+    let owner = dns(&s.cfg).read().await.unwrap().unwrap();
+    assert_eq!(owner.epoch, Epoch(1), "a paused watchdog claimed an epoch");
+
+    let (code, body) = s.dogs.command(Site::Eu, "resume", serde_json::json!({"reason": "done"})).await.unwrap();
+    assert_eq!(code, 202, "{body}");
+    s.dogs
+        .wait_for(Site::Eu, Duration::from_secs(40), |s| s.state == "failed_over")
+        .await
+        .unwrap_or_else(|st| panic!("EU never failed over after resume: {st:#?}"));
+    s.dogs.kill(Site::Us);
+}
