@@ -2,6 +2,7 @@
 mod check_config;
 mod lab;
 mod lint;
+mod ops;
 mod topology;
 
 use std::path::PathBuf;
@@ -56,6 +57,45 @@ enum Command {
         #[arg(long, env = "NATSDR_CONFIG")]
         config: PathBuf,
     },
+    /// Show a running watchdog's state, epoch, regions, mirror lag and recent transitions.
+    Status {
+        #[command(flatten)]
+        api: ops::ApiArgs,
+    },
+    /// Stop acting (probing and reporting go on) until `resume`.
+    Pause {
+        #[command(flatten)]
+        args: ops::CommandArgs,
+    },
+    /// Act again, after a fresh probe round.
+    Resume {
+        #[command(flatten)]
+        args: ops::CommandArgs,
+    },
+    /// Planned move of the primary to the watchdog's region: fence, wait for lag 0, promote,
+    /// DNS. Zero loss; refused when not safe.
+    Switchover {
+        #[command(flatten)]
+        args: ops::CommandArgs,
+    },
+    /// Forced move of the primary to the watchdog's region.
+    Failover {
+        #[command(flatten)]
+        args: ops::CommandArgs,
+        /// Break-glass: proceed even if the mirrors lag beyond the RPO budget (audited).
+        #[arg(long)]
+        allow_data_loss: bool,
+    },
+    /// Bring the home primary back (reseed, then a planned switchover).
+    Failback {
+        #[command(flatten)]
+        args: ops::CommandArgs,
+    },
+    /// Release a hold (Blocked, FailedOver, SelfFenced) after checking the world.
+    Ack {
+        #[command(flatten)]
+        args: ops::CommandArgs,
+    },
     /// Run a real two-region NATS lab on this machine (for the demo, tests and trying natsdr).
     Lab {
         #[command(subcommand)]
@@ -89,6 +129,16 @@ pub fn main() -> ExitCode {
         } => lint::run(&config, strict, json),
         Command::Lab { command } => lab::run(command),
         Command::Plan { config } => topology::run_plan(&config),
+        Command::Status { api } => ops::status(&api),
+        Command::Pause { args } => ops::command("pause", &args, false),
+        Command::Resume { args } => ops::command("resume", &args, false),
+        Command::Switchover { args } => ops::command("switchover", &args, false),
+        Command::Failover {
+            args,
+            allow_data_loss,
+        } => ops::command("failover", &args, allow_data_loss),
+        Command::Failback { args } => ops::command("failback", &args, false),
+        Command::Ack { args } => ops::command("ack", &args, false),
         Command::Apply { config } => topology::run_apply(&config),
     };
     ExitCode::from(code)
