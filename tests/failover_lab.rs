@@ -65,9 +65,10 @@ async fn setup() -> Setup {
         }
     }
     us_js.client().flush().await.unwrap();
-    let dogs =
-        Watchdogs::start(lab.manifest(), env!("CARGO_BIN_EXE_natsdr").as_ref(), &[]).unwrap();
-    dogs.wait_ready(Duration::from_secs(30)).await.unwrap();
+    let exe = env!("CARGO_BIN_EXE_natsdr").as_ref();
+    let dogs = Watchdogs::start(lab.manifest(), exe, &[], Duration::from_secs(30))
+        .await
+        .unwrap();
     for site in [Site::Us, Site::Eu] {
         let s = dogs
             .wait_for(site, Duration::from_secs(30), |s| {
