@@ -131,12 +131,13 @@ mod tests {
     }
 
     #[test]
-    fn a_lagging_mirror_is_dated_by_the_first_message_it_lacks_and_the_lag_survives_the_source()
-    {
+    fn a_lagging_mirror_is_dated_by_the_first_message_it_lacks_and_the_lag_survives_the_source() {
         let (us, eu) = (region("us-east-1"), region("eu-central-1"));
         let m = StreamName::new("M").unwrap();
         let mut book = LagBook::default();
-        let dating = book.observe(&eu, &m, 10, Some((&us, &source(1, 15)))).unwrap();
+        let dating = book
+            .observe(&eu, &m, 10, Some((&us, &source(1, 15))))
+            .unwrap();
         assert_eq!((dating.region.as_str(), dating.seq), ("us-east-1", 11));
         assert_eq!(book.get(&eu, &m).unwrap().age(WallTime(5_000)), None);
         book.dated(&dating.mirror, WallTime(1_000));
@@ -166,7 +167,12 @@ mod tests {
     fn a_mirror_never_measured_has_unknown_lag_not_zero() {
         let book = LagBook::default();
         let m = StreamName::new("M").unwrap();
-        let v = mirror_view(None, book.get(&region("eu-central-1"), &m), None, WallTime(1));
+        let v = mirror_view(
+            None,
+            book.get(&region("eu-central-1"), &m),
+            None,
+            WallTime(1),
+        );
         assert_eq!((v.lag_msgs, v.lag_age), (None, None));
     }
 
@@ -175,7 +181,9 @@ mod tests {
         let (us, eu) = (region("us-east-1"), region("eu-central-1"));
         let m = StreamName::new("M").unwrap();
         let mut book = LagBook::default();
-        let dating = book.observe(&eu, &m, 3, Some((&us, &source(50, 60)))).unwrap();
+        let dating = book
+            .observe(&eu, &m, 3, Some((&us, &source(50, 60))))
+            .unwrap();
         assert_eq!(dating.seq, 50);
     }
 }

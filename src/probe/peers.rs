@@ -59,7 +59,11 @@ pub struct PeerClient {
 
 impl PeerClient {
     /// A client for the peer at `base_url`, bounded by `timeout` per request (connect included).
-    pub fn new(base_url: &str, token: Option<Secret>, timeout: Duration) -> Result<Self, PeerError> {
+    pub fn new(
+        base_url: &str,
+        token: Option<Secret>,
+        timeout: Duration,
+    ) -> Result<Self, PeerError> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout)

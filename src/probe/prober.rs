@@ -206,9 +206,17 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
                 };
                 if view.role == StreamRole::Mirror {
                     let source = source_of(&self.config, &rc.name, info, answers);
-                    datings.extend(self.lag.observe(&rc.name, &view.name, view.last_seq, source));
+                    datings.extend(
+                        self.lag
+                            .observe(&rc.name, &view.name, view.last_seq, source),
+                    );
                     let source_last_seq = source.map(|(_, s)| s.state.last_seq);
-                    view.mirror = Some(mirror_view(info.mirror.as_ref(), None, source_last_seq, wall));
+                    view.mirror = Some(mirror_view(
+                        info.mirror.as_ref(),
+                        None,
+                        source_last_seq,
+                        wall,
+                    ));
                 }
                 list.push(view);
             }

@@ -90,14 +90,18 @@ pub fn source_region<'a>(
     mirror_region: &'a Region,
     info: &StreamInfo,
 ) -> Option<&'a Region> {
-    let api = info.mirror.as_ref().and_then(|m| m.external_api.clone()).or_else(|| {
-        info.config
-            .mirror()?
-            .get("external")?
-            .get("api")?
-            .as_str()
-            .map(str::to_owned)
-    });
+    let api = info
+        .mirror
+        .as_ref()
+        .and_then(|m| m.external_api.clone())
+        .or_else(|| {
+            info.config
+                .mirror()?
+                .get("external")?
+                .get("api")?
+                .as_str()
+                .map(str::to_owned)
+        });
     match api {
         None => Some(mirror_region),
         Some(api) => config
@@ -120,8 +124,10 @@ mod tests {
 
     #[test]
     fn a_stream_whose_subjects_are_all_parked_is_fenced_whatever_its_stamps_say() {
-        let fenced = info(json!({"config": {"name": "S", "subjects": ["fenced.a.*", "fenced.b"],
-            "metadata": {"natsdr.role": "promoted"}}}));
+        let fenced = info(
+            json!({"config": {"name": "S", "subjects": ["fenced.a.*", "fenced.b"],
+            "metadata": {"natsdr.role": "promoted"}}}),
+        );
         assert_eq!(role(&fenced), StreamRole::Fenced);
         let restored = info(json!({"config": {"name": "S", "subjects": ["a.*"],
             "metadata": {"natsdr.role": "fenced"}}}));
