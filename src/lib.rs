@@ -13,6 +13,7 @@ pub mod lint;
 pub mod model;
 pub mod nats;
 pub mod notify;
+pub mod probe;
 pub mod telemetry;
 pub mod testkit;
 pub mod topology;
