@@ -70,9 +70,9 @@ pub enum ExecError {
         stream: StreamName,
         /// The server version as the region reports it (`unknown` if no server said).
         version: String,
-        /// The server's refusal.
+        /// The server's refusal (boxed: it is large, and errors travel in every `Result`).
         #[source]
-        source: JsError,
+        source: Box<JsError>,
     },
     /// A JetStream API call failed.
     #[error("{region}/{stream}: JetStream API call failed")]
@@ -81,9 +81,9 @@ pub enum ExecError {
         region: Region,
         /// The stream.
         stream: StreamName,
-        /// The call's error.
+        /// The call's error (boxed, as above).
         #[source]
-        source: JsError,
+        source: Box<JsError>,
     },
 }
 
@@ -107,7 +107,7 @@ impl ExecError {
     pub fn looks_like_no_quorum(&self) -> bool {
         match self {
             Self::Api { source, .. } => {
-                matches!(source, JsError::Timeout { .. })
+                matches!(**source, JsError::Timeout { .. })
                     || source.err_code() == Some(codes::CLUSTER_NOT_AVAILABLE)
             }
             Self::UnknownRegion { .. }

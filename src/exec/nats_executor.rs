@@ -10,7 +10,7 @@ use super::{Fencer, Promoter};
 use crate::config::{Config, RegionConfig};
 use crate::core::{FenceResult, StepResult};
 use crate::model::{Epoch, Region, StreamName};
-use crate::nats::{JsApi, RegionClients, Regions, codes};
+use crate::nats::{JsApi, JsError, RegionClients, Regions, codes};
 use crate::topology::{Desired, StreamKind, expected};
 
 /// Performs the core's `Fence`, `Unfence` and `Promote` actions over each region's clients.
@@ -94,7 +94,7 @@ impl NatsExecutor {
         match self.reach(cfg, clients).await {
             Reach::Quorum => match clients.js.account_info().await {
                 Err(e)
-                    if matches!(e, crate::nats::JsError::Timeout { .. })
+                    if matches!(e, JsError::Timeout { .. })
                         || e.err_code() == Some(codes::CLUSTER_NOT_AVAILABLE) =>
                 {
                     Reach::NoQuorum
@@ -112,10 +112,10 @@ impl NatsExecutor {
         stream: &StreamName,
         epoch: Epoch,
     ) -> Result<(), ExecError> {
-        let api = |source| ExecError::Api {
+        let api = |source: JsError| ExecError::Api {
             region: region.clone(),
             stream: stream.clone(),
-            source,
+            source: Box::new(source),
         };
         let Some(info) = js.find_stream(stream.as_str()).await.map_err(api)? else {
             // No stream, nothing stores publishes on its subjects: that is what a fence wants.
@@ -146,10 +146,10 @@ impl NatsExecutor {
         stream: &StreamName,
         epoch: Epoch,
     ) -> Result<(), ExecError> {
-        let api = |source| ExecError::Api {
+        let api = |source: JsError| ExecError::Api {
             region: region.clone(),
             stream: stream.clone(),
-            source,
+            source: Box::new(source),
         };
         let info = js
             .find_stream(stream.as_str())
@@ -212,10 +212,10 @@ impl NatsExecutor {
         epoch: Epoch,
         takeover: &Takeover,
     ) -> Result<(), ExecError> {
-        let api = |source| ExecError::Api {
+        let api = |source: JsError| ExecError::Api {
             region: region.clone(),
             stream: stream.clone(),
-            source,
+            source: Box::new(source),
         };
         let info = clients
             .js
@@ -246,7 +246,7 @@ impl NatsExecutor {
                     region: region.clone(),
                     stream: stream.clone(),
                     version: self.server_version(clients).await,
-                    source,
+                    source: Box::new(source),
                 })
             }
             Err(source) => Err(api(source)),
