@@ -122,7 +122,11 @@ pub struct Observations {
     pub at_unix_ms: u64,
     /// How old the report is when served, on the serving side's own monotonic clock (so a
     /// reader's age estimate does not depend on the two machines' wall clocks agreeing).
-    #[serde(rename = "age_ms", default)]
+    #[serde(
+        rename = "age_ms",
+        default,
+        skip_serializing_if = "ReportAge::is_unknown"
+    )]
     pub age: ReportAge,
     /// The arbiter's ownership record as read in that round (`None`: it could not be read).
     /// Lets a watchdog cut off from the arbiter learn newer epochs.
@@ -159,7 +163,8 @@ pub struct RegionVerdict {
 /// milliseconds received. NB: only differences of the same machine's monotonic clock are used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReportAge {
-    /// Not known (a report built without a round time): serializes as 0.
+    /// Not known (a report built without a round, or read without `age_ms`): not serialized,
+    /// and a reader refuses such a report.
     #[default]
     Unknown,
     /// The round happened at this instant of the serving process's monotonic clock.
@@ -169,6 +174,10 @@ pub enum ReportAge {
 }
 
 impl ReportAge {
+    fn is_unknown(&self) -> bool {
+        *self == Self::Unknown
+    }
+
     /// The age now: elapsed since the round on this machine, or as received.
     pub fn now(&self) -> std::time::Duration {
         match self {

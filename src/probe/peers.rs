@@ -1,7 +1,7 @@
 //! Fetches the other vantage points' observations (`GET /v1/observations`) for the majority vote.
 use std::time::Duration;
 
-use crate::api::model::Observations;
+use crate::api::model::{Observations, ReportAge};
 use crate::config::{Secret, SecretError};
 
 /// Why a peer's report could not be had.
@@ -37,6 +37,13 @@ pub enum PeerError {
         url: String,
         /// The HTTP status.
         status: u16,
+    },
+    /// The peer's report does not say how old it is (an older natsdr): it cannot vote, since
+    /// a stale verdict would pass for a fresh one.
+    #[error("peer {url} sent a report without its age (age_ms)")]
+    Ageless {
+        /// The peer's base URL.
+        url: String,
     },
     /// The peer's answer is not an observations report.
     #[error("peer {url} sent a malformed report")]
@@ -81,7 +88,7 @@ impl PeerClient {
         &self.url
     }
 
-    /// Fetches the peer's latest observations.
+    /// Fetches the peer's latest observations; a report that does not carry its age is refused.
     pub async fn fetch(&self) -> Result<Observations, PeerError> {
         let mut req = self.http.get(format!("{}/v1/observations", self.url));
         if let Some(t) = &self.token {
@@ -97,9 +104,15 @@ impl PeerClient {
                 status: resp.status().as_u16(),
             });
         }
-        resp.json().await.map_err(|source| PeerError::Malformed {
+        let obs: Observations = resp.json().await.map_err(|source| PeerError::Malformed {
             url: self.url.clone(),
             source,
-        })
+        })?;
+        if obs.age == ReportAge::Unknown {
+            return Err(PeerError::Ageless {
+                url: self.url.clone(),
+            });
+        }
+        Ok(obs)
     }
 }

@@ -133,7 +133,7 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
             let error = match result {
                 Ok(obs) => {
                     // Its age when served, plus the whole fetch: never younger than it is.
-                    let age = obs.age.now() + took;
+                    let age = obs.age.now().saturating_add(took);
                     peer.last = Some(Held {
                         report: report_from(&obs, peer.vantage, age),
                         at,
@@ -145,7 +145,7 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
             };
             if let Some(held) = &peer.last {
                 let mut report = held.report.clone();
-                report.age += at.since(held.at);
+                report.age = report.age.saturating_add(at.since(held.at));
                 reports.push(report);
             }
             details.peers.push(PeerDetails {
@@ -236,6 +236,10 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
     /// Reads the first message each lagging mirror lacks from its source, all at once, within
     /// `within`. Returns the reads that failed.
     async fn date(&mut self, datings: Vec<Dating>, within: Duration) -> Vec<(Dating, ProbeError)> {
+        if within.is_zero() {
+            // The round's time is spent: these mirrors keep their previous date this round.
+            return Vec::new();
+        }
         let regions = &self.regions;
         let reads = join_all(datings.into_iter().filter_map(|d| {
             let js = regions.get(&d.region)?.js.with_timeout(within);

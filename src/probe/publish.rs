@@ -53,3 +53,41 @@ pub fn report_from(obs: &Observations, vantage: Vantage, age: std::time::Duratio
         owner: obs.owner.clone(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn a_report_is_served_with_its_age_on_the_servers_clock_and_read_back_as_millis() {
+        let served = Observations {
+            age: ReportAge::Since(tokio::time::Instant::now()),
+            ..Observations::default()
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let json = serde_json::to_value(&served).unwrap();
+        let ms = json["age_ms"].as_u64().unwrap();
+        assert!((50..1000).contains(&ms), "{json}");
+        let read: Observations = serde_json::from_value(json).unwrap();
+        assert_eq!(read.age, ReportAge::Millis(ms));
+        assert_eq!(read.age.now(), Duration::from_millis(ms));
+    }
+
+    #[test]
+    fn a_report_without_an_age_reads_as_of_unknown_age() {
+        let read: Observations = serde_json::from_str(
+            r#"{"from":"wd","site":"us-east-1","role":"watchdog","at_unix_ms":1,"epoch":null,
+                "active_region":null,"regions":[]}"#,
+        )
+        .unwrap();
+        assert_eq!(read.age, ReportAge::Unknown);
+        assert_eq!(read.owner, None);
+        let json = serde_json::to_value(&read).unwrap();
+        assert!(
+            json.get("age_ms").is_none(),
+            "an unknown age is never served as zero"
+        );
+    }
+}
