@@ -264,3 +264,114 @@ async fn a_paused_watchdog_does_nothing_until_resumed() {
         .unwrap_or_else(|st| panic!("EU never failed over after resume: {st:#?}"));
     s.dogs.kill(Site::Us);
 }
+
+/// Row 4: two of three US nodes die; the survivor cannot acknowledge writes (no quorum), which
+/// counts as fenced: EU fails over.
+#[tokio::test]
+async fn losing_two_of_three_primary_nodes_fails_over() {
+    let mut s = setup().await;
+    s.lab.kill_node(LabRegion::Us, 1).await.unwrap();
+    s.lab.kill_node(LabRegion::Us, 2).await.unwrap();
+    let st = s
+        .dogs
+        .wait_for(Site::Eu, Duration::from_secs(40), |s| {
+            s.state == "failed_over"
+        })
+        .await
+        .unwrap_or_else(|st| panic!("EU never failed over: {st:#?}"));
+    assert_eq!(st.epoch, Some(Epoch(2)));
+    let owner = Arbiter::read(&dns(&s.cfg)).await.unwrap().unwrap();
+    assert_eq!((owner.region, owner.epoch), (eu(), Epoch(2)));
+}
+
+/// Row 10: the mirror lags beyond the RPO budget when US dies: no automatic failover, Blocked
+/// with the reason; an explicit, audited break-glass proceeds.
+#[tokio::test]
+async fn over_the_rpo_budget_only_an_explicit_break_glass_fails_over() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lab = Lab::up(LabOptions {
+        dir: tmp.path().join("lab"),
+        nats_server: find_nats_server().expect("nats-server is installed (make deps)"),
+        natsdr_exe: env!("CARGO_BIN_EXE_natsdr").into(),
+        owner_pid: Some(std::process::id()),
+        ready_timeout: Duration::from_secs(60),
+    })
+    .await
+    .expect("lab starts");
+    let cfg = Config::load(&lab.manifest().natsdr_config).unwrap();
+    let exp = expected(&Desired::from(&cfg)).unwrap();
+    let mut apis = std::collections::BTreeMap::new();
+    for r in &cfg.regions {
+        apis.insert(r.name.clone(), js(&cfg, &r.name).await);
+    }
+    assert!(apply(&exp, &apis).await.iter().all(|c| c.is_change()));
+    let exe = env!("CARGO_BIN_EXE_natsdr").as_ref();
+    let budget = [("NATSDR_RPO__MAX_LAG_MESSAGES", "5")];
+    let dogs = Watchdogs::start(lab.manifest(), exe, &budget, Duration::from_secs(30))
+        .await
+        .unwrap();
+    dogs.wait_for(Site::Eu, Duration::from_secs(30), |s| s.state == "healthy")
+        .await
+        .unwrap();
+
+    // The link to EU is cut while US keeps taking writes: the mirror falls 20 messages behind.
+    let mut lab = lab;
+    lab.cut("leaf".parse::<NetPath>().unwrap()).await.unwrap();
+    for i in 0..20 {
+        let ack = apis[&us()]
+            .client()
+            .request("events.lagging".to_owned(), format!("{i}").into())
+            .await;
+        assert!(ack.is_ok(), "US still takes writes: {ack:?}");
+    }
+    dogs.wait_for(Site::Eu, Duration::from_secs(15), |s| {
+        s.mirrors
+            .iter()
+            .any(|m| m.stream == "events-eu-mirror" && m.lag_messages == Some(20))
+    })
+    .await
+    .unwrap_or_else(|st| panic!("EU never measured the lag: {st:#?}"));
+    lab.kill_region(LabRegion::Us).await.unwrap();
+    let st = dogs
+        .wait_for(Site::Eu, Duration::from_secs(40), |s| s.state == "blocked")
+        .await
+        .unwrap_or_else(|st| panic!("EU was not blocked by the RPO guard: {st:#?}"));
+    assert!(
+        st.transitions[0].reason.contains("events-eu-mirror"),
+        "{:#?}",
+        st.transitions[0]
+    );
+    assert_eq!(
+        Arbiter::read(&dns(&cfg)).await.unwrap().unwrap().epoch,
+        Epoch(1)
+    );
+
+    let (code, body) = dogs
+        .command(
+            Site::Eu,
+            "failover",
+            serde_json::json!({"reason": "us lost"}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        code, 409,
+        "without break-glass the failover is refused: {body}"
+    );
+    let (code, body) = dogs
+        .command(
+            Site::Eu,
+            "failover",
+            serde_json::json!({"reason": "us lost; 20 msgs accepted", "allow_data_loss": true}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(code, 202, "{body}");
+    let st = dogs
+        .wait_for(Site::Eu, Duration::from_secs(40), |s| {
+            s.state == "failed_over"
+        })
+        .await
+        .unwrap_or_else(|st| panic!("break-glass did not fail over: {st:#?}"));
+    assert_eq!(st.epoch, Some(Epoch(2)));
+}

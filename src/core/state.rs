@@ -235,6 +235,10 @@ pub struct Evidence {
     pub silent_mirrors: u32,
     /// Mirrors that could testify (unprotected mirrors in the standby region).
     pub mirrors: u32,
+    /// This watchdog sees the region answering with a minority of its servers: no quorum, so no
+    /// acknowledged write, whatever its mirrors still hear.
+    #[serde(default)]
+    pub minority_answering: bool,
 }
 
 /// A phase without its data: a bounded label for notifications and metrics.

@@ -42,11 +42,16 @@ pub fn evidence(
         }
     }
     let (silent, total) = mirror_testimony(obs, mirrors_in, policy);
+    let minority_answering = obs
+        .regions
+        .get(region)
+        .is_some_and(|v| v.reachable && v.servers_up > 0 && v.servers_up * 2 <= v.cluster_size);
     Evidence {
         down_votes,
         vantage_points: policy.vantage_points(),
         silent_mirrors: silent,
         mirrors: total,
+        minority_answering,
     }
 }
 
@@ -81,9 +86,12 @@ pub fn votes_confirm(e: &Evidence, policy: &Policy) -> bool {
     e.down_votes >= needed
 }
 
-/// Whether the standby's mirrors testify that their source is gone: all of them silent.
+/// Whether the standby's mirrors testify that their source is gone: all of them silent. NB: a
+/// region seen answering with only a minority of its servers needs no testimony: it cannot
+/// acknowledge a write, yet a stale stream leader there keeps heartbeating its mirrors'
+/// consumers (seen on the lab with 2 of 3 US nodes killed: mirrors never fell silent).
 pub fn mirrors_testify(e: &Evidence) -> bool {
-    e.mirrors > 0 && e.silent_mirrors == e.mirrors
+    e.minority_answering || (e.mirrors > 0 && e.silent_mirrors == e.mirrors)
 }
 
 /// Primary side: the latest time at which a majority vouched that `region` serves, from this
@@ -191,7 +199,7 @@ pub fn stale_twin(obs: &Observation, catalog: &Catalog, region: &Region, policy:
         .collect();
     obs.regions
         .get(region)
-        .filter(|v| v.reachable)
+        .filter(|v| can_ack(v))
         .is_some_and(|v| {
             v.streams.iter().any(|s| {
                 s.role == StreamRole::Writable
@@ -199,6 +207,14 @@ pub fn stale_twin(obs: &Observation, catalog: &Catalog, region: &Region, policy:
                     && !policy.params().protected.contains(&s.name)
             })
         })
+}
+
+/// Whether a region, as seen this round, can acknowledge a write at all: reachable with a quorum
+/// of its servers. NB: a minority still lists its streams as writable (stale leaders answer for
+/// a while) but can ack nothing; it is fenced by its lost quorum, and checked again when it
+/// regains one.
+fn can_ack(v: &super::observation::RegionView) -> bool {
+    v.reachable && v.health().serves()
 }
 
 /// Whether `region` (reachable this round) still accepts writes on any stream fencing it would
@@ -212,7 +228,7 @@ pub fn writable_twins(
     let twins: BTreeSet<StreamName> = fence_list(catalog, region, policy).into_iter().collect();
     obs.regions
         .get(region)
-        .filter(|v| v.reachable)
+        .filter(|v| can_ack(v))
         .is_some_and(|v| {
             v.streams
                 .iter()
@@ -233,7 +249,7 @@ pub fn gap(
     let other_writable = obs
         .regions
         .get(other)
-        .filter(|v| v.reachable)
+        .filter(|v| can_ack(v))
         .is_some_and(|v| {
             let twins: BTreeSet<StreamName> =
                 fence_list(catalog, other, policy).into_iter().collect();

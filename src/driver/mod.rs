@@ -265,7 +265,12 @@ where
         });
         let now = self.clock.now();
         let d = decide(&self.state, &ev, now, &self.policy);
-        let refused = matches!(d.reason, core::Reason::Refused { .. });
+        // NB: refused = the core said so, or the command changed nothing at all (a failover
+        // held by the RPO guard answers with the Blocked reason and leaves the state as it was).
+        let refused = matches!(d.reason, core::Reason::Refused { .. })
+            || (d.actions.is_empty()
+                && d.next.phase.name() == self.state.phase.name()
+                && d.next.mode == self.state.mode);
         let outcome = CommandOutcome {
             accepted: !refused,
             dry_run: c.dry_run,
