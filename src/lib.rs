@@ -14,6 +14,7 @@ pub mod lint;
 pub mod model;
 pub mod nats;
 pub mod notify;
+pub mod probe;
 pub mod telemetry;
 pub mod testkit;
 pub mod topology;

@@ -28,7 +28,10 @@ fn eu() -> Region {
 }
 
 async fn js(cfg: &Config, r: &Region) -> JsApi {
-    RegionClients::for_region(cfg.region(r).unwrap(), "test", Duration::from_secs(3)).await.unwrap().js
+    RegionClients::for_region(cfg.region(r).unwrap(), "test", Duration::from_secs(3))
+        .await
+        .unwrap()
+        .js
 }
 
 async fn setup() -> Setup {
@@ -54,24 +57,38 @@ async fn setup() -> Setup {
     let us_js = &apis[&us()];
     for subj in ["events.created", "audit.login", "metrics.cpu"] {
         for i in 0..5 {
-            us_js.client().publish(subj.to_owned(), format!("{i}").into()).await.unwrap();
+            us_js
+                .client()
+                .publish(subj.to_owned(), format!("{i}").into())
+                .await
+                .unwrap();
         }
     }
     us_js.client().flush().await.unwrap();
-    let dogs = Watchdogs::start(lab.manifest(), env!("CARGO_BIN_EXE_natsdr").as_ref(), &[]).unwrap();
-    dogs.wait_ready(Duration::from_secs(30)).await.unwrap();
+    let exe = env!("CARGO_BIN_EXE_natsdr").as_ref();
+    let dogs = Watchdogs::start(lab.manifest(), exe, &[], Duration::from_secs(30))
+        .await
+        .unwrap();
     for site in [Site::Us, Site::Eu] {
         let s = dogs
-            .wait_for(site, Duration::from_secs(30), |s| s.state == "healthy" && caught_up(s))
+            .wait_for(site, Duration::from_secs(30), |s| {
+                s.state == "healthy" && caught_up(s)
+            })
             .await
             .unwrap_or_else(|s| panic!("{site:?} never healthy and caught up: {s:#?}"));
         assert_eq!(s.epoch, Some(Epoch(1)));
     }
-    Setup { lab, dogs, cfg, _tmp: tmp }
+    Setup {
+        lab,
+        dogs,
+        cfg,
+        _tmp: tmp,
+    }
 }
 
 fn caught_up(s: &Status) -> bool {
-    s.site != "eu-central-1" || (!s.mirrors.is_empty() && s.mirrors.iter().all(|m| m.lag_messages == Some(0)))
+    s.site != "eu-central-1"
+        || (!s.mirrors.is_empty() && s.mirrors.iter().all(|m| m.lag_messages == Some(0)))
 }
 
 fn went_through(s: &Status, state: &str) -> bool {
@@ -90,13 +107,20 @@ async fn a_lost_primary_region_fails_over_and_a_returning_one_is_fenced() {
     let mut s = setup().await;
     let eu_js = js(&s.cfg, &eu()).await;
     let gdpr_before = eu_js.stream_info("events-eu-gdpr").await.unwrap().config;
-    let events_before = eu_js.stream_info("events-eu-mirror").await.unwrap().state.last_seq;
+    let events_before = eu_js
+        .stream_info("events-eu-mirror")
+        .await
+        .unwrap()
+        .state
+        .last_seq;
 
     let killed = tokio::time::Instant::now();
     s.lab.kill_region(LabRegion::Us).await.unwrap();
     let st = s
         .dogs
-        .wait_for(Site::Eu, Duration::from_secs(40), |s| s.state == "failed_over")
+        .wait_for(Site::Eu, Duration::from_secs(40), |s| {
+            s.state == "failed_over"
+        })
         .await
         .unwrap_or_else(|st| panic!("EU never failed over: {st:#?}"));
     println!("region loss -> failed_over in {:?}", killed.elapsed());
@@ -104,9 +128,16 @@ async fn a_lost_primary_region_fails_over_and_a_returning_one_is_fenced() {
     assert_eq!(st.active_region, Some(eu()));
 
     let dns = dns(&s.cfg);
-    let owner = dns.read().await.unwrap().unwrap();
+    let owner = Arbiter::read(&dns).await.unwrap().unwrap();
     assert_eq!((owner.region.clone(), owner.epoch), (eu(), Epoch(2)));
-    let eu_entry = s.lab.manifest().regions.iter().find(|r| r.region == LabRegion::Eu).unwrap().entry_ip;
+    let eu_entry = s
+        .lab
+        .manifest()
+        .regions
+        .iter()
+        .find(|r| r.region == LabRegion::Eu)
+        .unwrap()
+        .entry_ip;
     assert_eq!(
         ClientRecord::read(&dns).await.unwrap(),
         Some(ClientTarget::addresses([std::net::IpAddr::V4(eu_entry)]))
@@ -116,13 +147,20 @@ async fn a_lost_primary_region_fails_over_and_a_returning_one_is_fenced() {
     let info = eu_js.stream_info("events-eu-mirror").await.unwrap();
     assert!(info.mirror.is_none());
     assert_eq!(info.state.last_seq, events_before);
-    let ack = eu_js.client().request("events.after-failover".to_owned(), "x".into()).await.unwrap();
+    let ack = eu_js
+        .client()
+        .request("events.after-failover".to_owned(), "x".into())
+        .await
+        .unwrap();
     let ack: serde_json::Value = serde_json::from_slice(&ack.payload).unwrap();
     assert_eq!(ack["stream"], "events-eu-mirror", "{ack}");
     assert_eq!(ack["seq"], events_before + 1, "{ack}");
 
     // GDPR-only streams: not one byte of their config changed.
-    assert_eq!(eu_js.stream_info("events-eu-gdpr").await.unwrap().config, gdpr_before);
+    assert_eq!(
+        eu_js.stream_info("events-eu-gdpr").await.unwrap().config,
+        gdpr_before
+    );
 
     // The old primary returns with its streams unfenced: it is fenced within a few rounds.
     s.lab.restart_region(LabRegion::Us).await.unwrap();
@@ -136,11 +174,17 @@ async fn a_lost_primary_region_fails_over_and_a_returning_one_is_fenced() {
         if fenced {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "the returning US was never fenced");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the returning US was never fenced"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     // A publish to US now finds no stream: no message can be accepted by both regions.
-    let r = us_js.client().request("events.after-return".to_owned(), "x".into()).await;
+    let r = us_js
+        .client()
+        .request("events.after-return".to_owned(), "x".into())
+        .await;
     assert!(r.is_err(), "a fenced US must not ack: {r:?}");
 }
 
@@ -148,7 +192,7 @@ async fn a_lost_primary_region_fails_over_and_a_returning_one_is_fenced() {
 /// neither moves the primary.
 #[tokio::test]
 async fn a_lost_node_or_a_cut_link_never_moves_the_primary() {
-    let s = setup().await;
+    let mut s = setup().await;
     s.lab.kill_node(LabRegion::Us, 2).await.unwrap();
     let us_status = s
         .dogs
@@ -170,10 +214,13 @@ async fn a_lost_node_or_a_cut_link_never_moves_the_primary() {
     tokio::time::sleep(Duration::from_secs(14)).await;
     let eu_status = s.dogs.status(Site::Eu).await.unwrap();
     assert!(!went_through(&eu_status, "failing_over"), "{eu_status:#?}");
-    let owner = dns(&s.cfg).read().await.unwrap().unwrap();
+    let owner = Arbiter::read(&dns(&s.cfg)).await.unwrap().unwrap();
     assert_eq!((owner.region, owner.epoch), (us(), Epoch(1)));
     let us_status = s.dogs.status(Site::Us).await.unwrap();
-    assert!(!went_through(&us_status, "self_fenced"), "the witness still vouches for US: {us_status:#?}");
+    assert!(
+        !went_through(&us_status, "self_fenced"),
+        "the witness still vouches for US: {us_status:#?}"
+    );
 }
 
 /// Row 11: a paused watchdog takes no action whatever happens, and resumes safely.
@@ -181,7 +228,11 @@ async fn a_lost_node_or_a_cut_link_never_moves_the_primary() {
 async fn a_paused_watchdog_does_nothing_until_resumed() {
     let mut s = setup().await;
     for site in [Site::Us, Site::Eu] {
-        let (code, body) = s.dogs.command(site, "pause", serde_json::json!({"reason": "maintenance"})).await.unwrap();
+        let (code, body) = s
+            .dogs
+            .command(site, "pause", serde_json::json!({"reason": "maintenance"}))
+            .await
+            .unwrap();
         assert_eq!(code, 202, "{body}");
     }
     s.lab.kill_region(LabRegion::Us).await.unwrap();
@@ -189,13 +240,19 @@ async fn a_paused_watchdog_does_nothing_until_resumed() {
     let st = s.dogs.status(Site::Eu).await.unwrap();
     assert_eq!(st.mode, "paused");
     assert!(!went_through(&st, "failing_over"), "{st:#?}");
-    let owner = dns(&s.cfg).read().await.unwrap().unwrap();
+    let owner = Arbiter::read(&dns(&s.cfg)).await.unwrap().unwrap();
     assert_eq!(owner.epoch, Epoch(1), "a paused watchdog claimed an epoch");
 
-    let (code, body) = s.dogs.command(Site::Eu, "resume", serde_json::json!({"reason": "done"})).await.unwrap();
+    let (code, body) = s
+        .dogs
+        .command(Site::Eu, "resume", serde_json::json!({"reason": "done"}))
+        .await
+        .unwrap();
     assert_eq!(code, 202, "{body}");
     s.dogs
-        .wait_for(Site::Eu, Duration::from_secs(40), |s| s.state == "failed_over")
+        .wait_for(Site::Eu, Duration::from_secs(40), |s| {
+            s.state == "failed_over"
+        })
         .await
         .unwrap_or_else(|st| panic!("EU never failed over after resume: {st:#?}"));
     s.dogs.kill(Site::Us);

@@ -1,6 +1,7 @@
 //! What the API shows and accepts: plain serde types the driver fills and reads.
 use serde::{Deserialize, Serialize};
 
+use crate::core::{Health, Ownership};
 use crate::model::{Epoch, Region};
 
 /// `GET /v1/status`: everything an operator needs to know at a glance.
@@ -119,6 +120,18 @@ pub struct Observations {
     pub role: String,
     /// Unix time of the probe round this reports, in milliseconds.
     pub at_unix_ms: u64,
+    /// How old the report is when served, on the serving side's own monotonic clock (so a
+    /// reader's age estimate does not depend on the two machines' wall clocks agreeing).
+    #[serde(
+        rename = "age_ms",
+        default,
+        skip_serializing_if = "ReportAge::is_unknown"
+    )]
+    pub age: ReportAge,
+    /// The arbiter's ownership record as read in that round (`None`: it could not be read).
+    /// Lets a watchdog cut off from the arbiter learn newer epochs.
+    #[serde(default)]
+    pub owner: Option<Ownership>,
     /// Highest epoch it knows.
     pub epoch: Option<Epoch>,
     /// Region it believes active.
@@ -138,6 +151,53 @@ pub struct RegionVerdict {
     pub servers: u32,
     /// Its streams are fenced.
     pub fenced: bool,
+    /// The verdict the majority vote counts (`RegionView::health`).
+    pub health: Health,
+}
+
+/// The age of an [`Observations`] report, computed when it is serialized.
+///
+/// On the serving side it holds the monotonic instant of the probe round, and serializes as the
+/// milliseconds elapsed since then, at the moment the response is written: the API handler
+/// serves a stored snapshot and needs no clock of its own. On the reading side it holds the
+/// milliseconds received. NB: only differences of the same machine's monotonic clock are used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReportAge {
+    /// Not known (a report built without a round, or read without `age_ms`): not serialized,
+    /// and a reader refuses such a report.
+    #[default]
+    Unknown,
+    /// The round happened at this instant of the serving process's monotonic clock.
+    Since(tokio::time::Instant),
+    /// As received from the serving side, in milliseconds.
+    Millis(u64),
+}
+
+impl ReportAge {
+    fn is_unknown(&self) -> bool {
+        *self == Self::Unknown
+    }
+
+    /// The age now: elapsed since the round on this machine, or as received.
+    pub fn now(&self) -> std::time::Duration {
+        match self {
+            Self::Unknown => std::time::Duration::ZERO,
+            Self::Since(t) => t.elapsed(),
+            Self::Millis(ms) => std::time::Duration::from_millis(*ms),
+        }
+    }
+}
+
+impl Serialize for ReportAge {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(self.now().as_millis()).unwrap_or(u64::MAX))
+    }
+}
+
+impl<'de> Deserialize<'de> for ReportAge {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        u64::deserialize(d).map(Self::Millis)
+    }
 }
 
 /// The operator commands the API and CLI accept.

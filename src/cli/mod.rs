@@ -3,6 +3,7 @@ mod check_config;
 mod demo;
 mod lab;
 mod lint;
+mod ops;
 mod topology;
 
 use std::path::PathBuf;
@@ -73,6 +74,44 @@ enum Command {
         /// Keep the lab directory (configs, logs) after the demo.
         #[arg(long)]
         keep: bool,
+    /// Show a running watchdog's state, epoch, regions, mirror lag and recent transitions.
+    Status {
+        #[command(flatten)]
+        api: ops::ApiArgs,
+    },
+    /// Stop acting (probing and reporting go on) until `resume`.
+    Pause {
+        #[command(flatten)]
+        args: ops::CommandArgs,
+    },
+    /// Act again, after a fresh probe round.
+    Resume {
+        #[command(flatten)]
+        args: ops::CommandArgs,
+    },
+    /// Planned move of the primary to the watchdog's region: fence, wait for lag 0, promote,
+    /// DNS. Zero loss; refused when not safe.
+    Switchover {
+        #[command(flatten)]
+        args: ops::CommandArgs,
+    },
+    /// Forced move of the primary to the watchdog's region.
+    Failover {
+        #[command(flatten)]
+        args: ops::CommandArgs,
+        /// Break-glass: proceed even if the mirrors lag beyond the RPO budget (audited).
+        #[arg(long)]
+        allow_data_loss: bool,
+    },
+    /// Bring the home primary back (reseed, then a planned switchover).
+    Failback {
+        #[command(flatten)]
+        args: ops::CommandArgs,
+    },
+    /// Release a hold (Blocked, FailedOver, SelfFenced) after checking the world.
+    Ack {
+        #[command(flatten)]
+        args: ops::CommandArgs,
     },
     /// Run a real two-region NATS lab on this machine (for the demo, tests and trying natsdr).
     Lab {
@@ -113,6 +152,16 @@ pub fn main() -> ExitCode {
             keep,
         } => demo::run(scenario, json, dir, keep),
         Command::Plan { config } => topology::run_plan(&config),
+        Command::Status { api } => ops::status(&api),
+        Command::Pause { args } => ops::command("pause", &args, false),
+        Command::Resume { args } => ops::command("resume", &args, false),
+        Command::Switchover { args } => ops::command("switchover", &args, false),
+        Command::Failover {
+            args,
+            allow_data_loss,
+        } => ops::command("failover", &args, allow_data_loss),
+        Command::Failback { args } => ops::command("failback", &args, false),
+        Command::Ack { args } => ops::command("ack", &args, false),
         Command::Apply { config } => topology::run_apply(&config),
     };
     ExitCode::from(code)

@@ -3,6 +3,14 @@
 //! outcome as the core's result type, which the driver feeds back as an event.
 use std::future::Future;
 
+pub mod edit;
+pub mod error;
+pub mod nats_executor;
+
+pub use edit::{Edit, META_ORIGIN, META_SUBJECTS, ROLE_SOURCE, Refusal, Takeover};
+pub use error::ExecError;
+pub use nats_executor::NatsExecutor;
+
 use crate::core::{FenceResult, StepResult};
 use crate::model::{Epoch, Region, StreamName};
 

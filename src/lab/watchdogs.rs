@@ -60,9 +60,18 @@ pub struct Watchdogs {
 }
 
 impl Watchdogs {
-    /// Starts every site's watchdog with `natsdr run`; `env` adds variables (e.g. faster
-    /// `NATSDR_TIMING__*` settings for a demo).
-    pub fn start(m: &LabManifest, exe: &Path, env: &[(&str, &str)]) -> Result<Self, WatchdogError> {
+    /// Starts every site's watchdog with `natsdr run` and waits until all are ready; `env` adds
+    /// variables (e.g. faster `NATSDR_TIMING__*` settings for a demo).
+    ///
+    /// NB: the witness and the standby's watchdog start first. A primary-region watchdog whose
+    /// first round finds no majority vouching for its region fences that region at once (it
+    /// cannot know how long it was cut off), so it must find its peers already answering.
+    pub async fn start(
+        m: &LabManifest,
+        exe: &Path,
+        env: &[(&str, &str)],
+        ready_within: Duration,
+    ) -> Result<Self, WatchdogError> {
         let token = std::fs::read_to_string(m.dir.join("secrets").join("api-token"))
             .unwrap_or_default()
             .trim()
@@ -91,9 +100,11 @@ impl Watchdogs {
                 .build()
                 .expect("client builds"),
         };
-        for site in Site::ALL {
-            w.spawn(site)?;
-        }
+        w.spawn(Site::Witness)?;
+        w.spawn(Site::Eu)?;
+        w.wait_ready(ready_within).await?;
+        w.spawn(Site::Us)?;
+        w.wait_ready(ready_within).await?;
         Ok(w)
     }
 

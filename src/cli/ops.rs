@@ -1,0 +1,185 @@
+//! Operator commands against a running watchdog's API: `status`, `pause`, `resume`,
+//! `switchover`, `failover`, `failback`, `ack`. Like patronictl: nobody needs curl.
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use super::exit;
+use crate::api::model::{CommandOutcome, Status};
+
+/// Where the watchdog's API is, and how to authenticate.
+#[derive(Debug, Args)]
+pub struct ApiArgs {
+    /// The watchdog's API base URL.
+    #[arg(long, env = "NATSDR_API", default_value = "http://127.0.0.1:8080")]
+    pub api: String,
+    /// A file holding the bearer token (the first token in it).
+    #[arg(long, env = "NATSDR_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Print the raw JSON answer instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// A command's arguments.
+#[derive(Debug, Args)]
+pub struct CommandArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
+    /// Why (required): written to the audit log and shown in pages.
+    #[arg(long)]
+    pub reason: String,
+    /// Ask what would happen; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+fn client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .expect("an HTTP client builds")
+}
+
+fn token(a: &ApiArgs) -> Result<Option<String>, String> {
+    let Some(p) = &a.token_file else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+    // Token files hold `name:role:token`, `name:token` or bare tokens; send the first one's secret.
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty() && !l.starts_with('#'));
+    Ok(line.map(|l| l.rsplit(':').next().unwrap_or(l).to_owned()))
+}
+
+/// `natsdr status`.
+pub fn status(a: &ApiArgs) -> u8 {
+    let mut req = client().get(format!("{}/v1/status", a.api.trim_end_matches('/')));
+    match token(a) {
+        Ok(Some(t)) => req = req.bearer_auth(t),
+        Ok(None) => {}
+        Err(e) => return fail(&e),
+    }
+    let resp = match req.send() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot reach {}: {e}", a.api)),
+    };
+    if !resp.status().is_success() {
+        let code = resp.status();
+        return fail(&format!("{code}: {}", resp.text().unwrap_or_default()));
+    }
+    let text = resp.text().unwrap_or_default();
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        let _ = writeln!(out, "{text}");
+        return exit::OK;
+    }
+    match serde_json::from_str::<Status>(&text) {
+        Ok(s) => {
+            let _ = write!(out, "{}", render(&s));
+            exit::OK
+        }
+        Err(e) => fail(&format!("unexpected answer: {e}")),
+    }
+}
+
+/// A readable table of a status.
+pub fn render(s: &Status) -> String {
+    let mut o = String::new();
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    o += &format!("watchdog  {} ({} in {})\n", s.watchdog, s.role, s.site);
+    o += &format!("state     {}   mode {}\n", s.state, s.mode);
+    o += &format!(
+        "epoch     {}   active {}   dns -> {}\n",
+        opt(s.epoch.map(|e| e.to_string())),
+        opt(s.active_region.as_ref().map(ToString::to_string)),
+        opt(s.dns_points_at.as_ref().map(ToString::to_string))
+    );
+    o += &format!("next      {}\n\n", s.next);
+    o += "REGION          HOME     UP    SERVERS  FENCED  EPOCH\n";
+    for r in &s.regions {
+        o += &format!(
+            "{:<15} {:<8} {:<5} {}/{:<6} {:<7} {}\n",
+            r.region,
+            r.home,
+            r.up,
+            r.servers,
+            r.cluster_size,
+            r.fenced,
+            opt(r.epoch_stamp.map(|e| e.to_string()))
+        );
+    }
+    o += "\nMIRROR               SOURCE          LAG(msgs)  LAG(s)  ACTIVE(s)  PROMOTED\n";
+    for m in &s.mirrors {
+        o += &format!(
+            "{:<20} {:<15} {:<10} {:<7} {:<10} {}\n",
+            m.stream,
+            m.source,
+            opt(m.lag_messages.map(|v| v.to_string())),
+            opt(m.lag_seconds.map(|v| format!("{v:.1}"))),
+            opt(m.active_age_seconds.map(|v| format!("{v:.1}"))),
+            m.promoted
+        );
+    }
+    if !s.transitions.is_empty() {
+        o += "\nRECENT TRANSITIONS\n";
+        for t in s.transitions.iter().take(10) {
+            o += &format!("{}  {} -> {}  {}\n", t.at, t.from, t.to, t.reason);
+        }
+    }
+    o
+}
+
+/// `natsdr pause|resume|switchover|failover|failback|ack`: exit 0 when accepted, 1 when refused.
+pub fn command(name: &str, a: &CommandArgs, allow_data_loss: bool) -> u8 {
+    let mut body = serde_json::json!({ "reason": a.reason, "dry_run": a.dry_run });
+    if allow_data_loss {
+        body["allow_data_loss"] = true.into();
+    }
+    let mut req = client()
+        .post(format!("{}/v1/{name}", a.api.api.trim_end_matches('/')))
+        .json(&body);
+    match token(&a.api) {
+        Ok(Some(t)) => req = req.bearer_auth(t),
+        Ok(None) => {}
+        Err(e) => return fail(&e),
+    }
+    let resp = match req.send() {
+        Ok(r) => r,
+        Err(e) => return fail(&format!("cannot reach {}: {e}", a.api.api)),
+    };
+    let code = resp.status();
+    let text = resp.text().unwrap_or_default();
+    if a.api.json {
+        println!("{text}");
+    }
+    match serde_json::from_str::<CommandOutcome>(&text) {
+        Ok(o) => {
+            if !a.api.json {
+                let verdict = match (o.accepted, o.dry_run) {
+                    (true, true) => "would be accepted",
+                    (true, false) => "accepted",
+                    (false, _) => "refused",
+                };
+                println!("{name}: {verdict} (state {}): {}", o.state, o.message);
+            }
+            if o.accepted { exit::OK } else { exit::FAILURE }
+        }
+        Err(_) => {
+            let msg = serde_json::from_str::<serde_json::Value>(&text)
+                .ok()
+                .and_then(|v| v["error"].as_str().map(str::to_owned))
+                .unwrap_or(text);
+            fail(&format!("{name}: {code}: {msg}"))
+        }
+    }
+}
+
+fn fail(msg: &str) -> u8 {
+    eprintln!("natsdr: {msg}");
+    exit::FAILURE
+}

@@ -1,0 +1,170 @@
+//! `natsdr run`: the watchdog. Reads top to bottom: config, logging, runtime, connections,
+//! executors, API, driver; then waits for SIGTERM and drains within a grace period.
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+
+use super::check_config::usage_error;
+use super::exit;
+use crate::api::audit::AuditLog;
+use crate::api::auth::Tokens;
+use crate::api::model::{Observations, Status};
+use crate::api::{ApiContext, CommandRequest};
+use crate::config::{Config, DnsProvider};
+use crate::core::{Instant, Observation, WallTime};
+use crate::dns::{Rfc2136, Rfc2136Config, rfc2136_config as dns_config};
+use crate::driver::{Driver, Executors, Outputs, Probe};
+use crate::exec::NatsExecutor;
+use crate::notify::{DeliveryPolicy, DeliveryResult, Notifier, PagerDuty, Sink, SinkKind, Webhook};
+use crate::probe::Prober;
+use crate::telemetry::Metrics;
+use crate::telemetry::logging::{self, LogFormat};
+
+/// How long in-flight work (notifications) may take after SIGTERM.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Runs the watchdog until SIGTERM or SIGINT.
+pub fn run(path: &Path, format: LogFormat) -> u8 {
+    let cfg = match Config::load(path) {
+        Ok(c) => Arc::new(c),
+        Err(e) => return usage_error(path, &e),
+    };
+    logging::init(format);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime starts");
+    match rt.block_on(serve(cfg)) {
+        Ok(()) => exit::OK,
+        Err((msg, code)) => {
+            tracing::error!(error = %msg, "natsdr stops");
+            eprintln!("natsdr run: {msg}");
+            code
+        }
+    }
+}
+
+/// The prober, as the driver sees it: the round's details feed the probe metrics here.
+struct MeteredProber {
+    inner: Prober<Rfc2136, Rfc2136>,
+    metrics: Metrics,
+}
+
+impl Probe for MeteredProber {
+    async fn round(&mut self, at: Instant, wall: WallTime) -> Observation {
+        let (obs, details) = self.inner.round(at, wall).await;
+        details.record(&self.metrics);
+        obs
+    }
+}
+
+fn notifier(cfg: &Config, metrics: &Metrics) -> Result<Option<crate::notify::NotifierHandle>, String> {
+    let mut sinks = Vec::new();
+    if let Some(p) = &cfg.notify.pagerduty {
+        sinks.push(Sink::PagerDuty(PagerDuty {
+            events_url: p.events_url.parse().map_err(|e| format!("notify.pagerduty.events_url: {e}"))?,
+            routing_key: p.routing_key.clone(),
+            client: format!("natsdr {}", cfg.watchdog.id),
+            client_url: p.client_url.as_deref().and_then(|u| u.parse().ok()),
+        }));
+    }
+    for w in &cfg.notify.webhooks {
+        sinks.push(Sink::Webhook(Webhook {
+            name: w.name.clone(),
+            url: w.url.parse().map_err(|_| format!("notify webhook {}: bad URL", w.name))?,
+            secret: w.secret.clone(),
+        }));
+    }
+    if sinks.is_empty() {
+        return Ok(None);
+    }
+    let m = metrics.clone();
+    let observer = Arc::new(move |sink: SinkKind, result: DeliveryResult| m.notification(sink.as_str(), result.as_str()));
+    Notifier { sinks, capacity: cfg.notify.queue_capacity, policy: DeliveryPolicy::default() }
+        .spawn(observer)
+        .map(Some)
+        .map_err(|e| crate::error_chain(&e))
+}
+
+async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
+    let fail = |m: String| (m, exit::FAILURE);
+    let regions: Vec<String> = cfg.regions.iter().map(|r| r.name.to_string()).collect();
+    let mirrors: Vec<String> = cfg.mirrors.iter().map(|m| m.name.to_string()).collect();
+    let peers: Vec<String> = cfg.peers.watchdogs.iter().chain(cfg.peers.witness.iter()).cloned().collect();
+    let (registry, metrics) = Metrics::new(&regions, &mirrors, &peers);
+    let tokens = Tokens::load(cfg.api.token.as_ref()).map_err(|e| fail(e.to_string()))?;
+    let audit = AuditLog::open(cfg.api.audit_log.as_ref()).map_err(|e| fail(format!("audit log: {e}")))?;
+
+    let conns = crate::nats::connect_regions(&cfg, &cfg.watchdog.id, cfg.timing.probe_timeout)
+        .await
+        .map_err(|e| fail(crate::error_chain(&e)))?;
+    let dns = match cfg.watchdog.role {
+        crate::config::Role::Watchdog => Some(dns_config(&cfg).map_err(fail)?),
+        crate::config::Role::Witness => cfg.dns.as_ref().map(|_| dns_config(&cfg)).transpose().map_err(fail)?,
+    };
+    let mk = |c: &Rfc2136Config| Rfc2136::new(c).map_err(|e| fail(crate::error_chain(&e)));
+    let probe_dns = dns.as_ref().map(|c| Ok::<_, (String, u8)>((mk(c)?, mk(c)?))).transpose()?;
+    let prober = Prober::new(cfg.clone(), conns.clone(), probe_dns).map_err(|e| fail(crate::error_chain(&e)))?;
+    let exec_dns = match &dns {
+        Some(c) => Arc::new(mk(c)?),
+        None => return Err(fail("a witness without [dns] cannot run a driver that may claim".into())),
+    };
+    let nats = Arc::new(NatsExecutor::new(cfg.clone(), conns));
+    let exec = Executors { arbiter: exec_dns.clone(), client: exec_dns, fencer: nats.clone(), promoter: nats };
+    let notifier = notifier(&cfg, &metrics).map_err(fail)?;
+
+    let (status_tx, status) = watch::channel(Arc::new(Status::default()));
+    let (obs_tx, observations) = watch::channel(Arc::new(Observations::default()));
+    let (ready_tx, ready) = watch::channel(false);
+    let (cmd_tx, cmd_rx) = mpsc::channel::<CommandRequest>(16);
+    let ctx = ApiContext {
+        status,
+        observations,
+        ready,
+        commands: cmd_tx,
+        registry: Arc::new(registry),
+        metrics: metrics.clone(),
+        tokens: Arc::new(tokens),
+        read_requires_token: cfg.api.read_requires_token,
+        audit,
+        regions: cfg.regions.iter().map(|r| r.name.clone()).collect(),
+    };
+    let listener = tokio::net::TcpListener::bind(cfg.api.listen)
+        .await
+        .map_err(|e| fail(format!("cannot listen on {}: {e}", cfg.api.listen)))?;
+    tracing::info!(listen = %cfg.api.listen, watchdog = %cfg.watchdog.id, site = %cfg.watchdog.site, "natsdr running");
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let api_stop = {
+        let mut rx = stop_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let api = tokio::spawn(crate::api::serve_on(listener, ctx, api_stop));
+    let driver = Driver::new(
+        cfg.clone(),
+        MeteredProber { inner: prober, metrics: metrics.clone() },
+        exec,
+        notifier,
+        metrics,
+        Outputs { status: status_tx, observations: obs_tx, ready: ready_tx },
+    );
+    driver.run(cmd_rx, shutdown_signal()).await;
+    let _ = stop_tx.send(true);
+    let _ = tokio::time::timeout(GRACE, api).await;
+    tracing::info!("natsdr stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+    }
+}

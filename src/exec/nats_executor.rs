@@ -1,0 +1,384 @@
+//! `NatsExecutor`: fences, unfences and promotes streams on the real servers, one
+//! read-modify-write STREAM.UPDATE per stream, epoch-guarded and idempotent.
+use std::sync::Arc;
+
+use futures::future::join_all;
+
+use super::edit::{self, Edit, Takeover};
+use super::error::ExecError;
+use super::{Fencer, Promoter};
+use crate::config::{Config, RegionConfig};
+use crate::core::{FenceResult, StepResult};
+use crate::model::{Epoch, Region, StreamName};
+use crate::nats::{JsApi, JsError, RegionClients, Regions, codes};
+use crate::topology::{Desired, StreamKind, expected};
+
+/// Performs the core's `Fence`, `Unfence` and `Promote` actions over each region's clients.
+///
+/// Invariants: it only ever touches the streams an action lists; it refuses (not retryable) any
+/// stream the config marks GDPR-only, and any stream stamped with a newer epoch than the
+/// action's; every stream is changed by one full-config STREAM.UPDATE built from the config just
+/// read (the server replaces the whole config), so a repeat of an action changes nothing.
+#[derive(Debug, Clone)]
+pub struct NatsExecutor {
+    config: Arc<Config>,
+    regions: Regions,
+}
+
+/// How much of a region answers, from one system PING round.
+enum Reach {
+    /// A majority of the servers answered.
+    Quorum,
+    /// Some answered, fewer than a majority: the region cannot acknowledge writes.
+    NoQuorum,
+    /// Nobody answered.
+    Unreachable,
+}
+
+impl NatsExecutor {
+    /// An executor over `regions` (from [`crate::nats::connect_regions`]) for the streams and
+    /// mirrors `config` describes.
+    pub fn new(config: Arc<Config>, regions: Regions) -> Self {
+        Self { config, regions }
+    }
+
+    fn region(&self, region: &Region) -> Result<(&RegionConfig, &RegionClients), ExecError> {
+        let unknown = || ExecError::UnknownRegion {
+            region: region.clone(),
+        };
+        let cfg = self
+            .config
+            .regions
+            .iter()
+            .find(|r| &r.name == region)
+            .ok_or_else(unknown)?;
+        let clients = self.regions.get(region).ok_or_else(unknown)?;
+        Ok((cfg, clients))
+    }
+
+    /// Defence in depth: the core never lists a GDPR-only stream, but if it ever did, nothing of
+    /// the action is performed.
+    fn refuse_gdpr(&self, region: &Region, streams: &[StreamName]) -> Result<(), ExecError> {
+        match streams.iter().find(|name| {
+            self.config
+                .streams
+                .iter()
+                .any(|s| s.gdpr && &s.name == *name && &s.region == region)
+        }) {
+            Some(stream) => Err(ExecError::Gdpr {
+                region: region.clone(),
+                stream: stream.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// One PING round over the system account, waiting at most the probe timeout (less when
+    /// every server answers).
+    async fn reach(&self, cfg: &RegionConfig, clients: &RegionClients) -> Reach {
+        let size = usize::from(cfg.cluster_size);
+        match clients
+            .sys
+            .ping(self.config.timing.probe_timeout, Some(size))
+            .await
+        {
+            Ok(pongs) if pongs.len() >= usize::from(cfg.quorum()) => Reach::Quorum,
+            Ok(pongs) if !pongs.is_empty() => Reach::NoQuorum,
+            Ok(_) | Err(_) => Reach::Unreachable,
+        }
+    }
+
+    /// After failures that look like a lost quorum: whether the region still has one. A PING
+    /// majority is not enough (the meta group may still be leaderless), so JetStream must answer too.
+    async fn recheck(&self, cfg: &RegionConfig, clients: &RegionClients) -> Reach {
+        match self.reach(cfg, clients).await {
+            Reach::Quorum => match clients.js.account_info().await {
+                Err(e)
+                    if matches!(e, JsError::Timeout { .. })
+                        || e.err_code() == Some(codes::CLUSTER_NOT_AVAILABLE) =>
+                {
+                    Reach::NoQuorum
+                }
+                Ok(_) | Err(_) => Reach::Quorum,
+            },
+            other => other,
+        }
+    }
+
+    async fn fence_one(
+        &self,
+        region: &Region,
+        js: &JsApi,
+        stream: &StreamName,
+        epoch: Epoch,
+    ) -> Result<(), ExecError> {
+        let api = |source: JsError| ExecError::Api {
+            region: region.clone(),
+            stream: stream.clone(),
+            source: Box::new(source),
+        };
+        let Some(info) = js.find_stream(stream.as_str()).await.map_err(api)? else {
+            // No stream, nothing stores publishes on its subjects: that is what a fence wants.
+            tracing::warn!(%region, %stream, %epoch, "fence: no such stream, nothing to fence");
+            return Ok(());
+        };
+        let edit = edit::fence(&info.config, epoch).map_err(|source| ExecError::Refused {
+            region: region.clone(),
+            stream: stream.clone(),
+            source,
+        })?;
+        match edit {
+            Edit::Unchanged => {
+                tracing::info!(%region, %stream, %epoch, "fence: already fenced");
+            }
+            Edit::Update(cfg) => {
+                js.stream_update(&cfg).await.map_err(api)?;
+                tracing::info!(%region, %stream, %epoch, "fence: subjects parked");
+            }
+        }
+        Ok(())
+    }
+
+    async fn unfence_one(
+        &self,
+        region: &Region,
+        js: &JsApi,
+        stream: &StreamName,
+        epoch: Epoch,
+    ) -> Result<(), ExecError> {
+        let api = |source: JsError| ExecError::Api {
+            region: region.clone(),
+            stream: stream.clone(),
+            source: Box::new(source),
+        };
+        let info = js
+            .find_stream(stream.as_str())
+            .await
+            .map_err(api)?
+            .ok_or_else(|| ExecError::Missing {
+                region: region.clone(),
+                stream: stream.clone(),
+            })?;
+        let edit = edit::unfence(&info.config, epoch).map_err(|source| ExecError::Refused {
+            region: region.clone(),
+            stream: stream.clone(),
+            source,
+        })?;
+        if let Edit::Update(cfg) = edit {
+            js.stream_update(&cfg).await.map_err(api)?;
+            tracing::info!(%region, %stream, %epoch, "unfence: subjects restored");
+        }
+        Ok(())
+    }
+
+    /// What promoting `stream` in `region` takes over from its source, per the config.
+    fn takeover(&self, region: &Region, stream: &StreamName) -> Result<Takeover, ExecError> {
+        let all = expected(&Desired::from(&*self.config))
+            .map_err(|source| ExecError::Topology { source })?;
+        let not_mirror = || ExecError::NotConfiguredMirror {
+            region: region.clone(),
+            stream: stream.clone(),
+        };
+        let mirror = all
+            .iter()
+            .find(|e| &e.region == region && &e.name == stream)
+            .ok_or_else(not_mirror)?;
+        let (source, source_region) = match &mirror.kind {
+            StreamKind::Mirror {
+                source,
+                source_region,
+            } => (source, source_region),
+            // A KV mirror's stream has its source's name (`KV_<bucket>`).
+            StreamKind::KvMirror { source_region, .. } => (&mirror.name, source_region),
+            StreamKind::Stream | StreamKind::Kv { .. } => return Err(not_mirror()),
+        };
+        let source_cfg = &all
+            .iter()
+            .find(|e| &e.region == source_region && &e.name == source)
+            .ok_or_else(not_mirror)?
+            .config;
+        Ok(Takeover {
+            origin: source.to_string(),
+            subjects: source_cfg.subjects(),
+            duplicate_window: source_cfg.get("duplicate_window").cloned(),
+        })
+    }
+
+    async fn promote_one(
+        &self,
+        region: &Region,
+        clients: &RegionClients,
+        stream: &StreamName,
+        epoch: Epoch,
+        takeover: &Takeover,
+    ) -> Result<(), ExecError> {
+        let api = |source: JsError| ExecError::Api {
+            region: region.clone(),
+            stream: stream.clone(),
+            source: Box::new(source),
+        };
+        let info = clients
+            .js
+            .find_stream(stream.as_str())
+            .await
+            .map_err(api)?
+            .ok_or_else(|| ExecError::Missing {
+                region: region.clone(),
+                stream: stream.clone(),
+            })?;
+        let edit =
+            edit::promote(&info.config, epoch, takeover).map_err(|source| ExecError::Refused {
+                region: region.clone(),
+                stream: stream.clone(),
+                source,
+            })?;
+        let Edit::Update(cfg) = edit else {
+            tracing::info!(%region, %stream, %epoch, "promote: already promoted");
+            return Ok(());
+        };
+        match clients.js.stream_update(&cfg).await {
+            Ok(_) => {
+                tracing::info!(%region, %stream, %epoch, origin = %takeover.origin, "promote: mirror promoted");
+                Ok(())
+            }
+            Err(source) if source.err_code() == Some(codes::MIRROR_NOT_UPDATABLE) => {
+                Err(ExecError::InPlacePromotion {
+                    region: region.clone(),
+                    stream: stream.clone(),
+                    version: self.server_version(clients).await,
+                    source: Box::new(source),
+                })
+            }
+            Err(source) => Err(api(source)),
+        }
+    }
+
+    /// The version one of the region's servers reports, for error messages.
+    async fn server_version(&self, clients: &RegionClients) -> String {
+        match clients
+            .sys
+            .ping(self.config.timing.probe_timeout, Some(1))
+            .await
+        {
+            Ok(pongs) => pongs
+                .first()
+                .map_or_else(|| "unknown".to_owned(), |p| p.server.version.clone()),
+            Err(_) => "unknown".to_owned(),
+        }
+    }
+}
+
+/// One line naming every failure.
+fn summary(errors: &[ExecError]) -> String {
+    errors
+        .iter()
+        .map(|e| crate::error_chain(e))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+fn step(errors: Vec<ExecError>) -> StepResult {
+    if errors.is_empty() {
+        return StepResult::Done;
+    }
+    StepResult::Failed {
+        retryable: errors.iter().all(ExecError::is_retryable),
+        error: summary(&errors),
+    }
+}
+
+fn failures(results: Vec<Result<(), ExecError>>) -> Vec<ExecError> {
+    results.into_iter().filter_map(Result::err).collect()
+}
+
+impl Fencer for NatsExecutor {
+    async fn fence(&self, region: &Region, epoch: Epoch, streams: &[StreamName]) -> FenceResult {
+        let failed = |e: ExecError| FenceResult::Failed {
+            retryable: e.is_retryable(),
+            error: crate::error_chain(&e),
+        };
+        let (cfg, clients) = match self.region(region) {
+            Ok(found) => found,
+            Err(e) => return failed(e),
+        };
+        if let Err(e) = self.refuse_gdpr(region, streams) {
+            return failed(e);
+        }
+        // Confirm before acting: a region without a majority cannot acknowledge writes, and
+        // updating its streams would only time out.
+        match self.reach(cfg, clients).await {
+            Reach::Quorum => {}
+            Reach::NoQuorum => return FenceResult::NoQuorum,
+            Reach::Unreachable => return FenceResult::Unreachable,
+        }
+        let results = join_all(
+            streams
+                .iter()
+                .map(|s| self.fence_one(region, &clients.js, s, epoch)),
+        )
+        .await;
+        let errors = failures(results);
+        if errors.is_empty() {
+            return FenceResult::Fenced;
+        }
+        let retryable = errors.iter().all(ExecError::is_retryable);
+        if retryable && errors.iter().any(ExecError::looks_like_no_quorum) {
+            match self.recheck(cfg, clients).await {
+                Reach::NoQuorum => return FenceResult::NoQuorum,
+                Reach::Unreachable => return FenceResult::Unreachable,
+                Reach::Quorum => {}
+            }
+        }
+        FenceResult::Failed {
+            retryable,
+            error: summary(&errors),
+        }
+    }
+
+    async fn unfence(&self, region: &Region, epoch: Epoch, streams: &[StreamName]) -> StepResult {
+        let clients = match self
+            .region(region)
+            .and_then(|found| self.refuse_gdpr(region, streams).map(|()| found.1))
+        {
+            Ok(clients) => clients,
+            Err(e) => return step(vec![e]),
+        };
+        let results = join_all(
+            streams
+                .iter()
+                .map(|s| self.unfence_one(region, &clients.js, s, epoch)),
+        )
+        .await;
+        step(failures(results))
+    }
+}
+
+impl Promoter for NatsExecutor {
+    async fn promote(&self, region: &Region, epoch: Epoch, streams: &[StreamName]) -> StepResult {
+        let clients = match self
+            .region(region)
+            .and_then(|found| self.refuse_gdpr(region, streams).map(|()| found.1))
+        {
+            Ok(clients) => clients,
+            Err(e) => return step(vec![e]),
+        };
+        // Every stream's takeover is known before any stream is touched: a config problem
+        // must not leave a half-promoted region.
+        let takeovers = match streams
+            .iter()
+            .map(|s| self.takeover(region, s))
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(t) => t,
+            Err(e) => return step(vec![e]),
+        };
+        let results = join_all(
+            streams
+                .iter()
+                .zip(&takeovers)
+                .map(|(s, t)| self.promote_one(region, clients, s, epoch, t)),
+        )
+        .await;
+        step(failures(results))
+    }
+}

@@ -1,0 +1,413 @@
+//! `Prober`: one probe round of both regions, the DNS records and the peers, all at once.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::join_all;
+use tokio::time::timeout;
+
+use super::details::{DnsDetails, MirrorLag, PeerDetails, RegionDetails, RoundDetails};
+use super::lag::{Dating, LagBook, mirror_view};
+use super::publish::report_from;
+use super::region::{self, RegionAnswer};
+use super::{PeerClient, PeerError, ProbeError, streams};
+use crate::config::{Config, EntryPoint, SecretRef};
+use crate::core::{
+    Instant, Observation, Ownership, RegionView, Report, StreamRole, StreamView, Vantage, WallTime,
+};
+use crate::dns::{Arbiter, ClientRecord, ClientTarget};
+use crate::model::Region;
+use crate::nats::{Regions, StreamInfo};
+
+/// Probes the world once per call and remembers what must outlive a round: each mirror's last
+/// measured lag and each peer's last good report.
+///
+/// Every probe of a round runs at the same time and is bounded by `timing.probe_timeout`, so a
+/// dead region, DNS server or peer never delays the round past that bound (plus the reads that
+/// date a lag, which share the same deadline).
+pub struct Prober<A, C> {
+    config: Arc<Config>,
+    regions: Regions,
+    dns: Option<(A, C)>,
+    peers: Vec<Peer>,
+    lag: LagBook,
+}
+
+/// A vantage point this watchdog fetches reports from.
+struct Peer {
+    client: PeerClient,
+    vantage: Vantage,
+    last: Option<Held>,
+}
+
+/// A peer's last good report and the round it was fetched in.
+struct Held {
+    report: Report,
+    at: Instant,
+    id: String,
+}
+
+impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
+    /// A prober for `config`'s regions (through `regions`' connections), the arbiter and client
+    /// record in `dns` (`None`: DNS is not probed, e.g. a witness without DNS), and the peers of
+    /// `config.peers` (watchdogs vote as [`Vantage::Peer`], the witness as [`Vantage::Witness`]).
+    pub fn new(
+        config: Arc<Config>,
+        regions: Regions,
+        dns: Option<(A, C)>,
+    ) -> Result<Self, PeerError> {
+        let token = config
+            .peers
+            .token
+            .as_ref()
+            .map(SecretRef::resolve)
+            .transpose()
+            .map_err(PeerError::Token)?;
+        let bound = config.timing.probe_timeout;
+        let urls = config
+            .peers
+            .watchdogs
+            .iter()
+            .map(|u| (u, Vantage::Peer))
+            .chain(config.peers.witness.iter().map(|u| (u, Vantage::Witness)));
+        let mut peers = Vec::new();
+        for (url, vantage) in urls {
+            peers.push(Peer {
+                client: PeerClient::new(url, token.clone(), bound)?,
+                vantage,
+                last: None,
+            });
+        }
+        Ok(Self {
+            config,
+            regions,
+            dns,
+            peers,
+            lag: LagBook::default(),
+        })
+    }
+
+    /// One round: `at` is the driver's monotonic time and `wall` its wall clock, both read just
+    /// before the call (`wall` also dates the mirrors' lag).
+    pub async fn round(&mut self, at: Instant, wall: WallTime) -> (Observation, RoundDetails) {
+        let started = tokio::time::Instant::now();
+        let bound = self.config.timing.probe_timeout;
+        let probes = join_all(self.config.regions.iter().filter_map(|rc| {
+            let clients = self.regions.get(&rc.name)?;
+            Some(async move {
+                let answer = region::probe(clients, u32::from(rc.cluster_size), bound).await;
+                (rc.name.clone(), answer)
+            })
+        }));
+        let fetches = join_all(self.peers.iter().map(|p| fetch(&p.client, bound)));
+        let (answers, (arbiter, target, dns), fetched) =
+            tokio::join!(probes, self.read_dns(bound), fetches);
+        let answers: BTreeMap<Region, RegionAnswer> = answers.into_iter().collect();
+
+        let mut details = RoundDetails {
+            dns,
+            ..RoundDetails::default()
+        };
+        let (mut views, datings) = self.views(&answers, wall);
+        for (name, answer) in answers {
+            details.regions.insert(
+                name,
+                RegionDetails {
+                    duration: answer.duration,
+                    meta_leader: answer.meta_leader,
+                    errors: answer.errors,
+                },
+            );
+        }
+        let remaining = bound.saturating_sub(started.elapsed());
+        for (dating, error) in self.date(datings, remaining).await {
+            if let Some(d) = details.regions.get_mut(&dating.region) {
+                d.errors.push(error);
+            }
+        }
+        self.fill_lag(&mut views, wall);
+        details.mirrors = mirror_lags(&views);
+
+        let mut reports = Vec::new();
+        for (peer, (result, took)) in self.peers.iter_mut().zip(fetched) {
+            let error = match result {
+                Ok(obs) => {
+                    // Its age when served, plus the whole fetch: never younger than it is.
+                    let age = obs.age.now().saturating_add(took);
+                    peer.last = Some(Held {
+                        report: report_from(&obs, peer.vantage, age),
+                        at,
+                        id: obs.from,
+                    });
+                    None
+                }
+                Err(e) => Some(e),
+            };
+            if let Some(held) = &peer.last {
+                let mut report = held.report.clone();
+                report.age = report.age.saturating_add(at.since(held.at));
+                reports.push(report);
+            }
+            details.peers.push(PeerDetails {
+                url: peer.client.url().to_owned(),
+                vantage: peer.vantage,
+                id: peer.last.as_ref().map(|h| h.id.clone()),
+                duration: took,
+                error,
+            });
+        }
+
+        details.duration = started.elapsed();
+        let dns = target.as_ref().and_then(|t| self.region_of(t));
+        details.dns.client_target = target;
+        let observation = Observation {
+            at,
+            wall,
+            arbiter,
+            dns,
+            regions: views,
+            reports,
+        };
+        (observation, details)
+    }
+
+    /// Each probed region's view (mirrors' lag still blank) and the reads that date lagging
+    /// mirrors. A region whose streams could not be listed is unreachable: an empty list there
+    /// would read as "no streams" and wipe what the core knows of it.
+    fn views(
+        &mut self,
+        answers: &BTreeMap<Region, RegionAnswer>,
+        wall: WallTime,
+    ) -> (BTreeMap<Region, RegionView>, Vec<Dating>) {
+        let mut views = BTreeMap::new();
+        let mut datings = Vec::new();
+        for rc in &self.config.regions {
+            let Some(answer) = answers.get(&rc.name) else {
+                continue;
+            };
+            let cluster_size = u32::from(rc.cluster_size);
+            let Some(infos) = &answer.streams else {
+                views.insert(
+                    rc.name.clone(),
+                    RegionView {
+                        reachable: false,
+                        servers_up: 0,
+                        cluster_size,
+                        streams: Vec::new(),
+                    },
+                );
+                continue;
+            };
+            let configured = streams::configured(&self.config, &rc.name);
+            let mut list = Vec::new();
+            for info in infos.iter().filter(|i| streams::is_managed(i, &configured)) {
+                let Some(mut view) = streams::view(info) else {
+                    continue;
+                };
+                if view.role == StreamRole::Mirror {
+                    let source = source_of(&self.config, &rc.name, info, answers);
+                    datings.extend(
+                        self.lag
+                            .observe(&rc.name, &view.name, view.last_seq, source),
+                    );
+                    let source_last_seq = source.map(|(_, s)| s.state.last_seq);
+                    view.mirror = Some(mirror_view(
+                        info.mirror.as_ref(),
+                        None,
+                        source_last_seq,
+                        wall,
+                    ));
+                }
+                list.push(view);
+            }
+            views.insert(
+                rc.name.clone(),
+                RegionView {
+                    reachable: true,
+                    servers_up: answer.servers_up,
+                    cluster_size,
+                    streams: list,
+                },
+            );
+        }
+        (views, datings)
+    }
+
+    /// Reads the first message each lagging mirror lacks from its source, all at once, within
+    /// `within`. Returns the reads that failed.
+    async fn date(&mut self, datings: Vec<Dating>, within: Duration) -> Vec<(Dating, ProbeError)> {
+        if within.is_zero() {
+            // The round's time is spent: these mirrors keep their previous date this round.
+            return Vec::new();
+        }
+        let regions = &self.regions;
+        let reads = join_all(datings.into_iter().filter_map(|d| {
+            let js = regions.get(&d.region)?.js.with_timeout(within);
+            Some(async move {
+                let read = timeout(within, js.stream_msg_get(&d.stream, d.seq)).await;
+                (d, read)
+            })
+        }))
+        .await;
+        let mut failed = Vec::new();
+        for (d, read) in reads {
+            match read {
+                Ok(Ok(Some(msg))) => {
+                    let ms = msg.time.unix_timestamp_nanos() / 1_000_000;
+                    self.lag
+                        .dated(&d.mirror, WallTime(i64::try_from(ms).unwrap_or(i64::MAX)));
+                }
+                // Gone between the listing and the read: the next round dates it.
+                Ok(Ok(None)) => {}
+                Ok(Err(source)) => {
+                    let error = ProbeError::LagMessage {
+                        stream: d.stream.clone(),
+                        seq: d.seq,
+                        source,
+                    };
+                    failed.push((d, error));
+                }
+                Err(_) => failed.push((
+                    d,
+                    ProbeError::Timeout {
+                        what: "lag",
+                        after: within,
+                    },
+                )),
+            }
+        }
+        failed
+    }
+
+    /// Puts each mirror's remembered lag (this round's, where it was measured) into the views.
+    fn fill_lag(&self, views: &mut BTreeMap<Region, RegionView>, wall: WallTime) {
+        for (region, view) in views.iter_mut() {
+            for s in &mut view.streams {
+                if let Some(m) = &mut s.mirror {
+                    let measured = self.lag.get(region, &s.name);
+                    m.lag_msgs = measured.map(|l| l.msgs);
+                    m.lag_age = measured.and_then(|l| l.age(wall));
+                }
+            }
+        }
+    }
+
+    /// Reads the arbiter and the client record at once, each bounded.
+    async fn read_dns(
+        &self,
+        bound: Duration,
+    ) -> (Option<Ownership>, Option<ClientTarget>, DnsDetails) {
+        let mut details = DnsDetails::default();
+        let Some((arbiter, record)) = &self.dns else {
+            return (None, None, details);
+        };
+        let started = tokio::time::Instant::now();
+        let (owner, target) = tokio::join!(
+            timeout(bound, arbiter.read()),
+            timeout(bound, record.read())
+        );
+        let owner = match owner {
+            Ok(Ok(o)) => o.map(|o| Ownership {
+                region: o.region,
+                epoch: o.epoch,
+            }),
+            Ok(Err(e)) => {
+                details.errors.push(ProbeError::Arbiter(e));
+                None
+            }
+            Err(_) => {
+                details.errors.push(ProbeError::Timeout {
+                    what: "arbiter",
+                    after: bound,
+                });
+                None
+            }
+        };
+        let target = match target {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => {
+                details.errors.push(ProbeError::ClientRecord(e));
+                None
+            }
+            Err(_) => {
+                details.errors.push(ProbeError::Timeout {
+                    what: "client_record",
+                    after: bound,
+                });
+                None
+            }
+        };
+        details.duration = started.elapsed();
+        (owner, target, details)
+    }
+
+    /// The region whose entry point the client record holds exactly; `None` for anything else
+    /// (both regions' addresses, a hand-made value).
+    fn region_of(&self, target: &ClientTarget) -> Option<Region> {
+        self.config
+            .regions
+            .iter()
+            .find(|rc| {
+                let entry = match &rc.entry_point {
+                    EntryPoint::Address(ip) => ClientTarget::addresses([*ip]),
+                    EntryPoint::Name(name) => ClientTarget::Alias(name.clone()),
+                };
+                &entry == target
+            })
+            .map(|rc| rc.name.clone())
+    }
+}
+
+/// A mirror's source stream as its region listed it this round, if that region answered.
+fn source_of<'a>(
+    config: &'a Config,
+    region: &'a Region,
+    mirror: &StreamInfo,
+    answers: &'a BTreeMap<Region, RegionAnswer>,
+) -> Option<(&'a Region, &'a StreamInfo)> {
+    let source_region = streams::source_region(config, region, mirror)?;
+    let name = mirror
+        .mirror
+        .as_ref()
+        .map(|m| m.name.as_str())
+        .or_else(|| mirror.config.mirror()?.get("name")?.as_str())?;
+    let listed = answers.get(source_region)?.streams.as_ref()?;
+    let source = listed.iter().find(|s| s.config.name() == name)?;
+    Some((source_region, source))
+}
+
+/// One peer's report, bounded, with how long the fetch took.
+async fn fetch(
+    client: &PeerClient,
+    bound: Duration,
+) -> (Result<crate::api::model::Observations, PeerError>, Duration) {
+    let started = tokio::time::Instant::now();
+    let result = match timeout(bound, client.fetch()).await {
+        Ok(r) => r,
+        Err(_) => Err(PeerError::Timeout {
+            url: client.url().to_owned(),
+            after: bound,
+        }),
+    };
+    (result, started.elapsed())
+}
+
+/// Every mirror's lag, flattened for the metrics.
+fn mirror_lags(views: &BTreeMap<Region, RegionView>) -> Vec<MirrorLag> {
+    views
+        .iter()
+        .flat_map(|(region, view)| {
+            view.streams.iter().filter_map(move |s: &StreamView| {
+                let m = s.mirror.as_ref()?;
+                Some(MirrorLag {
+                    region: region.clone(),
+                    stream: s.name.clone(),
+                    source: s.origin.clone(),
+                    lag_msgs: m.lag_msgs,
+                    lag_age: m.lag_age,
+                    active_age: m.active_age,
+                })
+            })
+        })
+        .collect()
+}
