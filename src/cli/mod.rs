@@ -74,6 +74,7 @@ enum Command {
         /// Keep the lab directory (configs, logs) after the demo.
         #[arg(long)]
         keep: bool,
+    },
     /// Show a running watchdog's state, epoch, regions, mirror lag and recent transitions.
     Status {
         #[command(flatten)]
