@@ -4,6 +4,7 @@ mod demo;
 mod lab;
 mod lint;
 mod ops;
+mod run;
 mod topology;
 
 use std::path::PathBuf;
@@ -74,6 +75,16 @@ enum Command {
         /// Keep the lab directory (configs, logs) after the demo.
         #[arg(long)]
         keep: bool,
+    },
+    /// Run the watchdog (or the witness): probe both regions, vote, and when the primary is
+    /// really gone claim the epoch, fence, promote and swap DNS. Serves the HTTP API.
+    Run {
+        /// The config file.
+        #[arg(long, env = "NATSDR_CONFIG")]
+        config: PathBuf,
+        /// Log format.
+        #[arg(long, env = "NATSDR_LOG_FORMAT", value_enum, default_value = "pretty")]
+        log_format: crate::telemetry::logging::LogFormat,
     },
     /// Show a running watchdog's state, epoch, regions, mirror lag and recent transitions.
     Status {
@@ -153,6 +164,7 @@ pub fn main() -> ExitCode {
             keep,
         } => demo::run(scenario, json, dir, keep),
         Command::Plan { config } => topology::run_plan(&config),
+        Command::Run { config, log_format } => run::run(&config, log_format),
         Command::Status { api } => ops::status(&api),
         Command::Pause { args } => ops::command("pause", &args, false),
         Command::Resume { args } => ops::command("resume", &args, false),

@@ -104,7 +104,7 @@ pub fn render(s: &Status) -> String {
     for r in &s.regions {
         o += &format!(
             "{:<15} {:<8} {:<5} {}/{:<6} {:<7} {}\n",
-            r.region,
+            r.region.to_string(),
             r.home,
             r.up,
             r.servers,

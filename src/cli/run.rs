@@ -12,9 +12,9 @@ use crate::api::audit::AuditLog;
 use crate::api::auth::Tokens;
 use crate::api::model::{Observations, Status};
 use crate::api::{ApiContext, CommandRequest};
-use crate::config::{Config, DnsProvider};
+use crate::config::Config;
 use crate::core::{Instant, Observation, WallTime};
-use crate::dns::{Rfc2136, Rfc2136Config, rfc2136_config as dns_config};
+use crate::dns::{MemoryDns, Rfc2136, Rfc2136Config, rfc2136_config as dns_config};
 use crate::driver::{Driver, Executors, Outputs, Probe};
 use crate::exec::NatsExecutor;
 use crate::notify::{DeliveryPolicy, DeliveryResult, Notifier, PagerDuty, Sink, SinkKind, Webhook};
@@ -56,16 +56,31 @@ struct MeteredProber {
 impl Probe for MeteredProber {
     async fn round(&mut self, at: Instant, wall: WallTime) -> Observation {
         let (obs, details) = self.inner.round(at, wall).await;
-        details.record(&self.metrics);
+        for (region, d) in &details.regions {
+            self.metrics
+                .probe(region.as_str(), d.duration.as_secs_f64());
+            for e in &d.errors {
+                self.metrics.probe_error(region.as_str(), e.probe());
+            }
+        }
+        for p in &details.peers {
+            self.metrics.set_peer_up(&p.url, p.error.is_none());
+        }
         obs
     }
 }
 
-fn notifier(cfg: &Config, metrics: &Metrics) -> Result<Option<crate::notify::NotifierHandle>, String> {
+fn notifier(
+    cfg: &Config,
+    metrics: &Metrics,
+) -> Result<Option<crate::notify::NotifierHandle>, String> {
     let mut sinks = Vec::new();
     if let Some(p) = &cfg.notify.pagerduty {
         sinks.push(Sink::PagerDuty(PagerDuty {
-            events_url: p.events_url.parse().map_err(|e| format!("notify.pagerduty.events_url: {e}"))?,
+            events_url: p
+                .events_url
+                .parse()
+                .map_err(|e| format!("notify.pagerduty.events_url: {e}"))?,
             routing_key: p.routing_key.clone(),
             client: format!("natsdr {}", cfg.watchdog.id),
             client_url: p.client_url.as_deref().and_then(|u| u.parse().ok()),
@@ -74,7 +89,10 @@ fn notifier(cfg: &Config, metrics: &Metrics) -> Result<Option<crate::notify::Not
     for w in &cfg.notify.webhooks {
         sinks.push(Sink::Webhook(Webhook {
             name: w.name.clone(),
-            url: w.url.parse().map_err(|_| format!("notify webhook {}: bad URL", w.name))?,
+            url: w
+                .url
+                .parse()
+                .map_err(|_| format!("notify webhook {}: bad URL", w.name))?,
             secret: w.secret.clone(),
         }));
     }
@@ -82,40 +100,127 @@ fn notifier(cfg: &Config, metrics: &Metrics) -> Result<Option<crate::notify::Not
         return Ok(None);
     }
     let m = metrics.clone();
-    let observer = Arc::new(move |sink: SinkKind, result: DeliveryResult| m.notification(sink.as_str(), result.as_str()));
-    Notifier { sinks, capacity: cfg.notify.queue_capacity, policy: DeliveryPolicy::default() }
-        .spawn(observer)
-        .map(Some)
-        .map_err(|e| crate::error_chain(&e))
+    let observer = Arc::new(move |sink: SinkKind, result: DeliveryResult| {
+        m.notification(sink.as_str(), result.as_str())
+    });
+    Notifier {
+        sinks,
+        capacity: cfg.notify.queue_capacity,
+        policy: DeliveryPolicy::default(),
+    }
+    .spawn(observer)
+    .map(Some)
+    .map_err(|e| crate::error_chain(&e))
 }
 
 async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
     let fail = |m: String| (m, exit::FAILURE);
     let regions: Vec<String> = cfg.regions.iter().map(|r| r.name.to_string()).collect();
     let mirrors: Vec<String> = cfg.mirrors.iter().map(|m| m.name.to_string()).collect();
-    let peers: Vec<String> = cfg.peers.watchdogs.iter().chain(cfg.peers.witness.iter()).cloned().collect();
+    let peers: Vec<String> = cfg
+        .peers
+        .watchdogs
+        .iter()
+        .chain(cfg.peers.witness.iter())
+        .cloned()
+        .collect();
     let (registry, metrics) = Metrics::new(&regions, &mirrors, &peers);
     let tokens = Tokens::load(cfg.api.token.as_ref()).map_err(|e| fail(e.to_string()))?;
-    let audit = AuditLog::open(cfg.api.audit_log.as_ref()).map_err(|e| fail(format!("audit log: {e}")))?;
+    let audit =
+        AuditLog::open(cfg.api.audit_log.as_ref()).map_err(|e| fail(format!("audit log: {e}")))?;
 
     let conns = crate::nats::connect_regions(&cfg, &cfg.watchdog.id, cfg.timing.probe_timeout)
         .await
         .map_err(|e| fail(crate::error_chain(&e)))?;
-    let dns = match cfg.watchdog.role {
+    let dns: Option<Rfc2136Config> = match cfg.watchdog.role {
         crate::config::Role::Watchdog => Some(dns_config(&cfg).map_err(fail)?),
-        crate::config::Role::Witness => cfg.dns.as_ref().map(|_| dns_config(&cfg)).transpose().map_err(fail)?,
+        crate::config::Role::Witness => cfg
+            .dns
+            .as_ref()
+            .map(|_| dns_config(&cfg))
+            .transpose()
+            .map_err(fail)?,
     };
     let mk = |c: &Rfc2136Config| Rfc2136::new(c).map_err(|e| fail(crate::error_chain(&e)));
-    let probe_dns = dns.as_ref().map(|c| Ok::<_, (String, u8)>((mk(c)?, mk(c)?))).transpose()?;
-    let prober = Prober::new(cfg.clone(), conns.clone(), probe_dns).map_err(|e| fail(crate::error_chain(&e)))?;
-    let exec_dns = match &dns {
-        Some(c) => Arc::new(mk(c)?),
-        None => return Err(fail("a witness without [dns] cannot run a driver that may claim".into())),
-    };
+    let probe_dns = dns
+        .as_ref()
+        .map(|c| Ok::<_, (String, u8)>((mk(c)?, mk(c)?)))
+        .transpose()?;
+    let prober = Prober::new(cfg.clone(), conns.clone(), probe_dns)
+        .map_err(|e| fail(crate::error_chain(&e)))?;
     let nats = Arc::new(NatsExecutor::new(cfg.clone(), conns));
-    let exec = Executors { arbiter: exec_dns.clone(), client: exec_dns, fencer: nats.clone(), promoter: nats };
     let notifier = notifier(&cfg, &metrics).map_err(fail)?;
 
+    let parts = Parts {
+        cfg: cfg.clone(),
+        prober,
+        notifier,
+        metrics,
+        registry,
+        tokens,
+        audit,
+    };
+    match &dns {
+        Some(c) => {
+            let d = Arc::new(mk(c)?);
+            drive(
+                parts,
+                Executors {
+                    arbiter: d.clone(),
+                    client: d,
+                    fencer: nats.clone(),
+                    promoter: nats,
+                },
+            )
+            .await
+        }
+        // NB: a witness without DNS never acts (the core emits no action for a witness); its
+        // executors exist only because the driver is generic over them.
+        None => {
+            let d = Arc::new(MemoryDns::new(None, None));
+            drive(
+                parts,
+                Executors {
+                    arbiter: d.clone(),
+                    client: d,
+                    fencer: nats.clone(),
+                    promoter: nats,
+                },
+            )
+            .await
+        }
+    }
+}
+
+/// What `drive` needs besides the executors.
+struct Parts {
+    cfg: Arc<Config>,
+    prober: Prober<Rfc2136, Rfc2136>,
+    notifier: Option<crate::notify::NotifierHandle>,
+    metrics: Metrics,
+    registry: prometheus_client::registry::Registry,
+    tokens: Tokens,
+    audit: AuditLog,
+}
+
+async fn drive<A, C>(
+    p: Parts,
+    exec: Executors<A, C, NatsExecutor, NatsExecutor>,
+) -> Result<(), (String, u8)>
+where
+    A: crate::dns::Arbiter + Send + Sync + 'static,
+    C: crate::dns::ClientRecord + Send + Sync + 'static,
+{
+    let fail = |m: String| (m, exit::FAILURE);
+    let Parts {
+        cfg,
+        prober,
+        notifier,
+        metrics,
+        registry,
+        tokens,
+        audit,
+    } = p;
     let (status_tx, status) = watch::channel(Arc::new(Status::default()));
     let (obs_tx, observations) = watch::channel(Arc::new(Observations::default()));
     let (ready_tx, ready) = watch::channel(false);
@@ -147,11 +252,18 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
     let api = tokio::spawn(crate::api::serve_on(listener, ctx, api_stop));
     let driver = Driver::new(
         cfg.clone(),
-        MeteredProber { inner: prober, metrics: metrics.clone() },
+        MeteredProber {
+            inner: prober,
+            metrics: metrics.clone(),
+        },
         exec,
         notifier,
         metrics,
-        Outputs { status: status_tx, observations: obs_tx, ready: ready_tx },
+        Outputs {
+            status: status_tx,
+            observations: obs_tx,
+            ready: ready_tx,
+        },
     );
     driver.run(cmd_rx, shutdown_signal()).await;
     let _ = stop_tx.send(true);

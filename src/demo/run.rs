@@ -89,8 +89,7 @@ async fn drive(
     let arbiter = Rfc2136::new(&rfc2136_config(&cfg).map_err(DemoError::Arbiter)?)
         .map_err(|e| DemoError::Arbiter(crate::error_chain(&e)))?;
 
-    let dogs = Watchdogs::start(&m, exe, &[]).map_err(DemoError::Watchdog)?;
-    dogs.wait_ready(Duration::from_secs(30))
+    let dogs = Watchdogs::start(&m, exe, &[], Duration::from_secs(30))
         .await
         .map_err(DemoError::Watchdog)?;
     for site in [Site::Us, Site::Eu] {

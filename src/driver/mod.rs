@@ -173,11 +173,7 @@ where
     fn observed(&mut self, obs: Observation) {
         self.out
             .observations
-            .send_replace(Arc::new(crate::driver::status::observations(
-                &self.cfg,
-                &self.state,
-                &obs,
-            )));
+            .send_replace(Arc::new(crate::probe::observations_from(&obs, &self.cfg)));
         self.last_obs = Some(obs.clone());
         self.handle(Event::Observed(obs));
         self.out.ready.send_replace(true);

@@ -1,9 +1,7 @@
 //! Snapshots for people and peers: `/v1/status`, `/v1/observations` and the metrics.
-use crate::api::model::{
-    MirrorStatus, Observations, RegionStatus, RegionVerdict, Status, TransitionRecord,
-};
+use crate::api::model::{MirrorStatus, RegionStatus, Status, TransitionRecord};
 use crate::config::{Config, Home, Role};
-use crate::core::{Health, Mode, Observation, Phase, PhaseName, State, StreamRole};
+use crate::core::{Mode, Observation, Phase, PhaseName, State, StreamRole};
 use crate::telemetry::Metrics;
 
 /// The metric / API label of a phase (see `telemetry::metrics::STATES`).
@@ -59,7 +57,7 @@ pub fn build_status(
                 servers: view.map_or(0, |v| v.servers_up),
                 cluster_size: u32::from(rc.cluster_size),
                 meta_leader: view.is_some_and(|v| v.health().serves()),
-                fenced: !managed.is_empty() && managed.iter().all(|s| s.role == StreamRole::Fenced),
+                fenced: managed.iter().any(|s| s.role == StreamRole::Fenced),
                 epoch_stamp: streams.iter().filter_map(|s| s.epoch).max(),
                 error: view.filter(|v| !v.reachable).map(|_| "unreachable".into()),
             }
@@ -122,32 +120,6 @@ fn next_step(state: &State, last_reason: &str) -> String {
         last_reason.to_owned()
     } else {
         format!("{why}; last decision: {last_reason}")
-    }
-}
-
-/// This watchdog's testimony for its peers.
-pub fn observations(cfg: &Config, state: &State, obs: &Observation) -> Observations {
-    Observations {
-        from: cfg.watchdog.id.clone(),
-        site: cfg.watchdog.site.to_string(),
-        role: match cfg.watchdog.role {
-            Role::Watchdog => "watchdog".into(),
-            Role::Witness => "witness".into(),
-        },
-        at_unix_ms: u64::try_from(obs.wall.0).unwrap_or(0),
-        epoch: state.epoch(),
-        active_region: state.known.as_ref().map(|o| o.region.clone()),
-        regions: obs
-            .regions
-            .iter()
-            .map(|(r, v)| RegionVerdict {
-                region: r.clone(),
-                up: v.health() != Health::Down,
-                servers: v.servers_up,
-                fenced: !v.streams.is_empty()
-                    && v.streams.iter().all(|s| s.role == StreamRole::Fenced),
-            })
-            .collect(),
     }
 }
 

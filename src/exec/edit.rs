@@ -6,13 +6,7 @@ use crate::model::Epoch;
 use crate::nats::StreamConfig;
 use crate::topology::{FENCE_PREFIX, META_EPOCH, META_ROLE, ROLE_FENCED, ROLE_PROMOTED};
 
-/// Metadata key where a fence saves the stream's original subjects (a JSON array), so unfence
-/// restores exactly what was there.
-pub const META_SUBJECTS: &str = "natsdr.subjects";
-/// Metadata key naming the source a promoted mirror was copying (kept through a later fence).
-pub const META_ORIGIN: &str = "natsdr.origin";
-/// Role an unfence gives back to a stream that was never promoted (a region's own source stream).
-pub const ROLE_SOURCE: &str = "source";
+pub use crate::topology::{META_ORIGIN, META_SUBJECTS, ROLE_SOURCE};
 
 /// What to do with one stream.
 #[derive(Debug, Clone, PartialEq)]

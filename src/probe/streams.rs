@@ -7,9 +7,7 @@ use crate::model::{Epoch, Region, StreamName};
 use crate::nats::StreamInfo;
 use crate::topology::{FENCE_PREFIX, META_EPOCH};
 
-/// Metadata key a promotion leaves with the stream it was promoted from. NB: the executors own
-/// this stamp; it is spelled here because topology has no constant for it yet.
-pub const META_ORIGIN: &str = "natsdr.origin";
+pub use crate::topology::META_ORIGIN;
 
 /// Prefix of every metadata key natsdr stamps: a stream that carries one is natsdr's, whatever
 /// the config says now.

@@ -15,5 +15,6 @@ pub use desired::{Desired, RegionDomain};
 pub use expected::{ExpectedStream, StreamKind, TopologyError, expected};
 pub use observe::{observe, observe_region};
 pub use plan::{
-    Actual, Drift, FENCE_PREFIX, META_EPOCH, META_ROLE, ROLE_FENCED, ROLE_PROMOTED, diff, plan,
+    Actual, Drift, FENCE_PREFIX, META_EPOCH, META_ORIGIN, META_ROLE, META_SUBJECTS, ROLE_FENCED,
+    ROLE_PROMOTED, ROLE_SOURCE, diff, plan,
 };

@@ -19,6 +19,13 @@ pub const ROLE_PROMOTED: &str = "promoted";
 pub const ROLE_FENCED: &str = "fenced";
 /// Prefix a fence puts in front of every subject.
 pub const FENCE_PREFIX: &str = "fenced.";
+/// Metadata key where a fence saves the stream's original subjects (a JSON array), so unfence
+/// restores exactly what was there.
+pub const META_SUBJECTS: &str = "natsdr.subjects";
+/// Metadata key naming the source a promoted mirror was copying (kept through a later fence).
+pub const META_ORIGIN: &str = "natsdr.origin";
+/// Role an unfence gives back to a stream that was never promoted (a region's own source stream).
+pub const ROLE_SOURCE: &str = "source";
 
 /// What each region holds: stream name to its full config, as read from the server.
 /// A region absent from the map could not be read.
