@@ -52,7 +52,9 @@ pub struct Phases {
     pub detect: Option<u64>,
     /// It confirmed and started moving (`failing_over`, or `switching_over` for a switchover).
     pub confirm: Option<u64>,
-    /// It reached `failed_over` (or, for a switchover, the new epoch was visible).
+    /// The new epoch was seen claimed in the arbiter (polled through its status).
+    pub claim: Option<u64>,
+    /// It reached `failed_over`: fenced, promoted, DNS swapped.
     pub failed_over: Option<u64>,
     /// The client record resolved to the new region.
     pub dns_swapped: Option<u64>,
@@ -99,8 +101,9 @@ impl Report {
         let mut steps: Vec<(u64, &str)> = vec![(0, "fault injected")];
         let named = [
             (p.detect, "detect: the standby's watchdog suspects the primary"),
-            (p.confirm, "confirm: the move starts (epoch claim, fence, promote)"),
-            (p.failed_over, "failed over: mirrors promoted, new epoch in force"),
+            (p.confirm, "confirm: the standby's watchdog starts the move"),
+            (p.claim, "claim: the new epoch is in the arbiter"),
+            (p.failed_over, "failed over: old primary fenced, mirrors promoted, DNS swapped"),
             (p.dns_swapped, "DNS swapped: the client record points at the new region"),
             (p.first_ack, "first acked publish in the new primary"),
         ];
@@ -220,6 +223,7 @@ mod tests {
             phases_ms: Phases {
                 detect: Some(1200),
                 confirm: Some(6100),
+                claim: Some(6150),
                 failed_over: Some(6900),
                 dns_swapped: Some(6800),
                 first_ack: Some(7000),

@@ -152,7 +152,8 @@ async fn drive(
     let phases = Phases {
         detect: at("suspect"),
         confirm: at(confirm_state),
-        failed_over: at("failed_over").or(switched_at.map(|t| offset_ms(fault, t))),
+        claim: switched_at.map(|t| offset_ms(fault, t)),
+        failed_over: at("failed_over"),
         dns_swapped: dns_swapped.map(|t| offset_ms(fault, t)),
         first_ack,
     };
@@ -302,8 +303,8 @@ async fn inject(scenario: Scenario, lab: &mut Lab, dogs: &Watchdogs) -> Result<(
     }
 }
 
-/// Waits for the scenario's outcome; returns when a moving scenario was seen to reach its new
-/// epoch. A scenario that never gets there is not an error: the report says so.
+/// Waits for the scenario's outcome; returns when a moving scenario's new epoch was first seen
+/// (polled, so up to 100 ms late). A scenario that never gets there is not an error: the report says so.
 async fn wait_outcome(
     scenario: Scenario,
     dogs: &Watchdogs,
@@ -318,13 +319,23 @@ async fn wait_outcome(
         return None;
     }
     let next = before.map(|o| o.epoch.0 + 1);
-    let moved = dogs
+    let claimed = dogs
         .wait_for(Site::Eu, WAIT, |s| {
             s.epoch.map(|e| e.0) >= next && s.active_region.as_ref() == Some(eu)
         })
         .await
         .ok()
         .map(|_| OffsetDateTime::now_utc());
+    // NB: the claim comes first; fence, promote and the DNS swap follow, and the watchdog
+    // reports `failed_over` (or leaves `switching_over`) only once they are all done.
+    let _ = dogs
+        .wait_for(Site::Eu, WAIT, |s| match scenario {
+            Scenario::Switchover => s.state != "switching_over",
+            Scenario::RegionLoss | Scenario::NodeLoss | Scenario::Partition => {
+                s.state == "failed_over"
+            }
+        })
+        .await;
     // The client needs its own moment: re-resolve, reconnect, publish.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while load.snapshot().first_ack_from(EU_STREAM, fault).is_none()
@@ -334,7 +345,7 @@ async fn wait_outcome(
     }
     // A few more publishes in the new primary, so the read-back checks more than one.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    moved
+    claimed
 }
 
 /// Every `Nats-Msg-Id` stored in `stream`.
