@@ -28,17 +28,26 @@ fn u(v: &serde_json::Value) -> u64 {
 fn a_lost_region_fails_over_within_the_liveness_bound_without_dual_writes() {
     let r = demo("region-loss");
     assert_eq!(r["scenario"], "region-loss");
-    assert!(r["nats_version"].as_str().is_some_and(|v| !v.is_empty()), "{r}");
+    assert!(
+        r["nats_version"].as_str().is_some_and(|v| !v.is_empty()),
+        "{r}"
+    );
     assert_eq!(r["failover"], true, "{r:#}");
     let rto = u(&r["rto_ms"]);
     println!("region-loss RTO: {rto} ms (the issue's target is 10000 ms)");
     assert!(rto <= 30_000, "RTO {rto} ms");
     assert_eq!(u(&r["dual_writes"]), 0);
     assert!(u(&r["acked_lost"]) <= u(&r["lag_at_kill"]), "{r:#}");
-    assert!(u(&r["acked"]) > 0 && u(&r["published"]) >= u(&r["acked"]), "{r:#}");
+    assert!(
+        u(&r["acked"]) > 0 && u(&r["published"]) >= u(&r["acked"]),
+        "{r:#}"
+    );
     assert_eq!(u(&r["epoch_after"]), u(&r["epoch_before"]) + 1);
     for phase in ["detect", "confirm", "failed_over", "first_ack"] {
-        assert!(r["phases_ms"][phase].is_u64(), "phase {phase} missing: {r:#}");
+        assert!(
+            r["phases_ms"][phase].is_u64(),
+            "phase {phase} missing: {r:#}"
+        );
     }
     assert_eq!(r["ok"], true, "{r:#}");
 }

@@ -142,7 +142,11 @@ mod tests {
 
     #[test]
     fn a_clean_failover_has_no_dual_writes() {
-        let l = ledger(&[ack("a", "us", 1, 0), ack("b", "eu", 1, 100), ack("c", "eu", 2, 110)]);
+        let l = ledger(&[
+            ack("a", "us", 1, 0),
+            ack("b", "eu", 1, 100),
+            ack("c", "eu", 2, 110),
+        ]);
         assert_eq!(l.dual_writes("us", "eu"), 0);
     }
 
@@ -160,8 +164,15 @@ mod tests {
 
     #[test]
     fn the_first_ack_from_a_stream_ignores_acks_before_the_fault() {
-        let l = ledger(&[ack("a", "eu", 1, 5), ack("b", "eu", 2, 50), ack("c", "eu", 3, 60)]);
-        assert_eq!(l.first_ack_from("eu", at(10)).map(|a| a.id.as_str()), Some("b"));
+        let l = ledger(&[
+            ack("a", "eu", 1, 5),
+            ack("b", "eu", 2, 50),
+            ack("c", "eu", 3, 60),
+        ]);
+        assert_eq!(
+            l.first_ack_from("eu", at(10)).map(|a| a.id.as_str()),
+            Some("b")
+        );
         assert_eq!(l.first_ack_from("us", at(0)), None);
     }
 }

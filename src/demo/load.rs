@@ -4,11 +4,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use hickory_resolver::Resolver;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use hickory_net::NetError;
 use hickory_net::proto::rr::{RData, RecordType};
 use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_resolver::Resolver;
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -49,12 +49,7 @@ impl LoadGen {
         let resolver = uncached_resolver(target.dns_server, target.ack_timeout)?;
         let ledger = Arc::new(Mutex::new(Ledger::default()));
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(publish_loop(
-            target,
-            resolver,
-            Arc::clone(&ledger),
-            stopped,
-        ));
+        let task = tokio::spawn(publish_loop(target, resolver, Arc::clone(&ledger), stopped));
         Ok(Self { ledger, stop, task })
     }
 
@@ -158,15 +153,13 @@ async fn connect(
     resolver: &Resolver<TokioRuntimeProvider>,
 ) -> Option<(IpAddr, async_nats::Client)> {
     let ip = resolve(resolver, &t.name).await?;
-    let client = async_nats::ConnectOptions::with_user_and_password(
-        t.user.clone(),
-        t.password.clone(),
-    )
-    .connection_timeout(t.ack_timeout)
-    .request_timeout(Some(t.ack_timeout))
-    .connect(SocketAddr::new(ip, t.port).to_string())
-    .await
-    .ok()?;
+    let client =
+        async_nats::ConnectOptions::with_user_and_password(t.user.clone(), t.password.clone())
+            .connection_timeout(t.ack_timeout)
+            .request_timeout(Some(t.ack_timeout))
+            .connect(SocketAddr::new(ip, t.port).to_string())
+            .await
+            .ok()?;
     Some((ip, client))
 }
 

@@ -100,11 +100,20 @@ impl Report {
         let p = &self.phases_ms;
         let mut steps: Vec<(u64, &str)> = vec![(0, "fault injected")];
         let named = [
-            (p.detect, "detect: the standby's watchdog suspects the primary"),
+            (
+                p.detect,
+                "detect: the standby's watchdog suspects the primary",
+            ),
             (p.confirm, "confirm: the standby's watchdog starts the move"),
             (p.claim, "claim: the new epoch is in the arbiter"),
-            (p.failed_over, "failed over: old primary fenced, mirrors promoted, DNS swapped"),
-            (p.dns_swapped, "DNS swapped: the client record points at the new region"),
+            (
+                p.failed_over,
+                "failed over: old primary fenced, mirrors promoted, DNS swapped",
+            ),
+            (
+                p.dns_swapped,
+                "DNS swapped: the client record points at the new region",
+            ),
             (p.first_ack, "first acked publish in the new primary"),
         ];
         steps.extend(named.into_iter().filter_map(|(t, what)| Some((t?, what))));
@@ -114,7 +123,10 @@ impl Report {
         }
         if self.failover {
             if let Some(rto) = self.rto_ms {
-                let _ = writeln!(s, "RTO (fault -> first acked publish in the new primary): {rto} ms");
+                let _ = writeln!(
+                    s,
+                    "RTO (fault -> first acked publish in the new primary): {rto} ms"
+                );
             }
         } else {
             let _ = writeln!(s, "no failover: the primary stayed where it was");

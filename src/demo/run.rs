@@ -104,7 +104,10 @@ async fn drive(
     let target = load_target(&m)?;
     let watcher = DnsWatcher::start(&target)?;
     let load = LoadGen::start(target).map_err(|source| DemoError::Resolver {
-        server: m.dns.as_ref().map_or(([0, 0, 0, 0], 0).into(), |d| d.server),
+        server: m
+            .dns
+            .as_ref()
+            .map_or(([0, 0, 0, 0], 0).into(), |d| d.server),
         source,
     })?;
     // Warm up: the client is connected and the mirror has caught up with a steady stream.
@@ -147,8 +150,12 @@ async fn drive(
         Scenario::Switchover => "switching_over",
         Scenario::RegionLoss | Scenario::NodeLoss | Scenario::Partition => "failing_over",
     };
-    let at = |state| first_transition_to(&eu_after.transitions, state, fault).map(|t| offset_ms(fault, t));
-    let first_ack = ledger.first_ack_from(EU_STREAM, fault).map(|a| offset_ms(fault, a.at));
+    let at = |state| {
+        first_transition_to(&eu_after.transitions, state, fault).map(|t| offset_ms(fault, t))
+    };
+    let first_ack = ledger
+        .first_ack_from(EU_STREAM, fault)
+        .map(|a| offset_ms(fault, a.at));
     let phases = Phases {
         detect: at("suspect"),
         confirm: at(confirm_state),
@@ -265,7 +272,10 @@ async fn read_owner(arbiter: &Rfc2136) -> Result<Option<Ownership>, DemoError> {
 async fn inject(scenario: Scenario, lab: &mut Lab, dogs: &Watchdogs) -> Result<(), DemoError> {
     match scenario {
         Scenario::RegionLoss => lab.kill_region(LabRegion::Us).await.map_err(DemoError::Lab),
-        Scenario::NodeLoss => lab.kill_node(LabRegion::Us, 2).await.map_err(DemoError::Lab),
+        Scenario::NodeLoss => lab
+            .kill_node(LabRegion::Us, 2)
+            .await
+            .map_err(DemoError::Lab),
         Scenario::Partition => {
             for p in [
                 NetPath::Leaf,
@@ -354,7 +364,10 @@ async fn stream_ids(api: &JsApi, stream: &str) -> Result<BTreeSet<String>, DemoE
         stream: stream.to_owned(),
         source,
     };
-    let info = api.stream_info(stream).await.map_err(|e| err(Box::new(e)))?;
+    let info = api
+        .stream_info(stream)
+        .await
+        .map_err(|e| err(Box::new(e)))?;
     let js = async_nats::jetstream::new(api.client().clone());
     let handle = js.get_stream(stream).await.map_err(|e| err(Box::new(e)))?;
     let mut ids = BTreeSet::new();
@@ -370,7 +383,8 @@ async fn stream_ids(api: &JsApi, stream: &str) -> Result<BTreeSet<String>, DemoE
             }
             // A deleted or never-stored sequence (mirrors keep their source's numbering).
             Err(e)
-                if e.kind() == async_nats::jetstream::stream::RawMessageErrorKind::NoMessageFound => {}
+                if e.kind()
+                    == async_nats::jetstream::stream::RawMessageErrorKind::NoMessageFound => {}
             Err(e) => return Err(err(Box::new(e))),
         }
     }

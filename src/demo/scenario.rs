@@ -124,7 +124,10 @@ mod tests {
 
     #[test]
     fn a_region_loss_that_failed_over_within_the_lag_meets_its_expectation() {
-        assert_eq!(Scenario::RegionLoss.unmet(&failed_over()), Vec::<String>::new());
+        assert_eq!(
+            Scenario::RegionLoss.unmet(&failed_over()),
+            Vec::<String>::new()
+        );
     }
 
     #[test]
