@@ -52,6 +52,20 @@ impl Ledger {
             .min_by_key(|a| a.at)
     }
 
+    /// The longest time without any ack from `since` on (to the last ack): what a client saw as
+    /// an outage. Zero when fewer than one ack follows `since`.
+    pub fn longest_ack_gap(&self, since: OffsetDateTime) -> time::Duration {
+        let mut times: Vec<OffsetDateTime> = self.acks.iter().map(|a| a.at).collect();
+        times.sort();
+        let mut prev = since;
+        let mut gap = time::Duration::ZERO;
+        for t in times.into_iter().filter(|t| *t >= since) {
+            gap = gap.max(t - prev);
+            prev = t;
+        }
+        gap
+    }
+
     /// Acked ids that the final primary's stream does not hold: data lost although the client
     /// was told it was safe.
     pub fn acked_lost(&self, final_stream_ids: &BTreeSet<String>) -> u64 {
@@ -160,6 +174,20 @@ mod tests {
     fn one_id_acked_by_both_regions_is_a_dual_write() {
         let l = ledger(&[ack("a", "us", 1, 100), ack("a", "eu", 1, 90)]);
         assert_eq!(l.dual_writes("us", "eu"), 1);
+    }
+
+    #[test]
+    fn the_longest_ack_gap_counts_from_the_fault_to_the_first_ack_after_it() {
+        let l = ledger(&[
+            ack("a", "us", 1, 0),
+            ack("b", "us", 2, 900),
+            ack("c", "eu", 1, 1000),
+        ]);
+        assert_eq!(
+            l.longest_ack_gap(at(100)),
+            time::Duration::milliseconds(800)
+        );
+        assert_eq!(l.longest_ack_gap(at(2000)), time::Duration::ZERO);
     }
 
     #[test]

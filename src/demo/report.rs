@@ -22,6 +22,8 @@ pub struct Report {
     pub rto_ms: Option<u64>,
     /// When each step was first seen, as offsets from the fault.
     pub phases_ms: Phases,
+    /// The longest stretch after the fault with no ack at all: the outage the client saw.
+    pub max_ack_gap_ms: u64,
     /// Distinct message ids the load generator sent.
     pub published: u64,
     /// Distinct message ids acked by any stream.
@@ -131,6 +133,11 @@ impl Report {
         } else {
             let _ = writeln!(s, "no failover: the primary stayed where it was");
         }
+        let _ = writeln!(
+            s,
+            "longest stretch without an ack after the fault: {} ms",
+            self.max_ack_gap_ms
+        );
         let _ = writeln!(
             s,
             "published {} / acked {} / acked but lost {} (mirror lag at the fault: {}) / dual writes {}",

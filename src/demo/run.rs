@@ -170,6 +170,8 @@ async fn drive(
         failover,
         rto_ms: if failover { first_ack } else { None },
         phases_ms: phases,
+        max_ack_gap_ms: u64::try_from(ledger.longest_ack_gap(fault).whole_milliseconds())
+            .unwrap_or(u64::MAX),
         published: count(ledger.sent.len()),
         acked: count(ledger.acked_ids().len()),
         acked_lost: ledger.acked_lost(&kept),
