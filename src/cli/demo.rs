@@ -5,8 +5,11 @@ use super::exit;
 use crate::demo::{DemoError, DemoOptions, Scenario, run as run_demo};
 use crate::lab::LabError;
 
+/// 128 + SIGINT, as shells report an interrupted command.
+const INTERRUPTED: u8 = 130;
+
 /// Runs the scenario; exit 0 when its expectation held, 1 when it did not or the demo failed,
-/// 69 when nats-server or BIND is missing.
+/// 69 when nats-server or BIND is missing, 130 when interrupted.
 pub fn run(scenario: Scenario, json: bool, dir: Option<PathBuf>, keep: bool) -> u8 {
     let natsdr_exe = match std::env::current_exe() {
         Ok(p) => p,
@@ -25,7 +28,20 @@ pub fn run(scenario: Scenario, json: bool, dir: Option<PathBuf>, keep: bool) -> 
         eprintln!("natsdr demo: starting a two-region lab for the {scenario} scenario...");
     }
     let rt = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
-    match rt.block_on(run_demo(&opts)) {
+    // NB: on Ctrl-C or SIGTERM the demo future is dropped, which kills the watchdogs and the
+    // lab it started (their handles kill on drop); netd also reaps the lab if we die harder.
+    let outcome = rt.block_on(async {
+        tokio::select! {
+            r = run_demo(&opts) => Some(r),
+            () = interrupted() => None,
+        }
+    });
+    let Some(outcome) = outcome else {
+        opts.clean_up();
+        eprintln!("natsdr demo: interrupted; the lab and the watchdogs are stopped");
+        return INTERRUPTED;
+    };
+    match outcome {
         Ok(report) => {
             if json {
                 println!(
@@ -45,6 +61,22 @@ pub fn run(scenario: Scenario, json: bool, dir: Option<PathBuf>, keep: bool) -> 
                 }
                 _ => exit::FAILURE,
             }
+        }
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn interrupted() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
         }
     }
 }

@@ -34,9 +34,10 @@ const WAIT: Duration = Duration::from_secs(60);
 pub struct DemoOptions {
     /// Which fault.
     pub scenario: Scenario,
-    /// The lab directory; `None`: a fresh one under the system temp dir.
+    /// The lab directory; `None`: a fresh one under the system temp dir, removed at the end.
     pub dir: Option<PathBuf>,
-    /// Keep the lab directory (configs, logs, stores) at the end.
+    /// Keep the fresh temp dir (configs, logs, stores) at the end. A directory given in `dir`
+    /// is always kept: the demo never deletes what it did not create.
     pub keep: bool,
     /// The natsdr binary the watchdogs run (and netd): normally this process's own.
     pub natsdr_exe: PathBuf,
@@ -46,14 +47,25 @@ pub struct DemoOptions {
 /// before returning; the lab's owner is this process, so netd kills the lab even if this
 /// process dies (Ctrl-C, panic, SIGKILL).
 pub async fn run(opts: &DemoOptions) -> Result<Report, DemoError> {
-    let dir = opts.dir.clone().unwrap_or_else(|| {
-        std::env::temp_dir().join(format!("natsdr-demo-{}", std::process::id()))
-    });
-    let result = run_in(opts, &dir).await;
-    if !opts.keep {
-        let _ = std::fs::remove_dir_all(&dir);
-    }
+    let result = run_in(opts, &opts.lab_dir()).await;
+    opts.clean_up();
     result
+}
+
+impl DemoOptions {
+    /// Where the lab lives.
+    pub fn lab_dir(&self) -> PathBuf {
+        self.dir.clone().unwrap_or_else(|| {
+            std::env::temp_dir().join(format!("natsdr-demo-{}", std::process::id()))
+        })
+    }
+
+    /// Removes the fresh temp dir unless asked to keep it; also after an interrupted run.
+    pub fn clean_up(&self) {
+        if self.dir.is_none() && !self.keep {
+            let _ = std::fs::remove_dir_all(self.lab_dir());
+        }
+    }
 }
 
 async fn run_in(opts: &DemoOptions, dir: &Path) -> Result<Report, DemoError> {
