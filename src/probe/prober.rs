@@ -31,6 +31,8 @@ pub struct Prober<A, C> {
     dns: Option<(A, C)>,
     peers: Vec<Peer>,
     lag: LagBook,
+    /// Each region's managed streams as last listed, for rounds where the listing fails.
+    listed: BTreeMap<Region, Vec<crate::core::StreamView>>,
 }
 
 /// A vantage point this watchdog fetches reports from.
@@ -84,6 +86,7 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
             dns,
             peers,
             lag: LagBook::default(),
+            listed: BTreeMap::new(),
         })
     }
 
@@ -172,8 +175,11 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
     }
 
     /// Each probed region's view (mirrors' lag still blank) and the reads that date lagging
-    /// mirrors. A region whose streams could not be listed is unreachable: an empty list there
-    /// would read as "no streams" and wipe what the core knows of it.
+    /// mirrors. A region whose servers answer the ping but whose streams could not be listed
+    /// (a JetStream meta-leader election after a node loss makes the API time out for seconds)
+    /// is reachable with its last listed streams: counting it down would turn one lost node into
+    /// a self-fence, and an empty list would read as "no streams" and wipe what the core knows.
+    /// Only a region where no server answers at all is unreachable.
     fn views(
         &mut self,
         answers: &BTreeMap<Region, RegionAnswer>,
@@ -187,13 +193,19 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
             };
             let cluster_size = u32::from(rc.cluster_size);
             let Some(infos) = &answer.streams else {
+                let reachable = answer.servers_up > 0;
+                let streams = if reachable {
+                    self.listed.get(&rc.name).cloned().unwrap_or_default()
+                } else {
+                    Vec::new()
+                };
                 views.insert(
                     rc.name.clone(),
                     RegionView {
-                        reachable: false,
-                        servers_up: 0,
+                        reachable,
+                        servers_up: answer.servers_up,
                         cluster_size,
-                        streams: Vec::new(),
+                        streams,
                     },
                 );
                 continue;
@@ -220,6 +232,7 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
                 }
                 list.push(view);
             }
+            self.listed.insert(rc.name.clone(), list.clone());
             views.insert(
                 rc.name.clone(),
                 RegionView {
