@@ -5,6 +5,7 @@ pub mod api;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod demo;
 pub mod dns;
 pub mod driver;
 pub mod exec;

@@ -1,5 +1,6 @@
 //! Command line: clap definitions, one function per subcommand, and exit codes.
 mod check_config;
+mod demo;
 mod lab;
 mod lint;
 mod ops;
@@ -57,6 +58,23 @@ enum Command {
         /// The config file.
         #[arg(long, env = "NATSDR_CONFIG")]
         config: PathBuf,
+    },
+    /// A live two-region failover on this machine: lab, watchdogs, a load generator publishing
+    /// through the DNS name, then a fault. Prints the timeline (or one JSON object with --json);
+    /// exit 0 when the scenario's expectation held, 1 otherwise.
+    Demo {
+        /// Which fault to inject.
+        #[arg(long, value_enum, default_value_t = crate::demo::Scenario::RegionLoss)]
+        scenario: crate::demo::Scenario,
+        /// Print one JSON object instead of the timeline.
+        #[arg(long)]
+        json: bool,
+        /// The lab directory (default: a fresh temp dir, removed at the end unless --keep).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Keep the lab directory (configs, logs) after the demo.
+        #[arg(long)]
+        keep: bool,
     },
     /// Run the watchdog (or the witness): probe both regions, vote, and when the primary is
     /// really gone claim the epoch, fence, promote and swap DNS. Serves the HTTP API.
@@ -139,6 +157,12 @@ pub fn main() -> ExitCode {
             json,
         } => lint::run(&config, strict, json),
         Command::Lab { command } => lab::run(command),
+        Command::Demo {
+            scenario,
+            json,
+            dir,
+            keep,
+        } => demo::run(scenario, json, dir, keep),
         Command::Plan { config } => topology::run_plan(&config),
         Command::Run { config, log_format } => run::run(&config, log_format),
         Command::Status { api } => ops::status(&api),

@@ -1,0 +1,200 @@
+//! The demo's client: publishes with JetStream acks through the client-facing DNS name at a
+//! steady rate, re-resolving and reconnecting when the name moves, and keeps a [`Ledger`].
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use hickory_net::NetError;
+use hickory_net::proto::rr::{RData, RecordType};
+use hickory_net::runtime::TokioRuntimeProvider;
+use hickory_resolver::Resolver;
+use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::ledger::{Ack, Ledger};
+
+/// Where and how the load generator publishes.
+#[derive(Debug, Clone)]
+pub struct LoadTarget {
+    /// The authoritative DNS server holding the client record.
+    pub dns_server: SocketAddr,
+    /// The client record, fully qualified (e.g. `nats.dr.test.`).
+    pub name: String,
+    /// The NATS client port behind every address the record may hold.
+    pub port: u16,
+    /// Application user.
+    pub user: String,
+    /// Its password.
+    pub password: String,
+    /// The subject published to (must belong to a mirrored stream).
+    pub subject: String,
+    /// Pause between two publishes.
+    pub interval: Duration,
+    /// How long one publish waits for its ack before it counts as failed.
+    pub ack_timeout: Duration,
+}
+
+/// A running load generator. Its ledger can be read at any time; [`LoadGen::stop`] ends it.
+pub struct LoadGen {
+    ledger: Arc<Mutex<Ledger>>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl LoadGen {
+    /// Starts publishing in a background task; fails only when no resolver can be built.
+    pub fn start(target: LoadTarget) -> Result<Self, NetError> {
+        let resolver = uncached_resolver(target.dns_server, target.ack_timeout)?;
+        let ledger = Arc::new(Mutex::new(Ledger::default()));
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(publish_loop(target, resolver, Arc::clone(&ledger), stopped));
+        Ok(Self { ledger, stop, task })
+    }
+
+    /// A copy of the books so far.
+    pub fn snapshot(&self) -> Ledger {
+        self.ledger
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Stops publishing (the publish in flight finishes) and returns the books.
+    pub async fn stop(self) -> Ledger {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        let ledger = self.ledger.lock().unwrap_or_else(PoisonError::into_inner);
+        ledger.clone()
+    }
+}
+
+/// A JetStream publish ack (`{"stream":..,"seq":..}`) or its refusal (`{"error":..}`).
+#[derive(Debug, serde::Deserialize)]
+struct PubAck {
+    stream: Option<String>,
+    seq: Option<u64>,
+}
+
+async fn publish_loop(
+    t: LoadTarget,
+    resolver: Resolver<TokioRuntimeProvider>,
+    ledger: Arc<Mutex<Ledger>>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut conn: Option<(IpAddr, async_nats::Client)> = None;
+    let mut n: u64 = 0;
+    let mut tick = tokio::time::interval(t.interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !*stop.borrow() {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        if conn.is_none() {
+            conn = connect(&t, &resolver).await;
+            if conn.is_none() {
+                continue;
+            }
+        }
+        let Some((_, client)) = &conn else { continue };
+        // NB: the id advances only once acked: a retry reuses it, so JetStream's dedupe window
+        // keeps one copy and the ledger can tell a lost ack from a lost message.
+        let id = format!("demo-{n:07}");
+        ledger
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .sent(&id);
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert("Nats-Msg-Id", id.as_str());
+        let reply = tokio::time::timeout(
+            t.ack_timeout,
+            client.request_with_headers(t.subject.clone(), headers, id.clone().into()),
+        )
+        .await;
+        let ack = match reply {
+            Ok(Ok(msg)) => serde_json::from_slice::<PubAck>(&msg.payload).ok(),
+            Ok(Err(_)) | Err(_) => None,
+        };
+        match ack {
+            Some(PubAck {
+                stream: Some(stream),
+                seq: Some(seq),
+            }) => {
+                ledger
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .acked(Ack {
+                        id,
+                        stream,
+                        seq,
+                        at: OffsetDateTime::now_utc(),
+                    });
+                n += 1;
+            }
+            _ => {
+                // Re-resolve: reconnect only when the name moved, or the client is gone.
+                let now = resolve(&resolver, &t.name).await;
+                let moved = matches!((&conn, now), (Some((ip, _)), Some(new)) if *ip != new);
+                let down = conn.as_ref().is_some_and(|(_, c)| {
+                    c.connection_state() == async_nats::connection::State::Disconnected
+                });
+                if moved || down {
+                    conn = None;
+                }
+            }
+        }
+    }
+}
+
+async fn connect(
+    t: &LoadTarget,
+    resolver: &Resolver<TokioRuntimeProvider>,
+) -> Option<(IpAddr, async_nats::Client)> {
+    let ip = resolve(resolver, &t.name).await?;
+    let client =
+        async_nats::ConnectOptions::with_user_and_password(t.user.clone(), t.password.clone())
+            .connection_timeout(t.ack_timeout)
+            .request_timeout(Some(t.ack_timeout))
+            .connect(SocketAddr::new(ip, t.port).to_string())
+            .await
+            .ok()?;
+    Some((ip, client))
+}
+
+/// The first A record of `name`, asked of the authoritative server with no cache.
+pub async fn resolve(resolver: &Resolver<TokioRuntimeProvider>, name: &str) -> Option<IpAddr> {
+    let lookup = resolver.lookup(name, RecordType::A).await.ok()?;
+    lookup.answers().iter().find_map(|r| match &r.data {
+        RData::A(v4) => Some(IpAddr::V4(v4.0)),
+        _ => None,
+    })
+}
+
+/// A resolver that asks only `server` and caches nothing, so every lookup sees a swap at once
+/// (a client's own cache would add the record's TTL to the RTO; that is measured elsewhere).
+pub fn uncached_resolver(
+    server: SocketAddr,
+    timeout: Duration,
+) -> Result<Resolver<TokioRuntimeProvider>, NetError> {
+    let mut udp = ConnectionConfig::udp();
+    udp.port = server.port();
+    let mut tcp = ConnectionConfig::tcp();
+    tcp.port = server.port();
+    let mut options = ResolverOpts::default();
+    options.cache_size = 0;
+    options.attempts = 1;
+    options.timeout = timeout;
+    options.recursion_desired = false;
+    let mut builder = Resolver::builder_with_config(
+        ResolverConfig::from_name_servers(vec![NameServerConfig::new(
+            server.ip(),
+            true,
+            vec![udp, tcp],
+        )]),
+        TokioRuntimeProvider::new(),
+    );
+    *builder.options_mut() = options;
+    builder.build()
+}

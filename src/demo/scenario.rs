@@ -1,0 +1,175 @@
+//! The demo's scenarios: which fault each injects and what must hold afterwards.
+use std::fmt;
+
+use serde::Serialize;
+
+use super::report::Report;
+
+/// One fault to demonstrate, with its expected outcome.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scenario {
+    /// Every US node dies: EU must fail over, with no dual write and no more loss than the
+    /// mirror lag at the kill.
+    #[default]
+    RegionLoss,
+    /// One US node dies: the region keeps its quorum, nothing moves.
+    NodeLoss,
+    /// EU loses US (leafnode, EU watchdog's view, both peer links) while the witness still
+    /// sees US: nothing moves.
+    Partition,
+    /// A planned move (POST /v1/switchover to EU): epoch + 1, no acked message lost.
+    Switchover,
+}
+
+impl Scenario {
+    /// Its name on the command line and in the JSON report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RegionLoss => "region-loss",
+            Self::NodeLoss => "node-loss",
+            Self::Partition => "partition",
+            Self::Switchover => "switchover",
+        }
+    }
+
+    /// True when the scenario must move the primary.
+    pub fn moves_primary(self) -> bool {
+        match self {
+            Self::RegionLoss | Self::Switchover => true,
+            Self::NodeLoss | Self::Partition => false,
+        }
+    }
+
+    /// What did not hold in `r`; empty when the scenario's expectation held.
+    pub fn unmet(self, r: &Report) -> Vec<String> {
+        let mut bad = Vec::new();
+        if r.failover != self.moves_primary() {
+            bad.push(format!(
+                "failover was {}, expected {}",
+                r.failover,
+                self.moves_primary()
+            ));
+        }
+        if r.dual_writes != 0 {
+            bad.push(format!("{} dual writes", r.dual_writes));
+        }
+        let moved_once = r.epoch_before.map(|e| e + 1) == r.epoch_after;
+        match self {
+            Self::RegionLoss => {
+                match r.lag_at_kill {
+                    Some(lag) if r.acked_lost <= lag => {}
+                    Some(lag) => bad.push(format!(
+                        "{} acked messages lost, more than the mirror lag at the kill ({lag})",
+                        r.acked_lost
+                    )),
+                    None => bad.push("the mirror lag at the kill is unknown".into()),
+                }
+                if !moved_once {
+                    bad.push(epochs(r, "one claim"));
+                }
+            }
+            Self::Switchover => {
+                if r.acked_lost != 0 {
+                    bad.push(format!(
+                        "{} acked messages lost in a planned switchover",
+                        r.acked_lost
+                    ));
+                }
+                if !moved_once {
+                    bad.push(epochs(r, "one claim"));
+                }
+            }
+            Self::NodeLoss | Self::Partition => {
+                if r.acked_lost != 0 {
+                    bad.push(format!("{} acked messages lost", r.acked_lost));
+                }
+                if r.epoch_before != r.epoch_after {
+                    bad.push(epochs(r, "no claim"));
+                }
+            }
+        }
+        bad
+    }
+}
+
+fn epochs(r: &Report, wanted: &str) -> String {
+    format!(
+        "epoch went from {:?} to {:?}, expected {wanted}",
+        r.epoch_before, r.epoch_after
+    )
+}
+
+impl fmt::Display for Scenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failed_over() -> Report {
+        Report {
+            scenario: Scenario::RegionLoss,
+            failover: true,
+            epoch_before: Some(1),
+            epoch_after: Some(2),
+            lag_at_kill: Some(3),
+            acked_lost: 2,
+            ..Report::default()
+        }
+    }
+
+    #[test]
+    fn a_region_loss_that_failed_over_within_the_lag_meets_its_expectation() {
+        assert_eq!(
+            Scenario::RegionLoss.unmet(&failed_over()),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn a_region_loss_that_lost_more_than_the_lag_does_not() {
+        let r = Report {
+            acked_lost: 4,
+            ..failed_over()
+        };
+        assert_eq!(Scenario::RegionLoss.unmet(&r).len(), 1);
+    }
+
+    #[test]
+    fn an_unknown_lag_at_the_kill_cannot_prove_the_loss_bound() {
+        let r = Report {
+            lag_at_kill: None,
+            ..failed_over()
+        };
+        assert_eq!(Scenario::RegionLoss.unmet(&r).len(), 1);
+    }
+
+    #[test]
+    fn a_partition_that_moved_the_primary_fails() {
+        let bad = Scenario::Partition.unmet(&failed_over());
+        assert!(bad.iter().any(|b| b.contains("failover")), "{bad:?}");
+        assert!(bad.iter().any(|b| b.contains("epoch")), "{bad:?}");
+    }
+
+    #[test]
+    fn a_switchover_must_lose_nothing() {
+        let r = Report {
+            scenario: Scenario::Switchover,
+            ..failed_over()
+        };
+        assert_eq!(Scenario::Switchover.unmet(&r).len(), 1);
+    }
+
+    #[test]
+    fn any_dual_write_fails_every_scenario() {
+        let r = Report {
+            dual_writes: 1,
+            ..failed_over()
+        };
+        assert!(!Scenario::RegionLoss.unmet(&r).is_empty());
+    }
+}
