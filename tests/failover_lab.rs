@@ -35,6 +35,12 @@ async fn js(cfg: &Config, r: &Region) -> JsApi {
 }
 
 async fn setup() -> Setup {
+    setup_with(&[]).await
+}
+
+/// A healthy lab with the topology applied, some history in every mirrored stream, and the
+/// three watchdogs running (with `env` added to theirs), healthy and caught up.
+async fn setup_with(env: &[(&str, &str)]) -> Setup {
     let tmp = tempfile::tempdir().unwrap();
     let lab = Lab::up(LabOptions {
         dir: tmp.path().join("lab"),
@@ -66,7 +72,7 @@ async fn setup() -> Setup {
     }
     us_js.client().flush().await.unwrap();
     let exe = env!("CARGO_BIN_EXE_natsdr").as_ref();
-    let dogs = Watchdogs::start(lab.manifest(), exe, &[], Duration::from_secs(30))
+    let dogs = Watchdogs::start(lab.manifest(), exe, env, Duration::from_secs(30))
         .await
         .unwrap();
     for site in [Site::Us, Site::Eu] {
@@ -288,37 +294,18 @@ async fn losing_two_of_three_primary_nodes_fails_over() {
 /// with the reason; an explicit, audited break-glass proceeds.
 #[tokio::test]
 async fn over_the_rpo_budget_only_an_explicit_break_glass_fails_over() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = Lab::up(LabOptions {
-        dir: tmp.path().join("lab"),
-        nats_server: find_nats_server().expect("nats-server is installed (make deps)"),
-        natsdr_exe: env!("CARGO_BIN_EXE_natsdr").into(),
-        owner_pid: Some(std::process::id()),
-        ready_timeout: Duration::from_secs(60),
-    })
-    .await
-    .expect("lab starts");
-    let cfg = Config::load(&lab.manifest().natsdr_config).unwrap();
-    let exp = expected(&Desired::from(&cfg)).unwrap();
-    let mut apis = std::collections::BTreeMap::new();
-    for r in &cfg.regions {
-        apis.insert(r.name.clone(), js(&cfg, &r.name).await);
-    }
-    assert!(apply(&exp, &apis).await.iter().all(|c| c.is_change()));
-    let exe = env!("CARGO_BIN_EXE_natsdr").as_ref();
-    let budget = [("NATSDR_RPO__MAX_LAG_MESSAGES", "5")];
-    let dogs = Watchdogs::start(lab.manifest(), exe, &budget, Duration::from_secs(30))
-        .await
-        .unwrap();
-    dogs.wait_for(Site::Eu, Duration::from_secs(30), |s| s.state == "healthy")
-        .await
-        .unwrap();
+    let Setup {
+        mut lab,
+        dogs,
+        cfg,
+        _tmp,
+    } = setup_with(&[("NATSDR_RPO__MAX_LAG_MESSAGES", "5")]).await;
+    let us_js = js(&cfg, &us()).await;
 
     // The link to EU is cut while US keeps taking writes: the mirror falls 20 messages behind.
-    let mut lab = lab;
     lab.cut("leaf".parse::<NetPath>().unwrap()).await.unwrap();
     for i in 0..20 {
-        let ack = apis[&us()]
+        let ack = us_js
             .client()
             .request("events.lagging".to_owned(), format!("{i}").into())
             .await;

@@ -272,11 +272,25 @@ where
     Ok(())
 }
 
+/// Resolves on SIGTERM or SIGINT, or when the process named by `NATSDR_OWNER_PID` is gone (the
+/// lab and the demo set it, so their watchdogs never outlive them, even after a SIGKILL).
 async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    let owner = std::env::var("NATSDR_OWNER_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok());
+    let orphaned = async move {
+        let Some(pid) = owner else {
+            return std::future::pending().await;
+        };
+        while crate::lab::process::is_alive(pid) {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    };
     tokio::select! {
         _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        () = orphaned => tracing::info!("owner process gone: shutting down"),
     }
 }

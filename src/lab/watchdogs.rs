@@ -142,6 +142,7 @@ impl Watchdogs {
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info,natsdr=debug".into()),
         );
+        cmd.env("NATSDR_OWNER_PID", std::process::id().to_string());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
