@@ -115,7 +115,8 @@ enum Command {
         #[arg(long)]
         allow_data_loss: bool,
     },
-    /// Bring the home primary back (reseed, then a planned switchover).
+    /// Bring the home primary back. Not implemented yet: the watchdog refuses it (follow
+    /// runbooks/failback.md by hand).
     Failback {
         #[command(flatten)]
         args: ops::CommandArgs,
