@@ -69,10 +69,30 @@ impl fmt::Display for Change {
     }
 }
 
+/// How long `apply_stream` retries a stream whose failure is transient: placement before every
+/// peer of a just-started cluster has registered (10005, seen on 2.10.26 right after the meta
+/// leader is elected), a meta-leader election, a timeout.
+const TRANSIENT_RETRY: std::time::Duration = std::time::Duration::from_secs(20);
+
 /// Makes one stream match: create it if missing, else set the drifted owned fields on the full
 /// config just read and write it all back. Never deletes; never restores a fenced stream's
 /// subjects or turns a promoted stream back into a mirror (plan reports those as state).
+/// Transient failures are retried (every attempt is idempotent) for up to 20 s.
 pub async fn apply_stream(expected: &ExpectedStream, js: &JsApi) -> Vec<Change> {
+    let deadline = tokio::time::Instant::now() + TRANSIENT_RETRY;
+    loop {
+        let changes = apply_stream_once(expected, js).await;
+        let transient = changes
+            .iter()
+            .any(|c| matches!(c, Change::Failed { error, .. } if error.is_retryable()));
+        if !transient || tokio::time::Instant::now() >= deadline {
+            return changes;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}
+
+async fn apply_stream_once(expected: &ExpectedStream, js: &JsApi) -> Vec<Change> {
     let region = expected.region.clone();
     let stream = expected.name.clone();
     let failed = |error| {
