@@ -554,18 +554,8 @@ impl Metrics {
     pub fn command(&self, command: &str, result: &str) {
         self.commands
             .get_or_create(&CommandL {
-                command: bounded(
-                    &[
-                        "pause",
-                        "resume",
-                        "switchover",
-                        "failover",
-                        "failback",
-                        "ack",
-                    ],
-                    command,
-                ),
-                result: bounded(&["accepted", "refused", "unauthorized"], result),
+                command: bounded(&COMMANDS, command),
+                result: bounded(&COMMAND_RESULTS, result),
             })
             .inc();
     }
