@@ -56,7 +56,16 @@ fn run(sim: &mut Sim, op: &Op) {
     let w = &mut sim.world;
     match op {
         Op::Rounds(n) => sim.rounds(*n),
-        Op::UsServers(n) => w.us_up = *n,
+        Op::UsServers(n) => {
+            let revived = !w.us_quorum() && *n >= 2;
+            w.us_up = *n;
+            // See the NB below: a revived US is first seen by its own watchdog, before anything
+            // else happens (its re-fence closes the window an operator's command could hit).
+            if revived && sim.us_first {
+                let obs = sim.observation(Who::Us);
+                sim.feed(Who::Us, Event::Observed(obs));
+            }
+        }
         Op::Link(up) => w.link = *up,
         Op::WitnessLink(up) => w.witness_link = *up,
         Op::IsolateUs => {

@@ -107,6 +107,51 @@ fn losing_two_of_three_us_nodes_fails_over_accepting_no_quorum_as_fenced() {
     assert_safe(&sim);
 }
 
+/// An operator forces a failover the moment US loses quorum: "no quorum" takes no writes now,
+/// but US may regain quorum unfenced while cut off from everyone, and its watchdog only fences it
+/// when its lease runs out. So EU promotes only after that lease has surely expired.
+#[test]
+fn a_forced_failover_while_us_lacks_quorum_waits_out_its_lease_before_promoting() {
+    let mut sim = Sim::new();
+    sim.rounds(4);
+    sim.world.us_up = 1;
+    sim.feed(
+        Who::Eu,
+        command(CommandKind::Failover {
+            allow_data_loss: false,
+        }),
+    );
+    assert_eq!(sim.world.arbiter.region, eu(), "the claim comes first");
+    assert!(!sim.world.eu_writable(), "no promotion on a mere NoQuorum");
+    // US comes back with quorum, cut off from EU, the witness and the arbiter.
+    sim.world.us_up = 2;
+    sim.world.link = false;
+    sim.world.witness_link = false;
+    sim.world.us_arbiter_link = false;
+    let cut = sim.world.t;
+    let (mut fenced_at, mut promoted_at) = (None, None);
+    for _ in 0..60 {
+        sim.round();
+        if fenced_at.is_none() && !sim.world.us_writable() {
+            fenced_at = Some(sim.world.t - cut);
+        }
+        if promoted_at.is_none() && sim.world.eu_writable() {
+            promoted_at = Some(sim.world.t - cut);
+        }
+    }
+    let fenced = fenced_at.expect("US fenced itself");
+    let promoted = promoted_at.expect("EU promoted in the end");
+    assert!(
+        fenced < promoted,
+        "US fenced at {fenced} ms, EU promoted at {promoted} ms"
+    );
+    assert!(eu_reasons(&sim).iter().any(|r| matches!(
+        r,
+        Reason::FenceWaitingForLease { region, .. } if *region == us()
+    )));
+    assert_safe(&sim);
+}
+
 #[test]
 fn a_cut_eu_us_link_with_the_witness_still_seeing_us_never_fails_over() {
     let mut sim = Sim::new();

@@ -79,7 +79,8 @@ pub enum ClaimResult {
 pub enum FenceResult {
     /// Every listed stream now has `fenced.<subject>` subjects and the epoch stamp.
     Fenced,
-    /// Servers answered but have no quorum: they cannot acknowledge writes, which is as good as fenced.
+    /// Servers answered but have no quorum: they cannot acknowledge writes now, but may regain
+    /// quorum unfenced; as good as fenced only once the region's self-fence lease has surely expired.
     NoQuorum,
     /// Nothing answered: acceptable only once the region's self-fence lease has surely expired.
     Unreachable,

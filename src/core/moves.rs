@@ -321,7 +321,8 @@ pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Po
         | Phase::StoodDown { .. }
         | Phase::Blocked { .. } => {
             if let Event::Fenced {
-                result: FenceResult::Unreachable | FenceResult::Failed { .. },
+                result:
+                    FenceResult::NoQuorum | FenceResult::Unreachable | FenceResult::Failed { .. },
                 ..
             } = event
             {
@@ -410,27 +411,25 @@ pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Po
                 (FenceResult::Fenced, Kind::Failover | Kind::Switchover) => {
                     advance(next, kind, m, after, now, policy, done(FenceHow::Fenced))
                 }
-                (FenceResult::NoQuorum, Kind::Failover) => {
-                    advance(next, kind, m, after, now, policy, done(FenceHow::NoQuorum))
-                }
-                (FenceResult::Unreachable, Kind::Failover) => {
+                // A region without quorum takes no writes now, but may regain it at any moment,
+                // unfenced. Like an unreachable one, it counts as fenced only once its own
+                // watchdog's lease has surely run out (it then fences itself on recovery), even
+                // when an operator forced the failover: break-glass waives the RPO, never this.
+                (FenceResult::NoQuorum | FenceResult::Unreachable, Kind::Failover) => {
                     let expiry = m.down_since.map(|t| t + policy.lease_expiry());
                     if expiry.is_some_and(|e| now >= e) {
-                        return advance(
-                            next,
-                            kind,
-                            m,
-                            after,
-                            now,
-                            policy,
-                            done(FenceHow::LeaseExpired),
-                        );
+                        let how = if *result == FenceResult::NoQuorum {
+                            FenceHow::NoQuorum
+                        } else {
+                            FenceHow::LeaseExpired
+                        };
+                        return advance(next, kind, m, after, now, policy, done(how));
                     }
                     // Not a failure yet: send it again after the step timeout (it may become
                     // reachable, or the lease expire); `max_attempts` bounds the wait.
                     if m.attempts >= policy.params().max_attempts {
                         let error =
-                            "old primary unreachable and not confirmed down long enough".to_owned();
+                            "old primary not fenced and not confirmed down long enough".to_owned();
                         return blocked(next, m.step, error, now);
                     }
                     m.step_since = now;
