@@ -58,7 +58,7 @@ fn both_shipped_examples_are_valid() {
 fn a_bad_duration_exits_64_naming_the_key() {
     let toml = replace(
         &example("natsdr.example.toml"),
-        "probe_interval = \"1s\"",
+        "probe_interval = \"500ms\"",
         "probe_interval = \"1 fortnight-ish\"",
     );
     let line = refused(&toml, &[]);
@@ -83,6 +83,7 @@ fn environment_overrides_apply_and_single_underscore_variables_are_not_config() 
             ("NATSDR_TIMING__PROBE_INTERVAL", "2s"),
             ("NATSDR_TIMING__FAILOVER_DELAY", "12s"),
             ("NATSDR_TIMING__PEER_STALE_AFTER", "4s"),
+            ("NATSDR_TIMING__SELF_FENCE_LEASE", "5s"),
             ("NATSDR_API_URL", "x"),
         ],
     );
@@ -209,10 +210,27 @@ fn broken_timing_rules_are_refused_with_the_reason() {
     );
     let toml = replace(
         &example("natsdr.example.toml"),
-        "probe_timeout = \"800ms\"",
+        "probe_timeout = \"400ms\"",
         "probe_timeout = \"2s\"",
     );
     assert!(refused(&toml, &[]).contains("timing.probe_timeout"));
+    // A lease a healthy primary could lose when its vouchers' reports come a round late:
+    // 2 x 1s + 2 x 800ms = 3.6s > 3s.
+    let toml = replace(
+        &replace(
+            &example("natsdr.example.toml"),
+            "probe_interval = \"500ms\"",
+            "probe_interval = \"1s\"",
+        ),
+        "probe_timeout = \"400ms\"",
+        "probe_timeout = \"800ms\"",
+    );
+    let toml = replace(&toml, "failover_delay = \"5s\"", "failover_delay = \"6s\"");
+    let line = refused(&toml, &[]);
+    assert!(
+        line.contains("timing.self_fence_lease") && line.contains("3s 600ms"),
+        "{line}"
+    );
 }
 
 #[test]

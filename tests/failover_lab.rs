@@ -81,7 +81,7 @@ async fn setup_with(env: &[(&str, &str)]) -> Setup {
                 s.state == "healthy" && caught_up(s)
             })
             .await
-            .unwrap_or_else(|s| panic!("{site:?} never healthy and caught up: {s:#?}"));
+            .unwrap_or_else(|s| panic!("{site:?} never healthy and caught up: {}", story(&s)));
         assert_eq!(s.epoch, Some(Epoch(1)));
     }
     Setup {
@@ -95,6 +95,25 @@ async fn setup_with(env: &[(&str, &str)]) -> Setup {
 fn caught_up(s: &Status) -> bool {
     s.site != "eu-central-1"
         || (!s.mirrors.is_empty() && s.mirrors.iter().all(|m| m.lag_messages == Some(0)))
+}
+
+/// A status told for a failure message: the transitions with their reasons come first (a
+/// pretty-printed `Status` is cut off in CI before them).
+fn story(s: &Status) -> String {
+    let mut out = format!(
+        "{} is {} ({}), epoch {:?}, next: {}\n",
+        s.watchdog, s.state, s.mode, s.epoch, s.next
+    );
+    for t in &s.transitions {
+        out += &format!("  {} {} -> {}: {}\n", t.at, t.from, t.to, t.reason);
+    }
+    for r in &s.regions {
+        out += &format!(
+            "  region {} up={} servers={}/{} fenced={} error={:?}\n",
+            r.region, r.up, r.servers, r.cluster_size, r.fenced, r.error
+        );
+    }
+    out + &format!("{s:#?}")
 }
 
 fn went_through(s: &Status, state: &str) -> bool {
@@ -128,7 +147,7 @@ async fn a_lost_primary_region_fails_over_and_a_returning_one_is_fenced() {
             s.state == "failed_over"
         })
         .await
-        .unwrap_or_else(|st| panic!("EU never failed over: {st:#?}"));
+        .unwrap_or_else(|st| panic!("EU never failed over: {}", story(&st)));
     println!("region loss -> failed_over in {:?}", killed.elapsed());
     assert_eq!(st.epoch, Some(Epoch(2)));
     assert_eq!(st.active_region, Some(eu()));
@@ -213,11 +232,15 @@ async fn a_lost_node_or_a_cut_link_never_moves_the_primary() {
             s.regions.iter().any(|r| r.region == us() && r.servers == 2)
         })
         .await
-        .unwrap_or_else(|st| panic!("US watchdog never saw the lost node: {st:#?}"));
+        .unwrap_or_else(|st| panic!("US watchdog never saw the lost node: {}", story(&st)));
     assert!(us_status.regions.iter().any(|r| r.region == us() && r.up));
     tokio::time::sleep(Duration::from_secs(10)).await;
     let eu_status = s.dogs.status(Site::Eu).await.unwrap();
-    assert!(!went_through(&eu_status, "failing_over"), "{eu_status:#?}");
+    assert!(
+        !went_through(&eu_status, "failing_over"),
+        "{}",
+        story(&eu_status)
+    );
     assert_eq!(eu_status.epoch, Some(Epoch(1)));
 
     s.lab.restart_node(LabRegion::Us, 2).await.unwrap();
@@ -226,13 +249,18 @@ async fn a_lost_node_or_a_cut_link_never_moves_the_primary() {
     }
     tokio::time::sleep(Duration::from_secs(14)).await;
     let eu_status = s.dogs.status(Site::Eu).await.unwrap();
-    assert!(!went_through(&eu_status, "failing_over"), "{eu_status:#?}");
+    assert!(
+        !went_through(&eu_status, "failing_over"),
+        "{}",
+        story(&eu_status)
+    );
     let owner = Arbiter::read(&dns(&s.cfg)).await.unwrap().unwrap();
     assert_eq!((owner.region, owner.epoch), (us(), Epoch(1)));
     let us_status = s.dogs.status(Site::Us).await.unwrap();
     assert!(
         !went_through(&us_status, "self_fenced"),
-        "the witness still vouches for US: {us_status:#?}"
+        "the witness still vouches for US: {}",
+        story(&us_status)
     );
 }
 
@@ -252,7 +280,7 @@ async fn a_paused_watchdog_does_nothing_until_resumed() {
     tokio::time::sleep(Duration::from_secs(12)).await;
     let st = s.dogs.status(Site::Eu).await.unwrap();
     assert_eq!(st.mode, "paused");
-    assert!(!went_through(&st, "failing_over"), "{st:#?}");
+    assert!(!went_through(&st, "failing_over"), "{}", story(&st));
     let owner = Arbiter::read(&dns(&s.cfg)).await.unwrap().unwrap();
     assert_eq!(owner.epoch, Epoch(1), "a paused watchdog claimed an epoch");
 
@@ -267,7 +295,7 @@ async fn a_paused_watchdog_does_nothing_until_resumed() {
             s.state == "failed_over"
         })
         .await
-        .unwrap_or_else(|st| panic!("EU never failed over after resume: {st:#?}"));
+        .unwrap_or_else(|st| panic!("EU never failed over after resume: {}", story(&st)));
     s.dogs.kill(Site::Us);
 }
 
@@ -284,7 +312,7 @@ async fn losing_two_of_three_primary_nodes_fails_over() {
             s.state == "failed_over"
         })
         .await
-        .unwrap_or_else(|st| panic!("EU never failed over: {st:#?}"));
+        .unwrap_or_else(|st| panic!("EU never failed over: {}", story(&st)));
     assert_eq!(st.epoch, Some(Epoch(2)));
     let owner = Arbiter::read(&dns(&s.cfg)).await.unwrap().unwrap();
     assert_eq!((owner.region, owner.epoch), (eu(), Epoch(2)));
@@ -317,12 +345,12 @@ async fn over_the_rpo_budget_only_an_explicit_break_glass_fails_over() {
             .any(|m| m.stream == "events-eu-mirror" && m.lag_messages == Some(20))
     })
     .await
-    .unwrap_or_else(|st| panic!("EU never measured the lag: {st:#?}"));
+    .unwrap_or_else(|st| panic!("EU never measured the lag: {}", story(&st)));
     lab.kill_region(LabRegion::Us).await.unwrap();
     let st = dogs
         .wait_for(Site::Eu, Duration::from_secs(40), |s| s.state == "blocked")
         .await
-        .unwrap_or_else(|st| panic!("EU was not blocked by the RPO guard: {st:#?}"));
+        .unwrap_or_else(|st| panic!("EU was not blocked by the RPO guard: {}", story(&st)));
     assert!(
         st.transitions[0].reason.contains("events-eu-mirror"),
         "{:#?}",
@@ -359,6 +387,6 @@ async fn over_the_rpo_budget_only_an_explicit_break_glass_fails_over() {
             s.state == "failed_over"
         })
         .await
-        .unwrap_or_else(|st| panic!("break-glass did not fail over: {st:#?}"));
+        .unwrap_or_else(|st| panic!("break-glass did not fail over: {}", story(&st)));
     assert_eq!(st.epoch, Some(Epoch(2)));
 }

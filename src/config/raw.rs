@@ -110,9 +110,9 @@ pub struct RawTiming {
 impl Default for RawTiming {
     fn default() -> Self {
         Self {
-            probe_interval: "1s".into(),
-            probe_timeout: "800ms".into(),
-            failover_delay: "6s".into(),
+            probe_interval: "500ms".into(),
+            probe_timeout: "400ms".into(),
+            failover_delay: "5s".into(),
             self_fence_lease: "3s".into(),
             mirror_silence: "3s".into(),
             peer_stale_after: "3s".into(),

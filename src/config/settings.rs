@@ -45,8 +45,9 @@ pub struct Watchdog {
 }
 
 /// Probe and failover timing. Invariants (checked at load): `probe_timeout < probe_interval`,
-/// `self_fence_lease + 3 * probe_interval <= failover_delay` (the old primary fences itself
-/// strictly before the standby may promote), `mirror_silence < failover_delay`,
+/// `self_fence_lease + 2.5 * probe_interval < failover_delay` (the old primary fences itself
+/// strictly before the standby may promote), `self_fence_lease > 2 * probe_interval + 2 *
+/// probe_timeout` (a healthy primary keeps its lease), `mirror_silence < failover_delay`,
 /// `peer_stale_after >= 2 * probe_interval`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Timing {

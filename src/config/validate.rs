@@ -330,6 +330,21 @@ fn timing(raw: &RawConfig) -> Result<Timing> {
             ),
         ));
     }
+    // A healthy primary's vouchers report at most one interval plus one round old, fetched
+    // within one more round; one lost fetch adds an interval. A lease shorter than that fences a
+    // healthy primary whenever the API is slow (a meta-leader election makes every call time out).
+    let chain = 2 * timing.probe_interval + 2 * timing.probe_timeout;
+    if timing.self_fence_lease <= chain {
+        return Err(ConfigError::invalid(
+            "timing.self_fence_lease",
+            format!(
+                "{} must be longer than 2 x timing.probe_interval + 2 x timing.probe_timeout ({}): \
+                 a healthy primary whose vouchers' reports are one round late would fence itself",
+                h(timing.self_fence_lease),
+                h(chain)
+            ),
+        ));
+    }
     if timing.step_timeout < timing.probe_timeout {
         return Err(ConfigError::invalid(
             "timing.step_timeout",
