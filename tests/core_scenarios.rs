@@ -152,6 +152,44 @@ fn a_forced_failover_while_us_lacks_quorum_waits_out_its_lease_before_promoting(
     assert_safe(&sim);
 }
 
+/// US is down long enough for EU to suspect it; US comes back, its (restarted) watchdog is vouched
+/// for by the witness in a round EU never sees, then US is cut off from everyone. EU must count
+/// the outage from that sighting (the witness remembers it), not from its first suspicion, so
+/// US's renewed lease runs out before EU promotes.
+#[test]
+fn a_revival_only_the_witness_saw_restarts_the_standbys_outage_clock() {
+    let mut sim = Sim::new();
+    sim.rounds(4);
+    sim.world.us_up = 0;
+    sim.rounds(7);
+    assert!(matches!(sim.eu.state.phase, Phase::Suspect { .. }));
+    sim.restart(Who::Us);
+    sim.world.us_up = 2;
+    let obs = sim.observation(Who::Us);
+    sim.feed(Who::Us, Event::Observed(obs));
+    sim.world.link = false;
+    sim.world.witness_link = false;
+    sim.world.us_arbiter_link = false;
+    let cut = sim.world.t;
+    let (mut fenced_at, mut promoted_at) = (None, None);
+    for _ in 0..60 {
+        sim.round();
+        if fenced_at.is_none() && !sim.world.us_writable() {
+            fenced_at = Some(sim.world.t - cut);
+        }
+        if promoted_at.is_none() && sim.world.eu_writable() {
+            promoted_at = Some(sim.world.t - cut);
+        }
+    }
+    let fenced = fenced_at.expect("US fenced itself");
+    let promoted = promoted_at.expect("EU promoted in the end");
+    assert!(
+        fenced < promoted,
+        "US fenced at {fenced} ms, EU promoted at {promoted} ms"
+    );
+    assert_safe(&sim);
+}
+
 #[test]
 fn a_cut_eu_us_link_with_the_witness_still_seeing_us_never_fails_over() {
     let mut sim = Sim::new();

@@ -208,6 +208,7 @@ async fn probe_rounds_follow_the_lab_through_lag_node_loss_and_region_loss() {
                 servers: 3,
                 fenced: false,
                 health: Health::Healthy,
+                serving_before_ms: Some(0),
             }],
             ..Observations::default()
         },

@@ -153,6 +153,10 @@ pub struct RegionVerdict {
     pub fenced: bool,
     /// The verdict the majority vote counts (`RegionView::health`).
     pub health: Health,
+    /// How long before this report's round it last saw the region serving (0: serving then;
+    /// absent: not in its memory, or an older natsdr).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serving_before_ms: Option<u64>,
 }
 
 /// The age of an [`Observations`] report, computed when it is serialized.

@@ -13,6 +13,7 @@ use super::observation::Observation;
 use super::policy::{Policy, Role};
 use super::reason::{Reason, TiltCause};
 use super::state::{Mode, Phase, PhaseName, State};
+use super::world;
 
 /// What `decide` returns: the next state, the effects to perform, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +119,13 @@ fn observe(state: &State, obs: &Observation, now: Instant, policy: &Policy) -> D
     for (region, view) in &obs.regions {
         if view.reachable {
             next.catalog.insert(region.clone(), view.streams.clone());
+        }
+    }
+    for region in [&policy.params().home_primary, &policy.params().home_standby] {
+        if let Some(seen) = world::last_serving(obs, region)
+            && next.seen_serving.get(region).is_none_or(|t| seen > *t)
+        {
+            next.seen_serving.insert(region.clone(), seen);
         }
     }
     // Epochs only grow: the newest record read by anyone (the arbiter, or a peer) wins.

@@ -546,7 +546,7 @@ fn assess(
     let region = &owner.region;
     let evidence: Evidence = world::evidence(obs, region, policy.other(region), policy);
     if world::votes_confirm(&evidence, policy) {
-        let since = match prev.phase {
+        let counted = match prev.phase {
             Phase::Suspect { since, .. } => since,
             Phase::Blocked { since, .. } => since,
             Phase::Starting
@@ -559,6 +559,9 @@ fn assess(
             | Phase::StoodDown { .. }
             | Phase::SelfFenced { .. } => now,
         };
+        // Not from before anyone last saw it serving: the old primary's lease may date from then.
+        let seen = world::last_serving(obs, region).max(prev.seen_serving.get(region).copied());
+        let since = seen.map_or(counted, |s| counted.max(s));
         let reason = Reason::Suspect {
             region: region.clone(),
             down_votes: evidence.down_votes,

@@ -416,7 +416,12 @@ pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Po
                 // watchdog's lease has surely run out (it then fences itself on recovery), even
                 // when an operator forced the failover: break-glass waives the RPO, never this.
                 (FenceResult::NoQuorum | FenceResult::Unreachable, Kind::Failover) => {
-                    let expiry = m.down_since.map(|t| t + policy.lease_expiry());
+                    // Counted from no earlier than anyone last saw it serving (a sighting may
+                    // have renewed its lease after the outage began).
+                    let seen = state.seen_serving.get(&m.from).copied();
+                    let expiry = m
+                        .down_since
+                        .map(|t| seen.map_or(t, |s| t.max(s)) + policy.lease_expiry());
                     if expiry.is_some_and(|e| now >= e) {
                         let how = if *result == FenceResult::NoQuorum {
                             FenceHow::NoQuorum

@@ -23,6 +23,9 @@ pub struct Observation {
     pub regions: BTreeMap<Region, RegionView>,
     /// The latest reports of the other vantage points (peer watchdog, witness), with their age.
     pub reports: Vec<Report>,
+    /// This vantage point's memory across rounds: when its own probes last saw each region
+    /// serving (this round included). Published to peers as [`Report::seen_serving`].
+    pub last_serving: BTreeMap<Region, Instant>,
 }
 
 /// One region as this watchdog's own probes saw it.
@@ -96,6 +99,11 @@ pub struct Report {
     /// another region owning the epoch does not vouch for this one, and a watchdog cut off from
     /// the arbiter learns newer epochs this way.
     pub owner: Option<Ownership>,
+    /// How long before the report's round its maker last saw each region serving (zero: serving
+    /// then). A vantage point may have vouched for a region in a round this watchdog never
+    /// fetched: a standby counts an outage from no earlier than the last time anyone saw the
+    /// region serve, since that is when the old primary's lease may have been renewed.
+    pub seen_serving: BTreeMap<Region, Duration>,
 }
 
 /// The kinds of vantage point that vote on a region's health.

@@ -32,6 +32,12 @@ pub struct State {
     pub vouched_at: Option<Instant>,
     /// When a repair fence (of a stale twin) was last sent, to send it at most once per probe interval.
     pub repair_sent: Option<Instant>,
+    /// The last time anyone was seen to see each region serving (see [`world::last_serving`]).
+    /// An outage is counted from no earlier than this, for the lease rule: the old primary may
+    /// have been vouched for then.
+    ///
+    /// [`world::last_serving`]: super::world::last_serving
+    pub seen_serving: BTreeMap<Region, Instant>,
 }
 
 impl State {
@@ -48,6 +54,7 @@ impl State {
             was_down: false,
             vouched_at: None,
             repair_sent: None,
+            seen_serving: BTreeMap::new(),
         }
     }
 

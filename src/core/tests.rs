@@ -124,6 +124,7 @@ impl W {
             age: Duration::ZERO,
             health: BTreeMap::from([(us(), h), (eu(), Health::Healthy)]),
             owner: Some(self.owner_seen_by_peers.clone()),
+            seen_serving: BTreeMap::new(),
         };
         Observation {
             at: Instant(t_ms),
@@ -149,6 +150,7 @@ impl W {
                 report(Vantage::Peer, self.peer_sees_us),
                 report(Vantage::Witness, self.witness_sees_us),
             ],
+            last_serving: BTreeMap::new(),
         }
     }
 }
@@ -211,6 +213,8 @@ fn one_lost_us_node_makes_the_standby_degraded_and_nothing_else() {
         next: State {
             phase: Phase::Degraded,
             last_round: Some((Instant(1500), WallTime(1_800_000_001_500))),
+            // Both regions serve (a degraded one still does): the sightings move on.
+            seen_serving: BTreeMap::from([(us(), Instant(1500)), (eu(), Instant(1500))]),
             ..before.clone()
         },
         actions: vec![Action::Notify {
@@ -233,6 +237,8 @@ fn a_meta_leader_re_election_changes_nothing() {
     let expected = Decision {
         next: State {
             last_round: Some((Instant(1500), WallTime(1_800_000_001_500))),
+            // Both regions serve (a degraded one still does): the sightings move on.
+            seen_serving: BTreeMap::from([(us(), Instant(1500)), (eu(), Instant(1500))]),
             ..before.clone()
         },
         actions: vec![],

@@ -94,6 +94,26 @@ pub fn mirrors_testify(e: &Evidence) -> bool {
     e.minority_answering || (e.mirrors > 0 && e.silent_mirrors == e.mirrors)
 }
 
+/// The last time any vantage point saw `region` serving, as far as this round tells: this
+/// watchdog's own probe and memory, and every report held (stale ones too: an old sighting is
+/// still a lower bound). `None` if nobody remembers it serving.
+pub fn last_serving(obs: &Observation, region: &Region) -> Option<Instant> {
+    let own = obs
+        .regions
+        .get(region)
+        .is_some_and(|v| v.health().serves())
+        .then_some(obs.at);
+    let reports = obs.reports.iter().filter_map(|r| {
+        r.seen_serving
+            .get(region)
+            .map(|before| obs.at.minus(r.age.saturating_add(*before)))
+    });
+    own.into_iter()
+        .chain(obs.last_serving.get(region).copied())
+        .chain(reports)
+        .max()
+}
+
 /// Primary side: the latest time at which a majority vouched that `region` serves, from this
 /// round's own probe and the reports' ages. `None` if a majority never did in what we hold.
 pub fn vouched(obs: &Observation, region: &Region, policy: &Policy) -> Option<Instant> {

@@ -173,7 +173,11 @@ where
     fn observed(&mut self, obs: Observation) {
         self.out
             .observations
-            .send_replace(Arc::new(crate::probe::observations_from(&obs, &self.cfg)));
+            .send_replace(Arc::new(crate::probe::observations_from(
+                &obs,
+                &self.cfg,
+                self.clock.now().since(obs.at),
+            )));
         self.last_obs = Some(obs.clone());
         self.handle(Event::Observed(obs));
         self.out.ready.send_replace(true);

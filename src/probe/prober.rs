@@ -33,6 +33,8 @@ pub struct Prober<A, C> {
     lag: LagBook,
     /// Each region's managed streams as last listed, for rounds where the listing fails.
     listed: BTreeMap<Region, Vec<crate::core::StreamView>>,
+    /// When this prober last saw each region serving (published to peers).
+    serving: BTreeMap<Region, Instant>,
 }
 
 /// A vantage point this watchdog fetches reports from.
@@ -87,6 +89,7 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
             peers,
             lag: LagBook::default(),
             listed: BTreeMap::new(),
+            serving: BTreeMap::new(),
         })
     }
 
@@ -161,6 +164,11 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
         }
 
         details.duration = started.elapsed();
+        for (region, view) in &views {
+            if view.health().serves() {
+                self.serving.insert(region.clone(), at);
+            }
+        }
         let dns = target.as_ref().and_then(|t| self.region_of(t));
         details.dns.client_target = target;
         let observation = Observation {
@@ -170,6 +178,7 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
             dns,
             regions: views,
             reports,
+            last_serving: self.serving.clone(),
         };
         (observation, details)
     }

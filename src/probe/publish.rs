@@ -6,10 +6,16 @@ use crate::core::{Observation, Report, StreamRole, Vantage};
 /// This round's testimony for the other vantage points: each region's health as this watchdog's
 /// own probes saw it, and the arbiter record it read.
 ///
-/// Call it right after the round: the report's age is counted from this call, on this process's
-/// monotonic clock, and served as `age_ms`. NB: so it understates the data's age by at most
-/// the round's duration (bounded by `probe_timeout`).
-pub fn observations_from(obs: &Observation, config: &Config) -> Observations {
+/// `since_round` is how long ago the round started (`obs.at`) on the driver's clock: the
+/// report's age is counted from then, on this process's monotonic clock, and served as
+/// `age_ms`, so it never understates how old the data is (a vouch must never look fresher).
+pub fn observations_from(
+    obs: &Observation,
+    config: &Config,
+    since_round: std::time::Duration,
+) -> Observations {
+    let now = tokio::time::Instant::now();
+    let round = now.checked_sub(since_round).unwrap_or(now);
     Observations {
         from: config.watchdog.id.clone(),
         site: config.watchdog.site.to_string(),
@@ -19,7 +25,7 @@ pub fn observations_from(obs: &Observation, config: &Config) -> Observations {
         }
         .to_owned(),
         at_unix_ms: u64::try_from(obs.wall.0).unwrap_or(0),
-        age: ReportAge::Since(tokio::time::Instant::now()),
+        age: ReportAge::Since(round),
         owner: obs.arbiter.clone(),
         epoch: obs.arbiter.as_ref().map(|o| o.epoch),
         active_region: obs.arbiter.as_ref().map(|o| o.region.clone()),
@@ -34,6 +40,10 @@ pub fn observations_from(obs: &Observation, config: &Config) -> Observations {
                     servers: view.servers_up,
                     fenced: view.streams.iter().any(|s| s.role == StreamRole::Fenced),
                     health,
+                    serving_before_ms: obs
+                        .last_serving
+                        .get(region)
+                        .map(|t| u64::try_from(obs.at.since(*t).as_millis()).unwrap_or(u64::MAX)),
                 }
             })
             .collect(),
@@ -51,6 +61,14 @@ pub fn report_from(obs: &Observations, vantage: Vantage, age: std::time::Duratio
             .map(|v| (v.region.clone(), v.health))
             .collect(),
         owner: obs.owner.clone(),
+        seen_serving: obs
+            .regions
+            .iter()
+            .filter_map(|v| {
+                let before = v.serving_before_ms?;
+                Some((v.region.clone(), std::time::Duration::from_millis(before)))
+            })
+            .collect(),
     }
 }
 
@@ -73,6 +91,33 @@ mod tests {
         let read: Observations = serde_json::from_value(json).unwrap();
         assert_eq!(read.age, ReportAge::Millis(ms));
         assert_eq!(read.age.now(), Duration::from_millis(ms));
+    }
+
+    #[test]
+    fn a_peers_sightings_are_read_relative_to_its_round_and_absent_ones_stay_absent() {
+        let region = |name: &str, before| RegionVerdict {
+            region: crate::model::Region::new(name).unwrap(),
+            up: false,
+            servers: 0,
+            fenced: false,
+            health: crate::core::Health::Down,
+            serving_before_ms: before,
+        };
+        let read = Observations {
+            age: ReportAge::Millis(300),
+            regions: vec![
+                region("us-east-1", Some(1500)),
+                region("eu-central-1", None),
+            ],
+            ..Observations::default()
+        };
+        let json = serde_json::to_value(&read).unwrap();
+        assert_eq!(json["regions"][0]["serving_before_ms"], 1500);
+        assert!(json["regions"][1].get("serving_before_ms").is_none());
+        let r = report_from(&read, Vantage::Witness, Duration::from_millis(400));
+        let us = crate::model::Region::new("us-east-1").unwrap();
+        assert_eq!(r.seen_serving.get(&us), Some(&Duration::from_millis(1500)));
+        assert_eq!(r.seen_serving.len(), 1, "{:?}", r.seen_serving);
     }
 
     #[test]

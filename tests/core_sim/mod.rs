@@ -78,6 +78,8 @@ pub struct World {
     /// The mirror's lag while in contact (messages).
     pub lag: u64,
     pub mirror_contact: Option<u64>,
+    /// When the witness last saw US serving (its memory, published with its reports).
+    pub witness_saw_us: Option<u64>,
     pub claims_won: u32,
     pub gdpr_touched: bool,
     pub dual_writes: u32,
@@ -111,6 +113,7 @@ impl World {
             us_arbiter_link: true,
             lag: 0,
             mirror_contact: Some(0),
+            witness_saw_us: None,
             claims_won: 0,
             gdpr_touched: false,
             dual_writes: 0,
@@ -183,6 +186,10 @@ pub struct Watchdog {
     pub state: State,
     /// Its last verdict: when made, and what.
     pub report: Option<(u64, BTreeMap<Region, Health>)>,
+    /// With that verdict: how long before it each region was last seen serving (ms).
+    pub report_seen: BTreeMap<Region, u64>,
+    /// Its prober's memory: when its own probes last saw each region serving.
+    pub serving: BTreeMap<Region, u64>,
 }
 
 impl Watchdog {
@@ -191,6 +198,8 @@ impl Watchdog {
             policy: policy(me),
             state: State::starting(),
             report: None,
+            report_seen: BTreeMap::new(),
+            serving: BTreeMap::new(),
         }
     }
 }
@@ -245,7 +254,12 @@ impl Sim {
         BTreeMap::from([(us(), us_health), (eu(), Health::Healthy)])
     }
 
-    pub fn observation(&self, who: Who) -> Observation {
+    /// What `who` observes now. The witness looks at US whenever anyone observes (and
+    /// remembers when it last saw US serving).
+    pub fn observation(&mut self, who: Who) -> Observation {
+        if self.world.witness_link && self.world.us_view().health().serves() {
+            self.world.witness_saw_us = Some(self.world.t);
+        }
         let w = &self.world;
         let at = Instant(w.t);
         let mut reports = Vec::new();
@@ -281,6 +295,11 @@ impl Sim {
                 age: Duration::from_millis(w.t - made),
                 health: health.clone(),
                 owner: peer.state.known.clone(),
+                seen_serving: peer
+                    .report_seen
+                    .iter()
+                    .map(|(r, ms)| (r.clone(), Duration::from_millis(*ms)))
+                    .collect(),
             });
         }
         if witness_ok {
@@ -289,7 +308,27 @@ impl Sim {
                 age: Duration::ZERO,
                 health: self.witness_verdict(),
                 owner: Some(w.arbiter.clone()),
+                seen_serving: w
+                    .witness_saw_us
+                    .map(|t| (us(), Duration::from_millis(w.t - t)))
+                    .into_iter()
+                    .chain([(eu(), Duration::ZERO)])
+                    .collect(),
             });
+        }
+        let me = match who {
+            Who::Eu => &self.eu,
+            Who::Us => &self.us,
+        };
+        let mut last_serving: BTreeMap<Region, Instant> = me
+            .serving
+            .iter()
+            .map(|(r, t)| (r.clone(), Instant(*t)))
+            .collect();
+        for (r, v) in &regions {
+            if v.health().serves() {
+                last_serving.insert(r.clone(), at);
+            }
         }
         Observation {
             at,
@@ -298,6 +337,7 @@ impl Sim {
             dns: Some(w.dns.clone()),
             regions,
             reports,
+            last_serving,
         }
     }
 
@@ -321,6 +361,16 @@ impl Sim {
                     .map(|(r, v)| (r.clone(), v.health()))
                     .collect();
                 dog.report = Some((t, verdict));
+                dog.serving = obs
+                    .last_serving
+                    .iter()
+                    .map(|(r, at)| (r.clone(), at.0))
+                    .collect();
+                dog.report_seen = dog
+                    .serving
+                    .iter()
+                    .map(|(r, s)| (r.clone(), t - s))
+                    .collect();
             }
             let me = match who {
                 Who::Eu => eu(),
@@ -516,6 +566,8 @@ impl Sim {
         let dog = self.dog(who);
         dog.state = State::starting();
         dog.report = None;
+        dog.report_seen.clear();
+        dog.serving.clear();
     }
 }
 
