@@ -597,6 +597,12 @@ async fn a_watchdog_killed_between_claim_and_promotion_finishes_on_restart() {
 /// Row 9: two EU watchdogs (two replicas, different ids, same region and config) race on a
 /// region loss. The arbiter moves exactly once (epoch 2, never 3), the move completes once, and
 /// both end agreeing on epoch 2 without blocking.
+///
+/// NB: the ownership record names a region, not a watchdog. A twin whose CAS fails because the
+/// other's identical claim `(eu-central-1, 2)` landed reads it back as `AlreadyOurs` and carries
+/// on with the same epoch-2 steps (seen on the lab when both claim within one round); a twin
+/// that reads the claim in its next round goes to `healthy` without claiming. Neither can make
+/// a second epoch, which is what this asserts.
 #[tokio::test]
 async fn two_standby_watchdogs_racing_move_the_primary_exactly_once() {
     let t0 = Instant::now();
