@@ -1,6 +1,9 @@
 //! The lab's three natsdr processes (us and eu watchdogs, the witness), started from the
-//! configs the lab wrote, with a small HTTP client for their APIs. Used by the demo and tests.
+//! configs the lab wrote, plus optional twins, with a small HTTP client for their APIs. Used by
+//! the demo and tests.
 use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -9,14 +12,48 @@ use super::manifest::LabManifest;
 use super::names::Site;
 use crate::api::model::Status;
 
+/// One watchdog process of the lab: a site's own, or a twin started next to it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Dog {
+    /// The site's watchdog, as the lab configured it.
+    Site(Site),
+    /// A second watchdog in the same place as the site's (same config, its own id and API):
+    /// two replicas of one Deployment, racing each other.
+    Twin(Site),
+}
+
+impl From<Site> for Dog {
+    fn from(site: Site) -> Self {
+        Self::Site(site)
+    }
+}
+
+impl Dog {
+    /// The site whose config it runs.
+    pub fn site(self) -> Site {
+        match self {
+            Self::Site(s) | Self::Twin(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for Dog {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Site(s) => write!(f, "{s}"),
+            Self::Twin(s) => write!(f, "{s}-twin"),
+        }
+    }
+}
+
 /// Why a watchdog could not be started or asked.
 #[derive(Debug, thiserror::Error)]
 pub enum WatchdogError {
     /// The process could not be spawned.
-    #[error("cannot start the {site:?} watchdog ({exe})")]
+    #[error("cannot start the {site} watchdog ({exe})")]
     Spawn {
         /// Which watchdog.
-        site: Site,
+        site: Dog,
         /// The natsdr binary.
         exe: PathBuf,
         /// The underlying failure.
@@ -24,22 +61,25 @@ pub enum WatchdogError {
         source: std::io::Error,
     },
     /// The lab has no watchdog for this site.
-    #[error("the lab has no {0:?} watchdog")]
-    NoSuchSite(Site),
+    #[error("the lab has no {0} watchdog")]
+    NoSuchSite(Dog),
+    /// No free port for a twin's API.
+    #[error("no free port for the {0} watchdog's API")]
+    Port(Dog, #[source] std::io::Error),
     /// The API did not answer.
-    #[error("{site:?} watchdog API: {source}")]
+    #[error("{site} watchdog API: {source}")]
     Http {
         /// Which watchdog.
-        site: Site,
+        site: Dog,
         /// The HTTP error.
         #[source]
         source: reqwest::Error,
     },
     /// A watchdog did not become ready in time.
-    #[error("{site:?} watchdog not ready within {timeout:?} (see {log})")]
+    #[error("{site} watchdog not ready within {timeout:?} (see {log})")]
     NotReady {
         /// Which watchdog.
-        site: Site,
+        site: Dog,
         /// How long we waited.
         timeout: Duration,
         /// Its log.
@@ -52,8 +92,8 @@ pub struct Watchdogs {
     exe: PathBuf,
     dir: PathBuf,
     env: Vec<(String, String)>,
-    procs: BTreeMap<Site, Child>,
-    apis: BTreeMap<Site, String>,
+    procs: BTreeMap<Dog, Child>,
+    apis: BTreeMap<Dog, String>,
     configs: BTreeMap<Site, PathBuf>,
     token: String,
     http: reqwest::Client,
@@ -87,7 +127,7 @@ impl Watchdogs {
             apis: m
                 .watchdogs
                 .iter()
-                .map(|w| (w.site, format!("http://{}", w.api_listen)))
+                .map(|w| (Dog::Site(w.site), format!("http://{}", w.api_listen)))
                 .collect(),
             configs: m
                 .watchdogs
@@ -100,24 +140,47 @@ impl Watchdogs {
                 .build()
                 .expect("client builds"),
         };
-        w.spawn(Site::Witness)?;
-        w.spawn(Site::Eu)?;
+        w.spawn(Site::Witness.into(), &[])?;
+        w.spawn(Site::Eu.into(), &[])?;
         w.wait_ready(ready_within).await?;
-        w.spawn(Site::Us)?;
+        w.spawn(Site::Us.into(), &[])?;
         w.wait_ready(ready_within).await?;
         Ok(w)
     }
 
-    fn log(&self, site: Site) -> PathBuf {
-        self.dir
-            .join("logs")
-            .join(format!("natsdr-{site:?}.log").to_lowercase())
+    /// Starts a twin of `site`'s watchdog: the same config, with its own id (`<id>-twin`) and
+    /// API address, and waits until it is ready. The other sites neither know nor ask it.
+    pub async fn start_twin(
+        &mut self,
+        site: Site,
+        ready_within: Duration,
+    ) -> Result<(), WatchdogError> {
+        let dog = Dog::Twin(site);
+        let port = TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .and_then(|l| l.local_addr())
+            .map_err(|e| WatchdogError::Port(dog, e))?
+            .port();
+        let listen = format!("127.0.0.1:{port}");
+        self.apis.insert(dog, format!("http://{listen}"));
+        let id = format!("natsdr-lab-{dog}");
+        self.spawn(
+            dog,
+            &[
+                ("NATSDR_WATCHDOG__ID", id.as_str()),
+                ("NATSDR_API__LISTEN", listen.as_str()),
+            ],
+        )?;
+        self.wait_ready(ready_within).await
     }
 
-    fn spawn(&mut self, site: Site) -> Result<(), WatchdogError> {
+    fn log(&self, dog: Dog) -> PathBuf {
+        self.dir.join("logs").join(format!("natsdr-{dog}.log"))
+    }
+
+    fn spawn(&mut self, site: Dog, extra_env: &[(&str, &str)]) -> Result<(), WatchdogError> {
         let config = self
             .configs
-            .get(&site)
+            .get(&site.site())
             .ok_or(WatchdogError::NoSuchSite(site))?
             .clone();
         let log = self.log(site);
@@ -146,28 +209,31 @@ impl Watchdogs {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
+        for (k, v) in extra_env {
+            cmd.env(k, v);
+        }
         let child = cmd.spawn().map_err(err)?;
         self.procs.insert(site, child);
         Ok(())
     }
 
     /// Kills one watchdog (SIGKILL: a crash, not a clean stop).
-    pub fn kill(&mut self, site: Site) {
-        if let Some(mut c) = self.procs.remove(&site) {
+    pub fn kill(&mut self, site: impl Into<Dog>) {
+        if let Some(mut c) = self.procs.remove(&site.into()) {
             let _ = c.kill();
             let _ = c.wait();
         }
     }
 
-    /// Starts a killed watchdog again.
+    /// Starts a killed site watchdog again (a twin is started with [`Watchdogs::start_twin`]).
     pub fn restart(&mut self, site: Site) -> Result<(), WatchdogError> {
         self.kill(site);
-        self.spawn(site)
+        self.spawn(site.into(), &[])
     }
 
-    /// The API's base URL of a site's watchdog.
-    pub fn api(&self, site: Site) -> &str {
-        &self.apis[&site]
+    /// The API's base URL of a watchdog.
+    pub fn api(&self, site: impl Into<Dog>) -> &str {
+        &self.apis[&site.into()]
     }
 
     /// The operator token.
@@ -203,7 +269,8 @@ impl Watchdogs {
     }
 
     /// A site's `/v1/status`.
-    pub async fn status(&self, site: Site) -> Result<Status, WatchdogError> {
+    pub async fn status(&self, site: impl Into<Dog>) -> Result<Status, WatchdogError> {
+        let site = site.into();
         let http = |source| WatchdogError::Http { site, source };
         self.http
             .get(format!("{}/v1/status", self.api(site)))
@@ -218,10 +285,11 @@ impl Watchdogs {
     /// Sends a command (`pause`, `failover`...) with a JSON body; returns the HTTP status and body.
     pub async fn command(
         &self,
-        site: Site,
+        site: impl Into<Dog>,
         command: &str,
         body: serde_json::Value,
     ) -> Result<(u16, serde_json::Value), WatchdogError> {
+        let site = site.into();
         let http = |source| WatchdogError::Http { site, source };
         let r = self
             .http
@@ -239,10 +307,11 @@ impl Watchdogs {
     /// seen when `timeout` passes.
     pub async fn wait_for(
         &self,
-        site: Site,
+        site: impl Into<Dog>,
         timeout: Duration,
         pred: impl Fn(&Status) -> bool,
     ) -> Result<Status, Status> {
+        let site = site.into();
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last = Status::default();
         loop {
