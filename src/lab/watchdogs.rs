@@ -165,6 +165,11 @@ impl Watchdogs {
         self.spawn(site)
     }
 
+    /// The process id of a site's watchdog, while it runs (for measuring its footprint).
+    pub fn pid(&self, site: Site) -> Option<u32> {
+        self.procs.get(&site).map(Child::id)
+    }
+
     /// The API's base URL of a site's watchdog.
     pub fn api(&self, site: Site) -> &str {
         &self.apis[&site]
@@ -211,6 +216,19 @@ impl Watchdogs {
             .await
             .map_err(http)?
             .json()
+            .await
+            .map_err(http)
+    }
+
+    /// A site's `/metrics` text (OpenMetrics).
+    pub async fn metrics(&self, site: Site) -> Result<String, WatchdogError> {
+        let http = |source| WatchdogError::Http { site, source };
+        self.http
+            .get(format!("{}/metrics", self.api(site)))
+            .send()
+            .await
+            .map_err(http)?
+            .text()
             .await
             .map_err(http)
     }
