@@ -156,7 +156,7 @@ impl RtoProfile {
         }
         let failed_over: Vec<&Report> = ok.iter().filter(|r| r.failover).collect();
         let rtos: Vec<u64> = failed_over.iter().filter_map(|r| r.rto_ms).collect();
-        let offsets: [(&str, fn(&Report) -> Option<u64>); 6] = [
+        let offsets: [(&str, Pick); 6] = [
             ("detect", |r: &Report| r.phases_ms.detect),
             ("confirm", |r: &Report| r.phases_ms.confirm),
             ("claim", |r: &Report| r.phases_ms.claim),
@@ -164,13 +164,13 @@ impl RtoProfile {
             ("dns_swapped", |r: &Report| r.phases_ms.dns_swapped),
             ("first_ack", |r: &Report| r.phases_ms.first_ack),
         ];
-        let steps: [(&str, fn(&Report) -> Option<u64>); 4] = [
+        let steps: [(&str, Pick); 4] = [
             ("claim", |r: &Report| r.steps_ms.claim),
             ("fence", |r: &Report| r.steps_ms.fence),
             ("promote", |r: &Report| r.steps_ms.promote),
             ("dns", |r: &Report| r.steps_ms.dns),
         ];
-        let summarise = |pick: fn(&Report) -> Option<u64>| {
+        let summarise = |pick: Pick| {
             Summary::of(
                 &failed_over
                     .iter()
@@ -344,6 +344,9 @@ impl BenchReport {
         s
     }
 }
+
+/// Reads one figure out of a run's report.
+type Pick = fn(&Report) -> Option<u64>;
 
 fn check(what: &str, target: String, measured: Option<(String, bool)>) -> TargetCheck {
     let (measured, met) = match measured {
