@@ -32,6 +32,11 @@ unit:
 demo: deps
 	$(CARGO) run --release --locked -- demo --scenario region-loss
 
+## bench: issue #8's benchmark on a release build: RTO (10 region losses per timing profile),
+## switchovers, watchdog footprint at 10/100/1000 streams -> BENCHMARKS.md, bench/results.json
+bench: deps
+	$(CARGO) run --release --locked -- bench --json bench/results.json --markdown BENCHMARKS.md
+
 lab-up: deps
 	$(CARGO) run --release --locked -- lab up --dir .lab
 

@@ -23,6 +23,7 @@ pub fn run(scenario: Scenario, json: bool, dir: Option<PathBuf>, keep: bool) -> 
         dir,
         keep,
         natsdr_exe,
+        env: Vec::new(),
     };
     if !json {
         eprintln!("natsdr demo: starting a two-region lab for the {scenario} scenario...");

@@ -1,4 +1,5 @@
 //! Command line: clap definitions, one function per subcommand, and exit codes.
+mod bench;
 mod check_config;
 mod demo;
 mod lab;
@@ -75,6 +76,13 @@ enum Command {
         /// Keep the lab directory (configs, logs) after the demo.
         #[arg(long)]
         keep: bool,
+    },
+    /// Issue #8's benchmark on this machine: RTO on region loss (default and aggressive timing),
+    /// planned switchovers, and one watchdog's footprint at N mirrored streams. Writes the JSON
+    /// and BENCHMARKS.md; exit 0 when it ran (targets missed are reported, not an error).
+    Bench {
+        #[command(flatten)]
+        args: bench::BenchArgs,
     },
     /// Run the watchdog (or the witness): probe both regions, vote, and when the primary is
     /// really gone claim the epoch, fence, promote and swap DNS. Serves the HTTP API.
@@ -164,6 +172,7 @@ pub fn main() -> ExitCode {
             dir,
             keep,
         } => demo::run(scenario, json, dir, keep),
+        Command::Bench { args } => bench::run(&args),
         Command::Plan { config } => topology::run_plan(&config),
         Command::Run { config, log_format } => run::run(&config, log_format),
         Command::Status { api } => ops::status(&api),

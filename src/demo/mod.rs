@@ -11,8 +11,8 @@ mod scenario;
 
 pub use ledger::{Ack, Ledger};
 pub use load::{LoadGen, LoadTarget, resolve, uncached_resolver};
-pub use report::{Phases, Report, first_transition_to, offset_ms, went_through};
-pub use run::{DemoOptions, run};
+pub use report::{Phases, Report, Steps, first_transition_to, offset_ms, went_through};
+pub use run::{DemoOptions, nats_version, run};
 pub use scenario::Scenario;
 
 use std::path::PathBuf;

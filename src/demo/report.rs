@@ -22,6 +22,8 @@ pub struct Report {
     pub rto_ms: Option<u64>,
     /// When each step was first seen, as offsets from the fault.
     pub phases_ms: Phases,
+    /// How long the new primary's watchdog spent in each step it performed, as it timed them.
+    pub steps_ms: Steps,
     /// The longest stretch after the fault with no ack at all: the outage the client saw.
     pub max_ack_gap_ms: u64,
     /// Distinct message ids the load generator sent.
@@ -62,6 +64,20 @@ pub struct Phases {
     pub dns_swapped: Option<u64>,
     /// The load generator's first ack from the new primary's stream.
     pub first_ack: Option<u64>,
+}
+
+/// Milliseconds each step of the move took, as the acting watchdog timed it
+/// (`natsdr_failover_phase_duration_seconds`); `None`: not performed (or not readable).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Steps {
+    /// The compare-and-swap of the epoch in the arbiter.
+    pub claim: Option<u64>,
+    /// Fencing the old primary's streams (or finding them unreachable or fenced).
+    pub fence: Option<u64>,
+    /// Promoting the mirrors.
+    pub promote: Option<u64>,
+    /// Swapping the client record.
+    pub dns: Option<u64>,
 }
 
 /// Milliseconds from `from` to `to`, clamped at 0 (a clock read just before the fault may

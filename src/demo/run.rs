@@ -8,7 +8,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::load::{LoadGen, LoadTarget, resolve, uncached_resolver};
-use super::report::{Phases, Report, first_transition_to, offset_ms};
+use super::report::{Phases, Report, Steps, first_transition_to, offset_ms};
 use super::scenario::Scenario;
 use super::{DemoError, Ledger};
 use crate::api::model::Status;
@@ -41,6 +41,9 @@ pub struct DemoOptions {
     pub keep: bool,
     /// The natsdr binary the watchdogs run (and netd): normally this process's own.
     pub natsdr_exe: PathBuf,
+    /// Extra environment for the watchdogs, e.g. `NATSDR_TIMING__FAILOVER_DELAY=2s` for a
+    /// faster profile (the bench); empty: the lab's settings.
+    pub env: Vec<(String, String)>,
 }
 
 /// Runs one scenario end to end and reports what it showed. Everything started is stopped
@@ -74,17 +77,17 @@ async fn run_in(opts: &DemoOptions, dir: &Path) -> Result<Report, DemoError> {
     lab_opts.owner_pid = Some(std::process::id());
     let nats_version = nats_version(&lab_opts.nats_server)?;
     let mut lab = Lab::up(lab_opts).await.map_err(DemoError::Lab)?;
-    let result = drive(opts.scenario, &mut lab, &opts.natsdr_exe, nats_version).await;
+    let result = drive(opts, &mut lab, nats_version).await;
     let _ = lab.shutdown().await;
     result
 }
 
 async fn drive(
-    scenario: Scenario,
+    opts: &DemoOptions,
     lab: &mut Lab,
-    exe: &Path,
     nats_version: String,
 ) -> Result<Report, DemoError> {
+    let scenario = opts.scenario;
     let m = lab.manifest().clone();
     let cfg = Config::load(&m.natsdr_config).map_err(DemoError::Config)?;
     let us = cfg.regions[0].name.clone();
@@ -101,7 +104,12 @@ async fn drive(
     let arbiter = Rfc2136::new(&rfc2136_config(&cfg).map_err(DemoError::Arbiter)?)
         .map_err(|e| DemoError::Arbiter(crate::error_chain(&e)))?;
 
-    let dogs = Watchdogs::start(&m, exe, &[], Duration::from_secs(30))
+    let env: Vec<(&str, &str)> = opts
+        .env
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let dogs = Watchdogs::start(&m, &opts.natsdr_exe, &env, Duration::from_secs(30))
         .await
         .map_err(DemoError::Watchdog)?;
     for site in [Site::Us, Site::Eu] {
@@ -144,6 +152,11 @@ async fn drive(
     let dns_swapped = watcher.stop();
     let after = read_owner(&arbiter).await?;
     let eu_after = dogs.status(Site::Eu).await.unwrap_or_default();
+    let steps = dogs
+        .metrics(Site::Eu)
+        .await
+        .map(|text| steps_from(&text))
+        .unwrap_or_default();
     drop(dogs);
 
     let failover = match (&before, &after) {
@@ -182,6 +195,7 @@ async fn drive(
         failover,
         rto_ms: if failover { first_ack } else { None },
         phases_ms: phases,
+        steps_ms: steps,
         max_ack_gap_ms: u64::try_from(ledger.longest_ack_gap(fault).whole_milliseconds())
             .unwrap_or(u64::MAX),
         published: count(ledger.sent.len()),
@@ -197,6 +211,30 @@ async fn drive(
     report.unmet = scenario.unmet(&report);
     report.ok = report.unmet.is_empty();
     Ok(report)
+}
+
+/// The step durations a watchdog's metrics recorded (one failover: each sum is one step).
+fn steps_from(metrics: &str) -> Steps {
+    let ms = |phase| {
+        crate::bench::sample(
+            metrics,
+            "natsdr_failover_phase_duration_seconds_sum",
+            &[("phase", phase)],
+        )
+        .filter(|s| *s > 0.0)
+        .map(secs_to_ms)
+    };
+    Steps {
+        claim: ms("claim"),
+        fence: ms("fence"),
+        promote: ms("promote"),
+        dns: ms("dns"),
+    }
+}
+
+/// Whole milliseconds of a non-negative number of seconds.
+fn secs_to_ms(s: f64) -> u64 {
+    Duration::try_from_secs_f64(s).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn count(n: usize) -> u64 {
@@ -243,7 +281,8 @@ async fn connect_js(cfg: &Config) -> Result<BTreeMap<Region, JsApi>, DemoError> 
     Ok(apis)
 }
 
-fn nats_version(server: &Path) -> Result<String, DemoError> {
+/// The version `server --version` prints, without its `v` (e.g. `2.15.1`).
+pub fn nats_version(server: &Path) -> Result<String, DemoError> {
     let out = std::process::Command::new(server)
         .arg("--version")
         .output()

@@ -229,6 +229,16 @@ impl Lab {
         &self.manifest
     }
 
+    /// Makes every natsdr config of this lab carry `n` generated US streams, each mirrored in
+    /// EU, on top of the example topology (for measuring a watchdog at scale). Rewrites the
+    /// configs only: apply them (`natsdr apply`) and (re)start the watchdogs afterwards.
+    pub fn carry_streams(&mut self, n: usize) -> Result<(), LabError> {
+        self.manifest.generated_streams = n;
+        write_natsdr_configs(&self.manifest)?;
+        self.manifest.save()?;
+        Ok(())
+    }
+
     /// The lab directory.
     pub fn dir(&self) -> &Path {
         &self.manifest.dir
@@ -1146,6 +1156,7 @@ fn plan(dir: &Path, opts: &LabOptions, reserved: &BTreeSet<u16>) -> Result<LabMa
         watchdogs,
         dns: None,
         natsdr_config: dir.join("natsdr.toml"),
+        generated_streams: 0,
     })
 }
 

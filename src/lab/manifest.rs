@@ -62,6 +62,10 @@ pub struct LabManifest {
     pub dns: Option<DnsInfo>,
     /// The operator config: direct URLs, for `natsdr plan|apply|status --config`.
     pub natsdr_config: PathBuf,
+    /// Generated US streams (`bench-0001`...), each mirrored in EU, that the configs carry on top
+    /// of the example topology (see [`crate::lab::Lab::carry_streams`]); 0 for a plain lab.
+    #[serde(default)]
+    pub generated_streams: usize,
 }
 
 /// A user and its password; the password is also in `password_file`, which configs reference.

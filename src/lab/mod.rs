@@ -22,3 +22,4 @@ pub use deploy::{
 };
 pub use manifest::LabManifest;
 pub use names::{LabRegion, NetPath, Site};
+pub use natsdr_conf::GENERATED_PREFIX;

@@ -7,6 +7,9 @@ use std::path::Path;
 use super::manifest::LabManifest;
 use super::names::{LabRegion, Site};
 
+/// The name prefix of generated streams (`bench-0001`; mirrors `bench-0001-eu`).
+pub const GENERATED_PREFIX: &str = "bench-";
+
 /// Size limit of every lab stream: small, so six servers fit a laptop.
 const LAB_MAX_BYTES: &str = "64MiB";
 
@@ -177,6 +180,23 @@ pub(crate) fn render(m: &LabManifest, view: View, secrets: &Secrets<'_>) -> Stri
         );
     }
     s.push_str(&topology());
+    s.push_str(&generated(m.generated_streams));
+    s
+}
+
+/// `n` generated US streams `bench-0001`... (one subject tree each) and their EU mirrors
+/// `bench-0001-eu`...: R1 and 1 MiB, so a thousand of each fit a small machine; a watchdog's
+/// work per stream (listing, lag, promotion) does not depend on the replica count.
+fn generated(n: usize) -> String {
+    let mut s = String::new();
+    for i in 1..=n {
+        let _ = writeln!(
+            s,
+            "\n[[streams]]\nname = \"{GENERATED_PREFIX}{i:04}\"\nregion = \"us-east-1\"\nsubjects = [\"bench.{i:04}.>\"]\n\
+             max_bytes = \"1MiB\"\nreplicas = 1\nduplicate_window = \"2m\"\n\
+             \n[[mirrors]]\nname = \"{GENERATED_PREFIX}{i:04}-eu\"\nregion = \"eu-central-1\"\nsource = \"{GENERATED_PREFIX}{i:04}\"\nreplicas = 1"
+        );
+    }
     s
 }
 

@@ -231,6 +231,11 @@ impl Watchdogs {
         self.spawn(site.into(), &[])
     }
 
+    /// The process id of a watchdog, while it runs (for measuring its footprint).
+    pub fn pid(&self, site: impl Into<Dog>) -> Option<u32> {
+        self.procs.get(&site.into()).map(Child::id)
+    }
+
     /// The API's base URL of a watchdog.
     pub fn api(&self, site: impl Into<Dog>) -> &str {
         &self.apis[&site.into()]
@@ -278,6 +283,20 @@ impl Watchdogs {
             .await
             .map_err(http)?
             .json()
+            .await
+            .map_err(http)
+    }
+
+    /// A site's `/metrics` text (OpenMetrics).
+    pub async fn metrics(&self, site: impl Into<Dog>) -> Result<String, WatchdogError> {
+        let site = site.into();
+        let http = |source| WatchdogError::Http { site, source };
+        self.http
+            .get(format!("{}/metrics", self.api(site)))
+            .send()
+            .await
+            .map_err(http)?
+            .text()
             .await
             .map_err(http)
     }

@@ -1,0 +1,41 @@
+//! `natsdr bench`: issue #8's benchmark. RTO on region loss over many runs and two timing
+//! profiles, planned switchovers, and one watchdog's footprint at 10..1,000 mirrored streams,
+//! written as `bench/results.json` and BENCHMARKS.md.
+//!
+//! It reuses the demo for every failover (one fresh lab per run) and the lab, with generated
+//! streams, for the footprint; the statistics and the report are pure ([`Summary`],
+//! [`BenchReport`]).
+mod openmetrics;
+mod report;
+mod run;
+mod stats;
+
+pub use openmetrics::sample;
+pub use report::{BenchReport, Footprint, Machine, RtoProfile, Switchover, TargetCheck, target};
+pub use run::{
+    BenchOptions, PROFILE_NAMES, cpu_percent, parse_stat_ticks, parse_vm_rss_kib, run, write,
+};
+pub use stats::Summary;
+
+use std::path::PathBuf;
+
+/// Why the bench could not run or write its report (a failed run is not an error: the report
+/// records it).
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// No nats-server to run the lab with.
+    #[error("lab: {0}")]
+    Lab(#[source] crate::lab::LabError),
+    /// `nats-server --version` failed.
+    #[error("demo: {0}")]
+    Demo(#[source] crate::demo::DemoError),
+    /// The report could not be written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The underlying failure.
+        #[source]
+        source: std::io::Error,
+    },
+}

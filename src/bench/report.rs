@@ -1,0 +1,525 @@
+//! What a bench run found: the JSON document (`bench/results.json`) and BENCHMARKS.md, both
+//! built from the same values by pure functions.
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::stats::Summary;
+use crate::demo::Report;
+
+/// The issue's targets (#8), checked against what was measured.
+pub mod target {
+    /// RTO median on the default settings, ms.
+    pub const RTO_MEDIAN_MS: u64 = 5_000;
+    /// RTO p95 on the default settings, ms.
+    pub const RTO_P95_MS: u64 = 10_000;
+    /// Resident memory of one watchdog at 100 streams, KiB (30 MiB).
+    pub const RSS_KIB_AT_100: u64 = 30 * 1024;
+    /// CPU share of one core of one watchdog at 100 streams, percent.
+    pub const CPU_PERCENT_AT_100: f64 = 2.0;
+    /// One probe round over 1,000 streams, ms.
+    pub const PROBE_ROUND_MS_AT_1000: f64 = 1_000.0;
+}
+
+/// The whole bench: where it ran, with what, and every figure.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BenchReport {
+    /// When the bench finished (RFC 3339, UTC).
+    pub generated_at: String,
+    /// The machine and build every figure comes from.
+    pub machine: Machine,
+    /// `nats-server --version` of every lab server in this run.
+    pub nats_version: String,
+    /// Region-loss failovers, one entry per timing profile.
+    pub rto: Vec<RtoProfile>,
+    /// Planned switchovers under load.
+    pub switchover: Switchover,
+    /// One watchdog at steady state, per number of mirrored streams.
+    pub footprint: Vec<Footprint>,
+    /// The issue's targets, met or not.
+    pub targets: Vec<TargetCheck>,
+}
+
+/// The machine and build the figures come from.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Machine {
+    /// Logical CPUs this process may use.
+    pub cpus: usize,
+    /// `uname -sr`-like kernel string from /proc.
+    pub kernel: String,
+    /// natsdr's version.
+    pub natsdr_version: String,
+    /// `release` or `debug`: figures from a debug build are not representative.
+    pub build: String,
+}
+
+/// One timing profile's region-loss runs.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RtoProfile {
+    /// `default` or `aggressive`.
+    pub profile: String,
+    /// The `[timing]` settings the watchdogs ran with.
+    pub settings: BTreeMap<String, String>,
+    /// The configured detection window (`failover_delay`), ms: what no failover can beat.
+    pub detection_window_ms: u64,
+    /// Fault to the first acked publish in the new primary, over the runs that failed over.
+    pub total: Option<Summary>,
+    /// RTO minus the detection window: what natsdr and the client add on top of the wait.
+    pub overhead: Option<Summary>,
+    /// When each step was first seen, ms after the fault (`detect`, `confirm`, `claim`,
+    /// `failed_over`, `dns_swapped`, `first_ack`).
+    pub offsets: BTreeMap<String, Summary>,
+    /// How long each step the new primary's watchdog performed took (`claim`, `fence`,
+    /// `promote`, `dns`), as it timed them.
+    pub steps: BTreeMap<String, Summary>,
+    /// Runs that did not produce a failover report (lab or watchdog errors, no failover).
+    pub failures: Vec<String>,
+    /// Every run's demo report, as `natsdr demo --json` prints it.
+    pub runs: Vec<Report>,
+}
+
+/// Planned switchovers under load.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Switchover {
+    /// The longest stretch without an ack after the switchover began (write unavailability), ms.
+    pub unavailability: Option<Summary>,
+    /// Acked messages missing from the new primary, summed over the runs (must be 0).
+    pub acked_lost: u64,
+    /// Runs that did not produce a switchover report.
+    pub failures: Vec<String>,
+    /// Every run's demo report.
+    pub runs: Vec<Report>,
+}
+
+/// One watchdog (the standby's, which owns the mirrors) at steady state with `streams` mirrored
+/// streams.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Footprint {
+    /// Mirrored streams (generated ones, on top of the lab's three).
+    pub streams: usize,
+    /// How long the footprint was sampled, s.
+    pub window_s: u64,
+    /// Resident memory (VmRSS), median of the samples, KiB.
+    pub rss_kib: Option<u64>,
+    /// Resident memory, largest sample, KiB.
+    pub rss_max_kib: Option<u64>,
+    /// CPU time over the window as a share of one core, percent.
+    pub cpu_percent: Option<f64>,
+    /// Mean probe round duration per region over the window, ms (from
+    /// `natsdr_probe_duration_seconds`).
+    pub probe_round_ms: BTreeMap<String, f64>,
+    /// Time for `apply` to create the streams and mirrors, ms (context, not a target).
+    pub apply_ms: Option<u64>,
+    /// Time for the executor to promote every generated mirror, ms.
+    pub promote_ms: Option<u64>,
+    /// What went wrong, if anything did.
+    pub error: Option<String>,
+}
+
+/// One of the issue's targets.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TargetCheck {
+    /// What is measured.
+    pub what: String,
+    /// The target, in words.
+    pub target: String,
+    /// What was measured, in words (`not measured` when nothing was).
+    pub measured: String,
+    /// `None`: not measured, so neither met nor missed.
+    pub met: Option<bool>,
+}
+
+impl RtoProfile {
+    /// Summarises a profile's runs: `Err` runs become failures, runs without a failover too.
+    pub fn from_runs(
+        profile: &str,
+        settings: BTreeMap<String, String>,
+        detection_window_ms: u64,
+        runs: Vec<Result<Report, String>>,
+    ) -> Self {
+        let mut failures = Vec::new();
+        let mut ok = Vec::new();
+        for (i, r) in runs.into_iter().enumerate() {
+            match r {
+                Ok(r) if r.failover && r.rto_ms.is_some() => ok.push(r),
+                Ok(r) => {
+                    failures.push(format!(
+                        "run {}: no failover ({})",
+                        i + 1,
+                        r.unmet.join("; ")
+                    ));
+                    ok.push(r);
+                }
+                Err(e) => failures.push(format!("run {}: {e}", i + 1)),
+            }
+        }
+        let failed_over: Vec<&Report> = ok.iter().filter(|r| r.failover).collect();
+        let rtos: Vec<u64> = failed_over.iter().filter_map(|r| r.rto_ms).collect();
+        let offsets: [(&str, Pick); 6] = [
+            ("detect", |r: &Report| r.phases_ms.detect),
+            ("confirm", |r: &Report| r.phases_ms.confirm),
+            ("claim", |r: &Report| r.phases_ms.claim),
+            ("failed_over", |r: &Report| r.phases_ms.failed_over),
+            ("dns_swapped", |r: &Report| r.phases_ms.dns_swapped),
+            ("first_ack", |r: &Report| r.phases_ms.first_ack),
+        ];
+        let steps: [(&str, Pick); 4] = [
+            ("claim", |r: &Report| r.steps_ms.claim),
+            ("fence", |r: &Report| r.steps_ms.fence),
+            ("promote", |r: &Report| r.steps_ms.promote),
+            ("dns", |r: &Report| r.steps_ms.dns),
+        ];
+        let summarise = |pick: Pick| {
+            Summary::of(
+                &failed_over
+                    .iter()
+                    .filter_map(|r| pick(r))
+                    .collect::<Vec<_>>(),
+            )
+        };
+        Self {
+            profile: profile.to_owned(),
+            settings,
+            detection_window_ms,
+            total: Summary::of(&rtos),
+            overhead: Summary::of(
+                &rtos
+                    .iter()
+                    .map(|r| r.saturating_sub(detection_window_ms))
+                    .collect::<Vec<_>>(),
+            ),
+            offsets: offsets
+                .into_iter()
+                .filter_map(|(k, pick)| Some((k.to_owned(), summarise(pick)?)))
+                .collect(),
+            steps: steps
+                .into_iter()
+                .filter_map(|(k, pick)| Some((k.to_owned(), summarise(pick)?)))
+                .collect(),
+            failures,
+            runs: ok,
+        }
+    }
+}
+
+impl Switchover {
+    /// Summarises the switchover runs.
+    pub fn from_runs(runs: Vec<Result<Report, String>>) -> Self {
+        let mut s = Self::default();
+        for (i, r) in runs.into_iter().enumerate() {
+            match r {
+                Ok(r) => {
+                    if !r.failover {
+                        s.failures.push(format!(
+                            "run {}: did not move ({})",
+                            i + 1,
+                            r.unmet.join("; ")
+                        ));
+                    }
+                    s.acked_lost += r.acked_lost;
+                    s.runs.push(r);
+                }
+                Err(e) => s.failures.push(format!("run {}: {e}", i + 1)),
+            }
+        }
+        let moved: Vec<u64> = s
+            .runs
+            .iter()
+            .filter(|r| r.failover)
+            .map(|r| r.max_ack_gap_ms)
+            .collect();
+        s.unavailability = Summary::of(&moved);
+        s
+    }
+}
+
+impl BenchReport {
+    /// Checks the issue's targets against the figures (call once they are all in).
+    pub fn check_targets(&mut self) {
+        let mut t = Vec::new();
+        let default = self.rto.iter().find(|p| p.profile == "default");
+        let rto = default.and_then(|p| p.total);
+        t.push(check(
+            "RTO median, region loss, default settings",
+            format!("<= {} ms", target::RTO_MEDIAN_MS),
+            rto.map(|s| {
+                (
+                    format!("{} ms over {} runs", s.median, s.n),
+                    s.median <= target::RTO_MEDIAN_MS,
+                )
+            }),
+        ));
+        t.push(check(
+            "RTO p95, region loss, default settings",
+            format!("<= {} ms", target::RTO_P95_MS),
+            rto.map(|s| {
+                (
+                    format!("{} ms over {} runs", s.p95, s.n),
+                    s.p95 <= target::RTO_P95_MS,
+                )
+            }),
+        ));
+        let sw = &self.switchover;
+        let moved = sw.runs.iter().filter(|r| r.failover).count();
+        t.push(check(
+            "messages lost in a planned switchover",
+            "0".into(),
+            (moved > 0).then(|| {
+                (
+                    format!("{} over {moved} switchovers", sw.acked_lost),
+                    sw.acked_lost == 0,
+                )
+            }),
+        ));
+        let at = |n: usize| self.footprint.iter().find(|f| f.streams == n);
+        let rss = at(100).and_then(|f| f.rss_kib);
+        t.push(check(
+            "watchdog RSS at 100 streams",
+            format!("<= {} MiB", target::RSS_KIB_AT_100 / 1024),
+            rss.map(|k| (format!("{:.1} MiB", mib(k)), k <= target::RSS_KIB_AT_100)),
+        ));
+        let cpu = at(100).and_then(|f| f.cpu_percent);
+        t.push(check(
+            "watchdog CPU at 100 streams",
+            format!("<= {}% of a core", target::CPU_PERCENT_AT_100),
+            cpu.map(|c| {
+                (
+                    format!("{c:.2}% of a core"),
+                    c <= target::CPU_PERCENT_AT_100,
+                )
+            }),
+        ));
+        let round = at(1000).and_then(|f| f.probe_round_ms.values().copied().reduce(f64::max));
+        t.push(check(
+            "probe round over 1,000 streams (slowest region)",
+            format!("<= {} ms", target::PROBE_ROUND_MS_AT_1000),
+            round.map(|r| (format!("{r:.0} ms"), r <= target::PROBE_ROUND_MS_AT_1000)),
+        ));
+        self.targets = t;
+    }
+
+    /// BENCHMARKS.md: every figure with the nats-server version and the settings it was taken on.
+    pub fn markdown(&self) -> String {
+        let mut s = String::new();
+        let m = &self.machine;
+        let _ = writeln!(s, "# natsdr benchmarks\n");
+        let _ = writeln!(
+            s,
+            "Generated by `make bench` (`natsdr bench`) at {}; the same numbers are in \
+             `bench/results.json`. Do not edit by hand.\n",
+            self.generated_at
+        );
+        let _ = writeln!(
+            s,
+            "Every figure below comes from this one run, on one machine: {} CPUs, {}, natsdr {} \
+             ({} build), **nats-server {}**, the two-region lab of `natsdr lab` (3 + 3 nodes, \
+             leafnodes, BIND, a fault proxy, three watchdogs) on 127.0.0.1. The machine is small \
+             and shared, so medians and p95s, not means.\n",
+            m.cpus, m.kernel, m.natsdr_version, m.build, self.nats_version
+        );
+        let _ = writeln!(s, "## Targets (issue #8)\n");
+        let _ = writeln!(s, "| what | target | measured | met |\n|---|---|---|---|");
+        for t in &self.targets {
+            let met = match t.met {
+                Some(true) => "yes",
+                Some(false) => "**no**",
+                None => "not measured",
+            };
+            let _ = writeln!(s, "| {} | {} | {} | {met} |", t.what, t.target, t.measured);
+        }
+        let _ = writeln!(s, "\n## RTO on region loss\n");
+        let _ = writeln!(
+            s,
+            "Each run: a fresh lab, the lab topology applied, three watchdogs, a client publishing \
+             every 10 ms through the DNS name with acks, then every US node SIGKILLed. RTO = fault \
+             to the client's first acked publish in EU. Overhead = RTO minus the configured \
+             detection window (`failover_delay`), which no failover can beat.\n"
+        );
+        for p in &self.rto {
+            render_profile(&mut s, p);
+        }
+        render_switchover(&mut s, &self.switchover);
+        render_footprint(&mut s, &self.footprint);
+        s
+    }
+}
+
+/// Reads one figure out of a run's report.
+type Pick = fn(&Report) -> Option<u64>;
+
+fn check(what: &str, target: String, measured: Option<(String, bool)>) -> TargetCheck {
+    let (measured, met) = match measured {
+        Some((m, met)) => (m, Some(met)),
+        None => ("not measured".to_owned(), None),
+    };
+    TargetCheck {
+        what: what.to_owned(),
+        target,
+        measured,
+        met,
+    }
+}
+
+// NB: KiB of a process's memory are far below 2^52: the cast is exact.
+fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+fn settings_line(settings: &BTreeMap<String, String>) -> String {
+    settings
+        .iter()
+        .map(|(k, v)| format!("`{k} = {v}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn summary_row(s: &mut String, name: &str, x: Option<&Summary>) {
+    match x {
+        Some(x) => {
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {} | {} | {} | {} |",
+                x.median, x.p95, x.min, x.max, x.n
+            );
+        }
+        None => {
+            let _ = writeln!(s, "| {name} | - | - | - | - | 0 |");
+        }
+    }
+}
+
+fn render_profile(s: &mut String, p: &RtoProfile) {
+    let _ = writeln!(s, "### Profile `{}`\n", p.profile);
+    let _ = writeln!(
+        s,
+        "Settings: {}; detection window {} ms.\n",
+        settings_line(&p.settings),
+        p.detection_window_ms
+    );
+    let _ = writeln!(
+        s,
+        "| ms | median | p95 | min | max | runs |\n|---|---|---|---|---|---|"
+    );
+    summary_row(
+        s,
+        "**RTO** (fault -> first acked publish in EU)",
+        p.total.as_ref(),
+    );
+    summary_row(s, "overhead (RTO - detection window)", p.overhead.as_ref());
+    for (k, what) in [
+        ("detect", "fault -> detect (EU suspects US)"),
+        ("confirm", "fault -> confirm (EU starts failing over)"),
+        ("claim", "fault -> epoch claimed (seen in EU's status)"),
+        (
+            "failed_over",
+            "fault -> failed over (fenced, promoted, DNS)",
+        ),
+        ("dns_swapped", "fault -> DNS answers EU"),
+        ("first_ack", "fault -> first acked publish in EU"),
+    ] {
+        summary_row(s, what, p.offsets.get(k));
+    }
+    for (k, what) in [
+        ("claim", "step: claim (DNS compare-and-swap)"),
+        ("fence", "step: fence the old primary"),
+        ("promote", "step: promote the mirrors"),
+        ("dns", "step: swap the client record"),
+    ] {
+        summary_row(s, what, p.steps.get(k));
+    }
+    let _ = writeln!(s);
+    for f in &p.failures {
+        let _ = writeln!(s, "- failed: {f}");
+    }
+    if !p.failures.is_empty() {
+        let _ = writeln!(s);
+    }
+}
+
+fn render_switchover(s: &mut String, sw: &Switchover) {
+    let _ = writeln!(s, "## Planned switchover\n");
+    let _ = writeln!(
+        s,
+        "`POST /v1/switchover` to the EU watchdog under the same 10 ms acked load (default \
+         settings): fence US, wait for lag 0, promote, swap DNS. Write unavailability = the \
+         longest stretch with no ack after the request.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| ms | median | p95 | min | max | runs |\n|---|---|---|---|---|---|"
+    );
+    summary_row(s, "write unavailability", sw.unavailability.as_ref());
+    let _ = writeln!(
+        s,
+        "\nAcked messages lost over all switchovers: **{}**.\n",
+        sw.acked_lost
+    );
+    for f in &sw.failures {
+        let _ = writeln!(s, "- failed: {f}");
+    }
+    if !sw.failures.is_empty() {
+        let _ = writeln!(s);
+    }
+}
+
+fn render_footprint(s: &mut String, fp: &[Footprint]) {
+    let _ = writeln!(s, "## Footprint of one watchdog at steady state\n");
+    let _ = writeln!(
+        s,
+        "The EU (standby) watchdog, which probes both regions and reads every mirror's lag, with \
+         N generated US streams each mirrored in EU (R1, 1 MiB; on top of the lab's own streams), \
+         default settings (500 ms rounds), no load. RSS from `/proc/<pid>/status` (median of 1 s \
+         samples), CPU from `/proc/<pid>/stat` over the window, probe rounds from \
+         `natsdr_probe_duration_seconds` (mean over the window). Promote = the executor promoting \
+         every generated mirror at once (watchdogs stopped).\n"
+    );
+    let regions: Vec<&String> = {
+        let mut r: Vec<&String> = fp.iter().flat_map(|f| f.probe_round_ms.keys()).collect();
+        r.sort();
+        r.dedup();
+        r
+    };
+    let mut head = "| streams | window s | RSS MiB (median / max) | CPU % of a core |".to_owned();
+    for r in &regions {
+        let _ = write!(head, " probe round {r} ms |");
+    }
+    head.push_str(" apply ms | promote all ms |");
+    let _ = writeln!(s, "{head}");
+    let _ = writeln!(s, "|{}", "---|".repeat(6 + regions.len()));
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
+    for f in fp {
+        let mut row = format!(
+            "| {} | {} | {} / {} | {} |",
+            f.streams,
+            f.window_s,
+            opt(f.rss_kib.map(|k| format!("{:.1}", mib(k)))),
+            opt(f.rss_max_kib.map(|k| format!("{:.1}", mib(k)))),
+            opt(f.cpu_percent.map(|c| format!("{c:.2}"))),
+        );
+        for r in &regions {
+            let _ = write!(
+                row,
+                " {} |",
+                opt(f.probe_round_ms.get(*r).map(|v| format!("{v:.0}")))
+            );
+        }
+        let _ = write!(
+            row,
+            " {} | {} |",
+            opt(f.apply_ms.map(|v| v.to_string())),
+            opt(f.promote_ms.map(|v| v.to_string()))
+        );
+        let _ = writeln!(s, "{row}");
+    }
+    let errors: Vec<String> = fp
+        .iter()
+        .filter_map(|f| Some(format!("{} streams: {}", f.streams, f.error.as_ref()?)))
+        .collect();
+    if !errors.is_empty() {
+        let _ = writeln!(s);
+        for e in errors {
+            let _ = writeln!(s, "- failed: {e}");
+        }
+    }
+}

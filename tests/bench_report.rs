@@ -1,0 +1,195 @@
+//! The bench's arithmetic and its report writer, on made-up runs (no servers): the statistics,
+//! the phase summaries, the overhead, the target verdicts, the /proc parsing and the Markdown.
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use natsdr::bench::{
+    BenchReport, Footprint, RtoProfile, Switchover, cpu_percent, parse_stat_ticks, parse_vm_rss_kib,
+};
+use natsdr::demo::{Phases, Report, Scenario, Steps};
+
+fn failover(rto: u64, fence: u64) -> Report {
+    Report {
+        scenario: Scenario::RegionLoss,
+        nats_version: "2.15.1".into(),
+        failover: true,
+        rto_ms: Some(rto),
+        phases_ms: Phases {
+            detect: Some(rto / 10),
+            confirm: Some(rto - 1_000),
+            claim: Some(rto - 900),
+            failed_over: Some(rto - 300),
+            dns_swapped: Some(rto - 200),
+            first_ack: Some(rto),
+        },
+        steps_ms: Steps {
+            claim: Some(40),
+            fence: Some(fence),
+            promote: Some(120),
+            dns: Some(30),
+        },
+        ok: true,
+        ..Report::default()
+    }
+}
+
+fn default_profile(runs: Vec<Result<Report, String>>) -> RtoProfile {
+    RtoProfile::from_runs("default", BTreeMap::new(), 5_000, runs)
+}
+
+#[test]
+fn ten_runs_give_the_median_and_the_nearest_rank_p95_of_the_rto_and_of_each_phase() {
+    let runs = (1..=10u64)
+        .map(|i| Ok(failover(6_000 + i * 100, i)))
+        .collect();
+    let p = default_profile(runs);
+    let total = p.total.unwrap();
+    assert_eq!((total.n, total.median, total.p95), (10, 6_500, 7_000));
+    let overhead = p.overhead.unwrap();
+    assert_eq!((overhead.median, overhead.p95), (1_500, 2_000));
+    assert_eq!(p.offsets["confirm"].median, 5_500);
+    assert_eq!(p.steps["fence"].median, 5);
+    assert_eq!(p.steps["fence"].p95, 10);
+    assert!(p.failures.is_empty(), "{:?}", p.failures);
+}
+
+#[test]
+fn a_failed_run_is_reported_and_left_out_of_the_statistics() {
+    let no_move = Report {
+        failover: false,
+        rto_ms: None,
+        unmet: vec!["failover was false, expected true".into()],
+        ..failover(9_999, 1)
+    };
+    let p = default_profile(vec![
+        Ok(failover(6_000, 1)),
+        Err("lab: nats-server did not start".into()),
+        Ok(no_move),
+    ]);
+    assert_eq!(p.total.unwrap().n, 1);
+    assert_eq!(p.failures.len(), 2, "{:?}", p.failures);
+    assert!(p.failures[0].starts_with("run 2: lab"), "{:?}", p.failures);
+    assert!(p.failures[1].contains("no failover"), "{:?}", p.failures);
+}
+
+#[test]
+fn an_rto_inside_the_detection_window_has_no_negative_overhead() {
+    let p = default_profile(vec![Ok(failover(4_000, 1))]);
+    assert_eq!(p.overhead.unwrap().median, 0);
+}
+
+#[test]
+fn switchover_losses_add_up_and_unavailability_is_the_longest_ack_gap() {
+    let run = |gap, lost| {
+        Ok(Report {
+            scenario: Scenario::Switchover,
+            failover: true,
+            max_ack_gap_ms: gap,
+            acked_lost: lost,
+            ..Report::default()
+        })
+    };
+    let s = Switchover::from_runs(vec![run(800, 0), run(1_200, 2), run(900, 0)]);
+    assert_eq!(s.acked_lost, 2);
+    let u = s.unavailability.unwrap();
+    assert_eq!((u.median, u.max), (900, 1_200));
+}
+
+fn measured() -> BenchReport {
+    let mut r = BenchReport {
+        nats_version: "2.15.1".into(),
+        rto: vec![default_profile(
+            (0..10).map(|i| Ok(failover(4_000 + i * 10, 1))).collect(),
+        )],
+        switchover: Switchover::from_runs(vec![Ok(Report {
+            failover: true,
+            ..Report::default()
+        })]),
+        footprint: vec![
+            Footprint {
+                streams: 100,
+                rss_kib: Some(20 * 1024),
+                cpu_percent: Some(3.5),
+                ..Footprint::default()
+            },
+            Footprint {
+                streams: 1000,
+                probe_round_ms: BTreeMap::from([
+                    ("eu-central-1".to_owned(), 1_400.0),
+                    ("us-east-1".to_owned(), 300.0),
+                ]),
+                ..Footprint::default()
+            },
+        ],
+        ..BenchReport::default()
+    };
+    r.check_targets();
+    r
+}
+
+fn verdict(r: &BenchReport, what: &str) -> Option<bool> {
+    r.targets
+        .iter()
+        .find(|t| t.what.starts_with(what))
+        .unwrap_or_else(|| panic!("no target {what}: {:?}", r.targets))
+        .met
+}
+
+#[test]
+fn each_target_is_met_missed_or_not_measured_as_the_figures_say() {
+    let r = measured();
+    assert_eq!(verdict(&r, "RTO median"), Some(true));
+    assert_eq!(verdict(&r, "RTO p95"), Some(true));
+    assert_eq!(verdict(&r, "messages lost"), Some(true));
+    assert_eq!(verdict(&r, "watchdog RSS"), Some(true));
+    assert_eq!(verdict(&r, "watchdog CPU"), Some(false));
+    // The slowest region decides.
+    assert_eq!(verdict(&r, "probe round"), Some(false));
+
+    let mut empty = BenchReport::default();
+    empty.check_targets();
+    assert!(
+        empty.targets.iter().all(|t| t.met.is_none()),
+        "{:?}",
+        empty.targets
+    );
+}
+
+#[test]
+fn the_markdown_states_the_server_version_the_settings_and_every_verdict() {
+    let mut r = measured();
+    r.rto[0].settings = BTreeMap::from([("failover_delay".to_owned(), "5s".to_owned())]);
+    let md = r.markdown();
+    assert!(md.contains("nats-server 2.15.1"), "{md}");
+    assert!(md.contains("`failover_delay = 5s`"), "{md}");
+    assert!(
+        md.contains("| **RTO** (fault -> first acked publish in EU) | 4040 | 4090 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| watchdog CPU at 100 streams | <= 2% of a core | 3.50% of a core | **no** |"),
+        "{md}"
+    );
+    assert!(md.contains("| 100 | 0 | 20.0 / - | 3.50 |"), "{md}");
+}
+
+#[test]
+fn proc_stat_times_are_read_past_a_command_name_with_spaces_and_parentheses() {
+    let stat = "4242 (natsdr (x) y) S 1 4242 4242 0 -1 4194560 900 0 0 0 17 5 0 0 20 0 9 0 100 \
+                2000000 3000 18446744073709551615";
+    assert_eq!(parse_stat_ticks(stat), Some(22));
+    assert_eq!(parse_stat_ticks("garbage"), None);
+}
+
+#[test]
+fn vm_rss_is_read_in_kib() {
+    let status = "Name:\tnatsdr\nVmPeak:\t  99999 kB\nVmRSS:\t   12345 kB\nThreads:\t9\n";
+    assert_eq!(parse_vm_rss_kib(status), Some(12_345));
+    assert_eq!(parse_vm_rss_kib("Name:\tx\n"), None);
+}
+
+#[test]
+fn cpu_ticks_over_a_window_are_a_share_of_one_core() {
+    let pct = cpu_percent(50, 100, Duration::from_secs(10));
+    assert!((pct - 5.0).abs() < 1e-9, "{pct}");
+}
