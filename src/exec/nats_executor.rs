@@ -42,6 +42,11 @@ impl NatsExecutor {
         Self { config, regions }
     }
 
+    /// The config and the regions' clients, for the failback executor (`exec/failback.rs`).
+    pub(super) fn parts(&self) -> (&Config, &Regions) {
+        (&self.config, &self.regions)
+    }
+
     fn region(&self, region: &Region) -> Result<(&RegionConfig, &RegionClients), ExecError> {
         let unknown = || ExecError::UnknownRegion {
             region: region.clone(),
