@@ -89,8 +89,7 @@ fn burst(
                 }
             })
             .await;
-        let ids = acked.lock().unwrap().clone();
-        ids
+        acked.lock().unwrap().clone()
     })
 }
 
