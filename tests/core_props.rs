@@ -20,6 +20,8 @@ enum Op {
     Lag(u64),
     Restart(Who),
     Command(CommandKind),
+    /// An operator's failback, to the home primary's (US) watchdog.
+    Failback,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -32,6 +34,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => Just(Op::HealAll),
         1 => prop_oneof![Just(0u64), Just(1_000_000u64)].prop_map(Op::Lag),
         1 => prop_oneof![Just(Who::Eu), Just(Who::Us)].prop_map(Op::Restart),
+        1 => Just(Op::Failback),
         2 => prop_oneof![
             Just(CommandKind::Pause),
             Just(CommandKind::Resume),
@@ -81,6 +84,7 @@ fn run(sim: &mut Sim, op: &Op) {
         Op::Lag(n) => w.lag = *n,
         Op::Restart(who) => sim.restart(*who),
         Op::Command(kind) => sim.feed(Who::Eu, command(*kind)),
+        Op::Failback => sim.feed(Who::Us, command(CommandKind::Failback)),
     }
 }
 
@@ -106,6 +110,7 @@ proptest! {
             prop_assert_eq!(w.dual_writes, 0, "two writable regions after {:?}", op);
             prop_assert!(!w.promoted_while_us_writable, "promoted while US took writes, after {:?}", op);
             prop_assert!(!w.gdpr_touched);
+            prop_assert!(!w.rebuilt_uncaptured, "US rebuilt before its tail was captured, after {:?}", op);
             prop_assert!(w.arbiter.epoch >= epoch, "the arbiter's epoch went back");
             epoch = w.arbiter.epoch;
         }

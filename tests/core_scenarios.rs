@@ -73,6 +73,8 @@ fn losing_the_whole_us_region_fails_over_with_one_epoch_bump_and_steps_in_order_
             Action::SwapDns { .. } => "dns",
             Action::Unfence { .. } => "unfence",
             Action::Notify { .. } => "notify",
+            Action::CaptureTail { .. } => "capture",
+            Action::Reseed { .. } => "reseed",
         })
         .collect();
     assert_eq!(kinds, ["claim", "fence", "promote", "dns"]);
@@ -401,4 +403,61 @@ fn a_switchover_moves_with_zero_loss_and_rolls_back_when_lag_never_reaches_zero(
             .iter()
             .any(|r| matches!(r, Reason::SwitchoverRolledBack { .. }))
     );
+}
+
+/// Failback in the model: after a region loss and US's return (fenced), an operator's failback
+/// to the US watchdog captures, reseeds, switches back and restores EU's mirror; both watchdogs
+/// end healthy at epoch 3, and a second loss of US fails over again.
+#[test]
+fn a_failback_returns_to_the_home_topology_and_a_second_failover_can_happen() {
+    let mut sim = Sim::new();
+    sim.rounds(4);
+    sim.world.us_up = 0;
+    until_dns_swapped(&mut sim, 40).expect("failed over");
+    sim.world.us_up = 3;
+    sim.rounds(4);
+    assert_eq!(
+        sim.world.us_orders.role,
+        natsdr::core::StreamRole::Fenced,
+        "the returning US is fenced"
+    );
+    sim.feed(Who::Us, command(CommandKind::Failback));
+    for _ in 0..40 {
+        sim.round();
+        if sim.us.state.phase == Phase::Healthy && sim.eu.state.phase == Phase::Healthy {
+            break;
+        }
+    }
+    assert_safe(&sim);
+    assert_eq!(
+        sim.world.arbiter,
+        Ownership {
+            region: us(),
+            epoch: Epoch(3)
+        }
+    );
+    assert_eq!(sim.world.dns, us());
+    assert_eq!(sim.world.tails_captured, 1);
+    assert_eq!(sim.world.us_orders.role, natsdr::core::StreamRole::Writable);
+    assert_eq!(sim.world.eu_orders.role, natsdr::core::StreamRole::Mirror);
+    assert_eq!(sim.us.state.phase, Phase::Healthy, "{:?}", sim.us.state);
+    assert_eq!(sim.eu.state.phase, Phase::Healthy, "{:?}", sim.eu.state);
+    let us_reasons: Vec<Reason> = sim
+        .log
+        .iter()
+        .filter(|(r, _, _)| *r == us())
+        .map(|(_, _, d)| d.reason.clone())
+        .collect();
+    assert!(
+        us_reasons
+            .iter()
+            .any(|r| matches!(r, Reason::FailbackComplete { .. })),
+        "{us_reasons:?}"
+    );
+
+    sim.rounds(4);
+    sim.world.us_up = 0;
+    until_dns_swapped(&mut sim, 40).expect("a second failover");
+    assert_eq!(sim.world.arbiter.epoch, Epoch(4));
+    assert_safe(&sim);
 }

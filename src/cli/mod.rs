@@ -123,8 +123,8 @@ enum Command {
         #[arg(long)]
         allow_data_loss: bool,
     },
-    /// Bring the home primary back. Not implemented yet: the watchdog refuses it (follow
-    /// runbooks/failback.md by hand).
+    /// Bring the home primary back after a failover (send it to the home primary's watchdog):
+    /// capture its divergent tail, reseed it, switch over back (runbooks/failback.md).
     Failback {
         #[command(flatten)]
         args: ops::CommandArgs,

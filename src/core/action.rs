@@ -52,6 +52,33 @@ pub enum Action {
         /// The epoch this swap belongs to.
         epoch: Epoch,
     },
+    /// Failback: for each of `streams` (in `region`, the old primary), export the messages
+    /// after the last sequence its twin in `into` shares to a durable record in `into`, and
+    /// re-publish those with a message id into the twin unless already there. Changes nothing
+    /// in `region`. Idempotent: a repeat finds the record and publishes nothing twice.
+    CaptureTail {
+        /// The old primary, holding the divergent tail.
+        region: Region,
+        /// The current primary, receiving the record and the re-published messages.
+        into: Region,
+        /// The current primary's epoch (names the record; refused on a newer stamp).
+        epoch: Epoch,
+        /// Exactly the streams whose tail to capture (never a protected one).
+        streams: Vec<StreamName>,
+    },
+    /// Rebuild `streams` in `region` as mirrors of their configured twins in `source`. Refuses
+    /// (not retryable) to drop a stream holding messages its twin lacks that no tail capture
+    /// recorded: never lose data quietly.
+    Reseed {
+        /// The region whose streams become mirrors.
+        region: Region,
+        /// The region they mirror.
+        source: Region,
+        /// The epoch to stamp; refused on a newer stamp.
+        epoch: Epoch,
+        /// Exactly the streams to rebuild (never a protected one).
+        streams: Vec<StreamName>,
+    },
     /// Tell people (PagerDuty, logs). Sent asynchronously; never gates anything.
     Notify {
         /// The phase change.
@@ -82,7 +109,9 @@ impl Action {
         match self {
             Action::Fence { streams, .. }
             | Action::Unfence { streams, .. }
-            | Action::Promote { streams, .. } => streams,
+            | Action::Promote { streams, .. }
+            | Action::CaptureTail { streams, .. }
+            | Action::Reseed { streams, .. } => streams,
             Action::ClaimEpoch { .. } | Action::SwapDns { .. } | Action::Notify { .. } => &[],
         }
     }

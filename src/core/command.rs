@@ -4,24 +4,28 @@ use super::decide::Decision;
 use super::event::{Command, CommandKind};
 use super::instant::Instant;
 use super::moves::{self, Kind};
+use super::observation::StreamRole;
 use super::policy::{Policy, Role};
 use super::reason::{Reason, Refusal};
 use super::state::{Mode, Move, Phase, State, Step};
 use super::world;
+use crate::model::{Region, StreamName};
+
+fn refused(state: &State, c: &Command, why: Refusal) -> Decision {
+    Decision::quiet(
+        state.clone(),
+        Reason::Refused {
+            command: c.kind,
+            by: c.by.clone(),
+            why,
+        },
+    )
+}
 
 /// Applies an operator's command. Refusals change nothing and say why.
 pub(super) fn handle(state: &State, c: &Command, now: Instant, policy: &Policy) -> Decision {
     let mut next = state.clone();
-    let refuse = |why| {
-        Decision::quiet(
-            state.clone(),
-            Reason::Refused {
-                command: c.kind,
-                by: c.by.clone(),
-                why,
-            },
-        )
-    };
+    let refuse = |why| refused(state, c, why);
     match (c.kind, &state.mode) {
         (CommandKind::Pause, Mode::Active | Mode::Paused { .. } | Mode::Tilt { .. }) => {
             next.mode = Mode::Paused {
@@ -72,9 +76,9 @@ pub(super) fn handle(state: &State, c: &Command, now: Instant, policy: &Policy) 
     }
     let me = policy.params().me.clone();
     match c.kind {
-        CommandKind::Pause | CommandKind::Resume | CommandKind::Failback => {
-            refuse(Refusal::NotImplemented)
-        }
+        // Both were answered above, in every mode.
+        CommandKind::Pause | CommandKind::Resume => refuse(Refusal::NotPaused),
+        CommandKind::Failback => failback(state, c, now, policy),
         CommandKind::Ack => match &state.phase {
             Phase::Blocked { .. } | Phase::FailedOver { .. } => {
                 next.phase = if matches!(state.phase, Phase::FailedOver { .. }) {
@@ -118,6 +122,7 @@ pub(super) fn handle(state: &State, c: &Command, now: Instant, policy: &Policy) 
             | Phase::Isolated { .. }
             | Phase::FailingOver(_)
             | Phase::SwitchingOver(_)
+            | Phase::FailingBack(_)
             | Phase::StoodDown { .. } => refuse(Refusal::NothingToAck),
         },
         CommandKind::Failover { .. } | CommandKind::Switchover => {
@@ -131,6 +136,7 @@ pub(super) fn handle(state: &State, c: &Command, now: Instant, policy: &Policy) 
             let down_since = match &state.phase {
                 Phase::FailingOver(_)
                 | Phase::SwitchingOver(_)
+                | Phase::FailingBack(_)
                 | Phase::SelfFenced { .. }
                 | Phase::StoodDown { .. } => {
                     return refuse(Refusal::Busy);
@@ -200,4 +206,102 @@ pub(super) fn handle(state: &State, c: &Command, now: Instant, policy: &Policy) 
             moves::enter(next, kind, m, now, policy, reason)
         }
     }
+}
+
+/// Failback: checks the preconditions against the latest round and the catalog, then starts at
+/// the step the world says is next, so a repeated command (after a restart, a pause or a block)
+/// resumes where the last one stopped: the old primary's twins already mirrors = the tail was
+/// captured before they were rebuilt; this region already active = only the home mirrors are left.
+fn failback(state: &State, c: &Command, now: Instant, policy: &Policy) -> Decision {
+    let refuse = |why| refused(state, c, why);
+    let p = policy.params();
+    let me = p.me.clone();
+    let Some(owner) = state.known.clone() else {
+        return refuse(Refusal::OwnerUnknown);
+    };
+    if me != p.home_primary {
+        return refuse(Refusal::NotHomePrimary);
+    }
+    match &state.phase {
+        Phase::FailingOver(_)
+        | Phase::SwitchingOver(_)
+        | Phase::FailingBack(_)
+        | Phase::StoodDown { .. } => return refuse(Refusal::Busy),
+        Phase::Starting
+        | Phase::Healthy
+        | Phase::Degraded
+        | Phase::Suspect { .. }
+        | Phase::Isolated { .. }
+        | Phase::FailedOver { .. }
+        | Phase::Blocked { .. }
+        | Phase::SelfFenced { .. } => {}
+    }
+    let other = policy.other(&me).clone();
+    let serves = |r: &Region| state.health.get(r).is_some_and(|h| h.serves());
+    if !serves(&me) {
+        return refuse(Refusal::OwnRegionNotServing);
+    }
+    if !serves(&other) {
+        return refuse(Refusal::ActiveRegionNotServing);
+    }
+    let roles = |r: &Region| -> Vec<Option<StreamRole>> {
+        let role = |n: &StreamName| {
+            state
+                .catalog
+                .get(r)
+                .and_then(|ss| ss.iter().find(|s| &s.name == n))
+                .map(|s| s.role)
+        };
+        world::twin_list(&state.catalog, r, policy)
+            .iter()
+            .map(role)
+            .collect()
+    };
+    let all_mirrors = |rs: &[Option<StreamRole>]| rs.iter().all(|r| *r == Some(StreamRole::Mirror));
+    let writable = |rs: &[Option<StreamRole>]| rs.contains(&Some(StreamRole::Writable));
+    let (step, epoch) = if owner.region == me {
+        let theirs = roles(&other);
+        if all_mirrors(&theirs) {
+            return refuse(Refusal::AlreadyActive);
+        }
+        if writable(&theirs) {
+            return refuse(Refusal::StillWritable);
+        }
+        (Step::RestoreMirrors, owner.epoch)
+    } else {
+        let mine = roles(&me);
+        if mine.is_empty() {
+            return refuse(Refusal::NothingToFailBack);
+        }
+        if writable(&mine) {
+            return refuse(Refusal::StillWritable);
+        }
+        let step = if all_mirrors(&mine) {
+            Step::WaitReseeded
+        } else {
+            Step::CaptureTail
+        };
+        (step, owner.epoch.next())
+    };
+    let mut next = state.clone();
+    if step == Step::CaptureTail {
+        next.tail.clear();
+    }
+    let m = Move {
+        from: other,
+        to: me,
+        epoch,
+        step,
+        step_since: now,
+        attempts: 0,
+        inflight: false,
+        down_since: None,
+        break_glass: false,
+    };
+    let reason = Reason::OperatorFailback {
+        by: c.by.clone(),
+        why: c.reason.clone(),
+        from_step: step,
+    };
+    moves::enter(next, Kind::Failback, m, now, policy, reason)
 }

@@ -52,7 +52,9 @@ pub fn decide(state: &State, event: &Event, now: Instant, policy: &Policy) -> De
         | Event::Fenced { .. }
         | Event::Unfenced { .. }
         | Event::Promoted { .. }
-        | Event::DnsSwapped { .. } => match &state.mode {
+        | Event::DnsSwapped { .. }
+        | Event::TailCaptured { .. }
+        | Event::Reseeded { .. } => match &state.mode {
             Mode::Active => moves::on_outcome(state, event, now, policy),
             Mode::Paused { by, reason } => Decision::quiet(
                 state.clone(),
@@ -106,6 +108,7 @@ fn severity(to: PhaseName) -> Severity {
         | PhaseName::FailedOver => Severity::Warning,
         PhaseName::FailingOver
         | PhaseName::SwitchingOver
+        | PhaseName::FailingBack
         | PhaseName::Blocked
         | PhaseName::SelfFenced => Severity::Critical,
     }
@@ -116,6 +119,11 @@ fn observe(state: &State, obs: &Observation, now: Instant, policy: &Policy) -> D
     let mut next = state.clone();
     let tilt = tilt_cause(state, obs, policy);
     next.last_round = Some((obs.at, obs.wall));
+    next.health = obs
+        .regions
+        .iter()
+        .map(|(r, v)| (r.clone(), v.health()))
+        .collect();
     for (region, view) in &obs.regions {
         if view.reachable {
             next.catalog.insert(region.clone(), view.streams.clone());
@@ -170,7 +178,7 @@ fn observe(state: &State, obs: &Observation, now: Instant, policy: &Policy) -> D
             Decision::quiet(next, Reason::TiltOver)
         }
         (Mode::Active, None) => match &next.phase {
-            Phase::FailingOver(_) | Phase::SwitchingOver(_) => {
+            Phase::FailingOver(_) | Phase::SwitchingOver(_) | Phase::FailingBack(_) => {
                 moves::on_observation(next, obs, now, policy)
             }
             Phase::Starting

@@ -55,6 +55,7 @@ fn unknown_owner(next: State, obs: &Observation, now: Instant, policy: &Policy) 
         | Phase::Isolated { .. }
         | Phase::FailingOver(_)
         | Phase::SwitchingOver(_)
+        | Phase::FailingBack(_)
         | Phase::FailedOver { .. }
         | Phase::StoodDown { .. }
         | Phase::Blocked { .. } => Decision {
@@ -156,7 +157,8 @@ fn primary_side(
         | Phase::Isolated { .. }
         | Phase::Blocked { .. }
         | Phase::FailingOver(_)
-        | Phase::SwitchingOver(_) => {
+        | Phase::SwitchingOver(_)
+        | Phase::FailingBack(_) => {
             let mut next = next;
             match repair(&mut next, obs, owner, now, policy) {
                 Some((actions, reason)) => Decision::new(next, actions, reason),
@@ -385,6 +387,14 @@ fn standby_side(
 ) -> Decision {
     let p = policy.params();
     if let Phase::SelfFenced { epoch, streams } = next.phase.clone() {
+        if world::rejoined(obs, &next.catalog, &p.me, policy) {
+            let next = State {
+                phase: Phase::Healthy,
+                ..next
+            };
+            let region = p.me.clone();
+            return Decision::quiet(next, Reason::RejoinedAsStandby { region });
+        }
         return refence(next, obs, epoch.max(owner.epoch), streams, now, policy);
     }
     let lost_ownership = prev
@@ -438,6 +448,7 @@ fn standby_side(
         | Phase::Isolated { .. }
         | Phase::FailingOver(_)
         | Phase::SwitchingOver(_)
+        | Phase::FailingBack(_)
         | Phase::FailedOver { .. }
         | Phase::StoodDown { .. }
         | Phase::Blocked { .. }
@@ -503,6 +514,7 @@ fn standby_side(
             | Phase::Isolated { .. }
             | Phase::FailingOver(_)
             | Phase::SwitchingOver(_)
+            | Phase::FailingBack(_)
             | Phase::FailedOver { .. }
             | Phase::StoodDown { .. }
             | Phase::Blocked { .. }
@@ -555,6 +567,7 @@ fn assess(
             | Phase::Isolated { .. }
             | Phase::FailingOver(_)
             | Phase::SwitchingOver(_)
+            | Phase::FailingBack(_)
             | Phase::FailedOver { .. }
             | Phase::StoodDown { .. }
             | Phase::SelfFenced { .. } => now,

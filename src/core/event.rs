@@ -3,7 +3,7 @@ use serde::{Deserialize, Serialize};
 
 use super::observation::Observation;
 use super::ownership::Ownership;
-use crate::model::{Epoch, Region};
+use crate::model::{Epoch, Region, StreamName};
 
 /// One input to the state machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,8 +51,62 @@ pub enum Event {
         /// What happened.
         result: StepResult,
     },
+    /// An executor finished an `Action::CaptureTail`.
+    TailCaptured {
+        /// The region whose tail it captured (the old primary).
+        region: Region,
+        /// The epoch the action carried.
+        epoch: Epoch,
+        /// What happened.
+        result: CaptureResult,
+    },
+    /// An executor finished an `Action::Reseed`.
+    Reseeded {
+        /// The region whose streams it rebuilt as mirrors.
+        region: Region,
+        /// The epoch the action carried.
+        epoch: Epoch,
+        /// What happened.
+        result: StepResult,
+    },
     /// An operator asked for something (via the HTTP API).
     Command(Command),
+}
+
+/// How capturing a divergent tail ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CaptureResult {
+    /// Every listed stream's tail is exported and handled (or there was none).
+    Done {
+        /// One count per listed stream.
+        tail: Vec<TailCount>,
+    },
+    /// Capturing failed; nothing of the old primary was changed.
+    Failed {
+        /// Whether sending it again is sensible.
+        retryable: bool,
+        /// What went wrong.
+        error: String,
+    },
+}
+
+/// One stream's divergent tail: the messages the old primary accepted after the last sequence
+/// its twin's mirror had received when it was promoted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TailCount {
+    /// The old primary's stream.
+    pub stream: StreamName,
+    /// The last sequence both regions share (the mirror's last sequence at promotion).
+    pub common_seq: u64,
+    /// Messages after `common_seq` exported to the divergent record.
+    pub captured: u64,
+    /// Of those, re-published into the current primary.
+    pub recovered: u64,
+    /// Of those, already in the current primary (same message id): not published again.
+    pub duplicates: u64,
+    /// Of those, only kept in the divergent record for an operator (no message id to
+    /// deduplicate by, so re-publishing could store a message twice).
+    pub kept: u64,
 }
 
 /// The arbiter's answer to a compare-and-swap.
@@ -135,6 +189,8 @@ pub enum CommandKind {
     },
     /// Acknowledge a hold: leave `Blocked`, `FailedOver` or `SelfFenced`.
     Ack,
-    /// Move back to the home primary (not implemented yet: always refused).
+    /// Move back to the home primary after a failover, without losing an acknowledged message:
+    /// capture the old primary's divergent tail, reseed it, switch over back, restore the
+    /// home topology. Sent to the home primary's watchdog; never automatic.
     Failback,
 }

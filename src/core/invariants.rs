@@ -87,7 +87,9 @@ pub fn check(
             Action::Fence { epoch, .. }
             | Action::Unfence { epoch, .. }
             | Action::Promote { epoch, .. }
-            | Action::SwapDns { epoch, .. } => Some(*epoch),
+            | Action::SwapDns { epoch, .. }
+            | Action::CaptureTail { epoch, .. }
+            | Action::Reseed { epoch, .. } => Some(*epoch),
             Action::Notify { .. } => None,
         };
         if epoch.is_some_and(|e| e < known) {
@@ -98,7 +100,9 @@ pub fn check(
         }
         if let Action::Promote { .. } = action {
             let in_promote = match &after.phase {
-                Phase::FailingOver(m) | Phase::SwitchingOver(m) => m.step == Step::Promote,
+                Phase::FailingOver(m) | Phase::SwitchingOver(m) | Phase::FailingBack(m) => {
+                    m.step == Step::Promote
+                }
                 Phase::Starting
                 | Phase::Healthy
                 | Phase::Degraded

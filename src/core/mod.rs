@@ -40,6 +40,8 @@ mod command;
 mod decide;
 mod detect;
 mod event;
+#[cfg(test)]
+mod failback_tests;
 mod instant;
 pub mod invariants;
 mod moves;
@@ -54,7 +56,9 @@ mod world;
 
 pub use action::{Action, Severity};
 pub use decide::{Decision, decide};
-pub use event::{ClaimResult, Command, CommandKind, Event, FenceResult, StepResult};
+pub use event::{
+    CaptureResult, ClaimResult, Command, CommandKind, Event, FenceResult, StepResult, TailCount,
+};
 pub use instant::{Instant, WallTime};
 pub use observation::{
     Health, MirrorView, Observation, RegionView, Report, StreamRole, StreamView, Vantage,

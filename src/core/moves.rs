@@ -1,9 +1,10 @@
 //! A move of the active role, step by step: claim, fence, (wait for lag zero), promote, swap DNS,
 //! verify. Each step's action is sent, its outcome advances the step; silence past the step
-//! timeout sends it again; a failure past `max_attempts` asks an operator.
+//! timeout sends it again; a failure past `max_attempts` asks an operator. A failback wraps a
+//! switchover: capture the tail, reseed, wait, (switchover), restore the home mirrors.
 use super::action::Action;
 use super::decide::Decision;
-use super::event::{ClaimResult, Event, FenceResult, StepResult};
+use super::event::{CaptureResult, ClaimResult, Event, FenceResult, StepResult};
 use super::instant::Instant;
 use super::observation::Observation;
 use super::ownership::Ownership;
@@ -20,6 +21,9 @@ pub(super) enum Kind {
     Failover,
     /// Planned by an operator: a true fence and lag zero before promoting, no loss.
     Switchover,
+    /// An operator's move back to the home primary: a switchover between tail capture and
+    /// reseed before, and restoring the home mirrors after.
+    Failback,
 }
 
 impl Kind {
@@ -27,13 +31,37 @@ impl Kind {
         match self {
             Kind::Failover => Phase::FailingOver(m),
             Kind::Switchover => Phase::SwitchingOver(m),
+            Kind::Failback => Phase::FailingBack(m),
+        }
+    }
+
+    /// The move in `phase`, with its kind; `None` outside a move.
+    pub(super) fn of(phase: &Phase) -> Option<(Kind, &Move)> {
+        match phase {
+            Phase::FailingOver(m) => Some((Kind::Failover, m)),
+            Phase::SwitchingOver(m) => Some((Kind::Switchover, m)),
+            Phase::FailingBack(m) => Some((Kind::Failback, m)),
+            Phase::Starting
+            | Phase::Healthy
+            | Phase::Degraded
+            | Phase::Suspect { .. }
+            | Phase::Isolated { .. }
+            | Phase::FailedOver { .. }
+            | Phase::StoodDown { .. }
+            | Phase::Blocked { .. }
+            | Phase::SelfFenced { .. } => None,
         }
     }
 }
 
+/// The epoch before `e`: the one a move's claim replaces.
+fn prev(e: Epoch) -> Epoch {
+    Epoch(e.0.saturating_sub(1))
+}
+
 /// The action that performs `m`'s current step, if the step has one.
 pub(super) fn step_action(m: &Move, state: &State, policy: &Policy) -> Option<Action> {
-    let prev = Epoch(m.epoch.0.saturating_sub(1));
+    let prev = prev(m.epoch);
     match m.step {
         Step::ClaimEpoch => Some(Action::ClaimEpoch {
             expect: Ownership {
@@ -75,7 +103,26 @@ pub(super) fn step_action(m: &Move, state: &State, policy: &Policy) -> Option<Ac
             epoch: m.epoch,
             streams: world::fence_list(&state.catalog, &m.from, policy),
         }),
-        Step::WaitLagZero | Step::Verify => None,
+        // The old primary's tail goes to the current primary, which still owns `prev`.
+        Step::CaptureTail => Some(Action::CaptureTail {
+            region: m.to.clone(),
+            into: m.from.clone(),
+            epoch: prev,
+            streams: world::twin_list(&state.catalog, &m.to, policy),
+        }),
+        Step::Reseed => Some(Action::Reseed {
+            region: m.to.clone(),
+            source: m.from.clone(),
+            epoch: prev,
+            streams: world::twin_list(&state.catalog, &m.to, policy),
+        }),
+        Step::RestoreMirrors => Some(Action::Reseed {
+            region: m.from.clone(),
+            source: m.to.clone(),
+            epoch: m.epoch,
+            streams: world::twin_list(&state.catalog, &m.from, policy),
+        }),
+        Step::WaitLagZero | Step::Verify | Step::WaitReseeded => None,
     }
 }
 
@@ -151,18 +198,8 @@ pub(super) fn on_observation(
     now: Instant,
     policy: &Policy,
 ) -> Decision {
-    let (kind, m) = match &next.phase {
-        Phase::FailingOver(m) => (Kind::Failover, m.clone()),
-        Phase::SwitchingOver(m) => (Kind::Switchover, m.clone()),
-        Phase::Starting
-        | Phase::Healthy
-        | Phase::Degraded
-        | Phase::Suspect { .. }
-        | Phase::Isolated { .. }
-        | Phase::FailedOver { .. }
-        | Phase::StoodDown { .. }
-        | Phase::Blocked { .. }
-        | Phase::SelfFenced { .. } => return Decision::quiet(next, Reason::StaleOutcome),
+    let Some((kind, m)) = Kind::of(&next.phase).map(|(k, m)| (k, m.clone())) else {
+        return Decision::quiet(next, Reason::StaleOutcome);
     };
     let p = policy.params();
     let rolling_back = matches!(m.step, Step::RollBackClaim | Step::RollBackUnfence);
@@ -229,7 +266,36 @@ pub(super) fn on_observation(
                 )
             }
         }
+        Step::WaitReseeded => match world::reseeded(obs, &m.to, policy) {
+            Ok(()) => advance(
+                next,
+                kind,
+                m,
+                Step::ClaimEpoch,
+                now,
+                policy,
+                Reason::CaughtUp {
+                    region: claim.region,
+                },
+            ),
+            Err(behind) => Decision::quiet(
+                next,
+                Reason::Reseeding {
+                    region: claim.region,
+                    behind,
+                },
+            ),
+        },
         Step::Verify => match world::gap(obs, &next.catalog, &claim, policy) {
+            None if kind == Kind::Failback => advance(
+                next,
+                kind,
+                m,
+                Step::RestoreMirrors,
+                now,
+                policy,
+                Reason::SwitchedBack { ownership: claim },
+            ),
             None => complete(next, kind, claim),
             Some(step) => advance(
                 next,
@@ -260,7 +326,10 @@ pub(super) fn on_observation(
         | Step::Promote
         | Step::SwapDns
         | Step::RollBackClaim
-        | Step::RollBackUnfence => {
+        | Step::RollBackUnfence
+        | Step::CaptureTail
+        | Step::Reseed
+        | Step::RestoreMirrors => {
             if !overdue {
                 Decision::quiet(
                     next,
@@ -293,6 +362,17 @@ fn complete(mut next: State, kind: Kind, claim: Ownership) -> Decision {
             next.phase = Phase::Healthy;
             Decision::quiet(next, Reason::SwitchoverComplete { ownership: claim })
         }
+        Kind::Failback => {
+            next.phase = Phase::Healthy;
+            let tail = next.tail.clone();
+            Decision::quiet(
+                next,
+                Reason::FailbackComplete {
+                    ownership: claim,
+                    tail,
+                },
+            )
+        }
     }
 }
 
@@ -306,30 +386,17 @@ fn raise_known(next: &mut State, seen: &Ownership) {
 /// (a late answer to an earlier attempt) and change nothing.
 pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Policy) -> Decision {
     let mut next = state.clone();
-    let (kind, mut m) = match &state.phase {
-        Phase::FailingOver(m) => (Kind::Failover, m.clone()),
-        Phase::SwitchingOver(m) => (Kind::Switchover, m.clone()),
+    let Some((kind, mut m)) = Kind::of(&state.phase).map(|(k, m)| (k, m.clone())) else {
         // Repair and self-fences live outside moves: one that did not land is sent again by the
         // next round instead of waiting out the step timeout.
-        Phase::SelfFenced { .. }
-        | Phase::Starting
-        | Phase::Healthy
-        | Phase::Degraded
-        | Phase::Suspect { .. }
-        | Phase::Isolated { .. }
-        | Phase::FailedOver { .. }
-        | Phase::StoodDown { .. }
-        | Phase::Blocked { .. } => {
-            if let Event::Fenced {
-                result:
-                    FenceResult::NoQuorum | FenceResult::Unreachable | FenceResult::Failed { .. },
-                ..
-            } = event
-            {
-                next.repair_sent = None;
-            }
-            return Decision::quiet(next, Reason::StaleOutcome);
+        if let Event::Fenced {
+            result: FenceResult::NoQuorum | FenceResult::Unreachable | FenceResult::Failed { .. },
+            ..
+        } = event
+        {
+            next.repair_sent = None;
         }
+        return Decision::quiet(next, Reason::StaleOutcome);
     };
     let stale = || Decision::quiet(state.clone(), Reason::StaleOutcome);
     match event {
@@ -348,7 +415,11 @@ pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Po
                 | Step::Promote
                 | Step::SwapDns
                 | Step::Verify
-                | Step::RollBackUnfence => {
+                | Step::RollBackUnfence
+                | Step::CaptureTail
+                | Step::Reseed
+                | Step::WaitReseeded
+                | Step::RestoreMirrors => {
                     return stale();
                 }
             };
@@ -401,14 +472,14 @@ pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Po
             }
             let after = match kind {
                 Kind::Failover => Step::Promote,
-                Kind::Switchover => Step::WaitLagZero,
+                Kind::Switchover | Kind::Failback => Step::WaitLagZero,
             };
             let done = |how| Reason::FenceDone {
                 region: region.clone(),
                 how,
             };
             match (result, kind) {
-                (FenceResult::Fenced, Kind::Failover | Kind::Switchover) => {
+                (FenceResult::Fenced, Kind::Failover | Kind::Switchover | Kind::Failback) => {
                     advance(next, kind, m, after, now, policy, done(FenceHow::Fenced))
                 }
                 // A region without quorum takes no writes now, but may regain it at any moment,
@@ -448,14 +519,18 @@ pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Po
                         },
                     )
                 }
-                (FenceResult::NoQuorum | FenceResult::Unreachable, Kind::Switchover) => {
+                (
+                    FenceResult::NoQuorum | FenceResult::Unreachable,
+                    Kind::Switchover | Kind::Failback,
+                ) => {
                     let error =
                         "a planned switchover needs a reachable primary with quorum".to_owned();
                     retry_or_block(next, kind, m, true, error, now, policy)
                 }
-                (FenceResult::Failed { retryable, error }, Kind::Failover | Kind::Switchover) => {
-                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
-                }
+                (
+                    FenceResult::Failed { retryable, error },
+                    Kind::Failover | Kind::Switchover | Kind::Failback,
+                ) => retry_or_block(next, kind, m, *retryable, error.clone(), now, policy),
             }
         }
         Event::Promoted {
@@ -509,6 +584,71 @@ pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Po
                         epoch: m.epoch,
                     };
                     Decision::quiet(next, Reason::SwitchoverRolledBack { ownership })
+                }
+                StepResult::Failed { retryable, error } => {
+                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
+                }
+            }
+        }
+        Event::TailCaptured {
+            region,
+            epoch,
+            result,
+        } => {
+            if m.step != Step::CaptureTail || *region != m.to || *epoch != prev(m.epoch) {
+                return stale();
+            }
+            match result {
+                CaptureResult::Done { tail } => {
+                    next.tail = tail.clone();
+                    let reason = Reason::TailCaptured {
+                        region: region.clone(),
+                        tail: tail.clone(),
+                    };
+                    advance(next, kind, m, Step::Reseed, now, policy, reason)
+                }
+                CaptureResult::Failed { retryable, error } => {
+                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
+                }
+            }
+        }
+        Event::Reseeded {
+            region,
+            epoch,
+            result,
+        } => {
+            // Reseeding the old primary carries the current owner's epoch; restoring the home
+            // mirrors, after the switch back, the new one.
+            let expected = match m.step {
+                Step::Reseed => (&m.to, prev(m.epoch)),
+                Step::RestoreMirrors => (&m.from, m.epoch),
+                Step::ClaimEpoch
+                | Step::Fence
+                | Step::WaitLagZero
+                | Step::Promote
+                | Step::SwapDns
+                | Step::Verify
+                | Step::RollBackClaim
+                | Step::RollBackUnfence
+                | Step::CaptureTail
+                | Step::WaitReseeded => return stale(),
+            };
+            if expected != (region, *epoch) {
+                return stale();
+            }
+            match result {
+                StepResult::Done if m.step == Step::RestoreMirrors => {
+                    let claim = Ownership {
+                        region: m.to.clone(),
+                        epoch: m.epoch,
+                    };
+                    complete(next, kind, claim)
+                }
+                StepResult::Done => {
+                    let reason = Reason::Reseeded {
+                        region: region.clone(),
+                    };
+                    advance(next, kind, m, Step::WaitReseeded, now, policy, reason)
                 }
                 StepResult::Failed { retryable, error } => {
                     retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::CommandKind;
+use super::event::{CommandKind, TailCount};
 use super::instant::Instant;
 use super::ownership::Ownership;
 use super::state::{BlockCause, Evidence, Need, Step};
@@ -311,6 +311,53 @@ pub enum Reason {
         /// Why.
         why: String,
     },
+    /// An operator asked to fail back to this (the home primary's) region.
+    OperatorFailback {
+        /// Who.
+        by: String,
+        /// Why.
+        why: String,
+        /// The step the world says it starts at (a repeated command resumes where the last
+        /// one stopped).
+        from_step: Step,
+    },
+    /// The old primary's divergent tail is exported and handled.
+    TailCaptured {
+        /// The old primary.
+        region: Region,
+        /// Per stream.
+        tail: Vec<TailCount>,
+    },
+    /// The region's streams were rebuilt as mirrors of the other region.
+    Reseeded {
+        /// The region.
+        region: Region,
+    },
+    /// Reseeded mirrors are still catching up.
+    Reseeding {
+        /// The region being reseeded.
+        region: Region,
+        /// Messages its mirrors still lack in total, if known.
+        behind: Option<u64>,
+    },
+    /// This self-fenced region mirrors the active one again (the failback rebuilt it): it is a
+    /// standby now, and may fail over again.
+    RejoinedAsStandby {
+        /// The region.
+        region: Region,
+    },
+    /// Failback: the switch back is verified; the home mirrors come next.
+    SwitchedBack {
+        /// The record established.
+        ownership: Ownership,
+    },
+    /// The failback finished: the home primary is active again and the home topology restored.
+    FailbackComplete {
+        /// The record it established.
+        ownership: Ownership,
+        /// The divergent tail, as captured.
+        tail: Vec<TailCount>,
+    },
     /// A command was refused.
     Refused {
         /// The command.
@@ -359,8 +406,18 @@ pub enum Refusal {
     Tilt,
     /// A witness never acts.
     Witness,
-    /// Not implemented yet (failback).
-    NotImplemented,
+    /// Failback moves the active role to the home primary: only its watchdog can do that.
+    NotHomePrimary,
+    /// Failback needs this region reachable with a quorum of its servers.
+    OwnRegionNotServing,
+    /// Failback needs the active region reachable with a quorum (its writes must be mirrored
+    /// back); while it is down, this is a failover.
+    ActiveRegionNotServing,
+    /// A stream failback would rebuild still takes writes: it must be fenced first (by its
+    /// watchdog, or by the active region's repair fence).
+    StillWritable,
+    /// No stream of this region has a twin in the active region: nothing to fail back.
+    NothingToFailBack,
     /// Unfencing a region that no longer owns the epoch would make two writable regions.
     NotOwner,
     /// There is no hold to acknowledge.
@@ -373,6 +430,23 @@ pub enum Refusal {
     Busy,
     /// A switchover needs both regions healthy.
     NotHealthy,
+}
+
+/// Tail counts summed over streams, for people.
+struct Tails<'a>(&'a [TailCount]);
+
+impl fmt::Display for Tails<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sum = |g: fn(&TailCount) -> u64| self.0.iter().map(g).sum::<u64>();
+        write!(
+            f,
+            "{} captured, {} recovered, {} duplicates, {} kept",
+            sum(|t| t.captured),
+            sum(|t| t.recovered),
+            sum(|t| t.duplicates),
+            sum(|t| t.kept)
+        )
+    }
 }
 
 fn secs(d: Duration) -> String {
@@ -390,6 +464,10 @@ impl fmt::Display for Step {
             Step::Verify => "verify",
             Step::RollBackClaim => "roll back the claim",
             Step::RollBackUnfence => "roll back the fence",
+            Step::CaptureTail => "capture the divergent tail",
+            Step::Reseed => "reseed as mirrors",
+            Step::WaitReseeded => "wait for the reseeded mirrors",
+            Step::RestoreMirrors => "restore the home mirrors",
         })
     }
 }
@@ -666,6 +744,34 @@ impl fmt::Display for Reason {
             Reason::OperatorSwitchover { by, why } => {
                 write!(f, "switchover requested by {by} ({why})")
             }
+            Reason::OperatorFailback { by, why, from_step } => write!(
+                f,
+                "failback requested by {by} ({why}): starting at '{from_step}'"
+            ),
+            Reason::TailCaptured { region, tail } => {
+                write!(f, "divergent tail of {region} captured: {}", Tails(tail))
+            }
+            Reason::Reseeded { region } => {
+                write!(f, "{region}'s streams rebuilt as mirrors")
+            }
+            Reason::Reseeding { region, behind } => match behind {
+                Some(n) => write!(f, "reseeding {region}: mirrors {n} messages behind"),
+                None => write!(f, "reseeding {region}: mirrors' lag not measured yet"),
+            },
+            Reason::RejoinedAsStandby { region } => {
+                write!(f, "{region} mirrors the active region again: standing by")
+            }
+            Reason::SwitchedBack { ownership } => {
+                write!(
+                    f,
+                    "switched back to {ownership}: restoring the home mirrors"
+                )
+            }
+            Reason::FailbackComplete { ownership, tail } => write!(
+                f,
+                "failed back to {ownership}; home mirrors restored; divergent tail: {}",
+                Tails(tail)
+            ),
             Reason::Refused { command, by, why } => {
                 write!(f, "refused {command:?} from {by}: {why:?}")
             }

@@ -4,8 +4,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use super::event::TailCount;
 use super::instant::{Instant, WallTime};
-use super::observation::StreamView;
+use super::observation::{Health, StreamView};
 use super::ownership::Ownership;
 use crate::model::{Epoch, Region, StreamName};
 
@@ -38,6 +39,14 @@ pub struct State {
     ///
     /// [`world::last_serving`]: super::world::last_serving
     pub seen_serving: BTreeMap<Region, Instant>,
+    /// Each region's health from this watchdog's own probes in the latest round (a region not
+    /// probed is absent): failback's preconditions are checked against it.
+    #[serde(default)]
+    pub health: BTreeMap<Region, Health>,
+    /// The divergent tail of the failback under way (or the last one), as its capture reported
+    /// it: what was recovered, skipped as a duplicate, or kept.
+    #[serde(default)]
+    pub tail: Vec<TailCount>,
 }
 
 impl State {
@@ -55,6 +64,8 @@ impl State {
             vouched_at: None,
             repair_sent: None,
             seen_serving: BTreeMap::new(),
+            health: BTreeMap::new(),
+            tail: Vec::new(),
         }
     }
 
@@ -91,6 +102,10 @@ pub enum Phase {
     FailingOver(Move),
     /// A planned, zero-loss move to this watchdog's region.
     SwitchingOver(Move),
+    /// An operator's move back to the home primary (this watchdog's region): capture the old
+    /// primary's divergent tail, reseed it as mirrors, then a planned switchover back, then
+    /// restore the home topology. Never automatic.
+    FailingBack(Move),
     /// The move completed. No further automatic move until an operator acknowledges (anti-flap);
     /// stale twins are still fenced.
     FailedOver {
@@ -168,7 +183,8 @@ pub struct Move {
 }
 
 /// The steps of a move, in order. A failover skips `WaitLagZero`; a rolled-back switchover ends
-/// with the two `RollBack` steps.
+/// with the two `RollBack` steps. A failback starts with `CaptureTail`, `Reseed` and
+/// `WaitReseeded`, then goes through a switchover's steps, and ends with `RestoreMirrors`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Step {
     /// CAS the arbiter to `(to, epoch)`.
@@ -187,6 +203,16 @@ pub enum Step {
     RollBackClaim,
     /// Then unfence `from`.
     RollBackUnfence,
+    /// Failback: export (and re-publish into `from`) what `to` accepted after the mirror's last
+    /// sequence, before anything of `to` is rebuilt.
+    CaptureTail,
+    /// Failback: rebuild `to`'s streams as mirrors of their twins in `from`.
+    Reseed,
+    /// Failback: wait until the reseeded mirrors have caught up (progress shown every round).
+    WaitReseeded,
+    /// Failback, after the switch back: rebuild `from`'s streams as mirrors of `to` again (the
+    /// home topology), so a second failover can happen.
+    RestoreMirrors,
 }
 
 /// Why a watchdog waits for an operator.
@@ -265,6 +291,8 @@ pub enum PhaseName {
     FailingOver,
     /// See [`Phase::SwitchingOver`].
     SwitchingOver,
+    /// See [`Phase::FailingBack`].
+    FailingBack,
     /// See [`Phase::FailedOver`].
     FailedOver,
     /// See [`Phase::StoodDown`].
@@ -286,6 +314,7 @@ impl Phase {
             Phase::Isolated { .. } => PhaseName::Isolated,
             Phase::FailingOver(_) => PhaseName::FailingOver,
             Phase::SwitchingOver(_) => PhaseName::SwitchingOver,
+            Phase::FailingBack(_) => PhaseName::FailingBack,
             Phase::FailedOver { .. } => PhaseName::FailedOver,
             Phase::StoodDown { .. } => PhaseName::StoodDown,
             Phase::Blocked { .. } => PhaseName::Blocked,

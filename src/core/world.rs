@@ -291,6 +291,75 @@ pub fn gap(
     }
 }
 
+/// Failback: the unprotected streams of `region`, whatever they do now, that have a twin in the
+/// other region (a promoted stream's origin, or a mirror's source): exactly what capturing the
+/// tail, reseeding and restoring the home mirrors touch.
+pub fn twin_list(catalog: &Catalog, region: &Region, policy: &Policy) -> Vec<StreamName> {
+    let origins: BTreeSet<&StreamName> = catalog
+        .iter()
+        .filter(|(r, _)| *r != region)
+        .flat_map(|(_, ss)| ss.iter().filter_map(|s| s.origin.as_ref()))
+        .collect();
+    catalog
+        .get(region)
+        .map(|ss| {
+            ss.iter()
+                .filter(|s| {
+                    origins.contains(&s.name) && !policy.params().protected.contains(&s.name)
+                })
+                .map(|s| s.name.clone())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether `region` (reachable this round) mirrors the other region again on every stream that
+/// has a twin there: a fenced old primary rebuilt by a failback, which is a standby now.
+pub fn rejoined(obs: &Observation, catalog: &Catalog, region: &Region, policy: &Policy) -> bool {
+    let twins = twin_list(catalog, region, policy);
+    !twins.is_empty()
+        && obs
+            .regions
+            .get(region)
+            .filter(|v| v.reachable)
+            .is_some_and(|v| {
+                twins.iter().all(|t| {
+                    v.streams
+                        .iter()
+                        .any(|s| &s.name == t && s.role == StreamRole::Mirror)
+                })
+            })
+}
+
+/// Failback: whether `region`'s reseeded mirrors have caught up with their sources while those
+/// still take writes: each is at most one probe interval behind. `Err` carries how many messages
+/// they lack in total, when known.
+pub fn reseeded(obs: &Observation, region: &Region, policy: &Policy) -> Result<(), Option<u64>> {
+    let Some(view) = obs.regions.get(region).filter(|v| v.reachable) else {
+        return Err(None);
+    };
+    let mirrors: Vec<_> = view
+        .streams
+        .iter()
+        .filter(|s| is_mirror(s, policy))
+        .collect();
+    let close = |s: &&StreamView| {
+        s.mirror.as_ref().is_some_and(|m| {
+            m.lag_msgs == Some(0)
+                || m.lag_age
+                    .is_some_and(|a| a <= policy.params().probe_interval)
+        })
+    };
+    if !mirrors.is_empty() && mirrors.iter().all(close) {
+        return Ok(());
+    }
+    let behind: Option<u64> = mirrors
+        .iter()
+        .map(|s| s.mirror.as_ref().and_then(|m| m.lag_msgs))
+        .sum();
+    Err(behind.filter(|_| !mirrors.is_empty()))
+}
+
 fn is_mirror(s: &StreamView, policy: &Policy) -> bool {
     s.role == StreamRole::Mirror && !policy.params().protected.contains(&s.name)
 }

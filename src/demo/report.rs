@@ -34,6 +34,11 @@ pub struct Report {
     pub acked_lost: u64,
     /// Ids acked by both regions for the same epoch (split brain).
     pub dual_writes: u64,
+    /// Acked ids the final primary's stream holds more than once.
+    pub duplicates: u64,
+    /// Failback only: the divergent tail as the failback reported it (captured, recovered,
+    /// duplicates, kept), from the US watchdog's transition.
+    pub tail: Option<String>,
     /// The EU mirror's lag in messages as EU's watchdog saw it just before the fault: the most
     /// an unplanned failover may lose.
     pub lag_at_kill: Option<u64>,
@@ -164,6 +169,10 @@ impl Report {
                 .map_or_else(|| "unknown".to_owned(), |l| l.to_string()),
             self.dual_writes
         );
+        let _ = writeln!(s, "acked ids stored twice: {}", self.duplicates);
+        if let Some(tail) = &self.tail {
+            let _ = writeln!(s, "failback's divergent tail: {tail}");
+        }
         let _ = writeln!(
             s,
             "epoch {} -> {}",
@@ -238,6 +247,7 @@ mod tests {
             "acked",
             "acked_lost",
             "dual_writes",
+            "duplicates",
             "lag_at_kill",
             "epoch_before",
             "epoch_after",

@@ -8,7 +8,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::load::{LoadGen, LoadTarget, resolve, uncached_resolver};
-use super::report::{Phases, Report, Steps, first_transition_to, offset_ms};
+use super::report::{Phases, Report, Steps, first_transition_to, offset_ms, went_through};
 use super::scenario::Scenario;
 use super::{DemoError, Ledger};
 use crate::api::model::Status;
@@ -147,6 +147,12 @@ async fn drive(
     watcher.arm();
     inject(scenario, lab, &dogs).await?;
     let switched_at = wait_outcome(scenario, &dogs, &eu, before.as_ref(), &cfg, &load, fault).await;
+    let failback = match scenario {
+        Scenario::Failback => Some(fail_back(lab, &dogs, &load).await?),
+        Scenario::RegionLoss | Scenario::NodeLoss | Scenario::Partition | Scenario::Switchover => {
+            None
+        }
+    };
 
     let ledger = load.stop().await;
     let dns_swapped = watcher.stop();
@@ -159,8 +165,10 @@ async fn drive(
         .unwrap_or_default();
     drop(dogs);
 
-    let failover = match (&before, &after) {
-        (Some(b), Some(a)) => a.epoch > b.epoch && a.region != b.region,
+    let failover = match (&before, &after, &failback) {
+        // Away and back: the EU watchdog's own record says it failed over.
+        (_, _, Some(_)) => went_through(&eu_after.transitions, "failed_over", fault),
+        (Some(b), Some(a), None) => a.epoch > b.epoch && a.region != b.region,
         _ => false,
     };
     let final_region = after.as_ref().map_or(us.clone(), |o| o.region.clone());
@@ -169,11 +177,28 @@ async fn drive(
     } else {
         (US_STREAM, &apis[&us])
     };
-    let kept = stream_ids(final_api, final_stream).await?;
+    let stored = stream_ids(final_api, final_stream).await?;
+    let kept: BTreeSet<String> = stored.keys().cloned().collect();
+    let acked_ids = ledger.acked_ids();
+    let duplicates = stored
+        .iter()
+        .filter(|(id, n)| **n > 1 && acked_ids.contains(id.as_str()))
+        .count();
+    // After a failback US acks again, legitimately: dual writes are counted up to the failback.
+    let (dual_ledger, tail) = match &failback {
+        Some((at, tail)) => {
+            let mut before_failback = ledger.clone();
+            before_failback.acks.retain(|a| a.at < *at);
+            (before_failback, Some(tail.clone()))
+        }
+        None => (ledger.clone(), None),
+    };
 
     let confirm_state = match scenario {
         Scenario::Switchover => "switching_over",
-        Scenario::RegionLoss | Scenario::NodeLoss | Scenario::Partition => "failing_over",
+        Scenario::RegionLoss | Scenario::NodeLoss | Scenario::Partition | Scenario::Failback => {
+            "failing_over"
+        }
     };
     let at = |state| {
         first_transition_to(&eu_after.transitions, state, fault).map(|t| offset_ms(fault, t))
@@ -201,7 +226,9 @@ async fn drive(
         published: count(ledger.sent.len()),
         acked: count(ledger.acked_ids().len()),
         acked_lost: ledger.acked_lost(&kept),
-        dual_writes: ledger.dual_writes(US_STREAM, EU_STREAM),
+        dual_writes: dual_ledger.dual_writes(US_STREAM, EU_STREAM),
+        duplicates: count(duplicates),
+        tail,
         lag_at_kill,
         epoch_before: before.map(|o| o.epoch.0),
         epoch_after: after.map(|o| o.epoch.0),
@@ -254,6 +281,11 @@ fn notes(scenario: Scenario, ledger: &Ledger, fault: OffsetDateTime) -> Vec<Stri
         .count();
     let mut notes = Vec::new();
     match scenario {
+        Scenario::Failback => notes.push(
+            "dual_writes counts acks up to the failback command; after the switch back US is the \
+             primary again and its acks are expected"
+                .into(),
+        ),
         Scenario::RegionLoss => notes.push(format!(
             "dual_writes is trivially 0 here: every US node was killed, so US could ack nothing \
              after the fault ({us_after} US acks after it)"
@@ -325,6 +357,17 @@ async fn read_owner(arbiter: &Rfc2136) -> Result<Option<Ownership>, DemoError> {
 async fn inject(scenario: Scenario, lab: &mut Lab, dogs: &Watchdogs) -> Result<(), DemoError> {
     match scenario {
         Scenario::RegionLoss => lab.kill_region(LabRegion::Us).await.map_err(DemoError::Lab),
+        // The mirror falls behind first (a slow leafnode), so US dies holding a divergent tail.
+        Scenario::Failback => {
+            lab.slow(NetPath::Leaf, Duration::from_millis(300))
+                .await
+                .map_err(DemoError::Lab)?;
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            lab.kill_region(LabRegion::Us)
+                .await
+                .map_err(DemoError::Lab)?;
+            lab.heal(NetPath::Leaf).await.map_err(DemoError::Lab)
+        }
         Scenario::NodeLoss => lab
             .kill_node(LabRegion::Us, 2)
             .await
@@ -394,9 +437,10 @@ async fn wait_outcome(
     let _ = dogs
         .wait_for(Site::Eu, WAIT, |s| match scenario {
             Scenario::Switchover => s.state != "switching_over",
-            Scenario::RegionLoss | Scenario::NodeLoss | Scenario::Partition => {
-                s.state == "failed_over"
-            }
+            Scenario::RegionLoss
+            | Scenario::NodeLoss
+            | Scenario::Partition
+            | Scenario::Failback => s.state == "failed_over",
         })
         .await;
     // The client needs its own moment: re-resolve, reconnect, publish.
@@ -411,8 +455,8 @@ async fn wait_outcome(
     claimed
 }
 
-/// Every `Nats-Msg-Id` stored in `stream`.
-async fn stream_ids(api: &JsApi, stream: &str) -> Result<BTreeSet<String>, DemoError> {
+/// Every `Nats-Msg-Id` stored in `stream`, with how often it is stored.
+async fn stream_ids(api: &JsApi, stream: &str) -> Result<BTreeMap<String, u64>, DemoError> {
     let err = |source: Box<dyn std::error::Error + Send + Sync>| DemoError::ReadBack {
         stream: stream.to_owned(),
         source,
@@ -423,7 +467,7 @@ async fn stream_ids(api: &JsApi, stream: &str) -> Result<BTreeSet<String>, DemoE
         .map_err(|e| err(Box::new(e)))?;
     let js = async_nats::jetstream::new(api.client().clone());
     let handle = js.get_stream(stream).await.map_err(|e| err(Box::new(e)))?;
-    let mut ids = BTreeSet::new();
+    let mut ids = BTreeMap::new();
     if info.state.last_seq == 0 {
         return Ok(ids);
     }
@@ -431,7 +475,7 @@ async fn stream_ids(api: &JsApi, stream: &str) -> Result<BTreeSet<String>, DemoE
         match handle.get_raw_message(seq).await {
             Ok(msg) => {
                 if let Some(id) = msg.headers.get("Nats-Msg-Id") {
-                    ids.insert(id.as_str().to_owned());
+                    *ids.entry(id.as_str().to_owned()).or_default() += 1;
                 }
             }
             // A deleted or never-stored sequence (mirrors keep their source's numbering).
@@ -442,6 +486,62 @@ async fn stream_ids(api: &JsApi, stream: &str) -> Result<BTreeSet<String>, DemoE
         }
     }
     Ok(ids)
+}
+
+/// The failback scenario's second half: US comes back (its watchdog sees it fenced), an operator
+/// fails back to it, and the client follows DNS back. Returns when the failback command was
+/// sent, and the divergent tail as the US watchdog reported it.
+async fn fail_back(
+    lab: &mut Lab,
+    dogs: &Watchdogs,
+    load: &LoadGen,
+) -> Result<(OffsetDateTime, String), DemoError> {
+    lab.restart_region(LabRegion::Us)
+        .await
+        .map_err(DemoError::Lab)?;
+    dogs.wait_for(Site::Us, WAIT, |s| {
+        s.regions
+            .iter()
+            .any(|r| r.home == "primary" && r.up && r.fenced)
+    })
+    .await
+    .map_err(|s| DemoError::NotHealthy {
+        site: Site::Us,
+        state: s.state,
+    })?;
+    let at = OffsetDateTime::now_utc();
+    let body = serde_json::json!({"reason": "natsdr demo: failback"});
+    let (code, answer) = dogs
+        .command(Site::Us, "failback", body)
+        .await
+        .map_err(DemoError::Watchdog)?;
+    if !(200..300).contains(&code) {
+        return Err(DemoError::Topology(format!(
+            "the US watchdog refused the failback ({code}): {answer}"
+        )));
+    }
+    let done = |s: &Status| {
+        s.transitions
+            .iter()
+            .find(|t| t.from == "failing_back" && t.to == "healthy")
+            .map(|t| t.reason.clone())
+    };
+    let tail = dogs
+        .wait_for(Site::Us, Duration::from_secs(120), |s| done(s).is_some())
+        .await
+        .ok()
+        .and_then(|s| done(&s))
+        .and_then(|r| r.split("divergent tail: ").nth(1).map(str::to_owned))
+        .unwrap_or_else(|| "the failback did not complete".to_owned());
+    // The client needs its own moment to follow DNS back.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while load.snapshot().first_ack_from(US_STREAM, at).is_none()
+        && tokio::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok((at, tail))
 }
 
 /// Follows the client record from the fault on, and remembers when it first pointed elsewhere.

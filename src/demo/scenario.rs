@@ -20,6 +20,10 @@ pub enum Scenario {
     Partition,
     /// A planned move (POST /v1/switchover to EU): epoch + 1, no acked message lost.
     Switchover,
+    /// Every US node dies with the mirror behind (a slowed leafnode), EU fails over, US comes
+    /// back, and an operator fails back (POST /v1/failback to US): epoch + 2, back in US, no
+    /// acked message lost and none stored twice.
+    Failback,
 }
 
 impl Scenario {
@@ -30,13 +34,14 @@ impl Scenario {
             Self::NodeLoss => "node-loss",
             Self::Partition => "partition",
             Self::Switchover => "switchover",
+            Self::Failback => "failback",
         }
     }
 
     /// True when the scenario must move the primary.
     pub fn moves_primary(self) -> bool {
         match self {
-            Self::RegionLoss | Self::Switchover => true,
+            Self::RegionLoss | Self::Switchover | Self::Failback => true,
             Self::NodeLoss | Self::Partition => false,
         }
     }
@@ -78,6 +83,20 @@ impl Scenario {
                 }
                 if !moved_once {
                     bad.push(epochs(r, "one claim"));
+                }
+            }
+            Self::Failback => {
+                if r.acked_lost != 0 {
+                    bad.push(format!(
+                        "{} acked messages lost across failback",
+                        r.acked_lost
+                    ));
+                }
+                if r.duplicates != 0 {
+                    bad.push(format!("{} acked messages stored twice", r.duplicates));
+                }
+                if r.epoch_before.map(|e| e + 2) != r.epoch_after {
+                    bad.push(epochs(r, "two claims (away and back)"));
                 }
             }
             Self::NodeLoss | Self::Partition => {

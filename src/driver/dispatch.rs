@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use crate::core::{
-    Action, ClaimResult, Event, FenceResult, Instant, Ownership, PhaseName, Severity, StepResult,
+    Action, CaptureResult, ClaimResult, Event, FenceResult, Instant, Ownership, PhaseName,
+    Severity, StepResult,
 };
 use crate::dns::{self, Arbiter, ClientRecord, ClientTarget};
-use crate::exec::{Fencer, Promoter};
+use crate::exec::{Fencer, Promoter, Reseeder};
 use crate::notify::{IncidentId, Notification, NotificationKind, Severity as NSeverity};
 
 use super::{Driver, Probe, status};
@@ -22,11 +23,16 @@ pub struct Incident {
 
 impl Incident {
     pub fn phase_changed(&mut self, from: PhaseName, to: PhaseName, now: Instant) {
-        if to == PhaseName::FailingOver || to == PhaseName::SwitchingOver {
+        if matches!(
+            to,
+            PhaseName::FailingOver | PhaseName::SwitchingOver | PhaseName::FailingBack
+        ) {
             self.failover_started = Some(now);
         }
-        if matches!(from, PhaseName::FailingOver | PhaseName::SwitchingOver)
-            && let Some(t0) = self.failover_started.take()
+        if matches!(
+            from,
+            PhaseName::FailingOver | PhaseName::SwitchingOver | PhaseName::FailingBack
+        ) && let Some(t0) = self.failover_started.take()
         {
             self.last_total = Some(now.since(t0));
         }
@@ -65,6 +71,24 @@ pub fn describe(actions: &[Action]) -> String {
                 region, streams, ..
             } => format!("promote {} mirrors in {region}", streams.len()),
             Action::SwapDns { from, to, .. } => format!("swap DNS from {from} to {to}"),
+            Action::CaptureTail {
+                region,
+                into,
+                streams,
+                ..
+            } => format!(
+                "capture the divergent tail of {} streams in {region} into {into}",
+                streams.len()
+            ),
+            Action::Reseed {
+                region,
+                source,
+                streams,
+                ..
+            } => format!(
+                "rebuild {} streams in {region} as mirrors of {source}",
+                streams.len()
+            ),
             Action::Notify { to, .. } => format!("notify ({})", status::phase_label(*to)),
         })
         .collect::<Vec<_>>()
@@ -95,7 +119,7 @@ where
     A: Arbiter + Send + Sync + 'static,
     C: ClientRecord + Send + Sync + 'static,
     F: Fencer,
-    P: Promoter,
+    P: Promoter + Reseeder,
 {
     pub(super) fn dispatch(&mut self, action: Action, now: Instant) {
         let tx = self.events_tx.clone();
@@ -239,6 +263,53 @@ where
                     };
                     metrics.phase("dns", t0.elapsed().as_secs_f64());
                     let _ = tx.send(Event::DnsSwapped { epoch, result }).await;
+                });
+            }
+            Action::CaptureTail {
+                region,
+                into,
+                epoch,
+                streams,
+            } => {
+                tokio::spawn(async move {
+                    // NB: no phase metric: the catalog's phases are a failover's.
+                    let result = exec
+                        .promoter
+                        .capture_tail(&region, &into, epoch, &streams)
+                        .await;
+                    if let CaptureResult::Failed { error, .. } = &result {
+                        tracing::warn!(%region, %epoch, %error, "tail capture failed");
+                    }
+                    let _ = tx
+                        .send(Event::TailCaptured {
+                            region,
+                            epoch,
+                            result,
+                        })
+                        .await;
+                });
+            }
+            Action::Reseed {
+                region,
+                source,
+                epoch,
+                streams,
+            } => {
+                tokio::spawn(async move {
+                    let result = exec
+                        .promoter
+                        .reseed(&region, &source, epoch, &streams)
+                        .await;
+                    if let StepResult::Failed { error, .. } = &result {
+                        tracing::warn!(%region, %epoch, %error, "reseed failed");
+                    }
+                    let _ = tx
+                        .send(Event::Reseeded {
+                            region,
+                            epoch,
+                            result,
+                        })
+                        .await;
                 });
             }
             Action::Notify {

@@ -20,7 +20,7 @@ use crate::api::model::{self as api, CommandOutcome, Observations, Status, Trans
 use crate::config::Config;
 use crate::core::{self, Decision, Event, Instant, Observation, Policy, State, WallTime, decide};
 use crate::dns::{Arbiter, ClientRecord};
-use crate::exec::{Fencer, Promoter};
+use crate::exec::{Fencer, Promoter, Reseeder};
 use crate::notify::NotifierHandle;
 use crate::telemetry::Metrics;
 
@@ -91,7 +91,7 @@ where
     A: Arbiter + Send + Sync + 'static,
     C: ClientRecord + Send + Sync + 'static,
     F: Fencer,
-    P: Promoter,
+    P: Promoter + Reseeder,
 {
     /// A driver starting from `State::starting()`: it derives everything from its first rounds.
     pub fn new(

@@ -14,6 +14,7 @@ pub fn phase_label(p: PhaseName) -> &'static str {
         PhaseName::Isolated => "isolated",
         PhaseName::FailingOver => "failing_over",
         PhaseName::SwitchingOver => "switching_over",
+        PhaseName::FailingBack => "failing_back",
         PhaseName::FailedOver => "failed_over",
         PhaseName::StoodDown => "stood_down",
         PhaseName::Blocked => "blocked",

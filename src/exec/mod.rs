@@ -5,10 +5,13 @@ use std::future::Future;
 
 pub mod edit;
 pub mod error;
+pub mod failback;
 pub mod nats_executor;
+pub mod tail;
 
 pub use edit::{Edit, META_ORIGIN, META_SUBJECTS, ROLE_SOURCE, Refusal, Takeover};
 pub use error::ExecError;
+pub use failback::{FailbackError, Reseeder};
 pub use nats_executor::NatsExecutor;
 
 use crate::core::{FenceResult, StepResult};

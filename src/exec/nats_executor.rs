@@ -42,6 +42,11 @@ impl NatsExecutor {
         Self { config, regions }
     }
 
+    /// The config and the regions' clients, for the failback executor (`exec/failback.rs`).
+    pub(super) fn parts(&self) -> (&Config, &Regions) {
+        (&self.config, &self.regions)
+    }
+
     fn region(&self, region: &Region) -> Result<(&RegionConfig, &RegionClients), ExecError> {
         let unknown = || ExecError::UnknownRegion {
             region: region.clone(),
@@ -190,7 +195,28 @@ impl NatsExecutor {
             } => (source, source_region),
             // A KV mirror's stream has its source's name (`KV_<bucket>`).
             StreamKind::KvMirror { source_region, .. } => (&mirror.name, source_region),
-            StreamKind::Stream | StreamKind::Kv { .. } => return Err(not_mirror()),
+            // A home source reseeded as a mirror by a failback takes its own subjects back;
+            // its origin is its twin, the configured mirror of it in the other region.
+            StreamKind::Stream | StreamKind::Kv { .. } => {
+                let twin = all
+                    .iter()
+                    .find(|e| match &e.kind {
+                        StreamKind::Mirror {
+                            source,
+                            source_region,
+                        } => source == stream && source_region == region,
+                        StreamKind::KvMirror { source_region, .. } => {
+                            e.name == *stream && source_region == region
+                        }
+                        StreamKind::Stream | StreamKind::Kv { .. } => false,
+                    })
+                    .ok_or_else(not_mirror)?;
+                return Ok(Takeover {
+                    origin: twin.name.to_string(),
+                    subjects: mirror.config.subjects(),
+                    duplicate_window: mirror.config.get("duplicate_window").cloned(),
+                });
+            }
         };
         let source_cfg = &all
             .iter()

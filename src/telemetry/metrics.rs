@@ -12,7 +12,7 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
 /// Every state name `natsdr_state` reports (one series each).
-pub const STATES: [&str; 11] = [
+pub const STATES: [&str; 12] = [
     "starting",
     "healthy",
     "degraded",
@@ -21,6 +21,7 @@ pub const STATES: [&str; 11] = [
     "failing_over",
     "failed_over",
     "switching_over",
+    "failing_back",
     "stood_down",
     "blocked",
     "self_fenced",

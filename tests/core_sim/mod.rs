@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use natsdr::core::{
-    Action, ClaimResult, Decision, Event, FenceResult, Health, Instant, MirrorView, Observation,
-    Ownership, Policy, PolicyParams, RegionView, Report, Role, State, StepResult, StreamRole,
-    StreamView, Vantage, WallTime, decide, invariants,
+    Action, CaptureResult, ClaimResult, Decision, Event, FenceResult, Health, Instant, MirrorView,
+    Observation, Ownership, Policy, PolicyParams, RegionView, Report, Role, State, StepResult,
+    StreamRole, StreamView, TailCount, Vantage, WallTime, decide, invariants,
 };
 use natsdr::model::{Epoch, Region, StreamName};
 
@@ -83,9 +83,14 @@ pub struct World {
     pub claims_won: u32,
     pub gdpr_touched: bool,
     pub dual_writes: u32,
+    /// A promotion while the other region still took writes.
     pub promoted_while_us_writable: bool,
     /// Messages the mirror lacked when it was promoted.
     pub loss_at_promote: Option<u64>,
+    /// Tail captures performed.
+    pub tails_captured: u32,
+    /// US was rebuilt as a mirror before any tail capture.
+    pub rebuilt_uncaptured: bool,
 }
 
 impl World {
@@ -119,6 +124,8 @@ impl World {
             dual_writes: 0,
             promoted_while_us_writable: false,
             loss_at_promote: None,
+            tails_captured: 0,
+            rebuilt_uncaptured: false,
         }
     }
 
@@ -133,12 +140,24 @@ impl World {
     }
 
     fn us_view(&self) -> RegionView {
+        // US mirrors EU only after a failback reseeded it.
+        let behind = self
+            .eu_orders
+            .last_seq
+            .saturating_sub(self.us_orders.last_seq);
+        let mirror = MirrorView {
+            active_age: Some(Duration::from_millis(if self.link { 0 } else { 60_000 })),
+            lag_msgs: Some(behind),
+            lag_age: Some(Duration::from_secs(if behind > 0 { 60 } else { 0 })),
+            source_last_seq: self.link.then_some(self.eu_orders.last_seq),
+            error: None,
+        };
         RegionView {
             reachable: self.us_up > 0,
             servers_up: self.us_up,
             cluster_size: 3,
             streams: if self.us_up > 0 {
-                vec![self.us_orders.view(None)]
+                vec![self.us_orders.view(Some(mirror))]
             } else {
                 Vec::new()
             },
@@ -486,11 +505,20 @@ impl Sim {
                 epoch,
                 streams,
             } => {
-                if self.world.us_writable() {
+                let other_writable = if *region == us() {
+                    self.world.eu_writable()
+                } else {
+                    self.world.us_writable()
+                };
+                if other_writable {
                     self.world.promoted_while_us_writable = true;
                 }
                 let w = &mut self.world;
-                w.loss_at_promote = Some(w.us_orders.last_seq.saturating_sub(w.eu_orders.last_seq));
+                w.loss_at_promote = Some(if *region == us() {
+                    w.eu_orders.last_seq.saturating_sub(w.us_orders.last_seq)
+                } else {
+                    w.us_orders.last_seq.saturating_sub(w.eu_orders.last_seq)
+                });
                 for s in self.streams_mut(region) {
                     if streams.contains(&s.name) && s.role == StreamRole::Mirror {
                         s.role = StreamRole::Writable;
@@ -518,6 +546,86 @@ impl Sim {
                     result,
                 })
             }
+            Action::CaptureTail {
+                region,
+                into,
+                epoch,
+                streams,
+            } => {
+                let result = if self.reaches(who, region) && self.reaches(who, into) {
+                    self.world.tails_captured += 1;
+                    CaptureResult::Done {
+                        tail: streams
+                            .iter()
+                            .map(|s| TailCount {
+                                stream: s.clone(),
+                                common_seq: self.world.eu_orders.last_seq,
+                                captured: 0,
+                                recovered: 0,
+                                duplicates: 0,
+                                kept: 0,
+                            })
+                            .collect(),
+                    }
+                } else {
+                    CaptureResult::Failed {
+                        retryable: true,
+                        error: "unreachable".into(),
+                    }
+                };
+                Some(Event::TailCaptured {
+                    region: region.clone(),
+                    epoch: *epoch,
+                    result,
+                })
+            }
+            Action::Reseed {
+                region,
+                source,
+                epoch,
+                streams,
+            } => {
+                let twin = |n: &StreamName| {
+                    if *n == name("ORDERS") {
+                        name("ORDERS_M")
+                    } else {
+                        name("ORDERS")
+                    }
+                };
+                let result = if !(self.reaches(who, region) && self.reaches(who, source)) {
+                    StepResult::Failed {
+                        retryable: true,
+                        error: "unreachable".into(),
+                    }
+                } else if self
+                    .streams_mut(region)
+                    .iter()
+                    .any(|s| streams.contains(&s.name) && s.role == StreamRole::Writable)
+                {
+                    StepResult::Failed {
+                        retryable: false,
+                        error: "still takes writes".into(),
+                    }
+                } else {
+                    if *region == us() && self.world.tails_captured == 0 {
+                        self.world.rebuilt_uncaptured = true;
+                    }
+                    for s in self.streams_mut(region) {
+                        if streams.contains(&s.name) && s.role != StreamRole::Mirror {
+                            s.role = StreamRole::Mirror;
+                            s.epoch = Some(*epoch);
+                            s.origin = Some(twin(&s.name));
+                            s.last_seq = 0;
+                        }
+                    }
+                    StepResult::Done
+                };
+                Some(Event::Reseeded {
+                    region: region.clone(),
+                    epoch: *epoch,
+                    result,
+                })
+            }
             Action::Notify { .. } => None,
         }
     }
@@ -538,6 +646,9 @@ impl Sim {
         if w.link && w.us_quorum() && w.eu_orders.role == StreamRole::Mirror {
             w.mirror_contact = Some(w.t);
             w.eu_orders.last_seq = w.us_orders.last_seq.saturating_sub(w.lag);
+        }
+        if w.link && w.us_quorum() && w.us_orders.role == StreamRole::Mirror {
+            w.us_orders.last_seq = w.eu_orders.last_seq;
         }
         let order = if self.us_first {
             [Who::Us, Who::Eu]

@@ -1,0 +1,481 @@
+//! Tables of `decide` for failback: the exact actions of every step, the typed refusals, and
+//! resuming from the world after an interruption.
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::*;
+use crate::model::{Epoch, Region, StreamName};
+
+fn us() -> Region {
+    Region::new("us-east-1").unwrap()
+}
+fn eu() -> Region {
+    Region::new("eu-central-1").unwrap()
+}
+fn name(s: &str) -> StreamName {
+    StreamName::new(s).unwrap()
+}
+fn own(region: Region, epoch: u64) -> Ownership {
+    Ownership {
+        region,
+        epoch: Epoch(epoch),
+    }
+}
+
+fn policy(me: Region) -> Policy {
+    let mut p = PolicyParams::new(me, Role::Watchdog, us(), eu());
+    p.protected = BTreeSet::from([name("GDPR")]);
+    Policy::try_new(p).unwrap()
+}
+
+/// The two-region world around a failback: US's `ORDERS` and EU's `ORDERS_M` are twins.
+#[derive(Clone)]
+struct W {
+    owner: Ownership,
+    dns: Region,
+    us_up: u32,
+    us_role: StreamRole,
+    eu_role: StreamRole,
+    /// Messages the mirror (whichever region holds it) lacks.
+    lag: u64,
+}
+
+impl W {
+    /// After a failover to EU at epoch 2: US back, fenced, holding a tail.
+    fn failed_over() -> Self {
+        W {
+            owner: own(eu(), 2),
+            dns: eu(),
+            us_up: 3,
+            us_role: StreamRole::Fenced,
+            eu_role: StreamRole::Writable,
+            lag: 0,
+        }
+    }
+
+    fn stream(&self, region: &Region) -> StreamView {
+        let (n, twin, role) = if *region == us() {
+            ("ORDERS", "ORDERS_M", self.us_role)
+        } else {
+            ("ORDERS_M", "ORDERS", self.eu_role)
+        };
+        let last_seq = 100;
+        let mirror = (role == StreamRole::Mirror).then(|| MirrorView {
+            active_age: Some(Duration::ZERO),
+            lag_msgs: Some(self.lag),
+            lag_age: Some(Duration::from_secs(if self.lag > 0 { 30 } else { 0 })),
+            source_last_seq: Some(last_seq + self.lag),
+            error: None,
+        });
+        StreamView {
+            name: name(n),
+            role,
+            epoch: Some(self.owner.epoch),
+            // A mirror names its source; a promoted stream its origin; a home source nothing,
+            // unless a failback promoted it (then it names the standby's twin).
+            origin: (role == StreamRole::Mirror || *region == eu() || self.owner.epoch.0 > 2)
+                .then(|| name(twin)),
+            last_seq,
+            mirror,
+        }
+    }
+
+    fn obs(&self, t_ms: u64) -> Observation {
+        let view = |r: Region, up: u32| RegionView {
+            reachable: up > 0,
+            servers_up: up,
+            cluster_size: 3,
+            streams: if up > 0 {
+                vec![self.stream(&r)]
+            } else {
+                Vec::new()
+            },
+        };
+        let health = |up: u32| {
+            if up >= 2 {
+                Health::Healthy
+            } else {
+                Health::Down
+            }
+        };
+        let report = |vantage| Report {
+            vantage,
+            age: Duration::ZERO,
+            health: BTreeMap::from([(us(), health(self.us_up)), (eu(), Health::Healthy)]),
+            owner: Some(self.owner.clone()),
+            seen_serving: BTreeMap::new(),
+        };
+        Observation {
+            at: Instant(t_ms),
+            wall: WallTime(1_800_000_000_000 + i64::try_from(t_ms).unwrap()),
+            arbiter: Some(self.owner.clone()),
+            dns: Some(self.dns.clone()),
+            regions: BTreeMap::from([(us(), view(us(), self.us_up)), (eu(), view(eu(), 3))]),
+            reports: vec![report(Vantage::Peer), report(Vantage::Witness)],
+            last_serving: BTreeMap::new(),
+        }
+    }
+}
+
+fn step(state: &State, e: &Event, t_ms: u64, p: &Policy) -> Decision {
+    let d = decide(state, e, Instant(t_ms), p);
+    invariants::check(state, &d.next, &d.actions, p).unwrap();
+    d
+}
+
+fn observe(state: &State, w: &W, t_ms: u64, p: &Policy) -> Decision {
+    step(state, &Event::Observed(w.obs(t_ms)), t_ms, p)
+}
+
+/// Rounds of `w` from a fresh start, up to `t_ms`.
+fn settled(w: &W, t_ms: u64, p: &Policy) -> State {
+    let mut s = State::starting();
+    let mut t = 0;
+    while t <= t_ms {
+        s = observe(&s, w, t, p).next;
+        t += 500;
+    }
+    s
+}
+
+fn failback() -> Event {
+    Event::Command(Command {
+        kind: CommandKind::Failback,
+        reason: "US is back".into(),
+        by: "alice".into(),
+    })
+}
+
+fn acts(d: &Decision) -> Vec<Action> {
+    d.actions
+        .iter()
+        .filter(|a| !matches!(a, Action::Notify { .. }))
+        .cloned()
+        .collect()
+}
+
+fn step_of(s: &State) -> Option<Step> {
+    match &s.phase {
+        Phase::FailingBack(m) => Some(m.step),
+        _ => None,
+    }
+}
+
+fn tail() -> Vec<TailCount> {
+    vec![TailCount {
+        stream: name("ORDERS"),
+        common_seq: 90,
+        captured: 10,
+        recovered: 7,
+        duplicates: 3,
+        kept: 0,
+    }]
+}
+
+#[test]
+fn a_failback_captures_reseeds_switches_back_and_restores_the_home_mirrors_in_order() {
+    let p = policy(us());
+    let mut w = W::failed_over();
+    let s = settled(&w, 1000, &p);
+    assert_eq!(s.phase, Phase::Healthy, "US watches EU as a standby");
+
+    let d = step(&s, &failback(), 1200, &p);
+    assert_eq!(
+        acts(&d),
+        vec![Action::CaptureTail {
+            region: us(),
+            into: eu(),
+            epoch: Epoch(2),
+            streams: vec![name("ORDERS")],
+        }]
+    );
+    assert!(matches!(
+        d.reason,
+        Reason::OperatorFailback {
+            from_step: Step::CaptureTail,
+            ..
+        }
+    ));
+    assert_eq!(d.next.phase.name(), PhaseName::FailingBack);
+
+    let captured = Event::TailCaptured {
+        region: us(),
+        epoch: Epoch(2),
+        result: CaptureResult::Done { tail: tail() },
+    };
+    let d = step(&d.next, &captured, 1300, &p);
+    assert_eq!(d.next.tail, tail());
+    assert_eq!(
+        acts(&d),
+        vec![Action::Reseed {
+            region: us(),
+            source: eu(),
+            epoch: Epoch(2),
+            streams: vec![name("ORDERS")],
+        }]
+    );
+
+    let reseeded = Event::Reseeded {
+        region: us(),
+        epoch: Epoch(2),
+        result: StepResult::Done,
+    };
+    let d = step(&d.next, &reseeded, 1400, &p);
+    assert_eq!(step_of(&d.next), Some(Step::WaitReseeded));
+    assert!(acts(&d).is_empty());
+
+    // The reseeded mirror catches up: progress first, then the claim.
+    w.us_role = StreamRole::Mirror;
+    w.lag = 40;
+    let d = observe(&d.next, &w, 1500, &p);
+    assert_eq!(
+        d.reason,
+        Reason::Reseeding {
+            region: us(),
+            behind: Some(40)
+        }
+    );
+    w.lag = 0;
+    let d = observe(&d.next, &w, 2000, &p);
+    assert_eq!(
+        acts(&d),
+        vec![Action::ClaimEpoch {
+            expect: own(eu(), 2),
+            claim: own(us(), 3),
+        }]
+    );
+
+    let won = Event::Claimed {
+        claim: own(us(), 3),
+        result: ClaimResult::Won,
+    };
+    let d = step(&d.next, &won, 2100, &p);
+    assert_eq!(
+        acts(&d),
+        vec![Action::Fence {
+            region: eu(),
+            epoch: Epoch(3),
+            streams: vec![name("ORDERS_M")],
+        }]
+    );
+
+    let fenced = Event::Fenced {
+        region: eu(),
+        epoch: Epoch(3),
+        result: FenceResult::Fenced,
+    };
+    let d = step(&d.next, &fenced, 2200, &p);
+    assert_eq!(step_of(&d.next), Some(Step::WaitLagZero));
+    w.owner = own(us(), 3);
+    w.eu_role = StreamRole::Fenced;
+    let d = observe(&d.next, &w, 2500, &p);
+    assert_eq!(
+        acts(&d),
+        vec![Action::Promote {
+            region: us(),
+            epoch: Epoch(3),
+            streams: vec![name("ORDERS")],
+        }]
+    );
+
+    let promoted = Event::Promoted {
+        region: us(),
+        epoch: Epoch(3),
+        result: StepResult::Done,
+    };
+    let d = step(&d.next, &promoted, 2600, &p);
+    assert_eq!(
+        acts(&d),
+        vec![Action::SwapDns {
+            from: eu(),
+            to: us(),
+            epoch: Epoch(3),
+        }]
+    );
+    let swapped = Event::DnsSwapped {
+        epoch: Epoch(3),
+        result: StepResult::Done,
+    };
+    let d = step(&d.next, &swapped, 2700, &p);
+    assert_eq!(step_of(&d.next), Some(Step::Verify));
+
+    w.us_role = StreamRole::Writable;
+    w.dns = us();
+    let d = observe(&d.next, &w, 3000, &p);
+    assert_eq!(
+        acts(&d),
+        vec![Action::Reseed {
+            region: eu(),
+            source: us(),
+            epoch: Epoch(3),
+            streams: vec![name("ORDERS_M")],
+        }]
+    );
+
+    let restored = Event::Reseeded {
+        region: eu(),
+        epoch: Epoch(3),
+        result: StepResult::Done,
+    };
+    let d = step(&d.next, &restored, 3100, &p);
+    assert_eq!(d.next.phase, Phase::Healthy);
+    assert_eq!(
+        d.reason,
+        Reason::FailbackComplete {
+            ownership: own(us(), 3),
+            tail: tail(),
+        }
+    );
+    assert!(d.reason.to_string().contains("7 recovered, 3 duplicates"));
+}
+
+#[test]
+fn failback_is_refused_with_a_typed_reason_when_a_precondition_fails() {
+    let refusal = |d: &Decision| match &d.reason {
+        Reason::Refused { why, .. } => Some(*why),
+        _ => None,
+    };
+    let p = policy(us());
+
+    let mut down = W::failed_over();
+    down.us_up = 1;
+    let s = settled(&down, 1000, &p);
+    let d = step(&s, &failback(), 1200, &p);
+    assert_eq!(refusal(&d), Some(Refusal::OwnRegionNotServing));
+    assert!(d.actions.is_empty());
+
+    // An old primary still taking writes must be fenced first: the watchdog fences it itself
+    // as a stale twin, so the refusal is seen when the command beats the fence.
+    let mut unfenced = W::failed_over();
+    let mut s = settled(&unfenced, 1000, &p);
+    unfenced.us_role = StreamRole::Writable;
+    s.catalog.insert(us(), vec![unfenced.stream(&us())]);
+    let d = step(&s, &failback(), 1200, &p);
+    assert_eq!(refusal(&d), Some(Refusal::StillWritable));
+
+    let eu_p = policy(eu());
+    let s = settled(&W::failed_over(), 1000, &eu_p);
+    let d = step(&s, &failback(), 1200, &eu_p);
+    assert_eq!(refusal(&d), Some(Refusal::NotHomePrimary));
+
+    let home = W {
+        owner: own(us(), 1),
+        dns: us(),
+        us_up: 3,
+        us_role: StreamRole::Writable,
+        eu_role: StreamRole::Mirror,
+        lag: 0,
+    };
+    let s = settled(&home, 1000, &p);
+    let d = step(&s, &failback(), 1200, &p);
+    assert_eq!(refusal(&d), Some(Refusal::AlreadyActive));
+}
+
+#[test]
+fn a_repeated_failback_resumes_from_the_world_without_capturing_or_claiming_twice() {
+    let p = policy(us());
+    // Interrupted after the reseed: US already mirrors EU, so its tail was captured before.
+    let reseeded = W {
+        us_role: StreamRole::Mirror,
+        lag: 3,
+        ..W::failed_over()
+    };
+    let s = settled(&reseeded, 1000, &p);
+    let d = step(&s, &failback(), 1200, &p);
+    assert_eq!(step_of(&d.next), Some(Step::WaitReseeded));
+    assert!(acts(&d).is_empty());
+
+    // Interrupted after the switch back: only the home mirrors are left to restore.
+    let switched = W {
+        owner: own(us(), 3),
+        dns: us(),
+        us_up: 3,
+        us_role: StreamRole::Writable,
+        eu_role: StreamRole::Fenced,
+        lag: 0,
+    };
+    let s = settled(&switched, 1000, &p);
+    let d = step(&s, &failback(), 1200, &p);
+    assert_eq!(
+        acts(&d),
+        vec![Action::Reseed {
+            region: eu(),
+            source: us(),
+            epoch: Epoch(3),
+            streams: vec![name("ORDERS_M")],
+        }]
+    );
+}
+
+#[test]
+fn an_outcome_for_another_epoch_or_region_changes_nothing() {
+    let p = policy(us());
+    let s = settled(&W::failed_over(), 1000, &p);
+    let s = step(&s, &failback(), 1200, &p).next;
+    let late = Event::TailCaptured {
+        region: us(),
+        epoch: Epoch(1),
+        result: CaptureResult::Done { tail: tail() },
+    };
+    let d = step(&s, &late, 1300, &p);
+    assert_eq!(d.reason, Reason::StaleOutcome);
+    assert_eq!(d.next, s);
+    let wrong_region = Event::Reseeded {
+        region: eu(),
+        epoch: Epoch(2),
+        result: StepResult::Done,
+    };
+    assert_eq!(
+        step(&s, &wrong_region, 1300, &p).reason,
+        Reason::StaleOutcome
+    );
+}
+
+#[test]
+fn a_capture_that_fails_for_good_blocks_for_an_operator_before_anything_is_rebuilt() {
+    let p = policy(us());
+    let s = settled(&W::failed_over(), 1000, &p);
+    let s = step(&s, &failback(), 1200, &p).next;
+    let failed = Event::TailCaptured {
+        region: us(),
+        epoch: Epoch(2),
+        result: CaptureResult::Failed {
+            retryable: false,
+            error: "no configured twin".into(),
+        },
+    };
+    let d = step(&s, &failed, 1300, &p);
+    assert!(matches!(d.next.phase, Phase::Blocked { .. }));
+    assert!(!d.actions.iter().any(|a| matches!(a, Action::Reseed { .. })));
+}
+
+#[test]
+fn a_self_fenced_standby_whose_streams_mirror_again_rejoins_and_may_fail_over_later() {
+    let p = policy(eu());
+    // EU lost the epoch to the switch back and fenced itself.
+    let before = W {
+        owner: own(us(), 3),
+        dns: us(),
+        us_up: 3,
+        us_role: StreamRole::Writable,
+        eu_role: StreamRole::Fenced,
+        lag: 0,
+    };
+    let s = settled(&before, 1000, &p);
+    let s = State {
+        phase: Phase::SelfFenced {
+            epoch: Epoch(3),
+            streams: vec![name("ORDERS_M")],
+        },
+        ..s
+    };
+    let d = observe(&s, &before, 1500, &p);
+    assert!(matches!(d.next.phase, Phase::SelfFenced { .. }));
+    let restored = W {
+        eu_role: StreamRole::Mirror,
+        ..before
+    };
+    let d = observe(&d.next, &restored, 2000, &p);
+    assert_eq!(d.next.phase, Phase::Healthy);
+    assert_eq!(d.reason, Reason::RejoinedAsStandby { region: eu() });
+}

@@ -1,0 +1,809 @@
+//! Failback's executors on the real servers: capture an old primary's divergent tail (export it
+//! to a record stream in the current primary, re-publish what is missing there by message id)
+//! and rebuild streams as mirrors of their twins. Idempotent, epoch-guarded, and serialised in
+//! this process, so a step resent while a slow one is still running waits and then finds the
+//! work done.
+use std::future::Future;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::edit::{self, Refusal};
+use super::nats_executor::NatsExecutor;
+use super::tail::{self, Header};
+use crate::config::Config;
+use crate::core::{CaptureResult, StepResult, TailCount};
+use crate::model::{Epoch, Region, StreamName};
+use crate::nats::{JsApi, JsError, RegionClients, StoredMessage, StreamConfig, StreamInfo};
+use crate::topology::{Desired, ExpectedStream, StreamKind, TopologyError, expected};
+
+/// Captures divergent tails and rebuilds streams as mirrors (failback).
+pub trait Reseeder: Send + Sync + 'static {
+    /// For each of `streams` in `region` (the old primary): the messages after the last
+    /// sequence it shares with its twin in `into` are exported to the record
+    /// `natsdr-divergent-<stream>-<epoch>` in `into`, and those with a message id the twin
+    /// lacks are re-published into it. Changes nothing in `region`. A repeat returns the
+    /// counts the record holds.
+    fn capture_tail(
+        &self,
+        region: &Region,
+        into: &Region,
+        epoch: Epoch,
+        streams: &[StreamName],
+    ) -> impl Future<Output = CaptureResult> + Send;
+
+    /// Rebuilds each of `streams` in `region` as a mirror of its configured twin in `source`
+    /// (deleted and created again: a stream cannot become a mirror in place). Refuses a stream
+    /// that still takes writes, one stamped with an epoch newer than `epoch`, and one holding
+    /// messages after the common sequence that no complete record of `epoch` holds.
+    fn reseed(
+        &self,
+        region: &Region,
+        source: &Region,
+        epoch: Epoch,
+        streams: &[StreamName],
+    ) -> impl Future<Output = StepResult> + Send;
+}
+
+/// Why a failback step failed on one stream.
+#[derive(Debug, thiserror::Error)]
+pub enum FailbackError {
+    /// The action names a region natsdr holds no connections to.
+    #[error("{region}: no connection to this region")]
+    UnknownRegion {
+        /// The region.
+        region: Region,
+    },
+    /// The config marks the stream GDPR-only: failback never touches it.
+    #[error("{region}/{stream}: GDPR-only stream, natsdr never touches it")]
+    Gdpr {
+        /// The region.
+        region: Region,
+        /// The stream.
+        stream: StreamName,
+    },
+    /// The config has no twin for the stream in the other region.
+    #[error("{region}/{stream}: no configured twin in {other}")]
+    NoTwin {
+        /// The region.
+        region: Region,
+        /// The stream.
+        stream: StreamName,
+        /// The other region.
+        other: Region,
+    },
+    /// The desired topology could not be derived from the config.
+    #[error("cannot derive the topology from the config")]
+    Topology {
+        /// Why.
+        #[source]
+        source: TopologyError,
+    },
+    /// A JetStream API call failed.
+    #[error("{region}/{stream}: JetStream API")]
+    Api {
+        /// The region.
+        region: Region,
+        /// The stream.
+        stream: String,
+        /// The error.
+        #[source]
+        source: Box<JsError>,
+    },
+    /// Re-publishing a tail message failed.
+    #[error("{region}: publishing to {subject} failed: {error}")]
+    Publish {
+        /// The region.
+        region: Region,
+        /// The subject.
+        subject: String,
+        /// What the server or the client said.
+        error: String,
+    },
+    /// The twin does not exist: there is nowhere to put the tail, or nothing to mirror.
+    #[error("{region}/{stream}: twin {twin} is missing")]
+    MissingTwin {
+        /// The region of the stream.
+        region: Region,
+        /// The stream.
+        stream: StreamName,
+        /// The twin's name.
+        twin: String,
+    },
+    /// The stream still takes writes: it must be fenced before it is rebuilt.
+    #[error("{region}/{stream}: still takes writes; fence it first")]
+    StillWritable {
+        /// The region.
+        region: Region,
+        /// The stream.
+        stream: StreamName,
+    },
+    /// The stream holds messages its twin lacks and no complete record of them exists.
+    #[error(
+        "{region}/{stream}: {messages} messages after seq {common} are not captured; capture the tail first"
+    )]
+    Uncaptured {
+        /// The region.
+        region: Region,
+        /// The stream.
+        stream: StreamName,
+        /// The last common sequence.
+        common: u64,
+        /// Messages after it.
+        messages: u64,
+    },
+    /// The stream's stamp forbids the edit (a newer epoch owns it).
+    #[error("{region}/{stream}: refused")]
+    Refused {
+        /// The region.
+        region: Region,
+        /// The stream.
+        stream: StreamName,
+        /// Why.
+        #[source]
+        source: Refusal,
+    },
+}
+
+impl FailbackError {
+    /// Whether the same action may succeed later (a server or link problem), as opposed to a
+    /// config problem or a refusal that only an operator can resolve.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            FailbackError::Api { .. }
+            | FailbackError::Publish { .. }
+            | FailbackError::MissingTwin { .. } => true,
+            FailbackError::UnknownRegion { .. }
+            | FailbackError::Gdpr { .. }
+            | FailbackError::NoTwin { .. }
+            | FailbackError::Topology { .. }
+            | FailbackError::StillWritable { .. }
+            | FailbackError::Uncaptured { .. }
+            | FailbackError::Refused { .. } => false,
+        }
+    }
+}
+
+/// How many message reads run at once while scanning a stream.
+const READS_IN_FLIGHT: usize = 32;
+/// How long one re-publish waits for its acknowledgement.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// One process-wide lock: failback steps never run concurrently (a resent step waits).
+fn serial() -> &'static tokio::sync::Mutex<()> {
+    static LOCK: OnceLock<tokio::sync::Mutex<()>> = OnceLock::new();
+    LOCK.get_or_init(|| tokio::sync::Mutex::new(()))
+}
+
+/// A stream and the config's twin of it in the other region.
+struct Pair {
+    /// What the config says about the stream in its own region.
+    mine: ExpectedStream,
+    /// Its twin.
+    twin: ExpectedStream,
+}
+
+/// The configured twin of `stream` (in `region`) in `other`: a source's mirror there, or a
+/// mirror's source there; a KV bucket's twin has the same name.
+fn pair(
+    all: &[ExpectedStream],
+    region: &Region,
+    stream: &StreamName,
+    other: &Region,
+) -> Result<Pair, FailbackError> {
+    let no_twin = || FailbackError::NoTwin {
+        region: region.clone(),
+        stream: stream.clone(),
+        other: other.clone(),
+    };
+    let mine = all
+        .iter()
+        .find(|e| &e.region == region && &e.name == stream)
+        .ok_or_else(no_twin)?;
+    let twin = all.iter().find(|e| {
+        &e.region == other
+            && match (&mine.kind, &e.kind) {
+                (
+                    StreamKind::Stream,
+                    StreamKind::Mirror {
+                        source,
+                        source_region,
+                    },
+                ) => source == stream && source_region == region,
+                (
+                    StreamKind::Mirror {
+                        source,
+                        source_region,
+                    },
+                    StreamKind::Stream,
+                ) => *source == e.name && source_region == other,
+                (StreamKind::Kv { .. }, StreamKind::KvMirror { .. })
+                | (StreamKind::KvMirror { .. }, StreamKind::Kv { .. }) => e.name == *stream,
+                _ => false,
+            }
+    });
+    Ok(Pair {
+        mine: mine.clone(),
+        twin: twin.ok_or_else(no_twin)?.clone(),
+    })
+}
+
+/// The config that makes `p.mine` a mirror of `p.twin` (in `source_domain`): the home mirror's
+/// config where the config has one; else the stream's own config, without subjects or a
+/// duplicate window (a mirror has neither), mirroring the twin. Stamped with `epoch`.
+fn mirror_config(p: &Pair, source_domain: &str, epoch: Epoch) -> StreamConfig {
+    let mut cfg = match p.mine.kind {
+        StreamKind::Mirror { .. } | StreamKind::KvMirror { .. } => p.mine.config.clone(),
+        StreamKind::Stream | StreamKind::Kv { .. } => {
+            let mut map = p.mine.config.clone().into_map();
+            map.remove("subjects");
+            map.remove("duplicate_window");
+            map.insert(
+                "mirror".into(),
+                json!({"name": p.twin.name.as_str(),
+                       "external": {"api": format!("$JS.{source_domain}.API")}}),
+            );
+            if matches!(p.mine.kind, StreamKind::Kv { .. }) {
+                map.insert("mirror_direct".into(), json!(true));
+            }
+            StreamConfig::from_map(map)
+        }
+    };
+    cfg.set_metadata(crate::topology::META_EPOCH, epoch.to_string());
+    cfg
+}
+
+/// A publish acknowledgement (or the server's refusal).
+#[derive(Debug, Deserialize)]
+struct PubAck {
+    #[serde(default)]
+    duplicate: bool,
+    #[serde(default)]
+    error: Option<AckError>,
+}
+
+/// The server's reason for refusing a publish.
+#[derive(Debug, Deserialize)]
+struct AckError {
+    #[serde(default)]
+    err_code: u32,
+    #[serde(default)]
+    description: String,
+}
+
+/// Publishes one message with `headers` and waits for JetStream's acknowledgement; `Ok(true)`
+/// when the stream dropped it as a duplicate of a message id it holds.
+async fn publish(
+    js: &JsApi,
+    region: &Region,
+    subject: &str,
+    headers: &[Header],
+    payload: Vec<u8>,
+) -> Result<bool, FailbackError> {
+    let failed = |error: String| FailbackError::Publish {
+        region: region.clone(),
+        subject: subject.to_owned(),
+        error,
+    };
+    let mut map = async_nats::HeaderMap::new();
+    for (k, v) in headers {
+        map.append(k.as_str(), v.as_str());
+    }
+    let request = js
+        .client()
+        .request_with_headers(subject.to_owned(), map, payload.into());
+    let reply = tokio::time::timeout(PUBLISH_TIMEOUT, request)
+        .await
+        .map_err(|_| failed("no acknowledgement".into()))?
+        .map_err(|e| failed(e.to_string()))?;
+    let ack: PubAck = serde_json::from_slice(&reply.payload).map_err(|e| failed(e.to_string()))?;
+    match ack.error {
+        Some(e) => Err(failed(format!("{} ({})", e.description, e.err_code))),
+        None => Ok(ack.duplicate),
+    }
+}
+
+impl NatsExecutor {
+    fn clients(&self, region: &Region) -> Result<&RegionClients, FailbackError> {
+        self.parts()
+            .1
+            .get(region)
+            .ok_or_else(|| FailbackError::UnknownRegion {
+                region: region.clone(),
+            })
+    }
+
+    fn domain(&self, region: &Region) -> Result<String, FailbackError> {
+        self.parts()
+            .0
+            .region(region)
+            .map(|r| r.domain.clone())
+            .ok_or_else(|| FailbackError::UnknownRegion {
+                region: region.clone(),
+            })
+    }
+
+    /// Every stream of the action with its twin; refuses the whole action if one is GDPR-only
+    /// or has no twin, before anything is touched.
+    fn pairs(
+        &self,
+        region: &Region,
+        other: &Region,
+        streams: &[StreamName],
+    ) -> Result<Vec<Pair>, FailbackError> {
+        let cfg: &Config = self.parts().0;
+        if let Some(s) = streams.iter().find(|n| {
+            cfg.streams
+                .iter()
+                .any(|s| s.gdpr && &s.name == *n && &s.region == region)
+        }) {
+            return Err(FailbackError::Gdpr {
+                region: region.clone(),
+                stream: s.clone(),
+            });
+        }
+        let all =
+            expected(&Desired::from(cfg)).map_err(|source| FailbackError::Topology { source })?;
+        streams
+            .iter()
+            .map(|s| pair(&all, region, s, other))
+            .collect()
+    }
+}
+
+fn api(region: &Region, stream: &str) -> impl FnMut(JsError) -> FailbackError {
+    let (region, stream) = (region.clone(), stream.to_owned());
+    move |source| FailbackError::Api {
+        region: region.clone(),
+        stream: stream.clone(),
+        source: Box::new(source),
+    }
+}
+
+/// The last sequence `mine` (in `region`) shares with `twin` (in `other`): walking down from
+/// the lower of the two last sequences to the first message both still hold and agree on.
+/// Messages below either stream's first sequence are gone and count as shared.
+async fn common_seq(
+    js: &JsApi,
+    region: &Region,
+    mine: &StreamInfo,
+    twin_js: &JsApi,
+    other: &Region,
+    twin: &StreamInfo,
+) -> Result<u64, FailbackError> {
+    let floor = mine.state.first_seq.max(twin.state.first_seq);
+    let mut seq = mine.state.last_seq.min(twin.state.last_seq);
+    while seq >= floor.max(1) {
+        let (a, b) = tokio::try_join!(
+            async {
+                js.stream_msg_get(mine.config.name(), seq)
+                    .await
+                    .map_err(api(region, mine.config.name()))
+            },
+            async {
+                twin_js
+                    .stream_msg_get(twin.config.name(), seq)
+                    .await
+                    .map_err(api(other, twin.config.name()))
+            },
+        )?;
+        if let (Some(a), Some(b)) = (&a, &b)
+            && tail::same_message(a, b)
+        {
+            return Ok(seq);
+        }
+        seq -= 1;
+    }
+    Ok(seq)
+}
+
+/// The messages of `stream` from `first` to `last` that exist, in order.
+async fn read_range(
+    js: &JsApi,
+    region: &Region,
+    stream: &str,
+    first: u64,
+    last: u64,
+) -> Result<Vec<StoredMessage>, FailbackError> {
+    let got: Vec<Option<StoredMessage>> = futures::stream::iter(first..=last)
+        .map(|seq| async move { js.stream_msg_get(stream, seq).await })
+        .buffered(READS_IN_FLIGHT)
+        .map_err(api(region, stream))
+        .try_collect()
+        .await?;
+    Ok(got.into_iter().flatten().collect())
+}
+
+/// The counts a finished record holds, if it is finished.
+fn recorded(cfg: &StreamConfig, stream: &StreamName) -> Option<TailCount> {
+    cfg.metadata(tail::META_DONE)?;
+    let n = |k| cfg.metadata(k).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Some(TailCount {
+        stream: stream.clone(),
+        common_seq: n(tail::META_COMMON),
+        captured: n(tail::META_CAPTURED),
+        recovered: n(tail::META_RECOVERED),
+        duplicates: n(tail::META_DUPLICATES),
+        kept: n(tail::META_KEPT),
+    })
+}
+
+impl NatsExecutor {
+    async fn capture_one(
+        &self,
+        region: &Region,
+        into: &Region,
+        epoch: Epoch,
+        p: &Pair,
+    ) -> Result<TailCount, FailbackError> {
+        let (js, twin_js) = (&self.clients(region)?.js, &self.clients(into)?.js);
+        let stream = &p.mine.name;
+        let record = tail::record_name(stream, epoch);
+        if let Some(r) = twin_js
+            .find_stream(&record)
+            .await
+            .map_err(api(into, &record))?
+            && let Some(done) = recorded(&r.config, stream)
+        {
+            return Ok(done);
+        }
+        let zero = |common| TailCount {
+            stream: stream.clone(),
+            common_seq: common,
+            captured: 0,
+            recovered: 0,
+            duplicates: 0,
+            kept: 0,
+        };
+        let Some(mine) = js
+            .find_stream(stream.as_str())
+            .await
+            .map_err(api(region, stream.as_str()))?
+        else {
+            return Ok(zero(0));
+        };
+        if mine.config.mirror().is_some() {
+            // Already reseeded: its tail was captured before (or it never had one).
+            return Ok(zero(mine.state.last_seq));
+        }
+        let twin_name = p.twin.name.as_str();
+        let twin = twin_js
+            .find_stream(twin_name)
+            .await
+            .map_err(api(into, twin_name))?
+            .ok_or_else(|| FailbackError::MissingTwin {
+                region: region.clone(),
+                stream: stream.clone(),
+                twin: twin_name.to_owned(),
+            })?;
+        let common = common_seq(js, region, &mine, twin_js, into, &twin).await?;
+        if mine.state.last_seq <= common {
+            return Ok(zero(common));
+        }
+        let tail_msgs =
+            read_range(js, region, stream.as_str(), common + 1, mine.state.last_seq).await?;
+        // A fresh record each attempt: an interrupted export is redone whole.
+        if twin_js
+            .find_stream(&record)
+            .await
+            .map_err(api(into, &record))?
+            .is_some()
+        {
+            twin_js
+                .stream_delete(&record)
+                .await
+                .map_err(api(into, &record))?;
+        }
+        let replicas = twin
+            .config
+            .get("num_replicas")
+            .and_then(serde_json::Value::as_u64)
+            .unwrap_or(1);
+        let mut record_cfg = tail::record_config(stream, epoch, replicas, common);
+        twin_js
+            .stream_create(&record_cfg)
+            .await
+            .map_err(api(into, &record))?;
+        let record_subject = record_cfg.subjects().first().cloned().unwrap_or_default();
+        for m in &tail_msgs {
+            let mut h = tail::headers(m);
+            h.push((tail::ORIGINAL_STREAM.into(), stream.to_string()));
+            h.push((tail::ORIGINAL_SUBJECT.into(), m.subject.clone()));
+            h.push((tail::ORIGINAL_SEQ.into(), m.seq.to_string()));
+            h.push((tail::ORIGINAL_TIME.into(), m.time.to_string()));
+            publish(twin_js, into, &record_subject, &h, tail::payload(m)).await?;
+        }
+        // What the twin already holds since the common sequence, by message id: a publisher
+        // that saw no ack from the old primary sent it again to the new one.
+        let since = read_range(twin_js, into, twin_name, common + 1, twin.state.last_seq).await?;
+        let present: std::collections::BTreeSet<String> = since
+            .iter()
+            .filter_map(|m| tail::msg_id(&tail::headers(m)).map(str::to_owned))
+            .collect();
+        let mut count = zero(common);
+        count.captured = u64::try_from(tail_msgs.len()).unwrap_or(u64::MAX);
+        for m in &tail_msgs {
+            let mut h = tail::headers(m);
+            let Some(id) = tail::msg_id(&h).map(str::to_owned) else {
+                count.kept += 1;
+                continue;
+            };
+            if present.contains(&id) {
+                count.duplicates += 1;
+                continue;
+            }
+            h.push((tail::EXPECTED_STREAM.into(), twin_name.to_owned()));
+            if publish(twin_js, into, &m.subject, &h, tail::payload(m)).await? {
+                count.duplicates += 1;
+            } else {
+                count.recovered += 1;
+            }
+        }
+        for (k, v) in [
+            (tail::META_CAPTURED, count.captured),
+            (tail::META_RECOVERED, count.recovered),
+            (tail::META_DUPLICATES, count.duplicates),
+            (tail::META_KEPT, count.kept),
+        ] {
+            record_cfg.set_metadata(k, v.to_string());
+        }
+        record_cfg.set_metadata(tail::META_DONE, "true");
+        twin_js
+            .stream_update(&record_cfg)
+            .await
+            .map_err(api(into, &record))?;
+        tracing::info!(%region, %stream, %epoch, common, captured = count.captured,
+            recovered = count.recovered, duplicates = count.duplicates, kept = count.kept,
+            "failback: divergent tail captured");
+        Ok(count)
+    }
+
+    async fn reseed_one(
+        &self,
+        region: &Region,
+        source: &Region,
+        epoch: Epoch,
+        p: &Pair,
+    ) -> Result<(), FailbackError> {
+        let (js, twin_js) = (&self.clients(region)?.js, &self.clients(source)?.js);
+        let stream = &p.mine.name;
+        let twin_name = p.twin.name.as_str();
+        let target = mirror_config(p, &self.domain(source)?, epoch);
+        let Some(mine) = js
+            .find_stream(stream.as_str())
+            .await
+            .map_err(api(region, stream.as_str()))?
+        else {
+            js.stream_create(&target)
+                .await
+                .map_err(api(region, stream.as_str()))?;
+            return Ok(());
+        };
+        let refused = |source| FailbackError::Refused {
+            region: region.clone(),
+            stream: stream.clone(),
+            source,
+        };
+        if let Some(stamp) = edit::stamp(&mine.config)
+            && stamp > epoch
+        {
+            return Err(refused(Refusal::NewerEpoch { stamp, epoch }));
+        }
+        if mine
+            .config
+            .mirror()
+            .and_then(|m| m.get("name"))
+            .and_then(|n| n.as_str())
+            == Some(twin_name)
+        {
+            return Ok(());
+        }
+        if !edit::is_fenced(&mine.config) {
+            return Err(FailbackError::StillWritable {
+                region: region.clone(),
+                stream: stream.clone(),
+            });
+        }
+        let twin = twin_js
+            .find_stream(twin_name)
+            .await
+            .map_err(api(source, twin_name))?
+            .ok_or_else(|| FailbackError::MissingTwin {
+                region: region.clone(),
+                stream: stream.clone(),
+                twin: twin_name.to_owned(),
+            })?;
+        // Never lose data quietly: what only this stream holds must be in a finished record.
+        let common = common_seq(js, region, &mine, twin_js, source, &twin).await?;
+        if mine.state.last_seq > common {
+            let record = tail::record_name(stream, epoch);
+            let done = twin_js
+                .find_stream(&record)
+                .await
+                .map_err(api(source, &record))?
+                .filter(|r| recorded(&r.config, stream).is_some());
+            if done.is_none() {
+                return Err(FailbackError::Uncaptured {
+                    region: region.clone(),
+                    stream: stream.clone(),
+                    common,
+                    messages: mine.state.last_seq - common,
+                });
+            }
+        }
+        js.stream_delete(stream.as_str())
+            .await
+            .map_err(api(region, stream.as_str()))?;
+        js.stream_create(&target)
+            .await
+            .map_err(api(region, stream.as_str()))?;
+        tracing::info!(%region, %stream, %epoch, twin = twin_name, %source, "failback: rebuilt as a mirror");
+        Ok(())
+    }
+}
+
+fn summary(errors: &[FailbackError]) -> (bool, String) {
+    let retryable = errors.iter().all(FailbackError::is_retryable);
+    let text = errors
+        .iter()
+        .map(|e| crate::error_chain(e))
+        .collect::<Vec<_>>()
+        .join("; ");
+    (retryable, text)
+}
+
+impl Reseeder for NatsExecutor {
+    async fn capture_tail(
+        &self,
+        region: &Region,
+        into: &Region,
+        epoch: Epoch,
+        streams: &[StreamName],
+    ) -> CaptureResult {
+        let _one_at_a_time = serial().lock().await;
+        let pairs = match self.pairs(region, into, streams) {
+            Ok(p) => p,
+            Err(e) => {
+                let (retryable, error) = summary(&[e]);
+                return CaptureResult::Failed { retryable, error };
+            }
+        };
+        let mut tail = Vec::new();
+        let mut errors = Vec::new();
+        for p in &pairs {
+            match self.capture_one(region, into, epoch, p).await {
+                Ok(count) => tail.push(count),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            CaptureResult::Done { tail }
+        } else {
+            let (retryable, error) = summary(&errors);
+            CaptureResult::Failed { retryable, error }
+        }
+    }
+
+    async fn reseed(
+        &self,
+        region: &Region,
+        source: &Region,
+        epoch: Epoch,
+        streams: &[StreamName],
+    ) -> StepResult {
+        let _one_at_a_time = serial().lock().await;
+        let pairs = match self.pairs(region, source, streams) {
+            Ok(p) => p,
+            Err(e) => {
+                let (retryable, error) = summary(&[e]);
+                return StepResult::Failed { retryable, error };
+            }
+        };
+        let mut errors = Vec::new();
+        for p in &pairs {
+            if let Err(e) = self.reseed_one(region, source, epoch, p).await {
+                errors.push(e);
+            }
+        }
+        if errors.is_empty() {
+            StepResult::Done
+        } else {
+            let (retryable, error) = summary(&errors);
+            StepResult::Failed { retryable, error }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(s: &str) -> Region {
+        Region::new(s).unwrap()
+    }
+
+    fn exp(at: &str, name: &str, kind: StreamKind, cfg: serde_json::Value) -> ExpectedStream {
+        ExpectedStream {
+            region: region(at),
+            name: StreamName::new(name).unwrap(),
+            kind,
+            gdpr: false,
+            config: StreamConfig::from_map(cfg.as_object().unwrap().clone()),
+        }
+    }
+
+    fn topology() -> Vec<ExpectedStream> {
+        vec![
+            exp(
+                "us-east-1",
+                "events-us",
+                StreamKind::Stream,
+                json!({"name": "events-us", "subjects": ["events.*"], "duplicate_window": 120, "num_replicas": 3}),
+            ),
+            exp(
+                "eu-central-1",
+                "events-eu-mirror",
+                StreamKind::Mirror {
+                    source: StreamName::new("events-us").unwrap(),
+                    source_region: region("us-east-1"),
+                },
+                json!({"name": "events-eu-mirror", "num_replicas": 3,
+                       "mirror": {"name": "events-us", "external": {"api": "$JS.us-east-1.API"}}}),
+            ),
+        ]
+    }
+
+    #[test]
+    fn a_source_and_its_mirror_are_twins_both_ways() {
+        let all = topology();
+        let (us, eu) = (region("us-east-1"), region("eu-central-1"));
+        let p = pair(&all, &us, &StreamName::new("events-us").unwrap(), &eu).unwrap();
+        assert_eq!(p.twin.name.as_str(), "events-eu-mirror");
+        let back = pair(
+            &all,
+            &eu,
+            &StreamName::new("events-eu-mirror").unwrap(),
+            &us,
+        )
+        .unwrap();
+        assert_eq!(back.twin.name.as_str(), "events-us");
+        assert!(pair(&all, &us, &StreamName::new("other").unwrap(), &eu).is_err());
+    }
+
+    #[test]
+    fn a_reseeded_source_mirrors_its_twin_without_subjects_or_dedupe_window() {
+        let all = topology();
+        let (us, eu) = (region("us-east-1"), region("eu-central-1"));
+        let p = pair(&all, &us, &StreamName::new("events-us").unwrap(), &eu).unwrap();
+        let cfg = mirror_config(&p, "eu-central-1", Epoch(2));
+        assert!(cfg.subjects().is_empty());
+        assert!(cfg.get("duplicate_window").is_none());
+        assert_eq!(
+            cfg.get("mirror"),
+            Some(&json!({"name": "events-eu-mirror", "external": {"api": "$JS.eu-central-1.API"}}))
+        );
+        assert_eq!(cfg.get("num_replicas"), Some(&json!(3)));
+        assert_eq!(cfg.metadata(crate::topology::META_EPOCH), Some("2"));
+    }
+
+    #[test]
+    fn a_restored_home_mirror_gets_the_configured_mirror_back() {
+        let all = topology();
+        let (us, eu) = (region("us-east-1"), region("eu-central-1"));
+        let p = pair(
+            &all,
+            &eu,
+            &StreamName::new("events-eu-mirror").unwrap(),
+            &us,
+        )
+        .unwrap();
+        let cfg = mirror_config(&p, "us-east-1", Epoch(3));
+        assert_eq!(
+            cfg.get("mirror"),
+            Some(&json!({"name": "events-us", "external": {"api": "$JS.us-east-1.API"}}))
+        );
+    }
+}
