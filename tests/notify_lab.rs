@@ -357,8 +357,15 @@ async fn wait_audit(s: &Setup, result: &str, at_least: f64) {
 async fn every_command_is_published_to_the_active_region_and_kept_by_an_audit_stream() {
     let s = setup(&[]).await;
 
-    // Peers: EU hears from the US watchdog and the witness, fresh, without errors.
-    let st = s.dogs.status(Site::Eu).await.unwrap();
+    // Peers: EU hears from the US watchdog and the witness, fresh, without errors. NB: the US
+    // watchdog starts last, so EU's first rounds may still show it unreachable.
+    let st = s
+        .dogs
+        .wait_for(Site::Eu, Duration::from_secs(10), |s| {
+            s.peers.len() == 2 && s.peers.iter().all(|p| p.error.is_none() && p.id.is_some())
+        })
+        .await
+        .unwrap_or_else(|st| panic!("EU never heard from both peers: {:#?}", st.peers));
     let mut vantages: Vec<&str> = st.peers.iter().map(|p| p.vantage.as_str()).collect();
     vantages.sort_unstable();
     assert_eq!(vantages, ["peer", "witness"], "{:#?}", st.peers);
