@@ -1,6 +1,7 @@
 //! The HTTP API (axum): health, metrics, status and observations for reading; operator commands
 //! that go to the state-owning driver task. The API never mutates state itself.
 pub mod audit;
+pub mod audit_publish;
 pub mod auth;
 pub mod model;
 

@@ -79,18 +79,22 @@ pub struct MirrorStatus {
     pub error: Option<String>,
 }
 
-/// Another vantage point's latest report.
+/// Another vantage point as the last probe round saw it: who it is, how old its testimony is,
+/// and why it could not be reached, if it could not.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeerStatus {
     /// Its base URL.
     pub url: String,
+    /// `peer` (the other region's watchdog) or `witness`.
+    pub vantage: String,
     /// Its watchdog id, once heard from.
     pub id: Option<String>,
-    /// Seconds since its last report (None: never).
+    /// Age of its last good report at the last round, in seconds (None: never heard from). A
+    /// report older than `peer_stale_after` no longer counts in the majority vote.
     pub age_seconds: Option<f64>,
-    /// Its view of each region: up or not.
+    /// Its view of each region in that report: up (can take writes) or not.
     pub regions: Vec<(Region, bool)>,
-    /// Last error reaching it.
+    /// Why the last round could not fetch its report (None: it answered).
     pub error: Option<String>,
 }
 

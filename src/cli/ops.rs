@@ -125,6 +125,19 @@ pub fn render(s: &Status) -> String {
             m.promoted
         );
     }
+    if !s.peers.is_empty() {
+        o += "\nPEER                           VANTAGE  ID                    AGE(s)  ERROR\n";
+        for p in &s.peers {
+            o += &format!(
+                "{:<30} {:<8} {:<21} {:<7} {}\n",
+                p.url,
+                p.vantage,
+                opt(p.id.clone()),
+                opt(p.age_seconds.map(|v| format!("{v:.1}"))),
+                opt(p.error.clone())
+            );
+        }
+    }
     if !s.transitions.is_empty() {
         o += "\nRECENT TRANSITIONS\n";
         for t in s.transitions.iter().take(10) {
@@ -182,4 +195,49 @@ pub fn command(name: &str, a: &CommandArgs, allow_data_loss: bool) -> u8 {
 fn fail(msg: &str) -> u8 {
     eprintln!("natsdr: {msg}");
     exit::FAILURE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::model::PeerStatus;
+
+    #[test]
+    fn the_status_table_lists_each_peer_with_its_age_and_last_error() {
+        let s = Status {
+            peers: vec![
+                PeerStatus {
+                    url: "http://127.0.0.1:18082".into(),
+                    vantage: "peer".into(),
+                    id: Some("natsdr-us".into()),
+                    age_seconds: Some(0.73),
+                    regions: Vec::new(),
+                    error: None,
+                },
+                PeerStatus {
+                    url: "http://127.0.0.1:18083".into(),
+                    vantage: "witness".into(),
+                    id: None,
+                    age_seconds: None,
+                    regions: Vec::new(),
+                    error: Some("peer http://127.0.0.1:18083 unreachable".into()),
+                },
+            ],
+            ..Status::default()
+        };
+        let out = render(&s);
+        let lines: Vec<&str> = out.lines().collect();
+        let header = lines.iter().position(|l| l.starts_with("PEER ")).unwrap();
+        let us: Vec<&str> = lines[header + 1].split_whitespace().collect();
+        assert_eq!(
+            us,
+            ["http://127.0.0.1:18082", "peer", "natsdr-us", "0.7", "-"]
+        );
+        let witness: Vec<&str> = lines[header + 2].split_whitespace().collect();
+        assert_eq!(
+            witness[..4],
+            ["http://127.0.0.1:18083", "witness", "-", "-"]
+        );
+        assert!(lines[header + 2].ends_with("peer http://127.0.0.1:18083 unreachable"));
+    }
 }

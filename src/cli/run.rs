@@ -9,21 +9,24 @@ use tokio::sync::{mpsc, watch};
 use super::check_config::usage_error;
 use super::exit;
 use crate::api::audit::AuditLog;
+use crate::api::audit_publish::AuditPublisher;
 use crate::api::auth::Tokens;
-use crate::api::model::{Observations, Status};
+use crate::api::model::{Observations, PeerStatus, Status};
 use crate::api::{ApiContext, CommandRequest};
 use crate::config::Config;
 use crate::core::{Instant, Observation, WallTime};
 use crate::dns::{MemoryDns, Rfc2136, Rfc2136Config, rfc2136_config as dns_config};
-use crate::driver::{Driver, Executors, Outputs, Probe};
+use crate::driver::{Driver, Executors, Outputs, Probe, peer_status};
 use crate::exec::NatsExecutor;
 use crate::notify::{DeliveryPolicy, DeliveryResult, Notifier, PagerDuty, Sink, SinkKind, Webhook};
 use crate::probe::Prober;
 use crate::telemetry::Metrics;
 use crate::telemetry::logging::{self, LogFormat};
 
-/// How long in-flight work (notifications) may take after SIGTERM.
+/// How long in-flight work (notifications, audit records) may take after SIGTERM.
 const GRACE: Duration = Duration::from_secs(5);
+/// Audit records waiting to be published to NATS; more are dropped (counted), never waited for.
+const AUDIT_QUEUE: usize = 64;
 
 /// Runs the watchdog until SIGTERM or SIGINT.
 pub fn run(path: &Path, format: LogFormat) -> u8 {
@@ -51,6 +54,7 @@ pub fn run(path: &Path, format: LogFormat) -> u8 {
 struct MeteredProber {
     inner: Prober<Rfc2136, Rfc2136>,
     metrics: Metrics,
+    peers: Vec<PeerStatus>,
 }
 
 impl Probe for MeteredProber {
@@ -66,7 +70,12 @@ impl Probe for MeteredProber {
         for p in &details.peers {
             self.metrics.set_peer_up(&p.url, p.error.is_none());
         }
+        self.peers = details.peers.iter().map(peer_status).collect();
         obs
+    }
+
+    fn peers(&self) -> Vec<PeerStatus> {
+        self.peers.clone()
     }
 }
 
@@ -148,6 +157,10 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
         .transpose()?;
     let prober = Prober::new(cfg.clone(), conns.clone(), probe_dns)
         .map_err(|e| fail(crate::error_chain(&e)))?;
+    let audit_clients = conns
+        .iter()
+        .map(|(r, c)| (r.clone(), c.js.client().clone()))
+        .collect();
     let nats = Arc::new(NatsExecutor::new(cfg.clone(), conns));
     let notifier = notifier(&cfg, &metrics).map_err(fail)?;
 
@@ -159,6 +172,7 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
         registry,
         tokens,
         audit,
+        audit_clients,
     };
     match &dns {
         Some(c) => {
@@ -201,6 +215,8 @@ struct Parts {
     registry: prometheus_client::registry::Registry,
     tokens: Tokens,
     audit: AuditLog,
+    /// The application account's connection to each region, for publishing audit records.
+    audit_clients: std::collections::BTreeMap<crate::model::Region, async_nats::Client>,
 }
 
 async fn drive<A, C>(
@@ -220,11 +236,24 @@ where
         registry,
         tokens,
         audit,
+        audit_clients,
     } = p;
     let (status_tx, status) = watch::channel(Arc::new(Status::default()));
     let (obs_tx, observations) = watch::channel(Arc::new(Observations::default()));
     let (ready_tx, ready) = watch::channel(false);
     let (cmd_tx, cmd_rx) = mpsc::channel::<CommandRequest>(16);
+    let (audit_tx, audit_rx) = mpsc::channel(AUDIT_QUEUE);
+    let audit = audit.with_publisher(audit_tx, metrics.clone());
+    let audit_publisher = tokio::spawn(
+        AuditPublisher {
+            clients: audit_clients,
+            local: cfg.watchdog.site.clone(),
+            status: status.clone(),
+            timeout: cfg.timing.step_timeout,
+            metrics: metrics.clone(),
+        }
+        .run(audit_rx),
+    );
     let ctx = ApiContext {
         status,
         observations,
@@ -255,6 +284,7 @@ where
         MeteredProber {
             inner: prober,
             metrics: metrics.clone(),
+            peers: Vec::new(),
         },
         exec,
         notifier,
@@ -268,6 +298,8 @@ where
     driver.run(cmd_rx, shutdown_signal()).await;
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(GRACE, api).await;
+    // NB: the API's audit log was the last sender: the publisher drains what is queued and ends.
+    let _ = tokio::time::timeout(GRACE, audit_publisher).await;
     tracing::info!("natsdr stopped");
     Ok(())
 }

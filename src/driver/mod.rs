@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use clock::Clock;
-pub use status::build_status;
+pub use status::{build_status, peer_status};
 
 use crate::api::CommandRequest;
 use crate::api::model::{self as api, CommandOutcome, Observations, Status, TransitionRecord};
@@ -28,6 +28,9 @@ use crate::telemetry::Metrics;
 pub trait Probe: Send + 'static {
     /// Probes everything once; never takes much longer than the configured probe timeout.
     fn round(&mut self, at: Instant, wall: WallTime) -> impl Future<Output = Observation> + Send;
+
+    /// The other vantage points as the last round saw them, for `/v1/status`.
+    fn peers(&self) -> Vec<api::PeerStatus>;
 }
 
 /// The executors the driver performs actions with.
@@ -79,6 +82,7 @@ pub struct Driver<Pr, A, C, F, P> {
     out: Outputs,
     transitions: VecDeque<TransitionRecord>,
     last_obs: Option<Observation>,
+    peers: Vec<api::PeerStatus>,
     last_reason: String,
     incident: dispatch::Incident,
     events_tx: mpsc::Sender<Event>,
@@ -117,6 +121,7 @@ where
             out,
             transitions: VecDeque::new(),
             last_obs: None,
+            peers: Vec::new(),
             last_reason: "starting: no probe round yet".into(),
             incident: dispatch::Incident::default(),
             events_tx,
@@ -145,6 +150,7 @@ where
                     round = None;
                     match done {
                         Ok((probe, obs)) => {
+                            self.peers = probe.peers();
                             self.probe = Some(probe);
                             self.observed(obs);
                         }
@@ -229,6 +235,7 @@ where
             &self.cfg,
             &self.state,
             self.last_obs.as_ref(),
+            self.peers.clone(),
             self.transitions.iter().cloned().collect(),
             &self.last_reason,
         );

@@ -1,7 +1,8 @@
 //! Snapshots for people and peers: `/v1/status`, `/v1/observations` and the metrics.
-use crate::api::model::{MirrorStatus, RegionStatus, Status, TransitionRecord};
+use crate::api::model::{MirrorStatus, PeerStatus, RegionStatus, Status, TransitionRecord};
 use crate::config::{Config, Home, Role};
-use crate::core::{Mode, Observation, Phase, PhaseName, State, StreamRole};
+use crate::core::{Mode, Observation, Phase, PhaseName, State, StreamRole, Vantage};
+use crate::probe::PeerDetails;
 use crate::telemetry::Metrics;
 
 /// The metric / API label of a phase (see `telemetry::metrics::STATES`).
@@ -30,11 +31,35 @@ fn mode_label(m: &Mode) -> &'static str {
     }
 }
 
-/// The status snapshot.
+/// A peer as `/v1/status` shows it, from one round's fetch of it.
+pub fn peer_status(d: &PeerDetails) -> PeerStatus {
+    PeerStatus {
+        url: d.url.clone(),
+        vantage: match d.vantage {
+            Vantage::Peer => "peer".into(),
+            Vantage::Witness => "witness".into(),
+        },
+        id: d.id.clone(),
+        age_seconds: d.report.as_ref().map(|r| r.age.as_secs_f64()),
+        regions: d
+            .report
+            .iter()
+            .flat_map(|r| {
+                r.health
+                    .iter()
+                    .map(|(region, h)| (region.clone(), h.serves()))
+            })
+            .collect(),
+        error: d.error.as_ref().map(|e| crate::error_chain(e)),
+    }
+}
+
+/// The status snapshot; `peers` are the vantage points as of the last probe round.
 pub fn build_status(
     cfg: &Config,
     state: &State,
     obs: Option<&Observation>,
+    peers: Vec<PeerStatus>,
     transitions: Vec<TransitionRecord>,
     last_reason: &str,
 ) -> Status {
@@ -98,7 +123,7 @@ pub fn build_status(
         dns_points_at: obs.and_then(|o| o.dns.clone()),
         regions,
         mirrors,
-        peers: Vec::new(),
+        peers,
         transitions,
         next: next_step(state, last_reason),
     }
@@ -159,5 +184,60 @@ pub fn export_metrics(m: &Metrics, state: &State, obs: Option<&Observation>, s: 
                 mi.active_age_seconds.unwrap_or(f64::NAN),
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::core::{Health, Report};
+    use crate::model::Region;
+    use crate::probe::PeerError;
+
+    fn details(report: Option<Report>, error: Option<PeerError>) -> PeerDetails {
+        PeerDetails {
+            url: "http://witness:8080".into(),
+            vantage: Vantage::Witness,
+            id: report.as_ref().map(|_| "natsdr-witness".into()),
+            duration: Duration::from_millis(3),
+            error,
+            report,
+        }
+    }
+
+    #[test]
+    fn a_peer_shows_its_last_report_s_age_and_verdicts_and_why_this_round_failed() {
+        let us = Region::new("us-east-1").unwrap();
+        let eu = Region::new("eu-central-1").unwrap();
+        let report = Report {
+            vantage: Vantage::Witness,
+            age: Duration::from_millis(1500),
+            health: BTreeMap::from([(us.clone(), Health::Down), (eu.clone(), Health::Degraded)]),
+            owner: None,
+        };
+        let timeout = PeerError::Timeout {
+            url: "http://witness:8080".into(),
+            after: Duration::from_millis(400),
+        };
+        let p = peer_status(&details(Some(report), Some(timeout)));
+        assert_eq!(p.url, "http://witness:8080");
+        assert_eq!(p.vantage, "witness");
+        assert_eq!(p.id.as_deref(), Some("natsdr-witness"));
+        assert_eq!(p.age_seconds, Some(1.5));
+        assert_eq!(p.regions, vec![(eu, true), (us, false)]);
+        assert_eq!(
+            p.error.as_deref(),
+            Some("peer http://witness:8080 did not answer within 400ms")
+        );
+    }
+
+    #[test]
+    fn a_peer_never_heard_from_has_no_id_age_or_verdicts() {
+        let p = peer_status(&details(None, None));
+        assert_eq!((p.id, p.age_seconds, p.error), (None, None, None));
+        assert!(p.regions.is_empty());
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::{PeerError, ProbeError};
-use crate::core::Vantage;
+use crate::core::{Report, Vantage};
 use crate::dns::ClientTarget;
 use crate::model::{Region, StreamName};
 
@@ -58,6 +58,8 @@ pub struct PeerDetails {
     pub duration: Duration,
     /// Why the fetch failed this round (the last good report, aged, is still in the observation).
     pub error: Option<PeerError>,
+    /// Its last good report as this round counts it (aged to this round); `None`: never heard.
+    pub report: Option<Report>,
 }
 
 /// A mirror's lag, as the metrics show it.

@@ -149,17 +149,19 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
                 }
                 Err(e) => Some(e),
             };
-            if let Some(held) = &peer.last {
+            let report = peer.last.as_ref().map(|held| {
                 let mut report = held.report.clone();
                 report.age = report.age.saturating_add(at.since(held.at));
-                reports.push(report);
-            }
+                report
+            });
+            reports.extend(report.clone());
             details.peers.push(PeerDetails {
                 url: peer.client.url().to_owned(),
                 vantage: peer.vantage,
                 id: peer.last.as_ref().map(|h| h.id.clone()),
                 duration: took,
                 error,
+                report,
             });
         }
 

@@ -54,6 +54,8 @@ const COMMANDS: [&str; 6] = [
     "ack",
 ];
 const COMMAND_RESULTS: [&str; 3] = ["accepted", "refused", "unauthorized"];
+/// How publishing an audit record to NATS ended (`natsdr_audit_records_total`).
+const AUDIT_RESULTS: [&str; 4] = ["stored", "published", "failed", "dropped"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Version {
@@ -108,6 +110,10 @@ struct SinkResultL {
     result: &'static str,
 }
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultL {
+    result: &'static str,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CommandL {
     command: &'static str,
     result: &'static str,
@@ -145,6 +151,7 @@ pub struct Metrics {
     dns_ops: Family<OpResultL, Counter>,
     notifications: Family<SinkResultL, Counter>,
     commands: Family<CommandL, Counter>,
+    audit_records: Family<ResultL, Counter>,
     /// The config's names: the only values the region, stream and peer labels may take.
     known: Arc<Known>,
 }
@@ -192,6 +199,7 @@ impl Metrics {
             dns_ops: Family::default(),
             notifications: Family::default(),
             commands: Family::default(),
+            audit_records: Family::default(),
             known: Arc::new(Known {
                 regions: regions.iter().cloned().collect(),
                 mirrors: mirrors.iter().cloned().collect(),
@@ -306,6 +314,11 @@ impl Metrics {
             m.notifications.clone(),
         );
         reg.register("natsdr_commands", "Operator commands", m.commands.clone());
+        reg.register(
+            "natsdr_audit_records",
+            "Audit records published to NATS",
+            m.audit_records.clone(),
+        );
 
         // Create every bounded series up front, so dashboards and alerts see zeros, not gaps.
         m.set_state("starting");
@@ -379,6 +392,9 @@ impl Metrics {
                     .get_or_create(&CommandL { command, result })
                     .inc_by(0);
             }
+        }
+        for result in AUDIT_RESULTS {
+            m.audit_records.get_or_create(&ResultL { result }).inc_by(0);
         }
         (reg, m)
     }
@@ -557,6 +573,15 @@ impl Metrics {
             .get_or_create(&CommandL {
                 command: bounded(&COMMANDS, command),
                 result: bounded(&COMMAND_RESULTS, result),
+            })
+            .inc();
+    }
+
+    /// Counts how publishing one audit record to NATS ended.
+    pub fn audit_record(&self, result: &str) {
+        self.audit_records
+            .get_or_create(&ResultL {
+                result: bounded(&AUDIT_RESULTS, result),
             })
             .inc();
     }
