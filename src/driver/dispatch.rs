@@ -79,6 +79,7 @@ impl Incident {
             | PhaseName::Isolated
             | PhaseName::FailingOver
             | PhaseName::SwitchingOver
+            | PhaseName::FailingBack
             | PhaseName::FailedOver
             | PhaseName::StoodDown
             | PhaseName::Blocked

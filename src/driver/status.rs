@@ -217,6 +217,7 @@ mod tests {
             age: Duration::from_millis(1500),
             health: BTreeMap::from([(us.clone(), Health::Down), (eu.clone(), Health::Degraded)]),
             owner: None,
+            seen_serving: BTreeMap::new(),
         };
         let timeout = PeerError::Timeout {
             url: "http://witness:8080".into(),
