@@ -102,8 +102,11 @@ pub struct Stored {
 #[derive(Debug, Clone)]
 pub struct SnapshotStore {
     root: PathBuf,
-    locks: Arc<std::sync::Mutex<BTreeMap<(Region, StreamName), Arc<tokio::sync::Mutex<()>>>>>,
+    locks: Arc<std::sync::Mutex<StreamLocks>>,
 }
+
+/// One async lock per region and stream.
+type StreamLocks = BTreeMap<(Region, StreamName), Arc<tokio::sync::Mutex<()>>>;
 
 impl SnapshotStore {
     /// A store under `root` (created when first written).

@@ -216,10 +216,10 @@ impl JsApi {
                 .map_err(TransferError::Api)?;
             if !ack.payload.is_empty() {
                 // A failure is answered on the chunk that hit it: an API error or `-ERR '...'`.
-                if let Err(e) = decode_reply::<Value>(deliver.clone(), &ack.payload) {
-                    if matches!(e, JsError::Api { .. }) {
-                        return Err(TransferError::Api(e));
-                    }
+                if let Err(e @ JsError::Api { .. }) =
+                    decode_reply::<Value>(deliver.clone(), &ack.payload)
+                {
+                    return Err(TransferError::Api(e));
                 }
                 return Err(TransferError::ChunkRefused {
                     reply: String::from_utf8_lossy(&ack.payload).into_owned(),
