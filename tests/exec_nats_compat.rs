@@ -94,16 +94,24 @@ async fn consumer_with_acks(js: &JsApi, stream: &str, durable: &str, acks: u64) 
         })
         .await
         .unwrap();
-    let mut batch = consumer
-        .fetch()
-        .max_messages(usize::try_from(acks).unwrap())
-        .messages()
-        .await
-        .unwrap();
+    // A consumer just created answers pulls only once its raft group has a leader (503 before).
+    let deadline = Instant::now() + Duration::from_secs(15);
     let mut got = 0;
-    while let Some(msg) = batch.next().await {
-        msg.unwrap().double_ack().await.unwrap();
-        got += 1;
+    while got < acks {
+        assert!(Instant::now() < deadline, "{durable} acked only {got}");
+        let Ok(mut batch) = consumer
+            .fetch()
+            .max_messages(usize::try_from(acks - got).unwrap())
+            .messages()
+            .await
+        else {
+            sleep(Duration::from_millis(200)).await;
+            continue;
+        };
+        while let Some(Ok(msg)) = batch.next().await {
+            msg.double_ack().await.unwrap();
+            got += 1;
+        }
     }
     assert_eq!(got, acks);
 }
