@@ -1,7 +1,8 @@
 //! Why an executor could not perform an action on a stream, and whether sending it again helps.
 use super::edit::Refusal;
+use super::snapshot_store::StoreError;
 use crate::model::{Region, StreamName};
-use crate::nats::{JsError, codes};
+use crate::nats::{JsError, TransferError, codes};
 use crate::topology::TopologyError;
 
 /// A failed fence, unfence or promotion of one stream (or of a whole action, before any stream
@@ -57,11 +58,11 @@ pub enum ExecError {
         #[source]
         source: Refusal,
     },
-    /// The server cannot promote a mirror in place (nats-server before 2.12 answers 10055), and
-    /// natsdr does not implement the snapshot/restore path: an operator must promote by hand.
+    /// The server refused an in-place promotion (10055) although its API level says 2.12+
+    /// (a cluster mid-upgrade, with an older stream leader): retrying cannot help.
     #[error(
-        "{region}/{stream}: nats-server {version} cannot promote a mirror in place (needs 2.12+); \
-         promote by hand (snapshot, delete, restore without the mirror block)"
+        "{region}/{stream}: nats-server {version} refused to promote the mirror in place \
+         (a cluster mid-upgrade?)"
     )]
     InPlacePromotion {
         /// The region.
@@ -71,6 +72,61 @@ pub enum ExecError {
         /// The server version as the region reports it (`unknown` if no server said).
         version: String,
         /// The server's refusal (boxed: it is large, and errors travel in every `Result`).
+        #[source]
+        source: Box<JsError>,
+    },
+    /// A snapshot or restore transfer failed.
+    #[error("{region}/{stream}: snapshot/restore transfer failed")]
+    Transfer {
+        /// The region.
+        region: Region,
+        /// The stream.
+        stream: StreamName,
+        /// Why (boxed, as above).
+        #[source]
+        source: Box<TransferError>,
+    },
+    /// The local snapshot store failed (disk full, permissions, a damaged snapshot).
+    #[error("{region}/{stream}: local snapshot store failed")]
+    Store {
+        /// The region.
+        region: Region,
+        /// The stream.
+        stream: StreamName,
+        /// Why (boxed, as above).
+        #[source]
+        source: Box<StoreError>,
+    },
+    /// The mirror kept moving while it was snapshotted, so no snapshot holds all it has: it is
+    /// not deleted. Its source is still feeding it; a later retry finds it settled.
+    #[error("{region}/{stream}: the mirror moved during its snapshot (held {held}, now {now})")]
+    SnapshotMoved {
+        /// The mirror.
+        region: Region,
+        /// The stream.
+        stream: StreamName,
+        /// The snapshot's last sequence.
+        held: u64,
+        /// The mirror's last sequence after it.
+        now: u64,
+    },
+    /// A restored stream differs from its snapshot: an operator must look (the snapshot stays
+    /// on disk).
+    #[error("{region}/{stream}: restore does not match the snapshot: {what}")]
+    RestoreMismatch {
+        /// The region.
+        region: Region,
+        /// The stream.
+        stream: StreamName,
+        /// What differs.
+        what: String,
+    },
+    /// The region's API level (which decides how to promote) could not be read.
+    #[error("{region}: cannot read the JetStream API level")]
+    ApiLevel {
+        /// The region.
+        region: Region,
+        /// The call's error (boxed, as below).
         #[source]
         source: Box<JsError>,
     },
@@ -91,8 +147,12 @@ impl ExecError {
     /// Whether sending the same action again may succeed: only transient API failures.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Api { source, .. } => source.is_retryable(),
+            Self::Api { source, .. } | Self::ApiLevel { source, .. } => source.is_retryable(),
+            Self::Transfer { source, .. } => source.is_retryable(),
+            Self::SnapshotMoved { .. } => true,
             Self::UnknownRegion { .. }
+            | Self::Store { .. }
+            | Self::RestoreMismatch { .. }
             | Self::Gdpr { .. }
             | Self::NotConfiguredMirror { .. }
             | Self::Topology { .. }
@@ -116,7 +176,12 @@ impl ExecError {
             | Self::Topology { .. }
             | Self::Missing { .. }
             | Self::Refused { .. }
-            | Self::InPlacePromotion { .. } => false,
+            | Self::InPlacePromotion { .. }
+            | Self::ApiLevel { .. }
+            | Self::Transfer { .. }
+            | Self::Store { .. }
+            | Self::SnapshotMoved { .. }
+            | Self::RestoreMismatch { .. } => false,
         }
     }
 }

@@ -7,12 +7,16 @@ pub mod edit;
 pub mod error;
 pub mod failback;
 pub mod nats_executor;
+pub mod restore;
+pub mod snapshot_store;
 pub mod tail;
 
 pub use edit::{Edit, META_ORIGIN, META_SUBJECTS, ROLE_SOURCE, Refusal, Takeover};
 pub use error::ExecError;
 pub use failback::{FailbackError, Reseeder};
 pub use nats_executor::NatsExecutor;
+pub use restore::{PromotionPath, Restore};
+pub use snapshot_store::{SnapshotMeta, SnapshotStore, StoreError, Stored};
 
 use crate::core::{FenceResult, StepResult};
 use crate::model::{Epoch, Region, StreamName};
@@ -41,7 +45,8 @@ pub trait Fencer: Send + Sync + 'static {
 /// Turns a region's mirrors into writable streams.
 pub trait Promoter: Send + Sync + 'static {
     /// Promotes `streams` (mirrors in `region`) at `epoch`: the mirror is removed and the
-    /// source's subjects added (in place on 2.12+), metadata records `natsdr.epoch`,
+    /// source's subjects added (in place on 2.12+, by snapshot, delete and restore before),
+    /// sequences, history and consumers kept; metadata records `natsdr.epoch`,
     /// `natsdr.role = promoted` and `natsdr.origin = <source>`. Already promoted at this epoch
     /// or newer: Done.
     fn promote(

@@ -1,11 +1,14 @@
 //! `NatsExecutor`: fences, unfences and promotes streams on the real servers, one
-//! read-modify-write STREAM.UPDATE per stream, epoch-guarded and idempotent.
+//! read-modify-write STREAM.UPDATE per stream (a snapshot/restore per mirror before 2.12),
+//! epoch-guarded and idempotent.
 use std::sync::Arc;
 
 use futures::future::join_all;
 
 use super::edit::{self, Edit, Takeover};
 use super::error::ExecError;
+use super::restore::{PromotionPath, Restore};
+use super::snapshot_store::SnapshotStore;
 use super::{Fencer, Promoter};
 use crate::config::{Config, RegionConfig};
 use crate::core::{FenceResult, StepResult};
@@ -19,10 +22,14 @@ use crate::topology::{Desired, StreamKind, expected};
 /// stream the config marks GDPR-only, and any stream stamped with a newer epoch than the
 /// action's; every stream is changed by one full-config STREAM.UPDATE built from the config just
 /// read (the server replaces the whole config), so a repeat of an action changes nothing.
+/// Before 2.12 a mirror is promoted by snapshot, delete and restore instead: the snapshot is
+/// kept in the [`SnapshotStore`] before the mirror is deleted, so a promotion interrupted in
+/// between is finished by the next one.
 #[derive(Debug, Clone)]
 pub struct NatsExecutor {
     config: Arc<Config>,
     regions: Regions,
+    snapshots: SnapshotStore,
 }
 
 /// How much of a region answers, from one system PING round.
@@ -37,9 +44,26 @@ enum Reach {
 
 impl NatsExecutor {
     /// An executor over `regions` (from [`crate::nats::connect_regions`]) for the streams and
-    /// mirrors `config` describes.
+    /// mirrors `config` describes, keeping snapshots under the OS temp dir
+    /// ([`SnapshotStore::in_temp_dir`]).
     pub fn new(config: Arc<Config>, regions: Regions) -> Self {
-        Self { config, regions }
+        let snapshots = SnapshotStore::in_temp_dir(config.watchdog.id.as_str());
+        Self {
+            config,
+            regions,
+            snapshots,
+        }
+    }
+
+    /// The same executor keeping its snapshots in `store`.
+    #[must_use]
+    pub fn with_snapshot_store(self, snapshots: SnapshotStore) -> Self {
+        Self { snapshots, ..self }
+    }
+
+    /// Where snapshots are kept.
+    pub fn snapshot_store(&self) -> &SnapshotStore {
+        &self.snapshots
     }
 
     /// The config and the regions' clients, for the failback executor (`exec/failback.rs`).
@@ -234,6 +258,7 @@ impl NatsExecutor {
         &self,
         region: &Region,
         clients: &RegionClients,
+        path: PromotionPath,
         stream: &StreamName,
         epoch: Epoch,
         takeover: &Takeover,
@@ -243,15 +268,32 @@ impl NatsExecutor {
             stream: stream.clone(),
             source: Box::new(source),
         };
-        let info = clients
-            .js
-            .find_stream(stream.as_str())
-            .await
-            .map_err(api)?
-            .ok_or_else(|| ExecError::Missing {
+        // A snapshot/restore takes several round trips and replies that wait for a new raft
+        // group: the step timeout bounds each, not the probe timeout.
+        let slow_js = clients.js.with_timeout(self.config.timing.step_timeout);
+        let restore = Restore {
+            region,
+            stream,
+            epoch,
+            takeover,
+            js: &slow_js,
+            store: &self.snapshots,
+        };
+        // One promotion of a stream at a time: the core resends a slow step, and a second
+        // snapshot or restore must not interleave with the first.
+        let _guard = match path {
+            PromotionPath::SnapshotRestore => Some(self.snapshots.lock(region, stream).await),
+            PromotionPath::InPlace => None,
+        };
+        let Some(info) = clients.js.find_stream(stream.as_str()).await.map_err(api)? else {
+            if path == PromotionPath::SnapshotRestore && restore.resume().await?.is_some() {
+                return Ok(());
+            }
+            return Err(ExecError::Missing {
                 region: region.clone(),
                 stream: stream.clone(),
-            })?;
+            });
+        };
         let edit =
             edit::promote(&info.config, epoch, takeover).map_err(|source| ExecError::Refused {
                 region: region.clone(),
@@ -262,20 +304,33 @@ impl NatsExecutor {
             tracing::info!(%region, %stream, %epoch, "promote: already promoted");
             return Ok(());
         };
-        match clients.js.stream_update(&cfg).await {
-            Ok(_) => {
-                tracing::info!(%region, %stream, %epoch, origin = %takeover.origin, "promote: mirror promoted");
+        if info.config.mirror().is_none() {
+            // Promoted at an older epoch: only the stamp changes, in place on every version.
+            clients.js.stream_update(&cfg).await.map_err(api)?;
+            tracing::info!(%region, %stream, %epoch, "promote: restamped");
+            return Ok(());
+        }
+        match path {
+            PromotionPath::SnapshotRestore => {
+                restore.promote(&info).await?;
+                tracing::info!(%region, %stream, %epoch, origin = %takeover.origin, "promote: mirror promoted by snapshot and restore");
                 Ok(())
             }
-            Err(source) if source.err_code() == Some(codes::MIRROR_NOT_UPDATABLE) => {
-                Err(ExecError::InPlacePromotion {
-                    region: region.clone(),
-                    stream: stream.clone(),
-                    version: self.server_version(clients).await,
-                    source: Box::new(source),
-                })
-            }
-            Err(source) => Err(api(source)),
+            PromotionPath::InPlace => match clients.js.stream_update(&cfg).await {
+                Ok(_) => {
+                    tracing::info!(%region, %stream, %epoch, origin = %takeover.origin, "promote: mirror promoted");
+                    Ok(())
+                }
+                Err(source) if source.err_code() == Some(codes::MIRROR_NOT_UPDATABLE) => {
+                    Err(ExecError::InPlacePromotion {
+                        region: region.clone(),
+                        stream: stream.clone(),
+                        version: self.server_version(clients).await,
+                        source: Box::new(source),
+                    })
+                }
+                Err(source) => Err(api(source)),
+            },
         }
     }
 
@@ -398,11 +453,20 @@ impl Promoter for NatsExecutor {
             Ok(t) => t,
             Err(e) => return step(vec![e]),
         };
+        let path = match clients.js.account_info().await {
+            Ok(info) => PromotionPath::for_api_level(info.api_level),
+            Err(source) => {
+                return step(vec![ExecError::ApiLevel {
+                    region: region.clone(),
+                    source: Box::new(source),
+                }]);
+            }
+        };
         let results = join_all(
             streams
                 .iter()
                 .zip(&takeovers)
-                .map(|(s, t)| self.promote_one(region, clients, s, epoch, t)),
+                .map(|(s, t)| self.promote_one(region, clients, path, s, epoch, t)),
         )
         .await;
         step(failures(results))

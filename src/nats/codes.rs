@@ -20,6 +20,8 @@ pub const STREAM_NAME_IN_USE: u32 = 10058;
 pub const STREAM_NOT_FOUND: u32 = 10059;
 /// `JSStreamSubjectOverlapErr`: the subjects overlap another stream's in the same domain.
 pub const SUBJECT_OVERLAP: u32 = 10065;
+/// `JSStreamNameExistRestoreFailedErr`: a restore names a stream that still exists.
+pub const STREAM_NAME_IN_USE_RESTORE: u32 = 10130;
 /// `JSStreamOfflineErr`: the stream's replicas cannot be reached right now.
 pub const STREAM_OFFLINE: u32 = 10118;
 

@@ -193,52 +193,44 @@ impl JsApi {
         } else {
             body.to_string().into_bytes()
         };
-        let request = async_nats::Request::new()
-            .payload(payload.into())
-            .timeout(Some(self.timeout));
         let reply = self
-            .client
+            .request(subject.clone(), payload.into(), self.timeout)
+            .await?;
+        decode_reply(subject, &reply.payload)
+    }
+
+    /// One request to any subject (not only the API's), waiting at most `timeout`, with the
+    /// client's failures mapped to [`JsError`].
+    pub(crate) async fn request(
+        &self,
+        subject: String,
+        payload: bytes::Bytes,
+        timeout: Duration,
+    ) -> Result<async_nats::Message, JsError> {
+        let request = async_nats::Request::new()
+            .payload(payload)
+            .timeout(Some(timeout));
+        self.client
             .send_request(subject.clone(), request)
             .await
             .map_err(|source| match source.kind() {
                 async_nats::RequestErrorKind::TimedOut => JsError::Timeout {
-                    subject: subject.clone(),
-                    after: self.timeout,
+                    subject,
+                    after: timeout,
                 },
-                async_nats::RequestErrorKind::NoResponders => JsError::NoResponders {
-                    subject: subject.clone(),
-                },
-                _ => JsError::Transport {
-                    subject: subject.clone(),
-                    source,
-                },
-            })?;
-        let value: Value =
-            serde_json::from_slice(&reply.payload).map_err(|source| JsError::Decode {
-                subject: subject.clone(),
-                source,
-            })?;
-        if let Some(err) = value.get("error") {
-            return Err(JsError::Api {
-                subject,
-                code: err
-                    .get("code")
-                    .and_then(Value::as_u64)
-                    .and_then(|c| u16::try_from(c).ok())
-                    .unwrap_or(0),
-                err_code: err
-                    .get("err_code")
-                    .and_then(Value::as_u64)
-                    .and_then(|c| u32::try_from(c).ok())
-                    .unwrap_or(0),
-                description: err
-                    .get("description")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_owned(),
-            });
-        }
-        serde_json::from_value(value).map_err(|source| JsError::Decode { subject, source })
+                async_nats::RequestErrorKind::NoResponders => JsError::NoResponders { subject },
+                _ => JsError::Transport { subject, source },
+            })
+    }
+
+    /// The API subject for `suffix` (`STREAM.RESTORE.S` -> `$JS.API.STREAM.RESTORE.S`).
+    pub(crate) fn subject(&self, suffix: &str) -> String {
+        format!("{}.{suffix}", self.prefix)
+    }
+
+    /// The per-call timeout.
+    pub(crate) fn timeout(&self) -> Duration {
+        self.timeout
     }
 
     async fn paged<T: DeserializeOwned>(&self, what: &str) -> Result<Vec<T>, JsError> {
@@ -254,4 +246,36 @@ impl JsApi {
             }
         }
     }
+}
+
+/// A JetStream API reply as `T`; an `{"error": ..}` reply becomes [`JsError::Api`].
+pub(crate) fn decode_reply<T: DeserializeOwned>(
+    subject: String,
+    payload: &[u8],
+) -> Result<T, JsError> {
+    let value: Value = serde_json::from_slice(payload).map_err(|source| JsError::Decode {
+        subject: subject.clone(),
+        source,
+    })?;
+    if let Some(err) = value.get("error") {
+        return Err(JsError::Api {
+            subject,
+            code: err
+                .get("code")
+                .and_then(Value::as_u64)
+                .and_then(|c| u16::try_from(c).ok())
+                .unwrap_or(0),
+            err_code: err
+                .get("err_code")
+                .and_then(Value::as_u64)
+                .and_then(|c| u32::try_from(c).ok())
+                .unwrap_or(0),
+            description: err
+                .get("description")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned(),
+        });
+    }
+    serde_json::from_value(value).map_err(|source| JsError::Decode { subject, source })
 }

@@ -9,6 +9,7 @@ pub mod connect;
 pub mod js_api;
 pub mod js_error;
 pub mod region;
+pub mod snapshot;
 pub mod stream_info;
 pub mod sys_api;
 
@@ -16,6 +17,7 @@ pub use connect::{Account, Auth, ConnectError, ConnectSpec, connect};
 pub use js_api::JsApi;
 pub use js_error::JsError;
 pub use region::{RegionClients, Regions, connect_regions};
+pub use snapshot::{SnapshotTaken, TransferError};
 pub use stream_info::{
     AccountInfo, ClusterInfo, MirrorInfo, PeerInfo, StoredMessage, StreamConfig, StreamInfo,
     StreamState,
