@@ -13,9 +13,9 @@ use natsdr::{
         auth::Tokens,
         model::{Observations, RegionVerdict, ReportAge, Status},
     },
-    config::{Config, DnsProvider},
+    config::Config,
     core::{self, Health, Observation, Ownership, StreamRole, Vantage, WallTime},
-    dns::{KeyAlgorithm, Rfc2136, Rfc2136Config},
+    dns::Rfc2136,
     lab::{Lab, LabOptions, LabRegion, NetPath, Site, find_nats_server},
     model::{Epoch, Region},
     nats::{RegionClients, connect_regions},
@@ -38,26 +38,7 @@ fn natsdr_exe() -> std::path::PathBuf {
 
 /// The arbiter and client record the config's `[dns]` section describes.
 fn rfc2136(config: &Config) -> Rfc2136 {
-    let dns = config.dns.as_ref().expect("the lab writes [dns]");
-    let DnsProvider::Rfc2136 {
-        server,
-        key_name,
-        key_secret,
-        timeout,
-        ..
-    } = &dns.provider;
-    Rfc2136::new(&Rfc2136Config {
-        server: *server,
-        zone: dns.zone.clone(),
-        key_name: key_name.clone(),
-        key_secret: key_secret.resolve().unwrap().expose().to_owned(),
-        algorithm: KeyAlgorithm::HmacSha256,
-        owner_record_name: dns.owner_record.clone(),
-        client_record_name: dns.client_record.clone(),
-        ttl: dns.ttl,
-        timeout: *timeout,
-    })
-    .unwrap()
+    Rfc2136::new(&natsdr::dns::rfc2136_config(config).unwrap()).unwrap()
 }
 
 /// Creates the lab's topology through the operator's direct connections; returns them.

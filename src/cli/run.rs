@@ -15,7 +15,7 @@ use crate::api::model::{Observations, PeerStatus, Status};
 use crate::api::{ApiContext, CommandRequest};
 use crate::config::Config;
 use crate::core::{Instant, Observation, WallTime};
-use crate::dns::{MemoryDns, Rfc2136, Rfc2136Config, rfc2136_config as dns_config};
+use crate::dns::{AnyArbiter, AnyClientRecord, MemoryDns};
 use crate::driver::{Driver, Executors, Outputs, Probe, peer_status};
 use crate::exec::NatsExecutor;
 use crate::notify::{DeliveryPolicy, DeliveryResult, Notifier, PagerDuty, Sink, SinkKind, Webhook};
@@ -52,7 +52,7 @@ pub fn run(path: &Path, format: LogFormat) -> u8 {
 
 /// The prober, as the driver sees it: the round's details feed the probe metrics here.
 struct MeteredProber {
-    inner: Prober<Rfc2136, Rfc2136>,
+    inner: Prober<AnyArbiter, AnyClientRecord>,
     metrics: Metrics,
     peers: Vec<PeerStatus>,
 }
@@ -141,20 +141,14 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
     let conns = crate::nats::connect_regions(&cfg, &cfg.watchdog.id, cfg.timing.probe_timeout)
         .await
         .map_err(|e| fail(crate::error_chain(&e)))?;
-    let dns: Option<Rfc2136Config> = match cfg.watchdog.role {
-        crate::config::Role::Watchdog => Some(dns_config(&cfg).map_err(fail)?),
-        crate::config::Role::Witness => cfg
-            .dns
-            .as_ref()
-            .map(|_| dns_config(&cfg))
-            .transpose()
-            .map_err(fail)?,
+    // A witness probes DNS only when it has a [dns] section; a watchdog always needs one.
+    let dns = match (cfg.watchdog.role, cfg.dns.is_some()) {
+        (crate::config::Role::Witness, false) => None,
+        (crate::config::Role::Watchdog | crate::config::Role::Witness, _) => {
+            Some(crate::dns::from_config(&cfg).await.map_err(fail)?)
+        }
     };
-    let mk = |c: &Rfc2136Config| Rfc2136::new(c).map_err(|e| fail(crate::error_chain(&e)));
-    let probe_dns = dns
-        .as_ref()
-        .map(|c| Ok::<_, (String, u8)>((mk(c)?, mk(c)?)))
-        .transpose()?;
+    let probe_dns = dns.clone();
     let prober = Prober::new(cfg.clone(), conns.clone(), probe_dns)
         .map_err(|e| fail(crate::error_chain(&e)))?;
     let audit_clients = conns
@@ -174,14 +168,13 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
         audit,
         audit_clients,
     };
-    match &dns {
-        Some(c) => {
-            let d = Arc::new(mk(c)?);
+    match dns {
+        Some((arbiter, client)) => {
             drive(
                 parts,
                 Executors {
-                    arbiter: d.clone(),
-                    client: d,
+                    arbiter: Arc::new(arbiter),
+                    client: Arc::new(client),
                     fencer: nats.clone(),
                     promoter: nats,
                 },
@@ -209,7 +202,7 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
 /// What `drive` needs besides the executors.
 struct Parts {
     cfg: Arc<Config>,
-    prober: Prober<Rfc2136, Rfc2136>,
+    prober: Prober<AnyArbiter, AnyClientRecord>,
     notifier: Option<crate::notify::NotifierHandle>,
     metrics: Metrics,
     registry: prometheus_client::registry::Registry,

@@ -22,8 +22,8 @@ pub use raw::RawConfig;
 pub use region::{Auth, EntryPoint, Home, RegionConfig, Tls};
 pub use secret::{Secret, SecretError, SecretRef};
 pub use settings::{
-    Api, Dns, DnsProvider, Notify, PagerDutyConfig, Peers, Role, RpoBudget, Timing, TwoSite,
-    Watchdog, WebhookConfig,
+    Api, Dns, DnsProvider, Notify, PagerDutyConfig, Peers, Role, Route53Settings, RpoBudget,
+    Timing, TwoSite, Watchdog, WebhookConfig,
 };
 pub use spec::{Discard, KvSpec, Limits, MirrorSpec, Retention, Storage, StreamSpec};
 

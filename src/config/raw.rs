@@ -184,6 +184,30 @@ pub struct RawDns {
     #[serde(default = "default_ttl")]
     pub ttl: Quantity,
     pub rfc2136: Option<RawRfc2136>,
+    pub route53: Option<RawRoute53>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute53 {
+    pub hosted_zone_id: Option<String>,
+    #[serde(default = "default_aws_region")]
+    pub region: String,
+    pub endpoint_url: Option<String>,
+    pub set_identifier: Option<String>,
+    #[serde(default = "default_dns_timeout")]
+    pub timeout: Quantity,
+    #[serde(default = "default_retry_deadline")]
+    pub retry_deadline: Quantity,
+    #[serde(default)]
+    pub name_servers: Vec<String>,
+}
+
+fn default_aws_region() -> String {
+    "us-east-1".into()
+}
+fn default_retry_deadline() -> Quantity {
+    "4s".into()
 }
 
 fn default_ttl() -> Quantity {
@@ -194,6 +218,7 @@ fn default_ttl() -> Quantity {
 #[serde(deny_unknown_fields)]
 pub struct RawRfc2136 {
     pub server: String,
+    pub zone: Option<String>,
     pub key_name: String,
     #[serde(default = "default_algorithm")]
     pub key_algorithm: String,

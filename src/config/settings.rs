@@ -157,6 +157,47 @@ pub enum DnsProvider {
         /// Per request.
         timeout: Duration,
     },
+    /// Route 53's API (control plane): each claim and swap is one ChangeResourceRecordSets
+    /// batch, an exact DELETE + CREATE compare-and-swap. The API lives in us-east-1.
+    Route53(Route53Settings),
+    /// Route 53's data plane: pre-created PRIMARY/SECONDARY failover records whose health
+    /// checks read `GET /v1/dns-health/<region>`; natsdr moves traffic with no API call. The
+    /// arbiter (the epoch's compare-and-swap) stays on an RFC 2136 server outside us-east-1.
+    Route53Health {
+        /// The arbiter's RFC 2136 server.
+        server: SocketAddr,
+        /// The zone on that server holding `dns.owner_record`.
+        arbiter_zone: String,
+        /// TSIG key name.
+        key_name: String,
+        /// TSIG algorithm (hmac-sha256, hmac-sha384, hmac-sha512).
+        key_algorithm: String,
+        /// TSIG secret (base64).
+        key_secret: SecretRef,
+        /// Per request, to the arbiter and to the name servers.
+        timeout: Duration,
+        /// Route 53's authoritative servers for the client record (data plane: no API call).
+        name_servers: Vec<SocketAddr>,
+    },
+}
+
+/// The Route 53 control-plane settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Route53Settings {
+    /// The hosted zone holding both records.
+    pub hosted_zone_id: String,
+    /// The API's signing region (Route 53 is global; its API is us-east-1).
+    pub region: String,
+    /// Another endpoint (a local emulator in tests).
+    pub endpoint_url: Option<String>,
+    /// The client record's SetIdentifier (weighted or failover records).
+    pub set_identifier: Option<String>,
+    /// Per API call.
+    pub timeout: Duration,
+    /// How long a write retries `Throttling` and `PriorRequestNotComplete`.
+    pub retry_deadline: Duration,
+    /// The authoritative servers to verify against; empty: the zone's delegation set.
+    pub name_servers: Vec<SocketAddr>,
 }
 
 /// DNS: the arbiter and the client-facing record.

@@ -546,11 +546,19 @@ fn dns(d: &super::raw::RawDns) -> Result<Dns> {
     let zone = fqdn("dns.zone", &d.zone)?;
     let client_record = fqdn("dns.client_record", &d.client_record)?;
     let owner_record = fqdn("dns.owner_record", &d.owner_record)?;
-    for (key, name) in [
-        ("dns.client_record", &client_record),
-        ("dns.owner_record", &owner_record),
-    ] {
-        if !(name == &zone || name.ends_with(&format!(".{zone}"))) {
+    let health = d.provider == "route53-health";
+    // NB: in data-plane mode the owner record lives on the arbiter's RFC 2136 server, whose zone
+    // may differ from the Route 53 zone; it is checked against that zone below.
+    let records: &[(&str, &String)] = if health {
+        &[("dns.client_record", &client_record)]
+    } else {
+        &[
+            ("dns.client_record", &client_record),
+            ("dns.owner_record", &owner_record),
+        ]
+    };
+    for &(key, name) in records {
+        if !inside(name, &zone) {
             return Err(ConfigError::invalid(
                 key,
                 format!("{name} is not inside the zone {zone}"),
@@ -564,52 +572,51 @@ fn dns(d: &super::raw::RawDns) -> Result<Dns> {
         ));
     }
     let provider = match d.provider.as_str() {
-        "rfc2136" => {
-            let r = d.rfc2136.as_ref().ok_or_else(|| {
-                ConfigError::invalid(
-                    "dns.rfc2136",
-                    "missing: provider \"rfc2136\" needs a [dns.rfc2136] section",
-                )
-            })?;
-            let server = r.server.parse::<SocketAddr>().map_err(|e| {
-                ConfigError::invalid(
-                    "dns.rfc2136.server",
-                    format!("{:?}: {e} (expected ip:port)", r.server),
-                )
-            })?;
-            if !["hmac-sha256", "hmac-sha384", "hmac-sha512"].contains(&r.key_algorithm.as_str()) {
+        "route53" => DnsProvider::Route53(route53(d)?),
+        "route53-health" => {
+            let (server, key_name, key_algorithm, key_secret, timeout) = rfc2136(d)?;
+            let arbiter_zone = match d.rfc2136.as_ref().and_then(|r| r.zone.as_deref()) {
+                Some(z) => fqdn("dns.rfc2136.zone", z)?,
+                None => zone.clone(),
+            };
+            if !inside(&owner_record, &arbiter_zone) {
                 return Err(ConfigError::invalid(
-                    "dns.rfc2136.key_algorithm",
-                    format!(
-                        "{:?}: expected hmac-sha256, hmac-sha384 or hmac-sha512",
-                        r.key_algorithm
-                    ),
+                    "dns.owner_record",
+                    format!("{owner_record} is not inside the arbiter's zone {arbiter_zone}"),
                 ));
             }
-            let key_secret = secret(
-                "dns.rfc2136.key_secret",
-                &r.key_secret,
-                &r.key_secret_file,
-                &r.key_secret_env,
-            )?
-            .ok_or_else(|| {
-                ConfigError::invalid(
-                    "dns.rfc2136.key_secret",
-                    "missing: give key_secret_file or key_secret_env",
-                )
-            })?;
+            let r = route53(d)?;
+            if r.name_servers.is_empty() {
+                return Err(ConfigError::invalid(
+                    "dns.route53.name_servers",
+                    "missing: data-plane mode reads the client record from Route 53's \
+                     authoritative servers (ip:port), never from the API",
+                ));
+            }
+            DnsProvider::Route53Health {
+                server,
+                arbiter_zone,
+                key_name,
+                key_algorithm,
+                key_secret,
+                timeout,
+                name_servers: r.name_servers,
+            }
+        }
+        "rfc2136" => {
+            let (server, key_name, key_algorithm, key_secret, timeout) = rfc2136(d)?;
             DnsProvider::Rfc2136 {
                 server,
-                key_name: r.key_name.clone(),
-                key_algorithm: r.key_algorithm.clone(),
+                key_name,
+                key_algorithm,
                 key_secret,
-                timeout: dur("dns.rfc2136.timeout", &r.timeout)?,
+                timeout,
             }
         }
         other => {
             return Err(ConfigError::invalid(
                 "dns.provider",
-                format!("{other:?}: expected \"rfc2136\""),
+                format!("{other:?}: expected \"rfc2136\", \"route53\" or \"route53-health\""),
             ));
         }
     };
@@ -619,6 +626,137 @@ fn dns(d: &super::raw::RawDns) -> Result<Dns> {
         client_record,
         owner_record,
         ttl: dur("dns.ttl", &d.ttl)?,
+    })
+}
+
+fn inside(name: &str, zone: &str) -> bool {
+    name == zone || name.ends_with(&format!(".{zone}"))
+}
+
+/// The `[dns.rfc2136]` section: server, key name, algorithm, secret, timeout.
+fn rfc2136(
+    d: &super::raw::RawDns,
+) -> Result<(SocketAddr, String, String, super::SecretRef, Duration)> {
+    let r = d.rfc2136.as_ref().ok_or_else(|| {
+        ConfigError::invalid(
+            "dns.rfc2136",
+            format!(
+                "missing: provider {:?} needs a [dns.rfc2136] section",
+                d.provider
+            ),
+        )
+    })?;
+    if r.zone.is_some() && d.provider != "route53-health" {
+        return Err(ConfigError::invalid(
+            "dns.rfc2136.zone",
+            "only for provider \"route53-health\" (the arbiter's own zone); here it is dns.zone",
+        ));
+    }
+    let server = r.server.parse::<SocketAddr>().map_err(|e| {
+        ConfigError::invalid(
+            "dns.rfc2136.server",
+            format!("{:?}: {e} (expected ip:port)", r.server),
+        )
+    })?;
+    if !["hmac-sha256", "hmac-sha384", "hmac-sha512"].contains(&r.key_algorithm.as_str()) {
+        return Err(ConfigError::invalid(
+            "dns.rfc2136.key_algorithm",
+            format!(
+                "{:?}: expected hmac-sha256, hmac-sha384 or hmac-sha512",
+                r.key_algorithm
+            ),
+        ));
+    }
+    let key_secret = secret(
+        "dns.rfc2136.key_secret",
+        &r.key_secret,
+        &r.key_secret_file,
+        &r.key_secret_env,
+    )?
+    .ok_or_else(|| {
+        ConfigError::invalid(
+            "dns.rfc2136.key_secret",
+            "missing: give key_secret_file or key_secret_env",
+        )
+    })?;
+    Ok((
+        server,
+        r.key_name.clone(),
+        r.key_algorithm.clone(),
+        key_secret,
+        dur("dns.rfc2136.timeout", &r.timeout)?,
+    ))
+}
+
+/// The `[dns.route53]` section.
+fn route53(d: &super::raw::RawDns) -> Result<super::Route53Settings> {
+    let r = d.route53.as_ref().ok_or_else(|| {
+        ConfigError::invalid(
+            "dns.route53",
+            format!(
+                "missing: provider {:?} needs a [dns.route53] section",
+                d.provider
+            ),
+        )
+    })?;
+    let hosted_zone_id = match (&r.hosted_zone_id, d.provider.as_str()) {
+        (Some(id), _) => {
+            let bare = id.trim_start_matches("/hostedzone/");
+            if bare.is_empty() || !bare.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(ConfigError::invalid(
+                    "dns.route53.hosted_zone_id",
+                    format!("{id:?} is not a hosted zone id (Z0123456789EXAMPLE)"),
+                ));
+            }
+            bare.to_owned()
+        }
+        (None, "route53") => {
+            return Err(ConfigError::invalid(
+                "dns.route53.hosted_zone_id",
+                "missing: provider \"route53\" changes records through the API",
+            ));
+        }
+        (None, _) => String::new(),
+    };
+    if let Some(url) = &r.endpoint_url
+        && !(url.starts_with("http://") || url.starts_with("https://"))
+    {
+        return Err(ConfigError::invalid(
+            "dns.route53.endpoint_url",
+            format!("{url:?} is not an http(s) URL"),
+        ));
+    }
+    if r.set_identifier.as_deref().is_some_and(str::is_empty) {
+        return Err(ConfigError::invalid(
+            "dns.route53.set_identifier",
+            "is empty: leave it out for a simple record",
+        ));
+    }
+    let name_servers = r
+        .name_servers
+        .iter()
+        .map(|s| {
+            s.parse::<SocketAddr>()
+                .or_else(|_| {
+                    s.parse::<std::net::IpAddr>()
+                        .map(|ip| SocketAddr::new(ip, 53))
+                })
+                .map_err(|_| {
+                    ConfigError::invalid(
+                        "dns.route53.name_servers",
+                        format!("{s:?} is not an ip or ip:port"),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(super::Route53Settings {
+        hosted_zone_id,
+        region: r.region.clone(),
+        endpoint_url: r.endpoint_url.clone(),
+        set_identifier: r.set_identifier.clone(),
+        timeout: dur("dns.route53.timeout", &r.timeout)?,
+        retry_deadline: dur("dns.route53.retry_deadline", &r.retry_deadline)?,
+        name_servers,
     })
 }
 

@@ -13,7 +13,7 @@ use super::scenario::Scenario;
 use super::{DemoError, Ledger};
 use crate::api::model::Status;
 use crate::config::Config;
-use crate::dns::{Arbiter as _, Ownership, Rfc2136, rfc2136_config};
+use crate::dns::{AnyArbiter, Arbiter as _, Ownership};
 use crate::lab::watchdogs::Watchdogs;
 use crate::lab::{Lab, LabManifest, LabOptions, LabRegion, NetPath, Site};
 use crate::model::Region;
@@ -101,8 +101,9 @@ async fn drive(
     if let Some(bad) = changes.iter().find(|c| !c.is_change()) {
         return Err(DemoError::Topology(bad.to_string()));
     }
-    let arbiter = Rfc2136::new(&rfc2136_config(&cfg).map_err(DemoError::Arbiter)?)
-        .map_err(|e| DemoError::Arbiter(crate::error_chain(&e)))?;
+    let (arbiter, _) = crate::dns::from_config(&cfg)
+        .await
+        .map_err(DemoError::Arbiter)?;
 
     let env: Vec<(&str, &str)> = opts
         .env
@@ -347,7 +348,7 @@ fn load_target(m: &LabManifest) -> Result<LoadTarget, DemoError> {
     })
 }
 
-async fn read_owner(arbiter: &Rfc2136) -> Result<Option<Ownership>, DemoError> {
+async fn read_owner(arbiter: &AnyArbiter) -> Result<Option<Ownership>, DemoError> {
     arbiter
         .read()
         .await

@@ -93,6 +93,22 @@ pub enum DnsError {
     /// A swap target that cannot be written (an empty address set, a bad alias name).
     #[error("invalid client record target: {0}")]
     InvalidTarget(String),
+    /// A Route 53 API call failed: `Throttling` and `PriorRequestNotComplete` (retried within
+    /// the deadline first), a transport failure, or a refusal such as `AccessDenied`.
+    #[error("Route 53 {operation} failed: {code}: {message}")]
+    Route53 {
+        /// The API operation.
+        operation: &'static str,
+        /// The service's error code (`transport` when there was no answer).
+        code: String,
+        /// The service's message.
+        message: String,
+        /// Whether trying again later may succeed.
+        retryable: bool,
+        /// The SDK's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The authoritative server did not show the expected client record in time.
     #[error("{name} did not show {expected} within {waited:?}; last seen: {last_seen}")]
     NotVisible {
@@ -114,6 +130,7 @@ impl DnsError {
         match self {
             Self::Transport { .. } | Self::Timeout { .. } | Self::NotVisible { .. } => true,
             Self::Rcode { rcode, .. } => *rcode == ResponseCode::ServFail,
+            Self::Route53 { retryable, .. } => *retryable,
             Self::Config { .. }
             | Self::NotAuthorized { .. }
             | Self::BadResponse { .. }

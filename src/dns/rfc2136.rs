@@ -15,11 +15,12 @@ use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::tcp::TcpClientStream;
 use hickory_net::xfer::{DnsHandle as _, DnsMultiplexer};
 use hickory_net::{DnsError as HickoryDnsError, NetError};
-use hickory_resolver::Resolver;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use tokio::time::Instant;
 
-use super::{Arbiter, ClaimResult, ClientRecord, ClientTarget, DnsError, Ownership, SwapResult};
+use super::{
+    Arbiter, ClaimResult, ClientRecord, ClientTarget, DnsError, Ownership, SwapResult,
+    authoritative,
+};
 
 /// A TSIG algorithm BIND and hickory both support.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -468,68 +469,6 @@ impl Rfc2136 {
             SwapResult::Lost { current }
         })
     }
-
-    /// A resolver that asks only our authoritative server and caches nothing, so each lookup
-    /// sees the server's current data.
-    fn uncached_resolver(&self) -> Result<Resolver<TokioRuntimeProvider>, DnsError> {
-        let mut udp = ConnectionConfig::udp();
-        udp.port = self.server.port();
-        let mut tcp = ConnectionConfig::tcp();
-        tcp.port = self.server.port();
-        let server = NameServerConfig::new(self.server.ip(), true, vec![udp, tcp]);
-        let mut options = ResolverOpts::default();
-        options.cache_size = 0;
-        options.attempts = 1;
-        options.timeout = self.timeout;
-        options.recursion_desired = false;
-        let mut builder = Resolver::builder_with_config(
-            ResolverConfig::from_name_servers(vec![server]),
-            TokioRuntimeProvider::new(),
-        );
-        *builder.options_mut() = options;
-        builder.build().map_err(|source| DnsError::Transport {
-            server: self.server,
-            source,
-        })
-    }
-
-    /// What the uncached resolver currently answers for the client name.
-    async fn resolve_client(
-        &self,
-        resolver: &Resolver<TokioRuntimeProvider>,
-        expected: &ClientTarget,
-    ) -> Result<Option<ClientTarget>, NetError> {
-        let types: &[RecordType] = match expected {
-            ClientTarget::Addresses(_) => &[RecordType::A, RecordType::AAAA],
-            ClientTarget::Alias(_) => &[RecordType::CNAME],
-        };
-        let mut addrs = std::collections::BTreeSet::new();
-        let mut alias = None;
-        for rtype in types {
-            let lookup = match resolver.lookup(self.client.clone(), *rtype).await {
-                Ok(lookup) => lookup,
-                Err(e) if e.is_no_records_found() || e.is_nx_domain() => continue,
-                Err(e) => return Err(e),
-            };
-            for record in lookup.answers() {
-                match &record.data {
-                    RData::A(v4) => {
-                        addrs.insert(IpAddr::V4(v4.0));
-                    }
-                    RData::AAAA(v6) => {
-                        addrs.insert(IpAddr::V6(v6.0));
-                    }
-                    RData::CNAME(c) => alias = Some(c.0.to_ascii()),
-                    _ => {}
-                }
-            }
-        }
-        Ok(match (alias, addrs.is_empty()) {
-            (Some(alias), _) => Some(ClientTarget::Alias(alias)),
-            (None, false) => Some(ClientTarget::Addresses(addrs)),
-            (None, true) => None,
-        })
-    }
 }
 
 /// Maps a response code to the error callers act on.
@@ -632,10 +571,16 @@ impl ClientRecord for Rfc2136 {
         expected: &ClientTarget,
         within: Duration,
     ) -> Result<Duration, DnsError> {
-        let resolver = self.uncached_resolver()?;
+        let resolver = authoritative::uncached_resolver(self.server, self.timeout)?;
         let started = Instant::now();
         loop {
-            let last_seen = match self.resolve_client(&resolver, expected).await {
+            let last_seen = match authoritative::resolve_target(
+                &resolver,
+                &self.client,
+                Some(expected),
+            )
+            .await
+            {
                 Ok(Some(seen)) if seen == *expected => return Ok(started.elapsed()),
                 Ok(Some(seen)) => seen.to_string(),
                 Ok(None) => "no records".into(),

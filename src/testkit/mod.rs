@@ -1,2 +1,3 @@
 //! Real local servers for tests and the demo: nothing here is used by the watchdog itself.
+pub mod ministack;
 pub mod receiver;

@@ -1,0 +1,107 @@
+//! A real ministack (a local Route 53 emulator) on a free port, for tests and the demo.
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Why ministack could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum MinistackError {
+    /// The executable is missing: `make deps` installs it (PyPI `ministack`).
+    #[error("ministack not found at {0} (run `make deps`, or set NATSDR_MINISTACK to its path)")]
+    Missing(PathBuf),
+    /// It could not be spawned, or no free port could be had.
+    #[error("cannot start ministack")]
+    Spawn(#[source] std::io::Error),
+    /// It did not accept connections in time.
+    #[error("ministack did not listen on {addr} within {waited:?}; its log is {log}")]
+    NotReady {
+        /// Where it should listen.
+        addr: SocketAddr,
+        /// How long we waited.
+        waited: Duration,
+        /// Its log file.
+        log: String,
+    },
+}
+
+/// A running ministack; killed on drop.
+#[derive(Debug)]
+pub struct Ministack {
+    child: Child,
+    addr: SocketAddr,
+}
+
+/// `$NATSDR_MINISTACK`, else `<repo>/.tools/venv/bin/ministack` (where `make deps` puts it).
+pub fn executable() -> PathBuf {
+    std::env::var_os("NATSDR_MINISTACK").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/ministack"),
+        PathBuf::from,
+    )
+}
+
+impl Ministack {
+    /// Starts ministack (Route 53 only) on a free port of 127.0.0.1, logging to `dir`, and
+    /// waits until it answers. Fails (never skips) when it is not installed.
+    pub fn start(dir: &Path) -> Result<Self, MinistackError> {
+        let exe = executable();
+        if !exe.exists() {
+            return Err(MinistackError::Missing(exe));
+        }
+        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+            .and_then(|l| l.local_addr())
+            .map_err(MinistackError::Spawn)?
+            .port();
+        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let log_path = dir.join(format!("ministack-{port}.log"));
+        let log = std::fs::File::create(&log_path).map_err(MinistackError::Spawn)?;
+        let err = log.try_clone().map_err(MinistackError::Spawn)?;
+        let child = Command::new(&exe)
+            .current_dir(dir)
+            .env("BIND_HOST", "127.0.0.1")
+            .env("GATEWAY_PORT", port.to_string())
+            .env("SERVICES", "route53")
+            .env("LOG_LEVEL", "WARNING")
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(err)
+            .spawn()
+            .map_err(MinistackError::Spawn)?;
+        let mut me = Self { child, addr };
+        let started = Instant::now();
+        let limit = Duration::from_secs(30);
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+            if started.elapsed() > limit || matches!(me.child.try_wait(), Ok(Some(_))) {
+                me.kill();
+                return Err(MinistackError::NotReady {
+                    addr,
+                    waited: started.elapsed(),
+                    log: log_path.display().to_string(),
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(me)
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Its endpoint URL, for `endpoint_url`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Ministack {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
