@@ -103,6 +103,11 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
     let server = find_nats_server().map_err(BenchError::Lab)?;
     let mut report = BenchReport {
         machine: machine(),
+        command: std::env::args()
+            .enumerate()
+            .map(|(i, a)| if i == 0 { "natsdr".to_owned() } else { a })
+            .collect::<Vec<_>>()
+            .join(" "),
         nats_version: nats_version(&server).map_err(BenchError::Demo)?,
         ..BenchReport::default()
     };
