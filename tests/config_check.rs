@@ -200,8 +200,8 @@ fn a_promotion_that_would_overlap_a_gdpr_stream_is_refused() {
 fn broken_timing_rules_are_refused_with_the_reason() {
     let toml = replace(
         &example("natsdr.example.toml"),
-        "self_fence_lease = \"3s\"",
-        "self_fence_lease = \"5s\"",
+        "self_fence_lease = \"2500ms\"",
+        "self_fence_lease = \"4s\"",
     );
     let line = refused(&toml, &[]);
     assert!(
@@ -225,7 +225,12 @@ fn broken_timing_rules_are_refused_with_the_reason() {
         "probe_timeout = \"400ms\"",
         "probe_timeout = \"800ms\"",
     );
-    let toml = replace(&toml, "failover_delay = \"5s\"", "failover_delay = \"6s\"");
+    let toml = replace(&toml, "failover_delay = \"4s\"", "failover_delay = \"6s\"");
+    let toml = replace(
+        &toml,
+        "self_fence_lease = \"2500ms\"",
+        "self_fence_lease = \"3s\"",
+    );
     let line = refused(&toml, &[]);
     assert!(
         line.contains("timing.self_fence_lease") && line.contains("3s 600ms"),

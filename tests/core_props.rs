@@ -88,8 +88,16 @@ fn run(sim: &mut Sim, op: &Op) {
     }
 }
 
+/// 300 cases per run in `make test`; `PROPTEST_CASES=60000` for a hunt.
+fn cases() -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
 
     /// `Sim::feed` already checks `invariants::check` after every decision (a paused watchdog
     /// emits nothing, known epochs only grow, no protected stream is named, promotion only in the

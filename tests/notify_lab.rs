@@ -19,7 +19,7 @@ use serde_json::Value;
 /// The routing key the watchdogs read from their environment (`routing_key_env`).
 const ROUTING_KEY: &str = "R0UT1NG-KEY-FOR-THE-LAB";
 
-/// Fault to `failed_over` must stay within this: `failover_delay` (5 s) plus detection (a
+/// Fault to `failed_over` must stay within this: `failover_delay` (4 s) plus detection (a
 /// mirror silent for `mirror_silence`, counted inside the delay), the claim, fence, promote
 /// and DNS steps and a few probe rounds. A notifier that held the driver for even one
 /// delivery attempt (10 s) would blow it.

@@ -47,7 +47,7 @@ struct Profile {
     window_ms: u64,
 }
 
-/// The lab's defaults (README: 500 ms rounds, 5 s failover delay), set explicitly so the report
+/// The lab's defaults (README: 500 ms rounds, 4 s failover delay), set explicitly so the report
 /// states exactly what ran; and a faster profile that still satisfies every timing rule.
 const PROFILES: [Profile; 2] = [
     Profile {
@@ -55,8 +55,8 @@ const PROFILES: [Profile; 2] = [
         timing: [
             ("probe_interval", "500ms"),
             ("probe_timeout", "400ms"),
-            ("failover_delay", "5s"),
-            ("self_fence_lease", "3s"),
+            ("failover_delay", "4s"),
+            ("self_fence_lease", "2500ms"),
             ("mirror_silence", "3s"),
             ("peer_stale_after", "3s"),
         ],

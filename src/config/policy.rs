@@ -34,7 +34,7 @@ pub fn policy_params(cfg: &Config) -> PolicyParams {
     p.failover_delay = t.failover_delay;
     p.self_fence_lease = t.self_fence_lease;
     // NB: half a probe interval covers executor latency and clock-rate drift between the two
-    // watchdogs: with the defaults, 3s lease + 2 x 1s + 0.5s < 6s failover delay.
+    // watchdogs: with the defaults, 2.5s lease + 2 x 500ms + 250ms < 4s failover delay.
     p.margin = t.probe_interval / 2;
     p.mirror_silence = t.mirror_silence;
     p.report_max_age = t.peer_stale_after;

@@ -112,8 +112,8 @@ impl Default for RawTiming {
         Self {
             probe_interval: "500ms".into(),
             probe_timeout: "400ms".into(),
-            failover_delay: "5s".into(),
-            self_fence_lease: "3s".into(),
+            failover_delay: "4s".into(),
+            self_fence_lease: "2500ms".into(),
             mirror_silence: "3s".into(),
             peer_stale_after: "3s".into(),
             step_timeout: "5s".into(),

@@ -572,9 +572,22 @@ fn assess(
             | Phase::StoodDown { .. }
             | Phase::SelfFenced { .. } => now,
         };
-        // Not from before anyone last saw it serving: the old primary's lease may date from then.
+        // The outage is dated from the last sighting of the region serving, not from the round
+        // that confirmed it: votes need a probe timeout and a report fetch to arrive, and that
+        // latency would otherwise add straight to the RTO. Never from before the last sighting
+        // (the old primary's lease may date from then; the timing rule is counted from it), and
+        // at most `detection_latency` before the confirming round, so a region nobody has seen
+        // for a long while still needs `failover_delay` minus that of confirmed outage. Without
+        // any sighting (a restarted watchdog), the confirming round is all we know.
         let seen = world::last_serving(obs, region).max(prev.seen_serving.get(region).copied());
-        let since = seen.map_or(counted, |s| counted.max(s));
+        let since = seen.map_or(counted, |s| {
+            let earliest = if matches!(prev.phase, Phase::Suspect { .. } | Phase::Blocked { .. }) {
+                counted
+            } else {
+                counted.minus(policy.params().detection_latency())
+            };
+            earliest.max(s)
+        });
         let reason = Reason::Suspect {
             region: region.clone(),
             down_votes: evidence.down_votes,

@@ -81,6 +81,13 @@ pub struct PolicyParams {
 }
 
 impl PolicyParams {
+    /// How long after a region stops serving the votes that confirm it can arrive: a round
+    /// interval until the next probe and another for the reports (each round's probe timeout is
+    /// shorter than its interval). The standby dates an outage back by at most this much.
+    pub fn detection_latency(&self) -> Duration {
+        2 * self.probe_interval
+    }
+
     /// Defaults that satisfy the timing rule and aim at an RTO under 10 s: probe every 500 ms,
     /// lease 3 s, failover after 6 s of confirmed outage.
     pub fn new(me: Region, role: Role, home_primary: Region, home_standby: Region) -> Self {

@@ -251,13 +251,15 @@ fn a_meta_leader_re_election_changes_nothing() {
 #[test]
 fn a_region_loss_confirmed_for_the_failover_delay_claims_the_next_epoch() {
     let p = policy(eu());
-    let (suspect, d) = run(healthy_eu(), &W::us_lost(), 1500, 7000, &p);
+    // US was last seen serving at 1 s; the outage is dated from then, not from the round that
+    // confirmed it (the votes' latency must not add to the RTO).
+    let (suspect, d) = run(healthy_eu(), &W::us_lost(), 1500, 6500, &p);
     assert!(
         d.actions.is_empty(),
-        "still waiting at 5.5 s: {:?}",
+        "still waiting 5.5 s after the last sighting: {:?}",
         d.reason
     );
-    let d = step(&suspect, &Event::Observed(W::us_lost().obs(7500)), 7500, &p);
+    let d = step(&suspect, &Event::Observed(W::us_lost().obs(7000)), 7000, &p);
     assert_eq!(
         d.reason,
         Reason::PrimaryDown {
@@ -283,7 +285,7 @@ fn a_region_loss_confirmed_for_the_failover_delay_claims_the_next_epoch() {
     };
     assert_eq!(
         (m.step, m.epoch, m.down_since),
-        (Step::ClaimEpoch, Epoch(2), Some(Instant(1500)))
+        (Step::ClaimEpoch, Epoch(2), Some(Instant(1000)))
     );
 
     // Won: fence the old primary; its lease has long expired, so "unreachable" is enough.
@@ -355,6 +357,47 @@ fn a_region_loss_confirmed_for_the_failover_delay_claims_the_next_epoch() {
         }
     );
     assert_eq!(d.next.phase, Phase::FailedOver { epoch: Epoch(2) });
+}
+
+#[test]
+fn an_outage_is_dated_back_from_its_confirmation_by_at_most_the_detection_latency() {
+    let p = policy(eu());
+    // The last sighting this watchdog knows of is 1 s in, but the votes only confirm at 20 s
+    // (until then the peer and the witness vouch for US, with reports that carry no sighting
+    // time): the standby still needs failover_delay minus the detection latency of confirmed
+    // outage, not an instant failover on an old sighting.
+    let vouched = W {
+        peer_sees_us: Health::Healthy,
+        witness_sees_us: Health::Healthy,
+        ..W::us_lost()
+    };
+    let (waiting, _) = run(healthy_eu(), &vouched, 1500, 19_500, &p);
+    assert!(
+        !matches!(waiting.phase, Phase::Suspect { .. } | Phase::FailingOver(_)),
+        "{:?}",
+        waiting.phase
+    );
+    let (suspect, d) = run(waiting, &W::us_lost(), 20_000, 24_500, &p);
+    assert!(d.actions.is_empty(), "{:?}", d.reason);
+    let Phase::Suspect { since, .. } = suspect.phase else {
+        panic!("{:?}", suspect.phase)
+    };
+    assert_eq!(
+        since,
+        Instant(20_000 - 1_000),
+        "20 s minus two probe intervals"
+    );
+    let d = step(
+        &suspect,
+        &Event::Observed(W::us_lost().obs(25_000)),
+        25_000,
+        &p,
+    );
+    assert!(
+        matches!(d.next.phase, Phase::FailingOver(_)),
+        "{:?}",
+        d.reason
+    );
 }
 
 #[test]
