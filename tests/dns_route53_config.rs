@@ -55,7 +55,43 @@ fn with_dns(dns: &str) -> String {
         example.contains(RFC2136),
         "test bug: the example's [dns] section changed"
     );
-    example.replacen(RFC2136, dns, 1)
+    let toml = example.replacen(RFC2136, dns, 1);
+    if dns.contains("provider = \"route53\"") {
+        // The control-plane provider needs steps long enough to wait for INSYNC (see below).
+        return toml.replacen(STEP_5S, "step_timeout = \"15s\"", 1);
+    }
+    toml
+}
+
+const STEP_5S: &str = "step_timeout = \"5s\"";
+
+#[test]
+fn the_route53_provider_refuses_steps_too_short_to_wait_for_insync() {
+    let toml = with_dns(ROUTE53).replacen("step_timeout = \"15s\"", STEP_5S, 1);
+    assert!(
+        toml.contains(STEP_5S),
+        "test bug: no step_timeout to shorten"
+    );
+    let line = refused(&toml);
+    assert!(
+        line.contains("timing.step_timeout") && line.contains("INSYNC") && line.contains("12s"),
+        "{line}"
+    );
+    // 12 s x 5 attempts covers Route 53's 60 s: accepted.
+    let ok =
+        check(&with_dns(ROUTE53).replacen("step_timeout = \"15s\"", "step_timeout = \"12s\"", 1));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    // The data-plane provider makes no API call in a failover: the default is fine there.
+    let ok = check(&with_dns(HEALTH));
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
 }
 
 fn check(toml: &str) -> Output {

@@ -41,6 +41,7 @@ pub fn policy_params(cfg: &Config) -> PolicyParams {
     p.rpo_max_msgs = cfg.rpo.max_lag_messages;
     p.rpo_max_lag = cfg.rpo.max_lag_seconds;
     p.step_timeout = t.step_timeout;
+    p.max_attempts = super::validate::STEP_ATTEMPTS;
     p.flap_max = t.flap_max;
     p.flap_window = t.flap_window;
     p.tilt_hold = t.tilt_duration;

@@ -163,6 +163,13 @@ impl TryFrom<RawConfig> for Config {
         }
 
         let dns = raw.dns.as_ref().map(dns).transpose()?;
+        if let Some(Dns {
+            provider: DnsProvider::Route53(_),
+            ..
+        }) = &dns
+        {
+            route53_step_budget(&timing)?;
+        }
         if role == Role::Watchdog && dns.is_none() {
             return Err(ConfigError::invalid(
                 "dns",
@@ -277,6 +284,33 @@ fn notify(n: &super::raw::RawNotify) -> Result<super::Notify> {
         pagerduty,
         webhooks,
     })
+}
+
+/// Route 53 applies a change everywhere (INSYNC) within 60 s by design, and a DNS step's
+/// attempts must be able to wait that long in all; each attempt waits `step_timeout`. The core
+/// makes this many attempts before it hands a step to an operator.
+pub(crate) const STEP_ATTEMPTS: u32 = 5;
+/// Route 53's documented bound on a change reaching every authoritative server.
+const ROUTE53_INSYNC: Duration = Duration::from_secs(60);
+
+/// With the Route 53 control-plane provider the claim and the swap wait for INSYNC: too short a
+/// `step_timeout` turns an ordinary slow change into a Blocked failover.
+fn route53_step_budget(timing: &Timing) -> Result<()> {
+    let h = |d: Duration| humantime::format_duration(d).to_string();
+    if timing.step_timeout * STEP_ATTEMPTS < ROUTE53_INSYNC {
+        return Err(ConfigError::invalid(
+            "timing.step_timeout",
+            format!(
+                "{} is too short for dns.provider \"route53\": a change is INSYNC within {}, \
+                 and {STEP_ATTEMPTS} attempts of step_timeout must cover that (at least {}; 15s \
+                 recommended)",
+                h(timing.step_timeout),
+                h(ROUTE53_INSYNC),
+                h(ROUTE53_INSYNC / STEP_ATTEMPTS)
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn timing(raw: &RawConfig) -> Result<Timing> {
