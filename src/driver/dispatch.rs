@@ -310,13 +310,28 @@ where
                 streams,
             } => {
                 tokio::spawn(async move {
-                    // NB: no phase metric: the catalog's phases are a failover's.
+                    let t0 = std::time::Instant::now();
                     let result = exec
                         .promoter
                         .capture_tail(&region, &into, epoch, &streams)
                         .await;
-                    if let CaptureResult::Failed { error, .. } = &result {
-                        tracing::warn!(%region, %epoch, %error, "tail capture failed");
+                    let took = t0.elapsed().as_secs_f64();
+                    match &result {
+                        CaptureResult::Done { tail } => {
+                            metrics.failback_step("capture_tail", true, took);
+                            for t in tail {
+                                metrics.failback_tail(
+                                    t.captured,
+                                    t.recovered,
+                                    t.duplicates,
+                                    t.kept,
+                                );
+                            }
+                        }
+                        CaptureResult::Failed { error, .. } => {
+                            metrics.failback_step("capture_tail", false, took);
+                            tracing::warn!(%region, %epoch, %error, "tail capture failed");
+                        }
                     }
                     let _ = tx
                         .send(Event::TailCaptured {
@@ -334,10 +349,13 @@ where
                 streams,
             } => {
                 tokio::spawn(async move {
+                    let t0 = std::time::Instant::now();
                     let result = exec
                         .promoter
                         .reseed(&region, &source, epoch, &streams)
                         .await;
+                    let took = t0.elapsed().as_secs_f64();
+                    metrics.failback_step("reseed", result == StepResult::Done, took);
                     if let StepResult::Failed { error, .. } = &result {
                         tracing::warn!(%region, %epoch, %error, "reseed failed");
                     }

@@ -56,6 +56,12 @@ const COMMANDS: [&str; 6] = [
 const COMMAND_RESULTS: [&str; 3] = ["accepted", "refused", "unauthorized"];
 /// How publishing an audit record to NATS ended (`natsdr_audit_records_total`).
 const AUDIT_RESULTS: [&str; 4] = ["stored", "published", "failed", "dropped"];
+/// The failback steps that run executors of their own (`natsdr_failback_steps_total`); the
+/// rest of a failback is a switchover's steps, counted with the failover phases.
+pub const FAILBACK_STEPS: [&str; 2] = ["capture_tail", "reseed"];
+const STEP_RESULTS: [&str; 2] = ["ok", "error"];
+/// What became of the old primary's divergent messages (`natsdr_failback_tail_messages_total`).
+const TAIL_OUTCOMES: [&str; 4] = ["captured", "recovered", "duplicate", "kept"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Version {
@@ -114,6 +120,19 @@ struct ResultL {
     result: &'static str,
 }
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepL {
+    step: &'static str,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StepResultL {
+    step: &'static str,
+    result: &'static str,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeL {
+    outcome: &'static str,
+}
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CommandL {
     command: &'static str,
     result: &'static str,
@@ -152,6 +171,9 @@ pub struct Metrics {
     notifications: Family<SinkResultL, Counter>,
     commands: Family<CommandL, Counter>,
     audit_records: Family<ResultL, Counter>,
+    failback_steps: Family<StepResultL, Counter>,
+    failback_step_duration: Family<StepL, Histogram, fn() -> Histogram>,
+    failback_tail: Family<OutcomeL, Counter>,
     /// The config's names: the only values the region, stream and peer labels may take.
     known: Arc<Known>,
 }
@@ -200,6 +222,9 @@ impl Metrics {
             notifications: Family::default(),
             commands: Family::default(),
             audit_records: Family::default(),
+            failback_steps: Family::default(),
+            failback_step_duration: Family::new_with_constructor(seconds_histogram),
+            failback_tail: Family::default(),
             known: Arc::new(Known {
                 regions: regions.iter().cloned().collect(),
                 mirrors: mirrors.iter().cloned().collect(),
@@ -319,6 +344,21 @@ impl Metrics {
             "Audit records published to NATS",
             m.audit_records.clone(),
         );
+        reg.register(
+            "natsdr_failback_steps",
+            "Failback steps of their own (capturing the divergent tail, reseeding mirrors)",
+            m.failback_steps.clone(),
+        );
+        reg.register(
+            "natsdr_failback_step_duration_seconds",
+            "Duration of each failback step of its own",
+            m.failback_step_duration.clone(),
+        );
+        reg.register(
+            "natsdr_failback_tail_messages",
+            "The old primary's divergent messages, by what became of them",
+            m.failback_tail.clone(),
+        );
 
         // Create every bounded series up front, so dashboards and alerts see zeros, not gaps.
         m.set_state("starting");
@@ -395,6 +435,19 @@ impl Metrics {
         }
         for result in AUDIT_RESULTS {
             m.audit_records.get_or_create(&ResultL { result }).inc_by(0);
+        }
+        for step in FAILBACK_STEPS {
+            drop(m.failback_step_duration.get_or_create(&StepL { step }));
+            for result in STEP_RESULTS {
+                m.failback_steps
+                    .get_or_create(&StepResultL { step, result })
+                    .inc_by(0);
+            }
+        }
+        for outcome in TAIL_OUTCOMES {
+            m.failback_tail
+                .get_or_create(&OutcomeL { outcome })
+                .inc_by(0);
         }
         (reg, m)
     }
@@ -516,6 +569,35 @@ impl Metrics {
             .inc();
     }
 
+    /// Records one run of a failback step of its own: how it ended and how long it took.
+    pub fn failback_step(&self, step: &str, ok: bool, seconds: f64) {
+        let step = bounded(&FAILBACK_STEPS, step);
+        let result = if ok { "ok" } else { "error" };
+        self.failback_steps
+            .get_or_create(&StepResultL { step, result })
+            .inc();
+        self.failback_step_duration
+            .get_or_create(&StepL { step })
+            .observe(seconds);
+    }
+
+    /// Counts one captured divergent tail: every message exported, and of those how many were
+    /// re-published, already present, or only kept for an operator.
+    pub fn failback_tail(&self, captured: u64, recovered: u64, duplicates: u64, kept: u64) {
+        for (outcome, n) in [
+            ("captured", captured),
+            ("recovered", recovered),
+            ("duplicate", duplicates),
+            ("kept", kept),
+        ] {
+            self.failback_tail
+                .get_or_create(&OutcomeL {
+                    outcome: bounded(&TAIL_OUTCOMES, outcome),
+                })
+                .inc_by(n);
+        }
+    }
+
     /// Records how long a failover phase took.
     pub fn phase(&self, phase: &str, seconds: f64) {
         self.phase_duration
@@ -624,6 +706,28 @@ mod tests {
                 exported.iter().any(|e| e == base),
                 "{name} is in docs/metrics.md but not exported:\n{text}"
             );
+        }
+    }
+
+    #[test]
+    fn a_failback_counts_its_steps_and_what_became_of_the_tail() {
+        let (reg, m) = Metrics::new(&[], &[], &[]);
+        m.failback_step("capture_tail", true, 0.2);
+        m.failback_step("reseed", false, 1.5);
+        m.failback_tail(7, 4, 2, 1);
+        m.failback_tail(3, 3, 0, 0);
+        let text = encode(&reg);
+        for line in [
+            "natsdr_failback_steps_total{step=\"capture_tail\",result=\"ok\"} 1",
+            "natsdr_failback_steps_total{step=\"reseed\",result=\"error\"} 1",
+            "natsdr_failback_steps_total{step=\"reseed\",result=\"ok\"} 0",
+            "natsdr_failback_step_duration_seconds_count{step=\"reseed\"} 1",
+            "natsdr_failback_tail_messages_total{outcome=\"captured\"} 10",
+            "natsdr_failback_tail_messages_total{outcome=\"recovered\"} 7",
+            "natsdr_failback_tail_messages_total{outcome=\"duplicate\"} 2",
+            "natsdr_failback_tail_messages_total{outcome=\"kept\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing:\n{text}");
         }
     }
 
