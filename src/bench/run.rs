@@ -43,8 +43,6 @@ pub const PROFILE_NAMES: [&str; 2] = ["default", "aggressive"];
 struct Profile {
     name: &'static str,
     timing: [(&'static str, &'static str); 6],
-    /// `failover_delay` again, in ms: the detection window.
-    window_ms: u64,
 }
 
 /// The lab's defaults (README: 500 ms rounds, 4 s failover delay), set explicitly so the report
@@ -60,7 +58,6 @@ const PROFILES: [Profile; 2] = [
             ("mirror_silence", "3s"),
             ("peer_stale_after", "3s"),
         ],
-        window_ms: 5_000,
     },
     Profile {
         name: "aggressive",
@@ -72,11 +69,21 @@ const PROFILES: [Profile; 2] = [
             ("mirror_silence", "1500ms"),
             ("peer_stale_after", "1s"),
         ],
-        window_ms: 2_500,
     },
 ];
 
 impl Profile {
+    /// The detection window: the profile's `failover_delay`, in ms (read from the settings, so
+    /// the two cannot disagree).
+    fn window_ms(&self) -> u64 {
+        self.timing
+            .iter()
+            .find(|(k, _)| *k == "failover_delay")
+            .and_then(|(_, v)| humantime::parse_duration(v).ok())
+            .and_then(|d| u64::try_from(d.as_millis()).ok())
+            .expect("every profile sets a valid failover_delay")
+    }
+
     fn env(&self) -> Vec<(String, String)> {
         self.timing
             .iter()
@@ -126,7 +133,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
         report.rto.push(RtoProfile::from_runs(
             p.name,
             p.settings(),
-            p.window_ms,
+            p.window_ms(),
             runs,
         ));
     }
@@ -391,4 +398,40 @@ fn clock_ticks() -> u64 {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PROFILES;
+    use crate::config::raw::RawTiming;
+    use crate::config::units::duration;
+
+    #[test]
+    fn the_default_profile_is_what_a_config_without_timing_gets() {
+        let d = RawTiming::default();
+        let default = &PROFILES[0];
+        assert_eq!(default.name, "default");
+        for (key, value) in default.timing {
+            let q = match key {
+                "probe_interval" => &d.probe_interval,
+                "probe_timeout" => &d.probe_timeout,
+                "failover_delay" => &d.failover_delay,
+                "self_fence_lease" => &d.self_fence_lease,
+                "mirror_silence" => &d.mirror_silence,
+                "peer_stale_after" => &d.peer_stale_after,
+                other => panic!("unexpected setting {other}"),
+            };
+            assert_eq!(
+                humantime::parse_duration(value).ok(),
+                duration(q).ok(),
+                "{key}"
+            );
+        }
+    }
+
+    #[test]
+    fn each_profiles_detection_window_is_its_failover_delay() {
+        assert_eq!(PROFILES[0].window_ms(), 4_000);
+        assert_eq!(PROFILES[1].window_ms(), 2_500);
+    }
 }

@@ -7,7 +7,7 @@ mod region;
 mod secret;
 mod settings;
 mod spec;
-mod units;
+pub(crate) mod units;
 mod validate;
 
 use std::path::Path;
