@@ -177,7 +177,7 @@ pub struct Lab {
 
 impl Lab {
     /// Starts both regions and netd, writes `DIR/lab.json` and the natsdr configs, and returns
-    /// once both regions have a JetStream meta leader and every EU node's leafnode is connected.
+    /// once both regions have a whole JetStream meta group (a leader with every peer current) and every EU node's leafnode is connected.
     /// Creates no streams.
     pub async fn up(opts: LabOptions) -> Result<Self, LabError> {
         if !opts.nats_server.is_file() {
@@ -327,7 +327,7 @@ impl Lab {
     }
 
     /// Starts node `index` of `region` again with the same config and JetStream store, and waits
-    /// until it sees a meta leader. Does nothing to a node that runs.
+    /// until it sees a meta leader (and, with the whole region up, a whole meta group). Does nothing to a node that runs.
     pub async fn restart_node(&mut self, region: LabRegion, index: usize) -> Result<(), LabError> {
         let node = self.node(region, index)?.clone();
         if !node
@@ -338,9 +338,22 @@ impl Lab {
             self.manifest.save()?;
         }
         let node = self.node(region, index)?.clone();
+        let nodes = self.manifest.region(region).nodes.clone();
+        let dir = self.manifest.dir.clone();
         self.wait_until(format!("{} (meta leader)", node.name), || {
             let node = node.clone();
-            async move { has_meta_leader(&node).await }
+            let nodes = nodes.clone();
+            let dir = dir.clone();
+            async move {
+                if !has_meta_leader(&node).await {
+                    return false;
+                }
+                // With the whole region up again, wait until the meta group is whole too.
+                let all_up = nodes
+                    .iter()
+                    .all(|n| n.pid.is_some_and(|p| process::belongs_to(p, &dir)));
+                !all_up || meta_group_whole(&nodes).await
+            }
         })
         .await
     }
@@ -605,7 +618,9 @@ impl Lab {
                             return false;
                         }
                     }
-                    true
+                    // A leader alone is not enough: nats-server 2.10 refuses R3 placement ("no
+                    // suitable peers") until the leader has every peer current in its meta group.
+                    meta_group_whole(&nodes).await
                 }
             },
         )
@@ -800,6 +815,36 @@ async fn has_meta_leader(node: &NodeInfo) -> bool {
                 .map(|l| !l.is_empty())
         })
         .unwrap_or(false)
+}
+
+/// True when one of `nodes` leads the meta group and reports every other node as a current,
+/// online member of it.
+async fn meta_group_whole(nodes: &[NodeInfo]) -> bool {
+    for n in nodes {
+        let Some(meta) = monitor_json(n, "jsz")
+            .await
+            .and_then(|v| v.get("meta_cluster").cloned())
+        else {
+            continue;
+        };
+        // Followers list replicas too (each other as not current): only the leader's view counts.
+        if meta.get("leader").and_then(serde_json::Value::as_str) != Some(n.name.as_str()) {
+            continue;
+        }
+        let Some(replicas) = meta.get("replicas").and_then(serde_json::Value::as_array) else {
+            return false;
+        };
+        let flag = |r: &serde_json::Value, key: &str| {
+            r.get(key)
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(false)
+        };
+        return replicas.len() + 1 >= nodes.len()
+            && replicas
+                .iter()
+                .all(|r| flag(r, "current") && !flag(r, "offline"));
+    }
+    false
 }
 
 async fn has_leafnode(node: &NodeInfo) -> bool {
