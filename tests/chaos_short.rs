@@ -16,7 +16,8 @@ async fn seed_holds(seed: u64) {
         .unwrap_or_else(|e| panic!("seed {seed} could not run: {}", natsdr::error_chain(&e)));
     println!("{}", report.render());
     assert!(
-        !report.schedule.episodes.is_empty() && report.injected == report.schedule.episodes.len() as u64,
+        !report.schedule.episodes.is_empty()
+            && report.injected == report.schedule.episodes.len() as u64,
         "seed {seed} injected {} of {} faults",
         report.injected,
         report.schedule.episodes.len()

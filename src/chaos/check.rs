@@ -104,15 +104,22 @@ pub fn no_dual_writes(
     v.checked = count(acks.len());
     let mut sorted: Vec<&Ack> = acks.iter().collect();
     sorted.sort_by_key(|a| a.at);
-    let region = |a: &Ack| region_of.get(&a.stream).cloned().unwrap_or_else(|| a.stream.clone());
+    let region = |a: &Ack| {
+        region_of
+            .get(&a.stream)
+            .cloned()
+            .unwrap_or_else(|| a.stream.clone())
+    };
     let mut by_id: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for a in &sorted {
         by_id.entry(a.id.as_str()).or_default().insert(region(a));
     }
     for (id, regions) in &by_id {
         if regions.len() > 1 {
-            v.violations
-                .push(format!("{id} acked by {}", Vec::from_iter(regions.iter().cloned()).join(" and ")));
+            v.violations.push(format!(
+                "{id} acked by {}",
+                Vec::from_iter(regions.iter().cloned()).join(" and ")
+            ));
         }
     }
     let Some(first) = sorted.first() else {
@@ -188,8 +195,11 @@ pub fn acked_exactly_once(acks: &[Ack], stored: &BTreeMap<String, u64>) -> Verdi
     }
     let sample = |l: &[&str]| l.iter().take(5).copied().collect::<Vec<_>>().join(", ");
     if !lost.is_empty() {
-        v.violations
-            .push(format!("{} acked ids missing, e.g. {}", lost.len(), sample(&lost)));
+        v.violations.push(format!(
+            "{} acked ids missing, e.g. {}",
+            lost.len(),
+            sample(&lost)
+        ));
     }
     if !doubled.is_empty() {
         v.violations.push(format!(
@@ -274,8 +284,9 @@ pub fn converged(finals: &[FinalStatus], arbiter_region: Option<&str>, home: &st
     }
     v.checked += 1;
     if arbiter_region != Some(home) {
-        v.violations
-            .push(format!("the arbiter is owned by {arbiter_region:?}, not {home}"));
+        v.violations.push(format!(
+            "the arbiter is owned by {arbiter_region:?}, not {home}"
+        ));
     }
     v
 }
@@ -323,7 +334,11 @@ mod tests {
             ack("2", "eu-s", 5_000),
             ack("3", "us-s", 9_000),
         ];
-        let owners = [owner(0, 1, "us"), owner(5_200, 2, "eu"), owner(8_900, 3, "us")];
+        let owners = [
+            owner(0, 1, "us"),
+            owner(5_200, 2, "eu"),
+            owner(8_900, 3, "us"),
+        ];
         let v = no_dual_writes(&acks, &regions(), &owners, SLACK);
         assert!(v.held(), "{:?}", v.violations);
         assert_eq!(v.checked, 3);
@@ -379,13 +394,21 @@ mod tests {
     #[test]
     fn lost_and_doubled_acked_ids_are_both_caught() {
         let acks = [ack("a", "s", 0), ack("b", "s", 1), ack("c", "s", 2)];
-        let stored: BTreeMap<String, u64> =
-            [("a".to_owned(), 1), ("c".to_owned(), 2), ("x".to_owned(), 1)].into();
+        let stored: BTreeMap<String, u64> = [
+            ("a".to_owned(), 1),
+            ("c".to_owned(), 2),
+            ("x".to_owned(), 1),
+        ]
+        .into();
         let v = acked_exactly_once(&acks, &stored);
         assert_eq!(v.checked, 3);
         assert_eq!(v.violations.len(), 2, "{:?}", v.violations);
-        let clean: BTreeMap<String, u64> =
-            [("a".to_owned(), 1), ("b".to_owned(), 1), ("c".to_owned(), 1)].into();
+        let clean: BTreeMap<String, u64> = [
+            ("a".to_owned(), 1),
+            ("b".to_owned(), 1),
+            ("c".to_owned(), 1),
+        ]
+        .into();
         assert!(acked_exactly_once(&acks, &clean).held());
     }
 

@@ -74,7 +74,11 @@ impl SeedReport {
              requests, {:.0}s",
             self.injected,
             self.failovers,
-            if self.failed_back { "done" } else { "not needed" },
+            if self.failed_back {
+                "done"
+            } else {
+                "not needed"
+            },
             self.acked,
             self.pages,
             self.wall_secs
@@ -103,7 +107,11 @@ impl SeedReport {
 /// checked in total.
 pub fn summary(reports: &[SeedReport]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{:<26} {:>7} {:>7} {:>10}", "invariant", "held", "failed", "checked");
+    let _ = writeln!(
+        out,
+        "{:<26} {:>7} {:>7} {:>10}",
+        "invariant", "held", "failed", "checked"
+    );
     for name in INVARIANTS {
         let vs: Vec<&Verdict> = reports
             .iter()
@@ -163,7 +171,10 @@ mod tests {
     fn a_report_prints_its_violations() {
         let r = report(false);
         assert!(!r.held());
-        assert!(r.render().contains("FAIL epochs only grow: 4 epoch readings"));
+        assert!(
+            r.render()
+                .contains("FAIL epochs only grow: 4 epoch readings")
+        );
         assert!(r.render().contains("violation: us: epoch 1 after 2"));
     }
 }

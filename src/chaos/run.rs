@@ -18,7 +18,7 @@ use crate::demo::run::{caught_up, connect_js, load_target, stream_ids};
 use crate::demo::{DemoError, LoadGen};
 use crate::dns::{AnyArbiter, Arbiter as _};
 use crate::lab::watchdogs::Watchdogs;
-use crate::lab::{Lab, LabOptions, LabRegion, NetPath, Site};
+use crate::lab::{Lab, LabOptions, NetPath, Site};
 use crate::testkit::receiver::{Receiver, ReceiverOptions};
 use crate::topology::{Desired, apply, expected};
 
@@ -45,11 +45,7 @@ pub struct ChaosOptions {
 /// Runs one seed on a fresh lab. A harness failure (the lab did not start) is an error; a broken
 /// invariant is a report whose verdicts say so. The lab's directory is removed when every
 /// invariant held and kept (its logs are the evidence) when not.
-pub async fn run_seed(
-    seed: u64,
-    duration: Duration,
-    exe: &Path,
-) -> Result<SeedReport, ChaosError> {
+pub async fn run_seed(seed: u64, duration: Duration, exe: &Path) -> Result<SeedReport, ChaosError> {
     let dir = std::env::temp_dir().join(format!("natsdr-chaos-{}-{seed}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let started = tokio::time::Instant::now();
@@ -92,16 +88,21 @@ async fn drive(schedule: &Schedule, lab: &mut Lab, exe: &Path) -> Result<SeedRep
     let events_url = pagerduty.pagerduty_url().to_string();
     let env = [
         ("NATSDR_NOTIFY__PAGERDUTY__EVENTS_URL", events_url.as_str()),
-        ("NATSDR_NOTIFY__PAGERDUTY__ROUTING_KEY_ENV", "PD_ROUTING_KEY"),
+        (
+            "NATSDR_NOTIFY__PAGERDUTY__ROUTING_KEY_ENV",
+            "PD_ROUTING_KEY",
+        ),
         ("PD_ROUTING_KEY", ROUTING_KEY),
     ];
     let mut dogs = Watchdogs::start(&m, exe, &env, Duration::from_secs(30))
         .await
         .map_err(|e| ChaosError::Demo(DemoError::Watchdog(e)))?;
     for site in [Site::Us, Site::Eu] {
-        dogs.wait_for(site, Duration::from_secs(60), |s| s.state == "healthy" && caught_up(s))
-            .await
-            .map_err(|s| ChaosError::Harness(format!("{site} never healthy: {}", s.state)))?;
+        dogs.wait_for(site, Duration::from_secs(60), |s| {
+            s.state == "healthy" && caught_up(s)
+        })
+        .await
+        .map_err(|s| ChaosError::Harness(format!("{site} never healthy: {}", s.state)))?;
     }
     let load = LoadGen::start(load_target(&m)?)
         .map_err(|e| ChaosError::Harness(format!("resolver: {e}")))?;
@@ -146,7 +147,10 @@ async fn drive(schedule: &Schedule, lab: &mut Lab, exe: &Path) -> Result<SeedRep
     // The client follows DNS home and publishes a few more.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let home_since = OffsetDateTime::now_utc();
-    while load.snapshot().first_ack_from(US_STREAM, home_since).is_none()
+    while load
+        .snapshot()
+        .first_ack_from(US_STREAM, home_since)
+        .is_none()
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -190,15 +194,16 @@ async fn drive(schedule: &Schedule, lab: &mut Lab, exe: &Path) -> Result<SeedRep
         u64::try_from(epochs.len()).unwrap_or(u64::MAX)
     };
     let verdicts: Vec<Verdict> = vec![
-        check::no_dual_writes(&ledger.acks, &region_of, &samples.owners, Duration::from_secs(2)),
+        check::no_dual_writes(
+            &ledger.acks,
+            &region_of,
+            &samples.owners,
+            Duration::from_secs(2),
+        ),
         check::epochs_only_grow(&samples.epochs),
         check::acked_exactly_once(&ledger.acks, &stored),
         check::no_unwarranted_failover(schedule, cfg.timing.failover_delay, failovers),
-        check::converged(
-            &finals,
-            final_owner.as_ref().map(|(_, r)| r.as_str()),
-            &us,
-        ),
+        check::converged(&finals, final_owner.as_ref().map(|(_, r)| r.as_str()), &us),
     ];
     Ok(SeedReport {
         seed: schedule.seed,
@@ -286,11 +291,15 @@ async fn read_owner(arbiter: &AnyArbiter) -> Option<(u64, String)> {
 /// the US watchdog, repeated while it is refused for a passing reason.
 async fn fail_back(dogs: &Watchdogs, operator: &mut Vec<String>) {
     let _ = dogs
-        .wait_for(Site::Eu, WAIT, |s| s.state == "failed_over" || s.state == "blocked")
+        .wait_for(Site::Eu, WAIT, |s| {
+            s.state == "failed_over" || s.state == "blocked"
+        })
         .await;
     let _ = dogs
         .wait_for(Site::Us, WAIT, |s| {
-            s.regions.iter().any(|r| r.home == "primary" && r.up && r.fenced)
+            s.regions
+                .iter()
+                .any(|r| r.home == "primary" && r.up && r.fenced)
         })
         .await;
     let deadline = tokio::time::Instant::now() + WAIT;

@@ -208,7 +208,12 @@ mod tests {
             let s = Schedule::generate(seed, D);
             assert!(!s.episodes.is_empty(), "seed {seed} has no faults");
             for w in s.episodes.windows(2) {
-                assert!(w[0].end() < w[1].at, "seed {seed}: {:?} overlaps {:?}", w[0], w[1]);
+                assert!(
+                    w[0].end() < w[1].at,
+                    "seed {seed}: {:?} overlaps {:?}",
+                    w[0],
+                    w[1]
+                );
             }
             assert!(s.episodes.iter().all(|e| e.at < D));
         }

@@ -79,7 +79,10 @@ pub fn run(args: &ChaosArgs) -> u8 {
         }
     }
     if failing.is_empty() {
-        println!("natsdr chaos: every invariant held for {} seed(s)", reports.len());
+        println!(
+            "natsdr chaos: every invariant held for {} seed(s)",
+            reports.len()
+        );
         exit::OK
     } else {
         for (seed, why) in &failing {

@@ -457,7 +457,10 @@ async fn wait_outcome(
 }
 
 /// Every `Nats-Msg-Id` stored in `stream`, with how often it is stored.
-pub(crate) async fn stream_ids(api: &JsApi, stream: &str) -> Result<BTreeMap<String, u64>, DemoError> {
+pub(crate) async fn stream_ids(
+    api: &JsApi,
+    stream: &str,
+) -> Result<BTreeMap<String, u64>, DemoError> {
     let err = |source: Box<dyn std::error::Error + Send + Sync>| DemoError::ReadBack {
         stream: stream.to_owned(),
         source,
