@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod bench;
+pub mod chaos;
 pub mod cli;
 pub mod config;
 pub mod core;

@@ -1,5 +1,6 @@
 //! Command line: clap definitions, one function per subcommand, and exit codes.
 mod bench;
+mod chaos;
 mod check_config;
 mod demo;
 mod lab;
@@ -83,6 +84,14 @@ enum Command {
     Bench {
         #[command(flatten)]
         args: bench::BenchArgs,
+    },
+    /// Seeded chaos runs on the lab (issue #8): load through DNS while a seed's schedule kills
+    /// nodes, regions and watchdogs, cuts and slows links, stalls DNS and a watchdog, and takes
+    /// PagerDuty down; then heal, fail back if needed, and check the invariants. Exit 1 and the
+    /// failing seeds when any invariant failed.
+    Chaos {
+        #[command(flatten)]
+        args: chaos::ChaosArgs,
     },
     /// Run the watchdog (or the witness): probe both regions, vote, and when the primary is
     /// really gone claim the epoch, fence, promote and swap DNS. Serves the HTTP API.
@@ -173,6 +182,7 @@ pub fn main() -> ExitCode {
             keep,
         } => demo::run(scenario, json, dir, keep),
         Command::Bench { args } => bench::run(&args),
+        Command::Chaos { args } => chaos::run(&args),
         Command::Plan { config } => topology::run_plan(&config),
         Command::Run { config, log_format } => run::run(&config, log_format),
         Command::Status { api } => ops::status(&api),

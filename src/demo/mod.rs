@@ -6,7 +6,7 @@
 mod ledger;
 mod load;
 mod report;
-mod run;
+pub(crate) mod run;
 mod scenario;
 
 pub use ledger::{Ack, Ledger};

@@ -269,7 +269,7 @@ fn count(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
-fn caught_up(s: &Status) -> bool {
+pub(crate) fn caught_up(s: &Status) -> bool {
     s.site != "eu-central-1"
         || (!s.mirrors.is_empty() && s.mirrors.iter().all(|m| m.lag_messages == Some(0)))
 }
@@ -303,7 +303,7 @@ fn notes(scenario: Scenario, ledger: &Ledger, fault: OffsetDateTime) -> Vec<Stri
     notes
 }
 
-async fn connect_js(cfg: &Config) -> Result<BTreeMap<Region, JsApi>, DemoError> {
+pub(crate) async fn connect_js(cfg: &Config) -> Result<BTreeMap<Region, JsApi>, DemoError> {
     let mut apis = BTreeMap::new();
     for r in &cfg.regions {
         let clients = RegionClients::for_region(r, "natsdr-demo", Duration::from_secs(3))
@@ -334,7 +334,7 @@ pub fn nats_version(server: &Path) -> Result<String, DemoError> {
         .to_owned())
 }
 
-fn load_target(m: &LabManifest) -> Result<LoadTarget, DemoError> {
+pub(crate) fn load_target(m: &LabManifest) -> Result<LoadTarget, DemoError> {
     let dns = m.dns.as_ref().ok_or(DemoError::NoDns)?;
     Ok(LoadTarget {
         dns_server: dns.server,
@@ -457,7 +457,10 @@ async fn wait_outcome(
 }
 
 /// Every `Nats-Msg-Id` stored in `stream`, with how often it is stored.
-async fn stream_ids(api: &JsApi, stream: &str) -> Result<BTreeMap<String, u64>, DemoError> {
+pub(crate) async fn stream_ids(
+    api: &JsApi,
+    stream: &str,
+) -> Result<BTreeMap<String, u64>, DemoError> {
     let err = |source: Box<dyn std::error::Error + Send + Sync>| DemoError::ReadBack {
         stream: stream.to_owned(),
         source,
