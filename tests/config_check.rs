@@ -279,3 +279,21 @@ fn two_ways_to_authenticate_at_once_are_refused() {
     );
     assert!(refused(&toml, &[]).contains("regions[0].app"));
 }
+
+#[test]
+fn a_failback_tail_policy_other_than_republish_or_keep_is_refused() {
+    let toml = example("natsdr.example.toml");
+    let line = refused(&toml, &[("NATSDR_FAILBACK__TAIL", "drop")]);
+    assert!(
+        line.contains("failback.tail") && line.contains("\"keep\""),
+        "{line}"
+    );
+    let line = refused(&toml, &[("NATSDR_FAILBACK__RESEED_TIMEOUT", "0s")]);
+    assert!(line.contains("failback.reseed_timeout"), "{line}");
+    let keep = check(&toml, &[("NATSDR_FAILBACK__TAIL", "keep")]);
+    let stdout = String::from_utf8(keep.stdout).unwrap();
+    assert!(
+        keep.status.success() && stdout.contains("tail = \"keep\""),
+        "{stdout}"
+    );
+}

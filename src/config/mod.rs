@@ -22,8 +22,8 @@ pub use raw::RawConfig;
 pub use region::{Auth, EntryPoint, Home, RegionConfig, Tls};
 pub use secret::{Secret, SecretError, SecretRef};
 pub use settings::{
-    Api, Dns, DnsProvider, Notify, PagerDutyConfig, Peers, Role, Route53Settings, RpoBudget,
-    Timing, TwoSite, Watchdog, WebhookConfig,
+    Api, Dns, DnsProvider, Failback, Notify, PagerDutyConfig, Peers, Role, Route53Settings,
+    RpoBudget, TailPolicy, Timing, TwoSite, Watchdog, WebhookConfig,
 };
 pub use spec::{Discard, KvSpec, Limits, MirrorSpec, Retention, Storage, StreamSpec};
 
@@ -54,6 +54,8 @@ pub struct Config {
     pub kv: Vec<KvSpec>,
     /// Where transitions are paged and posted.
     pub notify: Notify,
+    /// What a failback does with the divergent tail, and how long it waits.
+    pub failback: Failback,
 }
 
 impl Config {

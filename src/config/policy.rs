@@ -40,6 +40,7 @@ pub fn policy_params(cfg: &Config) -> PolicyParams {
     p.report_max_age = t.peer_stale_after;
     p.rpo_max_msgs = cfg.rpo.max_lag_messages;
     p.rpo_max_lag = cfg.rpo.max_lag_seconds;
+    p.reseed_timeout = cfg.failback.reseed_timeout;
     p.step_timeout = t.step_timeout;
     p.max_attempts = super::validate::STEP_ATTEMPTS;
     p.flap_max = t.flap_max;

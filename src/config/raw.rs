@@ -39,6 +39,25 @@ pub struct RawConfig {
     /// Where transitions are paged and posted.
     #[serde(default)]
     pub notify: RawNotify,
+    /// What a failback does with the old primary's divergent tail, and how long it waits.
+    #[serde(default)]
+    pub failback: RawFailback,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawFailback {
+    pub tail: String,
+    pub reseed_timeout: Quantity,
+}
+
+impl Default for RawFailback {
+    fn default() -> Self {
+        Self {
+            tail: "republish".into(),
+            reseed_timeout: "30m".into(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

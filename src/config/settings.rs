@@ -73,6 +73,29 @@ pub struct Timing {
     pub flap_max: u32,
 }
 
+/// What a failback does with the old primary's divergent tail (what it acked after the mirror's
+/// last sequence). Either way the tail is first exported whole to the
+/// `natsdr-divergent-<stream>-<epoch>` record stream in the current primary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TailPolicy {
+    /// Re-publish each message that carries a `Nats-Msg-Id` into the current primary (duplicates
+    /// dropped); messages without an id are only kept.
+    Republish,
+    /// Re-publish nothing: every message stays in the record for an operator to review.
+    Keep,
+}
+
+/// Failback settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failback {
+    /// What becomes of the divergent tail.
+    pub tail: TailPolicy,
+    /// How long a failback waits for the reseeded mirrors to catch up before it stops and asks
+    /// an operator (a repeated `failback` waits again; nothing is undone).
+    pub reseed_timeout: Duration,
+}
+
 /// The data-loss guard: over either budget, no automatic failover.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RpoBudget {

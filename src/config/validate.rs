@@ -9,9 +9,9 @@ use super::raw::{RawAuth, RawConfig, RawKv, RawMirror, RawRegion, RawStream};
 use super::secret::SecretRef;
 use super::units::{self, Quantity};
 use super::{
-    Api, Auth, Config, Discard, Dns, DnsProvider, EntryPoint, Home, KvSpec, Limits, MirrorSpec,
-    Peers, RegionConfig, Retention, Role, RpoBudget, Storage, StreamSpec, Timing, Tls, TwoSite,
-    Watchdog,
+    Api, Auth, Config, Discard, Dns, DnsProvider, EntryPoint, Failback, Home, KvSpec, Limits,
+    MirrorSpec, Peers, RegionConfig, Retention, Role, RpoBudget, Storage, StreamSpec, TailPolicy,
+    Timing, Tls, TwoSite, Watchdog,
 };
 use crate::model::{Region, StreamName, subjects_overlap};
 
@@ -138,6 +138,25 @@ impl TryFrom<RawConfig> for Config {
             audit_log: raw.api.audit_log.as_ref().map(PathBuf::from),
         };
         let notify = notify(&raw.notify)?;
+        let failback = Failback {
+            tail: match raw.failback.tail.as_str() {
+                "republish" => TailPolicy::Republish,
+                "keep" => TailPolicy::Keep,
+                other => {
+                    return Err(ConfigError::invalid(
+                        "failback.tail",
+                        format!("{other:?}: expected \"republish\" or \"keep\""),
+                    ));
+                }
+            },
+            reseed_timeout: dur("failback.reseed_timeout", &raw.failback.reseed_timeout)?,
+        };
+        if failback.reseed_timeout.is_zero() {
+            return Err(ConfigError::invalid(
+                "failback.reseed_timeout",
+                "must be longer than zero",
+            ));
+        }
         let peers = Peers {
             watchdogs: raw.peers.watchdogs.clone(),
             witness: raw.peers.witness.clone(),
@@ -211,6 +230,7 @@ impl TryFrom<RawConfig> for Config {
             mirrors,
             kv,
             notify,
+            failback,
         };
         // The decision core owns the timing rule that rules out split-brain (the old primary
         // fences itself strictly before the standby may promote); config defers to it.

@@ -479,3 +479,63 @@ fn a_self_fenced_standby_whose_streams_mirror_again_rejoins_and_may_fail_over_la
     assert_eq!(d.next.phase, Phase::Healthy);
     assert_eq!(d.reason, Reason::RejoinedAsStandby { region: eu() });
 }
+
+#[test]
+fn reseeded_mirrors_that_do_not_catch_up_in_time_stop_the_failback_for_an_operator() {
+    let mut params = PolicyParams::new(us(), Role::Watchdog, us(), eu());
+    params.reseed_timeout = Duration::from_secs(3);
+    let p = Policy::try_new(params).unwrap();
+    // After the reseed: US mirrors EU and stays 40 behind.
+    let w = W {
+        us_role: StreamRole::Mirror,
+        lag: 40,
+        ..W::failed_over()
+    };
+    let s = settled(&w, 1000, &p);
+    let mut s = step(&s, &failback(), 1200, &p).next;
+    assert_eq!(step_of(&s), Some(Step::WaitReseeded));
+
+    // Within the timeout it reports progress and waits.
+    let mut t = 1500;
+    while t <= 1200 + 3000 {
+        let d = observe(&s, &w, t, &p);
+        assert_eq!(
+            d.reason,
+            Reason::Reseeding {
+                region: us(),
+                behind: Some(40)
+            },
+            "at {t} ms"
+        );
+        s = d.next;
+        t += 500;
+    }
+
+    // Past it: blocked on that step, naming how far behind; nothing to undo, no action.
+    let d = observe(&s, &w, t, &p);
+    let Phase::Blocked {
+        cause:
+            BlockCause::NeedsOperator {
+                need:
+                    Need::StepFailed {
+                        step: failed,
+                        error,
+                    },
+            },
+        ..
+    } = &d.next.phase
+    else {
+        panic!("expected blocked, got {:?}", d.next.phase);
+    };
+    assert_eq!(*failed, Step::WaitReseeded);
+    assert!(
+        error.contains("us-east-1") && error.contains("40 messages behind"),
+        "{error}"
+    );
+    assert!(acts(&d).is_empty());
+
+    // A repeated failback resumes the wait: the mirrors are in place, nothing is redone.
+    let d = step(&d.next, &failback(), t + 100, &p);
+    assert_eq!(step_of(&d.next), Some(Step::WaitReseeded));
+    assert!(acts(&d).is_empty());
+}

@@ -278,13 +278,29 @@ pub(super) fn on_observation(
                     region: claim.region,
                 },
             ),
-            Err(behind) => Decision::quiet(
-                next,
-                Reason::Reseeding {
-                    region: claim.region,
-                    behind,
-                },
-            ),
+            Err(behind) => {
+                let waited = now.since(m.step_since);
+                if waited > p.reseed_timeout {
+                    // Nothing to undo: the old primary is a mirror catching up. Stop and page; a
+                    // repeated failback finds the mirrors in place and waits again.
+                    let behind = behind.map_or_else(
+                        || "lag not measured".to_owned(),
+                        |n| format!("{n} messages behind"),
+                    );
+                    let error = format!(
+                        "reseeded mirrors in {} not caught up after {waited:?} ({behind})",
+                        m.to
+                    );
+                    return blocked(next, m.step, error, now);
+                }
+                Decision::quiet(
+                    next,
+                    Reason::Reseeding {
+                        region: claim.region,
+                        behind,
+                    },
+                )
+            }
         },
         Step::Verify => match world::gap(obs, &next.catalog, &claim, policy) {
             None if kind == Kind::Failback => advance(

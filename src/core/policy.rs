@@ -68,6 +68,8 @@ pub struct PolicyParams {
     pub takeover_after: Duration,
     /// How long a planned switchover waits for the mirrors to catch up before rolling back.
     pub switchover_lag_timeout: Duration,
+    /// How long a failback waits for the reseeded mirrors before it asks an operator.
+    pub reseed_timeout: Duration,
     /// More down-edges than this within `flap_window` is flapping.
     pub flap_max: u32,
     /// The window flaps are counted in.
@@ -111,6 +113,7 @@ impl PolicyParams {
             max_attempts: 5,
             takeover_after: Duration::from_secs(15),
             switchover_lag_timeout: Duration::from_secs(30),
+            reseed_timeout: Duration::from_secs(30 * 60),
             flap_max: 3,
             flap_window: Duration::from_secs(600),
             tilt_jump: Duration::from_secs(2),

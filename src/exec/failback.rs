@@ -14,7 +14,7 @@ use serde_json::json;
 use super::edit::{self, Refusal};
 use super::nats_executor::NatsExecutor;
 use super::tail::{self, Header};
-use crate::config::Config;
+use crate::config::{Config, TailPolicy};
 use crate::core::{CaptureResult, StepResult, TailCount};
 use crate::model::{Epoch, Region, StreamName};
 use crate::nats::{JsApi, JsError, RegionClients, StoredMessage, StreamConfig, StreamInfo};
@@ -502,7 +502,7 @@ impl NatsExecutor {
             .get("num_replicas")
             .and_then(serde_json::Value::as_u64)
             .unwrap_or(1);
-        let mut record_cfg = tail::record_config(stream, epoch, replicas, common);
+        let record_cfg = tail::record_config(stream, epoch, replicas, common);
         twin_js
             .stream_create(&record_cfg)
             .await
@@ -516,6 +516,13 @@ impl NatsExecutor {
             h.push((tail::ORIGINAL_TIME.into(), m.time.to_string()));
             publish(twin_js, into, &record_subject, &h, tail::payload(m)).await?;
         }
+        let mut count = zero(common);
+        count.captured = u64::try_from(tail_msgs.len()).unwrap_or(u64::MAX);
+        if self.parts().0.failback.tail == TailPolicy::Keep {
+            // The operator reviews the record and re-publishes what should be.
+            count.kept = count.captured;
+            return Self::finish_record(twin_js, into, &record, record_cfg, count).await;
+        }
         // What the twin already holds since the common sequence, by message id: a publisher
         // that saw no ack from the old primary sent it again to the new one.
         let since = read_range(twin_js, into, twin_name, common + 1, twin.state.last_seq).await?;
@@ -523,8 +530,6 @@ impl NatsExecutor {
             .iter()
             .filter_map(|m| tail::msg_id(&tail::headers(m)).map(str::to_owned))
             .collect();
-        let mut count = zero(common);
-        count.captured = u64::try_from(tail_msgs.len()).unwrap_or(u64::MAX);
         for m in &tail_msgs {
             let mut h = tail::headers(m);
             let Some(id) = tail::msg_id(&h).map(str::to_owned) else {
@@ -542,6 +547,17 @@ impl NatsExecutor {
                 count.recovered += 1;
             }
         }
+        Self::finish_record(twin_js, into, &record, record_cfg, count).await
+    }
+
+    /// Marks `record` done with the tail's counts, so a repeated capture returns them as is.
+    async fn finish_record(
+        twin_js: &JsApi,
+        into: &Region,
+        record: &str,
+        mut record_cfg: StreamConfig,
+        count: TailCount,
+    ) -> Result<TailCount, FailbackError> {
         for (k, v) in [
             (tail::META_CAPTURED, count.captured),
             (tail::META_RECOVERED, count.recovered),
@@ -554,9 +570,10 @@ impl NatsExecutor {
         twin_js
             .stream_update(&record_cfg)
             .await
-            .map_err(api(into, &record))?;
-        tracing::info!(%region, %stream, %epoch, common, captured = count.captured,
-            recovered = count.recovered, duplicates = count.duplicates, kept = count.kept,
+            .map_err(api(into, record))?;
+        tracing::info!(%record, %into, common = count.common_seq,
+            captured = count.captured, recovered = count.recovered,
+            duplicates = count.duplicates, kept = count.kept,
             "failback: divergent tail captured");
         Ok(count)
     }
