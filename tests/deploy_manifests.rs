@@ -805,3 +805,30 @@ fn the_route53_data_plane_example_asks_a_majority_of_natsdrs_about_each_region()
         ])
     );
 }
+
+/// The quoted entries of `key: [ ... ]` in a NATS config text.
+fn nats_list(text: &str, key: &str) -> Vec<String> {
+    let start = text
+        .find(&format!("{key}: ["))
+        .unwrap_or_else(|| panic!("no {key} in {text}"));
+    let body = &text[start..];
+    let body = &body[..body.find(']').unwrap()];
+    body.split('"')
+        .skip(1)
+        .step_by(2)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn the_leaf_remote_denies_exactly_the_managed_subjects_both_ways() {
+    let cfg = natsdr::config::Config::load(&repo().join("config/natsdr.example.toml")).unwrap();
+    let mut expected = natsdr::topology::leaf_deny(&cfg);
+    expected.sort();
+    let remote = read("deploy/nats/eu-central-1/leaf-remote.example.conf");
+    for key in ["deny_imports", "deny_exports"] {
+        let mut got = nats_list(&remote, key);
+        got.sort();
+        assert_eq!(got, expected, "{key} in leaf-remote.example.conf");
+    }
+}

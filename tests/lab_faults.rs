@@ -596,3 +596,70 @@ async fn a_missing_nats_server_is_an_error_that_names_make_deps() {
     let err = Lab::up(opts).await.expect_err("no binary, no lab");
     assert!(err.to_string().contains("make deps"), "{err}");
 }
+
+#[tokio::test]
+async fn application_subjects_of_configured_streams_stay_in_their_region_while_mirrors_cross() {
+    let (_tmp, lab) = start_lab().await;
+    let m = lab.manifest().clone();
+    let us = app(&m, &m.region(LabRegion::Us).nodes[0].client_url).await;
+    let eu = app(&m, &m.region(LabRegion::Eu).nodes[0].client_url).await;
+    let (us_js, eu_js) = (jetstream::new(us.clone()), jetstream::new(eu.clone()));
+    // `events.*` belongs to a configured stream (denied on the leafnode); `other.*` does not.
+    for (name, subject) in [("EV", "events.*"), ("OTHER", "other.*")] {
+        us_js
+            .create_stream(jetstream::stream::Config {
+                name: name.into(),
+                subjects: vec![subject.into()],
+                ..Default::default()
+            })
+            .await
+            .expect("US stream");
+    }
+    eu_js
+        .create_stream(jetstream::stream::Config {
+            name: "EV_M".into(),
+            mirror: Some(jetstream::stream::Source {
+                name: "EV".into(),
+                external: Some(jetstream::stream::External {
+                    api_prefix: "$JS.us-east-1.API".into(),
+                    delivery_prefix: None,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("EU mirror over the leafnode");
+    us_js
+        .publish("events.a", "1".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
+    eventually(
+        "the mirror still crosses the leafnode",
+        Duration::from_secs(20),
+        || async { last_seq(&eu, "EV_M").await == 1 },
+    )
+    .await;
+    // The control: a subject no configured stream uses crosses, so the leafnode carries APP.
+    eventually(
+        "an unconfigured subject published in EU reaches US",
+        Duration::from_secs(20),
+        || async {
+            match eu_js.publish("other.a", "x".into()).await {
+                Ok(ack) => ack.await.is_ok(),
+                Err(_) => false,
+            }
+        },
+    )
+    .await;
+    // A configured stream's subject published in EU never reaches the US stream.
+    let stored_in = match eu_js.publish("events.a", "from EU".into()).await {
+        Ok(ack) => ack.await.ok().map(|a| a.stream),
+        Err(_) => None,
+    };
+    assert_eq!(stored_in, None, "an EU publish was stored in US");
+    sleep(Duration::from_secs(1)).await;
+    assert_eq!(last_seq(&us, "EV").await, 1, "US stored an EU publish");
+}

@@ -327,8 +327,10 @@ async fn fail_back(dogs: &Watchdogs, operator: &mut Vec<String>) {
         .await;
 }
 
-/// Waits for every watchdog to be healthy on `home`, acknowledging a Blocked hold the way an
-/// operator would (`ack`), at most once per watchdog and hold.
+/// Waits for every watchdog to be healthy on `home`, acknowledging a Blocked or SelfFenced hold
+/// the way an operator would (`ack`; runbooks/natsdr-not-healthy.md): a primary that fenced
+/// itself while its region was unreachable longer than its lease stays fenced until then, even
+/// when no failover followed.
 async fn settle(dogs: &Watchdogs, home: &str, operator: &mut Vec<String>) {
     let deadline = tokio::time::Instant::now() + WAIT;
     while tokio::time::Instant::now() < deadline {
@@ -340,7 +342,7 @@ async fn settle(dogs: &Watchdogs, home: &str, operator: &mut Vec<String>) {
         if all {
             return;
         }
-        ack_blocked(dogs, operator).await;
+        ack_holds(dogs, operator, &["blocked", "self_fenced"]).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
@@ -352,8 +354,17 @@ fn at_home(s: &Status, home: &str) -> bool {
 }
 
 async fn ack_blocked(dogs: &Watchdogs, operator: &mut Vec<String>) {
+    ack_holds(dogs, operator, &["blocked"]).await;
+}
+
+/// Acknowledges every watchdog holding in one of `states`, as the runbooks tell an operator.
+async fn ack_holds(dogs: &Watchdogs, operator: &mut Vec<String>, states: &[&str]) {
     for site in [Site::Us, Site::Eu] {
-        if dogs.status(site).await.is_ok_and(|s| s.state == "blocked") {
+        if dogs
+            .status(site)
+            .await
+            .is_ok_and(|s| states.contains(&s.state.as_str()))
+        {
             let body = serde_json::json!({"reason": "natsdr chaos: acknowledged after the faults"});
             let code = dogs.command(site, "ack", body).await.map_or(0, |(c, _)| c);
             operator.push(format!("ack {site} -> {code}"));

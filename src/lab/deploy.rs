@@ -112,6 +112,10 @@ pub enum LabError {
         index: usize,
     },
     /// Processes survived SIGKILL (this should not happen; look for them by pid).
+    /// The lab's own natsdr config does not load (a bug in the lab's config writer).
+    #[error("the lab's natsdr config does not load")]
+    Config(#[source] crate::config::ConfigError),
+    /// Processes survived SIGKILL.
     #[error("lab processes still running after SIGKILL: {0:?}")]
     StillRunning(Vec<(String, u32)>),
 }
@@ -1239,6 +1243,10 @@ fn write_files(m: &LabManifest) -> Result<(), LabError> {
     write_file(&api_token_file(m), &format!("{}\n", secret()), 0o600)?;
     write_file(&peer_token_file(m), &format!("{}\n", secret()), 0o600)?;
 
+    // The natsdr config first: the leafnode denies the subjects of the streams it configures.
+    write_natsdr_configs(m)?;
+    let raw = crate::config::load_raw(&m.natsdr_config).map_err(LabError::Config)?;
+    let leaf_deny = crate::topology::leaf_deny_raw(&raw);
     let leaf_remotes: Vec<SocketAddr> = m.routes_of(NetPath::Leaf).map(|r| r.listen).collect();
     for r in &m.regions {
         let cluster_ports: Vec<u16> = r.nodes.iter().map(|n| n.cluster_port).collect();
@@ -1252,13 +1260,13 @@ fn write_files(m: &LabManifest) -> Result<(), LabError> {
                 } else {
                     Vec::new()
                 },
+                leaf_deny: &leaf_deny,
                 system: &m.system,
                 app: &m.app,
             };
             write_file(&n.config, &nats_conf::render(&conf), 0o600)?;
         }
     }
-    write_natsdr_configs(m)?;
     m.save()?;
     Ok(())
 }

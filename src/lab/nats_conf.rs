@@ -21,6 +21,9 @@ pub(crate) struct NodeConf<'a> {
     pub cluster_ports: Vec<u16>,
     /// For EU nodes: the netd listeners of the `leaf` path (one per US node).
     pub leaf_remotes: Vec<SocketAddr>,
+    /// For EU nodes: application subjects the leafnode carries in neither direction
+    /// ([`crate::topology::leaf_deny`]).
+    pub leaf_deny: &'a [String],
     /// System account user.
     pub system: &'a Credentials,
     /// Application account user.
@@ -94,9 +97,12 @@ pub(crate) fn render(c: &NodeConf<'_>) -> String {
                     ))
                 })
                 .collect();
+            let deny: Vec<String> = c.leaf_deny.iter().map(|d| q(d)).collect();
+            let deny = deny.join(", ");
             let _ = writeln!(
                 s,
-                "leafnodes {{ remotes: [{{ urls: [{}], account: APP }}] }}",
+                "leafnodes {{ remotes: [{{ urls: [{}], account: APP, deny_imports: [{deny}], \
+                 deny_exports: [{deny}] }}] }}",
                 urls.join(", ")
             );
         }
@@ -141,19 +147,20 @@ mod tests {
     }
 
     #[test]
-    fn eu_nodes_dial_us_through_the_leaf_proxies_with_the_app_account_only() {
+    fn eu_nodes_dial_us_through_the_leaf_proxies_with_the_app_account_only_and_no_app_subjects() {
         let (sys, app, n) = (creds("sys"), creds("app"), node(None));
         let text = render(&NodeConf {
             region: LabRegion::Eu,
             node: &n,
             cluster_ports: vec![2000, 2001],
             leaf_remotes: vec!["127.0.0.1:5000".parse().expect("addr")],
+            leaf_deny: &["events.*".to_owned(), "$KV.jobs.>".to_owned()],
             system: &sys,
             app: &app,
         });
         assert!(
             text.contains(
-                r#"remotes: [{ urls: ["nats-leaf://app:app-pw@127.0.0.1:5000"], account: APP }]"#
+                r#"remotes: [{ urls: ["nats-leaf://app:app-pw@127.0.0.1:5000"], account: APP, deny_imports: ["events.*", "$KV.jobs.>"], deny_exports: ["events.*", "$KV.jobs.>"] }]"#
             ),
             "{text}"
         );
@@ -169,6 +176,7 @@ mod tests {
             node: &n,
             cluster_ports: vec![2000],
             leaf_remotes: vec![],
+            leaf_deny: &[],
             system: &sys,
             app: &app,
         });

@@ -7,12 +7,14 @@
 pub mod apply;
 pub mod desired;
 pub mod expected;
+pub mod leaf;
 pub mod observe;
 pub mod plan;
 
 pub use apply::{Change, apply, apply_stream};
 pub use desired::{Desired, RegionDomain};
 pub use expected::{ExpectedStream, StreamKind, TopologyError, expected};
+pub use leaf::{leaf_deny, leaf_deny_raw};
 pub use observe::{observe, observe_region};
 pub use plan::{
     Actual, Drift, FENCE_PREFIX, META_EPOCH, META_ORIGIN, META_ROLE, META_SUBJECTS, ROLE_FENCED,
