@@ -571,6 +571,10 @@ fn the_nats_region_label_is_what_nats_server_sees_as_domain() {
             .unwrap()
             .to_owned();
         assert!(conf.contains("domain: $NATS_REGION"));
+        assert!(
+            conf.contains("no_advertise: true"),
+            "clients must reconnect through the DNS name, never to learned pod addresses"
+        );
         assert!(conf.contains("name: $NATS_REGION"));
     }
 }
