@@ -3,7 +3,7 @@
 //! history, sequences and consumers kept, idempotently, and a promotion interrupted after its
 //! snapshot is finished by the next one. Needs the compat nats-server (`make deps`): without it
 //! this fails, never skips.
-use std::{collections::BTreeMap, path::PathBuf, sync::Arc, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use async_nats::jetstream::{self, consumer::pull};
 use futures::StreamExt;
@@ -14,7 +14,7 @@ use natsdr::{
         Fencer, META_ORIGIN, NatsExecutor, Promoter, PromotionPath, Restore, SnapshotStore,
         Takeover,
     },
-    lab::{Lab, LabOptions},
+    lab::{Lab, LabOptions, find_compat_nats_server},
     model::{Epoch, Region, StreamName},
     nats::{JsApi, Regions, connect_regions},
     topology::{Desired, Drift, META_EPOCH, META_ROLE, apply, expected, observe, plan},
@@ -26,20 +26,6 @@ const API_TIMEOUT: Duration = Duration::from_secs(5);
 const EVENTS: u64 = 2_000;
 /// Of those, how many the durable consumer acks before the promotion.
 const ACKED: u64 = 25;
-
-/// `NATSDR_NATS_SERVER_COMPAT`, else the project's `.tools` 2.10.26 (as the Makefile sets it).
-fn compat_server() -> PathBuf {
-    let path = std::env::var_os("NATSDR_NATS_SERVER_COMPAT").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(".tools/nats-server-2.10.26/nats-server"),
-        PathBuf::from,
-    );
-    assert!(
-        path.is_file(),
-        "compat nats-server not found at {} (run `make deps`, or set NATSDR_NATS_SERVER_COMPAT)",
-        path.display()
-    );
-    path
-}
 
 fn names(streams: &[&str]) -> Vec<StreamName> {
     streams
@@ -181,7 +167,8 @@ async fn mirrors_and_kv_buckets_on_2_10_are_promoted_by_snapshot_and_restore_kee
     let tmp = tempfile::tempdir().unwrap();
     let lab = Lab::up(LabOptions {
         dir: tmp.path().join("lab"),
-        nats_server: compat_server(),
+        nats_server: find_compat_nats_server()
+            .expect("compat nats-server is installed (make deps)"),
         natsdr_exe: env!("CARGO_BIN_EXE_natsdr").into(),
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),

@@ -169,6 +169,21 @@ pub fn find_nats_server() -> Result<PathBuf, LabError> {
     }
 }
 
+/// The compatibility nats-server (2.10.26, which cannot promote a mirror in place):
+/// `$NATSDR_NATS_SERVER_COMPAT`, else `<repo>/.tools/nats-server-2.10.26/nats-server` (installed
+/// by `make deps`). A missing binary is an error, never a reason to skip.
+pub fn find_compat_nats_server() -> Result<PathBuf, LabError> {
+    let path = match std::env::var_os("NATSDR_NATS_SERVER_COMPAT") {
+        Some(p) if !p.is_empty() => PathBuf::from(p),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/nats-server-2.10.26/nats-server"),
+    };
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(LabError::NatsServerMissing(path))
+    }
+}
+
 /// A running lab. Dropping it kills every process it started (so a panicking test leaves nothing
 /// behind) unless it was [`detach`](Lab::detach)ed.
 #[derive(Debug)]

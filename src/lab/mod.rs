@@ -17,8 +17,8 @@ pub mod process;
 pub mod watchdogs;
 
 pub use deploy::{
-    Lab, LabError, LabOptions, LabStatus, NODES_PER_REGION, ProcessStatus, find_nats_server,
-    update_fault,
+    Lab, LabError, LabOptions, LabStatus, NODES_PER_REGION, ProcessStatus, find_compat_nats_server,
+    find_nats_server, update_fault,
 };
 pub use manifest::LabManifest;
 pub use names::{LabRegion, NetPath, Site};
