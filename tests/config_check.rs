@@ -297,3 +297,22 @@ fn a_failback_tail_policy_other_than_republish_or_keep_is_refused() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_relative_snapshot_dir_is_refused() {
+    let toml = example("natsdr.example.toml");
+    let line = refused(&toml, &[("NATSDR_WATCHDOG__SNAPSHOT_DIR", "snapshots")]);
+    assert!(
+        line.contains("watchdog.snapshot_dir") && line.contains("absolute"),
+        "{line}"
+    );
+    let ok = check(
+        &toml,
+        &[("NATSDR_WATCHDOG__SNAPSHOT_DIR", "/var/lib/natsdr/snapshots")],
+    );
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+}

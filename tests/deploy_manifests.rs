@@ -836,3 +836,35 @@ fn the_leaf_remote_denies_exactly_the_managed_subjects_both_ways() {
         assert_eq!(got, expected, "{key} in leaf-remote.example.conf");
     }
 }
+
+#[test]
+fn each_watchdog_keeps_its_snapshots_on_a_writable_volume_not_the_read_only_root() {
+    for overlay in ["us-east-1", "eu-central-1"] {
+        let objects = natsdr(overlay);
+        let dir = natsdr_config(&objects)["watchdog"]["snapshot_dir"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{overlay}: watchdog.snapshot_dir unset (the default is under the read-only /tmp)"))
+            .to_owned();
+        let deployment = workloads(&objects).next().expect("the natsdr Deployment");
+        let volumes = deployment["spec"]["template"]["spec"]["volumes"]
+            .as_array()
+            .unwrap();
+        let natsdr_container = containers(deployment)
+            .into_iter()
+            .find(|c| c["name"] == "natsdr")
+            .expect("the natsdr container");
+        let writable = natsdr_container["volumeMounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["readOnly"] != true)
+            .filter(|m| {
+                volumes
+                    .iter()
+                    .any(|v| v["name"] == m["name"] && v.get("emptyDir").is_some())
+            })
+            .filter_map(|m| m["mountPath"].as_str())
+            .any(|p| dir.starts_with(&format!("{}/", p.trim_end_matches('/'))));
+        assert!(writable, "{overlay}: {dir} is not on a writable volume");
+    }
+}

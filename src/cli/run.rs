@@ -155,7 +155,17 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
         .iter()
         .map(|(r, c)| (r.clone(), c.js.client().clone()))
         .collect();
-    let nats = Arc::new(NatsExecutor::new(cfg.clone(), conns));
+    let mut nats = NatsExecutor::new(cfg.clone(), conns);
+    if let Some(dir) = &cfg.watchdog.snapshot_dir {
+        // Checked now, not at the first 2.10 promotion in an incident.
+        let probe = dir.join(format!(".natsdr-write-check-{}", std::process::id()));
+        std::fs::create_dir_all(dir)
+            .and_then(|()| std::fs::write(&probe, b""))
+            .and_then(|()| std::fs::remove_file(&probe))
+            .map_err(|e| fail(format!("watchdog.snapshot_dir {}: {e}", dir.display())))?;
+        nats = nats.with_snapshot_store(crate::exec::SnapshotStore::new(dir.clone()));
+    }
+    let nats = Arc::new(nats);
     let notifier = notifier(&cfg, &metrics).map_err(fail)?;
 
     let parts = Parts {

@@ -99,6 +99,7 @@ pub struct RawWatchdog {
     pub auto_failover: bool,
     #[serde(default = "default_two_site")]
     pub two_site: String,
+    pub snapshot_dir: Option<String>,
 }
 
 fn default_role() -> String {

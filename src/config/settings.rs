@@ -1,5 +1,6 @@
 //! Typed settings: who this watchdog is, its timing, RPO budget, API, peers and DNS.
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -42,6 +43,9 @@ pub struct Watchdog {
     pub auto_failover: bool,
     /// Policy without a witness.
     pub two_site: TwoSite,
+    /// Where promotions on nats-server 2.10/2.11 keep mirror snapshots (absolute; created at
+    /// start). `None`: `<OS temp dir>/natsdr-snapshots/<id>`.
+    pub snapshot_dir: Option<PathBuf>,
 }
 
 /// Probe and failover timing. Invariants (checked at load): `probe_timeout < probe_interval`,

@@ -1,7 +1,7 @@
 //! `Config::try_from(RawConfig)`: every rule a config must satisfy, each failure naming its key.
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::ConfigError;
@@ -110,12 +110,22 @@ impl TryFrom<RawConfig> for Config {
                 ));
             }
         };
+        let snapshot_dir = match &w.snapshot_dir {
+            Some(d) if !Path::new(d).is_absolute() => {
+                return Err(ConfigError::invalid(
+                    "watchdog.snapshot_dir",
+                    format!("{d:?}: must be an absolute path"),
+                ));
+            }
+            d => d.as_ref().map(PathBuf::from),
+        };
         let watchdog = Watchdog {
             id: w.id.clone(),
             site,
             role,
             auto_failover: w.auto_failover,
             two_site,
+            snapshot_dir,
         };
 
         let timing = timing(&raw)?;
