@@ -66,6 +66,12 @@ impl Probe for MeteredProber {
             for e in &d.errors {
                 self.metrics.probe_error(region.as_str(), e.probe());
             }
+            self.metrics.set_region_depth(
+                region.as_str(),
+                d.meta.as_ref(),
+                d.health.map(|h| h.ok),
+                d.leafs.map(|l| l.connections),
+            );
         }
         for p in &details.peers {
             self.metrics.set_peer_up(&p.url, p.error.is_none());
