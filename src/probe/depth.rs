@@ -42,12 +42,6 @@ impl MetaDepth {
                 .unwrap_or_default(),
         }
     }
-
-    /// Servers the leader can vouch for: itself plus its current peers. A second witness next to
-    /// the ping's reply count.
-    pub fn servers_seen(&self) -> u32 {
-        self.peers_current.saturating_add(1)
-    }
 }
 
 /// How many servers said their JetStream meta layer is healthy (HEALTHZ `js-meta-only`).
@@ -127,7 +121,6 @@ mod tests {
         let d = MetaDepth::from_cluster(&meta);
         assert_eq!((d.peers_current, d.peers_offline), (1, 1));
         assert_eq!(d.max_active_age, Duration::from_secs(7));
-        assert_eq!(d.servers_seen(), 2);
     }
 
     #[test]
