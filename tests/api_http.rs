@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 use natsdr::api::audit::AuditLog;
 use natsdr::api::auth::Tokens;
 use natsdr::api::model::{
-    Command, CommandKind, CommandOutcome, Observations, RegionStatus, Status,
+    Command, CommandKind, CommandOutcome, Observations, RegionDepth, RegionStatus, Status,
 };
 use natsdr::api::{ApiContext, CommandRequest};
 use natsdr::model::{Epoch, Region};
@@ -330,6 +330,7 @@ async fn dns_health_is_200_only_for_the_active_unfenced_region() {
         fenced,
         epoch_stamp: None,
         error: None,
+        depth: RegionDepth::default(),
     };
     let set = |active: &str, us_fenced: bool| {
         api.status_tx

@@ -124,6 +124,52 @@ async fn until(
     }
 }
 
+/// Rounds until `check` holds on the round's details (one per 300 ms); panics with the last
+/// details after `limit`.
+async fn until_details(
+    p: &mut LabProber,
+    clock: &Clock,
+    what: &str,
+    limit: Duration,
+    check: impl Fn(&RoundDetails) -> bool,
+) -> RoundDetails {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let (_, details) = round(p, clock).await;
+        if check(&details) {
+            return details;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {limit:?}: {what}\n{details:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The meta leader's count of (current, offline) peers, if a leader answered JSZ.
+fn meta_peers(d: &RoundDetails, r: &Region) -> Option<(u32, u32)> {
+    let m = d.regions.get(r)?.meta.as_ref()?;
+    Some((m.peers_current, m.peers_offline))
+}
+
+/// HEALTHZ (answered, ok), if the request went out.
+fn healthz(d: &RoundDetails, r: &Region) -> Option<(u32, u32)> {
+    let h = d.regions.get(r)?.health?;
+    Some((h.answered, h.ok))
+}
+
+/// Leafnode connections the region's servers reported in LEAFZ.
+fn leafnodes(d: &RoundDetails, r: &Region) -> Option<u32> {
+    Some(d.regions.get(r)?.leafs?.connections)
+}
+
+/// A whole region as the deeper probes see it: a leader hearing both peers, three healthy
+/// servers, and three leafnode links (one per EU server, each landing on some US server).
+fn deep_whole(d: &RoundDetails, r: &Region) -> bool {
+    meta_peers(d, r) == Some((2, 0)) && healthz(d, r) == Some((3, 3)) && leafnodes(d, r) == Some(3)
+}
+
 fn mirror<'a>(obs: &'a Observation, name: &str) -> &'a core::StreamView {
     obs.regions[&region("eu-central-1")]
         .streams
@@ -270,6 +316,16 @@ async fn probe_rounds_follow_the_lab_through_lag_node_loss_and_region_loss() {
         .find(|p| p.vantage == Vantage::Witness)
         .unwrap();
     assert!(witness.error.is_some(), "nothing serves the witness");
+    // The deeper probes agree: each region's meta leader hears both peers, every server is
+    // healthy, and the three leafnode links show on both sides.
+    until_details(
+        &mut prober,
+        &clock,
+        "JSZ, HEALTHZ and LEAFZ see both regions whole",
+        Duration::from_secs(30),
+        |d| deep_whole(d, &us) && deep_whole(d, &eu),
+    )
+    .await;
     let mut durations = Vec::new();
     for _ in 0..5 {
         durations.push(round(&mut prober, &clock).await.1.duration);
@@ -309,6 +365,17 @@ async fn probe_rounds_follow_the_lab_through_lag_node_loss_and_region_loss() {
     let later = mirror(&obs, "events-eu-mirror").mirror.clone().unwrap();
     assert_eq!(later.lag_msgs, Some(5));
     assert!(later.lag_age > m.lag_age, "{later:?} vs {m:?}");
+    // The servers drop the blackholed links after their pings go unanswered (1 s x 3 in the
+    // lab): LEAFZ shows no link on either side while both clusters stay whole.
+    let d = until_details(
+        &mut prober,
+        &clock,
+        "LEAFZ shows the leafnode links down",
+        Duration::from_secs(30),
+        |d| leafnodes(d, &eu) == Some(0) && leafnodes(d, &us) == Some(0),
+    )
+    .await;
+    assert_eq!(d.regions[&eu].leafs.unwrap().answered, 3, "{d:#?}");
     lab.heal(NetPath::Leaf).await.unwrap();
     until(
         &mut prober,
@@ -316,6 +383,14 @@ async fn probe_rounds_follow_the_lab_through_lag_node_loss_and_region_loss() {
         "mirrors catch up after the heal",
         Duration::from_secs(30),
         caught_up,
+    )
+    .await;
+    until_details(
+        &mut prober,
+        &clock,
+        "LEAFZ shows the links back",
+        Duration::from_secs(30),
+        |d| leafnodes(d, &eu) == Some(3),
     )
     .await;
 
@@ -330,6 +405,24 @@ async fn probe_rounds_follow_the_lab_through_lag_node_loss_and_region_loss() {
     )
     .await;
     assert_eq!(obs.regions[&us].health(), Health::Degraded);
+    // The meta leader (the old one, or a new one if node 2 led) still calls the dead peer
+    // `current` for a while; its `active` age gives it away. Its HEALTHZ reply is simply
+    // missing, and the two survivors keep their meta quorum.
+    let d = until_details(
+        &mut prober,
+        &clock,
+        "JSZ shows one silent meta peer and HEALTHZ two healthy servers",
+        Duration::from_secs(30),
+        |d| meta_peers(d, &us) == Some((1, 1)) && healthz(d, &us) == Some((2, 2)),
+    )
+    .await;
+    let meta = d.regions[&us].meta.clone().unwrap();
+    assert!(
+        meta.max_active_age > natsdr::probe::META_PEER_SILENT,
+        "{meta:?}"
+    );
+    let killed = lab.manifest().node(LabRegion::Us, 2).unwrap().name.clone();
+    assert_ne!(meta.leader.as_ref(), Some(&killed), "{meta:?}");
     lab.restart_node(LabRegion::Us, 2).await.unwrap();
     until(
         &mut prober,
@@ -337,6 +430,14 @@ async fn probe_rounds_follow_the_lab_through_lag_node_loss_and_region_loss() {
         "US whole again",
         Duration::from_secs(30),
         |o| o.regions[&us].servers_up == 3,
+    )
+    .await;
+    until_details(
+        &mut prober,
+        &clock,
+        "JSZ and HEALTHZ see the restarted node",
+        Duration::from_secs(60),
+        |d| meta_peers(d, &us) == Some((2, 0)) && healthz(d, &us) == Some((3, 3)),
     )
     .await;
 
@@ -400,6 +501,9 @@ async fn probe_rounds_follow_the_lab_through_lag_node_loss_and_region_loss() {
     println!("round with US dead: {:?}", details.duration);
     assert!(!obs.regions[&us].reachable, "{:?}", obs.regions[&us]);
     assert_eq!(obs.regions[&us].health(), Health::Down);
+    let dead = &details.regions[&us];
+    assert!(dead.meta.is_none(), "{dead:?}");
+    assert_eq!(dead.health.map(|h| h.answered), Some(0), "{dead:?}");
     assert!(
         details.duration < bound + Duration::from_millis(700),
         "{details:?}"

@@ -58,6 +58,31 @@ pub struct RegionStatus {
     pub epoch_stamp: Option<Epoch>,
     /// Last probe error, if any.
     pub error: Option<String>,
+    /// What the deeper probes (JSZ, HEALTHZ, LEAFZ) saw in the last round. Defaults when read
+    /// from a watchdog that predates them.
+    #[serde(default)]
+    pub depth: RegionDepth,
+}
+
+/// A region's deeper probes: the meta group as its leader sees it, the servers' own JetStream
+/// meta health and the leafnode links. Every field is `None` when its probe got no answer.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RegionDepth {
+    /// The meta leader that answered JSZ `leader_only`.
+    pub meta_leader_name: Option<String>,
+    /// Meta-group peers (the leader excluded) it heard from lately.
+    pub meta_peers_current: Option<u32>,
+    /// Meta-group peers marked offline or silent too long (the leader keeps calling a dead peer
+    /// `current` for ~10 s; natsdr judges by the `active` age).
+    pub meta_peers_offline: Option<u32>,
+    /// Longest time since the leader heard from a peer, in seconds.
+    pub meta_peer_active_max_seconds: Option<f64>,
+    /// Servers that answered HEALTHZ `js-meta-only`.
+    pub healthz_answered: Option<u32>,
+    /// Of those, the ones answering 200.
+    pub healthz_ok: Option<u32>,
+    /// Leafnode connections up, summed over the servers that answered LEAFZ.
+    pub leafnodes: Option<u32>,
 }
 
 /// A mirror's lag.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 
 use super::exit;
-use crate::api::model::{CommandOutcome, Status};
+use crate::api::model::{CommandOutcome, RegionDepth, Status};
 
 /// Where the watchdog's API is, and how to authenticate.
 #[derive(Debug, Args)]
@@ -113,6 +113,25 @@ pub fn render(s: &Status) -> String {
             opt(r.epoch_stamp.map(|e| e.to_string()))
         );
     }
+    if s.regions.iter().any(|r| r.depth != RegionDepth::default()) {
+        o += "\nREGION          META LEADER      PEERS(cur/off)  PEER ACTIVE(s)  HEALTHZ(ok/of)  LEAFNODES\n";
+        for r in &s.regions {
+            let d = &r.depth;
+            let pair = |a: Option<u32>, b: Option<u32>| match (a, b) {
+                (Some(a), Some(b)) => format!("{a}/{b}"),
+                _ => "-".into(),
+            };
+            o += &format!(
+                "{:<15} {:<16} {:<15} {:<15} {:<15} {}\n",
+                r.region.to_string(),
+                opt(d.meta_leader_name.clone()),
+                pair(d.meta_peers_current, d.meta_peers_offline),
+                opt(d.meta_peer_active_max_seconds.map(|v| format!("{v:.1}"))),
+                pair(d.healthz_ok, d.healthz_answered),
+                opt(d.leafnodes.map(|v| v.to_string()))
+            );
+        }
+    }
     o += "\nMIRROR               SOURCE          LAG(msgs)  LAG(s)  ACTIVE(s)  PROMOTED\n";
     for m in &s.mirrors {
         o += &format!(
@@ -200,7 +219,63 @@ fn fail(msg: &str) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::model::PeerStatus;
+    use crate::api::model::{PeerStatus, RegionStatus};
+
+    fn region(name: &str, depth: RegionDepth) -> RegionStatus {
+        RegionStatus {
+            region: crate::model::Region::new(name).unwrap(),
+            home: "primary".into(),
+            up: true,
+            servers: 2,
+            cluster_size: 3,
+            meta_leader: true,
+            fenced: false,
+            epoch_stamp: None,
+            error: None,
+            depth,
+        }
+    }
+
+    #[test]
+    fn the_status_table_shows_each_region_s_meta_peers_healthz_and_leafnodes() {
+        let s = Status {
+            regions: vec![
+                region(
+                    "us-east-1",
+                    RegionDepth {
+                        meta_leader_name: Some("us-1".into()),
+                        meta_peers_current: Some(1),
+                        meta_peers_offline: Some(1),
+                        meta_peer_active_max_seconds: Some(4.26),
+                        healthz_answered: Some(2),
+                        healthz_ok: Some(2),
+                        leafnodes: Some(3),
+                    },
+                ),
+                region("eu-central-1", RegionDepth::default()),
+            ],
+            ..Status::default()
+        };
+        let out = render(&s);
+        let lines: Vec<&str> = out.lines().collect();
+        let header = lines
+            .iter()
+            .position(|l| l.contains("META LEADER"))
+            .unwrap();
+        let us: Vec<&str> = lines[header + 1].split_whitespace().collect();
+        assert_eq!(us, ["us-east-1", "us-1", "1/1", "4.3", "2/2", "3"]);
+        let eu: Vec<&str> = lines[header + 2].split_whitespace().collect();
+        assert_eq!(eu, ["eu-central-1", "-", "-", "-", "-", "-"]);
+    }
+
+    #[test]
+    fn a_status_without_depth_shows_no_depth_table() {
+        let s = Status {
+            regions: vec![region("us-east-1", RegionDepth::default())],
+            ..Status::default()
+        };
+        assert!(!render(&s).contains("META LEADER"));
+    }
 
     #[test]
     fn the_status_table_lists_each_peer_with_its_age_and_last_error() {

@@ -1,5 +1,6 @@
 //! `natsdr run`: the watchdog. Reads top to bottom: config, logging, runtime, connections,
 //! executors, API, driver; then waits for SIGTERM and drains within a grace period.
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +12,14 @@ use super::exit;
 use crate::api::audit::AuditLog;
 use crate::api::audit_publish::AuditPublisher;
 use crate::api::auth::Tokens;
-use crate::api::model::{Observations, PeerStatus, Status};
+use crate::api::model::{Observations, PeerStatus, RegionDepth, Status};
 use crate::api::{ApiContext, CommandRequest};
 use crate::config::Config;
 use crate::core::{Instant, Observation, WallTime};
 use crate::dns::{AnyArbiter, AnyClientRecord, MemoryDns};
-use crate::driver::{Driver, Executors, Outputs, Probe, peer_status};
+use crate::driver::{Driver, Executors, Outputs, Probe, peer_status, region_depth};
 use crate::exec::NatsExecutor;
+use crate::model::Region;
 use crate::notify::{DeliveryPolicy, DeliveryResult, Notifier, PagerDuty, Sink, SinkKind, Webhook};
 use crate::probe::Prober;
 use crate::telemetry::Metrics;
@@ -55,6 +57,7 @@ struct MeteredProber {
     inner: Prober<AnyArbiter, AnyClientRecord>,
     metrics: Metrics,
     peers: Vec<PeerStatus>,
+    depth: BTreeMap<Region, RegionDepth>,
 }
 
 impl Probe for MeteredProber {
@@ -66,16 +69,31 @@ impl Probe for MeteredProber {
             for e in &d.errors {
                 self.metrics.probe_error(region.as_str(), e.probe());
             }
+            self.metrics.set_region_depth(
+                region.as_str(),
+                d.meta.as_ref(),
+                d.health.map(|h| h.ok),
+                d.leafs.map(|l| l.connections),
+            );
         }
         for p in &details.peers {
             self.metrics.set_peer_up(&p.url, p.error.is_none());
         }
         self.peers = details.peers.iter().map(peer_status).collect();
+        self.depth = details
+            .regions
+            .iter()
+            .map(|(region, d)| (region.clone(), region_depth(d)))
+            .collect();
         obs
     }
 
     fn peers(&self) -> Vec<PeerStatus> {
         self.peers.clone()
+    }
+
+    fn depth(&self) -> BTreeMap<Region, RegionDepth> {
+        self.depth.clone()
     }
 }
 
@@ -288,6 +306,7 @@ where
             inner: prober,
             metrics: metrics.clone(),
             peers: Vec::new(),
+            depth: BTreeMap::new(),
         },
         exec,
         notifier,

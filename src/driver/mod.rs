@@ -5,7 +5,7 @@ mod clock;
 mod dispatch;
 mod status;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 
@@ -13,7 +13,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use clock::Clock;
-pub use status::{build_status, peer_status};
+pub use status::{build_status, peer_status, region_depth};
 
 use crate::api::CommandRequest;
 use crate::api::model::{self as api, CommandOutcome, Observations, Status, TransitionRecord};
@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::core::{self, Decision, Event, Instant, Observation, Policy, State, WallTime, decide};
 use crate::dns::{Arbiter, ClientRecord};
 use crate::exec::{Fencer, Promoter, Reseeder};
+use crate::model::Region;
 use crate::notify::NotifierHandle;
 use crate::telemetry::Metrics;
 
@@ -31,6 +32,10 @@ pub trait Probe: Send + 'static {
 
     /// The other vantage points as the last round saw them, for `/v1/status`.
     fn peers(&self) -> Vec<api::PeerStatus>;
+
+    /// Each region's deeper probes (JSZ, HEALTHZ, LEAFZ) as the last round saw them, for
+    /// `/v1/status`. They are shown, not decided on.
+    fn depth(&self) -> BTreeMap<Region, api::RegionDepth>;
 }
 
 /// The executors the driver performs actions with.
@@ -83,6 +88,7 @@ pub struct Driver<Pr, A, C, F, P> {
     transitions: VecDeque<TransitionRecord>,
     last_obs: Option<Observation>,
     peers: Vec<api::PeerStatus>,
+    depth: BTreeMap<Region, api::RegionDepth>,
     last_reason: String,
     incident: dispatch::Incident,
     events_tx: mpsc::Sender<Event>,
@@ -122,6 +128,7 @@ where
             transitions: VecDeque::new(),
             last_obs: None,
             peers: Vec::new(),
+            depth: BTreeMap::new(),
             last_reason: "starting: no probe round yet".into(),
             incident: dispatch::Incident::default(),
             events_tx,
@@ -151,6 +158,7 @@ where
                     match done {
                         Ok((probe, obs)) => {
                             self.peers = probe.peers();
+                            self.depth = probe.depth();
                             self.probe = Some(probe);
                             self.observed(obs);
                         }
@@ -236,6 +244,7 @@ where
             &self.state,
             self.last_obs.as_ref(),
             self.peers.clone(),
+            &self.depth,
             self.transitions.iter().cloned().collect(),
             &self.last_reason,
         );

@@ -1,8 +1,13 @@
 //! Snapshots for people and peers: `/v1/status`, `/v1/observations` and the metrics.
-use crate::api::model::{MirrorStatus, PeerStatus, RegionStatus, Status, TransitionRecord};
+use std::collections::BTreeMap;
+
+use crate::api::model::{
+    MirrorStatus, PeerStatus, RegionDepth, RegionStatus, Status, TransitionRecord,
+};
 use crate::config::{Config, Home, Role};
 use crate::core::{Mode, Observation, Phase, PhaseName, State, StreamRole, Vantage};
-use crate::probe::PeerDetails;
+use crate::model::Region;
+use crate::probe::{PeerDetails, RegionDetails};
 use crate::telemetry::Metrics;
 
 /// The metric / API label of a phase (see `telemetry::metrics::STATES`).
@@ -54,12 +59,27 @@ pub fn peer_status(d: &PeerDetails) -> PeerStatus {
     }
 }
 
-/// The status snapshot; `peers` are the vantage points as of the last probe round.
+/// A region's deeper probes as `/v1/status` shows them, from one round's details.
+pub fn region_depth(d: &RegionDetails) -> RegionDepth {
+    RegionDepth {
+        meta_leader_name: d.meta.as_ref().and_then(|m| m.leader.clone()),
+        meta_peers_current: d.meta.as_ref().map(|m| m.peers_current),
+        meta_peers_offline: d.meta.as_ref().map(|m| m.peers_offline),
+        meta_peer_active_max_seconds: d.meta.as_ref().map(|m| m.max_active_age.as_secs_f64()),
+        healthz_answered: d.health.map(|h| h.answered),
+        healthz_ok: d.health.map(|h| h.ok),
+        leafnodes: d.leafs.map(|l| l.connections),
+    }
+}
+
+/// The status snapshot; `peers` are the vantage points and `depth` each region's deeper probes
+/// as of the last probe round.
 pub fn build_status(
     cfg: &Config,
     state: &State,
     obs: Option<&Observation>,
     peers: Vec<PeerStatus>,
+    depth: &BTreeMap<Region, RegionDepth>,
     transitions: Vec<TransitionRecord>,
     last_reason: &str,
 ) -> Status {
@@ -86,6 +106,7 @@ pub fn build_status(
                 fenced: managed.iter().any(|s| s.role == StreamRole::Fenced),
                 epoch_stamp: streams.iter().filter_map(|s| s.epoch).max(),
                 error: view.filter(|v| !v.reachable).map(|_| "unreachable".into()),
+                depth: depth.get(&rc.name).cloned().unwrap_or_default(),
             }
         })
         .collect();
@@ -232,6 +253,39 @@ mod tests {
         assert_eq!(
             p.error.as_deref(),
             Some("peer http://witness:8080 did not answer within 400ms")
+        );
+    }
+
+    #[test]
+    fn a_region_s_depth_carries_the_leader_s_peer_counts_healthz_and_leafnodes() {
+        let d = RegionDetails {
+            meta: Some(crate::probe::MetaDepth {
+                leader: Some("us-1".into()),
+                cluster_size: 3,
+                peers_current: 1,
+                peers_offline: 1,
+                max_active_age: Duration::from_millis(3500),
+            }),
+            health: Some(crate::probe::HealthDepth { answered: 2, ok: 1 }),
+            leafs: None,
+            ..RegionDetails::default()
+        };
+        let depth = region_depth(&d);
+        assert_eq!(
+            depth,
+            RegionDepth {
+                meta_leader_name: Some("us-1".into()),
+                meta_peers_current: Some(1),
+                meta_peers_offline: Some(1),
+                meta_peer_active_max_seconds: Some(3.5),
+                healthz_answered: Some(2),
+                healthz_ok: Some(1),
+                leafnodes: None,
+            }
+        );
+        assert_eq!(
+            region_depth(&RegionDetails::default()),
+            RegionDepth::default()
         );
     }
 

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::depth::{HealthDepth, LeafDepth, MetaDepth};
 use super::{PeerError, ProbeError};
 use crate::core::{Report, Vantage};
 use crate::dns::ClientTarget;
@@ -30,6 +31,12 @@ pub struct RegionDetails {
     pub duration: Duration,
     /// Whether some server named a JetStream meta leader.
     pub meta_leader: bool,
+    /// The meta leader's view of its group (JSZ); `None` when no leader answered.
+    pub meta: Option<MetaDepth>,
+    /// Servers' JetStream meta health (HEALTHZ); `None` when the request failed.
+    pub health: Option<HealthDepth>,
+    /// Leafnode links (LEAFZ); `None` when the request failed.
+    pub leafs: Option<LeafDepth>,
     /// Probes that failed (ping, streams, lag reads against this region).
     pub errors: Vec<ProbeError>,
 }

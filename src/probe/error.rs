@@ -15,9 +15,16 @@ pub enum ProbeError {
         /// The bound it ran into.
         after: Duration,
     },
-    /// The system-account ping could not be sent (the connection is closed).
-    #[error("cannot ping the servers")]
-    Ping(#[source] SysError),
+    /// A system-account request (ping, jsz, healthz, leafz) could not be sent (the connection
+    /// is closed).
+    #[error("cannot send the {what} request to the servers")]
+    System {
+        /// Which probe.
+        what: &'static str,
+        /// The system API's error.
+        #[source]
+        source: SysError,
+    },
     /// The JetStream stream listing failed (no responders, no meta quorum, ...).
     #[error("cannot list the streams")]
     Streams(#[source] JsError),
@@ -41,12 +48,12 @@ pub enum ProbeError {
 }
 
 impl ProbeError {
-    /// The probe's label: `ping` and `streams` are the region probes of
+    /// The probe's label: `ping`, `jsz`, `healthz`, `leafz` and `streams` are the region probes of
     /// `telemetry::metrics::PROBES`; `lag`, `arbiter` and `client_record` are the others.
     pub fn probe(&self) -> &'static str {
         match self {
             Self::Timeout { what, .. } => what,
-            Self::Ping(_) => "ping",
+            Self::System { what, .. } => what,
             Self::Streams(_) => "streams",
             Self::LagMessage { .. } => "lag",
             Self::Arbiter(_) => "arbiter",

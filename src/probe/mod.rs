@@ -1,4 +1,5 @@
 //! The probes: one round of both regions, DNS and peers, turned into the core's `Observation`.
+mod depth;
 mod details;
 mod error;
 mod lag;
@@ -8,6 +9,7 @@ mod publish;
 mod region;
 mod streams;
 
+pub use depth::{HealthDepth, LeafDepth, META_PEER_SILENT, MetaDepth};
 pub use details::{DnsDetails, MirrorLag, PeerDetails, RegionDetails, RoundDetails};
 pub use error::ProbeError;
 pub use peers::{PeerClient, PeerError};

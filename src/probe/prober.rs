@@ -121,6 +121,9 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
                 RegionDetails {
                     duration: answer.duration,
                     meta_leader: answer.meta_leader,
+                    meta: answer.meta,
+                    health: answer.health,
+                    leafs: answer.leafs,
                     errors: answer.errors,
                 },
             );

@@ -11,6 +11,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::probe::MetaDepth;
+
 /// Every state name `natsdr_state` reports (one series each).
 pub const STATES: [&str; 12] = [
     "starting",
@@ -158,6 +160,11 @@ pub struct Metrics {
     region_cluster_size: Family<RegionL, Gauge>,
     region_meta_leader: Family<RegionL, Gauge>,
     region_fenced: Family<RegionL, Gauge>,
+    region_meta_peers_current: Family<RegionL, Gauge>,
+    region_meta_peers_offline: Family<RegionL, Gauge>,
+    region_meta_peer_active_max: Family<RegionL, FGauge>,
+    region_healthz_ok: Family<RegionL, Gauge>,
+    region_leafnodes: Family<RegionL, Gauge>,
     mirror_lag_messages: Family<StreamL, Gauge>,
     mirror_lag_seconds: Family<StreamL, FGauge>,
     mirror_active_age_seconds: Family<StreamL, FGauge>,
@@ -209,6 +216,11 @@ impl Metrics {
             region_cluster_size: Family::default(),
             region_meta_leader: Family::default(),
             region_fenced: Family::default(),
+            region_meta_peers_current: Family::default(),
+            region_meta_peers_offline: Family::default(),
+            region_meta_peer_active_max: Family::default(),
+            region_healthz_ok: Family::default(),
+            region_leafnodes: Family::default(),
             mirror_lag_messages: Family::default(),
             mirror_lag_seconds: Family::default(),
             mirror_active_age_seconds: Family::default(),
@@ -286,6 +298,31 @@ impl Metrics {
             "natsdr_region_fenced",
             "The region's managed streams are fenced",
             m.region_fenced.clone(),
+        );
+        reg.register(
+            "natsdr_region_meta_peers_current",
+            "Meta-group peers the meta leader heard from lately (leader excluded; JSZ)",
+            m.region_meta_peers_current.clone(),
+        );
+        reg.register(
+            "natsdr_region_meta_peers_offline",
+            "Meta-group peers the meta leader marks offline or has not heard from for 3 s (JSZ)",
+            m.region_meta_peers_offline.clone(),
+        );
+        reg.register(
+            "natsdr_region_meta_peer_active_max_seconds",
+            "Longest time since the meta leader heard from a peer (NaN: no leader answered)",
+            m.region_meta_peer_active_max.clone(),
+        );
+        reg.register(
+            "natsdr_region_healthz_ok",
+            "Servers whose HEALTHZ js-meta-only answered 200",
+            m.region_healthz_ok.clone(),
+        );
+        reg.register(
+            "natsdr_region_leafnodes",
+            "Leafnode connections up, summed over the region's servers (LEAFZ)",
+            m.region_leafnodes.clone(),
         );
         reg.register(
             "natsdr_mirror_lag_messages",
@@ -375,9 +412,16 @@ impl Metrics {
                 &m.region_cluster_size,
                 &m.region_meta_leader,
                 &m.region_fenced,
+                &m.region_meta_peers_current,
+                &m.region_meta_peers_offline,
+                &m.region_healthz_ok,
+                &m.region_leafnodes,
             ] {
                 f.get_or_create(&l).set(0);
             }
+            m.region_meta_peer_active_max
+                .get_or_create(&l)
+                .set(f64::NAN);
         }
         for s in mirrors {
             let l = StreamL { stream: s.clone() };
@@ -519,6 +563,39 @@ impl Metrics {
             .get_or_create(&l)
             .set(i64::from(meta_leader));
         self.region_fenced.get_or_create(&l).set(i64::from(fenced));
+    }
+
+    /// Records one region's deeper probes: the meta leader's view of its peers (`None`: no
+    /// leader answered), HEALTHZ 200s and leafnode connections (`None`: not answered, shown as
+    /// 0). Unknown regions are ignored.
+    pub fn set_region_depth(
+        &self,
+        region: &str,
+        meta: Option<&MetaDepth>,
+        healthz_ok: Option<u32>,
+        leafnodes: Option<u32>,
+    ) {
+        if !self.known.regions.contains(region) {
+            return;
+        }
+        let l = RegionL {
+            region: region.to_owned(),
+        };
+        self.region_meta_peers_current
+            .get_or_create(&l)
+            .set(meta.map_or(0, |m| i64::from(m.peers_current)));
+        self.region_meta_peers_offline
+            .get_or_create(&l)
+            .set(meta.map_or(0, |m| i64::from(m.peers_offline)));
+        self.region_meta_peer_active_max
+            .get_or_create(&l)
+            .set(meta.map_or(f64::NAN, |m| m.max_active_age.as_secs_f64()));
+        self.region_healthz_ok
+            .get_or_create(&l)
+            .set(i64::from(healthz_ok.unwrap_or(0)));
+        self.region_leafnodes
+            .get_or_create(&l)
+            .set(i64::from(leafnodes.unwrap_or(0)));
     }
 
     /// Records a mirror's lag. Unknown mirrors are ignored.
@@ -743,6 +820,31 @@ mod tests {
                 && !text.contains("not-configured")
                 && !text.contains("made-up-state")
         );
+    }
+
+    #[test]
+    fn a_region_s_depth_shows_offline_peers_healthz_and_leafnodes() {
+        let (reg, m) = Metrics::new(&["us-east-1".into()], &[], &[]);
+        let meta = MetaDepth {
+            leader: Some("us-1".into()),
+            cluster_size: 3,
+            peers_current: 1,
+            peers_offline: 1,
+            max_active_age: std::time::Duration::from_millis(4500),
+        };
+        m.set_region_depth("us-east-1", Some(&meta), Some(2), Some(3));
+        m.set_region_depth("mars-north-1", Some(&meta), Some(9), Some(9));
+        let text = encode(&reg);
+        for line in [
+            "natsdr_region_meta_peers_current{region=\"us-east-1\"} 1",
+            "natsdr_region_meta_peers_offline{region=\"us-east-1\"} 1",
+            "natsdr_region_meta_peer_active_max_seconds{region=\"us-east-1\"} 4.5",
+            "natsdr_region_healthz_ok{region=\"us-east-1\"} 2",
+            "natsdr_region_leafnodes{region=\"us-east-1\"} 3",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing:\n{text}");
+        }
+        assert!(!text.contains("mars-north-1"));
     }
 
     #[test]
