@@ -316,3 +316,10 @@ fn a_relative_snapshot_dir_is_refused() {
         String::from_utf8_lossy(&ok.stderr)
     );
 }
+
+#[test]
+fn depth_probes_every_zero_rounds_is_refused() {
+    let toml = example("natsdr.example.toml");
+    let line = refused(&toml, &[("NATSDR_TIMING__DEPTH_EVERY", "0")]);
+    assert!(line.contains("timing.depth_every"), "{line}");
+}

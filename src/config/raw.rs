@@ -125,6 +125,7 @@ pub struct RawTiming {
     pub tilt_duration: Quantity,
     pub flap_window: Quantity,
     pub flap_max: u32,
+    pub depth_every: u32,
 }
 
 impl Default for RawTiming {
@@ -140,6 +141,7 @@ impl Default for RawTiming {
             tilt_duration: "10s".into(),
             flap_window: "1h".into(),
             flap_max: 3,
+            depth_every: 4,
         }
     }
 }

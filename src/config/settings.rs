@@ -75,6 +75,9 @@ pub struct Timing {
     pub flap_window: Duration,
     /// Down/up cycles within the window that hold the watchdog for an operator.
     pub flap_max: u32,
+    /// The JSZ, HEALTHZ and LEAFZ probes (shown in status and metrics, not decided on) run
+    /// every this many rounds; in between, their last answers are shown.
+    pub depth_every: u32,
 }
 
 /// What a failback does with the old primary's divergent tail (what it acked after the mirror's

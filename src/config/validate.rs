@@ -356,6 +356,7 @@ fn timing(raw: &RawConfig) -> Result<Timing> {
         tilt_duration: dur("timing.tilt_duration", &t.tilt_duration)?,
         flap_window: dur("timing.flap_window", &t.flap_window)?,
         flap_max: t.flap_max,
+        depth_every: t.depth_every,
     };
     let h = |d: Duration| humantime::format_duration(d).to_string();
     if timing.probe_interval < Duration::from_millis(100) {
@@ -413,6 +414,12 @@ fn timing(raw: &RawConfig) -> Result<Timing> {
         return Err(ConfigError::invalid(
             "timing.step_timeout",
             "must be at least timing.probe_timeout",
+        ));
+    }
+    if timing.depth_every == 0 {
+        return Err(ConfigError::invalid(
+            "timing.depth_every",
+            "must be at least 1 (every round)",
         ));
     }
     if timing.flap_max == 0 {

@@ -35,6 +35,18 @@ pub struct Prober<A, C> {
     listed: BTreeMap<Region, Vec<crate::core::StreamView>>,
     /// When this prober last saw each region serving (published to peers).
     serving: BTreeMap<Region, Instant>,
+    /// Rounds run so far: the depth probes run when it is a multiple of `timing.depth_every`.
+    rounds: u64,
+    /// Each region's last depth answers (JSZ, HEALTHZ, LEAFZ), shown in the rounds between.
+    depth: BTreeMap<Region, LastDepth>,
+}
+
+/// A region's depth answers from the last round that asked.
+#[derive(Debug, Clone, Default)]
+struct LastDepth {
+    meta: Option<super::depth::MetaDepth>,
+    health: Option<super::depth::HealthDepth>,
+    leafs: Option<super::depth::LeafDepth>,
 }
 
 /// A vantage point this watchdog fetches reports from.
@@ -90,6 +102,8 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
             lag: LagBook::default(),
             listed: BTreeMap::new(),
             serving: BTreeMap::new(),
+            rounds: 0,
+            depth: BTreeMap::new(),
         })
     }
 
@@ -98,10 +112,14 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
     pub async fn round(&mut self, at: Instant, wall: WallTime) -> (Observation, RoundDetails) {
         let started = tokio::time::Instant::now();
         let bound = self.config.timing.probe_timeout;
+        let depth = self
+            .rounds
+            .is_multiple_of(u64::from(self.config.timing.depth_every.max(1)));
+        self.rounds += 1;
         let probes = join_all(self.config.regions.iter().filter_map(|rc| {
             let clients = self.regions.get(&rc.name)?;
             Some(async move {
-                let answer = region::probe(clients, u32::from(rc.cluster_size), bound).await;
+                let answer = region::probe(clients, u32::from(rc.cluster_size), bound, depth).await;
                 (rc.name.clone(), answer)
             })
         }));
@@ -115,7 +133,19 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
             ..RoundDetails::default()
         };
         let (mut views, datings) = self.views(&answers, wall);
-        for (name, answer) in answers {
+        for (name, mut answer) in answers {
+            if depth {
+                let last = LastDepth {
+                    meta: answer.meta.clone(),
+                    health: answer.health,
+                    leafs: answer.leafs,
+                };
+                self.depth.insert(name.clone(), last);
+            } else if let Some(last) = self.depth.get(&name).cloned() {
+                answer.meta = last.meta;
+                answer.health = last.health;
+                answer.leafs = last.leafs;
+            }
             details.regions.insert(
                 name,
                 RegionDetails {

@@ -36,7 +36,13 @@ pub struct RegionAnswer {
 /// answered): servers usually answer in milliseconds, but on a loaded host a STATSZ reply can
 /// take a few hundred, and the listing runs alongside anyway, so a longer window costs a round
 /// nothing unless a server is missing. The rest of `bound` is headroom for the reply decoding.
-pub async fn probe(clients: &RegionClients, cluster_size: u32, bound: Duration) -> RegionAnswer {
+/// Without `depth`, JSZ, HEALTHZ and LEAFZ are not asked (their fields stay `None`).
+pub async fn probe(
+    clients: &RegionClients,
+    cluster_size: u32,
+    bound: Duration,
+    depth: bool,
+) -> RegionAnswer {
     let started = Instant::now();
     let expected = usize::try_from(cluster_size).ok();
     let window = bound * 3 / 4;
@@ -54,9 +60,12 @@ pub async fn probe(clients: &RegionClients, cluster_size: u32, bound: Duration) 
     };
     let (ping, jsz, healthz, leafz, list) = tokio::join!(
         bounded("ping", bound, sys.ping(window, expected)),
-        bounded("jsz", bound, sys.meta_cluster(window)),
-        bounded("healthz", bound, sys.healthz(window, expected)),
-        bounded("leafz", bound, sys.leafz(window, expected)),
+        maybe(depth, bounded("jsz", bound, sys.meta_cluster(window))),
+        maybe(
+            depth,
+            bounded("healthz", bound, sys.healthz(window, expected))
+        ),
+        maybe(depth, bounded("leafz", bound, sys.leafz(window, expected))),
         list,
     );
     let mut errors = Vec::new();
@@ -71,17 +80,14 @@ pub async fn probe(clients: &RegionClients, cluster_size: u32, bound: Duration) 
         }
     };
     let meta = jsz
-        .map_err(|e| errors.push(e))
-        .ok()
+        .and_then(|r| r.map_err(|e| errors.push(e)).ok())
         .flatten()
         .map(|m| MetaDepth::from_cluster(&m));
     let health = healthz
-        .map_err(|e| errors.push(e))
-        .ok()
+        .and_then(|r| r.map_err(|e| errors.push(e)).ok())
         .map(|h| HealthDepth::from_replies(&h));
     let leafs = leafz
-        .map_err(|e| errors.push(e))
-        .ok()
+        .and_then(|r| r.map_err(|e| errors.push(e)).ok())
         .map(|l| LeafDepth::from_replies(&l));
     let streams = list.map_err(|e| errors.push(e)).ok();
     RegionAnswer {
@@ -94,6 +100,11 @@ pub async fn probe(clients: &RegionClients, cluster_size: u32, bound: Duration) 
         errors,
         duration: started.elapsed(),
     }
+}
+
+/// `request`'s answer when `ask`, else `None` without sending it.
+async fn maybe<T>(ask: bool, request: impl Future<Output = T>) -> Option<T> {
+    if ask { Some(request.await) } else { None }
 }
 
 /// One system request, bounded: a request that cannot be sent or outlives `bound` is an error.
