@@ -405,24 +405,28 @@ async fn probe_rounds_follow_the_lab_through_lag_node_loss_and_region_loss() {
     )
     .await;
     assert_eq!(obs.regions[&us].health(), Health::Degraded);
-    // The meta leader (the old one, or a new one if node 2 led) still calls the dead peer
-    // `current` for a while; its `active` age gives it away. Its HEALTHZ reply is simply
-    // missing, and the two survivors keep their meta quorum.
+    // Its HEALTHZ reply is simply missing, and the two survivors keep a meta leader. NB: the
+    // meta leader's JSZ is not asserted here: on nats-server 2.15.1 it kept listing the killed
+    // peer as current with an `active` age under 1 s for 30 s in 4 of 5 runs on this machine
+    // (in others the age grew past 3 s), so a single lost node is read from PING and HEALTHZ.
     let d = until_details(
         &mut prober,
         &clock,
-        "JSZ shows one silent meta peer and HEALTHZ two healthy servers",
+        "HEALTHZ shows two healthy servers and JSZ a leader",
         Duration::from_secs(30),
-        |d| meta_peers(d, &us) == Some((1, 1)) && healthz(d, &us) == Some((2, 2)),
+        |d| {
+            healthz(d, &us) == Some((2, 2))
+                && d.regions[&us]
+                    .meta
+                    .as_ref()
+                    .is_some_and(|m| m.leader.is_some())
+        },
     )
     .await;
     let meta = d.regions[&us].meta.clone().unwrap();
-    assert!(
-        meta.max_active_age > natsdr::probe::META_PEER_SILENT,
-        "{meta:?}"
-    );
     let killed = lab.manifest().node(LabRegion::Us, 2).unwrap().name.clone();
     assert_ne!(meta.leader.as_ref(), Some(&killed), "{meta:?}");
+    println!("JSZ after one node's loss: {meta:?}");
     lab.restart_node(LabRegion::Us, 2).await.unwrap();
     until(
         &mut prober,
