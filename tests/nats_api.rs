@@ -336,3 +336,76 @@ async fn a_region_that_is_down_fails_the_connect_with_a_retryable_error() {
     let err = natsdr::nats::connect(&spec).await.unwrap_err();
     assert!(err.is_retryable(), "{err:?}");
 }
+
+/// Failback finds the last message a stream shares with its twin by comparing stored messages
+/// (`exec::tail::same_message`): that needs a mirror to keep its source's sequence, subject,
+/// time, headers and payload, also for a message published with natsdr's re-publish headers.
+/// Server fact (2.15.1): the mirror drops `Nats-Expected-Stream` from the headers it stores and
+/// keeps the rest; `same_message` leaves the preconditions out of the comparison. On 2.10.26 the
+/// mirror instead stalls at that message (lag 0, no error, contact fresh), which is why natsdr's
+/// re-publish sets no such header.
+#[tokio::test]
+async fn a_mirror_stores_each_message_exactly_as_its_source_did() {
+    let us = Server::start(Opts {
+        domain: "us",
+        leaf_listen: true,
+        leaf_remote: None,
+    });
+    let eu = Server::start(Opts {
+        domain: "eu",
+        leaf_listen: false,
+        leaf_remote: us.leaf_port,
+    });
+    let (us_js, eu_js) = (us.js().await, eu.js().await);
+    us_js
+        .stream_create(&config(
+            json!({"name": "S", "subjects": ["s.>"], "storage": "file", "duplicate_window": 60_000_000_000u64}),
+        ))
+        .await
+        .unwrap();
+    let plain = us_js.client().request("s.1", "plain".into()).await.unwrap();
+    assert!(!plain.payload.is_empty());
+    let mut h = async_nats::HeaderMap::new();
+    h.insert("Nats-Msg-Id", "id-1");
+    h.insert("Nats-Expected-Stream", "S");
+    h.insert("X-App", "v");
+    us_js
+        .client()
+        .request_with_headers("s.2", h, "with headers".into())
+        .await
+        .unwrap();
+    eu_js
+        .stream_create(&config(json!({
+            "name": "M", "storage": "file", "mirror": {"name": "S", "external": {"api": "$JS.us.API"}}
+        })))
+        .await
+        .unwrap();
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            eu_js.stream_info("M").await.unwrap().state.last_seq == 2
+        })
+        .await,
+        "mirror never caught up: {:?}",
+        eu_js.stream_info("M").await.unwrap()
+    );
+    for seq in 1..=2 {
+        let a = us_js.stream_msg_get("S", seq).await.unwrap().unwrap();
+        let b = eu_js.stream_msg_get("M", seq).await.unwrap().unwrap();
+        assert_eq!((a.seq, &a.subject, a.time), (b.seq, &b.subject, b.time));
+        assert_eq!(a.data, b.data, "seq {seq}");
+        assert!(
+            natsdr::exec::tail::same_message(&a, &b),
+            "seq {seq}: {a:?} vs {b:?}"
+        );
+        let kept = natsdr::exec::tail::headers(&b);
+        assert!(
+            kept.iter().all(|(k, _)| k != "Nats-Expected-Stream"),
+            "the mirror kept {kept:?}"
+        );
+        if seq == 2 {
+            let mut names: Vec<&str> = kept.iter().map(|(k, _)| k.as_str()).collect();
+            names.sort_unstable();
+            assert_eq!(names, ["Nats-Msg-Id", "X-App"]);
+        }
+    }
+}
