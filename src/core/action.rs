@@ -104,6 +104,25 @@ pub enum Severity {
 }
 
 impl Action {
+    /// Whether `self` and `other` do the same work: the same kind of action on the same regions
+    /// for the same epoch. The stream lists may differ (the catalog a step's list is drawn from
+    /// can change while the step runs).
+    pub fn same_work(&self, other: &Action) -> bool {
+        let strip = |a: &Action| {
+            let mut a = a.clone();
+            match &mut a {
+                Action::Fence { streams, .. }
+                | Action::Unfence { streams, .. }
+                | Action::Promote { streams, .. }
+                | Action::CaptureTail { streams, .. }
+                | Action::Reseed { streams, .. } => streams.clear(),
+                Action::ClaimEpoch { .. } | Action::SwapDns { .. } | Action::Notify { .. } => {}
+            }
+            a
+        };
+        strip(self) == strip(other)
+    }
+
     /// The streams this action touches (empty for claims, DNS and notifications).
     pub fn streams(&self) -> &[StreamName] {
         match self {

@@ -54,7 +54,8 @@ pub fn decide(state: &State, event: &Event, now: Instant, policy: &Policy) -> De
         | Event::Promoted { .. }
         | Event::DnsSwapped { .. }
         | Event::TailCaptured { .. }
-        | Event::Reseeded { .. } => match &state.mode {
+        | Event::Reseeded { .. }
+        | Event::Working { .. } => match &state.mode {
             Mode::Active => moves::on_outcome(state, event, now, policy),
             Mode::Paused { by, reason } => Decision::quiet(
                 state.clone(),

@@ -69,6 +69,14 @@ pub enum Event {
         /// What happened.
         result: StepResult,
     },
+    /// An executor is still working on `action` (sent every third of the step timeout while it
+    /// runs): a step that moves data in proportion to its size (a long divergent tail, a
+    /// thousand mirrors) is not overdue while its executor is alive; it is resent only after a
+    /// step timeout without an outcome or a sign of life.
+    Working {
+        /// The action being carried out, as it was dispatched.
+        action: super::action::Action,
+    },
     /// An operator asked for something (via the HTTP API).
     Command(Command),
 }

@@ -539,3 +539,110 @@ fn reseeded_mirrors_that_do_not_catch_up_in_time_stop_the_failback_for_an_operat
     assert_eq!(step_of(&d.next), Some(Step::WaitReseeded));
     assert!(acts(&d).is_empty());
 }
+
+#[test]
+fn a_long_capture_whose_executor_shows_signs_of_life_is_never_resent_nor_given_up() {
+    let p = policy(us());
+    let w = W::failed_over();
+    let s = settled(&w, 1000, &p);
+    let d = step(&s, &failback(), 1200, &p);
+    let sent = acts(&d);
+    assert_eq!(sent.len(), 1);
+    let working = Event::Working {
+        action: sent[0].clone(),
+    };
+    let timeout = p.params().step_timeout.as_millis() as u64;
+    let attempts = u64::from(p.params().max_attempts);
+    // Far longer than every attempt's timeout together, with a sign of life every third of one.
+    let until = 1200 + 4 * attempts * timeout;
+    let mut s = d.next;
+    let mut t = 1200;
+    let mut next_beat = 1200 + timeout / 3;
+    while t < until {
+        t += 500;
+        if t >= next_beat {
+            let d = step(&s, &working, t, &p);
+            assert!(
+                matches!(
+                    d.reason,
+                    Reason::StepWorking {
+                        step: Step::CaptureTail,
+                        attempt: 1
+                    }
+                ),
+                "{:?}",
+                d.reason
+            );
+            s = d.next;
+            next_beat += timeout / 3;
+        }
+        let d = observe(&s, &w, t, &p);
+        assert!(acts(&d).is_empty(), "resent at {t} ms: {:?}", d.actions);
+        s = d.next;
+        assert_eq!(
+            step_of(&s),
+            Some(Step::CaptureTail),
+            "at {t} ms: {:?}",
+            s.phase
+        );
+    }
+
+    // Heartbeats for other work do not keep this step alive: once the step timeout passes
+    // without one of its own, the capture is sent again.
+    let other_epoch = Event::Working {
+        action: Action::CaptureTail {
+            region: us(),
+            into: eu(),
+            epoch: Epoch(1),
+            streams: vec![name("ORDERS")],
+        },
+    };
+    let reseed = Event::Working {
+        action: Action::Reseed {
+            region: us(),
+            source: eu(),
+            epoch: Epoch(2),
+            streams: vec![name("ORDERS")],
+        },
+    };
+    let last_beat = next_beat - timeout / 3;
+    let mut resent_at = None;
+    while resent_at.is_none() && t < last_beat + 2 * timeout {
+        t += 500;
+        for e in [&other_epoch, &reseed] {
+            let d = step(&s, e, t, &p);
+            assert_eq!(d.reason, Reason::StaleOutcome);
+            assert_eq!(d.next, s);
+        }
+        let d = observe(&s, &w, t, &p);
+        if !acts(&d).is_empty() {
+            assert!(matches!(acts(&d)[..], [Action::CaptureTail { .. }]));
+            resent_at = Some(t);
+        }
+        s = d.next;
+    }
+    let resent_at = resent_at.expect("the capture is resent once its heartbeats stop");
+    assert!(
+        resent_at >= last_beat + timeout,
+        "resent {resent_at} ms, last sign of life {last_beat} ms"
+    );
+    // A different stream list (the catalog moved) is still the same work.
+    let d = step(
+        &s,
+        &Event::Working {
+            action: Action::CaptureTail {
+                region: us(),
+                into: eu(),
+                epoch: Epoch(2),
+                streams: vec![],
+            },
+        },
+        t + 100,
+        &p,
+    );
+    assert!(
+        matches!(d.reason, Reason::StepWorking { attempt: 2, .. }),
+        "{:?}",
+        d.reason
+    );
+}

@@ -671,6 +671,22 @@ pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Po
                 }
             }
         }
+        Event::Working { action } => {
+            // A sign of life from the executor of the current attempt: the step is not overdue.
+            // Only for an action that is out; a late heartbeat from an attempt whose outcome
+            // already came changes nothing.
+            let current = step_action(&m, state, policy);
+            if !m.inflight || !current.is_some_and(|c| c.same_work(action)) {
+                return stale();
+            }
+            m.step_since = now;
+            let reason = Reason::StepWorking {
+                step: m.step,
+                attempt: m.attempts,
+            };
+            next.phase = kind.wrap(m);
+            Decision::quiet(next, reason)
+        }
         Event::Observed(_) | Event::Command(_) => stale(),
     }
 }

@@ -183,6 +183,13 @@ pub enum Reason {
         /// Its attempt number.
         attempt: u32,
     },
+    /// A step's executor is still at work (a sign of life, not an outcome).
+    StepWorking {
+        /// The step.
+        step: Step,
+        /// Its attempt number.
+        attempt: u32,
+    },
     /// A step failed and will be sent again by the next round.
     StepRetry {
         /// The step.
@@ -634,6 +641,9 @@ impl fmt::Display for Reason {
             Reason::StepSent { step, attempt } => write!(f, "'{step}' sent (attempt {attempt})"),
             Reason::StepPending { step, attempt } => {
                 write!(f, "waiting for '{step}' (attempt {attempt})")
+            }
+            Reason::StepWorking { step, attempt } => {
+                write!(f, "'{step}' still running (attempt {attempt})")
             }
             Reason::StepRetry {
                 step,

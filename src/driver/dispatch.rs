@@ -144,6 +144,38 @@ fn from_dns(o: &dns::Ownership) -> Ownership {
     }
 }
 
+/// Runs an executor's work for one action, telling the core it is still at work every `every`
+/// (`Event::Working`) until the work ends (the work itself sends the outcome).
+struct Heartbeat {
+    tx: tokio::sync::mpsc::Sender<Event>,
+    action: Action,
+    every: std::time::Duration,
+}
+
+impl Heartbeat {
+    fn spawn(self, work: impl std::future::Future<Output = ()> + Send + 'static) {
+        tokio::spawn(async move {
+            let mut work = std::pin::pin!(work);
+            let every = self.every.max(std::time::Duration::from_millis(10));
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    () = &mut work => return,
+                    _ = tick.tick() => {
+                        let working = Event::Working { action: self.action.clone() };
+                        if self.tx.send(working).await.is_err() {
+                            // The driver is gone; finish the work quietly.
+                            work.await;
+                            return;
+                        }
+                    }
+                }
+            }
+        });
+    }
+}
+
 fn step_failed(e: &dns::DnsError) -> StepResult {
     StepResult::Failed {
         retryable: e.is_retryable(),
@@ -163,9 +195,14 @@ where
         let tx = self.events_tx.clone();
         let metrics = self.metrics.clone();
         let exec = self.exec.clone();
+        let beat = Heartbeat {
+            tx: self.events_tx.clone(),
+            action: action.clone(),
+            every: self.cfg.timing.step_timeout / 3,
+        };
         match action {
             Action::ClaimEpoch { expect, claim } => {
-                tokio::spawn(async move {
+                beat.spawn(async move {
                     let t0 = tokio::time::Instant::now();
                     let result = match exec.arbiter.claim(&to_dns(&expect), &to_dns(&claim)).await {
                         Ok(dns::ClaimResult::Won | dns::ClaimResult::AlreadyOurs) => {
@@ -205,7 +242,7 @@ where
                 epoch,
                 streams,
             } => {
-                tokio::spawn(async move {
+                beat.spawn(async move {
                     let t0 = tokio::time::Instant::now();
                     let result = exec.fencer.fence(&region, epoch, &streams).await;
                     metrics.phase("fence", t0.elapsed().as_secs_f64());
@@ -226,7 +263,7 @@ where
                 epoch,
                 streams,
             } => {
-                tokio::spawn(async move {
+                beat.spawn(async move {
                     let result = exec.fencer.unfence(&region, epoch, &streams).await;
                     let _ = tx
                         .send(Event::Unfenced {
@@ -242,7 +279,7 @@ where
                 epoch,
                 streams,
             } => {
-                tokio::spawn(async move {
+                beat.spawn(async move {
                     let t0 = tokio::time::Instant::now();
                     let result = exec.promoter.promote(&region, epoch, &streams).await;
                     metrics.phase("promote", t0.elapsed().as_secs_f64());
@@ -268,7 +305,7 @@ where
                 };
                 let within = self.cfg.timing.step_timeout;
                 self.metrics.set_dns_pending(true);
-                tokio::spawn(async move {
+                beat.spawn(async move {
                     let t0 = tokio::time::Instant::now();
                     let result = match exec.client.swap(Some(&from_t), &to_t).await {
                         Ok(dns::SwapResult::Swapped | dns::SwapResult::AlreadyThere) => {
@@ -309,7 +346,7 @@ where
                 epoch,
                 streams,
             } => {
-                tokio::spawn(async move {
+                beat.spawn(async move {
                     let t0 = std::time::Instant::now();
                     let result = exec
                         .promoter
@@ -348,7 +385,7 @@ where
                 epoch,
                 streams,
             } => {
-                tokio::spawn(async move {
+                beat.spawn(async move {
                     let t0 = std::time::Instant::now();
                     let result = exec
                         .promoter
