@@ -182,6 +182,7 @@ async fn demo(
         keep: false,
         natsdr_exe: opts.natsdr_exe.clone(),
         env,
+        dns: crate::demo::DemoDns::Rfc2136,
     };
     let r = crate::demo::run(&d)
         .await

@@ -2,7 +2,7 @@
 use std::path::PathBuf;
 
 use super::exit;
-use crate::demo::{DemoError, DemoOptions, Scenario, run as run_demo};
+use crate::demo::{DemoDns, DemoError, DemoOptions, Scenario, run as run_demo};
 use crate::lab::LabError;
 
 /// 128 + SIGINT, as shells report an interrupted command.
@@ -10,7 +10,7 @@ const INTERRUPTED: u8 = 130;
 
 /// Runs the scenario; exit 0 when its expectation held, 1 when it did not or the demo failed,
 /// 69 when nats-server or BIND is missing, 130 when interrupted.
-pub fn run(scenario: Scenario, json: bool, dir: Option<PathBuf>, keep: bool) -> u8 {
+pub fn run(scenario: Scenario, dns: DemoDns, json: bool, dir: Option<PathBuf>, keep: bool) -> u8 {
     let natsdr_exe = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => {
@@ -24,6 +24,7 @@ pub fn run(scenario: Scenario, json: bool, dir: Option<PathBuf>, keep: bool) -> 
         keep,
         natsdr_exe,
         env: Vec::new(),
+        dns,
     };
     if !json {
         eprintln!("natsdr demo: starting a two-region lab for the {scenario} scenario...");

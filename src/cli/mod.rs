@@ -77,6 +77,10 @@ enum Command {
         /// Keep the lab directory (configs, logs) after the demo.
         #[arg(long)]
         keep: bool,
+        /// The DNS provider the watchdogs use: the lab's BIND (RFC 2136), or a local Route 53
+        /// API (ministack, from `make deps`) whose records are served to clients by BIND.
+        #[arg(long, value_enum, default_value_t = crate::demo::DemoDns::Rfc2136)]
+        dns: crate::demo::DemoDns,
     },
     /// Issue #8's benchmark on this machine: RTO on region loss (default and aggressive timing),
     /// planned switchovers, and one watchdog's footprint at N mirrored streams. Writes the JSON
@@ -180,7 +184,8 @@ pub fn main() -> ExitCode {
             json,
             dir,
             keep,
-        } => demo::run(scenario, json, dir, keep),
+            dns,
+        } => demo::run(scenario, dns, json, dir, keep),
         Command::Bench { args } => bench::run(&args),
         Command::Chaos { args } => chaos::run(&args),
         Command::Plan { config } => topology::run_plan(&config),

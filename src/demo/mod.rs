@@ -6,13 +6,14 @@
 mod ledger;
 mod load;
 mod report;
+mod route53;
 pub(crate) mod run;
 mod scenario;
 
 pub use ledger::{Ack, Ledger};
 pub use load::{LoadGen, LoadTarget, resolve, uncached_resolver};
 pub use report::{Phases, Report, Steps, first_transition_to, offset_ms, went_through};
-pub use run::{DemoOptions, nats_version, run};
+pub use run::{DemoDns, DemoOptions, nats_version, run};
 pub use scenario::Scenario;
 
 use std::path::PathBuf;

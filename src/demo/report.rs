@@ -46,6 +46,14 @@ pub struct Report {
     pub epoch_before: Option<u64>,
     /// The arbiter's epoch at the end.
     pub epoch_after: Option<u64>,
+    /// Which DNS provider the watchdogs used: `rfc2136` (BIND) or `route53` (ministack's
+    /// Route 53 API, published into BIND for the clients).
+    pub dns_provider: String,
+    /// The region the arbiter names at the end.
+    pub owner_after: Option<String>,
+    /// The region whose entry point the client record names at the end, read from the
+    /// provider (BIND, or the Route 53 API).
+    pub client_record: Option<String>,
     /// True when the scenario's expectation held (the exit code says the same).
     pub ok: bool,
     /// What did not hold, in words.
@@ -158,6 +166,17 @@ impl Report {
             s,
             "longest stretch without an ack after the fault: {} ms",
             self.max_ack_gap_ms
+        );
+        let _ = writeln!(
+            s,
+            "DNS ({}): the arbiter names {}, the client record {}",
+            if self.dns_provider.is_empty() {
+                "?"
+            } else {
+                &self.dns_provider
+            },
+            self.owner_after.as_deref().unwrap_or("?"),
+            self.client_record.as_deref().unwrap_or("?"),
         );
         let _ = writeln!(
             s,

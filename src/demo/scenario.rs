@@ -59,6 +59,13 @@ impl Scenario {
         if r.dual_writes != 0 {
             bad.push(format!("{} dual writes", r.dual_writes));
         }
+        if r.client_record != r.owner_after {
+            bad.push(format!(
+                "the client record names {}, the arbiter {}",
+                r.client_record.as_deref().unwrap_or("nothing readable"),
+                r.owner_after.as_deref().unwrap_or("nothing readable"),
+            ));
+        }
         let moved_once = r.epoch_before.map(|e| e + 1) == r.epoch_after;
         match self {
             Self::RegionLoss => {
@@ -137,7 +144,21 @@ mod tests {
             epoch_after: Some(2),
             lag_at_kill: Some(3),
             acked_lost: 2,
+            owner_after: Some("eu-central-1".into()),
+            client_record: Some("eu-central-1".into()),
             ..Report::default()
+        }
+    }
+
+    #[test]
+    fn a_client_record_that_does_not_name_the_owner_fails_every_scenario() {
+        for client_record in [Some("us-east-1".to_owned()), None] {
+            let r = Report {
+                client_record,
+                ..failed_over()
+            };
+            let bad = Scenario::RegionLoss.unmet(&r);
+            assert!(bad.iter().any(|b| b.contains("client record")), "{bad:?}");
         }
     }
 
