@@ -348,11 +348,32 @@ impl Watchdogs {
     }
 }
 
+/// Lines of each watchdog's log printed when a test panics with the watchdogs running.
+const LOG_TAIL_ON_PANIC: usize = 40;
+
 impl Drop for Watchdogs {
     fn drop(&mut self) {
+        let dogs: Vec<Dog> = self.procs.keys().copied().collect();
         for (_, mut c) in std::mem::take(&mut self.procs) {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        // A failing lab test's directory is gone with its tempdir: leave the end of each
+        // watchdog's log in the test's output, where CI keeps it.
+        if std::thread::panicking() {
+            for dog in dogs {
+                let text = std::fs::read_to_string(self.log(dog)).unwrap_or_default();
+                // Every round logs at debug; the decisions, actions and warnings are above it.
+                let lines: Vec<&str> = text.lines().filter(|l| !l.contains("DEBUG")).collect();
+                let tail = &lines[lines.len().saturating_sub(LOG_TAIL_ON_PANIC)..];
+                eprintln!(
+                    "--- last {} non-debug lines of natsdr-{dog}.log ---",
+                    tail.len()
+                );
+                for line in tail {
+                    eprintln!("{line}");
+                }
+            }
         }
     }
 }
