@@ -6,8 +6,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region as AwsRegion, SdkConfig};
-use aws_sdk_route53::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, HostedZoneConfig, ResourceRecord, ResourceRecordSet, RrType,
 };
@@ -16,7 +14,7 @@ use natsdr::dns::{
     SwapResult,
 };
 use natsdr::model::{Epoch, Region};
-use natsdr::testkit::ministack::Ministack;
+use natsdr::testkit::ministack::{Ministack, sdk_config as sdk};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -30,17 +28,6 @@ fn own(region: &str, epoch: u64) -> Ownership {
 
 fn addr(ip: &str) -> ClientTarget {
     ClientTarget::addresses([ip.parse().unwrap()])
-}
-
-fn sdk(endpoint: &str) -> SdkConfig {
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(AwsRegion::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "test", "test", None, None, "static",
-        )))
-        .build()
 }
 
 /// A ministack with the zone `dr.test` holding the owner `region=us-east-1 epoch=1` and the

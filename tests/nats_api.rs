@@ -19,6 +19,21 @@ fn single(domain: &str) -> Server {
     })
 }
 
+/// Two single servers, domains `us` and `eu`, EU's APP account a leafnode of US's.
+fn leafed_pair() -> (Server, Server) {
+    let us = Server::start(Opts {
+        domain: "us",
+        leaf_listen: true,
+        leaf_remote: None,
+    });
+    let eu = Server::start(Opts {
+        domain: "eu",
+        leaf_listen: false,
+        leaf_remote: us.leaf_port,
+    });
+    (us, eu)
+}
+
 #[tokio::test]
 async fn stream_info_returns_the_full_raw_config_and_typed_state() {
     let server = single("us");
@@ -197,16 +212,7 @@ async fn the_application_account_gets_no_system_replies() {
 
 #[tokio::test]
 async fn a_cross_domain_mirror_reports_its_source_and_contact_age() {
-    let us = Server::start(Opts {
-        domain: "us",
-        leaf_listen: true,
-        leaf_remote: None,
-    });
-    let eu = Server::start(Opts {
-        domain: "eu",
-        leaf_listen: false,
-        leaf_remote: us.leaf_port,
-    });
+    let (us, eu) = leafed_pair();
     let us_js = us.js().await;
     let eu_js = eu.js().await;
     us_js
@@ -346,16 +352,7 @@ async fn a_region_that_is_down_fails_the_connect_with_a_retryable_error() {
 /// re-publish sets no such header.
 #[tokio::test]
 async fn a_mirror_stores_each_message_exactly_as_its_source_did() {
-    let us = Server::start(Opts {
-        domain: "us",
-        leaf_listen: true,
-        leaf_remote: None,
-    });
-    let eu = Server::start(Opts {
-        domain: "eu",
-        leaf_listen: false,
-        leaf_remote: us.leaf_port,
-    });
+    let (us, eu) = leafed_pair();
     let (us_js, eu_js) = (us.js().await, eu.js().await);
     us_js
         .stream_create(&config(

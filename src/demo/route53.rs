@@ -9,21 +9,17 @@
 //! (`dns.route53.name_servers`), so a swap counts only once clients can see it.
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use aws_config::{BehaviorVersion, Region as AwsRegion, SdkConfig};
-use aws_sdk_route53::config::{Credentials, SharedCredentialsProvider};
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, HostedZoneConfig, ResourceRecord, ResourceRecordSet, RrType,
 };
 
 use super::DemoError;
-use crate::config::{Config, EntryPoint};
+use crate::config::Config;
 use crate::dns::{Arbiter, ClientRecord, ClientTarget, Rfc2136, Route53, Route53Config};
 use crate::model::Region;
-use crate::testkit::ministack::Ministack;
+use crate::testkit::ministack::{Ministack, sdk_config};
 
 /// How often the sync task compares ministack with BIND.
 const SYNC_EVERY: Duration = Duration::from_millis(100);
@@ -38,24 +34,7 @@ pub(crate) struct Route53Lab {
     zone_id: String,
     r53: Route53,
     bind_server: SocketAddr,
-    stop: Arc<AtomicBool>,
     sync: tokio::task::JoinHandle<()>,
-}
-
-fn sdk(endpoint: &str) -> SdkConfig {
-    // NB: ministack accepts any credentials; these never leave this machine.
-    SdkConfig::builder()
-        .behavior_version(BehaviorVersion::latest())
-        .region(AwsRegion::new("us-east-1"))
-        .endpoint_url(endpoint)
-        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-            "natsdr-demo",
-            "natsdr-demo",
-            None,
-            None,
-            "static",
-        )))
-        .build()
 }
 
 fn r53_err(what: &str, e: impl std::fmt::Display) -> DemoError {
@@ -101,7 +80,7 @@ impl Route53Lab {
 
         let ministack = Ministack::start(dir).map_err(|e| r53_err("ministack", e))?;
         let url = ministack.url();
-        let sdk = sdk(&url);
+        let sdk = sdk_config(&url);
         let api = aws_sdk_route53::Client::new(&sdk);
         let zone = api
             .create_hosted_zone()
@@ -167,15 +146,13 @@ impl Route53Lab {
             &sdk,
         )
         .map_err(|e| r53_err("client", e))?;
-        let stop = Arc::new(AtomicBool::new(false));
-        let sync = tokio::spawn(sync(r53.clone(), bind, stop.clone()));
+        let sync = tokio::spawn(sync(r53.clone(), bind));
         Ok(Self {
             _ministack: ministack,
             url,
             zone_id,
             r53,
             bind_server,
-            stop,
             sync,
         })
     }
@@ -206,32 +183,21 @@ impl Route53Lab {
 
     /// The region whose entry point the zone's client record names, read through the API.
     pub(crate) async fn client_region(&self, cfg: &Config) -> Option<Region> {
-        let target = ClientRecord::read(&self.r53).await.ok()??;
-        region_of(cfg, &target)
-    }
-
-    /// Stops the sync task.
-    pub(crate) async fn stop(self) {
-        self.stop.store(true, Ordering::Relaxed);
-        let _ = self.sync.await;
+        ClientRecord::read(&self.r53).await.ok()??.region_in(cfg)
     }
 }
 
-/// The region whose configured entry point is `target`.
-pub(crate) fn region_of(cfg: &Config, target: &ClientTarget) -> Option<Region> {
-    cfg.regions.iter().find_map(|r| {
-        let t = match &r.entry_point {
-            EntryPoint::Address(a) => ClientTarget::addresses([*a]),
-            EntryPoint::Name(n) => ClientTarget::Alias(n.clone()),
-        };
-        (t == *target).then(|| r.name.clone())
-    })
+impl Drop for Route53Lab {
+    /// Stops the sync task (also when the demo ends early); ministack stops with its handle.
+    fn drop(&mut self) {
+        self.sync.abort();
+    }
 }
 
 /// Copies the zone's owner and client record into BIND whenever they differ, by
 /// compare-and-swap from what BIND holds (epochs only grow, so every claim is forward).
-async fn sync(r53: Route53, bind: Rfc2136, stop: Arc<AtomicBool>) {
-    while !stop.load(Ordering::Relaxed) {
+async fn sync(r53: Route53, bind: Rfc2136) {
+    loop {
         if let (Ok(Some(want)), Ok(Some(have))) =
             (Arbiter::read(&r53).await, Arbiter::read(&bind).await)
             && want != have

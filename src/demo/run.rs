@@ -9,7 +9,7 @@ use time::OffsetDateTime;
 
 use super::load::{LoadGen, LoadTarget, resolve, uncached_resolver};
 use super::report::{Phases, Report, Steps, first_transition_to, offset_ms, went_through};
-use super::route53::{Route53Lab, region_of};
+use super::route53::Route53Lab;
 use super::scenario::Scenario;
 use super::{DemoError, Ledger};
 use crate::api::model::Status;
@@ -192,11 +192,9 @@ async fn drive(
             .await
             .ok()
             .flatten()
-            .and_then(|t| region_of(&cfg, &t)),
+            .and_then(|t| t.region_in(&cfg)),
     };
-    if let Some(r) = r53 {
-        r.stop().await;
-    }
+    drop(r53);
     let eu_after = dogs.status(Site::Eu).await.unwrap_or_default();
     let steps = dogs
         .metrics(Site::Eu)

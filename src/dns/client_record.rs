@@ -6,6 +6,8 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use super::DnsError;
+use crate::config::{Config, EntryPoint};
+use crate::model::Region;
 
 /// What the client-facing name points at: a set of addresses (A and/or AAAA records) or an
 /// alias (one CNAME). Two targets are equal when they hold the same addresses in any order,
@@ -24,6 +26,15 @@ impl ClientTarget {
         Self::Addresses(addrs.into_iter().collect())
     }
 
+    /// The configured region whose entry point this is exactly; `None` for anything else
+    /// (both regions' addresses, a hand-made value).
+    pub fn region_in(&self, cfg: &Config) -> Option<Region> {
+        cfg.regions
+            .iter()
+            .find(|rc| ClientTarget::from(&rc.entry_point) == *self)
+            .map(|rc| rc.name.clone())
+    }
+
     /// The alias in canonical form (lower case, with trailing dot), for comparisons.
     fn canonical_alias(alias: &str) -> String {
         let lower = alias.to_ascii_lowercase();
@@ -31,6 +42,16 @@ impl ClientTarget {
             lower
         } else {
             lower + "."
+        }
+    }
+}
+
+impl From<&EntryPoint> for ClientTarget {
+    /// What the client record holds while the region with this entry point is active.
+    fn from(entry: &EntryPoint) -> Self {
+        match entry {
+            EntryPoint::Address(a) => Self::addresses([*a]),
+            EntryPoint::Name(n) => Self::Alias(n.clone()),
         }
     }
 }

@@ -294,10 +294,9 @@ where
             }
             Action::SwapDns { from, to, epoch } => {
                 let target = |r| {
-                    self.cfg.region(r).map(|rc| match &rc.entry_point {
-                        crate::config::EntryPoint::Address(a) => ClientTarget::addresses([*a]),
-                        crate::config::EntryPoint::Name(n) => ClientTarget::Alias(n.clone()),
-                    })
+                    self.cfg
+                        .region(r)
+                        .map(|rc| ClientTarget::from(&rc.entry_point))
                 };
                 let (Some(from_t), Some(to_t)) = (target(&from), target(&to)) else {
                     tracing::error!(%from, %to, "SwapDns names a region that is not configured");

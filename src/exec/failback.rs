@@ -271,16 +271,8 @@ async fn publish_all(
     stream: &str,
     msgs: impl IntoIterator<Item = Outgoing>,
 ) -> Result<Vec<bool>, FailbackError> {
-    type Ack = std::pin::Pin<
-        Box<
-            dyn Future<
-                    Output = Result<
-                        async_nats::jetstream::publish::PublishAck,
-                        async_nats::jetstream::context::PublishError,
-                    >,
-                > + Send,
-        >,
-    >;
+    type Ack =
+        <async_nats::jetstream::context::PublishAckFuture as std::future::IntoFuture>::IntoFuture;
     let ctx = async_nats::jetstream::context::ContextBuilder::new()
         .timeout(PUBLISH_TIMEOUT)
         .build(js.client().clone());

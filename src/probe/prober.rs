@@ -11,7 +11,7 @@ use super::lag::{Dating, LagBook, mirror_view};
 use super::publish::report_from;
 use super::region::{self, RegionAnswer};
 use super::{PeerClient, PeerError, ProbeError, streams};
-use crate::config::{Config, EntryPoint, SecretRef};
+use crate::config::{Config, SecretRef};
 use crate::core::{
     Instant, Observation, Ownership, RegionView, Report, StreamRole, StreamView, Vantage, WallTime,
 };
@@ -401,17 +401,7 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
     /// The region whose entry point the client record holds exactly; `None` for anything else
     /// (both regions' addresses, a hand-made value).
     fn region_of(&self, target: &ClientTarget) -> Option<Region> {
-        self.config
-            .regions
-            .iter()
-            .find(|rc| {
-                let entry = match &rc.entry_point {
-                    EntryPoint::Address(ip) => ClientTarget::addresses([*ip]),
-                    EntryPoint::Name(name) => ClientTarget::Alias(name.clone()),
-                };
-                &entry == target
-            })
-            .map(|rc| rc.name.clone())
+        target.region_in(&self.config)
     }
 }
 

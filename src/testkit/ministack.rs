@@ -4,6 +4,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// An AWS SDK config for a ministack (or a proxy in front of one) at `endpoint`: region
+/// us-east-1 and static dummy credentials, which ministack accepts and which never leave this
+/// machine.
+pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
+    use aws_sdk_route53::config::{Credentials, SharedCredentialsProvider};
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url(endpoint)
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test", "test", None, None, "static",
+        )))
+        .build()
+}
+
 /// Why ministack could not be started.
 #[derive(Debug, thiserror::Error)]
 pub enum MinistackError {
