@@ -323,3 +323,39 @@ fn depth_probes_every_zero_rounds_is_refused() {
     let line = refused(&toml, &[("NATSDR_TIMING__DEPTH_EVERY", "0")]);
     assert!(line.contains("timing.depth_every"), "{line}");
 }
+
+#[test]
+fn a_self_unfence_hold_shorter_than_two_rounds_is_refused() {
+    let toml = example("natsdr.example.toml");
+    let line = refused(&toml, &[("NATSDR_TIMING__SELF_UNFENCE_AFTER", "900ms")]);
+    assert!(line.contains("timing.self_unfence_after"), "{line}");
+}
+
+/// `auto_failover` and `auto_unfence` reach the decision core (a key that parses but changes
+/// nothing would page an operator who believes natsdr waits for them).
+#[test]
+fn auto_failover_and_auto_unfence_reach_the_decision_policy() {
+    let policy = |toml: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("natsdr.toml");
+        std::fs::write(&path, toml).unwrap();
+        natsdr::config::policy_params(&natsdr::config::Config::load(&path).unwrap())
+    };
+    let defaults = policy(&example("natsdr.example.toml"));
+    assert!(defaults.auto_failover);
+    assert_eq!(
+        defaults.self_unfence_after,
+        Some(std::time::Duration::from_secs(10))
+    );
+    let manual = policy(&replace(
+        &replace(
+            &example("natsdr.example.toml"),
+            "auto_failover = true",
+            "auto_failover = false",
+        ),
+        "auto_unfence = true",
+        "auto_unfence = false",
+    ));
+    assert!(!manual.auto_failover);
+    assert_eq!(manual.self_unfence_after, None);
+}

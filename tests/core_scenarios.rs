@@ -461,3 +461,45 @@ fn a_failback_returns_to_the_home_topology_and_a_second_failover_can_happen() {
     assert_eq!(sim.world.arbiter.epoch, Epoch(4));
     assert_safe(&sim);
 }
+
+/// Chaos seed 15's story: US is cut off from everyone a little longer than its lease but shorter
+/// than the standby's failover delay. It fences itself, nothing fails over, and once a majority
+/// has vouched for it again long enough it unfences itself: writes resume with no operator, at
+/// the same epoch, and never in two regions.
+#[test]
+fn a_primary_cut_off_past_its_lease_but_not_failed_over_unfences_itself_after_the_cut_heals() {
+    let mut sim = Sim::new();
+    sim.rounds(4);
+    let w = &mut sim.world;
+    w.link = false;
+    w.witness_link = false;
+    w.us_arbiter_link = false;
+    sim.rounds(7);
+    assert!(
+        matches!(sim.us.state.phase, Phase::SelfFenced { .. }),
+        "{:?}",
+        sim.us.state.phase
+    );
+    assert!(!sim.world.us_writable());
+    let w = &mut sim.world;
+    w.link = true;
+    w.witness_link = true;
+    w.us_arbiter_link = true;
+    let healed = sim.world.t;
+    let mut writable_again = None;
+    for _ in 0..40 {
+        sim.round();
+        if writable_again.is_none() && sim.world.us_writable() {
+            writable_again = Some(sim.world.t - healed);
+        }
+    }
+    let after = writable_again.expect("US unfenced itself");
+    assert!(
+        (10_000..=11_500).contains(&after),
+        "unfenced {after} ms after the heal (hold 10 s)"
+    );
+    assert!(eu_steps(&sim).is_empty(), "{:?}", eu_steps(&sim));
+    assert_eq!(sim.world.arbiter.epoch, Epoch(1));
+    assert_eq!(sim.us.state.phase, Phase::Healthy);
+    assert_safe(&sim);
+}

@@ -647,3 +647,106 @@ async fn two_standby_watchdogs_racing_move_the_primary_exactly_once() {
     assert!(!still_mirror(&js(&s.cfg, &eu()).await).await);
     println!("claimers: {claimers:?}; row 9 took {:?}", t0.elapsed());
 }
+
+/// Publishes one message with an id to `region`'s `events.*` directly; whether it was acked.
+async fn acked(js: &JsApi, id: &str) -> bool {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert("Nats-Msg-Id", id);
+    let reply = tokio::time::timeout(
+        Duration::from_millis(800),
+        js.client()
+            .request_with_headers("events.unfence".to_owned(), headers, "x".into()),
+    )
+    .await;
+    matches!(reply, Ok(Ok(msg)) if serde_json::from_slice::<serde_json::Value>(&msg.payload)
+        .is_ok_and(|a| a.get("seq").is_some()))
+}
+
+fn signal(dogs: &Watchdogs, dog: Site, sig: nix::sys::signal::Signal) {
+    let pid = dogs.pid(dog).expect("watchdog running");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(i32::try_from(pid).unwrap()), sig).unwrap();
+}
+
+/// Chaos seed 15's story on the real lab: no vantage point vouches for US for longer than its
+/// lease (the EU watchdog and the witness are frozen, SIGSTOP, for 6 s), so US fences itself;
+/// nothing fails over (EU is frozen). Once both answer again, US unfences itself after a
+/// majority has vouched for it for `self_unfence_after` (10 s): writes resume in US without an
+/// operator, at the same epoch, and EU never starts a move.
+#[tokio::test]
+async fn a_primary_that_fenced_itself_without_a_failover_unfences_itself_once_vouched_for() {
+    use nix::sys::signal::Signal;
+    let t0 = Instant::now();
+    let s = setup().await;
+    let us_js = js(&s.cfg, &us()).await;
+    assert!(
+        acked(&us_js, "before").await,
+        "US takes writes at the start"
+    );
+    for dog in [Site::Eu, Site::Witness] {
+        signal(&s.dogs, dog, Signal::SIGSTOP);
+    }
+    let fenced = s
+        .dogs
+        .wait_for(Site::Us, Duration::from_secs(15), |s| {
+            s.state == "self_fenced"
+        })
+        .await;
+    for dog in [Site::Eu, Site::Witness] {
+        signal(&s.dogs, dog, Signal::SIGCONT);
+    }
+    let fenced = fenced.unwrap_or_else(|st| panic!("US never fenced itself: {}", story(&st)));
+    let resumed = Instant::now();
+    // The fence landed: US refuses writes.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while acked(&us_js, "while-fenced").await {
+        assert!(
+            Instant::now() < deadline,
+            "US still takes writes: {}",
+            story(&fenced)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let us_status = s
+        .dogs
+        .wait_for(Site::Us, Duration::from_secs(40), |s| {
+            s.state == "healthy" && went_through(s, "self_fenced")
+        })
+        .await
+        .unwrap_or_else(|st| panic!("US never unfenced itself: {}", story(&st)));
+    let unfenced_after = resumed.elapsed();
+    let unfence = us_status
+        .transitions
+        .iter()
+        .find(|t| t.from == "self_fenced")
+        .unwrap();
+    assert!(
+        unfence.reason.contains("unfenced own region"),
+        "{}",
+        story(&us_status)
+    );
+    assert!(
+        unfenced_after >= Duration::from_secs(10),
+        "unfenced {unfenced_after:?} after the peers came back: before the 10 s hold"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !acked(&us_js, "after").await {
+        assert!(
+            Instant::now() < deadline,
+            "US unfenced, yet takes no writes: {}",
+            story(&us_status)
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(arbiter_epoch(&s.cfg).await, Epoch(1));
+    let eu_status = s.dogs.status(Site::Eu).await.unwrap();
+    assert!(
+        !went_through(&eu_status, "failing_over") && !went_through(&eu_status, "blocked"),
+        "{}",
+        story(&eu_status)
+    );
+    assert!(still_mirror(&js(&s.cfg, &eu()).await).await);
+    println!(
+        "US unfenced itself {unfenced_after:?} after its peers answered again; took {:?}",
+        t0.elapsed()
+    );
+}

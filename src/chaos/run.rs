@@ -28,6 +28,10 @@ const US_STREAM: &str = "events-us";
 const EU_STREAM: &str = "events-eu-mirror";
 /// How often the arbiter and the watchdogs' epochs are sampled.
 const SAMPLE_EVERY: Duration = Duration::from_millis(250);
+/// How long settling leaves a `self_fenced` primary to unfence itself (the default
+/// `self_unfence_after` of 10 s, plus rounds and report ages) before acknowledging it.
+const SELF_UNFENCE_GRACE: Duration = Duration::from_secs(20);
+
 /// Bound for each wait of the settle and failback phases.
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -327,12 +331,14 @@ async fn fail_back(dogs: &Watchdogs, operator: &mut Vec<String>) {
         .await;
 }
 
-/// Waits for every watchdog to be healthy on `home`, acknowledging a Blocked or SelfFenced hold
-/// the way an operator would (`ack`; runbooks/natsdr-not-healthy.md): a primary that fenced
-/// itself while its region was unreachable longer than its lease stays fenced until then, even
-/// when no failover followed.
+/// Waits for every watchdog to be healthy on `home`, acknowledging a Blocked hold the way an
+/// operator would (`ack`; runbooks/natsdr-not-healthy.md). A primary that fenced itself while its
+/// region was unreachable longer than its lease, with no failover following, unfences itself
+/// once a majority vouches for it for `self_unfence_after` (10 s); only one still `self_fenced`
+/// after [`SELF_UNFENCE_GRACE`] (it flapped) is acknowledged too.
 async fn settle(dogs: &Watchdogs, home: &str, operator: &mut Vec<String>) {
-    let deadline = tokio::time::Instant::now() + WAIT;
+    let start = tokio::time::Instant::now();
+    let deadline = start + WAIT;
     while tokio::time::Instant::now() < deadline {
         let mut all = true;
         for site in Site::ALL {
@@ -342,7 +348,12 @@ async fn settle(dogs: &Watchdogs, home: &str, operator: &mut Vec<String>) {
         if all {
             return;
         }
-        ack_holds(dogs, operator, &["blocked", "self_fenced"]).await;
+        let holds: &[&str] = if start.elapsed() < SELF_UNFENCE_GRACE {
+            &["blocked"]
+        } else {
+            &["blocked", "self_fenced"]
+        };
+        ack_holds(dogs, operator, holds).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }

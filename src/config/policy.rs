@@ -33,6 +33,8 @@ pub fn policy_params(cfg: &Config) -> PolicyParams {
     p.probe_interval = t.probe_interval;
     p.failover_delay = t.failover_delay;
     p.self_fence_lease = t.self_fence_lease;
+    p.self_unfence_after = cfg.watchdog.auto_unfence.then_some(t.self_unfence_after);
+    p.auto_failover = cfg.watchdog.auto_failover;
     // NB: half a probe interval covers executor latency and clock-rate drift between the two
     // watchdogs: with the defaults, 2.5s lease + 2 x 500ms + 250ms < 4s failover delay.
     p.margin = t.probe_interval / 2;

@@ -97,6 +97,8 @@ pub struct RawWatchdog {
     pub role: String,
     #[serde(default = "yes")]
     pub auto_failover: bool,
+    #[serde(default = "yes")]
+    pub auto_unfence: bool,
     #[serde(default = "default_two_site")]
     pub two_site: String,
     pub snapshot_dir: Option<String>,
@@ -119,6 +121,7 @@ pub struct RawTiming {
     pub probe_timeout: Quantity,
     pub failover_delay: Quantity,
     pub self_fence_lease: Quantity,
+    pub self_unfence_after: Quantity,
     pub mirror_silence: Quantity,
     pub peer_stale_after: Quantity,
     pub step_timeout: Quantity,
@@ -135,6 +138,7 @@ impl Default for RawTiming {
             probe_timeout: "400ms".into(),
             failover_delay: "4s".into(),
             self_fence_lease: "2500ms".into(),
+            self_unfence_after: "10s".into(),
             mirror_silence: "3s".into(),
             peer_stale_after: "3s".into(),
             step_timeout: "5s".into(),

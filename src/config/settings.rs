@@ -41,6 +41,10 @@ pub struct Watchdog {
     pub role: Role,
     /// When false, natsdr detects and pages but only an operator moves the primary.
     pub auto_failover: bool,
+    /// When false, a region that fenced itself by its lease stays fenced until an operator's
+    /// `ack`; when true it unfences itself once a majority has vouched for it for
+    /// `timing.self_unfence_after` (see `Timing`).
+    pub auto_unfence: bool,
     /// Policy without a witness.
     pub two_site: TwoSite,
     /// Where promotions on nats-server 2.10/2.11 keep mirror snapshots (absolute; created at
@@ -63,6 +67,10 @@ pub struct Timing {
     pub failover_delay: Duration,
     /// A primary-region watchdog cut off from the majority this long fences its own region.
     pub self_fence_lease: Duration,
+    /// A region that fenced itself by its lease unfences itself after a majority has vouched
+    /// for it this long without a break (the arbiter still naming it, at most `flap_max`
+    /// self-fences within `flap_window`; `watchdog.auto_unfence = false` turns this off).
+    pub self_unfence_after: Duration,
     /// A mirror silent this long testifies that its source is gone.
     pub mirror_silence: Duration,
     /// A peer's report older than this counts as no report.

@@ -124,6 +124,7 @@ impl TryFrom<RawConfig> for Config {
             site,
             role,
             auto_failover: w.auto_failover,
+            auto_unfence: w.auto_unfence,
             two_site,
             snapshot_dir,
         };
@@ -350,6 +351,7 @@ fn timing(raw: &RawConfig) -> Result<Timing> {
         probe_timeout: dur("timing.probe_timeout", &t.probe_timeout)?,
         failover_delay: dur("timing.failover_delay", &t.failover_delay)?,
         self_fence_lease: dur("timing.self_fence_lease", &t.self_fence_lease)?,
+        self_unfence_after: dur("timing.self_unfence_after", &t.self_unfence_after)?,
         mirror_silence: dur("timing.mirror_silence", &t.mirror_silence)?,
         peer_stale_after: dur("timing.peer_stale_after", &t.peer_stale_after)?,
         step_timeout: dur("timing.step_timeout", &t.step_timeout)?,
@@ -420,6 +422,17 @@ fn timing(raw: &RawConfig) -> Result<Timing> {
         return Err(ConfigError::invalid(
             "timing.depth_every",
             "must be at least 1 (every round)",
+        ));
+    }
+    if timing.self_unfence_after < 2 * timing.probe_interval {
+        return Err(ConfigError::invalid(
+            "timing.self_unfence_after",
+            format!(
+                "{} must be at least 2 x timing.probe_interval ({}): a self-fenced region unfences \
+                 itself only after a majority has vouched for it in more than one round",
+                h(timing.self_unfence_after),
+                h(2 * timing.probe_interval)
+            ),
         ));
     }
     if timing.flap_max == 0 {

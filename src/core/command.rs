@@ -104,6 +104,9 @@ pub(super) fn handle(state: &State, c: &Command, now: Instant, policy: &Policy) 
                     };
                     next.phase = Phase::Starting;
                     next.vouched_at = None;
+                    next.vouched_since = None;
+                    next.self_fences.clear();
+                    next.unfence_sent = Some(now);
                     Decision::new(
                         next,
                         vec![action],

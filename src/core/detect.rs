@@ -1,5 +1,7 @@
 //! Observations outside a move: detect and confirm outages, hold for operators, fence stale twins,
 //! keep the primary's lease, and resume interrupted moves from the world as it is.
+use std::time::Duration;
+
 use super::action::Action;
 use super::decide::Decision;
 use super::instant::Instant;
@@ -88,7 +90,7 @@ fn primary_side(
             primary_side(next, obs, owner, now, policy)
         }
         Phase::SelfFenced { epoch, streams } => {
-            refence(next, obs, epoch.max(owner.epoch), streams, now, policy)
+            fenced_primary(next, obs, owner, epoch, streams, now, policy)
         }
         Phase::Blocked {
             cause:
@@ -236,6 +238,24 @@ fn lease(
             },
         ),
     };
+    // Level-triggered: a region carrying its own self-fence is self-fenced, whatever this
+    // watchdog remembers (it restarted, or left TILT), unless it is lifting that fence now.
+    let lifting = next
+        .unfence_sent
+        .is_some_and(|t| now.since(t) < p.step_timeout);
+    let found = world::self_fenced(obs, &next.catalog, &p.me, owner.epoch, policy);
+    if !found.is_empty() && !lifting {
+        next.phase = Phase::SelfFenced {
+            epoch: owner.epoch,
+            streams: found,
+        };
+        next.vouched_since = None;
+        let reason = Reason::FoundSelfFenced {
+            region: p.me.clone(),
+            epoch: owner.epoch,
+        };
+        return Decision::quiet(next, reason);
+    }
     // The lease only matters where a standby may fail over automatically: from the home primary.
     if !policy.lease_applies() || owner.region != p.home_primary {
         return Decision::quiet(State { phase, ..next }, reason);
@@ -251,6 +271,7 @@ fn lease(
         let reason = Reason::SelfFencedUnvouched {
             region: p.me.clone(),
         };
+        next.self_fences.push(now);
         return self_fence(next, owner.epoch, now, policy, reason);
     };
     next.vouched_at = Some(vouched);
@@ -261,6 +282,7 @@ fn lease(
             for_: unvouched,
             lease: p.self_fence_lease,
         };
+        next.self_fences.push(now);
         self_fence(next, owner.epoch, now, policy, reason)
     } else if unvouched > p.report_max_age {
         let reason = Reason::Isolated {
@@ -303,6 +325,80 @@ fn self_fence(
         }],
         reason,
     )
+}
+
+/// The active region, self-fenced at `epoch`: it unfences itself once a majority has vouched
+/// for it for `self_unfence_after` without a break, at the arbiter's epoch, serving, and not
+/// flapping; until then it keeps its fence.
+///
+/// NB: safe for the same reason serving under the lease is. The standby claims only after a
+/// majority has seen this region down for `failover_delay` counted from its last sighting
+/// serving, and the vouch that lifts the fence is such a sighting: after it, this watchdog's
+/// lease runs again from it (`vouched_at`), so it fences itself again before any claim could
+/// follow. A claim that landed before the unfence stamps its fence with a newer epoch, which
+/// the unfence (older epoch) cannot lift.
+fn fenced_primary(
+    mut next: State,
+    obs: &Observation,
+    owner: &Ownership,
+    epoch: crate::model::Epoch,
+    streams: Vec<crate::model::StreamName>,
+    now: Instant,
+    policy: &Policy,
+) -> Decision {
+    let p = policy.params();
+    let me = p.me.clone();
+    let fresh = world::vouched(obs, &me, policy).filter(|v| now.since(*v) <= p.report_max_age);
+    next.vouched_since = fresh.map(|_| next.vouched_since.unwrap_or(now));
+    next.self_fences.retain(|t| now.since(*t) <= p.flap_window);
+    let serves = obs
+        .regions
+        .get(&me)
+        .is_some_and(|v| v.reachable && v.health().serves());
+    let hold = match (p.self_unfence_after, next.vouched_since) {
+        (Some(after), Some(since)) if epoch == owner.epoch && serves => {
+            Some(after.saturating_sub(now.since(since)))
+        }
+        (Some(_) | None, Some(_) | None) => None,
+    };
+    let fences = u32::try_from(next.self_fences.len()).unwrap_or(u32::MAX);
+    let waiting = match hold {
+        Some(_) if fences > p.flap_max => Some(Reason::UnfenceHeld {
+            region: me.clone(),
+            fences,
+            window: p.flap_window,
+        }),
+        Some(Duration::ZERO) => {
+            let vouched_for = next.vouched_since.map_or(Duration::ZERO, |s| now.since(s));
+            next.vouched_since = None;
+            next.vouched_at = fresh;
+            next.unfence_sent = Some(now);
+            let unfence = Action::Unfence {
+                region: me.clone(),
+                epoch,
+                streams,
+            };
+            let d = lease(next, obs, owner, now, policy);
+            let mut actions = vec![unfence];
+            actions.extend(d.actions);
+            let reason = Reason::SelfUnfenced {
+                region: me,
+                epoch,
+                vouched_for,
+            };
+            return Decision::new(d.next, actions, reason);
+        }
+        Some(remaining) => Some(Reason::UnfencePending {
+            region: me.clone(),
+            remaining,
+        }),
+        None => None,
+    };
+    let d = refence(next, obs, epoch.max(owner.epoch), streams, now, policy);
+    match (waiting, d.actions.is_empty()) {
+        (Some(reason), true) => Decision { reason, ..d },
+        (Some(_) | None, _) => d,
+    }
 }
 
 /// Self-fenced: send the fence again (once per probe interval) while the region still takes writes.
@@ -496,6 +592,10 @@ fn standby_side(
     let gate = if !(owner.region == p.home_primary && p.me == p.home_standby) {
         Some(BlockCause::NeedsOperator {
             need: Need::NoAutomaticFailback,
+        })
+    } else if !p.auto_failover {
+        Some(BlockCause::NeedsOperator {
+            need: Need::AutoFailoverOff,
         })
     } else if !p.witness && p.two_site == TwoSite::Manual {
         Some(BlockCause::NeedsOperator {

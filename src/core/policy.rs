@@ -42,6 +42,9 @@ pub struct PolicyParams {
     pub witness: bool,
     /// Behaviour without a witness.
     pub two_site: TwoSite,
+    /// When false, a confirmed outage of the primary is paged and held in `Blocked` for an
+    /// operator: no automatic failover (fencing stale twins and the lease still apply).
+    pub auto_failover: bool,
     /// Streams natsdr must never touch (GDPR-only, region-local). Filtered out of every action.
     pub protected: BTreeSet<StreamName>,
     /// How often the driver probes.
@@ -50,6 +53,11 @@ pub struct PolicyParams {
     pub failover_delay: Duration,
     /// How long the primary's watchdog keeps serving without a majority vouching for it.
     pub self_fence_lease: Duration,
+    /// A region that fenced itself by its lease (or found itself so fenced) unfences itself once
+    /// a majority has vouched for it this long without a break, while the arbiter still names
+    /// it at the fence's epoch and it has not fenced itself more than `flap_max` times within
+    /// `flap_window`. `None`: only an operator's `Ack` unfences it.
+    pub self_unfence_after: Option<Duration>,
     /// Safety margin for clock rates and executor latency in the timing rule.
     pub margin: Duration,
     /// A mirror whose source has been silent this long testifies that the source is gone.
@@ -100,10 +108,12 @@ impl PolicyParams {
             home_standby,
             witness: true,
             two_site: TwoSite::Manual,
+            auto_failover: true,
             protected: BTreeSet::new(),
             probe_interval: Duration::from_millis(500),
             failover_delay: Duration::from_secs(6),
             self_fence_lease: Duration::from_secs(3),
+            self_unfence_after: Some(Duration::from_secs(10)),
             margin: Duration::from_secs(1),
             mirror_silence: Duration::from_secs(3),
             report_max_age: Duration::from_secs(2),

@@ -99,6 +99,39 @@ pub enum Reason {
         /// The region.
         region: Region,
     },
+    /// This (active) region's streams carry this watchdog's own fence at the arbiter's epoch,
+    /// though it was not self-fenced (it restarted, or came out of TILT): it is again.
+    FoundSelfFenced {
+        /// The region.
+        region: Region,
+        /// The epoch on the fence.
+        epoch: Epoch,
+    },
+    /// A majority vouched for this self-fenced region long enough: it unfenced itself.
+    SelfUnfenced {
+        /// The region.
+        region: Region,
+        /// The epoch stamped.
+        epoch: Epoch,
+        /// How long a majority has vouched without a break.
+        vouched_for: Duration,
+    },
+    /// Self-fenced; a majority vouches again and the unfence waits out the rest of its hold.
+    UnfencePending {
+        /// The region.
+        region: Region,
+        /// Left to wait.
+        remaining: Duration,
+    },
+    /// Self-fenced too often within the flap window: it stays fenced until an operator's `Ack`.
+    UnfenceHeld {
+        /// The region.
+        region: Region,
+        /// Self-fences counted.
+        fences: u32,
+        /// The window they were counted in.
+        window: Duration,
+    },
     /// Another region owns a newer epoch: this region fenced itself.
     SelfFencedNewerEpoch {
         /// The record seen.
@@ -506,6 +539,11 @@ impl fmt::Display for BlockCause {
                 "no witness and two_site = manual: an operator must decide the failover",
             ),
             BlockCause::NeedsOperator {
+                need: Need::AutoFailoverOff,
+            } => f.write_str(
+                "auto_failover = false: the primary looks down; an operator must decide the failover",
+            ),
+            BlockCause::NeedsOperator {
                 need: Need::NoAutomaticFailback,
             } => f.write_str("moving back to the home primary is never automatic"),
             BlockCause::NeedsOperator {
@@ -600,6 +638,33 @@ impl fmt::Display for Reason {
                     "fenced own region {region}: started without a majority vouching for it"
                 )
             }
+            Reason::FoundSelfFenced { region, epoch } => write!(
+                f,
+                "{region} is fenced by its own lease at epoch {epoch}: self-fenced"
+            ),
+            Reason::SelfUnfenced {
+                region,
+                epoch,
+                vouched_for,
+            } => write!(
+                f,
+                "unfenced own region {region} at epoch {epoch}: a majority has vouched for it for {}",
+                secs(*vouched_for)
+            ),
+            Reason::UnfencePending { region, remaining } => write!(
+                f,
+                "{region} self-fenced; a majority vouches again: unfencing in {}",
+                secs(*remaining)
+            ),
+            Reason::UnfenceHeld {
+                region,
+                fences,
+                window,
+            } => write!(
+                f,
+                "{region} stays fenced until acknowledged: it fenced itself {fences} times within {}",
+                secs(*window)
+            ),
             Reason::SelfFencedNewerEpoch { seen } => {
                 write!(f, "fenced own region: the arbiter names {seen}")
             }

@@ -47,6 +47,16 @@ pub struct State {
     /// it: what was recovered, skipped as a duplicate, or kept.
     #[serde(default)]
     pub tail: Vec<TailCount>,
+    /// Self-fenced primary: since when a majority has vouched for this region without a break.
+    #[serde(default)]
+    pub vouched_since: Option<Instant>,
+    /// When this region fenced itself by its lease, within the flap window.
+    #[serde(default)]
+    pub self_fences: Vec<Instant>,
+    /// When this watchdog last sent an unfence of its own region (an operator's `Ack` or a
+    /// self-unfence): until it lands, the fence it lifts is not mistaken for a new one.
+    #[serde(default)]
+    pub unfence_sent: Option<Instant>,
 }
 
 impl State {
@@ -66,6 +76,9 @@ impl State {
             seen_serving: BTreeMap::new(),
             health: BTreeMap::new(),
             tail: Vec::new(),
+            vouched_since: None,
+            self_fences: Vec::new(),
+            unfence_sent: None,
         }
     }
 
@@ -128,8 +141,10 @@ pub enum Phase {
         /// Since when.
         since: Instant,
     },
-    /// This region fenced itself (newer epoch seen, or lease expired). Way out: `Ack` while the
-    /// arbiter still names this region unfences it; otherwise failback (a reseed).
+    /// This region fenced itself (newer epoch seen, or lease expired). Way out, while the arbiter
+    /// still names this region at the fence's epoch: it unfences itself once a majority has
+    /// vouched for it for `self_unfence_after` (unless it flaps), or an operator's `Ack` does;
+    /// otherwise failback (a reseed).
     SelfFenced {
         /// The epoch stamped on the fence.
         epoch: Epoch,
@@ -246,6 +261,8 @@ pub enum BlockCause {
 pub enum Need {
     /// Two sites without a witness cannot tell a dead primary from a cut link (`two_site = manual`).
     TwoSiteManual,
+    /// `auto_failover = false`: natsdr detects and pages, an operator moves the primary.
+    AutoFailoverOff,
     /// The move would go from the home standby back to the home primary: never automatic.
     NoAutomaticFailback,
     /// A step failed for good.

@@ -36,6 +36,8 @@ struct W {
     us_up: u32,
     us_reachable: bool,
     us_role: StreamRole,
+    /// The epoch stamped on US's stream.
+    us_stamp: Option<Epoch>,
     eu_role: StreamRole,
     silent_for: Duration,
     lag: u64,
@@ -52,6 +54,7 @@ impl W {
             us_up: 3,
             us_reachable: true,
             us_role: StreamRole::Writable,
+            us_stamp: None,
             eu_role: StreamRole::Mirror,
             silent_for: Duration::ZERO,
             lag: 0,
@@ -79,7 +82,7 @@ impl W {
         let us_streams = vec![StreamView {
             name: name("ORDERS"),
             role: self.us_role,
-            epoch: None,
+            epoch: self.us_stamp,
             origin: None,
             last_seq: 100,
             mirror: None,
@@ -744,4 +747,302 @@ fn a_clock_jump_enters_tilt_and_discards_the_evidence() {
     );
     assert_eq!(d.next.phase, Phase::Starting);
     assert!(d.actions.is_empty());
+}
+
+/// A primary watchdog that fenced itself by its lease at `t_ms`: (state, the time after).
+fn self_fenced_us(p: &Policy) -> (State, u64) {
+    let (state, _) = run(State::starting(), &W::healthy(), 0, 1000, p);
+    let cut = W {
+        peer_sees_us: Health::Down,
+        witness_sees_us: Health::Down,
+        ..W::healthy()
+    };
+    let (state, d) = run(state, &cut, 1500, 4500, p);
+    assert!(
+        matches!(d.reason, Reason::SelfFencedIsolated { .. }),
+        "{:?}",
+        d.reason
+    );
+    assert!(matches!(state.phase, Phase::SelfFenced { .. }));
+    (state, 5000)
+}
+
+/// US as it looks once its own fence landed: serving, its stream fenced at epoch `e`.
+fn fenced_at(e: u64) -> W {
+    W {
+        us_role: StreamRole::Fenced,
+        us_stamp: Some(Epoch(e)),
+        ..W::healthy()
+    }
+}
+
+/// Every decision from `from_ms` to `to_ms` (every 500 ms).
+fn each(
+    state: State,
+    w: &W,
+    from_ms: u64,
+    to_ms: u64,
+    p: &Policy,
+) -> (State, Vec<(u64, Decision)>) {
+    let mut state = state;
+    let mut out = Vec::new();
+    let mut t = from_ms;
+    while t <= to_ms {
+        let d = step(&state, &Event::Observed(w.obs(t)), t, p);
+        state = d.next.clone();
+        out.push((t, d));
+        t += 500;
+    }
+    (state, out)
+}
+
+fn unfences(ds: &[(u64, Decision)]) -> Vec<(u64, Action)> {
+    ds.iter()
+        .flat_map(|(t, d)| {
+            d.actions
+                .iter()
+                .filter(|a| matches!(a, Action::Unfence { .. }))
+                .map(|a| (*t, a.clone()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_self_fenced_primary_unfences_itself_once_a_majority_has_vouched_for_it_long_enough() {
+    let p = policy(us());
+    let after = p.params().self_unfence_after.unwrap();
+    let (state, t) = self_fenced_us(&p);
+    // The cut heals: both peers see US serving again, its streams carry the fence.
+    let (state, ds) = each(state, &fenced_at(1), t, t + 14_000, &p);
+    let unfenced = unfences(&ds);
+    assert_eq!(
+        unfenced,
+        vec![(
+            t + u64::try_from(after.as_millis()).unwrap(),
+            Action::Unfence {
+                region: us(),
+                epoch: Epoch(1),
+                streams: vec![name("ORDERS")]
+            }
+        )],
+        "exactly one unfence, once a majority has vouched for {after:?}"
+    );
+    let (at, d) = ds
+        .iter()
+        .find(|(_, d)| !unfences(&[(0, d.clone())]).is_empty())
+        .unwrap();
+    assert_eq!(
+        d.reason,
+        Reason::SelfUnfenced {
+            region: us(),
+            epoch: Epoch(1),
+            vouched_for: after
+        }
+    );
+    assert_eq!(d.next.phase, Phase::Healthy, "at {at}");
+    // Before it: fenced, and saying when it will unfence.
+    let before = &ds.iter().find(|(t2, _)| *t2 == t + 5000).unwrap().1;
+    assert!(matches!(before.next.phase, Phase::SelfFenced { .. }));
+    assert_eq!(
+        before.reason,
+        Reason::UnfencePending {
+            region: us(),
+            remaining: after - secs(5)
+        }
+    );
+    // The fence still shows while the unfence lands (up to a step timeout): not a new self-fence.
+    assert_eq!(
+        state.phase,
+        Phase::Healthy,
+        "{:?}",
+        ds.last().unwrap().1.reason
+    );
+    // An unfence that never landed is found a step timeout later, and tried again after a hold.
+    let (state, d) = run(state, &fenced_at(1), t + 14_500, t + 15_000, &p);
+    assert!(
+        matches!(d.reason, Reason::FoundSelfFenced { .. }),
+        "{:?}",
+        d.reason
+    );
+    let (_, ds) = each(state, &fenced_at(1), t + 15_500, t + 26_000, &p);
+    assert_eq!(unfences(&ds).len(), 1);
+}
+
+#[test]
+fn a_break_in_the_vouching_restarts_the_self_unfence_hold() {
+    let p = policy(us());
+    let (state, t) = self_fenced_us(&p);
+    let (state, ds) = each(state, &fenced_at(1), t, t + 6000, &p);
+    assert!(unfences(&ds).is_empty());
+    // One round in which no majority vouches (both peers see US down again).
+    let lost = W {
+        peer_sees_us: Health::Down,
+        witness_sees_us: Health::Down,
+        ..fenced_at(1)
+    };
+    let (state, ds) = each(state, &lost, t + 6500, t + 9000, &p);
+    assert!(unfences(&ds).is_empty());
+    let (_, ds) = each(state, &fenced_at(1), t + 9500, t + 25_000, &p);
+    let unfenced = unfences(&ds);
+    assert_eq!(unfenced.len(), 1, "{unfenced:?}");
+    assert_eq!(
+        unfenced[0].0,
+        t + 9500 + 10_000,
+        "the hold counts from the vouching's return"
+    );
+}
+
+#[test]
+fn with_auto_unfence_off_a_self_fenced_primary_waits_for_an_operator() {
+    let mut params = PolicyParams::new(us(), Role::Watchdog, us(), eu());
+    params.self_unfence_after = None;
+    let p = Policy::try_new(params).unwrap();
+    let (state, t) = self_fenced_us(&p);
+    let (state, ds) = each(state, &fenced_at(1), t, t + 60_000, &p);
+    assert!(unfences(&ds).is_empty());
+    assert!(matches!(state.phase, Phase::SelfFenced { .. }));
+    let d = step(&state, &command(CommandKind::Ack), t + 60_100, &p);
+    assert_eq!(
+        no_notify(&d.actions),
+        vec![Action::Unfence {
+            region: us(),
+            epoch: Epoch(1),
+            streams: vec![name("ORDERS")]
+        }]
+    );
+    // While the acknowledged unfence lands, the fence it lifts is not taken for a new one.
+    let (state, _) = run(d.next, &fenced_at(1), t + 60_500, t + 61_500, &p);
+    assert_eq!(state.phase, Phase::Healthy);
+}
+
+#[test]
+fn a_primary_that_keeps_fencing_itself_stays_fenced_until_acknowledged() {
+    let p = policy(us());
+    let cut = W {
+        peer_sees_us: Health::Down,
+        witness_sees_us: Health::Down,
+        ..W::healthy()
+    };
+    let (mut state, mut t) = self_fenced_us(&p);
+    let mut all = Vec::new();
+    // Three more cuts, each healed long enough to unfence, then one more.
+    for _ in 0..3 {
+        let (s, ds) = each(state, &fenced_at(1), t, t + 12_000, &p);
+        all.extend(ds);
+        let (s, _) = run(s, &W::healthy(), t + 12_500, t + 13_000, &p);
+        let (s, ds) = each(s, &cut, t + 13_500, t + 17_500, &p);
+        assert!(
+            matches!(s.phase, Phase::SelfFenced { .. }),
+            "{:?}",
+            ds.last().unwrap().1.reason
+        );
+        state = s;
+        t += 18_000;
+    }
+    assert_eq!(unfences(&all).len(), 3, "the first three self-fences lift");
+    let (state, ds) = each(state, &fenced_at(1), t, t + 30_000, &p);
+    assert!(
+        unfences(&ds).is_empty(),
+        "the fourth within the window stays"
+    );
+    assert_eq!(
+        ds.last().unwrap().1.reason,
+        Reason::UnfenceHeld {
+            region: us(),
+            fences: 4,
+            window: p.params().flap_window
+        }
+    );
+    let d = step(&state, &command(CommandKind::Ack), t + 30_100, &p);
+    assert_eq!(no_notify(&d.actions).len(), 1);
+    assert!(d.next.self_fences.is_empty());
+}
+
+#[test]
+fn a_restarted_primary_watchdog_finds_its_region_self_fenced_and_does_not_call_it_healthy() {
+    let p = policy(us());
+    let d = step(
+        &State::starting(),
+        &Event::Observed(fenced_at(1).obs(0)),
+        0,
+        &p,
+    );
+    assert_eq!(
+        d.reason,
+        Reason::FoundSelfFenced {
+            region: us(),
+            epoch: Epoch(1)
+        }
+    );
+    assert!(matches!(d.next.phase, Phase::SelfFenced { .. }));
+    assert!(no_notify(&d.actions).is_empty(), "{:?}", d.actions);
+    // A fence stamped with an older epoch is not its own (a rolled-back move's, lifted by
+    // whoever rolled it back), nor is one stamped with a newer epoch; the epoch-less stamp of a
+    // self-fence made before the arbiter was read is.
+    for (arbiter, stamp, own_fence) in [(1, 1, true), (1, 0, true), (3, 2, false), (1, 2, false)] {
+        let w = W {
+            arbiter: Some(own(us(), arbiter)),
+            owner_seen_by_peers: own(us(), arbiter),
+            ..fenced_at(stamp)
+        };
+        let d = step(&State::starting(), &Event::Observed(w.obs(0)), 0, &p);
+        let found = matches!(d.reason, Reason::FoundSelfFenced { .. });
+        assert_eq!(
+            found, own_fence,
+            "US@{arbiter}, stamp {stamp}: {:?}",
+            d.reason
+        );
+    }
+}
+
+#[test]
+fn a_self_fenced_old_primary_never_unfences_itself_once_the_arbiter_names_another_region() {
+    let p = policy(us());
+    let (state, t) = self_fenced_us(&p);
+    let moved = W {
+        arbiter: Some(own(eu(), 2)),
+        owner_seen_by_peers: own(eu(), 2),
+        eu_role: StreamRole::Writable,
+        ..fenced_at(1)
+    };
+    let (state, ds) = each(state, &moved, t, t + 60_000, &p);
+    assert!(unfences(&ds).is_empty());
+    assert!(matches!(state.phase, Phase::SelfFenced { .. }));
+}
+
+#[test]
+fn with_auto_failover_off_a_confirmed_loss_is_held_for_an_operator() {
+    let mut params = PolicyParams::new(eu(), Role::Watchdog, us(), eu());
+    params.auto_failover = false;
+    let p = Policy::try_new(params).unwrap();
+    let state = run(State::starting(), &W::healthy(), 0, 1000, &p).0;
+    let (state, ds) = each(state, &W::us_lost(), 1500, 30_000, &p);
+    assert!(
+        ds.iter().all(|(_, d)| no_notify(&d.actions).is_empty()),
+        "no claim, no action"
+    );
+    assert!(matches!(
+        state.phase,
+        Phase::Blocked {
+            cause: BlockCause::NeedsOperator {
+                need: Need::AutoFailoverOff
+            },
+            ..
+        }
+    ));
+    let d = step(
+        &state,
+        &command(CommandKind::Failover {
+            allow_data_loss: false,
+        }),
+        30_100,
+        &p,
+    );
+    assert!(
+        d.actions
+            .iter()
+            .any(|a| matches!(a, Action::ClaimEpoch { .. })),
+        "an operator's failover proceeds: {:?}",
+        d.reason
+    );
 }

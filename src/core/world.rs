@@ -6,7 +6,7 @@ use super::observation::{Health, Observation, Report, StreamRole, StreamView, Va
 use super::ownership::Ownership;
 use super::policy::Policy;
 use super::state::{BlockCause, Evidence, Step};
-use crate::model::{Region, StreamName};
+use crate::model::{Epoch, Region, StreamName};
 
 /// Each region's streams as last seen (see `State::catalog`).
 pub type Catalog = BTreeMap<Region, Vec<StreamView>>;
@@ -205,6 +205,32 @@ pub fn fence_list(catalog: &Catalog, region: &Region, policy: &Policy) -> Vec<St
             .cloned()
             .collect(),
     }
+}
+
+/// The streams of `region` (reachable this round) that carry its own watchdog's self-fence at
+/// `epoch`: fenced, stamped `epoch` (or the epoch-less stamp of a self-fence made before the
+/// arbiter was read), among what fencing `region` touches. Only a self-fence stamps the active
+/// region with its own epoch: a move away from it claims (and stamps) a newer one.
+pub fn self_fenced(
+    obs: &Observation,
+    catalog: &Catalog,
+    region: &Region,
+    epoch: Epoch,
+    policy: &Policy,
+) -> Vec<StreamName> {
+    let twins: BTreeSet<StreamName> = fence_list(catalog, region, policy).into_iter().collect();
+    obs.regions
+        .get(region)
+        .filter(|v| v.reachable)
+        .map(|v| {
+            v.streams
+                .iter()
+                .filter(|s| s.role == StreamRole::Fenced && twins.contains(&s.name))
+                .filter(|s| s.epoch.is_some_and(|e| e == epoch || e == Epoch::default()))
+                .map(|s| s.name.clone())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// Whether `region` (reachable this round) still accepts writes on a stream whose twin in the

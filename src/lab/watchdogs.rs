@@ -143,9 +143,31 @@ impl Watchdogs {
         w.spawn(Site::Witness.into(), &[])?;
         w.spawn(Site::Eu.into(), &[])?;
         w.wait_ready(ready_within).await?;
+        w.wait_peers_see_regions_up(ready_within).await;
         w.spawn(Site::Us.into(), &[])?;
         w.wait_ready(ready_within).await?;
         Ok(w)
+    }
+
+    /// Waits (at most `within`) until the witness and the standby's watchdog both see every
+    /// region up, so that the primary's watchdog, started next, finds a majority vouching for
+    /// its region in its first round. Ready is not enough: a peer's first rounds can still miss
+    /// a cluster that has just formed. A lab in which a region is down stays so: the wait ends
+    /// quietly at `within` and the primary's watchdog decides what it must.
+    async fn wait_peers_see_regions_up(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        for dog in [Dog::Site(Site::Witness), Dog::Site(Site::Eu)] {
+            loop {
+                let up = self
+                    .status(dog)
+                    .await
+                    .is_ok_and(|s| !s.regions.is_empty() && s.regions.iter().all(|r| r.up));
+                if up || tokio::time::Instant::now() > deadline {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
     }
 
     /// Starts a twin of `site`'s watchdog: the same config, with its own id (`<id>-twin`) and
