@@ -22,8 +22,9 @@ fn interrupted_failover(cut: usize) -> Sim {
 
 #[test]
 fn a_failover_interrupted_after_any_step_converges_with_exactly_one_epoch_bump() {
-    // Claim, fence, promote, swap DNS: a crash after each of them.
-    for cut in 1..=4 {
+    // Claim, promote, swap DNS: a crash after each of them. (US is down in EU's latest round
+    // and its lease has surely expired when the claim lands, so no fence is attempted.)
+    for cut in 1..=3 {
         let sim = interrupted_failover(cut);
         let w = &sim.world;
         assert_eq!(w.arbiter.region, eu(), "cut after {cut}: arbiter");

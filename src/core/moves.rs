@@ -6,7 +6,7 @@ use super::action::Action;
 use super::decide::Decision;
 use super::event::{CaptureResult, ClaimResult, Event, FenceResult, StepResult};
 use super::instant::Instant;
-use super::observation::Observation;
+use super::observation::{Health, Observation};
 use super::ownership::Ownership;
 use super::policy::Policy;
 use super::reason::{FenceHow, Reason};
@@ -135,12 +135,39 @@ pub(super) fn enter(
     policy: &Policy,
     reason: Reason,
 ) -> Decision {
+    if m.step == Step::Fence
+        && kind == Kind::Failover
+        && next.health.get(&m.from) == Some(&Health::Down)
+        && lease_expired(&next, &m, now, policy)
+    {
+        // The rule is to fence the old primary when reachable. This watchdog's latest
+        // round found it down (unreachable or a minority), and its lease has surely run out, so
+        // an attempt could only end in the outcome that counts it fenced, after a probe timeout
+        // of RTO. A region that comes back is fenced as a stale twin within a probe interval.
+        m.step = Step::Promote;
+        m.attempts = 0;
+        let reason = Reason::FenceDone {
+            region: m.from.clone(),
+            how: FenceHow::SeenDown,
+        };
+        return enter(next, kind, m, now, policy, reason);
+    }
     m.step_since = now;
     let action = step_action(&m, &next, policy);
     m.inflight = action.is_some();
     m.attempts += u32::from(action.is_some());
     next.phase = kind.wrap(m);
     Decision::new(next, action.into_iter().collect(), reason)
+}
+
+/// Whether the old primary of a failover has surely fenced itself by now: a majority stopped
+/// vouching for it at `m.down_since`, counted from no earlier than anyone last saw it serving
+/// (a sighting may have renewed its lease after the outage began), plus the lease's expiry.
+fn lease_expired(state: &State, m: &Move, now: Instant, policy: &Policy) -> bool {
+    let seen = state.seen_serving.get(&m.from).copied();
+    m.down_since
+        .map(|t| seen.map_or(t, |s| t.max(s)) + policy.lease_expiry())
+        .is_some_and(|e| now >= e)
 }
 
 fn advance(
@@ -302,6 +329,9 @@ pub(super) fn on_observation(
                 )
             }
         },
+        // NB: a round that began before the last step landed shows the world before it (the
+        // mirrors not yet promoted, the old record): acting on it would redo every step.
+        Step::Verify if obs.at < m.step_since => Decision::quiet(next, Reason::VerifyAwaitsRound),
         Step::Verify => match world::gap(obs, &next.catalog, &claim, policy) {
             None if kind == Kind::Failback => advance(
                 next,
@@ -503,13 +533,7 @@ pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Po
                 // watchdog's lease has surely run out (it then fences itself on recovery), even
                 // when an operator forced the failover: break-glass waives the RPO, never this.
                 (FenceResult::NoQuorum | FenceResult::Unreachable, Kind::Failover) => {
-                    // Counted from no earlier than anyone last saw it serving (a sighting may
-                    // have renewed its lease after the outage began).
-                    let seen = state.seen_serving.get(&m.from).copied();
-                    let expiry = m
-                        .down_since
-                        .map(|t| seen.map_or(t, |s| t.max(s)) + policy.lease_expiry());
-                    if expiry.is_some_and(|e| now >= e) {
+                    if lease_expired(state, &m, now, policy) {
                         let how = if *result == FenceResult::NoQuorum {
                             FenceHow::NoQuorum
                         } else {
@@ -525,7 +549,11 @@ pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Po
                         return blocked(next, m.step, error, now);
                     }
                     m.step_since = now;
-                    let remaining = expiry.map_or(policy.lease_expiry(), |e| e.since(now));
+                    let seen = state.seen_serving.get(&m.from).copied();
+                    let remaining = m
+                        .down_since
+                        .map(|t| seen.map_or(t, |s| t.max(s)) + policy.lease_expiry())
+                        .map_or(policy.lease_expiry(), |e| e.since(now));
                     next.phase = kind.wrap(m);
                     Decision::quiet(
                         next,

@@ -275,6 +275,8 @@ pub enum Reason {
         /// The new primary.
         to: Region,
     },
+    /// Verification waits for a probe round that began after the last step landed.
+    VerifyAwaitsRound,
     /// Verification found a step undone: doing it again.
     VerifyFoundGap {
         /// The step.
@@ -433,6 +435,10 @@ pub enum FenceHow {
     NoQuorum,
     /// Unreachable, and its self-fence lease has surely expired.
     LeaseExpired,
+    /// Down in this watchdog's latest round (unreachable, or a minority of its servers) when the
+    /// step began, and its self-fence lease had surely expired: no fence was attempted (it could
+    /// only have ended in `NoQuorum` or `LeaseExpired`, a probe timeout later).
+    SeenDown,
 }
 
 /// Why a command was refused.
@@ -729,6 +735,11 @@ impl fmt::Display for Reason {
                         "old primary {region} unreachable and its self-fence lease has surely expired"
                     )
                 }
+                FenceHow::SeenDown => write!(
+                    f,
+                    "old primary {region} down in the latest round and its self-fence lease has \
+                     surely expired: counted fenced without an attempt"
+                ),
             },
             Reason::FenceWaitingForLease { region, remaining } => write!(
                 f,
@@ -755,6 +766,9 @@ impl fmt::Display for Reason {
             }
             Reason::DnsSwapped { to } => write!(f, "client DNS now points at {to}"),
             Reason::VerifyFoundGap { step } => write!(f, "verification found '{step}' undone"),
+            Reason::VerifyAwaitsRound => f.write_str(
+                "verifying with the next probe round (this one began before the last step landed)",
+            ),
             Reason::FailoverComplete { ownership } => {
                 write!(
                     f,

@@ -291,31 +291,18 @@ fn a_region_loss_confirmed_for_the_failover_delay_claims_the_next_epoch() {
         (Step::ClaimEpoch, Epoch(2), Some(Instant(1000)))
     );
 
-    // Won: fence the old primary; its lease has long expired, so "unreachable" is enough.
+    // Won: the old primary was down in the latest round and its lease has long expired, so a
+    // fence attempt could only time out into "counts as fenced": none is made, promote at once.
     let won = Event::Claimed {
         claim: own(eu(), 2),
         result: ClaimResult::Won,
     };
     let d = step(&d.next, &won, 7600, &p);
     assert_eq!(
-        d.actions,
-        vec![Action::Fence {
-            region: us(),
-            epoch: Epoch(2),
-            streams: vec![name("ORDERS")]
-        }]
-    );
-    let unreachable = Event::Fenced {
-        region: us(),
-        epoch: Epoch(2),
-        result: FenceResult::Unreachable,
-    };
-    let d = step(&d.next, &unreachable, 7700, &p);
-    assert_eq!(
         d.reason,
         Reason::FenceDone {
             region: us(),
-            how: FenceHow::LeaseExpired
+            how: FenceHow::SeenDown
         }
     );
     // GDPR-only streams are never promoted.
@@ -346,13 +333,18 @@ fn a_region_loss_confirmed_for_the_failover_delay_claims_the_next_epoch() {
         result: StepResult::Done,
     };
     let d = step(&d.next, &swapped, 7900, &p);
+    // A round that began before the swap landed still shows the mirrors and the old record:
+    // verification waits for a round begun after it instead of redoing fence, promote and swap.
+    let stale = step(&d.next, &Event::Observed(W::us_lost().obs(7700)), 7950, &p);
+    assert_eq!(stale.reason, Reason::VerifyAwaitsRound);
+    assert!(stale.actions.is_empty(), "{:?}", stale.actions);
     let after = W {
         arbiter: Some(own(eu(), 2)),
         dns: eu(),
         eu_role: StreamRole::Writable,
         ..W::us_lost()
     };
-    let d = step(&d.next, &Event::Observed(after.obs(8000)), 8000, &p);
+    let d = step(&stale.next, &Event::Observed(after.obs(8000)), 8000, &p);
     assert_eq!(
         d.reason,
         Reason::FailoverComplete {
@@ -419,18 +411,14 @@ fn two_lost_us_nodes_fail_over_accepting_no_quorum_as_fenced() {
         claim: own(eu(), 2),
         result: ClaimResult::Won,
     };
+    // US answers with one server of three: down (no quorum) in the latest round, and its
+    // lease has surely expired when the claim lands, so no fence is attempted.
     let d = step(&state, &won, 7600, &p);
-    let no_quorum = Event::Fenced {
-        region: us(),
-        epoch: Epoch(2),
-        result: FenceResult::NoQuorum,
-    };
-    let d = step(&d.next, &no_quorum, 7700, &p);
     assert_eq!(
         d.reason,
         Reason::FenceDone {
             region: us(),
-            how: FenceHow::NoQuorum
+            how: FenceHow::SeenDown
         }
     );
     assert_eq!(
@@ -1044,5 +1032,37 @@ fn with_auto_failover_off_a_confirmed_loss_is_held_for_an_operator() {
             .any(|a| matches!(a, Action::ClaimEpoch { .. })),
         "an operator's failover proceeds: {:?}",
         d.reason
+    );
+}
+
+#[test]
+fn a_failover_forced_while_the_old_primary_still_serves_fences_it_first() {
+    let p = policy(eu());
+    let d = step(
+        &healthy_eu(),
+        &command(CommandKind::Failover {
+            allow_data_loss: false,
+        }),
+        1500,
+        &p,
+    );
+    assert!(
+        matches!(no_notify(&d.actions)[..], [Action::ClaimEpoch { .. }]),
+        "{:?}",
+        d.actions
+    );
+    let won = Event::Claimed {
+        claim: own(eu(), 2),
+        result: ClaimResult::Won,
+    };
+    let d = step(&d.next, &won, 1600, &p);
+    // US served in the latest round: the fence is attempted, never skipped.
+    assert_eq!(
+        no_notify(&d.actions),
+        vec![Action::Fence {
+            region: us(),
+            epoch: Epoch(2),
+            streams: vec![name("ORDERS")]
+        }]
     );
 }
