@@ -97,6 +97,9 @@ impl Probe for MeteredProber {
     }
 }
 
+/// How long `natsdr run` waits for its NATS connections before the first probe round.
+const STARTUP_CONNECT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 fn notifier(
     cfg: &Config,
     metrics: &Metrics,
@@ -159,6 +162,13 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
     let conns = crate::nats::connect_regions(&cfg, &cfg.watchdog.id, cfg.timing.probe_timeout)
         .await
         .map_err(|e| fail(crate::error_chain(&e)))?;
+    // The first probe round must find the connections up, or it sees every region unreachable
+    // (a primary-region watchdog would fence its healthy region at start). A region that is
+    // really down is simply still down after this bounded wait.
+    let pending = crate::nats::wait_connected(&conns, STARTUP_CONNECT_WAIT).await;
+    if !pending.is_empty() {
+        tracing::warn!(regions = ?pending, waited = ?STARTUP_CONNECT_WAIT, "regions not connected at start; probing anyway");
+    }
     // A witness probes DNS only when it has a [dns] section; a watchdog always needs one.
     let dns = match (cfg.watchdog.role, cfg.dns.is_some()) {
         (crate::config::Role::Witness, false) => None,

@@ -162,10 +162,27 @@ fn primary_side(
         | Phase::SwitchingOver(_)
         | Phase::FailingBack(_) => {
             let mut next = next;
-            match repair(&mut next, obs, owner, now, policy) {
-                Some((actions, reason)) => Decision::new(next, actions, reason),
-                None => lease(next, obs, owner, now, policy),
+            if let Some((actions, reason)) = repair(&mut next, obs, owner, now, policy) {
+                return Decision::new(next, actions, reason);
             }
+            // Level-triggered: the arbiter names this region away from home, but the world does
+            // not match yet. Another watchdog here (a twin replica) claimed and is at work; give
+            // it `takeover_after`, then finish its steps (they are idempotent and epoch-guarded).
+            // NB: never for the home primary, whose watchdog must keep its lease meanwhile.
+            if owner.region != policy.params().home_primary
+                && world::gap(obs, &next.catalog, owner, policy).is_some()
+            {
+                next.phase = Phase::StoodDown {
+                    winner: owner.clone(),
+                    since: now,
+                };
+                let reason = Reason::WaitingForWinner {
+                    winner: owner.clone(),
+                    remaining: policy.params().takeover_after,
+                };
+                return Decision::quiet(next, reason);
+            }
+            lease(next, obs, owner, now, policy)
         }
     }
 }

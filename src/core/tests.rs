@@ -1066,3 +1066,50 @@ fn a_failover_forced_while_the_old_primary_still_serves_fences_it_first() {
         }]
     );
 }
+
+#[test]
+fn a_twin_that_sees_its_region_claimed_stands_by_and_takes_over_a_move_left_unfinished() {
+    let p = policy(eu());
+    // A twin replica claimed EU@2; this watchdog reads the record before the mirrors are promoted.
+    let claimed = W {
+        arbiter: Some(own(eu(), 2)),
+        owner_seen_by_peers: own(eu(), 2),
+        ..W::us_lost()
+    };
+    let (state, d) = run(healthy_eu(), &claimed, 1500, 1500, &p);
+    assert!(
+        matches!(state.phase, Phase::StoodDown { ref winner, .. } if *winner == own(eu(), 2)),
+        "{:?}: {:?}",
+        state.phase,
+        d.reason
+    );
+    assert!(no_notify(&d.actions).is_empty());
+    // The twin finishes within takeover_after: nothing to do but agree.
+    let done = W {
+        dns: eu(),
+        eu_role: StreamRole::Writable,
+        ..claimed.clone()
+    };
+    let (finished, d) = run(state.clone(), &done, 2000, 2000, &p);
+    assert_eq!(
+        d.reason,
+        Reason::WinnerFinished {
+            winner: own(eu(), 2)
+        }
+    );
+    assert_eq!(finished.phase, Phase::FailedOver { epoch: Epoch(2) });
+    // The twin died mid-move: after takeover_after this one finishes the steps, same epoch.
+    let (_, ds) = each(state, &claimed, 2000, 17_000, &p);
+    let took_over: Vec<_> = ds
+        .iter()
+        .filter(|(_, d)| matches!(d.reason, Reason::TakingOver { .. }))
+        .collect();
+    assert_eq!(took_over.len(), 1, "{:?}", ds.last().unwrap().1.reason);
+    assert!(took_over[0].0 >= 1500 + 15_000, "{}", took_over[0].0);
+    assert!(
+        ds.iter()
+            .flat_map(|(_, d)| d.actions.iter())
+            .all(|a| !matches!(a, Action::ClaimEpoch { .. })),
+        "never a second claim"
+    );
+}

@@ -16,7 +16,7 @@ pub mod sys_api;
 pub use connect::{Account, Auth, ConnectError, ConnectSpec, connect};
 pub use js_api::JsApi;
 pub use js_error::JsError;
-pub use region::{RegionClients, Regions, connect_regions};
+pub use region::{RegionClients, Regions, connect_regions, wait_connected};
 pub use snapshot::{SnapshotTaken, TransferError};
 pub use stream_info::{
     AccountInfo, ClusterInfo, MirrorInfo, PeerInfo, StoredMessage, StreamConfig, StreamInfo,

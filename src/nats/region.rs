@@ -66,3 +66,28 @@ pub async fn connect_regions(
     }
     Ok(out)
 }
+
+/// Waits until every client in `regions` is connected, or `within` has passed; returns the
+/// regions still not connected. The connections retry in the background
+/// (`retry_initial_connect`), so without this wait a watchdog's first probe round can run before
+/// any of them is up and find every region unreachable: a primary-region watchdog would then fence
+/// its own, healthy region at start-up ("started without a majority vouching for it"). A region
+/// that is really down stays down: the wait just ends at `within`.
+pub async fn wait_connected(regions: &Regions, within: Duration) -> Vec<crate::model::Region> {
+    use async_nats::connection::State;
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let pending: Vec<crate::model::Region> = regions
+            .iter()
+            .filter(|(_, c)| {
+                c.sys.client().connection_state() != State::Connected
+                    || c.js.client().connection_state() != State::Connected
+            })
+            .map(|(r, _)| r.clone())
+            .collect();
+        if pending.is_empty() || tokio::time::Instant::now() >= deadline {
+            return pending;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
