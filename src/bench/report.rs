@@ -431,6 +431,15 @@ fn render_profile(s: &mut String, p: &RtoProfile) {
     ] {
         summary_row(s, what, p.steps.get(k));
     }
+    if p.steps.get("fence").is_none() {
+        let _ = writeln!(
+            s,
+            "\nNo fence was attempted: in each run the EU watchdog's latest round found US down \
+             and its self-fence lease surely expired when the claim landed, which counts it fenced \
+             (`counted fenced without an attempt`; a returning US is fenced as a stale twin within \
+             a probe interval)."
+        );
+    }
     let _ = writeln!(s);
     for f in &p.failures {
         let _ = writeln!(s, "- failed: {f}");
