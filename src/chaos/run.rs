@@ -62,7 +62,8 @@ pub async fn run_seed(seed: u64, duration: Duration, exe: &Path) -> Result<SeedR
     let _ = lab.shutdown().await;
     let mut report = result?;
     report.wall_secs = started.elapsed().as_secs_f64();
-    if report.held() {
+    // NATSDR_CHAOS_KEEP=1 keeps the lab directory (every process's log) of a seed that held too.
+    if report.held() && std::env::var_os("NATSDR_CHAOS_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     } else {
         report.kept_dir = Some(dir);
