@@ -431,7 +431,7 @@ fn render_profile(s: &mut String, p: &RtoProfile) {
     ] {
         summary_row(s, what, p.steps.get(k));
     }
-    if p.steps.get("fence").is_none() {
+    if !p.steps.contains_key("fence") {
         let _ = writeln!(
             s,
             "\nNo fence was attempted: in each run the EU watchdog's latest round found US down \
