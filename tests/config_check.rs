@@ -35,6 +35,17 @@ fn refused(toml: &str, env: &[(&str, &str)]) -> String {
     stderr
 }
 
+/// Runs a config that must be accepted.
+fn check_ok(toml: &str, env: &[(&str, &str)]) {
+    let out = check(toml, env);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn replace(toml: &str, from: &str, to: &str) -> String {
     assert!(toml.contains(from), "test bug: {from:?} not in the example");
     toml.replacen(from, to, 1)
@@ -82,7 +93,7 @@ fn environment_overrides_apply_and_single_underscore_variables_are_not_config() 
         &[
             ("NATSDR_TIMING__PROBE_INTERVAL", "2s"),
             ("NATSDR_TIMING__FAILOVER_DELAY", "12s"),
-            ("NATSDR_TIMING__PEER_STALE_AFTER", "4s"),
+            ("NATSDR_TIMING__PEER_STALE_AFTER", "5s"),
             ("NATSDR_TIMING__SELF_FENCE_LEASE", "5s"),
             ("NATSDR_API_URL", "x"),
         ],
@@ -329,6 +340,29 @@ fn a_self_unfence_hold_shorter_than_two_rounds_is_refused() {
     let toml = example("natsdr.example.toml");
     let line = refused(&toml, &[("NATSDR_TIMING__SELF_UNFENCE_AFTER", "900ms")]);
     assert!(line.contains("timing.self_unfence_after"), "{line}");
+}
+
+#[test]
+fn timings_that_cannot_work_across_the_declared_round_trip_are_refused() {
+    let toml = example("natsdr.example.toml");
+    // The defaults hold across 200 ms (the far profile); 250 ms needs a longer probe timeout.
+    check_ok(&toml, &[("NATSDR_TIMING__CROSS_REGION_RTT", "200ms")]);
+    let line = refused(&toml, &[("NATSDR_TIMING__CROSS_REGION_RTT", "250ms")]);
+    assert!(
+        line.contains("timing.probe_timeout") && line.contains("cross_region_rtt"),
+        "{line}"
+    );
+    let line = refused(
+        &toml,
+        &[
+            ("NATSDR_TIMING__CROSS_REGION_RTT", "250ms"),
+            ("NATSDR_TIMING__PROBE_TIMEOUT", "500ms"),
+            ("NATSDR_TIMING__PROBE_INTERVAL", "600ms"),
+            ("NATSDR_TIMING__SELF_FENCE_LEASE", "2300ms"),
+            ("NATSDR_TIMING__PEER_STALE_AFTER", "1400ms"),
+        ],
+    );
+    assert!(line.contains("timing.peer_stale_after"), "{line}");
 }
 
 /// `auto_failover` and `auto_unfence` reach the decision core (a key that parses but changes

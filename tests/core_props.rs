@@ -18,6 +18,8 @@ enum Op {
     IsolateUs,
     HealAll,
     Lag(u64),
+    /// The EU watchdog's lag readings fail (a WAN round trip past the probe deadline) or work.
+    LagReads(bool),
     Restart(Who),
     Command(CommandKind),
     /// An operator's failback, to the home primary's (US) watchdog.
@@ -33,6 +35,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::IsolateUs),
         2 => Just(Op::HealAll),
         1 => prop_oneof![Just(0u64), Just(1_000_000u64)].prop_map(Op::Lag),
+        1 => any::<bool>().prop_map(Op::LagReads),
         1 => prop_oneof![Just(Who::Eu), Just(Who::Us)].prop_map(Op::Restart),
         1 => Just(Op::Failback),
         2 => prop_oneof![
@@ -82,6 +85,7 @@ fn run(sim: &mut Sim, op: &Op) {
             w.us_arbiter_link = true;
         }
         Op::Lag(n) => w.lag = *n,
+        Op::LagReads(ok) => w.lag_reads = *ok,
         Op::Restart(who) => sim.restart(*who),
         Op::Command(kind) => sim.feed(Who::Eu, command(*kind)),
         Op::Failback => sim.feed(Who::Us, command(CommandKind::Failback)),
@@ -119,9 +123,29 @@ proptest! {
             prop_assert!(!w.promoted_while_us_writable, "promoted while US took writes, after {:?}", op);
             prop_assert!(!w.gdpr_touched);
             prop_assert!(!w.rebuilt_uncaptured, "US rebuilt before its tail was captured, after {:?}", op);
+            prop_assert!(!w.promoted_over_known_lag, "promoted by itself over the last lag it read, after {:?}", op);
             prop_assert!(w.arbiter.epoch >= epoch, "the arbiter's epoch went back");
             epoch = w.arbiter.epoch;
         }
+    }
+
+    /// Readings that fail now and then never block a failover whose last reading was within the
+    /// budget: with the mirror caught up, losing US for longer than the delay always fails over.
+    #[test]
+    fn failed_lag_readings_never_block_a_failover_the_last_reading_allows(
+        fail_after in 0usize..6,
+        down_rounds in 14usize..20,
+    ) {
+        let mut sim = Sim::new();
+        sim.rounds(4);
+        sim.world.lag_reads = false;
+        sim.rounds(fail_after);
+        sim.world.us_up = 0;
+        sim.rounds(down_rounds);
+        let last = sim.log.iter().rev().find(|(r, _, _)| *r == core_sim::eu()).map(|(_, _, d)| d.reason.to_string());
+        prop_assert_eq!(sim.world.arbiter.region.clone(), core_sim::eu(), "{:?}", last);
+        // At most the one write US took after the mirror's last copy.
+        prop_assert!(sim.world.loss_at_promote.is_some_and(|n| n <= 1));
     }
 
     /// Every `Blocked` state has a way out: an operator's `Ack` always leaves it.

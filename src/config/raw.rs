@@ -129,6 +129,7 @@ pub struct RawTiming {
     pub flap_window: Quantity,
     pub flap_max: u32,
     pub depth_every: u32,
+    pub cross_region_rtt: Quantity,
 }
 
 impl Default for RawTiming {
@@ -146,6 +147,7 @@ impl Default for RawTiming {
             flap_window: "1h".into(),
             flap_max: 3,
             depth_every: 4,
+            cross_region_rtt: "100ms".into(),
         }
     }
 }

@@ -56,7 +56,8 @@ pub struct Watchdog {
 /// `self_fence_lease + 2.5 * probe_interval < failover_delay` (the old primary fences itself
 /// strictly before the standby may promote), `self_fence_lease > 2 * probe_interval + 2 *
 /// probe_timeout` (a healthy primary keeps its lease), `mirror_silence < failover_delay`,
-/// `peer_stale_after >= 2 * probe_interval`.
+/// `peer_stale_after >= 2 * probe_interval + cross_region_rtt`, `probe_timeout >= 2 *
+/// cross_region_rtt` (a request to the far region over a fresh connection takes two round trips).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Timing {
     /// One probe round of both regions.
@@ -86,6 +87,9 @@ pub struct Timing {
     /// The JSZ, HEALTHZ and LEAFZ probes (shown in status and metrics, not decided on) run
     /// every this many rounds; in between, their last answers are shown.
     pub depth_every: u32,
+    /// The round trip between the regions (and to the witness) this deployment must work
+    /// across: the timings are checked against it at load.
+    pub cross_region_rtt: Duration,
 }
 
 /// What a failback does with the old primary's divergent tail (what it acked after the mirror's

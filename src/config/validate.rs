@@ -359,6 +359,7 @@ fn timing(raw: &RawConfig) -> Result<Timing> {
         flap_window: dur("timing.flap_window", &t.flap_window)?,
         flap_max: t.flap_max,
         depth_every: t.depth_every,
+        cross_region_rtt: dur("timing.cross_region_rtt", &t.cross_region_rtt)?,
     };
     let h = |d: Duration| humantime::format_duration(d).to_string();
     if timing.probe_interval < Duration::from_millis(100) {
@@ -387,13 +388,29 @@ fn timing(raw: &RawConfig) -> Result<Timing> {
             ),
         ));
     }
-    if timing.peer_stale_after < 2 * timing.probe_interval {
+    // NB: probes of the far region run side by side and never chain round trips (the reads
+    // that date a mirror's lag run in the background), so one request must fit the timeout: on a
+    // fresh connection (a peer restarted, a region came back) that is two round trips.
+    if timing.probe_timeout < 2 * timing.cross_region_rtt {
+        return Err(ConfigError::invalid(
+            "timing.probe_timeout",
+            format!(
+                "{} must be at least 2 x timing.cross_region_rtt ({}): a probe of the far region \
+                 over a fresh connection takes two round trips",
+                h(timing.probe_timeout),
+                h(2 * timing.cross_region_rtt)
+            ),
+        ));
+    }
+    let stale = 2 * timing.probe_interval + timing.cross_region_rtt;
+    if timing.peer_stale_after < stale {
         return Err(ConfigError::invalid(
             "timing.peer_stale_after",
             format!(
-                "{} must be at least 2 x timing.probe_interval ({}), or every peer report looks stale",
+                "{} must be at least 2 x timing.probe_interval + timing.cross_region_rtt ({}), or \
+                 a live peer's report, a round old and a round trip away, looks stale",
                 h(timing.peer_stale_after),
-                h(2 * timing.probe_interval)
+                h(stale)
             ),
         ));
     }

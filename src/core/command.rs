@@ -8,7 +8,7 @@ use super::observation::StreamRole;
 use super::policy::{Policy, Role};
 use super::reason::{Reason, Refusal};
 use super::state::{Mode, Move, Phase, State, Step};
-use super::world;
+use super::{rpo, world};
 use crate::model::{Region, StreamName};
 
 fn refused(state: &State, c: &Command, why: Refusal) -> Decision {
@@ -160,7 +160,7 @@ pub(super) fn handle(state: &State, c: &Command, now: Instant, policy: &Policy) 
                     None
                 }
             };
-            let breach = world::rpo_breach(&state.catalog, &me, policy);
+            let breach = rpo::verdict(state, &me, policy).breach();
             let allow_data_loss = matches!(
                 c.kind,
                 CommandKind::Failover {

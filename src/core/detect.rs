@@ -11,7 +11,7 @@ use super::ownership::Ownership;
 use super::policy::{Policy, Role, TwoSite};
 use super::reason::Reason;
 use super::state::{BlockCause, Evidence, Move, Need, Phase, State, Step};
-use super::world;
+use super::{rpo, world};
 
 /// Handles a probe round in every phase but `FailingOver`/`SwitchingOver` (mode is `Active`).
 pub(super) fn on_observation(
@@ -606,6 +606,7 @@ fn standby_side(
         );
     }
     // Confirmed for long enough: the gates, in order of what an operator most needs to know.
+    let rpo = rpo::verdict(&next, &p.me, policy);
     let gate = if !(owner.region == p.home_primary && p.me == p.home_standby) {
         Some(BlockCause::NeedsOperator {
             need: Need::NoAutomaticFailback,
@@ -619,7 +620,7 @@ fn standby_side(
             need: Need::TwoSiteManual,
         })
     } else {
-        world::rpo_breach(&next.catalog, &p.me, policy)
+        rpo.breach()
     };
     if let Some(cause) = gate {
         let since = match &next.phase {
@@ -659,6 +660,10 @@ fn standby_side(
         confirmed_by: evidence.down_votes,
         of: evidence.vantage_points,
         for_: now.since(since),
+        lag: match rpo {
+            rpo::Verdict::Within { worst } => worst,
+            rpo::Verdict::Exceeded(_) => None,
+        },
     };
     moves::enter(next, Kind::Failover, m, now, policy, reason)
 }

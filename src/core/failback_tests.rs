@@ -64,6 +64,8 @@ impl W {
             active_age: Some(Duration::ZERO),
             lag_msgs: Some(self.lag),
             lag_age: Some(Duration::from_secs(if self.lag > 0 { 30 } else { 0 })),
+            lag_age_estimated: false,
+            lag_read_ago: Some(Duration::ZERO),
             source_last_seq: Some(last_seq + self.lag),
             error: None,
         });

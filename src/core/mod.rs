@@ -49,6 +49,7 @@ mod observation;
 mod ownership;
 mod policy;
 mod reason;
+pub mod rpo;
 mod state;
 #[cfg(test)]
 mod tests;

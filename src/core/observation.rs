@@ -77,8 +77,17 @@ pub struct MirrorView {
     pub active_age: Option<Duration>,
     /// Last known lag in messages (`source.last_seq - mirror.last_seq`); `None` if never measured.
     pub lag_msgs: Option<u64>,
-    /// Last known lag in time (age of the first unmirrored message); `None` if never measured.
+    /// Last known lag in time: how old the first unmirrored message was when the lag was read
+    /// (zero when caught up); `None` if never measured. NB: it does not grow while the source is
+    /// gone: a dead source takes no writes, so what the mirror lacked then is what a failover
+    /// loses; the writes the source may have taken unseen since are the core's to add.
     pub lag_age: Option<Duration>,
+    /// Whether `lag_age` is an upper bound (the first unmirrored message could not be read: it
+    /// was stored no earlier than the mirror's last message) rather than that message's age.
+    pub lag_age_estimated: bool,
+    /// How long before this round the lag was read (both regions listed in the same round):
+    /// zero when read this round; `None` if never.
+    pub lag_read_ago: Option<Duration>,
     /// The source's last sequence, when the source answered this round.
     pub source_last_seq: Option<u64>,
     /// The mirror's `error` field, if the server reports one.

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::event::{CommandKind, TailCount};
 use super::instant::Instant;
 use super::ownership::Ownership;
+use super::rpo::LagEvidence;
 use super::state::{BlockCause, Evidence, Need, Step};
 use crate::model::{Epoch, Region};
 
@@ -72,6 +73,8 @@ pub enum Reason {
         of: u32,
         /// How long it was confirmed.
         for_: Duration,
+        /// The data-loss guard's worst mirror, within budget (`None`: nothing to promote).
+        lag: Option<LagEvidence>,
     },
     /// Waiting for an operator.
     Blocked {
@@ -520,17 +523,10 @@ impl fmt::Display for Step {
 
 impl fmt::Display for BlockCause {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let opt = |v: Option<String>| v.unwrap_or_else(|| "unknown".to_owned());
         match self {
-            BlockCause::RpoExceeded {
-                stream,
-                lag_msgs,
-                lag_age,
-            } => write!(
+            BlockCause::RpoExceeded { lag } => write!(
                 f,
-                "mirror {stream} lags {} messages / {} beyond the RPO budget; failover needs allow_data_loss",
-                opt(lag_msgs.map(|n| n.to_string())),
-                opt(lag_age.map(secs)),
+                "{lag}: beyond the RPO budget; failover needs allow_data_loss"
             ),
             BlockCause::Flapping { downs, window } => {
                 write!(
@@ -604,11 +600,18 @@ impl fmt::Display for Reason {
                 confirmed_by,
                 of,
                 for_,
-            } => write!(
-                f,
-                "primary {region} confirmed down by {confirmed_by} of {of} vantage points for {}",
-                secs(*for_)
-            ),
+                lag,
+            } => {
+                write!(
+                    f,
+                    "primary {region} confirmed down by {confirmed_by} of {of} vantage points for {}",
+                    secs(*for_)
+                )?;
+                match lag {
+                    Some(lag) => write!(f, "; within the RPO budget: {lag}"),
+                    None => Ok(()),
+                }
+            }
             Reason::MirrorsInContact {
                 region,
                 evidence: e,

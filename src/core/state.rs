@@ -8,6 +8,7 @@ use super::event::TailCount;
 use super::instant::{Instant, WallTime};
 use super::observation::{Health, StreamView};
 use super::ownership::Ownership;
+use super::rpo::LagEvidence;
 use crate::model::{Epoch, Region, StreamName};
 
 /// The state `decide` folds events into. The driver owns the only copy; the API shows snapshots.
@@ -25,6 +26,9 @@ pub struct State {
     /// Each region's streams as last seen while it was reachable, so outcomes and commands can
     /// name exact streams between rounds and an unreachable region can still be named.
     pub catalog: BTreeMap<Region, Vec<StreamView>>,
+    /// The round each region's catalog entry comes from (the lag readings in it are relative to it).
+    #[serde(default)]
+    pub catalog_at: BTreeMap<Region, Instant>,
     /// When this watchdog saw the active region go down, within the flap window.
     pub down_edges: Vec<Instant>,
     /// Whether the active region looked down (to this watchdog) in the previous round.
@@ -69,6 +73,7 @@ impl State {
             known: None,
             last_round: None,
             catalog: BTreeMap::new(),
+            catalog_at: BTreeMap::new(),
             down_edges: Vec::new(),
             was_down: false,
             vouched_at: None,
@@ -233,14 +238,10 @@ pub enum Step {
 /// Why a watchdog waits for an operator.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum BlockCause {
-    /// A mirror lags beyond the RPO budget (or its lag is unknown).
+    /// A mirror lags beyond the RPO budget (or its lag was never read).
     RpoExceeded {
-        /// The first offending mirror.
-        stream: StreamName,
-        /// Its lag in messages, if known.
-        lag_msgs: Option<u64>,
-        /// Its lag in time, if known.
-        lag_age: Option<Duration>,
+        /// What the guard knew of the first offending mirror.
+        lag: LagEvidence,
     },
     /// The active region went down too often in the flap window.
     Flapping {

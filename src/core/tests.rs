@@ -2,6 +2,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+use super::rpo::LagEvidence;
 use super::*;
 use crate::model::{Epoch, Region, StreamName};
 
@@ -95,6 +96,8 @@ impl W {
             } else {
                 Duration::ZERO
             }),
+            lag_age_estimated: false,
+            lag_read_ago: Some(Duration::ZERO),
             source_last_seq: None,
             error: None,
         });
@@ -218,6 +221,7 @@ fn one_lost_us_node_makes_the_standby_degraded_and_nothing_else() {
             last_round: Some((Instant(1500), WallTime(1_800_000_001_500))),
             // Both regions serve (a degraded one still does): the sightings move on.
             seen_serving: BTreeMap::from([(us(), Instant(1500)), (eu(), Instant(1500))]),
+            catalog_at: BTreeMap::from([(us(), Instant(1500)), (eu(), Instant(1500))]),
             health: BTreeMap::from([(us(), Health::Degraded), (eu(), Health::Healthy)]),
             ..before.clone()
         },
@@ -243,6 +247,7 @@ fn a_meta_leader_re_election_changes_nothing() {
             last_round: Some((Instant(1500), WallTime(1_800_000_001_500))),
             // Both regions serve (a degraded one still does): the sightings move on.
             seen_serving: BTreeMap::from([(us(), Instant(1500)), (eu(), Instant(1500))]),
+            catalog_at: BTreeMap::from([(us(), Instant(1500)), (eu(), Instant(1500))]),
             ..before.clone()
         },
         actions: vec![],
@@ -269,12 +274,21 @@ fn a_region_loss_confirmed_for_the_failover_delay_claims_the_next_epoch() {
             region: us(),
             confirmed_by: 3,
             of: 3,
-            for_: secs(6)
+            for_: secs(6),
+            lag: Some(LagEvidence {
+                stream: name("ORDERS_M"),
+                msgs: Some(0),
+                age: Some(Duration::ZERO),
+                estimated: false,
+                read_ago: Some(Duration::ZERO),
+                unseen: Duration::ZERO,
+            }),
         }
     );
     assert_eq!(
         d.reason.to_string(),
-        "primary us-east-1 confirmed down by 3 of 3 vantage points for 6.0s"
+        "primary us-east-1 confirmed down by 3 of 3 vantage points for 6.0s; \
+         within the RPO budget: mirror ORDERS_M lags 0 messages / 0.0s"
     );
     assert_eq!(
         no_notify(&d.actions),
@@ -586,9 +600,14 @@ fn lag_over_the_rpo_budget_blocks_and_only_break_glass_proceeds() {
     };
     let (state, d) = run(healthy_eu(), &w, 1500, 7500, &p);
     let cause = BlockCause::RpoExceeded {
-        stream: name("ORDERS_M"),
-        lag_msgs: Some(50_000),
-        lag_age: Some(secs(60)),
+        lag: LagEvidence {
+            stream: name("ORDERS_M"),
+            msgs: Some(50_000),
+            age: Some(secs(60)),
+            estimated: false,
+            read_ago: Some(Duration::ZERO),
+            unseen: Duration::ZERO,
+        },
     };
     assert_eq!(
         d.reason,

@@ -5,7 +5,7 @@ use super::instant::Instant;
 use super::observation::{Health, Observation, Report, StreamRole, StreamView, Vantage};
 use super::ownership::Ownership;
 use super::policy::Policy;
-use super::state::{BlockCause, Evidence, Step};
+use super::state::{Evidence, Step};
 use crate::model::{Epoch, Region, StreamName};
 
 /// Each region's streams as last seen (see `State::catalog`).
@@ -131,27 +131,6 @@ pub fn vouched(obs: &Observation, region: &Region, policy: &Policy) -> Option<In
     times
         .get(usize::try_from(policy.majority()).ok()? - 1)
         .copied()
-}
-
-/// The first mirror of `region` whose lag (last known) exceeds the budget or is unknown.
-pub fn rpo_breach(catalog: &Catalog, region: &Region, policy: &Policy) -> Option<BlockCause> {
-    let p = policy.params();
-    catalog
-        .get(region)?
-        .iter()
-        .filter(|s| is_mirror(s, policy))
-        .find_map(|s| {
-            let m = s.mirror.as_ref();
-            let lag_msgs = m.and_then(|m| m.lag_msgs);
-            let lag_age = m.and_then(|m| m.lag_age);
-            let over = lag_msgs.is_none_or(|n| n > p.rpo_max_msgs)
-                || lag_age.is_none_or(|a| a > p.rpo_max_lag);
-            over.then(|| BlockCause::RpoExceeded {
-                stream: s.name.clone(),
-                lag_msgs,
-                lag_age,
-            })
-        })
 }
 
 /// Switchover: whether every unprotected mirror of `region` holds its source's last message.

@@ -12,20 +12,58 @@ use crate::nats::{MirrorInfo, StreamInfo};
 pub struct Measured {
     /// Source last_seq minus mirror last_seq.
     pub msgs: u64,
-    /// When the source stored the first message the mirror lacks; `None` if caught up, or if
-    /// that message could not be read.
-    pub oldest_missing: Option<WallTime>,
+    /// The first sequence the mirror lacks (meaningful when `msgs > 0`).
+    pub first_missing: u64,
+    /// When this was read: the round that listed both regions.
+    pub read_at: WallTime,
+    /// The last message of the source read for this mirror's lag, and when it was stored. It
+    /// dates the lag exactly while it is `first_missing`; a read still in flight from an earlier
+    /// round dates an older message.
+    pub dated: Option<(u64, WallTime)>,
+    /// No earlier than this did the source store the first message the mirror lacks: the later
+    /// of the mirror's last message and the source's first (messages are stored in time order).
+    /// Bounds the lag's age when that message has not been read.
+    pub missing_after: Option<WallTime>,
+}
+
+/// A mirror's lag in time at its reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LagAge {
+    /// The age of the first missing message when the lag was read (zero when caught up).
+    pub age: Duration,
+    /// Whether `age` is an upper bound from `missing_after` rather than the message's own time.
+    pub estimated: bool,
 }
 
 impl Measured {
-    /// The lag in time at `now`: zero when caught up; else the age of the oldest missing
-    /// message, which keeps growing while the source is gone (those messages only get older).
-    pub fn age(&self, now: WallTime) -> Option<Duration> {
+    /// The lag in time at the reading: zero when caught up; else the age of the oldest missing
+    /// message then, or its upper bound when that message has not been read.
+    pub fn age(&self) -> Option<LagAge> {
+        let age =
+            |t: WallTime| Duration::from_millis(u64::try_from(self.read_at.0 - t.0).unwrap_or(0));
         if self.msgs == 0 {
-            return Some(Duration::ZERO);
+            return Some(LagAge {
+                age: Duration::ZERO,
+                estimated: false,
+            });
         }
-        self.oldest_missing
-            .map(|t| Duration::from_millis(u64::try_from(now.0 - t.0).unwrap_or(0)))
+        match (self.dated, self.missing_after) {
+            (Some((seq, t)), _) if seq == self.first_missing => Some(LagAge {
+                age: age(t),
+                estimated: false,
+            }),
+            // NB: an older message's date bounds the age too, but the mirror's last message is
+            // newer than any message it already holds: the tighter bound.
+            (_, Some(t)) => Some(LagAge {
+                age: age(t),
+                estimated: true,
+            }),
+            (Some((seq, t)), None) if seq < self.first_missing => Some(LagAge {
+                age: age(t),
+                estimated: true,
+            }),
+            (Some(_) | None, None) => None,
+        }
     }
 }
 
@@ -43,6 +81,19 @@ pub struct Dating {
     pub seq: u64,
 }
 
+/// One round's listing of a mirror, as the lag book needs it.
+#[derive(Debug, Clone, Copy)]
+pub struct MirrorSeen<'a> {
+    /// The mirror's region.
+    pub region: &'a Region,
+    /// The mirror.
+    pub name: &'a StreamName,
+    /// Its last sequence.
+    pub last_seq: u64,
+    /// When its source stored its last message (mirrors keep their source's timestamps).
+    pub last_ts: Option<WallTime>,
+}
+
 /// The last measured lag of every mirror, kept across rounds by the prober.
 #[derive(Debug, Clone, Default)]
 pub struct LagBook {
@@ -50,43 +101,47 @@ pub struct LagBook {
 }
 
 impl LagBook {
-    /// Records this round's sequences of `mirror` (in `region`) and its source, if the source
+    /// Records this round's sequences of `mirror` and its source (read at `now`), if the source
     /// answered. Returns the read that dates the lag when the mirror is behind.
     pub fn observe(
         &mut self,
-        region: &Region,
-        mirror: &StreamName,
-        mirror_last_seq: u64,
+        mirror: MirrorSeen<'_>,
         source: Option<(&Region, &StreamInfo)>,
+        now: WallTime,
     ) -> Option<Dating> {
         let (source_region, source) = source?;
-        let key = (region.clone(), mirror.clone());
-        let msgs = source.state.last_seq.saturating_sub(mirror_last_seq);
-        let before = self.known.get(&key).copied();
-        // Until this round's read lands, the previous date stands if the mirror was already
-        // behind: the first missing message then was at least as old as the one now.
-        let oldest_missing = before
-            .filter(|b| b.msgs > 0 && msgs > 0)
-            .and_then(|b| b.oldest_missing);
+        let key = (mirror.region.clone(), mirror.name.clone());
+        let msgs = source.state.last_seq.saturating_sub(mirror.last_seq);
+        let first_missing = (mirror.last_seq + 1).max(source.state.first_seq);
+        let missing_after = mirror
+            .last_ts
+            .into_iter()
+            .chain(source.state.first_ts.map(wall))
+            .max();
+        let dated = self.known.get(&key).and_then(|b| b.dated);
         self.known.insert(
             key.clone(),
             Measured {
                 msgs,
-                oldest_missing,
+                first_missing,
+                read_at: now,
+                dated,
+                missing_after,
             },
         );
-        (msgs > 0).then(|| Dating {
+        let exact = dated.is_some_and(|(seq, _)| seq == first_missing);
+        (msgs > 0 && !exact).then(|| Dating {
             mirror: key,
             region: source_region.clone(),
             stream: source.config.name().to_owned(),
-            seq: (mirror_last_seq + 1).max(source.state.first_seq),
+            seq: first_missing,
         })
     }
 
-    /// Records when the source stored the first message a mirror lacks.
-    pub fn dated(&mut self, mirror: &(Region, StreamName), stored: WallTime) {
+    /// Records when the source stored message `seq`, read for `mirror`'s lag.
+    pub fn dated(&mut self, mirror: &(Region, StreamName), seq: u64, stored: WallTime) {
         if let Some(m) = self.known.get_mut(mirror) {
-            m.oldest_missing = Some(stored);
+            m.dated = Some((seq, stored));
         }
     }
 
@@ -96,17 +151,26 @@ impl LagBook {
     }
 }
 
-/// The core's view of a mirror: its own testimony plus the remembered lag.
+/// A server timestamp as wall-clock milliseconds.
+pub fn wall(t: time::OffsetDateTime) -> WallTime {
+    WallTime(i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+}
+
+/// The core's view of a mirror: its own testimony plus the remembered lag, as of `now`.
 pub fn mirror_view(
     info: Option<&MirrorInfo>,
     measured: Option<Measured>,
     source_last_seq: Option<u64>,
     now: WallTime,
 ) -> MirrorView {
+    let age = measured.and_then(|m| m.age());
     MirrorView {
         active_age: info.and_then(|m| m.active),
         lag_msgs: measured.map(|m| m.msgs),
-        lag_age: measured.and_then(|m| m.age(now)),
+        lag_age: age.map(|a| a.age),
+        lag_age_estimated: age.is_some_and(|a| a.estimated),
+        lag_read_ago: measured
+            .map(|m| Duration::from_millis(u64::try_from(now.0 - m.read_at.0).unwrap_or(0))),
         source_last_seq,
         error: info
             .and_then(|m| m.error.as_ref())
@@ -130,27 +194,91 @@ mod tests {
         .unwrap()
     }
 
+    fn seen<'a>(
+        r: &'a Region,
+        m: &'a StreamName,
+        last_seq: u64,
+        ts: Option<i64>,
+    ) -> MirrorSeen<'a> {
+        MirrorSeen {
+            region: r,
+            name: m,
+            last_seq,
+            last_ts: ts.map(WallTime),
+        }
+    }
+
     #[test]
     fn a_lagging_mirror_is_dated_by_the_first_message_it_lacks_and_the_lag_survives_the_source() {
         let (us, eu) = (region("us-east-1"), region("eu-central-1"));
         let m = StreamName::new("M").unwrap();
         let mut book = LagBook::default();
         let dating = book
-            .observe(&eu, &m, 10, Some((&us, &source(1, 15))))
+            .observe(
+                seen(&eu, &m, 10, Some(500)),
+                Some((&us, &source(1, 15))),
+                WallTime(5_000),
+            )
             .unwrap();
         assert_eq!((dating.region.as_str(), dating.seq), ("us-east-1", 11));
-        assert_eq!(book.get(&eu, &m).unwrap().age(WallTime(5_000)), None);
-        book.dated(&dating.mirror, WallTime(1_000));
+        // Not read yet: bounded by the mirror's last message (stored at 500 ms).
+        let age = book.get(&eu, &m).unwrap().age().unwrap();
         assert_eq!(
-            book.get(&eu, &m).unwrap().age(WallTime(5_000)),
-            Some(Duration::from_secs(4))
+            (age.age, age.estimated),
+            (Duration::from_millis(4_500), true)
         );
+        book.dated(&dating.mirror, dating.seq, WallTime(1_000));
+        let age = book.get(&eu, &m).unwrap().age().unwrap();
+        assert_eq!((age.age, age.estimated), (Duration::from_secs(4), false));
 
-        // The source is gone: the last measurement stands, and its age keeps growing.
-        assert_eq!(book.observe(&eu, &m, 10, None), None);
+        // The source is gone: the last reading stands as it was read; only its distance grows.
+        assert_eq!(
+            book.observe(seen(&eu, &m, 10, Some(500)), None, WallTime(9_000)),
+            None
+        );
         let v = mirror_view(None, book.get(&eu, &m), None, WallTime(9_000));
         assert_eq!(v.lag_msgs, Some(5));
-        assert_eq!(v.lag_age, Some(Duration::from_secs(8)));
+        assert_eq!(v.lag_age, Some(Duration::from_secs(4)));
+        assert!(!v.lag_age_estimated);
+        assert_eq!(v.lag_read_ago, Some(Duration::from_secs(4)));
+    }
+
+    #[test]
+    fn a_date_read_for_a_message_the_mirror_has_since_received_does_not_date_the_lag() {
+        let (us, eu) = (region("us-east-1"), region("eu-central-1"));
+        let m = StreamName::new("M").unwrap();
+        let mut book = LagBook::default();
+        let first = book
+            .observe(
+                seen(&eu, &m, 10, Some(900)),
+                Some((&us, &source(1, 20))),
+                WallTime(1_000),
+            )
+            .unwrap();
+        // The next round lists the mirror further on before the first read lands.
+        let second = book
+            .observe(
+                seen(&eu, &m, 15, Some(1_400)),
+                Some((&us, &source(1, 22))),
+                WallTime(1_500),
+            )
+            .unwrap();
+        assert_eq!((first.seq, second.seq), (11, 16));
+        book.dated(&first.mirror, first.seq, WallTime(950));
+        let age = book.get(&eu, &m).unwrap().age().unwrap();
+        assert_eq!((age.age, age.estimated), (Duration::from_millis(100), true));
+        book.dated(&second.mirror, second.seq, WallTime(1_450));
+        let age = book.get(&eu, &m).unwrap().age().unwrap();
+        assert_eq!((age.age, age.estimated), (Duration::from_millis(50), false));
+        // Dated exactly: the next round asks for no read while the mirror stays there.
+        assert_eq!(
+            book.observe(
+                seen(&eu, &m, 15, Some(1_400)),
+                Some((&us, &source(1, 23))),
+                WallTime(2_000)
+            ),
+            None
+        );
     }
 
     #[test]
@@ -158,9 +286,17 @@ mod tests {
         let (us, eu) = (region("us-east-1"), region("eu-central-1"));
         let m = StreamName::new("M").unwrap();
         let mut book = LagBook::default();
-        assert_eq!(book.observe(&eu, &m, 15, Some((&us, &source(1, 15)))), None);
+        assert_eq!(
+            book.observe(
+                seen(&eu, &m, 15, Some(1)),
+                Some((&us, &source(1, 15))),
+                WallTime(1)
+            ),
+            None
+        );
         let v = mirror_view(None, book.get(&eu, &m), Some(15), WallTime(1));
         assert_eq!((v.lag_msgs, v.lag_age), (Some(0), Some(Duration::ZERO)));
+        assert_eq!(v.lag_read_ago, Some(Duration::ZERO));
     }
 
     #[test]
@@ -173,7 +309,7 @@ mod tests {
             None,
             WallTime(1),
         );
-        assert_eq!((v.lag_msgs, v.lag_age), (None, None));
+        assert_eq!((v.lag_msgs, v.lag_age, v.lag_read_ago), (None, None, None));
     }
 
     #[test]
@@ -182,7 +318,11 @@ mod tests {
         let m = StreamName::new("M").unwrap();
         let mut book = LagBook::default();
         let dating = book
-            .observe(&eu, &m, 3, Some((&us, &source(50, 60))))
+            .observe(
+                seen(&eu, &m, 3, None),
+                Some((&us, &source(50, 60))),
+                WallTime(1),
+            )
             .unwrap();
         assert_eq!(dating.seq, 50);
     }

@@ -1,13 +1,14 @@
 //! `Prober`: one probe round of both regions, the DNS records and the peers, all at once.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::join_all;
+use tokio::task::JoinSet;
 use tokio::time::timeout;
 
 use super::details::{DnsDetails, MirrorLag, PeerDetails, RegionDetails, RoundDetails};
-use super::lag::{Dating, LagBook, mirror_view};
+use super::lag::{self, Dating, LagBook, MirrorSeen, mirror_view};
 use super::publish::report_from;
 use super::region::{self, RegionAnswer};
 use super::{PeerClient, PeerError, ProbeError, streams};
@@ -23,14 +24,19 @@ use crate::nats::{Regions, StreamInfo};
 /// measured lag and each peer's last good report.
 ///
 /// Every probe of a round runs at the same time and is bounded by `timing.probe_timeout`, so a
-/// dead region, DNS server or peer never delays the round past that bound (plus the reads that
-/// date a lag, which share the same deadline).
+/// dead region, DNS server or peer never delays the round past that bound. The reads that date a
+/// lagging mirror need the listing's answer first; they run in the background instead of after
+/// it (two round trips to the far region in series would not fit a round on a WAN) and date the
+/// lag from the round they land in.
 pub struct Prober<A, C> {
     config: Arc<Config>,
     regions: Regions,
     dns: Option<(A, C)>,
     peers: Vec<Peer>,
     lag: LagBook,
+    /// Reads of lagging mirrors' first missing messages still in flight, one per mirror.
+    dating: JoinSet<(Dating, Result<Option<WallTime>, ProbeError>)>,
+    dating_mirrors: BTreeSet<(Region, crate::model::StreamName)>,
     /// Each region's managed streams as last listed, for rounds where the listing fails.
     listed: BTreeMap<Region, Vec<crate::core::StreamView>>,
     /// When this prober last saw each region serving (published to peers).
@@ -100,6 +106,8 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
             dns,
             peers,
             lag: LagBook::default(),
+            dating: JoinSet::new(),
+            dating_mirrors: BTreeSet::new(),
             listed: BTreeMap::new(),
             serving: BTreeMap::new(),
             rounds: 0,
@@ -132,7 +140,9 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
             dns,
             ..RoundDetails::default()
         };
+        let mut dating_errors = self.dated();
         let (mut views, datings) = self.views(&answers, wall);
+        self.date(datings);
         for (name, mut answer) in answers {
             if depth {
                 let last = LastDepth {
@@ -158,9 +168,9 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
                 },
             );
         }
-        let remaining = bound.saturating_sub(started.elapsed());
-        for (dating, error) in self.date(datings, remaining).await {
-            if let Some(d) = details.regions.get_mut(&dating.region) {
+        dating_errors.extend(self.dated());
+        for (region, error) in dating_errors {
+            if let Some(d) = details.regions.get_mut(&region) {
                 d.errors.push(error);
             }
         }
@@ -262,10 +272,13 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
                 };
                 if view.role == StreamRole::Mirror {
                     let source = source_of(&self.config, &rc.name, info, answers);
-                    datings.extend(
-                        self.lag
-                            .observe(&rc.name, &view.name, view.last_seq, source),
-                    );
+                    let seen = MirrorSeen {
+                        region: &rc.name,
+                        name: &view.name,
+                        last_seq: view.last_seq,
+                        last_ts: info.state.last_ts.map(lag::wall),
+                    };
+                    datings.extend(self.lag.observe(seen, source, wall));
                     let source_last_seq = source.map(|(_, s)| s.state.last_seq);
                     view.mirror = Some(mirror_view(
                         info.mirror.as_ref(),
@@ -290,47 +303,51 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
         (views, datings)
     }
 
-    /// Reads the first message each lagging mirror lacks from its source, all at once, within
-    /// `within`. Returns the reads that failed.
-    async fn date(&mut self, datings: Vec<Dating>, within: Duration) -> Vec<(Dating, ProbeError)> {
-        if within.is_zero() {
-            // The round's time is spent: these mirrors keep their previous date this round.
-            return Vec::new();
-        }
-        let regions = &self.regions;
-        let reads = join_all(datings.into_iter().filter_map(|d| {
-            let js = regions.get(&d.region)?.js.with_timeout(within);
-            Some(async move {
-                let read = timeout(within, js.stream_msg_get(&d.stream, d.seq)).await;
-                (d, read)
-            })
-        }))
-        .await;
-        let mut failed = Vec::new();
-        for (d, read) in reads {
-            match read {
-                Ok(Ok(Some(msg))) => {
-                    let ms = msg.time.unix_timestamp_nanos() / 1_000_000;
-                    self.lag
-                        .dated(&d.mirror, WallTime(i64::try_from(ms).unwrap_or(i64::MAX)));
-                }
-                // Gone between the listing and the read: the next round dates it.
-                Ok(Ok(None)) => {}
-                Ok(Err(source)) => {
-                    let error = ProbeError::LagMessage {
+    /// Starts reading the first message each lagging mirror lacks from its source, in the
+    /// background (at most one read per mirror in flight), each bounded by twice
+    /// `timing.probe_timeout`.
+    fn date(&mut self, datings: Vec<Dating>) {
+        let bound = self.config.timing.probe_timeout * 2;
+        for d in datings {
+            let Some(clients) = self.regions.get(&d.region) else {
+                continue;
+            };
+            if !self.dating_mirrors.insert(d.mirror.clone()) {
+                continue;
+            }
+            let js = clients.js.with_timeout(bound);
+            self.dating.spawn(async move {
+                let read = match timeout(bound, js.stream_msg_get(&d.stream, d.seq)).await {
+                    Ok(Ok(msg)) => Ok(msg.map(|m| lag::wall(m.time))),
+                    Ok(Err(source)) => Err(ProbeError::LagMessage {
                         stream: d.stream.clone(),
                         seq: d.seq,
                         source,
-                    };
-                    failed.push((d, error));
-                }
-                Err(_) => failed.push((
-                    d,
-                    ProbeError::Timeout {
+                    }),
+                    Err(_) => Err(ProbeError::Timeout {
                         what: "lag",
-                        after: within,
-                    },
-                )),
+                        after: bound,
+                    }),
+                };
+                (d, read)
+            });
+        }
+    }
+
+    /// Applies the dating reads that have landed; returns the failed ones' errors by region.
+    /// A message gone between the listing and the read is simply dated again later.
+    fn dated(&mut self) -> Vec<(Region, ProbeError)> {
+        let mut failed = Vec::new();
+        while let Some(joined) = self.dating.try_join_next() {
+            let Ok((d, read)) = joined else {
+                // NB: a read task only panics if the runtime is shutting down.
+                continue;
+            };
+            self.dating_mirrors.remove(&d.mirror);
+            match read {
+                Ok(Some(stored)) => self.lag.dated(&d.mirror, d.seq, stored),
+                Ok(None) => {}
+                Err(e) => failed.push((d.region, e)),
             }
         }
         failed
@@ -342,8 +359,11 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
             for s in &mut view.streams {
                 if let Some(m) = &mut s.mirror {
                     let measured = self.lag.get(region, &s.name);
-                    m.lag_msgs = measured.map(|l| l.msgs);
-                    m.lag_age = measured.and_then(|l| l.age(wall));
+                    let filled = mirror_view(None, measured, None, wall);
+                    m.lag_msgs = filled.lag_msgs;
+                    m.lag_age = filled.lag_age;
+                    m.lag_age_estimated = filled.lag_age_estimated;
+                    m.lag_read_ago = filled.lag_read_ago;
                 }
             }
         }

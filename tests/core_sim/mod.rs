@@ -77,6 +77,10 @@ pub struct World {
     pub us_arbiter_link: bool,
     /// The mirror's lag while in contact (messages).
     pub lag: u64,
+    /// Whether the EU watchdog's lag readings succeed (both regions listed in one round).
+    pub lag_reads: bool,
+    /// The EU watchdog's last lag reading: messages, and when (ms).
+    pub lag_read: Option<(u64, u64)>,
     pub mirror_contact: Option<u64>,
     /// When the witness last saw US serving (its memory, published with its reports).
     pub witness_saw_us: Option<u64>,
@@ -85,6 +89,9 @@ pub struct World {
     pub dual_writes: u32,
     /// A promotion while the other region still took writes.
     pub promoted_while_us_writable: bool,
+    /// A failover claimed by the EU watchdog although its last lag reading was over the budget
+    /// (only an operator's break-glass may do that).
+    pub promoted_over_known_lag: bool,
     /// Messages the mirror lacked when it was promoted.
     pub loss_at_promote: Option<u64>,
     /// Tail captures performed.
@@ -117,12 +124,15 @@ impl World {
             witness_link: true,
             us_arbiter_link: true,
             lag: 0,
+            lag_reads: true,
+            lag_read: None,
             mirror_contact: Some(0),
             witness_saw_us: None,
             claims_won: 0,
             gdpr_touched: false,
             dual_writes: 0,
             promoted_while_us_writable: false,
+            promoted_over_known_lag: false,
             loss_at_promote: None,
             tails_captured: 0,
             rebuilt_uncaptured: false,
@@ -149,6 +159,8 @@ impl World {
             active_age: Some(Duration::from_millis(if self.link { 0 } else { 60_000 })),
             lag_msgs: Some(behind),
             lag_age: Some(Duration::from_secs(if behind > 0 { 60 } else { 0 })),
+            lag_age_estimated: false,
+            lag_read_ago: Some(Duration::ZERO),
             source_last_seq: self.link.then_some(self.eu_orders.last_seq),
             error: None,
         };
@@ -169,8 +181,14 @@ impl World {
             active_age: self
                 .mirror_contact
                 .map(|c| Duration::from_millis(self.t - c)),
-            lag_msgs: Some(self.lag),
-            lag_age: Some(Duration::from_secs(if self.lag > 0 { 60 } else { 0 })),
+            lag_msgs: self.lag_read.map(|(msgs, _)| msgs),
+            lag_age: self
+                .lag_read
+                .map(|(msgs, _)| Duration::from_secs(if msgs > 0 { 60 } else { 0 })),
+            lag_age_estimated: false,
+            lag_read_ago: self
+                .lag_read
+                .map(|(_, at)| Duration::from_millis(self.t - at)),
             source_last_seq: (self.link && self.us_up > 0).then_some(self.us_orders.last_seq),
             error: None,
         };
@@ -431,6 +449,17 @@ impl Sim {
         }
         match action {
             Action::ClaimEpoch { expect, claim } => {
+                if who == Who::Eu
+                    && let natsdr::core::Phase::FailingOver(m) = &self.eu.state.phase
+                    && !m.break_glass
+                    && self.world.eu_orders.role == StreamRole::Mirror
+                    && self
+                        .world
+                        .lag_read
+                        .is_none_or(|(msgs, _)| msgs > self.eu.policy.params().rpo_max_msgs)
+                {
+                    self.world.promoted_over_known_lag = true;
+                }
                 let reach = who == Who::Eu || self.world.us_arbiter_link;
                 let result = if !reach {
                     ClaimResult::Failed {
@@ -647,6 +676,9 @@ impl Sim {
             w.mirror_contact = Some(w.t);
             w.eu_orders.last_seq = w.us_orders.last_seq.saturating_sub(w.lag);
         }
+        if w.link && w.us_quorum() && w.lag_reads {
+            w.lag_read = Some((w.lag, w.t));
+        }
         if w.link && w.us_quorum() && w.us_orders.role == StreamRole::Mirror {
             w.us_orders.last_seq = w.eu_orders.last_seq;
         }
@@ -674,6 +706,10 @@ impl Sim {
 
     /// A watchdog process restarts: its state is lost.
     pub fn restart(&mut self, who: Who) {
+        if who == Who::Eu {
+            // The prober's lag book lives in the process.
+            self.world.lag_read = None;
+        }
         let dog = self.dog(who);
         dog.state = State::starting();
         dog.report = None;
