@@ -336,9 +336,9 @@ fn depth_probes_every_zero_rounds_is_refused() {
 }
 
 #[test]
-fn a_self_unfence_hold_shorter_than_two_rounds_is_refused() {
+fn a_self_unfence_hold_shorter_than_a_round_is_refused() {
     let toml = example("natsdr.example.toml");
-    let line = refused(&toml, &[("NATSDR_TIMING__SELF_UNFENCE_AFTER", "900ms")]);
+    let line = refused(&toml, &[("NATSDR_TIMING__SELF_UNFENCE_AFTER", "400ms")]);
     assert!(line.contains("timing.self_unfence_after"), "{line}");
 }
 

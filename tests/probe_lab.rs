@@ -246,6 +246,8 @@ async fn probe_rounds_follow_the_lab_through_lag_node_loss_and_region_loss() {
                 fenced: false,
                 health: Health::Healthy,
                 serving_before_ms: Some(0),
+                guard_before_ms: Some(0),
+                guarding: true,
             }],
             ..Observations::default()
         },

@@ -186,6 +186,14 @@ pub struct RegionVerdict {
     /// absent: not in its memory, or an older natsdr).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serving_before_ms: Option<u64>,
+    /// The newest word its maker has from this region's watchdog about guarding the region (its
+    /// own, for a watchdog in it): how long before this report's round it was given (absent:
+    /// none, or an older natsdr).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guard_before_ms: Option<u64>,
+    /// Whether that word said the watchdog guards its region (holds a lease, or has fenced it).
+    #[serde(default)]
+    pub guarding: bool,
 }
 
 /// The age of an [`Observations`] report, computed when it is serialized.

@@ -176,6 +176,26 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
             Some(crate::dns::from_config(&cfg).await.map_err(fail)?)
         }
     };
+    // The home primary's watchdog keeps its lease in its region, so a restart keeps it too.
+    let lease = match cfg.watchdog.role {
+        crate::config::Role::Watchdog if cfg.watchdog.site == cfg.primary().name => {
+            match conns.get(&cfg.watchdog.site) {
+                Some(c) => {
+                    let records = crate::nats::LeaseRecords::new(
+                        c.js.clone(),
+                        cfg.watchdog.site.clone(),
+                        cfg.primary().cluster_size,
+                    );
+                    Some(
+                        crate::driver::LeaseKeeper::open(records, 4 * cfg.timing.probe_timeout)
+                            .await,
+                    )
+                }
+                None => None,
+            }
+        }
+        crate::config::Role::Watchdog | crate::config::Role::Witness => None,
+    };
     let probe_dns = dns.clone();
     let prober = Prober::new(cfg.clone(), conns.clone(), probe_dns)
         .map_err(|e| fail(crate::error_chain(&e)))?;
@@ -197,6 +217,7 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
     let notifier = notifier(&cfg, &metrics).map_err(fail)?;
 
     let parts = Parts {
+        lease,
         cfg: cfg.clone(),
         prober,
         notifier,
@@ -239,6 +260,8 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
 
 /// What `drive` needs besides the executors.
 struct Parts {
+    /// The region's lease record (the home primary's watchdog only).
+    lease: Option<crate::driver::LeaseKeeper>,
     cfg: Arc<Config>,
     prober: Prober<AnyArbiter, AnyClientRecord>,
     notifier: Option<crate::notify::NotifierHandle>,
@@ -260,6 +283,7 @@ where
 {
     let fail = |m: String| (m, exit::FAILURE);
     let Parts {
+        lease,
         cfg,
         prober,
         notifier,
@@ -327,6 +351,10 @@ where
             ready: ready_tx,
         },
     );
+    let driver = match lease {
+        Some(l) => driver.with_lease(l),
+        None => driver,
+    };
     driver.run(cmd_rx, shutdown_signal()).await;
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(GRACE, api).await;

@@ -121,7 +121,8 @@ pub struct RawTiming {
     pub probe_timeout: Quantity,
     pub failover_delay: Quantity,
     pub self_fence_lease: Quantity,
-    pub self_unfence_after: Quantity,
+    /// Default: one probe interval.
+    pub self_unfence_after: Option<Quantity>,
     pub mirror_silence: Quantity,
     pub peer_stale_after: Quantity,
     pub step_timeout: Quantity,
@@ -139,7 +140,7 @@ impl Default for RawTiming {
             probe_timeout: "400ms".into(),
             failover_delay: "4s".into(),
             self_fence_lease: "2500ms".into(),
-            self_unfence_after: "10s".into(),
+            self_unfence_after: None,
             mirror_silence: "3s".into(),
             peer_stale_after: "3s".into(),
             step_timeout: "5s".into(),

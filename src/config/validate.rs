@@ -351,7 +351,8 @@ fn timing(raw: &RawConfig) -> Result<Timing> {
         probe_timeout: dur("timing.probe_timeout", &t.probe_timeout)?,
         failover_delay: dur("timing.failover_delay", &t.failover_delay)?,
         self_fence_lease: dur("timing.self_fence_lease", &t.self_fence_lease)?,
-        self_unfence_after: dur("timing.self_unfence_after", &t.self_unfence_after)?,
+        self_unfence_after: opt_dur("timing.self_unfence_after", &t.self_unfence_after)?
+            .map_or_else(|| dur("timing.probe_interval", &t.probe_interval), Ok)?,
         mirror_silence: dur("timing.mirror_silence", &t.mirror_silence)?,
         peer_stale_after: dur("timing.peer_stale_after", &t.peer_stale_after)?,
         step_timeout: dur("timing.step_timeout", &t.step_timeout)?,
@@ -441,14 +442,14 @@ fn timing(raw: &RawConfig) -> Result<Timing> {
             "must be at least 1 (every round)",
         ));
     }
-    if timing.self_unfence_after < 2 * timing.probe_interval {
+    if timing.self_unfence_after < timing.probe_interval {
         return Err(ConfigError::invalid(
             "timing.self_unfence_after",
             format!(
-                "{} must be at least 2 x timing.probe_interval ({}): a self-fenced region unfences \
+                "{} must be at least timing.probe_interval ({}): a self-fenced region unfences \
                  itself only after a majority has vouched for it in more than one round",
                 h(timing.self_unfence_after),
-                h(2 * timing.probe_interval)
+                h(timing.probe_interval)
             ),
         ));
     }

@@ -189,6 +189,8 @@ pub(super) fn handle(state: &State, c: &Command, now: Instant, policy: &Policy) 
                 inflight: false,
                 down_since,
                 break_glass: allow_data_loss && breach.is_some(),
+                waive_guard: allow_data_loss,
+                forced: true,
             };
             let (kind, reason) = if switchover {
                 (
@@ -300,6 +302,8 @@ fn failback(state: &State, c: &Command, now: Instant, policy: &Policy) -> Decisi
         inflight: false,
         down_since: None,
         break_glass: false,
+        waive_guard: false,
+        forced: true,
     };
     let reason = Reason::OperatorFailback {
         by: c.by.clone(),

@@ -138,6 +138,14 @@ fn observe(state: &State, obs: &Observation, now: Instant, policy: &Policy) -> D
             next.seen_serving.insert(region.clone(), seen);
         }
     }
+    for region in [&policy.params().home_primary, &policy.params().home_standby] {
+        if let Some(word) = world::guard_word(obs, region)
+            && next.guard.get(region).is_none_or(|(t, _)| word.0 > *t)
+        {
+            next.guard.insert(region.clone(), word);
+        }
+    }
+    next.started_at.get_or_insert(obs.at);
     // Epochs only grow: the newest record read by anyone (the arbiter, or a peer) wins.
     let newest = obs
         .arbiter

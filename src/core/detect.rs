@@ -277,22 +277,52 @@ fn lease(
     if !policy.lease_applies() || owner.region != p.home_primary {
         return Decision::quiet(State { phase, ..next }, reason);
     }
-    // NB: a watchdog that (re)starts without a majority vouching in its first round cannot
-    // know how long its region has been cut off: it fences at once (the driver must fetch the
-    // peers' reports before the first round).
-    let Some(vouched) = [world::vouched(obs, &p.me, policy), next.vouched_at]
+    let live = [world::vouched(obs, &p.me, policy), next.vouched_at]
         .into_iter()
         .flatten()
-        .max()
-    else {
-        let reason = Reason::SelfFencedUnvouched {
-            region: p.me.clone(),
-        };
-        next.self_fences.push(now);
-        return self_fence(next, owner.epoch, now, policy, reason);
+        .max();
+    // A lease recorded in the region by this watchdog's predecessor (it crashed, or was replaced
+    // without handing over) binds this process too: the standby may count on it.
+    let recorded = obs
+        .recorded_vouch
+        .filter(|r| !r.released)
+        .map(|r| r.ago.saturating_add(now.since(obs.at)));
+    let unvouched = match (live.map(|v| now.since(v)), recorded) {
+        (Some(l), Some(r)) => l.min(r),
+        (Some(l), None) => l,
+        (None, Some(r)) => r,
+        (None, None) => {
+            // No lease at all: this process was never vouched for and no predecessor's lease
+            // binds it (none recorded, or released on shutdown). Its peers do not count on it
+            // (its word says it does not guard the region), so it gives them `failover_delay`
+            // to vouch, as they all start at once, before it fences.
+            let waited = next.started_at.map_or(Duration::ZERO, |s| now.since(s));
+            next.lease_held = false;
+            if waited < p.failover_delay {
+                let reason = Reason::AwaitingVouches {
+                    region: p.me.clone(),
+                    remaining: p.failover_delay.saturating_sub(waited),
+                };
+                return Decision::quiet(
+                    State {
+                        phase: Phase::Starting,
+                        ..next
+                    },
+                    reason,
+                );
+            }
+            let reason = Reason::SelfFencedUnvouched {
+                region: p.me.clone(),
+            };
+            next.self_fences.push(now);
+            return self_fence(next, owner.epoch, now, policy, reason);
+        }
     };
-    next.vouched_at = Some(vouched);
-    let unvouched = now.since(vouched);
+    if live.is_some() {
+        next.vouched_at = live;
+    }
+    next.lease_held = true;
+    let vouched = now.minus(unvouched);
     if unvouched > p.self_fence_lease {
         let reason = Reason::SelfFencedIsolated {
             region: p.me.clone(),
@@ -485,6 +515,8 @@ fn resume(
         // majority: the fence step measures it afresh from the next rounds.
         down_since: None,
         break_glass: false,
+        waive_guard: false,
+        forced: false,
     };
     moves::enter(next, Kind::Failover, m, now, policy, reason)
 }
@@ -619,6 +651,13 @@ fn standby_side(
         Some(BlockCause::NeedsOperator {
             need: Need::TwoSiteManual,
         })
+    } else if !world::guarded(&next, &owner.region, policy) {
+        Some(BlockCause::NeedsOperator {
+            need: Need::PrimaryUnguarded {
+                region: owner.region.clone(),
+                said_unguarded: next.guard.get(&owner.region).map(|(_, guarding)| !guarding),
+            },
+        })
     } else {
         rpo.breach()
     };
@@ -654,6 +693,8 @@ fn standby_side(
         inflight: false,
         down_since: Some(since),
         break_glass: false,
+        waive_guard: false,
+        forced: false,
     };
     let reason = Reason::PrimaryDown {
         region: owner.region.clone(),

@@ -106,6 +106,13 @@ impl W {
             health: BTreeMap::from([(us(), health(self.us_up)), (eu(), Health::Healthy)]),
             owner: Some(self.owner.clone()),
             seen_serving: BTreeMap::new(),
+            guards: BTreeMap::from([(
+                us(),
+                GuardWord {
+                    before: Duration::ZERO,
+                    guarding: true,
+                },
+            )]),
         };
         Observation {
             at: Instant(t_ms),
@@ -115,6 +122,7 @@ impl W {
             regions: BTreeMap::from([(us(), view(us(), self.us_up)), (eu(), view(eu(), 3))]),
             reports: vec![report(Vantage::Peer), report(Vantage::Witness)],
             last_serving: BTreeMap::new(),
+            recorded_vouch: None,
         }
     }
 }

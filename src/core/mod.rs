@@ -25,12 +25,24 @@
 //! Vouching: the primary's lease runs while a majority vouches for it: its own probe, and each
 //! fresh report that sees it serving *and* has not read a different owner from the arbiter.
 //! Reports also carry the owner they read, so a watchdog cut off from the arbiter still learns
-//! newer epochs. A primary watchdog that starts without a majority vouching fences at once: the
-//! driver must fetch the peers' reports before its first round.
+//! newer epochs. A primary watchdog that starts without a lease waits `failover_delay` for a
+//! majority to vouch before it fences (see Guarding below).
 //!
-//! Known window: a primary region that revives at the very moment it is cut off from everyone
+//! Known windows: a primary region that revives at the very moment it is cut off from everyone
 //! is writable until its own watchdog's next round (at most one probe interval); the standby
 //! cannot observe it. The property tests let the primary's watchdog observe first to exclude it.
+//! Likewise an operator's failover acts on the latest round's view: an old primary that came back
+//! since then may be counted fenced until the next round. And a primary's watchdog that dies in
+//! the very round its region is cut off looks like a live one behind the cut: nobody fences that
+//! region (a watchdog that dies while its region keeps serving is noticed, see below).
+//!
+//! Guarding: the primary's watchdog says in every report whether it guards its region (holds a
+//! lease, or has fenced it); every vantage point relays the newest word it holds. An unreachable
+//! old primary counts as fenced by its lease only if that word said so and no sighting of it
+//! serving came later than `report_max_age` after it; otherwise an automatic failover is held
+//! (`NeedsOperator { PrimaryUnguarded }`). A watchdog that starts without a lease (none recorded
+//! in its region, or released by a graceful shutdown) says it guards nothing and gives its peers
+//! `failover_delay` to vouch before it fences; one bound by a recorded lease keeps it.
 //!
 //! Anti-flap: at most one automatic failover, then `FailedOver` holds until `Ack`; too many
 //! down-edges in `flap_window` block until `Ack`; moving back to the home primary is never
@@ -62,7 +74,8 @@ pub use event::{
 };
 pub use instant::{Instant, WallTime};
 pub use observation::{
-    Health, MirrorView, Observation, RegionView, Report, StreamRole, StreamView, Vantage,
+    GuardWord, Health, MirrorView, Observation, RecordedVouch, RegionView, Report, StreamRole,
+    StreamView, Vantage,
 };
 pub use ownership::Ownership;
 pub use policy::{Policy, PolicyError, PolicyParams, Role, TwoSite};

@@ -135,10 +135,14 @@ pub(super) fn enter(
     policy: &Policy,
     reason: Reason,
 ) -> Decision {
+    // NB: not for an operator's failover: it lands between rounds, and the old primary may have
+    // come back since the last one (a restarted watchdog there, vouched for again, serves
+    // unfenced): the fence is attempted.
     if m.step == Step::Fence
         && kind == Kind::Failover
+        && !m.forced
         && next.health.get(&m.from) == Some(&Health::Down)
-        && lease_expired(&next, &m, now, policy)
+        && counts_fenced(&next, &m, now, policy)
     {
         // The issue's rule is to fence the old primary when reachable. This watchdog's latest
         // round found it down (unreachable or a minority), and its lease has surely run out, so
@@ -168,6 +172,13 @@ fn lease_expired(state: &State, m: &Move, now: Instant, policy: &Policy) -> bool
     m.down_since
         .map(|t| seen.map_or(t, |s| t.max(s)) + policy.lease_expiry())
         .is_some_and(|e| now >= e)
+}
+
+/// Whether an old primary that cannot be fenced now counts as fenced: its lease has surely run
+/// out, and its watchdog guarded it (so it fenced itself), or an operator's break-glass vouched
+/// for it. A primary whose watchdog was stopped or dead while it kept serving fences nothing.
+fn counts_fenced(state: &State, m: &Move, now: Instant, policy: &Policy) -> bool {
+    lease_expired(state, m, now, policy) && (m.waive_guard || state.guarded(&m.from, policy))
 }
 
 fn advance(
@@ -533,7 +544,7 @@ pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Po
                 // watchdog's lease has surely run out (it then fences itself on recovery), even
                 // when an operator forced the failover: break-glass waives the RPO, never this.
                 (FenceResult::NoQuorum | FenceResult::Unreachable, Kind::Failover) => {
-                    if lease_expired(state, &m, now, policy) {
+                    if counts_fenced(state, &m, now, policy) {
                         let how = if *result == FenceResult::NoQuorum {
                             FenceHow::NoQuorum
                         } else {
@@ -544,8 +555,13 @@ pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Po
                     // Not a failure yet: send it again after the step timeout (it may become
                     // reachable, or the lease expire); `max_attempts` bounds the wait.
                     if m.attempts >= policy.params().max_attempts {
-                        let error =
-                            "old primary not fenced and not confirmed down long enough".to_owned();
+                        let error = if state.guarded(&m.from, policy) || m.waive_guard {
+                            "old primary not fenced and not confirmed down long enough".to_owned()
+                        } else {
+                            "old primary not fenced, and its watchdog does not guard it: fence it \
+                             by hand (or restore its watchdog), then fail over with allow_data_loss"
+                                .to_owned()
+                        };
                         return blocked(next, m.step, error, now);
                     }
                     m.step_since = now;

@@ -26,6 +26,21 @@ pub struct Observation {
     /// This vantage point's memory across rounds: when its own probes last saw each region
     /// serving (this round included). Published to peers as [`Report::seen_serving`].
     pub last_serving: BTreeMap<Region, Instant>,
+    /// The last vouch the primary region's watchdogs recorded in their region (primary side
+    /// only; `None`: no record was read, or there is none). It outlives a watchdog process, so a
+    /// restarted one keeps the lease its predecessor held instead of starting a new one.
+    #[serde(default)]
+    pub recorded_vouch: Option<RecordedVouch>,
+}
+
+/// The lease record a primary-region watchdog keeps in its own region.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordedVouch {
+    /// How long before this round a majority last vouched for the region, as recorded.
+    pub ago: Duration,
+    /// The watchdog that recorded it stopped guarding the region (a graceful shutdown said so to
+    /// its peers): its lease binds nobody.
+    pub released: bool,
 }
 
 /// One region as this watchdog's own probes saw it.
@@ -113,6 +128,21 @@ pub struct Report {
     /// fetched: a standby counts an outage from no earlier than the last time anyone saw the
     /// region serve, since that is when the old primary's lease may have been renewed.
     pub seen_serving: BTreeMap<Region, Duration>,
+    /// The latest word its maker has from each region's watchdog about guarding that region (see
+    /// [`GuardWord`]): a watchdog gives its own, every vantage point relays the newest it holds.
+    #[serde(default)]
+    pub guards: BTreeMap<Region, GuardWord>,
+}
+
+/// A primary-side watchdog's word on its region: whether it guards it (holds a lease it will
+/// fence the region by when the majority stops vouching, or has fenced it). A watchdog that
+/// starts without a lease, or shuts down, says it does not; one that died says nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardWord {
+    /// How long before the report's round the watchdog gave this word.
+    pub before: Duration,
+    /// Whether it guarded its region then.
+    pub guarding: bool,
 }
 
 /// The kinds of vantage point that vote on a region's health.

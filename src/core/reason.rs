@@ -76,6 +76,14 @@ pub enum Reason {
         /// The data-loss guard's worst mirror, within budget (`None`: nothing to promote).
         lag: Option<LagEvidence>,
     },
+    /// A primary-region watchdog without a lease yet (just started) waits for a majority to
+    /// vouch for its region before it would fence it.
+    AwaitingVouches {
+        /// Its region.
+        region: Region,
+        /// How long it still waits.
+        remaining: Duration,
+    },
     /// Waiting for an operator.
     Blocked {
         /// Why.
@@ -549,6 +557,24 @@ impl fmt::Display for BlockCause {
                 need: Need::NoAutomaticFailback,
             } => f.write_str("moving back to the home primary is never automatic"),
             BlockCause::NeedsOperator {
+                need:
+                    Need::PrimaryUnguarded {
+                        region,
+                        said_unguarded,
+                    },
+            } => {
+                let heard = match said_unguarded {
+                    None => "was never heard from",
+                    Some(true) => "said it does not guard it (starting or shut down)",
+                    Some(false) => "fell silent while the region kept serving",
+                };
+                write!(
+                    f,
+                    "{region} looks down but its watchdog {heard}: nobody fences it by its lease, so it \
+                     does not count as fenced; fence it by hand (or restore its watchdog), then fail over"
+                )
+            }
+            BlockCause::NeedsOperator {
                 need: Need::StepFailed { step, error },
             } => {
                 write!(f, "step '{step}' failed for good: {error}")
@@ -561,6 +587,11 @@ impl fmt::Display for Reason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Reason::ArbiterUnknown => f.write_str("arbiter not read yet; observing"),
+            Reason::AwaitingVouches { region, remaining } => write!(
+                f,
+                "no lease on {region} yet: waiting up to {} for a majority to vouch before fencing it",
+                secs(*remaining)
+            ),
             Reason::RegionHealthy { region } => write!(f, "{region} healthy"),
             Reason::RegionDegraded {
                 region,

@@ -61,6 +61,19 @@ pub struct State {
     /// self-unfence): until it lands, the fence it lifts is not mistaken for a new one.
     #[serde(default)]
     pub unfence_sent: Option<Instant>,
+    /// The newest word heard from each region's watchdog about guarding it: when it was given,
+    /// and whether it guarded (see [`GuardWord`](super::observation::GuardWord)).
+    #[serde(default)]
+    pub guard: BTreeMap<Region, (Instant, bool)>,
+    /// This watchdog's first probe round: a primary-region watchdog without a lease gives its
+    /// peers a bounded time from here to vouch for it before it fences.
+    #[serde(default)]
+    pub started_at: Option<Instant>,
+    /// Primary side: this watchdog holds a lease on its region (vouched for in this process, or
+    /// bound by a predecessor's recorded one), so it will fence the region when the lease runs
+    /// out. Until it does, its word to its peers says it does not guard the region.
+    #[serde(default)]
+    pub lease_held: bool,
 }
 
 impl State {
@@ -74,6 +87,9 @@ impl State {
             last_round: None,
             catalog: BTreeMap::new(),
             catalog_at: BTreeMap::new(),
+            guard: BTreeMap::new(),
+            started_at: None,
+            lease_held: false,
             down_edges: Vec::new(),
             was_down: false,
             vouched_at: None,
@@ -90,6 +106,22 @@ impl State {
     /// The epoch this watchdog knows, if any.
     pub fn epoch(&self) -> Option<Epoch> {
         self.known.as_ref().map(|o| o.epoch)
+    }
+
+    /// Whether `region`'s watchdog guarded it when it was last seen serving (see
+    /// [`world::guarded`](super::world::guarded)).
+    pub fn guarded(&self, region: &Region, policy: &super::policy::Policy) -> bool {
+        super::world::guarded(self, region, policy)
+    }
+
+    /// This watchdog's word on guarding its own region, for its peers: a primary-region
+    /// watchdog guards it while it holds a lease it will fence the region by, or has fenced it.
+    /// Any other watchdog (and a witness) guards nothing.
+    pub fn guarding(&self, policy: &super::policy::Policy) -> bool {
+        let p = policy.params();
+        p.role == super::policy::Role::Watchdog
+            && p.me == p.home_primary
+            && (self.lease_held || matches!(self.phase, Phase::SelfFenced { .. }))
     }
 }
 
@@ -200,6 +232,13 @@ pub struct Move {
     pub down_since: Option<Instant>,
     /// Whether an operator allowed data loss beyond the RPO budget.
     pub break_glass: bool,
+    /// Whether an operator's break-glass (`allow_data_loss`) also vouches that an unreachable
+    /// `from` nobody guards is fenced (they stopped it by hand): natsdr cannot know it.
+    #[serde(default)]
+    pub waive_guard: bool,
+    /// Whether an operator's command started this move (not this watchdog's own confirmation).
+    #[serde(default)]
+    pub forced: bool,
 }
 
 /// The steps of a move, in order. A failover skips `WaitLagZero`; a rolled-back switchover ends
@@ -266,6 +305,17 @@ pub enum Need {
     AutoFailoverOff,
     /// The move would go from the home standby back to the home primary: never automatic.
     NoAutomaticFailback,
+    /// The old primary's watchdog is not guarding it (stopped, or last heard from before the
+    /// region was last seen serving): nobody fences it by its lease, so natsdr will not count it
+    /// fenced. An operator fences it (or restores its watchdog) and fails over by hand.
+    PrimaryUnguarded {
+        /// The old primary.
+        region: Region,
+        /// What was last heard from its watchdog: `None` nothing ever, `Some(true)` it said it
+        /// does not guard the region (starting, or shut down), `Some(false)` it fell silent
+        /// while the region kept serving.
+        said_unguarded: Option<bool>,
+    },
     /// A step failed for good.
     StepFailed {
         /// The step.

@@ -47,6 +47,12 @@ struct W {
     peer_sees_us: Health,
     witness_sees_us: Health,
     owner_seen_by_peers: Ownership,
+    /// The US watchdog's word on guarding US, as the reports relay it: given at that time (ms),
+    /// or afresh every round when the time is `None`; `None`: never heard.
+    us_guard: Option<(Option<u64>, bool)>,
+    /// The lease record the US watchdog reads in its region: vouched this long (ms) before
+    /// time zero, released.
+    recorded: Option<(u64, bool)>,
 }
 
 impl W {
@@ -64,6 +70,8 @@ impl W {
             peer_sees_us: Health::Healthy,
             witness_sees_us: Health::Healthy,
             owner_seen_by_peers: own(us(), 1),
+            us_guard: Some((None, true)),
+            recorded: None,
         }
     }
 
@@ -131,6 +139,14 @@ impl W {
             health: BTreeMap::from([(us(), h), (eu(), Health::Healthy)]),
             owner: Some(self.owner_seen_by_peers.clone()),
             seen_serving: BTreeMap::new(),
+            guards: self
+                .us_guard
+                .map(|(at, guarding)| {
+                    let before = Duration::from_millis(at.map_or(0, |at| t_ms.saturating_sub(at)));
+                    (us(), GuardWord { before, guarding })
+                })
+                .into_iter()
+                .collect(),
         };
         Observation {
             at: Instant(t_ms),
@@ -157,6 +173,10 @@ impl W {
                 report(Vantage::Witness, self.witness_sees_us),
             ],
             last_serving: BTreeMap::new(),
+            recorded_vouch: self.recorded.map(|(before, released)| RecordedVouch {
+                ago: Duration::from_millis(t_ms + before),
+                released,
+            }),
         }
     }
 }
@@ -222,6 +242,7 @@ fn one_lost_us_node_makes_the_standby_degraded_and_nothing_else() {
             // Both regions serve (a degraded one still does): the sightings move on.
             seen_serving: BTreeMap::from([(us(), Instant(1500)), (eu(), Instant(1500))]),
             catalog_at: BTreeMap::from([(us(), Instant(1500)), (eu(), Instant(1500))]),
+            guard: BTreeMap::from([(us(), (Instant(1500), true))]),
             health: BTreeMap::from([(us(), Health::Degraded), (eu(), Health::Healthy)]),
             ..before.clone()
         },
@@ -248,6 +269,7 @@ fn a_meta_leader_re_election_changes_nothing() {
             // Both regions serve (a degraded one still does): the sightings move on.
             seen_serving: BTreeMap::from([(us(), Instant(1500)), (eu(), Instant(1500))]),
             catalog_at: BTreeMap::from([(us(), Instant(1500)), (eu(), Instant(1500))]),
+            guard: BTreeMap::from([(us(), (Instant(1500), true))]),
             ..before.clone()
         },
         actions: vec![],
@@ -504,6 +526,137 @@ fn a_primary_cut_off_from_the_majority_fences_itself_when_its_lease_runs_out() {
     assert!(matches!(state.phase, Phase::SelfFenced { .. }));
     // The timing rule: the standby may only promote after failover_delay > lease + 2 probes + margin.
     assert!(p.params().failover_delay > p.lease_expiry());
+}
+
+#[test]
+fn a_primary_watchdog_started_without_a_lease_waits_for_its_peers_instead_of_fencing() {
+    let p = policy(us());
+    // Everything started at once: the peers have no report yet.
+    let unheard = W {
+        peer_sees_us: Health::Down,
+        witness_sees_us: Health::Down,
+        ..W::healthy()
+    };
+    let (state, d) = run(State::starting(), &unheard, 0, 2000, &p);
+    assert_eq!(
+        d.reason,
+        Reason::AwaitingVouches {
+            region: us(),
+            remaining: secs(4)
+        }
+    );
+    assert!(no_notify(&d.actions).is_empty());
+    assert_eq!(state.phase, Phase::Starting);
+    assert!(
+        !state.guarding(&p),
+        "its word must say it guards nothing yet"
+    );
+    // They answer: a lease, no fence, and now it guards its region.
+    let (state, d) = run(state, &W::healthy(), 2500, 3000, &p);
+    assert_eq!(d.reason, Reason::RegionHealthy { region: us() });
+    assert!(state.guarding(&p));
+    assert!(state.self_fences.is_empty());
+}
+
+#[test]
+fn a_primary_watchdog_never_vouched_for_fences_once_the_start_grace_is_over() {
+    let p = policy(us());
+    let cut = W {
+        peer_sees_us: Health::Down,
+        witness_sees_us: Health::Down,
+        ..W::healthy()
+    };
+    // The test policy's failover_delay is 6 s.
+    let (state, d) = run(State::starting(), &cut, 0, 6000, &p);
+    assert_eq!(d.reason, Reason::SelfFencedUnvouched { region: us() });
+    assert!(matches!(state.phase, Phase::SelfFenced { .. }));
+}
+
+#[test]
+fn a_restarted_primary_watchdog_is_bound_by_the_lease_its_predecessor_recorded() {
+    let p = policy(us());
+    // Its predecessor was last vouched for 2 s before this process's first round, then died
+    // (no release): the standby may count on that lease, so this process keeps it.
+    let cut = W {
+        peer_sees_us: Health::Down,
+        witness_sees_us: Health::Down,
+        recorded: Some((2000, false)),
+        ..W::healthy()
+    };
+    let (state, d) = run(State::starting(), &cut, 0, 0, &p);
+    assert!(no_notify(&d.actions).is_empty(), "{:?}", d.reason);
+    assert!(state.guarding(&p));
+    // Its lease (3 s in the test policy) runs out 1 s into this process's life.
+    let (state, d) = run(state, &cut, 500, 1500, &p);
+    assert!(
+        matches!(d.reason, Reason::SelfFencedIsolated { .. }),
+        "{:?}",
+        d.reason
+    );
+    assert!(matches!(state.phase, Phase::SelfFenced { .. }));
+    // A released record (a graceful shutdown told the peers) binds nobody: the start grace.
+    let released = W {
+        recorded: Some((2000, true)),
+        ..cut
+    };
+    let (state, d) = run(State::starting(), &released, 0, 1000, &p);
+    assert!(
+        matches!(d.reason, Reason::AwaitingVouches { .. }),
+        "{:?}",
+        d.reason
+    );
+    assert!(!state.guarding(&p));
+}
+
+#[test]
+fn a_standby_never_counts_a_primary_nobody_guards_as_fenced() {
+    let p = policy(eu());
+    // US's watchdog said it guards nothing (it had just started, or shut down), then US was lost.
+    let unguarded = W {
+        us_guard: Some((None, false)),
+        ..W::us_lost()
+    };
+    let (state, d) = run(healthy_eu(), &unguarded, 1500, 9000, &p);
+    let cause = BlockCause::NeedsOperator {
+        need: Need::PrimaryUnguarded {
+            region: us(),
+            said_unguarded: Some(true),
+        },
+    };
+    assert_eq!(d.reason, Reason::Blocked { cause });
+    assert!(no_notify(&d.actions).is_empty());
+    assert!(matches!(state.phase, Phase::Blocked { .. }));
+    assert!(
+        d.reason.to_string().contains("does not count as fenced"),
+        "{}",
+        d.reason
+    );
+    // Its watchdog fell silent while the region kept serving for 10 s more: the same.
+    let silent = |w: W| W {
+        us_guard: Some((Some(5_000), true)),
+        ..w
+    };
+    let fresh = State {
+        guard: BTreeMap::new(),
+        ..healthy_eu()
+    };
+    let (state, _) = run(fresh, &silent(W::healthy()), 1500, 15_000, &p);
+    let (_, d) = run(state, &silent(W::us_lost()), 15_500, 23_000, &p);
+    assert!(
+        matches!(
+            d.reason,
+            Reason::Blocked {
+                cause: BlockCause::NeedsOperator {
+                    need: Need::PrimaryUnguarded {
+                        said_unguarded: Some(false),
+                        ..
+                    }
+                }
+            }
+        ),
+        "{:?}",
+        d.reason
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! calls whose outcomes come back as events. Snapshots for the API leave on `watch` channels.
 mod clock;
 mod dispatch;
+mod lease;
 mod status;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -13,6 +14,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 pub use clock::Clock;
+pub use lease::LeaseKeeper;
 pub use status::{build_status, peer_status, region_depth};
 
 use crate::api::CommandRequest;
@@ -93,6 +95,8 @@ pub struct Driver<Pr, A, C, F, P> {
     incident: dispatch::Incident,
     events_tx: mpsc::Sender<Event>,
     events_rx: mpsc::Receiver<Event>,
+    /// The region's lease record (the home primary's watchdog only).
+    lease: Option<LeaseKeeper>,
 }
 
 impl<Pr, A, C, F, P> Driver<Pr, A, C, F, P>
@@ -133,7 +137,16 @@ where
             incident: dispatch::Incident::default(),
             events_tx,
             events_rx,
+            lease: None,
         }
+    }
+
+    /// Keeps this region's lease record (for the home primary's watchdog): its lease then
+    /// outlives the process, and a graceful shutdown releases it.
+    #[must_use]
+    pub fn with_lease(mut self, lease: LeaseKeeper) -> Self {
+        self.lease = Some(lease);
+        self
     }
 
     /// Runs until `shutdown` resolves. Probe rounds start every `probe_interval` and never
@@ -179,21 +192,66 @@ where
                 }
             }
         }
+        self.release().await;
         if let Some(n) = self.notifier.take() {
             n.shutdown(std::time::Duration::from_secs(5)).await;
         }
     }
 
-    fn observed(&mut self, obs: Observation) {
+    /// Graceful shutdown of a primary-region watchdog that holds a fresh lease: tell the peers
+    /// it no longer guards the region (so they stop counting on its lease) and release the
+    /// record (so a successor is not bound by it), then give the peers time to fetch that word.
+    /// NB: only with a fresh vouch, when the peers are surely fetching: a watchdog cut off from
+    /// them keeps its lease recorded, and its successor keeps it too.
+    async fn release(&mut self) {
+        let Some(mut lease) = self.lease.take() else {
+            return;
+        };
+        let now = self.clock.now();
+        let fresh = self
+            .state
+            .vouched_at
+            .is_some_and(|v| now.since(v) <= self.cfg.timing.peer_stale_after);
+        if !(fresh && self.state.guarding(&self.policy)) {
+            return;
+        }
+        self.state.lease_held = false;
+        if let Some(obs) = self.last_obs.clone() {
+            self.publish_observations(&obs);
+        }
+        lease.release(&self.state, self.last_obs.as_ref()).await;
+        tokio::time::sleep(2 * self.cfg.timing.probe_interval + self.cfg.timing.probe_timeout)
+            .await;
+    }
+
+    /// What this watchdog tells its peers after a round: its verdicts, and the newest word it
+    /// holds from each region's watchdog, its own included.
+    fn publish_observations(&self, obs: &Observation) {
+        let mut guards = self.state.guard.clone();
+        if self.cfg.watchdog.role == crate::config::Role::Watchdog {
+            guards.insert(
+                self.cfg.watchdog.site.clone(),
+                (obs.at, self.state.guarding(&self.policy)),
+            );
+        }
         self.out
             .observations
             .send_replace(Arc::new(crate::probe::observations_from(
-                &obs,
+                obs,
                 &self.cfg,
                 self.clock.now().since(obs.at),
+                &guards,
             )));
+    }
+
+    fn observed(&mut self, mut obs: Observation) {
+        obs.recorded_vouch = self.lease.as_ref().and_then(|l| l.recorded(obs.wall));
         self.last_obs = Some(obs.clone());
-        self.handle(Event::Observed(obs));
+        self.handle(Event::Observed(obs.clone()));
+        self.publish_observations(&obs);
+        if let Some(lease) = self.lease.as_mut() {
+            lease.vouched(&self.state, &obs);
+        }
         self.out.ready.send_replace(true);
     }
 

@@ -239,6 +239,7 @@ mod tests {
             health: BTreeMap::from([(us.clone(), Health::Down), (eu.clone(), Health::Degraded)]),
             owner: None,
             seen_serving: BTreeMap::new(),
+            guards: BTreeMap::new(),
         };
         let timeout = PeerError::Timeout {
             url: "http://witness:8080".into(),

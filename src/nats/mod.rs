@@ -8,6 +8,7 @@ pub mod codes;
 pub mod connect;
 pub mod js_api;
 pub mod js_error;
+pub mod lease_record;
 pub mod region;
 pub mod snapshot;
 pub mod stream_info;
@@ -16,6 +17,7 @@ pub mod sys_api;
 pub use connect::{Account, Auth, ConnectError, ConnectSpec, connect};
 pub use js_api::JsApi;
 pub use js_error::JsError;
+pub use lease_record::{LeaseRecord, LeaseRecordError, LeaseRecords};
 pub use region::{RegionClients, Regions, connect_regions, wait_connected};
 pub use snapshot::{SnapshotTaken, TransferError};
 pub use stream_info::{

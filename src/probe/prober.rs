@@ -224,6 +224,7 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
             regions: views,
             reports,
             last_serving: self.serving.clone(),
+            recorded_vouch: None,
         };
         (observation, details)
     }

@@ -1,7 +1,10 @@
 //! What this watchdog publishes for its peers' majority vote (`GET /v1/observations`).
 use crate::api::model::{Observations, RegionVerdict, ReportAge};
 use crate::config::{Config, Role};
-use crate::core::{Observation, Report, StreamRole, Vantage};
+use std::collections::BTreeMap;
+
+use crate::core::{GuardWord, Instant, Observation, Report, StreamRole, Vantage};
+use crate::model::Region;
 
 /// This round's testimony for the other vantage points: each region's health as this watchdog's
 /// own probes saw it, and the arbiter record it read.
@@ -9,10 +12,14 @@ use crate::core::{Observation, Report, StreamRole, Vantage};
 /// `since_round` is how long ago the round started (`obs.at`) on the driver's clock: the
 /// report's age is counted from then, on this process's monotonic clock, and served as
 /// `age_ms`, so it never understates how old the data is (a vouch must never look fresher).
+/// `guards` is the newest word this watchdog holds from each region's watchdog (its own
+/// included, see [`State::guarding`](crate::core::State::guarding)), as instants on the driver's
+/// clock: relayed so that a peer that cannot reach a watchdog, or just restarted, still hears it.
 pub fn observations_from(
     obs: &Observation,
     config: &Config,
     since_round: std::time::Duration,
+    guards: &BTreeMap<Region, (Instant, bool)>,
 ) -> Observations {
     let now = tokio::time::Instant::now();
     let round = now.checked_sub(since_round).unwrap_or(now);
@@ -44,6 +51,10 @@ pub fn observations_from(
                         .last_serving
                         .get(region)
                         .map(|t| u64::try_from(obs.at.since(*t).as_millis()).unwrap_or(u64::MAX)),
+                    guard_before_ms: guards.get(region).map(|(t, _)| {
+                        u64::try_from(obs.at.since(*t).as_millis()).unwrap_or(u64::MAX)
+                    }),
+                    guarding: guards.get(region).is_some_and(|(_, g)| *g),
                 }
             })
             .collect(),
@@ -67,6 +78,18 @@ pub fn report_from(obs: &Observations, vantage: Vantage, age: std::time::Duratio
             .filter_map(|v| {
                 let before = v.serving_before_ms?;
                 Some((v.region.clone(), std::time::Duration::from_millis(before)))
+            })
+            .collect(),
+        guards: obs
+            .regions
+            .iter()
+            .filter_map(|v| {
+                let before = v.guard_before_ms?;
+                let word = GuardWord {
+                    before: std::time::Duration::from_millis(before),
+                    guarding: v.guarding,
+                };
+                Some((v.region.clone(), word))
             })
             .collect(),
     }
@@ -102,6 +125,8 @@ mod tests {
             fenced: false,
             health: crate::core::Health::Down,
             serving_before_ms: before,
+            guard_before_ms: before.map(|b| b + 100),
+            guarding: true,
         };
         let read = Observations {
             age: ReportAge::Millis(300),
@@ -118,6 +143,16 @@ mod tests {
         let us = crate::model::Region::new("us-east-1").unwrap();
         assert_eq!(r.seen_serving.get(&us), Some(&Duration::from_millis(1500)));
         assert_eq!(r.seen_serving.len(), 1, "{:?}", r.seen_serving);
+        // The guard word travels the same way: relative to the maker's round.
+        assert_eq!(json["regions"][0]["guard_before_ms"], 1600);
+        assert_eq!(
+            r.guards.get(&us),
+            Some(&GuardWord {
+                before: Duration::from_millis(1600),
+                guarding: true
+            })
+        );
+        assert_eq!(r.guards.len(), 1, "{:?}", r.guards);
     }
 
     #[test]

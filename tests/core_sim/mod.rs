@@ -7,9 +7,10 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
 use natsdr::core::{
-    Action, CaptureResult, ClaimResult, Decision, Event, FenceResult, Health, Instant, MirrorView,
-    Observation, Ownership, Policy, PolicyParams, RegionView, Report, Role, State, StepResult,
-    StreamRole, StreamView, TailCount, Vantage, WallTime, decide, invariants,
+    Action, CaptureResult, ClaimResult, Decision, Event, FenceResult, GuardWord, Health, Instant,
+    MirrorView, Observation, Ownership, Policy, PolicyParams, RecordedVouch, RegionView, Report,
+    Role, State, StepResult, StreamRole, StreamView, TailCount, Vantage, WallTime, decide,
+    invariants,
 };
 use natsdr::model::{Epoch, Region, StreamName};
 
@@ -84,6 +85,11 @@ pub struct World {
     pub mirror_contact: Option<u64>,
     /// When the witness last saw US serving (its memory, published with its reports).
     pub witness_saw_us: Option<u64>,
+    /// The newest word the witness heard from the US watchdog about guarding US (it fetches
+    /// the watchdogs' reports whenever it can reach US).
+    pub witness_guard: Option<(u64, bool)>,
+    /// US's lease record, kept in the region by its watchdog: last vouch (ms), released.
+    pub lease_record: Option<(u64, bool)>,
     pub claims_won: u32,
     pub gdpr_touched: bool,
     pub dual_writes: u32,
@@ -92,6 +98,9 @@ pub struct World {
     /// A failover claimed by the EU watchdog although its last lag reading was over the budget
     /// (only an operator's break-glass may do that).
     pub promoted_over_known_lag: bool,
+    /// An operator's break-glass failover away from a US nobody guarded: they vouched that it
+    /// was fenced, which the model does not do for them.
+    pub forced_over_unguarded: bool,
     /// Messages the mirror lacked when it was promoted.
     pub loss_at_promote: Option<u64>,
     /// Tail captures performed.
@@ -128,11 +137,14 @@ impl World {
             lag_read: None,
             mirror_contact: Some(0),
             witness_saw_us: None,
+            witness_guard: None,
+            lease_record: None,
             claims_won: 0,
             gdpr_touched: false,
             dual_writes: 0,
             promoted_while_us_writable: false,
             promoted_over_known_lag: false,
+            forced_over_unguarded: false,
             loss_at_promote: None,
             tails_captured: 0,
             rebuilt_uncaptured: false,
@@ -227,6 +239,8 @@ pub struct Watchdog {
     pub report_seen: BTreeMap<Region, u64>,
     /// Its prober's memory: when its own probes last saw each region serving.
     pub serving: BTreeMap<Region, u64>,
+    /// Its own word on guarding its region, given with its last report.
+    pub word: Option<(u64, bool)>,
 }
 
 impl Watchdog {
@@ -237,7 +251,27 @@ impl Watchdog {
             report: None,
             report_seen: BTreeMap::new(),
             serving: BTreeMap::new(),
+            word: None,
         }
+    }
+
+    /// The guard words it publishes with a report made at `made`: its own, and the newest it
+    /// holds from the other region's watchdog.
+    fn guards(&self, made: u64) -> BTreeMap<Region, GuardWord> {
+        let word = |at: u64, guarding| GuardWord {
+            before: Duration::from_millis(made.saturating_sub(at)),
+            guarding,
+        };
+        let mut guards: BTreeMap<Region, GuardWord> = self
+            .state
+            .guard
+            .iter()
+            .map(|(r, (at, g))| (r.clone(), word(at.0, *g)))
+            .collect();
+        if let Some((at, g)) = self.word {
+            guards.insert(self.policy.params().me.clone(), word(at, g));
+        }
+        guards
     }
 }
 
@@ -254,6 +288,9 @@ pub struct Sim {
     pub crash_eu_after: Option<usize>,
     /// Let the US watchdog observe before the EU one within a round.
     pub us_first: bool,
+    /// The US watchdog process is gone (until restarted): it observes and reports nothing, and
+    /// nobody fences US by its lease.
+    pub us_dead: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +308,7 @@ impl Sim {
             log: Vec::new(),
             crash_eu_after: None,
             us_first: false,
+            us_dead: false,
         }
     }
 
@@ -296,6 +334,12 @@ impl Sim {
     pub fn observation(&mut self, who: Who) -> Observation {
         if self.world.witness_link && self.world.us_view().health().serves() {
             self.world.witness_saw_us = Some(self.world.t);
+        }
+        if self.world.witness_link
+            && !self.us_dead
+            && let Some(word) = self.us.word
+        {
+            self.world.witness_guard = Some(word);
         }
         let w = &self.world;
         let at = Instant(w.t);
@@ -337,6 +381,7 @@ impl Sim {
                     .iter()
                     .map(|(r, ms)| (r.clone(), Duration::from_millis(*ms)))
                     .collect(),
+                guards: peer.guards(*made),
             });
         }
         if witness_ok {
@@ -350,6 +395,14 @@ impl Sim {
                     .map(|t| (us(), Duration::from_millis(w.t - t)))
                     .into_iter()
                     .chain([(eu(), Duration::ZERO)])
+                    .collect(),
+                guards: w
+                    .witness_guard
+                    .map(|(at, guarding)| {
+                        let before = Duration::from_millis(w.t - at);
+                        (us(), GuardWord { before, guarding })
+                    })
+                    .into_iter()
                     .collect(),
             });
         }
@@ -375,6 +428,13 @@ impl Sim {
             regions,
             reports,
             last_serving,
+            recorded_vouch: match who {
+                Who::Us => w.lease_record.map(|(at, released)| RecordedVouch {
+                    ago: Duration::from_millis(w.t - at),
+                    released,
+                }),
+                Who::Eu => None,
+            },
         }
     }
 
@@ -408,6 +468,14 @@ impl Sim {
                     .iter()
                     .map(|(r, s)| (r.clone(), t - s))
                     .collect();
+                dog.word = Some((t, dog.state.guarding(&dog.policy)));
+                // The US watchdog records each vouch in its region (a crash leaves it there).
+                if who == Who::Us
+                    && let Some(v) = dog.state.vouched_at
+                    && self.world.lease_record.is_none_or(|(at, _)| v.0 > at)
+                {
+                    self.world.lease_record = Some((v.0, false));
+                }
             }
             let me = match who {
                 Who::Eu => eu(),
@@ -449,6 +517,13 @@ impl Sim {
         }
         match action {
             Action::ClaimEpoch { expect, claim } => {
+                if who == Who::Eu
+                    && let natsdr::core::Phase::FailingOver(m) = &self.eu.state.phase
+                    && m.waive_guard
+                    && !self.eu.state.guarded(&us(), &self.eu.policy)
+                {
+                    self.world.forced_over_unguarded = true;
+                }
                 if who == Who::Eu
                     && let natsdr::core::Phase::FailingOver(m) = &self.eu.state.phase
                     && !m.break_glass
@@ -688,6 +763,9 @@ impl Sim {
             [Who::Eu, Who::Us]
         };
         for who in order {
+            if who == Who::Us && self.us_dead {
+                continue;
+            }
             let obs = self.observation(who);
             self.feed(who, Event::Observed(obs));
         }
@@ -706,6 +784,9 @@ impl Sim {
 
     /// A watchdog process restarts: its state is lost.
     pub fn restart(&mut self, who: Who) {
+        if who == Who::Us {
+            self.us_dead = false;
+        }
         if who == Who::Eu {
             // The prober's lag book lives in the process.
             self.world.lag_read = None;
@@ -715,6 +796,7 @@ impl Sim {
         dog.report = None;
         dog.report_seen.clear();
         dog.serving.clear();
+        dog.word = None;
     }
 }
 
