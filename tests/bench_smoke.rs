@@ -14,15 +14,19 @@ fn a_tiny_bench_writes_the_json_and_the_markdown_with_every_figure_measured() {
     let out = Command::new(env!("CARGO_BIN_EXE_natsdr"))
         .args([
             "bench",
+            "--only",
+            "rto,footprint",
             "--runs",
             "1",
             "--profiles",
+            "lan",
+            "--timings",
             // The default, not the aggressive profile: CI runs a debug build on a loaded machine,
             // where 250 ms rounds made the US watchdog fence itself at start (a self-fence the
             // aggressive lease is entitled to, not a bench bug).
             "default",
-            "--switchovers",
-            "0",
+            "--wan",
+            "lan",
             "--sizes",
             "5",
             "--window-secs",
@@ -51,6 +55,7 @@ fn a_tiny_bench_writes_the_json_and_the_markdown_with_every_figure_measured() {
     );
     let rto = &r["rto"][0];
     assert_eq!(rto["profile"], "default");
+    assert_eq!(rto["wan"], "lan");
     assert_eq!(rto["failures"], serde_json::json!([]), "{rto:#}");
     assert_eq!(rto["total"]["n"], 1, "{rto:#}");
     for step in ["claim", "promote", "dns"] {
@@ -69,7 +74,8 @@ fn a_tiny_bench_writes_the_json_and_the_markdown_with_every_figure_measured() {
     assert!(f["cpu_percent"].is_f64(), "{f:#}");
     assert!(f["probe_round_ms"]["eu-central-1"].is_f64(), "{f:#}");
     assert!(f["promote_ms"].is_u64(), "{f:#}");
-    assert_eq!(r["targets"].as_array().map(Vec::len), Some(6), "{r:#}");
+    assert_eq!(r["targets"].as_array().map(Vec::len), Some(7), "{r:#}");
+    assert_eq!(r["false_failover"], serde_json::json!([]), "{r:#}");
 
     let text = std::fs::read_to_string(&md).unwrap();
     assert!(text.contains(&format!(
