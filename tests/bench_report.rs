@@ -276,6 +276,14 @@ fn an_isolation_that_failed_over_misses_the_false_failover_target_and_shows_in_b
         md.contains("- failed: US isolated for 2 s (transatlantic): lab: nats-server missing"),
         "{md}"
     );
+    // Parts that did not run are left out, not shown empty.
+    for absent in [
+        "## Planned switchover",
+        "## Footprint",
+        "No fence was attempted",
+    ] {
+        assert!(!md.contains(absent), "{absent}: {md}");
+    }
     r.false_failover.pop();
     r.check_targets();
     assert_eq!(verdict(&r, "false failovers"), Some(true));

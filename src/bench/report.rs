@@ -402,7 +402,7 @@ impl BenchReport {
              and shared, so medians and p95s, not means.\n",
             m.cpus, m.kernel, m.natsdr_version, m.build, self.nats_version
         );
-        let _ = writeln!(s, "## Targets (issue #8)\n");
+        let _ = writeln!(s, "## Targets\n");
         let _ = writeln!(s, "| what | target | measured | met |\n|---|---|---|---|");
         for t in &self.targets {
             let met = match t.met {
@@ -630,7 +630,7 @@ fn render_profile(s: &mut String, p: &RtoProfile) {
     ] {
         summary_row(s, what, p.steps.get(k));
     }
-    if !p.steps.contains_key("fence") {
+    if p.total.is_some() && !p.steps.contains_key("fence") {
         let _ = writeln!(
             s,
             "\nNo fence was attempted: in each run the EU watchdog's latest round found US down \
@@ -649,6 +649,9 @@ fn render_profile(s: &mut String, p: &RtoProfile) {
 }
 
 fn render_switchover(s: &mut String, sw: &Switchover) {
+    if sw.runs.is_empty() && sw.failures.is_empty() {
+        return;
+    }
     let _ = writeln!(s, "## Planned switchover\n");
     let _ = writeln!(
         s,
@@ -675,6 +678,9 @@ fn render_switchover(s: &mut String, sw: &Switchover) {
 }
 
 fn render_footprint(s: &mut String, fp: &[Footprint]) {
+    if fp.is_empty() {
+        return;
+    }
     let _ = writeln!(s, "## Footprint of one watchdog at steady state\n");
     let _ = writeln!(
         s,
