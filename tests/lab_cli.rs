@@ -164,3 +164,28 @@ async fn a_lab_driven_by_hand_shows_each_fault_and_heals_back_to_its_profile() {
     let status = ok(&["lab", "status"], &dir);
     assert!(!status.contains("running"), "{status}");
 }
+
+#[test]
+fn a_lab_that_cannot_start_shows_how_the_node_ended_and_its_own_log() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let fake = tmp.path().join("nats-server");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\necho 'starting'\necho 'Error listening on port: 4222, \"address already in use\"'\nexit 1\n",
+    )
+    .expect("write");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let dir = tmp.path().join("lab");
+    let _down = Down(dir.clone());
+    let out = Command::new(env!("CARGO_BIN_EXE_natsdr"))
+        .args(["lab", "up", "--dir"])
+        .arg(&dir)
+        .env("NATSDR_NATS_SERVER", &fake)
+        .output()
+        .expect("natsdr runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("exited with status 1"), "{stderr}");
+    assert!(stderr.contains("address already in use"), "{stderr}");
+}

@@ -1411,3 +1411,32 @@ fn write_natsdr_configs(m: &LabManifest) -> Result<(), LabError> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_nodes_report_gives_the_end_of_its_own_log_or_says_it_is_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("node.log");
+        assert_eq!(log_tail_lines(&log, 2), "  (the log is empty)");
+        std::fs::write(&log, "one\n\ntwo\nthree\n").expect("write");
+        assert_eq!(log_tail_lines(&log, 2), "  two\n  three");
+    }
+
+    #[test]
+    fn how_a_process_ended_is_told_by_exit_code_or_signal() {
+        let run = |script: &str| {
+            std::process::Command::new("sh")
+                .args(["-c", script])
+                .status()
+                .expect("sh runs")
+        };
+        assert_eq!(exit_description(run("exit 3")), "exited with status 3");
+        assert_eq!(
+            exit_description(run("kill -9 $$")),
+            "was killed by signal 9 (SIGKILL)"
+        );
+    }
+}
