@@ -4,9 +4,11 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use natsdr::bench::{
-    BenchReport, Footprint, RtoProfile, Switchover, cpu_percent, parse_stat_ticks, parse_vm_rss_kib,
+    BenchReport, Footprint, LossAtKill, OutageCase, RtoProfile, Switchover, cpu_percent,
+    parse_stat_ticks, parse_vm_rss_kib,
 };
 use natsdr::demo::{Phases, Report, Scenario, Steps};
+use natsdr::lab::WanProfile;
 
 fn failover(rto: u64, fence: u64) -> Report {
     Report {
@@ -34,7 +36,7 @@ fn failover(rto: u64, fence: u64) -> Report {
 }
 
 fn default_profile(runs: Vec<Result<Report, String>>) -> RtoProfile {
-    RtoProfile::from_runs("default", BTreeMap::new(), 5_000, runs)
+    RtoProfile::from_runs("default", WanProfile::Lan, BTreeMap::new(), 5_000, runs)
 }
 
 #[test]
@@ -173,6 +175,118 @@ fn the_markdown_states_the_server_version_the_settings_and_every_verdict() {
         "{md}"
     );
     assert!(md.contains("| 100 | 0 | 20.0 / - | 3.50 |"), "{md}");
+}
+
+#[test]
+fn each_network_profile_gets_its_row_with_loss_against_lag_and_dual_writes() {
+    let lossy = |rto, lost, lag| {
+        Ok(Report {
+            acked_lost: lost,
+            lag_at_kill: lag,
+            dual_writes: 0,
+            ..failover(rto, 1)
+        })
+    };
+    let far = RtoProfile::from_runs(
+        "default",
+        WanProfile::Far,
+        BTreeMap::new(),
+        4_000,
+        vec![
+            lossy(6_000, 2, Some(5)),
+            lossy(7_000, 0, None),
+            Err("lab: no".into()),
+        ],
+    );
+    assert_eq!(
+        far.loss_at_kill,
+        [
+            LossAtKill {
+                acked_lost: 2,
+                lag_at_kill: Some(5)
+            },
+            LossAtKill {
+                acked_lost: 0,
+                lag_at_kill: None
+            }
+        ]
+    );
+    let mut r = BenchReport {
+        rto: vec![
+            default_profile(vec![lossy(5_000, 0, Some(0))]),
+            RtoProfile {
+                wan: WanProfile::Transatlantic,
+                ..default_profile(vec![lossy(5_500, 0, Some(0))])
+            },
+            far,
+        ],
+        ..BenchReport::default()
+    };
+    r.check_targets();
+    let md = r.markdown();
+    assert!(
+        md.contains("| far | default | 2/3 | 6000 | 7000 | 2/5, 0/? | 0 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("### Profile `default`, `transatlantic` network"),
+        "{md}"
+    );
+    // The target is judged on the deployment's own distance.
+    let median = r
+        .targets
+        .iter()
+        .find(|t| t.what.starts_with("RTO median"))
+        .unwrap();
+    assert!(median.what.ends_with("transatlantic network"), "{median:?}");
+    assert!(median.measured.starts_with("5500 ms"), "{median:?}");
+}
+
+#[test]
+fn an_isolation_that_failed_over_misses_the_false_failover_target_and_shows_in_bold() {
+    let case = |secs: u64, moved: bool| OutageCase {
+        case: format!("US isolated for {secs} s"),
+        wan: WanProfile::Transatlantic,
+        hold_ms: Some(secs * 1000),
+        failed_over: moved,
+        write_outage_ms: Some(secs * 1000 + 120),
+        fences: u64::from(moved),
+        ..OutageCase::default()
+    };
+    let mut r = BenchReport {
+        false_failover: vec![case(1, false), case(3, true)],
+        availability: vec![OutageCase {
+            error: Some("lab: nats-server missing".into()),
+            ..case(2, false)
+        }],
+        ..BenchReport::default()
+    };
+    r.check_targets();
+    assert_eq!(verdict(&r, "false failovers"), Some(false));
+    let md = r.markdown();
+    assert!(
+        md.contains("| US isolated for 3 s | transatlantic | **yes** | 3120 | 1 | 0 | 0 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| US isolated for 1 s | transatlantic | no | 1120 | 0 | 0 | 0 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("- failed: US isolated for 2 s (transatlantic): lab: nats-server missing"),
+        "{md}"
+    );
+    // Parts that did not run are left out, not shown empty.
+    for absent in [
+        "## Planned switchover",
+        "## Footprint",
+        "No fence was attempted",
+    ] {
+        assert!(!md.contains(absent), "{absent}: {md}");
+    }
+    r.false_failover.pop();
+    r.check_targets();
+    assert_eq!(verdict(&r, "false failovers"), Some(true));
 }
 
 #[test]

@@ -68,6 +68,7 @@ async fn the_executor_fences_promotes_and_unfences_on_the_real_lab_and_classifie
         natsdr_exe: env!("CARGO_BIN_EXE_natsdr").into(),
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),
+        wan: natsdr::lab::WanProfile::Lan,
     })
     .await
     .expect("lab starts");

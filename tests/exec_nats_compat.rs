@@ -172,6 +172,7 @@ async fn mirrors_and_kv_buckets_on_2_10_are_promoted_by_snapshot_and_restore_kee
         natsdr_exe: env!("CARGO_BIN_EXE_natsdr").into(),
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),
+        wan: natsdr::lab::WanProfile::Lan,
     })
     .await
     .expect("lab starts");

@@ -120,6 +120,7 @@ async fn failback_under_load_loses_no_acked_message(nats_server: PathBuf, tail: 
         natsdr_exe: env!("CARGO_BIN_EXE_natsdr").into(),
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),
+        wan: natsdr::lab::WanProfile::Lan,
     })
     .await
     .expect("lab starts");

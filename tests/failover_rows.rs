@@ -52,6 +52,7 @@ async fn setup() -> Setup {
         natsdr_exe: env!("CARGO_BIN_EXE_natsdr").into(),
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),
+        wan: natsdr::lab::WanProfile::Lan,
     })
     .await
     .expect("lab starts");

@@ -21,6 +21,7 @@ async fn start_lab() -> (tempfile::TempDir, Lab) {
         natsdr_exe: env!("CARGO_BIN_EXE_natsdr").into(),
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),
+        wan: natsdr::lab::WanProfile::Lan,
     };
     let lab = Lab::up(opts).await.expect("lab starts");
     (tmp, lab)
@@ -533,6 +534,7 @@ async fn the_reaper_kills_the_whole_lab_when_its_owner_dies() {
         natsdr_exe: env!("CARGO_BIN_EXE_natsdr").into(),
         owner_pid: Some(owner.id()),
         ready_timeout: Duration::from_secs(60),
+        wan: natsdr::lab::WanProfile::Lan,
     };
     let lab = Lab::up(opts).await.expect("lab starts");
     let pids: Vec<u32> = lab.manifest().pids().into_iter().map(|(_, p)| p).collect();
@@ -569,6 +571,7 @@ async fn dropping_a_lab_kills_every_process_and_a_stopped_lab_can_start_again_in
         natsdr_exe: env!("CARGO_BIN_EXE_natsdr").into(),
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),
+        wan: natsdr::lab::WanProfile::Lan,
     };
     let lab = Lab::up(again.clone())
         .await
@@ -592,6 +595,7 @@ async fn a_missing_nats_server_is_an_error_that_names_make_deps() {
         natsdr_exe: env!("CARGO_BIN_EXE_natsdr").into(),
         owner_pid: None,
         ready_timeout: Duration::from_secs(1),
+        wan: natsdr::lab::WanProfile::Lan,
     };
     let err = Lab::up(opts).await.expect_err("no binary, no lab");
     assert!(err.to_string().contains("make deps"), "{err}");

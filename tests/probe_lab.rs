@@ -220,6 +220,7 @@ async fn probe_rounds_follow_the_lab_through_lag_node_loss_and_region_loss() {
         natsdr_exe: natsdr_exe(),
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),
+        wan: natsdr::lab::WanProfile::Lan,
     })
     .await
     .expect("lab starts");

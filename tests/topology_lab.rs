@@ -36,6 +36,7 @@ async fn apply_builds_the_example_topology_on_the_lab_and_plan_then_tracks_it() 
         natsdr_exe: natsdr_exe(),
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),
+        wan: natsdr::lab::WanProfile::Lan,
     })
     .await
     .expect("lab starts");

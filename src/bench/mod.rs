@@ -1,19 +1,26 @@
-//! `natsdr bench`: issue #8's benchmark. RTO on region loss over many runs and two timing
-//! profiles, planned switchovers, and one watchdog's footprint at 10..1,000 mirrored streams,
-//! written as `bench/results.json` and BENCHMARKS.md.
+//! `natsdr bench`: the benchmark. RTO on region loss over many runs per timing and network
+//! profile, isolations of the primary region that must not fail over, the write outages natsdr
+//! itself causes, planned switchovers, and one watchdog's footprint at 10..1,000 mirrored
+//! streams, written as `bench/results.json` and BENCHMARKS.md.
 //!
 //! It reuses the demo for every failover (one fresh lab per run) and the lab, with generated
 //! streams, for the footprint; the statistics and the report are pure ([`Summary`],
 //! [`BenchReport`]).
 mod openmetrics;
+mod outage;
 mod report;
 mod run;
 mod stats;
 
 pub use openmetrics::sample;
-pub use report::{BenchReport, Footprint, Machine, RtoProfile, Switchover, TargetCheck, target};
+pub use outage::{count_fences, isolation_paths};
+pub use report::{
+    BenchReport, Footprint, LossAtKill, Machine, OutageCase, RtoProfile, Switchover, TargetCheck,
+    target,
+};
 pub use run::{
-    BenchOptions, PROFILE_NAMES, cpu_percent, parse_stat_ticks, parse_vm_rss_kib, run, write,
+    AVAILABILITY_ISOLATIONS_MS, BenchOptions, PROFILE_NAMES, Section, cpu_percent,
+    parse_stat_ticks, parse_vm_rss_kib, run, write,
 };
 pub use stats::Summary;
 

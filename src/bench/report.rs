@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::stats::Summary;
 use crate::demo::Report;
+use crate::lab::WanProfile;
 
 /// The issue's targets (#8), checked against what was measured.
 pub mod target {
@@ -34,8 +35,13 @@ pub struct BenchReport {
     pub machine: Machine,
     /// `nats-server --version` of every lab server in this run.
     pub nats_version: String,
-    /// Region-loss failovers, one entry per timing profile.
+    /// Region-loss failovers, one entry per timing profile and network profile.
     pub rto: Vec<RtoProfile>,
+    /// Isolations of the primary region that must not fail over, per network profile.
+    pub false_failover: Vec<OutageCase>,
+    /// Write outages natsdr itself causes: watchdogs starting together, each one restarted,
+    /// isolations around the detection window.
+    pub availability: Vec<OutageCase>,
     /// Planned switchovers under load.
     pub switchover: Switchover,
     /// One watchdog at steady state, per number of mirrored streams.
@@ -57,11 +63,18 @@ pub struct Machine {
     pub build: String,
 }
 
-/// One timing profile's region-loss runs.
+/// One timing profile's region-loss runs on one network profile.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct RtoProfile {
-    /// `default` or `aggressive`.
+    /// `default` or `aggressive`: the timing profile.
     pub profile: String,
+    /// The network profile between the lab's places.
+    pub wan: WanProfile,
+    /// Per run that reported: acked messages lost against the mirror's lag at the kill (the
+    /// most an unplanned failover may lose).
+    pub loss_at_kill: Vec<LossAtKill>,
+    /// Ids acked by both regions, summed over the runs (must be 0).
+    pub dual_writes: u64,
     /// The `[timing]` settings the watchdogs ran with.
     pub settings: BTreeMap<String, String>,
     /// The configured detection window (`failover_delay`), ms: what no failover can beat.
@@ -80,6 +93,40 @@ pub struct RtoProfile {
     pub failures: Vec<String>,
     /// Every run's demo report, as `natsdr demo --json` prints it.
     pub runs: Vec<Report>,
+}
+
+/// One region-loss run's loss against what it was allowed to lose.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LossAtKill {
+    /// Acked messages the new primary does not hold.
+    pub acked_lost: u64,
+    /// The mirror's lag in messages just before the kill, as the standby's watchdog saw it.
+    pub lag_at_kill: Option<u64>,
+}
+
+/// One fault held on a lab under acked load through DNS, and what the client and natsdr did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct OutageCase {
+    /// What was done, in words (`US isolated for 2 s`, `us watchdog restarted`).
+    pub case: String,
+    /// The network profile between the lab's places.
+    pub wan: WanProfile,
+    /// How long the fault was held, ms (none for a start or a restart).
+    pub hold_ms: Option<u64>,
+    /// True when the primary moved (a new epoch in the arbiter, or EU began failing over).
+    pub failed_over: bool,
+    /// The longest stretch without an ack at the client from the fault to the end of the
+    /// observation, ms: the write outage it saw.
+    pub write_outage_ms: Option<u64>,
+    /// Fence actions natsdr performed (self-fences and fences of another region), from the
+    /// watchdogs' logs.
+    pub fences: u64,
+    /// Transitions of any watchdog into `self_fenced`.
+    pub self_fenced: u64,
+    /// How long the case was observed after the fault ended, ms.
+    pub observed_ms: u64,
+    /// What went wrong, if the case could not be run.
+    pub error: Option<String>,
 }
 
 /// Planned switchovers under load.
@@ -137,6 +184,7 @@ impl RtoProfile {
     /// Summarises a profile's runs: `Err` runs become failures, runs without a failover too.
     pub fn from_runs(
         profile: &str,
+        wan: WanProfile,
         settings: BTreeMap<String, String>,
         detection_window_ms: u64,
         runs: Vec<Result<Report, String>>,
@@ -183,6 +231,15 @@ impl RtoProfile {
         };
         Self {
             profile: profile.to_owned(),
+            wan,
+            loss_at_kill: ok
+                .iter()
+                .map(|r| LossAtKill {
+                    acked_lost: r.acked_lost,
+                    lag_at_kill: r.lag_at_kill,
+                })
+                .collect(),
+            dual_writes: ok.iter().map(|r| r.dual_writes).sum(),
             settings,
             detection_window_ms,
             total: Summary::of(&rtos),
@@ -241,10 +298,18 @@ impl BenchReport {
     /// Checks the issue's targets against the figures (call once they are all in).
     pub fn check_targets(&mut self) {
         let mut t = Vec::new();
-        let default = self.rto.iter().find(|p| p.profile == "default");
+        // The deployment's own distance first; a run without it is judged on what it measured.
+        let default = [WanProfile::Transatlantic, WanProfile::Lan, WanProfile::Far]
+            .into_iter()
+            .find_map(|wan| {
+                self.rto
+                    .iter()
+                    .find(|p| p.profile == "default" && p.wan == wan)
+            });
         let rto = default.and_then(|p| p.total);
+        let on = default.map_or_else(String::new, |p| format!(", {} network", p.wan));
         t.push(check(
-            "RTO median, region loss, default settings",
+            &format!("RTO median, region loss, default settings{on}"),
             format!("<= {} ms", target::RTO_MEDIAN_MS),
             rto.map(|s| {
                 (
@@ -254,12 +319,28 @@ impl BenchReport {
             }),
         ));
         t.push(check(
-            "RTO p95, region loss, default settings",
+            &format!("RTO p95, region loss, default settings{on}"),
             format!("<= {} ms", target::RTO_P95_MS),
             rto.map(|s| {
                 (
                     format!("{} ms over {} runs", s.p95, s.n),
                     s.p95 <= target::RTO_P95_MS,
+                )
+            }),
+        ));
+        let isolations: Vec<&OutageCase> = self
+            .false_failover
+            .iter()
+            .filter(|c| c.error.is_none())
+            .collect();
+        t.push(check(
+            "false failovers, the primary region isolated for up to 3 s",
+            "0".into(),
+            (!isolations.is_empty()).then(|| {
+                let moved = isolations.iter().filter(|c| c.failed_over).count();
+                (
+                    format!("{moved} over {} isolations", isolations.len()),
+                    moved == 0,
                 )
             }),
         ));
@@ -321,7 +402,7 @@ impl BenchReport {
              and shared, so medians and p95s, not means.\n",
             m.cpus, m.kernel, m.natsdr_version, m.build, self.nats_version
         );
-        let _ = writeln!(s, "## Targets (issue #8)\n");
+        let _ = writeln!(s, "## Targets\n");
         let _ = writeln!(s, "| what | target | measured | met |\n|---|---|---|---|");
         for t in &self.targets {
             let met = match t.met {
@@ -339,9 +420,12 @@ impl BenchReport {
              to the client's first acked publish in EU. Overhead = RTO minus the configured \
              detection window (`failover_delay`), which no failover can beat.\n"
         );
+        render_rto_by_wan(&mut s, &self.rto);
         for p in &self.rto {
             render_profile(&mut s, p);
         }
+        render_false_failover(&mut s, &self.false_failover);
+        render_availability(&mut s, &self.availability);
         render_switchover(&mut s, &self.switchover);
         render_footprint(&mut s, &self.footprint);
         s
@@ -392,8 +476,123 @@ fn summary_row(s: &mut String, name: &str, x: Option<&Summary>) {
     }
 }
 
+/// The network profiles side by side: what the distance between the regions does to the RTO
+/// and to what a failover may lose.
+fn render_rto_by_wan(s: &mut String, rto: &[RtoProfile]) {
+    if rto.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "Per network profile (`lan`: 0 ms; `transatlantic`: 45 ms each way +-5 ms; `far`: \
+         100 ms each way +-15 ms, on the leafnode, the watchdogs' cross-region probes and the \
+         watchdog-to-watchdog links; the client sits beside the primary):\n"
+    );
+    let _ = writeln!(
+        s,
+        "| network | timing | failed over | RTO median ms | RTO p95 ms | acked lost / lag at kill, per run | dual writes |\n|---|---|---|---|---|---|---|"
+    );
+    for p in rto {
+        let runs = p.runs.len()
+            + p.failures
+                .iter()
+                .filter(|f| !f.contains("no failover"))
+                .count();
+        let moved = p.total.map_or(0, |t| t.n);
+        let loss: Vec<String> = p
+            .loss_at_kill
+            .iter()
+            .map(|l| {
+                format!(
+                    "{}/{}",
+                    l.acked_lost,
+                    l.lag_at_kill.map_or("?".to_owned(), |n| n.to_string())
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {moved}/{runs} | {} | {} | {} | {} |",
+            p.wan,
+            p.profile,
+            p.total.map_or("-".to_owned(), |t| t.median.to_string()),
+            p.total.map_or("-".to_owned(), |t| t.p95.to_string()),
+            if loss.is_empty() {
+                "-".to_owned()
+            } else {
+                loss.join(", ")
+            },
+            p.dual_writes
+        );
+    }
+    let _ = writeln!(s);
+}
+
+fn outage_rows(s: &mut String, cases: &[OutageCase]) {
+    let _ = writeln!(
+        s,
+        "| case | network | failed over | write outage at the client ms | fences | self-fenced | observed after ms |\n|---|---|---|---|---|---|---|"
+    );
+    for c in cases {
+        let outage = c
+            .write_outage_ms
+            .map_or_else(|| "-".to_owned(), |v| v.to_string());
+        let moved = if c.error.is_some() {
+            "-"
+        } else if c.failed_over {
+            "**yes**"
+        } else {
+            "no"
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {moved} | {outage} | {} | {} | {} |",
+            c.case, c.wan, c.fences, c.self_fenced, c.observed_ms
+        );
+    }
+    let _ = writeln!(s);
+    for c in cases {
+        if let Some(e) = &c.error {
+            let _ = writeln!(s, "- failed: {} ({}): {e}", c.case, c.wan);
+        }
+    }
+    if cases.iter().any(|c| c.error.is_some()) {
+        let _ = writeln!(s);
+    }
+}
+
+fn render_false_failover(s: &mut String, cases: &[OutageCase]) {
+    if cases.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "## False failovers: the primary region isolated\n");
+    let _ = writeln!(
+        s,
+        "Each case: a fresh lab, three watchdogs, the same acked load through DNS, then every path \
+         to and from US cut except its own watchdog's (leaf, wd:eu->us, wd:witness->us, \
+         peer:us->*, peer:*->us), held, healed, and watched a while longer. None may fail over. \
+         Write outage = the longest stretch without an ack at the client from the cut to the end \
+         of the observation; fences = fence actions in the watchdogs' logs.\n"
+    );
+    outage_rows(s, cases);
+}
+
+fn render_availability(s: &mut String, cases: &[OutageCase]) {
+    if cases.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "## Availability: outages natsdr itself causes\n");
+    let _ = writeln!(
+        s,
+        "Under the same acked load: the three watchdogs started together against a healthy lab, \
+         each watchdog killed and started again alone, and isolations of US around the detection \
+         window. Write outage and fences as above.\n"
+    );
+    outage_rows(s, cases);
+}
+
 fn render_profile(s: &mut String, p: &RtoProfile) {
-    let _ = writeln!(s, "### Profile `{}`\n", p.profile);
+    let _ = writeln!(s, "### Profile `{}`, `{}` network\n", p.profile, p.wan);
     let _ = writeln!(
         s,
         "Settings: {}; detection window {} ms.\n",
@@ -431,7 +630,7 @@ fn render_profile(s: &mut String, p: &RtoProfile) {
     ] {
         summary_row(s, what, p.steps.get(k));
     }
-    if !p.steps.contains_key("fence") {
+    if p.total.is_some() && !p.steps.contains_key("fence") {
         let _ = writeln!(
             s,
             "\nNo fence was attempted: in each run the EU watchdog's latest round found US down \
@@ -450,6 +649,9 @@ fn render_profile(s: &mut String, p: &RtoProfile) {
 }
 
 fn render_switchover(s: &mut String, sw: &Switchover) {
+    if sw.runs.is_empty() && sw.failures.is_empty() {
+        return;
+    }
     let _ = writeln!(s, "## Planned switchover\n");
     let _ = writeln!(
         s,
@@ -476,6 +678,9 @@ fn render_switchover(s: &mut String, sw: &Switchover) {
 }
 
 fn render_footprint(s: &mut String, fp: &[Footprint]) {
+    if fp.is_empty() {
+        return;
+    }
     let _ = writeln!(s, "## Footprint of one watchdog at steady state\n");
     let _ = writeln!(
         s,

@@ -1,4 +1,5 @@
-//! The bench's imperative shell: demo runs for RTO and switchover, a lab per footprint size.
+//! The bench's imperative shell: demo runs for RTO and switchover, a lab per outage case and
+//! per footprint size.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -9,23 +10,61 @@ use time::format_description::well_known::Rfc3339;
 
 use super::BenchError;
 use super::openmetrics::sample;
-use super::report::{BenchReport, Footprint, Machine, RtoProfile, Switchover};
+use super::outage::{Fault, run_case};
+use super::report::{BenchReport, Footprint, Machine, OutageCase, RtoProfile, Switchover};
 use crate::config::Config;
 use crate::demo::{DemoOptions, Report, Scenario, nats_version};
 use crate::exec::{NatsExecutor, Promoter as _};
 use crate::lab::watchdogs::Watchdogs;
-use crate::lab::{GENERATED_PREFIX, Lab, LabOptions, Site, find_nats_server};
+use crate::lab::{GENERATED_PREFIX, Lab, LabOptions, Site, WanProfile, find_nats_server};
 use crate::model::{Epoch, StreamName};
 use crate::nats::connect_regions;
 use crate::topology::{Desired, apply, expected};
 
+/// The parts of the bench, so a person can run a small one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Section {
+    /// Region losses: RTO per timing and network profile.
+    Rto,
+    /// Isolations of the primary region that must not fail over, per network profile.
+    FalseFailover,
+    /// Write outages natsdr causes: watchdogs starting together, each restarted, isolations.
+    Availability,
+    /// Planned switchovers under load.
+    Switchover,
+    /// One watchdog's footprint at N mirrored streams.
+    Footprint,
+}
+
+impl Section {
+    /// Every section, in the order the bench runs them.
+    pub const ALL: [Self; 5] = [
+        Self::Rto,
+        Self::FalseFailover,
+        Self::Availability,
+        Self::Switchover,
+        Self::Footprint,
+    ];
+}
+
+/// The isolations of the availability table: around the default detection window.
+pub const AVAILABILITY_ISOLATIONS_MS: [u64; 4] = [1_000, 2_000, 3_000, 3_500];
+
 /// How much to measure.
 #[derive(Debug, Clone)]
 pub struct BenchOptions {
-    /// Region-loss runs per timing profile (the issue asks for at least 10).
+    /// Which parts to run.
+    pub sections: Vec<Section>,
+    /// Region-loss runs per timing and network profile (the issue asks for at least 10).
     pub runs: usize,
     /// Which timing profiles to run ([`PROFILE_NAMES`]); unknown names are ignored.
     pub profiles: Vec<String>,
+    /// The network profiles of the RTO and false-failover tables.
+    pub wans: Vec<WanProfile>,
+    /// How long each false-failover case isolates the primary region.
+    pub isolations: Vec<Duration>,
+    /// The network of the availability table, the switchovers and the footprint.
+    pub wan: WanProfile,
     /// Planned switchover runs.
     pub switchovers: usize,
     /// Mirrored-stream counts to measure the footprint at (10, 100, 1000 for the issue).
@@ -118,37 +157,83 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
         nats_version: nats_version(&server).map_err(BenchError::Demo)?,
         ..BenchReport::default()
     };
-    for p in PROFILES
-        .iter()
-        .filter(|p| opts.profiles.iter().any(|n| n == p.name))
-    {
-        let mut runs = Vec::new();
-        for i in 1..=opts.runs {
-            eprintln!(
-                "natsdr bench: region loss, {} profile, run {i}/{}",
-                p.name, opts.runs
-            );
-            runs.push(demo(opts, Scenario::RegionLoss, p.env()).await);
+    let wanted = |s: Section| opts.sections.contains(&s);
+    if wanted(Section::Rto) {
+        for p in PROFILES
+            .iter()
+            .filter(|p| opts.profiles.iter().any(|n| n == p.name))
+        {
+            for &wan in &opts.wans {
+                let mut runs = Vec::new();
+                for i in 1..=opts.runs {
+                    eprintln!(
+                        "natsdr bench: region loss, {} timing, {wan} network, run {i}/{}",
+                        p.name, opts.runs
+                    );
+                    runs.push(demo(opts, Scenario::RegionLoss, p.env(), wan).await);
+                }
+                report.rto.push(RtoProfile::from_runs(
+                    p.name,
+                    wan,
+                    p.settings(),
+                    p.window_ms(),
+                    runs,
+                ));
+            }
         }
-        report.rto.push(RtoProfile::from_runs(
-            p.name,
-            p.settings(),
-            p.window_ms(),
-            runs,
-        ));
     }
-    let mut runs = Vec::new();
-    for i in 1..=opts.switchovers {
-        eprintln!(
-            "natsdr bench: planned switchover, run {i}/{}",
-            opts.switchovers
-        );
-        runs.push(demo(opts, Scenario::Switchover, PROFILES[0].env()).await);
+    let mut cases = 0;
+    if wanted(Section::FalseFailover) {
+        for &wan in &opts.wans {
+            for &hold in &opts.isolations {
+                cases += 1;
+                report
+                    .false_failover
+                    .push(case(opts, wan, Fault::IsolateUs(hold), cases).await);
+            }
+        }
     }
-    report.switchover = Switchover::from_runs(runs);
-    for &n in &opts.sizes {
-        eprintln!("natsdr bench: footprint at {n} mirrored streams");
-        report.footprint.push(footprint(opts, n).await);
+    if wanted(Section::Availability) {
+        let mut faults = vec![Fault::StartTogether];
+        faults.extend(Site::ALL.map(Fault::Restart));
+        for ms in AVAILABILITY_ISOLATIONS_MS {
+            faults.push(Fault::IsolateUs(Duration::from_millis(ms)));
+        }
+        for fault in faults {
+            // An isolation the false-failover table already ran on this network is not re-run.
+            let done = report
+                .false_failover
+                .iter()
+                .find(|c| c.wan == opts.wan && c.case == fault.describe() && c.error.is_none());
+            let c = match done {
+                Some(c) => c.clone(),
+                None => {
+                    cases += 1;
+                    case(opts, opts.wan, fault, cases).await
+                }
+            };
+            report.availability.push(c);
+        }
+    }
+    if wanted(Section::Switchover) {
+        let mut runs = Vec::new();
+        for i in 1..=opts.switchovers {
+            eprintln!(
+                "natsdr bench: planned switchover, {} network, run {i}/{}",
+                opts.wan, opts.switchovers
+            );
+            runs.push(demo(opts, Scenario::Switchover, PROFILES[0].env(), opts.wan).await);
+        }
+        report.switchover = Switchover::from_runs(runs);
+    }
+    if wanted(Section::Footprint) {
+        for &n in &opts.sizes {
+            eprintln!(
+                "natsdr bench: footprint at {n} mirrored streams, {} network",
+                opts.wan
+            );
+            report.footprint.push(footprint(opts, n).await);
+        }
     }
     report.generated_at = OffsetDateTime::now_utc()
         .format(&Rfc3339)
@@ -171,10 +256,25 @@ pub fn write(report: &BenchReport, json: &Path, markdown: &Path) -> Result<(), B
     std::fs::write(markdown, report.markdown()).map_err(io(markdown))
 }
 
+/// One outage case, with its progress on stderr.
+async fn case(opts: &BenchOptions, wan: WanProfile, fault: Fault, n: usize) -> OutageCase {
+    eprintln!("natsdr bench: {}, {wan} network", fault.describe());
+    let c = run_case(&opts.natsdr_exe, wan, fault, n).await;
+    match &c.error {
+        None => eprintln!(
+            "  failed_over {}, write_outage_ms {:?}, fences {}, self_fenced {}",
+            c.failed_over, c.write_outage_ms, c.fences, c.self_fenced
+        ),
+        Some(e) => eprintln!("  failed: {e}"),
+    }
+    c
+}
+
 async fn demo(
     opts: &BenchOptions,
     scenario: Scenario,
     env: Vec<(String, String)>,
+    wan: WanProfile,
 ) -> Result<Report, String> {
     let d = DemoOptions {
         scenario,
@@ -183,14 +283,24 @@ async fn demo(
         natsdr_exe: opts.natsdr_exe.clone(),
         env,
         dns: crate::demo::DemoDns::Rfc2136,
+        wan,
     };
     let r = crate::demo::run(&d)
         .await
         .map_err(|e| crate::error_chain(&e));
     match &r {
         Ok(r) => eprintln!(
-            "  rto_ms {:?}, max_ack_gap_ms {}, acked_lost {}, ok {}",
-            r.rto_ms, r.max_ack_gap_ms, r.acked_lost, r.ok
+            "  rto_ms {:?}, max_ack_gap_ms {}, acked_lost {}, lag_at_kill {:?}, ok {}{}",
+            r.rto_ms,
+            r.max_ack_gap_ms,
+            r.acked_lost,
+            r.lag_at_kill,
+            r.ok,
+            if r.unmet.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", r.unmet.join("; "))
+            }
         ),
         Err(e) => eprintln!("  failed: {e}"),
     }
@@ -227,6 +337,7 @@ async fn footprint(opts: &BenchOptions, n: usize) -> Footprint {
         Ok(mut lab_opts) => {
             lab_opts.natsdr_exe = opts.natsdr_exe.clone();
             lab_opts.owner_pid = Some(std::process::id());
+            lab_opts.wan = opts.wan;
             match Lab::up(lab_opts).await {
                 Ok(mut lab) => {
                     if let Err(e) = measure(opts, &mut lab, &mut f).await {

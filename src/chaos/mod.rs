@@ -10,7 +10,7 @@ use std::fmt::Write as _;
 use std::path::PathBuf;
 
 pub use check::{INVARIANTS, Verdict};
-pub use run::{ChaosOptions, run_seed};
+pub use run::{ChaosOptions, run_seed, run_seed_on};
 pub use schedule::{Episode, Fault, Schedule, SplitMix64};
 
 use crate::demo::DemoError;

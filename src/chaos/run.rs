@@ -18,7 +18,7 @@ use crate::demo::run::{caught_up, connect_js, load_target, stream_ids};
 use crate::demo::{DemoError, LoadGen};
 use crate::dns::{AnyArbiter, Arbiter as _};
 use crate::lab::watchdogs::Watchdogs;
-use crate::lab::{Lab, LabOptions, NetPath, Site};
+use crate::lab::{Lab, LabOptions, NetPath, Site, WanProfile};
 use crate::testkit::receiver::{Receiver, ReceiverOptions};
 use crate::topology::{Desired, apply, expected};
 
@@ -46,10 +46,20 @@ pub struct ChaosOptions {
     pub natsdr_exe: PathBuf,
 }
 
-/// Runs one seed on a fresh lab. A harness failure (the lab did not start) is an error; a broken
-/// invariant is a report whose verdicts say so. The lab's directory is removed when every
-/// invariant held and kept (its logs are the evidence) when not.
+/// Runs one seed on a fresh LAN lab (see [`run_seed_on`]).
 pub async fn run_seed(seed: u64, duration: Duration, exe: &Path) -> Result<SeedReport, ChaosError> {
+    run_seed_on(seed, duration, exe, WanProfile::Lan).await
+}
+
+/// Runs one seed on a fresh lab whose places are `wan` apart. A harness failure (the lab did not
+/// start) is an error; a broken invariant is a report whose verdicts say so. The lab's directory
+/// is removed when every invariant held and kept (its logs are the evidence) when not.
+pub async fn run_seed_on(
+    seed: u64,
+    duration: Duration,
+    exe: &Path,
+    wan: WanProfile,
+) -> Result<SeedReport, ChaosError> {
     let dir = std::env::temp_dir().join(format!("natsdr-chaos-{}-{seed}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let started = tokio::time::Instant::now();
@@ -57,6 +67,7 @@ pub async fn run_seed(seed: u64, duration: Duration, exe: &Path) -> Result<SeedR
     let mut lab_opts = LabOptions::new(&dir).map_err(ChaosError::Lab)?;
     lab_opts.natsdr_exe = exe.to_owned();
     lab_opts.owner_pid = Some(std::process::id());
+    lab_opts.wan = wan;
     let mut lab = Lab::up(lab_opts).await.map_err(ChaosError::Lab)?;
     let result = drive(&schedule, &mut lab, exe).await;
     let _ = lab.shutdown().await;

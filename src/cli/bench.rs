@@ -3,19 +3,40 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::exit;
-use crate::bench::{BenchError, BenchOptions};
-use crate::lab::LabError;
+use crate::bench::{BenchError, BenchOptions, Section};
+use crate::lab::{LabError, WanProfile};
 
 /// How much `natsdr bench` measures and where it writes.
 #[derive(Debug, clap::Args)]
 pub struct BenchArgs {
-    /// Region-loss runs per timing profile.
+    /// The parts to run, comma-separated (default: all).
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        conflicts_with = "availability_only"
+    )]
+    only: Vec<Section>,
+    /// Run the availability table only (same as `--only availability`).
+    #[arg(long)]
+    availability_only: bool,
+    /// Region-loss runs per timing and network profile.
     #[arg(long, default_value_t = 10)]
     runs: usize,
+    /// Network profiles of the RTO and false-failover tables, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',',
+          default_values_t = [WanProfile::Lan, WanProfile::Transatlantic, WanProfile::Far])]
+    profiles: Vec<WanProfile>,
     /// Timing profiles to measure RTO on, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values = crate::bench::PROFILE_NAMES,
+    #[arg(long, value_delimiter = ',', default_values = ["default"],
           value_parser = clap::builder::PossibleValuesParser::new(crate::bench::PROFILE_NAMES))]
-    profiles: Vec<String>,
+    timings: Vec<String>,
+    /// Seconds each false-failover case isolates the primary region, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1.0, 2.0, 3.0])]
+    isolations: Vec<f64>,
+    /// The network of the availability table, the switchovers and the footprint.
+    #[arg(long, value_enum, default_value_t = WanProfile::Transatlantic)]
+    wan: WanProfile,
     /// Planned switchover runs.
     #[arg(long, default_value_t = 3)]
     switchovers: usize,
@@ -43,9 +64,29 @@ pub fn run(args: &BenchArgs) -> u8 {
             return exit::FAILURE;
         }
     };
+    let sections = if args.availability_only {
+        vec![Section::Availability]
+    } else if args.only.is_empty() {
+        Section::ALL.to_vec()
+    } else {
+        args.only.clone()
+    };
+    let Some(isolations) = args
+        .isolations
+        .iter()
+        .map(|s| Duration::try_from_secs_f64(*s).ok())
+        .collect::<Option<Vec<_>>>()
+    else {
+        eprintln!("natsdr bench: --isolations takes seconds, e.g. 1,2,3.5");
+        return exit::USAGE;
+    };
     let opts = BenchOptions {
+        sections,
         runs: args.runs,
-        profiles: args.profiles.clone(),
+        profiles: args.timings.clone(),
+        wans: args.profiles.clone(),
+        isolations,
+        wan: args.wan,
         switchovers: args.switchovers,
         sizes: args.sizes.clone(),
         window: Duration::from_secs(args.window_secs),

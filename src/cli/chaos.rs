@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::exit;
-use crate::chaos::{ChaosError, SeedReport, run_seed, summary};
-use crate::lab::LabError;
+use crate::chaos::{ChaosError, SeedReport, run_seed_on, summary};
+use crate::lab::{LabError, WanProfile};
 
 /// Which seeds `natsdr chaos` runs, for how long, and where the JSON goes.
 #[derive(Debug, clap::Args)]
@@ -25,6 +25,10 @@ pub struct ChaosArgs {
     /// Also write every seed's verdicts as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// The latency between the regions and the witness, under the seed's faults: `lan`,
+    /// `transatlantic` (45 ms each way, +-5 ms) or `far` (100 ms each way, +-15 ms).
+    #[arg(long, value_enum, default_value_t = WanProfile::Lan)]
+    wan: WanProfile,
 }
 
 /// Runs the seeds; exit 0 when every invariant held for every seed, 1 when not, 69 when
@@ -46,7 +50,7 @@ pub fn run(args: &ChaosArgs) -> u8 {
     let mut reports: Vec<SeedReport> = Vec::new();
     let mut failing: Vec<(u64, String)> = Vec::new();
     for seed in seeds {
-        match rt.block_on(run_seed(seed, duration, &exe)) {
+        match rt.block_on(run_seed_on(seed, duration, &exe, args.wan)) {
             Ok(r) => {
                 print!("{}", r.render());
                 if !r.held() {
@@ -70,6 +74,7 @@ pub fn run(args: &ChaosArgs) -> u8 {
     if let Some(path) = &args.json {
         let json = serde_json::json!({
             "duration_secs": args.duration_secs,
+            "wan": args.wan,
             "seeds": reports.iter().map(to_json).collect::<Vec<_>>(),
             "failing": failing.iter().map(|(s, why)| serde_json::json!({"seed": s, "why": why})).collect::<Vec<_>>(),
         });
@@ -87,8 +92,8 @@ pub fn run(args: &ChaosArgs) -> u8 {
     } else {
         for (seed, why) in &failing {
             println!(
-                "failing seed: {seed} ({why}) (replay: natsdr chaos --seed {seed} --duration-secs {})",
-                args.duration_secs
+                "failing seed: {seed} ({why}) (replay: natsdr chaos --seed {seed} --duration-secs {} --wan {})",
+                args.duration_secs, args.wan
             );
         }
         exit::FAILURE

@@ -3,14 +3,21 @@ use std::path::PathBuf;
 
 use super::exit;
 use crate::demo::{DemoDns, DemoError, DemoOptions, Scenario, run as run_demo};
-use crate::lab::LabError;
+use crate::lab::{LabError, WanProfile};
 
 /// 128 + SIGINT, as shells report an interrupted command.
 const INTERRUPTED: u8 = 130;
 
 /// Runs the scenario; exit 0 when its expectation held, 1 when it did not or the demo failed,
 /// 69 when nats-server or BIND is missing, 130 when interrupted.
-pub fn run(scenario: Scenario, dns: DemoDns, json: bool, dir: Option<PathBuf>, keep: bool) -> u8 {
+pub fn run(
+    scenario: Scenario,
+    dns: DemoDns,
+    wan: WanProfile,
+    json: bool,
+    dir: Option<PathBuf>,
+    keep: bool,
+) -> u8 {
     let natsdr_exe = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => {
@@ -25,9 +32,12 @@ pub fn run(scenario: Scenario, dns: DemoDns, json: bool, dir: Option<PathBuf>, k
         natsdr_exe,
         env: Vec::new(),
         dns,
+        wan,
     };
     if !json {
-        eprintln!("natsdr demo: starting a two-region lab for the {scenario} scenario...");
+        eprintln!(
+            "natsdr demo: starting a two-region lab ({wan} network) for the {scenario} scenario..."
+        );
     }
     let rt = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     // NB: on Ctrl-C or SIGTERM the demo future is dropped, which kills the watchdogs and the

@@ -81,15 +81,22 @@ enum Command {
         /// API (ministack, from `make deps`) whose records are served to clients by BIND.
         #[arg(long, value_enum, default_value_t = crate::demo::DemoDns::Rfc2136)]
         dns: crate::demo::DemoDns,
+        /// The latency between the regions and the witness: `lan` (none), `transatlantic`
+        /// (45 ms each way, +-5 ms, as between us-east-1 and eu-central-1) or `far` (100 ms
+        /// each way, +-15 ms). The load generator sits beside the primary either way.
+        #[arg(long, value_enum, default_value_t = crate::lab::WanProfile::Transatlantic)]
+        wan: crate::lab::WanProfile,
     },
-    /// Issue #8's benchmark on this machine: RTO on region loss (default and aggressive timing),
-    /// planned switchovers, and one watchdog's footprint at N mirrored streams. Writes the JSON
-    /// and BENCHMARKS.md; exit 0 when it ran (targets missed are reported, not an error).
+    /// The benchmark on this machine: RTO on region loss per network profile (lan,
+    /// transatlantic, far), isolations of the primary that must not fail over, the write outages
+    /// natsdr itself causes, planned switchovers, and one watchdog's footprint at N mirrored
+    /// streams. Writes the JSON and BENCHMARKS.md; exit 0 when it ran (targets missed are
+    /// reported, not an error). `--only` / `--availability-only` run a part.
     Bench {
         #[command(flatten)]
         args: bench::BenchArgs,
     },
-    /// Seeded chaos runs on the lab (issue #8): load through DNS while a seed's schedule kills
+    /// Seeded chaos runs on the lab: load through DNS while a seed's schedule kills
     /// nodes, regions and watchdogs, cuts and slows links, stalls DNS and a watchdog, and takes
     /// PagerDuty down; then heal, fail back if needed, and check the invariants. Exit 1 and the
     /// failing seeds when any invariant failed.
@@ -185,7 +192,8 @@ pub fn main() -> ExitCode {
             dir,
             keep,
             dns,
-        } => demo::run(scenario, dns, json, dir, keep),
+            wan,
+        } => demo::run(scenario, dns, wan, json, dir, keep),
         Command::Bench { args } => bench::run(&args),
         Command::Chaos { args } => chaos::run(&args),
         Command::Plan { config } => topology::run_plan(&config),

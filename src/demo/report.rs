@@ -8,6 +8,7 @@ use time::format_description::well_known::Rfc3339;
 
 use super::scenario::Scenario;
 use crate::api::model::TransitionRecord;
+use crate::lab::WanProfile;
 
 /// The outcome of one demo run. Field names are the JSON contract of `natsdr demo --json`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -16,6 +17,8 @@ pub struct Report {
     pub scenario: Scenario,
     /// `nats-server --version` of the lab's servers.
     pub nats_version: String,
+    /// The network profile between the lab's places (`lan`, `transatlantic`, `far`).
+    pub wan: WanProfile,
     /// True when the primary moved (epoch claimed and a new region active).
     pub failover: bool,
     /// Fault to the first acked publish in the new primary; `None` without a failover.
@@ -125,8 +128,8 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(
             s,
-            "natsdr demo: {} (nats-server {})",
-            self.scenario, self.nats_version
+            "natsdr demo: {} (nats-server {}, {} network)",
+            self.scenario, self.nats_version, self.wan
         );
         let p = &self.phases_ms;
         let mut steps: Vec<(u64, &str)> = vec![(0, "fault injected")];
@@ -259,6 +262,7 @@ mod tests {
         for k in [
             "scenario",
             "nats_version",
+            "wan",
             "failover",
             "rto_ms",
             "phases_ms",
@@ -274,6 +278,7 @@ mod tests {
             assert!(v.get(k).is_some(), "missing {k}: {v}");
         }
         assert_eq!(v["scenario"], "region-loss");
+        assert_eq!(v["wan"], "lan");
         for k in ["detect", "confirm", "failed_over", "first_ack"] {
             assert!(v["phases_ms"].get(k).is_some(), "missing phases_ms.{k}");
         }

@@ -16,7 +16,7 @@ use crate::api::model::Status;
 use crate::config::Config;
 use crate::dns::{AnyArbiter, Arbiter as _, Ownership};
 use crate::lab::watchdogs::Watchdogs;
-use crate::lab::{Lab, LabManifest, LabOptions, LabRegion, NetPath, Site};
+use crate::lab::{Lab, LabManifest, LabOptions, LabRegion, NetPath, Site, WanProfile};
 use crate::model::Region;
 use crate::nats::{JsApi, RegionClients};
 use crate::topology::{Desired, apply, expected};
@@ -47,6 +47,8 @@ pub struct DemoOptions {
     pub env: Vec<(String, String)>,
     /// The DNS provider the watchdogs claim and swap through.
     pub dns: DemoDns,
+    /// The latency between the lab's regions and the witness.
+    pub wan: WanProfile,
 }
 
 /// The DNS provider of a demo run.
@@ -98,6 +100,7 @@ async fn run_in(opts: &DemoOptions, dir: &Path) -> Result<Report, DemoError> {
     let mut lab_opts = LabOptions::new(dir).map_err(DemoError::Lab)?;
     lab_opts.natsdr_exe = opts.natsdr_exe.clone();
     lab_opts.owner_pid = Some(std::process::id());
+    lab_opts.wan = opts.wan;
     let nats_version = nats_version(&lab_opts.nats_server)?;
     let mut lab = Lab::up(lab_opts).await.map_err(DemoError::Lab)?;
     let result = drive(opts, &mut lab, nats_version).await;
@@ -255,6 +258,7 @@ async fn drive(
     let mut report = Report {
         scenario,
         nats_version,
+        wan: opts.wan,
         failover,
         rto_ms: if failover { first_ack } else { None },
         phases_ms: phases,

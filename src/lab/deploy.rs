@@ -16,8 +16,9 @@ use super::manifest::{
     Credentials, DnsInfo, LabManifest, ManifestError, NodeInfo, ProcessInfo, RegionInfo, Route,
     WatchdogInfo,
 };
-use super::names::{LabRegion, NetPath, Site};
+use super::names::{LabRegion, LabTarget, NetPath, Site};
 use super::natsdr_conf::{self, Secrets, View};
+use super::wan::WanProfile;
 use super::{nats_conf, netd, process};
 
 /// Nodes per region: the smallest cluster that survives one loss.
@@ -96,10 +97,14 @@ pub enum LabError {
     #[error("starting the lab's DNS server panicked")]
     DnsPanicked(#[source] tokio::task::JoinError),
     /// A node exited while the lab waited for it.
-    #[error("{node} exited: {last_lines}")]
+    #[error("{node} {how}; the end of its log ({log}):\n{last_lines}")]
     NodeDied {
         /// The node.
         node: String,
+        /// How it ended (`exited with status 1`, `was killed by signal 9`), as far as known.
+        how: String,
+        /// Its log.
+        log: PathBuf,
         /// The end of its log, usually the reason.
         last_lines: String,
     },
@@ -135,6 +140,8 @@ pub struct LabOptions {
     pub owner_pid: Option<u32>,
     /// How long `up` and restarts wait for JetStream meta leaders and leafnodes.
     pub ready_timeout: Duration,
+    /// The latency between the lab's places (regions, witness): a baseline under every fault.
+    pub wan: WanProfile,
 }
 
 impl LabOptions {
@@ -151,6 +158,7 @@ impl LabOptions {
             natsdr_exe,
             owner_pid: None,
             ready_timeout: Duration::from_secs(60),
+            wan: WanProfile::Lan,
         })
     }
 }
@@ -208,6 +216,12 @@ impl Lab {
         let manifest = plan(&dir, &opts, &reserved.in_use())?;
         reserved.record(&manifest);
         write_files(&manifest)?;
+        // The profile is in the table before netd starts, so no connection ever skips it.
+        Faults {
+            wan: opts.wan,
+            ..Faults::default()
+        }
+        .save(&dir)?;
 
         let mut lab = Self {
             manifest,
@@ -241,6 +255,11 @@ impl Lab {
             ready_timeout: Duration::from_secs(60),
             detached: true,
         })
+    }
+
+    /// The lab's network profile (from its fault table).
+    pub fn wan(&self) -> Result<WanProfile, LabError> {
+        Ok(Faults::load(&self.manifest.dir)?.wan)
     }
 
     /// The lab's description (what `lab.json` holds).
@@ -334,6 +353,15 @@ impl Lab {
         let applied = Faults::acknowledged(&manifest.dir) == Some(faults.generation);
         Ok(LabStatus {
             processes,
+            wan: faults.wan,
+            paths: NetPath::all()
+                .into_iter()
+                .map(|p| PathStatus {
+                    path: p,
+                    baseline: faults.wan.baseline(p),
+                    fault: faults.get(p),
+                })
+                .collect(),
             faults: faults.paths,
             faults_applied: applied,
         })
@@ -409,15 +437,33 @@ impl Lab {
         update_fault(&self.manifest.dir, path, |f| f.cut = true).await
     }
 
-    /// Removes every fault (cut and latency) from `path`; returns once netd has it in force.
+    /// Removes every fault from `path`, returning it to its profile baseline (not to zero);
+    /// returns once netd has it in force.
     pub async fn heal(&self, path: NetPath) -> Result<(), LabError> {
         update_fault(&self.manifest.dir, path, |f| *f = PathFault::default()).await
     }
 
-    /// Delays every chunk on `path` by `latency` in each direction (zero removes the delay).
+    /// Delays every chunk on `path` by `latency` in each direction on top of its baseline (zero
+    /// removes the added delay).
     pub async fn slow(&self, path: NetPath, latency: Duration) -> Result<(), LabError> {
         let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
         update_fault(&self.manifest.dir, path, |f| f.latency_ms = ms).await
+    }
+
+    /// Kills a node or a whole region (SIGKILL).
+    pub async fn kill(&mut self, target: LabTarget) -> Result<(), LabError> {
+        match target {
+            LabTarget::Node(region, index) => self.kill_node(region, index).await,
+            LabTarget::Region(region) => self.kill_region(region).await,
+        }
+    }
+
+    /// Starts a killed node or region again and waits until it is ready.
+    pub async fn restart(&mut self, target: LabTarget) -> Result<(), LabError> {
+        match target {
+            LabTarget::Node(region, index) => self.restart_node(region, index).await,
+            LabTarget::Region(region) => self.restart_region(region).await,
+        }
     }
 
     fn node(&self, region: LabRegion, index: usize) -> Result<&NodeInfo, LabError> {
@@ -564,7 +610,7 @@ impl Lab {
 
     /// Waits until every node accepts clients (the last listener nats-server opens), failing
     /// fast with the log's end when a node died (a port taken after all, a bad config).
-    async fn wait_listening(&self) -> Result<(), LabError> {
+    async fn wait_listening(&mut self) -> Result<(), LabError> {
         let nodes: Vec<NodeInfo> = self
             .manifest
             .regions
@@ -594,28 +640,34 @@ impl Lab {
         self.check_nodes_alive(None)
     }
 
-    /// Fails with the end of a node's log if a node of `region` (or any node) has died.
-    fn check_nodes_alive(&self, region: Option<LabRegion>) -> Result<(), LabError> {
-        let dir = &self.manifest.dir;
-        for r in self
+    /// Fails with how a node ended and the end of its own log if a node of `region` (or any
+    /// node) has died.
+    fn check_nodes_alive(&mut self, region: Option<LabRegion>) -> Result<(), LabError> {
+        let dir = self.manifest.dir.clone();
+        let dead = self
             .manifest
             .regions
             .iter()
             .filter(|r| region.is_none_or(|want| r.region == want))
-        {
-            for n in &r.nodes {
-                if !n.pid.is_some_and(|p| process::belongs_to(p, dir)) {
-                    return Err(LabError::NodeDied {
-                        node: n.name.clone(),
-                        last_lines: log_tail(&n.log),
-                    });
-                }
-            }
-        }
-        Ok(())
+            .flat_map(|r| &r.nodes)
+            .find(|n| !n.pid.is_some_and(|p| process::belongs_to(p, &dir)))
+            .cloned();
+        let Some(n) = dead else {
+            return Ok(());
+        };
+        let how = match self.children.get_mut(&n.name).map(Child::try_wait) {
+            Some(Ok(Some(status))) => exit_description(status),
+            _ => "is not running".to_owned(),
+        };
+        Err(LabError::NodeDied {
+            how,
+            last_lines: log_tail_lines(&n.log, NODE_DIED_LINES),
+            log: n.log,
+            node: n.name,
+        })
     }
 
-    async fn wait_region_ready(&self, region: LabRegion) -> Result<(), LabError> {
+    async fn wait_region_ready(&mut self, region: LabRegion) -> Result<(), LabError> {
         let nodes = self.manifest.region(region).nodes.clone();
         let dir = self.manifest.dir.clone();
         let leaf = region == LabRegion::Eu;
@@ -694,10 +746,25 @@ impl Drop for Lab {
 pub struct LabStatus {
     /// Every lab process, nodes first.
     pub processes: Vec<ProcessStatus>,
-    /// The faulted paths (healthy paths are not listed).
+    /// The network profile the lab was started with.
+    pub wan: WanProfile,
+    /// Every path with its profile baseline and its fault on top.
+    pub paths: Vec<PathStatus>,
+    /// The faulted paths (paths carrying their baseline only are not listed).
     pub faults: BTreeMap<NetPath, PathFault>,
     /// True when netd has acknowledged the current fault table.
     pub faults_applied: bool,
+}
+
+/// One network path as `status` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PathStatus {
+    /// Which path.
+    pub path: NetPath,
+    /// What the network profile puts on it.
+    pub baseline: PathFault,
+    /// What was injected on top (`lab cut|slow`), healthy when nothing was.
+    pub fault: PathFault,
 }
 
 /// One lab process.
@@ -737,15 +804,21 @@ impl fmt::Display for LabStatus {
                 _ => writeln!(f, "{:<16} {state}", p.name)?,
             }
         }
-        if self.faults.is_empty() {
-            writeln!(f, "faults: none")?;
-        }
-        for (path, fault) in &self.faults {
-            match (fault.cut, fault.latency_ms) {
-                (true, 0) => writeln!(f, "{path}: cut")?,
-                (true, ms) => writeln!(f, "{path}: cut (and slowed by {ms}ms)")?,
-                (false, ms) => writeln!(f, "{path}: slowed by {ms}ms")?,
-            }
+        writeln!(
+            f,
+            "network profile: {} ({} between places)",
+            self.wan,
+            self.wan.cross_place()
+        )?;
+        writeln!(f, "{:<26} {:<18} fault", "path", "baseline")?;
+        for p in &self.paths {
+            writeln!(
+                f,
+                "{:<26} {:<18} {}",
+                p.path.to_string(),
+                p.baseline.to_string(),
+                p.fault
+            )?;
         }
         if !self.faults_applied {
             writeln!(f, "(netd has not applied the latest fault table)")?;
@@ -785,11 +858,42 @@ pub async fn update_fault(
     }
 }
 
-/// The last lines of a log file, for error messages.
+/// The last lines of a log file, for one-line error messages.
 fn log_tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(3)..].join(" | ")
+}
+
+/// Lines of a dead node's own log shown when `up` or a restart fails.
+const NODE_DIED_LINES: usize = 15;
+
+/// The last `n` lines of a log file, indented, or a sentence saying it holds nothing (a process
+/// killed before it wrote anything).
+fn log_tail_lines(log: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    if lines.is_empty() {
+        return "  (the log is empty)".to_owned();
+    }
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `exited with status 1`, `was killed by signal 9 (SIGKILL)`.
+fn exit_description(status: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt as _;
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exited with status {code}"),
+        (None, Some(sig)) => match Signal::try_from(sig) {
+            Ok(name) => format!("was killed by signal {sig} ({name})"),
+            Err(_) => format!("was killed by signal {sig}"),
+        },
+        (None, None) => "ended".to_owned(),
+    }
 }
 
 /// Polls `check` every 50 ms until it holds or `timeout` passes.
@@ -1306,4 +1410,33 @@ fn write_natsdr_configs(m: &LabManifest) -> Result<(), LabError> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_nodes_report_gives_the_end_of_its_own_log_or_says_it_is_empty() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("node.log");
+        assert_eq!(log_tail_lines(&log, 2), "  (the log is empty)");
+        std::fs::write(&log, "one\n\ntwo\nthree\n").expect("write");
+        assert_eq!(log_tail_lines(&log, 2), "  two\n  three");
+    }
+
+    #[test]
+    fn how_a_process_ended_is_told_by_exit_code_or_signal() {
+        let run = |script: &str| {
+            std::process::Command::new("sh")
+                .args(["-c", script])
+                .status()
+                .expect("sh runs")
+        };
+        assert_eq!(exit_description(run("exit 3")), "exited with status 3");
+        assert_eq!(
+            exit_description(run("kill -9 $$")),
+            "was killed by signal 9 (SIGKILL)"
+        );
+    }
 }

@@ -13,13 +13,18 @@ pub mod names;
 mod nats_conf;
 mod natsdr_conf;
 pub mod netd;
+pub mod pacing;
 pub mod process;
+mod rng;
+pub mod wan;
 pub mod watchdogs;
 
 pub use deploy::{
-    Lab, LabError, LabOptions, LabStatus, NODES_PER_REGION, ProcessStatus, find_compat_nats_server,
-    find_nats_server, update_fault,
+    Lab, LabError, LabOptions, LabStatus, NODES_PER_REGION, PathStatus, ProcessStatus,
+    find_compat_nats_server, find_nats_server, update_fault,
 };
 pub use manifest::LabManifest;
-pub use names::{LabRegion, NetPath, Site};
+pub use names::{LabRegion, LabTarget, NetPath, Site};
 pub use natsdr_conf::GENERATED_PREFIX;
+pub use rng::SplitMix64;
+pub use wan::WanProfile;

@@ -271,6 +271,50 @@ impl From<NetPath> for String {
     }
 }
 
+/// What `natsdr lab kill|restart` acts on: one node (`us-east-1-0`, `us:0`) or every node of
+/// a region (`us`, `eu-central-1`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LabTarget {
+    /// Node `index` of a region.
+    Node(LabRegion, usize),
+    /// Every node of a region.
+    Region(LabRegion),
+}
+
+impl fmt::Display for LabTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Node(r, i) => write!(f, "{r}-{i}"),
+            Self::Region(r) => write!(f, "{r}"),
+        }
+    }
+}
+
+impl FromStr for LabTarget {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let unknown = || UnknownName {
+            kind: "node or region",
+            name: s.into(),
+            expected: "us, eu, us-east-1, eu-central-1, or a node: us-east-1-0..2, \
+                       eu-central-1-0..2, us:0..2, eu:0..2",
+        };
+        if let Ok(region) = s.parse() {
+            return Ok(Self::Region(region));
+        }
+        let (region, index) = s
+            .split_once(':')
+            .or_else(|| s.rsplit_once('-'))
+            .ok_or_else(unknown)?;
+        let region: LabRegion = region.parse().map_err(|_| unknown())?;
+        let index: usize = index.parse().map_err(|_| unknown())?;
+        if index >= crate::lab::NODES_PER_REGION {
+            return Err(unknown());
+        }
+        Ok(Self::Node(region, index))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,5 +347,23 @@ mod tests {
         assert_eq!(NetPath::Client(LabRegion::Eu).to_string(), "client-eu");
         assert!("peer:us->us".parse::<NetPath>().is_err());
         assert!("cut-everything".parse::<NetPath>().is_err());
+    }
+
+    #[test]
+    fn nodes_and_regions_are_named_either_way() {
+        assert_eq!("us-east-1-0".parse(), Ok(LabTarget::Node(LabRegion::Us, 0)));
+        assert_eq!("eu:2".parse(), Ok(LabTarget::Node(LabRegion::Eu, 2)));
+        assert_eq!("us".parse(), Ok(LabTarget::Region(LabRegion::Us)));
+        assert_eq!("eu-central-1".parse(), Ok(LabTarget::Region(LabRegion::Eu)));
+        for bad in ["us:3", "us-east-1-9", "mars:0", "us-east-1-", "eu-", "0"] {
+            let e = bad.parse::<LabTarget>().expect_err(bad);
+            assert!(e.to_string().contains("us-east-1-0..2"), "{e}");
+        }
+        for t in [
+            LabTarget::Node(LabRegion::Eu, 1),
+            LabTarget::Region(LabRegion::Us),
+        ] {
+            assert_eq!(t.to_string().parse(), Ok(t));
+        }
     }
 }

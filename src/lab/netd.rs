@@ -3,11 +3,13 @@
 //! Each route listens on one address and forwards every accepted connection to the first
 //! upstream that accepts. Faults are per path: a cut path stops forwarding in both directions
 //! without closing anything (no RST, no FIN: the peers see silence, as in a real partition) and
-//! resumes when healed; a slow path delays every chunk. New connections on a cut path are
-//! accepted and then hang until the heal, like SYNs retransmitted into a partition.
+//! resumes when healed; a slow path delays every chunk (latency, jitter, loss stalls and a
+//! bandwidth cap, scheduled by [`super::pacing`]). New connections on a cut path are accepted
+//! and then hang until the heal, like SYNs retransmitted into a partition.
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,6 +21,7 @@ use tokio::time::Instant;
 use super::faults::{Faults, FaultsError, PathFault};
 use super::manifest::{LabManifest, ManifestError, Route};
 use super::names::NetPath;
+use super::pacing::{Link, Pacer};
 use super::process;
 
 /// How often netd looks at the fault table and the owner.
@@ -58,6 +61,7 @@ pub enum NetdError {
 pub async fn run(dir: &Path) -> Result<(), NetdError> {
     let manifest = LabManifest::load(dir).map_err(NetdError::Manifest)?;
     let mut switches: BTreeMap<NetPath, watch::Sender<PathFault>> = BTreeMap::new();
+    let mut links: BTreeMap<NetPath, Links> = BTreeMap::new();
     let mut listeners = Vec::new();
     for route in &manifest.routes {
         let listener = TcpListener::bind(route.listen)
@@ -71,10 +75,11 @@ pub async fn run(dir: &Path) -> Result<(), NetdError> {
             .entry(route.path)
             .or_insert_with(|| watch::Sender::new(PathFault::default()))
             .subscribe();
-        listeners.push((listener, route.clone(), fault));
+        let links = links.entry(route.path).or_default().clone();
+        listeners.push((listener, route.clone(), fault, links));
     }
-    for (listener, route, fault) in listeners {
-        tokio::spawn(accept_loop(listener, route, fault));
+    for (listener, route, fault, links) in listeners {
+        tokio::spawn(accept_loop(listener, route, fault, links));
     }
     tracing::info!(routes = manifest.routes.len(), "netd listening");
 
@@ -84,14 +89,14 @@ pub async fn run(dir: &Path) -> Result<(), NetdError> {
         if applied != Some(faults.generation) {
             for (path, switch) in &switches {
                 switch.send_if_modified(|current| {
-                    let wanted = faults.get(*path);
+                    let wanted = faults.effective(*path);
                     let changed = *current != wanted;
                     *current = wanted;
                     changed
                 });
             }
             Faults::acknowledge(dir, faults.generation).map_err(NetdError::Faults)?;
-            tracing::info!(generation = faults.generation, faults = ?faults.paths, "faults in force");
+            tracing::info!(generation = faults.generation, wan = %faults.wan, faults = ?faults.paths, "faults in force");
             applied = Some(faults.generation);
         }
         if let Some(owner) = manifest.owner_pid
@@ -123,11 +128,48 @@ async fn reap(dir: &Path) {
     process::wait_gone(&pids, Duration::from_secs(10)).await;
 }
 
-async fn accept_loop(listener: TcpListener, route: Route, fault: watch::Receiver<PathFault>) {
+/// Both directions of a path's link, shared by the path's connections (a bandwidth cap is the
+/// path's, not each connection's).
+#[derive(Debug, Clone, Default)]
+struct Links {
+    /// Client to server.
+    up: Arc<Mutex<Link>>,
+    /// Server to client.
+    down: Arc<Mutex<Link>>,
+}
+
+/// A stable seed per route, connection and direction: a lab replays the same jitter and loss
+/// draws for the same sequence of connections.
+fn seed(route: &str, connection: u64, upstream: bool) -> u64 {
+    // FNV-1a: std's hashers are randomly keyed per process.
+    let name = route.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    name ^ connection.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ u64::from(upstream)
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    route: Route,
+    fault: watch::Receiver<PathFault>,
+    links: Links,
+) {
+    let mut connection = 0u64;
     loop {
         match listener.accept().await {
             Ok((inbound, _)) => {
-                tokio::spawn(proxy(inbound, route.upstreams.clone(), fault.clone()));
+                connection += 1;
+                let pacers = (
+                    Pacer::new(seed(&route.name, connection, true)),
+                    Pacer::new(seed(&route.name, connection, false)),
+                );
+                tokio::spawn(proxy(
+                    inbound,
+                    route.upstreams.clone(),
+                    fault.clone(),
+                    links.clone(),
+                    pacers,
+                ));
             }
             Err(e) => {
                 // NB: accept fails on fd exhaustion; back off instead of spinning.
@@ -143,6 +185,8 @@ async fn proxy(
     inbound: TcpStream,
     upstreams: Vec<SocketAddr>,
     mut fault: watch::Receiver<PathFault>,
+    links: Links,
+    (up, down): (Pacer, Pacer),
 ) {
     if fault.wait_for(|f| !f.cut).await.is_err() {
         return;
@@ -157,8 +201,8 @@ async fn proxy(
     let (in_read, in_write) = inbound.into_split();
     let (out_read, out_write) = outbound.into_split();
     tokio::join!(
-        pump(in_read, out_write, fault.clone()),
-        pump(out_read, in_write, fault)
+        pump(in_read, out_write, fault.clone(), up, links.up),
+        pump(out_read, in_write, fault, down, links.down)
     );
 }
 
@@ -174,12 +218,15 @@ async fn connect_first(upstreams: &[SocketAddr]) -> Option<TcpStream> {
 }
 
 /// Copies one direction. Each chunk is stamped with its delivery time when read (so latency
-/// pipelines instead of throttling) and written only while the path is not cut. End of stream is
-/// queued like data, so a FIN also waits for the heal.
+/// pipelines instead of throttling; see [`Pacer::due`]) and written only while the path is not
+/// cut. End of stream is queued like data, so a FIN also waits for the heal (and for the chunks
+/// before it).
 async fn pump(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     mut fault: watch::Receiver<PathFault>,
+    mut pacer: Pacer,
+    link: Arc<Mutex<Link>>,
 ) {
     let (tx, mut rx) = mpsc::channel::<(Instant, Option<Bytes>)>(IN_FLIGHT);
     let reading = {
@@ -192,7 +239,14 @@ async fn pump(
                     Ok(n) => Some(Bytes::copy_from_slice(&buf[..n])),
                 };
                 let done = chunk.is_none();
-                let due = Instant::now() + fault.borrow().latency();
+                let len = chunk.as_ref().map_or(0, Bytes::len);
+                let wanted = *fault.borrow();
+                let due = pacer.due(
+                    Instant::now(),
+                    len,
+                    &wanted,
+                    &mut link.lock().unwrap_or_else(PoisonError::into_inner),
+                );
                 if tx.send((due, chunk)).await.is_err() || done {
                     return;
                 }
