@@ -103,9 +103,8 @@ impl Watchdogs {
     /// Starts every site's watchdog with `natsdr run` and waits until all are ready; `env` adds
     /// variables (e.g. faster `NATSDR_TIMING__*` settings for a demo).
     ///
-    /// NB: the witness and the standby's watchdog start first. A primary-region watchdog whose
-    /// first round finds no majority vouching for its region fences that region at once (it
-    /// cannot know how long it was cut off), so it must find its peers already answering.
+    /// All three start in the same instant, as `kubectl apply` of every overlay (or a node pool
+    /// restart) does: the primary's watchdog, without a lease yet, waits for its peers to vouch.
     pub async fn start(
         m: &LabManifest,
         exe: &Path,
@@ -140,12 +139,11 @@ impl Watchdogs {
                 .build()
                 .expect("client builds"),
         };
-        w.spawn(Site::Witness.into(), &[])?;
+        w.spawn(Site::Us.into(), &[])?;
         w.spawn(Site::Eu.into(), &[])?;
+        w.spawn(Site::Witness.into(), &[])?;
         w.wait_ready(ready_within).await?;
         w.wait_peers_see_regions_up(ready_within).await;
-        w.spawn(Site::Us.into(), &[])?;
-        w.wait_ready(ready_within).await?;
         Ok(w)
     }
 
