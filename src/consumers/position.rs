@@ -38,11 +38,12 @@ impl Position {
     /// The position of `info`, read at `read_at_ms`, filed under `stream` (the name in the
     /// region that would be promoted).
     pub fn from_info(stream: &str, info: ConsumerInfo, read_at_ms: i64) -> Self {
+        let ack_floor = info.floor();
         Self {
             stream: stream.to_owned(),
             consumer: info.name,
             config: info.config,
-            ack_floor: info.ack_floor.stream_seq,
+            ack_floor,
             delivered: info.delivered.stream_seq,
             ack_pending: info.num_ack_pending,
             redelivered: info.num_redelivered,

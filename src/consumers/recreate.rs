@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::error::ConsumersError;
+use super::info::ConsumerInfo;
 use super::position::{Plan, Position, plan};
 use crate::model::Region;
 use crate::nats::{JsApi, JsError, codes};
@@ -45,12 +45,6 @@ enum Outcome {
     Created,
     Left,
     Replaced,
-}
-
-#[derive(Deserialize)]
-struct FloorOnly {
-    #[serde(default)]
-    ack_floor: super::info::SequencePair,
 }
 
 impl Recreator<'_> {
@@ -115,12 +109,12 @@ impl Recreator<'_> {
     ) -> Result<Outcome, ConsumersError> {
         let name = &p.consumer;
         let what = || format!("{stream}/{name}");
-        let existing: Result<FloorOnly, JsError> = self
+        let existing: Result<ConsumerInfo, JsError> = self
             .js
             .call(&format!("CONSUMER.INFO.{stream}.{name}"), Value::Null)
             .await;
         let floor = match existing {
-            Ok(info) => Some(info.ack_floor.stream_seq),
+            Ok(info) => Some(info.floor()),
             Err(e) if e.err_code() == Some(codes::CONSUMER_NOT_FOUND) => None,
             Err(e) => return Err(self.api(what())(e)),
         };
