@@ -290,7 +290,7 @@ async fn consumers_carry_on_through_a_failover_and_a_failback(nats_server: PathB
     let changes = apply(&expected(&Desired::from(&cfg)).unwrap(), &apis).await;
     assert!(changes.iter().all(|c| c.is_change()), "{changes:?}");
     let exe = env!("CARGO_BIN_EXE_natsdr").as_ref();
-    let dogs = Watchdogs::start(lab.manifest(), exe, &[], Duration::from_secs(30))
+    let mut dogs = Watchdogs::start(lab.manifest(), exe, &[], Duration::from_secs(30))
         .await
         .unwrap();
     for site in [Site::Us, Site::Eu] {
@@ -353,7 +353,29 @@ async fn consumers_carry_on_through_a_failover_and_a_failback(nats_server: PathB
             .collect::<Vec<_>>()
             .join("\n")
     );
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // The positions live in EU, one per consumer, and outlive the watchdog that wrote them:
+    // a crashed EU watchdog comes back and carries on from what the store holds.
+    let eu_app = RegionClients::for_region(cfg.region(&eu()).unwrap(), "t", Duration::from_secs(3))
+        .await
+        .unwrap()
+        .js;
+    let store = eu_app.stream_info("natsdr-consumers").await.unwrap();
+    assert_eq!(store.state.messages, 2, "{:?}", store.state);
+    dogs.restart(Site::Eu).unwrap();
+    dogs.wait_for(Site::Eu, Duration::from_secs(30), |s| {
+        s.state == "healthy"
+            && s.consumers
+                .iter()
+                .any(|c| c.stream == "events-eu-mirror" && c.consumers == 2 && c.error.is_none())
+    })
+    .await
+    .unwrap_or_else(|s| {
+        panic!(
+            "the restarted EU watchdog never tracked again: {}",
+            story(&s)
+        )
+    });
+    tokio::time::sleep(Duration::from_secs(3)).await;
 
     // US dies while they ack.
     lab.kill_region(LabRegion::Us).await.unwrap();
