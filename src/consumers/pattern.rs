@@ -98,4 +98,17 @@ mod tests {
         assert!(NamePattern::new("a b").is_err());
         assert!(NamePattern::new(">").is_err());
     }
+
+    #[test]
+    fn a_consumer_is_tracked_when_included_and_not_excluded() {
+        let c = crate::config::Consumers {
+            sync_interval: std::time::Duration::from_secs(1),
+            include: vec![p("billing-*"), p("audit")],
+            exclude: vec![p("*-tmp")],
+        };
+        assert!(c.admits("billing-eu"));
+        assert!(c.admits("audit"));
+        assert!(!c.admits("billing-tmp"), "excluded wins over included");
+        assert!(!c.admits("ledger"), "not included");
+    }
 }
