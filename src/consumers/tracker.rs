@@ -94,6 +94,16 @@ impl Tracker {
                 _ = tick.tick() => {}
             }
             let summary = self.round().await;
+            // A stream no longer tracked here (this region took over writes) shows zeros, not
+            // its last figures.
+            for gone in self
+                .summary
+                .borrow()
+                .iter()
+                .filter(|old| !summary.iter().any(|s| s.stream == old.stream))
+            {
+                self.metrics.set_consumers(&gone.stream, 0, 0.0, 0);
+            }
             for s in &summary {
                 self.metrics.set_consumers(
                     &s.stream,
