@@ -6,6 +6,7 @@ pub mod bench;
 pub mod chaos;
 pub mod cli;
 pub mod config;
+pub mod consumers;
 pub mod core;
 pub mod demo;
 pub mod dns;

@@ -82,6 +82,17 @@ pub fn lint(cfg: &Config) -> Vec<Finding> {
                 "no duplicate_window: publishers retrying across a failover, and failback's re-publish of the divergent tail, cannot be de-duplicated by Nats-Msg-Id".into(),
             );
         }
+        if m.name != m.source {
+            push(
+                Severity::Warning,
+                "mirror-renamed",
+                m.name.to_string(),
+                format!(
+                    "named differently from its source {}: clients that bind a consumer by stream name break after a failover (binding by subject finds the promoted stream); give the mirror its source's name, which the other region's JetStream domain allows",
+                    m.source
+                ),
+            );
+        }
         if m.replicas < src.replicas {
             push(
                 Severity::Warning,
@@ -249,6 +260,29 @@ mod tests {
             found.contains(&("gdpr-subject-reachable", "events-eu-gdpr".into())),
             "{found:?}"
         );
+    }
+
+    #[test]
+    fn a_mirror_named_differently_from_its_source_is_reported_and_one_with_its_name_is_not() {
+        let mut cfg = example();
+        let m = cfg.mirrors.first().unwrap().clone();
+        let renamed = m.name != m.source;
+        let found = codes(&cfg);
+        assert_eq!(
+            found.contains(&("mirror-renamed", m.name.to_string())),
+            renamed,
+            "{found:?}"
+        );
+        cfg.mirrors[0].name = m.source.clone();
+        let found = codes(&cfg);
+        assert!(
+            !found
+                .iter()
+                .any(|(c, s)| *c == "mirror-renamed" && s == m.source.as_str()),
+            "{found:?}"
+        );
+        cfg.mirrors[0].name = crate::model::StreamName::new("renamed-copy").unwrap();
+        assert!(codes(&cfg).contains(&("mirror-renamed", "renamed-copy".into())));
     }
 
     #[test]

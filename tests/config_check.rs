@@ -393,3 +393,54 @@ fn auto_failover_and_auto_unfence_reach_the_decision_policy() {
     assert!(!manual.auto_failover);
     assert_eq!(manual.self_unfence_after, None);
 }
+
+#[test]
+fn a_mirror_may_carry_its_sources_name_in_the_other_region() {
+    let toml = replace(
+        &example("natsdr.example.toml"),
+        "name = \"events-eu-mirror\"",
+        "name = \"events-us\"",
+    );
+    let out = check(&toml, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_consumer_sync_interval_out_of_bounds_exits_64_naming_the_key() {
+    for bad in ["0s", "10m"] {
+        let toml = format!(
+            "{}\n[consumers]\nsync_interval = \"{bad}\"\n",
+            example("natsdr.example.toml")
+        );
+        let line = refused(&toml, &[]);
+        assert!(line.contains("consumers.sync_interval"), "{bad}: {line}");
+    }
+}
+
+#[test]
+fn a_consumer_name_pattern_no_consumer_could_match_exits_64_naming_the_key() {
+    let toml = format!(
+        "{}\n[consumers]\ninclude = [\"billing\", \"events.billing\"]\n",
+        example("natsdr.example.toml")
+    );
+    let line = refused(&toml, &[]);
+    assert!(line.contains("consumers.include[1]"), "{line}");
+}
+
+#[test]
+fn a_consumers_section_with_patterns_is_accepted() {
+    let toml = format!(
+        "{}\n[consumers]\nsync_interval = \"2s\"\ninclude = [\"billing-*\", \"audit\"]\nexclude = [\"*-tmp\"]\n",
+        example("natsdr.example.toml")
+    );
+    let out = check(&toml, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

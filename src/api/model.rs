@@ -35,6 +35,11 @@ pub struct Status {
     pub transitions: Vec<TransitionRecord>,
     /// What natsdr would do next, and why not yet (Patroni's `failover_limitation`).
     pub next: String,
+    /// Per stream, the durable consumers this watchdog tracks for a promotion of its region
+    /// (empty on the watchdog of the region taking writes). Empty when read from a watchdog
+    /// that predates consumer tracking.
+    #[serde(default)]
+    pub consumers: Vec<crate::consumers::StreamSummary>,
 }
 
 /// A region as this watchdog sees it.

@@ -144,6 +144,20 @@ pub fn render(s: &Status) -> String {
             m.promoted
         );
     }
+    if !s.consumers.is_empty() {
+        o += "\nCONSUMERS ON           READ FROM                      TRACKED  OLDEST(s)  AT RISK  ERROR\n";
+        for c in &s.consumers {
+            o += &format!(
+                "{:<22} {:<30} {:<8} {:<10} {:<8} {}\n",
+                format!("{}/{}", c.region, c.stream),
+                c.read_from,
+                c.consumers,
+                opt(c.oldest_position_age_seconds.map(|v| format!("{v:.1}"))),
+                c.redelivery_at_risk,
+                opt(c.error.clone())
+            );
+        }
+    }
     if !s.peers.is_empty() {
         o += "\nPEER                           VANTAGE  ID                    AGE(s)  ERROR\n";
         for p in &s.peers {
@@ -266,6 +280,38 @@ mod tests {
         assert_eq!(us, ["us-east-1", "us-1", "1/1", "4.3", "2/2", "3"]);
         let eu: Vec<&str> = lines[header + 2].split_whitespace().collect();
         assert_eq!(eu, ["eu-central-1", "-", "-", "-", "-", "-"]);
+    }
+
+    #[test]
+    fn the_status_table_shows_each_stream_s_tracked_consumers_age_and_redeliveries_at_risk() {
+        let s = Status {
+            consumers: vec![crate::consumers::StreamSummary {
+                stream: "events-eu-mirror".into(),
+                region: "eu-central-1".into(),
+                read_from: "us-east-1/events-us".into(),
+                consumers: 2,
+                oldest_position_age_seconds: Some(0.84),
+                redelivery_at_risk: 37,
+                error: None,
+            }],
+            ..Status::default()
+        };
+        let out = render(&s);
+        let lines: Vec<&str> = out.lines().collect();
+        let header = lines.iter().position(|l| l.contains("TRACKED")).unwrap();
+        let row: Vec<&str> = lines[header + 1].split_whitespace().collect();
+        assert_eq!(
+            row,
+            [
+                "eu-central-1/events-eu-mirror",
+                "us-east-1/events-us",
+                "2",
+                "0.8",
+                "37",
+                "-"
+            ]
+        );
+        assert!(!render(&Status::default()).contains("TRACKED"));
     }
 
     #[test]

@@ -155,6 +155,11 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
         .cloned()
         .collect();
     let (registry, metrics) = Metrics::new(&regions, &mirrors, &peers);
+    let consumer_streams: std::collections::BTreeSet<String> = crate::consumers::twins(&cfg)
+        .into_iter()
+        .flat_map(|t| [t.home.stream, t.away.stream])
+        .collect();
+    let metrics = metrics.with_consumer_streams(&consumer_streams.into_iter().collect::<Vec<_>>());
     let tokens = Tokens::load(cfg.api.token.as_ref()).map_err(|e| fail(e.to_string()))?;
     let audit =
         AuditLog::open(cfg.api.audit_log.as_ref()).map_err(|e| fail(format!("audit log: {e}")))?;
@@ -203,7 +208,8 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
         .iter()
         .map(|(r, c)| (r.clone(), c.js.client().clone()))
         .collect();
-    let mut nats = NatsExecutor::new(cfg.clone(), conns);
+    let tracker_clients = conns.clone();
+    let mut nats = NatsExecutor::new(cfg.clone(), conns).with_metrics(metrics.clone());
     if let Some(dir) = &cfg.watchdog.snapshot_dir {
         // Checked now, not at the first 2.10 promotion in an incident.
         let probe = dir.join(format!(".natsdr-write-check-{}", std::process::id()));
@@ -226,6 +232,7 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
         tokens,
         audit,
         audit_clients,
+        tracker_clients,
     };
     match dns {
         Some((arbiter, client)) => {
@@ -271,6 +278,8 @@ struct Parts {
     audit: AuditLog,
     /// The application account's connection to each region, for publishing audit records.
     audit_clients: std::collections::BTreeMap<crate::model::Region, async_nats::Client>,
+    /// Both regions' clients, for the consumer tracker.
+    tracker_clients: crate::nats::Regions,
 }
 
 async fn drive<A, C>(
@@ -292,8 +301,13 @@ where
         tokens,
         audit,
         audit_clients,
+        tracker_clients,
     } = p;
+    // The driver's status and the consumer tracker's figures, merged into what the API shows.
+    let (driver_status_tx, driver_status) = watch::channel(Arc::new(Status::default()));
     let (status_tx, status) = watch::channel(Arc::new(Status::default()));
+    let (summary_tx, summary) = watch::channel(Arc::new(crate::consumers::Summary::new()));
+    let merger = tokio::spawn(merge_status(driver_status.clone(), summary, status_tx));
     let (obs_tx, observations) = watch::channel(Arc::new(Observations::default()));
     let (ready_tx, ready) = watch::channel(false);
     let (cmd_tx, cmd_rx) = mpsc::channel::<CommandRequest>(16);
@@ -334,6 +348,29 @@ where
         }
     };
     let api = tokio::spawn(crate::api::serve_on(listener, ctx, api_stop));
+    // Only a watchdog tracks consumers: a witness never promotes anything.
+    let tracker = match cfg.watchdog.role {
+        crate::config::Role::Watchdog => {
+            let mut rx = stop_rx.clone();
+            let stop = async move {
+                let _ = rx.wait_for(|s| *s).await;
+            };
+            Some(tokio::spawn(
+                crate::consumers::Tracker::new(
+                    cfg.clone(),
+                    tracker_clients,
+                    driver_status,
+                    summary_tx,
+                    metrics.clone(),
+                )
+                .run(stop),
+            ))
+        }
+        crate::config::Role::Witness => {
+            drop((driver_status, summary_tx));
+            None
+        }
+    };
     let driver = Driver::new(
         cfg.clone(),
         MeteredProber {
@@ -346,7 +383,7 @@ where
         notifier,
         metrics,
         Outputs {
-            status: status_tx,
+            status: driver_status_tx,
             observations: obs_tx,
             ready: ready_tx,
         },
@@ -358,10 +395,38 @@ where
     driver.run(cmd_rx, shutdown_signal()).await;
     let _ = stop_tx.send(true);
     let _ = tokio::time::timeout(GRACE, api).await;
+    if let Some(t) = tracker {
+        let _ = tokio::time::timeout(GRACE, t).await;
+    }
+    merger.abort();
     // NB: the API's audit log was the last sender: the publisher drains what is queued and ends.
     let _ = tokio::time::timeout(GRACE, audit_publisher).await;
     tracing::info!("natsdr stopped");
     Ok(())
+}
+
+/// Publishes the driver's status with the consumer tracker's figures added, whenever either
+/// changes. Ends when the driver's status channel closes.
+async fn merge_status(
+    mut driver: watch::Receiver<Arc<Status>>,
+    mut consumers: watch::Receiver<Arc<crate::consumers::Summary>>,
+    out: watch::Sender<Arc<Status>>,
+) {
+    loop {
+        let mut s = driver.borrow_and_update().as_ref().clone();
+        s.consumers = consumers.borrow_and_update().as_ref().clone();
+        let _ = out.send(Arc::new(s));
+        tokio::select! {
+            r = driver.changed() => if r.is_err() { return },
+            r = consumers.changed() => if r.is_err() {
+                // No tracker: the driver's status alone from now on.
+                while driver.changed().await.is_ok() {
+                    let _ = out.send(driver.borrow_and_update().clone());
+                }
+                return;
+            },
+        }
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT, or when the process named by `NATSDR_OWNER_PID` is gone (the

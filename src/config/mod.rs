@@ -22,8 +22,8 @@ pub use raw::RawConfig;
 pub use region::{Auth, EntryPoint, Home, RegionConfig, Tls};
 pub use secret::{Secret, SecretError, SecretRef};
 pub use settings::{
-    Api, Dns, DnsProvider, Failback, Notify, PagerDutyConfig, Peers, Role, Route53Settings,
-    RpoBudget, TailPolicy, Timing, TwoSite, Watchdog, WebhookConfig,
+    Api, Consumers, Dns, DnsProvider, Failback, Notify, PagerDutyConfig, Peers, Role,
+    Route53Settings, RpoBudget, TailPolicy, Timing, TwoSite, Watchdog, WebhookConfig,
 };
 pub use spec::{Discard, KvSpec, Limits, MirrorSpec, Retention, Storage, StreamSpec};
 
@@ -56,6 +56,8 @@ pub struct Config {
     pub notify: Notify,
     /// What a failback does with the divergent tail, and how long it waits.
     pub failback: Failback,
+    /// Which durable consumers follow their streams across a move.
+    pub consumers: Consumers,
 }
 
 impl Config {

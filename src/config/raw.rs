@@ -42,6 +42,9 @@ pub struct RawConfig {
     /// What a failback does with the old primary's divergent tail, and how long it waits.
     #[serde(default)]
     pub failback: RawFailback,
+    /// Which durable consumers follow their streams across a move, and how often they are read.
+    #[serde(default)]
+    pub consumers: RawConsumers,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -374,4 +377,22 @@ pub struct RawKv {
 
 fn one() -> u8 {
     1
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConsumers {
+    pub sync_interval: Quantity,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+}
+
+impl Default for RawConsumers {
+    fn default() -> Self {
+        Self {
+            sync_interval: "1s".into(),
+            include: vec!["*".into()],
+            exclude: Vec::new(),
+        }
+    }
 }

@@ -256,3 +256,24 @@ pub struct Dns {
     /// TTL of both records.
     pub ttl: Duration,
 }
+
+/// Consumer continuity: which durable consumers the standby's watchdog tracks on the primary,
+/// and how often, so a promotion recreates them where their applications left off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Consumers {
+    /// How often the primary's consumers are read. A failover redelivers at most what was
+    /// acknowledged during one interval (plus what was delivered and not yet acknowledged).
+    pub sync_interval: Duration,
+    /// Consumer names tracked (`*` matches any run of characters).
+    pub include: Vec<crate::consumers::NamePattern>,
+    /// Consumer names never tracked, even when included.
+    pub exclude: Vec<crate::consumers::NamePattern>,
+}
+
+impl Consumers {
+    /// Whether the consumer `name` is tracked.
+    pub fn admits(&self, name: &str) -> bool {
+        self.include.iter().any(|p| p.matches(name))
+            && !self.exclude.iter().any(|p| p.matches(name))
+    }
+}

@@ -9,9 +9,9 @@ use super::raw::{RawAuth, RawConfig, RawKv, RawMirror, RawRegion, RawStream};
 use super::secret::SecretRef;
 use super::units::{self, Quantity};
 use super::{
-    Api, Auth, Config, Discard, Dns, DnsProvider, EntryPoint, Failback, Home, KvSpec, Limits,
-    MirrorSpec, Peers, RegionConfig, Retention, Role, RpoBudget, Storage, StreamSpec, TailPolicy,
-    Timing, Tls, TwoSite, Watchdog,
+    Api, Auth, Config, Consumers, Discard, Dns, DnsProvider, EntryPoint, Failback, Home, KvSpec,
+    Limits, MirrorSpec, Peers, RegionConfig, Retention, Role, RpoBudget, Storage, StreamSpec,
+    TailPolicy, Timing, Tls, TwoSite, Watchdog,
 };
 use crate::model::{Region, StreamName, subjects_overlap};
 
@@ -242,6 +242,7 @@ impl TryFrom<RawConfig> for Config {
             kv,
             notify,
             failback,
+            consumers: consumers(&raw.consumers)?,
         };
         // The decision core owns the timing rule that rules out split-brain (the old primary
         // fences itself strictly before the standby may promote); config defers to it.
@@ -958,7 +959,13 @@ fn mirror(
     let name = stream_name(&k("name"), &m.name)?;
     let region = in_regions(&k("region"), &m.region, names)?;
     let source = stream_name(&k("source"), &m.source)?;
-    if source == name {
+    // NB: a mirror may carry its source's name: the regions are separate JetStream domains, and
+    // clients that bind consumers by stream name keep working after a promotion (lint says so).
+    if source == name
+        && !streams
+            .iter()
+            .any(|s| s.name == source && s.region != region)
+    {
         return Err(ConfigError::invalid(
             k("source"),
             format!("mirror {name} points at itself"),
@@ -1150,4 +1157,34 @@ fn topology_rules(streams: &[StreamSpec], mirrors: &[MirrorSpec], kv: &[KvSpec])
         }
     }
     Ok(())
+}
+
+/// The shortest and longest `consumers.sync_interval`: faster would load the primary for little
+/// gain, slower would redeliver a minute's acknowledged messages after a failover.
+const SYNC_INTERVAL_BOUNDS: (Duration, Duration) =
+    (Duration::from_millis(100), Duration::from_secs(60));
+
+fn consumers(raw: &super::raw::RawConsumers) -> Result<Consumers> {
+    let sync_interval = dur("consumers.sync_interval", &raw.sync_interval)?;
+    let (lo, hi) = SYNC_INTERVAL_BOUNDS;
+    if sync_interval < lo || sync_interval > hi {
+        return Err(ConfigError::invalid(
+            "consumers.sync_interval",
+            format!("{sync_interval:?}: must be between {lo:?} and {hi:?}"),
+        ));
+    }
+    let patterns = |key: &str, list: &[String]| -> Result<Vec<crate::consumers::NamePattern>> {
+        list.iter()
+            .enumerate()
+            .map(|(i, p)| {
+                crate::consumers::NamePattern::new(p)
+                    .map_err(|e| ConfigError::invalid(format!("{key}[{i}]"), e.to_string()))
+            })
+            .collect()
+    };
+    Ok(Consumers {
+        sync_interval,
+        include: patterns("consumers.include", &raw.include)?,
+        exclude: patterns("consumers.exclude", &raw.exclude)?,
+    })
 }

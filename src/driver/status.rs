@@ -147,6 +147,8 @@ pub fn build_status(
         peers,
         transitions,
         next: next_step(state, last_reason),
+        // Filled by the consumer tracker's own task (cli/run.rs), not by the driver.
+        consumers: Vec::new(),
     }
 }
 

@@ -3,6 +3,7 @@
 //! outcome as the core's result type, which the driver feeds back as an event.
 use std::future::Future;
 
+mod carry;
 pub mod edit;
 pub mod error;
 pub mod failback;

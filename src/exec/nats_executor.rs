@@ -1,6 +1,7 @@
 //! `NatsExecutor`: fences, unfences and promotes streams on the real servers, one
 //! read-modify-write STREAM.UPDATE per stream (a snapshot/restore per mirror before 2.12),
-//! epoch-guarded and idempotent.
+//! epoch-guarded and idempotent; a promoted stream then gets its tracked consumers
+//! (`exec/carry.rs`).
 use std::sync::Arc;
 
 use futures::future::join_all;
@@ -14,6 +15,7 @@ use crate::config::{Config, RegionConfig};
 use crate::core::{FenceResult, StepResult};
 use crate::model::{Epoch, Region, StreamName};
 use crate::nats::{JsApi, JsError, RegionClients, Regions, codes};
+use crate::telemetry::Metrics;
 use crate::topology::{Desired, StreamKind, expected};
 
 /// Performs the core's `Fence`, `Unfence` and `Promote` actions over each region's clients.
@@ -30,6 +32,8 @@ pub struct NatsExecutor {
     config: Arc<Config>,
     regions: Regions,
     snapshots: SnapshotStore,
+    /// Where promotions count the consumers they carry over (none in tests and tools).
+    pub(super) metrics: Option<Metrics>,
 }
 
 /// How much of a region answers, from one system PING round.
@@ -52,6 +56,16 @@ impl NatsExecutor {
             config,
             regions,
             snapshots,
+            metrics: None,
+        }
+    }
+
+    /// The same executor counting carried-over consumers in `metrics`.
+    #[must_use]
+    pub fn with_metrics(self, metrics: Metrics) -> Self {
+        Self {
+            metrics: Some(metrics),
+            ..self
         }
     }
 
@@ -469,6 +483,15 @@ impl Promoter for NatsExecutor {
                 .map(|(s, t)| self.promote_one(region, clients, path, s, epoch, t)),
         )
         .await;
+        // Every stream now writable gets its tracked consumers before the step reports Done,
+        // so before the DNS swap sends clients here (a retry of the step finds them placed).
+        let writable: Vec<StreamName> = streams
+            .iter()
+            .zip(&results)
+            .filter(|(_, r)| r.is_ok())
+            .map(|(s, _)| s.clone())
+            .collect();
+        self.carry_consumers(region, clients, &writable).await;
         step(failures(results))
     }
 }

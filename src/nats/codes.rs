@@ -18,6 +18,8 @@ pub const MIRROR_NOT_UPDATABLE: u32 = 10055;
 pub const STREAM_NAME_IN_USE: u32 = 10058;
 /// `JSStreamNotFoundErr`: no such stream.
 pub const STREAM_NOT_FOUND: u32 = 10059;
+/// `JSConsumerNotFoundErr`: no consumer of that name on the stream.
+pub const CONSUMER_NOT_FOUND: u32 = 10014;
 /// `JSStreamSubjectOverlapErr`: the subjects overlap another stream's in the same domain.
 pub const SUBJECT_OVERLAP: u32 = 10065;
 /// `JSStreamNameExistRestoreFailedErr`: a restore names a stream that still exists.

@@ -158,6 +158,15 @@ impl JsApi {
         self.paged(&format!("CONSUMER.NAMES.{stream}")).await
     }
 
+    /// Every consumer's info on a stream, paged by offset (CONSUMER.LIST: up to 256 per page,
+    /// one request per page, not one per consumer).
+    pub async fn consumer_list<T: DeserializeOwned>(
+        &self,
+        stream: &str,
+    ) -> Result<Vec<T>, JsError> {
+        self.paged(&format!("CONSUMER.LIST.{stream}")).await
+    }
+
     /// Pauses a consumer until `until` (None resumes it). Fences consumers, not publishers.
     /// 2.11+ only (API level 1+): NB 2.10 never answers, so this times out there; check
     /// [`AccountInfo::api_level`] first. Returns whether the consumer is now paused.

@@ -64,6 +64,8 @@ pub const FAILBACK_STEPS: [&str; 2] = ["capture_tail", "reseed"];
 const STEP_RESULTS: [&str; 2] = ["ok", "error"];
 /// What became of the old primary's divergent messages (`natsdr_failback_tail_messages_total`).
 const TAIL_OUTCOMES: [&str; 4] = ["captured", "recovered", "duplicate", "kept"];
+/// What a promotion did with each tracked consumer (`natsdr_consumers_recreated_total`).
+pub const RECREATE_OUTCOMES: [&str; 4] = ["created", "left", "replaced", "failed"];
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Version {
@@ -181,13 +183,25 @@ pub struct Metrics {
     failback_steps: Family<StepResultL, Counter>,
     failback_step_duration: Family<StepL, Histogram, fn() -> Histogram>,
     failback_tail: Family<OutcomeL, Counter>,
+    consumers_tracked: Family<StreamL, Gauge>,
+    consumers_position_age: Family<StreamL, FGauge>,
+    consumers_at_risk: Family<StreamL, Gauge>,
+    consumers_recreated: Family<OutcomeL, Counter>,
     /// The config's names: the only values the region, stream and peer labels may take.
     known: Arc<Known>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
 }
 
 struct Known {
     regions: HashSet<String>,
     mirrors: HashSet<String>,
+    /// Streams whose consumers may be tracked (both sides of every mirrored stream and bucket).
+    consumer_streams: HashSet<String>,
     peers: HashSet<String>,
 }
 
@@ -237,9 +251,16 @@ impl Metrics {
             failback_steps: Family::default(),
             failback_step_duration: Family::new_with_constructor(seconds_histogram),
             failback_tail: Family::default(),
+            consumers_tracked: Family::default(),
+            consumers_position_age: Family::default(),
+            consumers_at_risk: Family::default(),
+            consumers_recreated: Family::default(),
             known: Arc::new(Known {
                 regions: regions.iter().cloned().collect(),
                 mirrors: mirrors.iter().cloned().collect(),
+                // Mirrors are where a failover recreates consumers; `with_consumer_streams`
+                // adds their sources, where a failback does.
+                consumer_streams: mirrors.iter().cloned().collect(),
                 peers: peers.iter().cloned().collect(),
             }),
         };
@@ -396,6 +417,26 @@ impl Metrics {
             "The old primary's divergent messages, by what became of them",
             m.failback_tail.clone(),
         );
+        reg.register(
+            "natsdr_consumers_tracked",
+            "Durable consumers whose positions this watchdog keeps, per stream they would be recreated on",
+            m.consumers_tracked.clone(),
+        );
+        reg.register(
+            "natsdr_consumers_oldest_position_age_seconds",
+            "Age of the oldest tracked consumer position, per stream",
+            m.consumers_position_age.clone(),
+        );
+        reg.register(
+            "natsdr_consumers_redelivery_at_risk",
+            "Messages a failover now would deliver again (acknowledged since the last stored position), per stream",
+            m.consumers_at_risk.clone(),
+        );
+        reg.register(
+            "natsdr_consumers_recreated",
+            "Tracked consumers put on promoted streams, by outcome",
+            m.consumers_recreated.clone(),
+        );
 
         // Create every bounded series up front, so dashboards and alerts see zeros, not gaps.
         m.set_state("starting");
@@ -428,6 +469,7 @@ impl Metrics {
             m.mirror_lag_messages.get_or_create(&l).set(0);
             m.mirror_lag_seconds.get_or_create(&l).set(0.0);
             m.mirror_active_age_seconds.get_or_create(&l).set(0.0);
+            m.set_consumers(s, 0, 0.0, 0);
         }
         for p in peers {
             m.peer_up.get_or_create(&PeerL { peer: p.clone() }).set(0);
@@ -490,6 +532,11 @@ impl Metrics {
         }
         for outcome in TAIL_OUTCOMES {
             m.failback_tail
+                .get_or_create(&OutcomeL { outcome })
+                .inc_by(0);
+        }
+        for outcome in RECREATE_OUTCOMES {
+            m.consumers_recreated
                 .get_or_create(&OutcomeL { outcome })
                 .inc_by(0);
         }
@@ -596,6 +643,49 @@ impl Metrics {
         self.region_leafnodes
             .get_or_create(&l)
             .set(i64::from(leafnodes.unwrap_or(0)));
+    }
+
+    /// The same handles, also accepting `streams` as consumer-tracking labels (both sides of
+    /// every mirrored stream and bucket; the config's names, so bounded). Call it before
+    /// cloning the handles: clones made earlier keep the narrower set.
+    #[must_use]
+    pub fn with_consumer_streams(mut self, streams: &[String]) -> Self {
+        let k = &self.known;
+        self.known = Arc::new(Known {
+            regions: k.regions.clone(),
+            mirrors: k.mirrors.clone(),
+            consumer_streams: k.consumer_streams.iter().chain(streams).cloned().collect(),
+            peers: k.peers.clone(),
+        });
+        for s in streams {
+            self.set_consumers(s, 0, 0.0, 0);
+        }
+        self
+    }
+
+    /// Records one stream's tracked consumers. Streams not named by the config are ignored.
+    pub fn set_consumers(&self, stream: &str, tracked: u64, oldest_age_seconds: f64, at_risk: u64) {
+        if !self.known.consumer_streams.contains(stream) {
+            return;
+        }
+        let l = StreamL {
+            stream: stream.to_owned(),
+        };
+        let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+        self.consumers_tracked.get_or_create(&l).set(n(tracked));
+        self.consumers_position_age
+            .get_or_create(&l)
+            .set(oldest_age_seconds);
+        self.consumers_at_risk.get_or_create(&l).set(n(at_risk));
+    }
+
+    /// Counts what a promotion did with tracked consumers.
+    pub fn consumers_recreated(&self, outcome: &str, n: u64) {
+        self.consumers_recreated
+            .get_or_create(&OutcomeL {
+                outcome: bounded(&RECREATE_OUTCOMES, outcome),
+            })
+            .inc_by(n);
     }
 
     /// Records a mirror's lag. Unknown mirrors are ignored.

@@ -1,0 +1,329 @@
+//! `Tracker`: the standby watchdog's task that reads the writable side's durable consumers every
+//! `consumers.sync_interval` and keeps their positions in its own region's store. It runs apart
+//! from the probe rounds (its own task, each call bounded), so a slow primary never slows them.
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use super::error::ConsumersError;
+use super::info::ConsumerInfo;
+use super::position::Position;
+use super::store::PositionStore;
+use super::summary::{StreamSummary, Summary};
+use super::twins::{Side, Twin, twins};
+use crate::api::model::Status;
+use crate::config::Config;
+use crate::model::Region;
+use crate::nats::Regions;
+use crate::telemetry::Metrics;
+
+/// Streams whose consumers are listed at once.
+const LIST_CONCURRENCY: usize = 8;
+/// Positions stored at once.
+const PUT_CONCURRENCY: usize = 32;
+
+/// A stored position and when it was last confirmed against the writable side (Unix ms).
+#[derive(Debug, Clone)]
+struct Known {
+    position: Position,
+    confirmed_ms: i64,
+}
+
+/// Tracks the writable region's durable consumers into this watchdog's region.
+pub struct Tracker {
+    cfg: Arc<Config>,
+    regions: Regions,
+    /// Which region takes writes, per the driver.
+    status: watch::Receiver<Arc<Status>>,
+    summary: watch::Sender<Arc<Summary>>,
+    metrics: Metrics,
+    /// What the store holds, keyed by (stream, consumer). None until loaded.
+    known: Option<BTreeMap<(String, String), Known>>,
+    store_ready: bool,
+}
+
+/// One stream's round: what was read from the writable side.
+struct Listed {
+    twin_from: Side,
+    twin_to: Side,
+    consumers: Result<Vec<ConsumerInfo>, ConsumersError>,
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis(),
+    )
+    .unwrap_or(i64::MAX)
+}
+
+impl Tracker {
+    /// A tracker for the watchdog `cfg` describes, reading the driver's `status` and
+    /// publishing its figures on `summary`.
+    pub fn new(
+        cfg: Arc<Config>,
+        regions: Regions,
+        status: watch::Receiver<Arc<Status>>,
+        summary: watch::Sender<Arc<Summary>>,
+        metrics: Metrics,
+    ) -> Self {
+        Self {
+            cfg,
+            regions,
+            status,
+            summary,
+            metrics,
+            known: None,
+            store_ready: false,
+        }
+    }
+
+    /// Runs a round every `consumers.sync_interval` until `stop` resolves.
+    pub async fn run(mut self, stop: impl Future<Output = ()>) {
+        let mut tick = tokio::time::interval(self.cfg.consumers.sync_interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = &mut stop => return,
+                _ = tick.tick() => {}
+            }
+            let summary = self.round().await;
+            // A stream no longer tracked here (this region took over writes) shows zeros, not
+            // its last figures.
+            for gone in self
+                .summary
+                .borrow()
+                .iter()
+                .filter(|old| !summary.iter().any(|s| s.stream == old.stream))
+            {
+                self.metrics.set_consumers(&gone.stream, 0, 0.0, 0);
+            }
+            for s in &summary {
+                self.metrics.set_consumers(
+                    &s.stream,
+                    s.consumers,
+                    s.oldest_position_age_seconds.unwrap_or(0.0),
+                    s.redelivery_at_risk,
+                );
+            }
+            let _ = self.summary.send(Arc::new(summary));
+        }
+    }
+
+    /// The store in this watchdog's region.
+    fn store(&self) -> Option<PositionStore> {
+        let site = &self.cfg.watchdog.site;
+        let region = self.cfg.region(site)?;
+        let clients = self.regions.get(site)?;
+        Some(PositionStore::new(
+            clients.js.clone(),
+            site.clone(),
+            region.cluster_size.min(3),
+        ))
+    }
+
+    /// One round: list, compare, store what changed, forget what is gone.
+    pub async fn round(&mut self) -> Summary {
+        let site = self.cfg.watchdog.site.clone();
+        let writer: Option<Region> = self.status.borrow().active_region.clone();
+        let Some(writer) = writer.filter(|w| *w != site) else {
+            // This region takes writes (or nobody knows who does): nothing to track here.
+            return Vec::new();
+        };
+        let Some(store) = self.store() else {
+            return Vec::new();
+        };
+        let pairs: Vec<(Side, Side)> = twins(&self.cfg)
+            .iter()
+            .filter_map(|t: &Twin| {
+                t.direction(&writer, &site)
+                    .map(|(from, to)| (from.clone(), to.clone()))
+            })
+            .collect();
+        let store_error = match self.prepare(&store).await {
+            Ok(()) => None,
+            Err(e) => Some(crate::error_chain(&e)),
+        };
+        let listed: Vec<Listed> = futures::stream::iter(pairs)
+            .map(|(from, to)| self.list(from, to))
+            .buffer_unordered(LIST_CONCURRENCY)
+            .collect()
+            .await;
+        let now = now_ms();
+        let mut summary = Vec::new();
+        for l in listed {
+            summary.push(self.apply(&store, l, now, store_error.as_deref()).await);
+        }
+        summary.sort_by(|a, b| a.stream.cmp(&b.stream));
+        if summary.iter().any(|s| s.error.is_some()) {
+            // The store may have gone (a wiped region): check it again next round.
+            self.store_ready = false;
+        }
+        summary
+    }
+
+    /// Creates the store and loads what it holds, once each (retried next round on failure).
+    async fn prepare(&mut self, store: &PositionStore) -> Result<(), ConsumersError> {
+        if !self.store_ready {
+            if store.ensure().await? {
+                // A new (or lost and remade) store holds nothing: everything is written again.
+                self.known = Some(BTreeMap::new());
+            }
+            self.store_ready = true;
+        }
+        if self.known.is_none() {
+            let loaded = store.load(None).await?;
+            self.known = Some(
+                loaded
+                    .into_iter()
+                    .map(|p| {
+                        let confirmed_ms = p.read_at_ms;
+                        (
+                            (p.stream.clone(), p.consumer.clone()),
+                            Known {
+                                position: p,
+                                confirmed_ms,
+                            },
+                        )
+                    })
+                    .collect(),
+            );
+        }
+        Ok(())
+    }
+
+    async fn list(&self, from: Side, to: Side) -> Listed {
+        let consumers = match self.regions.get(&from.region) {
+            None => Err(ConsumersError::UnknownRegion {
+                region: from.region.clone(),
+            }),
+            Some(c) => {
+                c.js.consumer_list::<ConsumerInfo>(&from.stream)
+                    .await
+                    .map_err(|source| ConsumersError::Api {
+                        region: from.region.clone(),
+                        what: from.stream.clone(),
+                        source: Box::new(source),
+                    })
+            }
+        };
+        Listed {
+            twin_from: from,
+            twin_to: to,
+            consumers,
+        }
+    }
+
+    async fn apply(
+        &mut self,
+        store: &PositionStore,
+        l: Listed,
+        now: i64,
+        store_error: Option<&str>,
+    ) -> StreamSummary {
+        let stream = l.twin_to.stream.clone();
+        let mut summary = StreamSummary {
+            stream: stream.clone(),
+            region: l.twin_to.region.to_string(),
+            read_from: format!("{}/{}", l.twin_from.region, l.twin_from.stream),
+            consumers: 0,
+            oldest_position_age_seconds: None,
+            redelivery_at_risk: 0,
+            error: store_error.map(str::to_owned),
+        };
+        let consumers = self.cfg.consumers.clone();
+        let mut errors = Vec::new();
+        if let (Some(known), Ok(list), None) = (self.known.as_mut(), &l.consumers, store_error) {
+            let read: Vec<Position> = list
+                .iter()
+                .filter(|c| c.is_durable() && consumers.admits(&c.name))
+                .map(|c| Position::from_info(&stream, c.clone(), now))
+                .collect();
+            let changed: Vec<Position> = read
+                .iter()
+                .filter(|p| {
+                    known
+                        .get(&(stream.clone(), p.consumer.clone()))
+                        .is_none_or(|k| !same(&k.position, p))
+                })
+                .cloned()
+                .collect();
+            for p in &read {
+                if let Some(k) = known.get(&(stream.clone(), p.consumer.clone())) {
+                    summary.redelivery_at_risk += p.ack_floor.saturating_sub(k.position.ack_floor);
+                }
+            }
+            let results: Vec<(Position, Result<(), ConsumersError>)> =
+                futures::stream::iter(changed)
+                    .map(|p| async move {
+                        let r = store.put(&p).await;
+                        (p, r)
+                    })
+                    .buffer_unordered(PUT_CONCURRENCY)
+                    .collect()
+                    .await;
+            for (p, r) in results {
+                match r {
+                    Ok(()) => {
+                        known.insert(
+                            (stream.clone(), p.consumer.clone()),
+                            Known {
+                                position: p,
+                                confirmed_ms: now,
+                            },
+                        );
+                    }
+                    Err(e) => errors.push(crate::error_chain(&e)),
+                }
+            }
+            // Unchanged positions are confirmed as they stand.
+            for p in &read {
+                if let Some(k) = known.get_mut(&(stream.clone(), p.consumer.clone()))
+                    && same(&k.position, p)
+                {
+                    k.confirmed_ms = now;
+                }
+            }
+            let gone: Vec<String> = known
+                .keys()
+                .filter(|(s, c)| *s == stream && !read.iter().any(|p| &p.consumer == c))
+                .map(|(_, c)| c.clone())
+                .collect();
+            for c in gone {
+                match store.remove(&stream, &c).await {
+                    Ok(()) => {
+                        known.remove(&(stream.clone(), c));
+                    }
+                    Err(e) => errors.push(crate::error_chain(&e)),
+                }
+            }
+        }
+        if let Err(e) = &l.consumers {
+            errors.push(crate::error_chain(e));
+        }
+        if let Some(known) = &self.known {
+            let mine = known.iter().filter(|((s, _), _)| *s == stream);
+            summary.consumers = u64::try_from(mine.clone().count()).unwrap_or(u64::MAX);
+            summary.oldest_position_age_seconds = mine
+                .map(|(_, k)| k.confirmed_ms)
+                .min()
+                .map(|oldest| (now - oldest).max(0) as f64 / 1000.0);
+        }
+        if !errors.is_empty() {
+            summary.error = Some(errors.join("; "));
+        }
+        summary
+    }
+}
+
+/// Whether a stored position still stands: same floor and config (counts may drift freely
+/// without a write; they are only shown).
+fn same(stored: &Position, read: &Position) -> bool {
+    stored.ack_floor == read.ack_floor && stored.config == read.config
+}
