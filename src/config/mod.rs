@@ -22,8 +22,9 @@ pub use raw::RawConfig;
 pub use region::{Auth, EntryPoint, Home, RegionConfig, Tls};
 pub use secret::{Secret, SecretError, SecretRef};
 pub use settings::{
-    Api, Dns, DnsProvider, Failback, Notify, PagerDutyConfig, Peers, Role, Route53Settings,
-    RpoBudget, TailPolicy, Timing, TwoSite, Watchdog, WebhookConfig,
+    Api, Backup, BackupFrom, BackupItem, BackupTarget, Dns, DnsProvider, Failback, Notify,
+    PagerDutyConfig, Peers, Role, Route53Settings, RpoBudget, TailPolicy, Timing, TwoSite,
+    Watchdog, WebhookConfig,
 };
 pub use spec::{Discard, KvSpec, Limits, MirrorSpec, Retention, Storage, StreamSpec};
 
@@ -56,6 +57,8 @@ pub struct Config {
     pub notify: Notify,
     /// What a failback does with the divergent tail, and how long it waits.
     pub failback: Failback,
+    /// Backups (`[backup]`); None: natsdr takes none.
+    pub backup: Option<Backup>,
 }
 
 impl Config {
