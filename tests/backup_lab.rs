@@ -273,6 +273,15 @@ async fn backup_run_verify_and_drill_pass_against_real_s3_and_a_flipped_byte_fai
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains("events-eu-mirror.tar.s2: corrupted"), "{all}");
 
+    // Retention: two more sets with keep = 2 leave the two newest (set ids are per second).
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        ok(&["run", "--config", c]);
+    }
+    let list = ok(&["list", "--config", c]);
+    assert_eq!(list.lines().count(), 2, "{list}");
+    assert!(!list.contains(&set), "{list}");
+
     // An unreachable store is an error that says so.
     drop(store);
     let out = natsdr(&["verify", "--config", c]);
@@ -368,6 +377,19 @@ async fn after_losing_both_regions_the_last_set_restored_into_a_fresh_server_hol
         .await
         .unwrap();
     assert_eq!(ack.stream, "events-eu-mirror");
+
+    // A set written by a newer natsdr is refused by name, not guessed at.
+    let newer = dir.join("sets/29991231T000000Z");
+    std::fs::create_dir_all(&newer).unwrap();
+    std::fs::write(newer.join("manifest.json"), r#"{"format": 2}"#).unwrap();
+    let out = natsdr(&["verify", "--config", r]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("29991231T000000Z") && all.contains("newer than this natsdr"),
+        "{all}"
+    );
+    std::fs::remove_dir_all(&newer).unwrap();
 
     // A second restore refuses to overwrite, and says nothing was restored.
     let again = natsdr(&["restore", "--config", r, "--region", "eu-central-1"]);
