@@ -154,7 +154,7 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
         .chain(cfg.peers.witness.iter())
         .cloned()
         .collect();
-    let (registry, metrics) = Metrics::new(&regions, &mirrors, &peers);
+    let (mut registry, metrics) = Metrics::new(&regions, &mirrors, &peers);
     let tokens = Tokens::load(cfg.api.token.as_ref()).map_err(|e| fail(e.to_string()))?;
     let audit =
         AuditLog::open(cfg.api.audit_log.as_ref()).map_err(|e| fail(format!("audit log: {e}")))?;
@@ -176,6 +176,15 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
             Some(crate::dns::from_config(&cfg).await.map_err(fail)?)
         }
     };
+    if let (Some(b), crate::config::Role::Watchdog) = (&cfg.backup, cfg.watchdog.role) {
+        // Snapshot calls need longer than a probe's timeout.
+        let js = conns
+            .iter()
+            .map(|(r, c)| (r.clone(), c.js.with_timeout(Duration::from_secs(5))))
+            .collect();
+        crate::backup::Scheduler::spawn(b.clone(), js, cfg.watchdog.id.clone(), &mut registry)
+            .await;
+    }
     let probe_dns = dns.clone();
     let prober = Prober::new(cfg.clone(), conns.clone(), probe_dns)
         .map_err(|e| fail(crate::error_chain(&e)))?;
