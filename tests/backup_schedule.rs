@@ -82,6 +82,15 @@ async fn two_watchdogs_racing_for_a_slot_take_one_set_and_either_alone_takes_the
     };
     assert!(won.metrics.last_success.get() > 0);
     assert_eq!(lost.metrics.last_success.get(), 0);
+    // The loser reads the winner's set from the target, so both report it.
+    lost.refresh().await;
+    let finished = time::OffsetDateTime::parse(
+        &winner.finished_at,
+        &time::format_description::well_known::Rfc3339,
+    )
+    .unwrap()
+    .unix_timestamp();
+    assert_eq!(lost.metrics.last_success.get(), finished);
 
     // The loser alone takes the next slot (set ids are per second).
     tokio::time::sleep(Duration::from_millis(1100)).await;

@@ -10,7 +10,9 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
+use super::catalog::Catalog;
 use super::error::BackupError;
 use super::manifest::Manifest;
 use super::take::Taker;
@@ -25,7 +27,8 @@ const LEASES: &str = "leases";
 /// The backup metrics a watchdog exports (no labels: one target per config).
 #[derive(Debug, Clone, Default)]
 pub struct BackupMetrics {
-    /// Unix time of the last set this watchdog completed.
+    /// Unix time the newest complete set on the target finished (whoever took it), as this
+    /// watchdog last read it: every watchdog reports it, so the alert reads the max of all.
     pub last_success: Gauge,
     /// Seconds the last completed set took.
     pub last_duration: Gauge<f64, AtomicU64>,
@@ -41,7 +44,7 @@ impl BackupMetrics {
         let m = Self::default();
         registry.register(
             "natsdr_backup_last_success_timestamp_seconds",
-            "Unix time of the last backup set this watchdog completed",
+            "Unix time the newest complete backup set on the target finished",
             m.last_success.clone(),
         );
         registry.register(
@@ -136,6 +139,24 @@ impl Scheduler {
         Ok(Some(manifest))
     }
 
+    /// Reads the newest complete set's finish time from the target into `last_success`, so a
+    /// watchdog that did not take it (or just started) reports it too.
+    pub async fn refresh(&self) {
+        let newest = Catalog {
+            target: &self.target,
+        }
+        .pick(None)
+        .await;
+        if let Ok(m) = newest
+            && let Ok(t) = OffsetDateTime::parse(&m.finished_at, &Rfc3339)
+        {
+            let t = t.unix_timestamp();
+            if t > self.metrics.last_success.get() {
+                self.metrics.last_success.set(t);
+            }
+        }
+    }
+
     /// Runs forever: at the start of every slot, try to take its set. A failure is logged and
     /// counted; the next slot tries again.
     pub async fn run(self) {
@@ -143,6 +164,7 @@ impl Scheduler {
         loop {
             let now = OffsetDateTime::now_utc();
             let current = slot(now, every);
+            self.refresh().await;
             match self.run_slot(current).await {
                 Ok(Some(m)) => {
                     tracing::info!(set = %m.set, streams = m.streams.len(), "backup: set complete")
