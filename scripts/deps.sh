@@ -9,6 +9,8 @@ TOOLS="$PWD/.tools"
 # needs 2.12+); NATS_COMPAT is the oldest line we support (promotion by snapshot/restore).
 NATS_DEFAULT=2.15.1
 NATS_COMPAT=2.10.26
+# ministack: the local Route 53 API for DNS tests and the S3-compatible store for backup tests
+# (multipart and If-None-Match behave like S3: docs/backup-store.md).
 MINISTACK=1.5.33
 PY=${PYTHON:-python3}
 

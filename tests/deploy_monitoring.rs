@@ -464,8 +464,9 @@ fn every_procedure_has_a_runbook_with_symptoms_commands_and_verification() {
 
 #[test]
 fn runbook_commands_use_only_natsdrs_subcommands() {
-    const SUBCOMMANDS: [&str; 13] = [
+    const SUBCOMMANDS: [&str; 14] = [
         "run",
+        "backup",
         "status",
         "pause",
         "resume",

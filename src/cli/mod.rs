@@ -1,4 +1,5 @@
 //! Command line: clap definitions, one function per subcommand, and exit codes.
+mod backup;
 mod bench;
 mod chaos;
 mod check_config;
@@ -154,6 +155,12 @@ enum Command {
         #[command(flatten)]
         args: ops::CommandArgs,
     },
+    /// Verified backups: take a set, list, verify, restore into a region, drill into a scratch
+    /// server (runbooks/restore-from-backup.md).
+    Backup {
+        #[command(subcommand)]
+        command: backup::BackupCommand,
+    },
     /// Run a real two-region NATS lab on this machine (for the demo, tests and trying natsdr).
     Lab {
         #[command(subcommand)]
@@ -209,6 +216,7 @@ pub fn main() -> ExitCode {
         Command::Failback { args } => ops::command("failback", &args, false),
         Command::Ack { args } => ops::command("ack", &args, false),
         Command::Apply { config } => topology::run_apply(&config),
+        Command::Backup { command } => backup::run(command),
     };
     ExitCode::from(code)
 }

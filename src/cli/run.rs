@@ -154,7 +154,7 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
         .chain(cfg.peers.witness.iter())
         .cloned()
         .collect();
-    let (registry, metrics) = Metrics::new(&regions, &mirrors, &peers);
+    let (mut registry, metrics) = Metrics::new(&regions, &mirrors, &peers);
     let consumer_streams: std::collections::BTreeSet<String> = crate::consumers::twins(&cfg)
         .into_iter()
         .flat_map(|t| [t.home.stream, t.away.stream])
@@ -201,6 +201,15 @@ async fn serve(cfg: Arc<Config>) -> Result<(), (String, u8)> {
         }
         crate::config::Role::Watchdog | crate::config::Role::Witness => None,
     };
+    if let (Some(b), crate::config::Role::Watchdog) = (&cfg.backup, cfg.watchdog.role) {
+        // Snapshot calls need longer than a probe's timeout.
+        let js = conns
+            .iter()
+            .map(|(r, c)| (r.clone(), c.js.with_timeout(Duration::from_secs(5))))
+            .collect();
+        crate::backup::Scheduler::spawn(b.clone(), js, cfg.watchdog.id.clone(), &mut registry)
+            .await;
+    }
     let probe_dns = dns.clone();
     let prober = Prober::new(cfg.clone(), conns.clone(), probe_dns)
         .map_err(|e| fail(crate::error_chain(&e)))?;

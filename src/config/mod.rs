@@ -22,8 +22,9 @@ pub use raw::RawConfig;
 pub use region::{Auth, EntryPoint, Home, RegionConfig, Tls};
 pub use secret::{Secret, SecretError, SecretRef};
 pub use settings::{
-    Api, Consumers, Dns, DnsProvider, Failback, Notify, PagerDutyConfig, Peers, Role,
-    Route53Settings, RpoBudget, TailPolicy, Timing, TwoSite, Watchdog, WebhookConfig,
+    Api, Backup, BackupFrom, BackupItem, BackupTarget, Consumers, Dns, DnsProvider, Failback,
+    Notify, PagerDutyConfig, Peers, Role, Route53Settings, RpoBudget, TailPolicy, Timing, TwoSite,
+    Watchdog, WebhookConfig,
 };
 pub use spec::{Discard, KvSpec, Limits, MirrorSpec, Retention, Storage, StreamSpec};
 
@@ -58,6 +59,8 @@ pub struct Config {
     pub failback: Failback,
     /// Which durable consumers follow their streams across a move.
     pub consumers: Consumers,
+    /// Backups (`[backup]`); None: natsdr takes none.
+    pub backup: Option<Backup>,
 }
 
 impl Config {

@@ -45,6 +45,8 @@ pub struct RawConfig {
     /// Which durable consumers follow their streams across a move, and how often they are read.
     #[serde(default)]
     pub consumers: RawConsumers,
+    /// Verified backups of the managed streams and KV buckets.
+    pub backup: Option<RawBackup>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -395,4 +397,32 @@ impl Default for RawConsumers {
             exclude: Vec::new(),
         }
     }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawBackup {
+    pub target: String,
+    pub region: String,
+    #[serde(default = "default_backup_schedule")]
+    pub schedule: Quantity,
+    pub include: Option<Vec<String>>,
+    #[serde(default = "default_backup_keep")]
+    pub keep: u32,
+    #[serde(default = "default_backup_from")]
+    pub from: String,
+    pub endpoint_url: Option<String>,
+    #[serde(default)]
+    pub path_style: bool,
+    pub aws_region: Option<String>,
+}
+
+fn default_backup_schedule() -> Quantity {
+    "6h".into()
+}
+fn default_backup_keep() -> u32 {
+    7
+}
+fn default_backup_from() -> String {
+    "standby".into()
 }

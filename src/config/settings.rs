@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::secret::SecretRef;
-use crate::model::Region;
+use crate::model::{Region, StreamName};
 
 /// What this process does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -276,4 +276,73 @@ impl Consumers {
         self.include.iter().any(|p| p.matches(name))
             && !self.exclude.iter().any(|p| p.matches(name))
     }
+}
+
+/// Where backup sets are written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupTarget {
+    /// An S3 bucket (or an S3-compatible store at `endpoint_url`), with the standard AWS
+    /// credential chain.
+    S3 {
+        /// Bucket name.
+        bucket: String,
+        /// Key prefix, without leading or trailing slash (may be empty).
+        prefix: String,
+        /// Another endpoint than AWS's (an S3-compatible store).
+        endpoint_url: Option<String>,
+        /// Path-style addressing (`endpoint/bucket/key`), which most S3-compatible stores need.
+        path_style: bool,
+        /// The signing region.
+        aws_region: String,
+    },
+    /// A local or mounted directory (absolute).
+    Dir(PathBuf),
+}
+
+/// Which copy of a mirrored stream is snapshotted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackupFrom {
+    /// The standby's mirror, so the primary carries no backup load; unmirrored streams from
+    /// their own region.
+    Standby,
+    /// Every stream from the region that takes its writes.
+    Own,
+}
+
+/// One stream (or KV bucket's stream) in every backup set: which copy is snapshotted, and what
+/// a restore makes of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackupItem {
+    /// The stream as configured (for a KV bucket: `KV_<bucket>`).
+    pub stream: StreamName,
+    /// The region that takes its writes.
+    pub region: Region,
+    /// The stream snapshotted: the stream itself, or its mirror in the standby.
+    pub snapshot_stream: StreamName,
+    /// The region of `snapshot_stream`.
+    pub snapshot_region: Region,
+    /// The subjects a restored copy listens on (a mirror's are its source's).
+    pub subjects: Vec<String>,
+    /// GDPR-only: its backups never leave its region.
+    pub gdpr: bool,
+}
+
+/// Backups: what, where, how often, how many kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Backup {
+    /// Where sets are written.
+    pub target: BackupTarget,
+    /// The region the target lives in (GDPR-only streams may only go to their own).
+    pub target_region: Region,
+    /// How often the watchdog (or a CronJob) takes a set; "no success within 1.5 intervals"
+    /// is the alert.
+    pub schedule: Duration,
+    /// Sets kept; older ones are deleted after a successful run.
+    pub keep: std::num::NonZeroU32,
+    /// Which copy of mirrored streams is read.
+    pub from: BackupFrom,
+    /// The streams in every set.
+    pub items: Vec<BackupItem>,
 }

@@ -228,6 +228,11 @@ impl TryFrom<RawConfig> for Config {
             .map(|(i, k)| kv(i, k, &names))
             .collect::<Result<Vec<_>>>()?;
         topology_rules(&streams, &mirrors, &kv)?;
+        let backup = raw
+            .backup
+            .as_ref()
+            .map(|b| backup(b, &streams, &mirrors, &kv))
+            .transpose()?;
 
         let cfg = Config {
             watchdog,
@@ -243,6 +248,7 @@ impl TryFrom<RawConfig> for Config {
             notify,
             failback,
             consumers: consumers(&raw.consumers)?,
+            backup,
         };
         // The decision core owns the timing rule that rules out split-brain (the old primary
         // fences itself strictly before the standby may promote); config defers to it.
@@ -1187,4 +1193,173 @@ fn consumers(raw: &super::raw::RawConsumers) -> Result<Consumers> {
         include: patterns("consumers.include", &raw.include)?,
         exclude: patterns("consumers.exclude", &raw.exclude)?,
     })
+}
+
+/// `[backup]`: the target parsed, the items resolved (which copy is read, what a restore makes
+/// of it), and the GDPR rule: a GDPR-only stream's backups stay in its own region.
+fn backup(
+    b: &super::raw::RawBackup,
+    streams: &[StreamSpec],
+    mirrors: &[MirrorSpec],
+    kv: &[KvSpec],
+) -> Result<super::Backup> {
+    use super::{BackupFrom, BackupItem, BackupTarget};
+    let target_region = region("backup.region", &b.region)?;
+    let target = if let Some(rest) = b.target.strip_prefix("s3://") {
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() || !is_dns_name(bucket) {
+            return Err(ConfigError::invalid(
+                "backup.target",
+                format!("{:?}: expected s3://<bucket>/<prefix>", b.target),
+            ));
+        }
+        if let Some(u) = &b.endpoint_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(ConfigError::invalid(
+                "backup.endpoint_url",
+                format!("{u:?}: expected an http:// or https:// URL"),
+            ));
+        }
+        BackupTarget::S3 {
+            bucket: bucket.to_owned(),
+            prefix: prefix.trim_matches('/').to_owned(),
+            endpoint_url: b.endpoint_url.clone(),
+            path_style: b.path_style,
+            aws_region: b
+                .aws_region
+                .clone()
+                .unwrap_or_else(|| target_region.as_str().to_owned()),
+        }
+    } else {
+        let path = b.target.strip_prefix("dir://").unwrap_or(&b.target);
+        if !Path::new(path).is_absolute() {
+            return Err(ConfigError::invalid(
+                "backup.target",
+                format!(
+                    "{:?}: expected s3://<bucket>/<prefix>, dir:///<absolute path> or an absolute directory",
+                    b.target
+                ),
+            ));
+        }
+        if b.endpoint_url.is_some() || b.path_style || b.aws_region.is_some() {
+            return Err(ConfigError::invalid(
+                "backup.endpoint_url",
+                "endpoint_url, path_style and aws_region apply to s3:// targets only",
+            ));
+        }
+        BackupTarget::Dir(PathBuf::from(path))
+    };
+    let schedule = dur("backup.schedule", &b.schedule)?;
+    if schedule < Duration::from_secs(60) {
+        return Err(ConfigError::invalid(
+            "backup.schedule",
+            format!("{schedule:?}: at least one minute between sets"),
+        ));
+    }
+    let keep = std::num::NonZeroU32::new(b.keep)
+        .ok_or_else(|| ConfigError::invalid("backup.keep", "keep at least one set"))?;
+    let from = match b.from.as_str() {
+        "standby" => BackupFrom::Standby,
+        "own" => BackupFrom::Own,
+        other => {
+            return Err(ConfigError::invalid(
+                "backup.from",
+                format!("{other:?}: expected \"standby\" or \"own\""),
+            ));
+        }
+    };
+    let mut all: Vec<BackupItem> = streams
+        .iter()
+        .map(|s| {
+            let mirror = mirrors
+                .iter()
+                .find(|m| m.source == s.name && m.source_region == s.region)
+                .filter(|_| from == BackupFrom::Standby);
+            BackupItem {
+                stream: s.name.clone(),
+                region: s.region.clone(),
+                snapshot_stream: mirror.map_or_else(|| s.name.clone(), |m| m.name.clone()),
+                snapshot_region: mirror.map_or_else(|| s.region.clone(), |m| m.region.clone()),
+                subjects: s.subjects.clone(),
+                gdpr: s.gdpr,
+            }
+        })
+        .collect();
+    all.extend(kv.iter().map(|k| {
+        let read_in = match (from, &k.mirror_region) {
+            (BackupFrom::Standby, Some(m)) => m.clone(),
+            _ => k.region.clone(),
+        };
+        BackupItem {
+            stream: k.stream_name(),
+            region: k.region.clone(),
+            snapshot_stream: k.stream_name(),
+            snapshot_region: read_in,
+            subjects: vec![format!("$KV.{}.>", k.bucket)],
+            gdpr: false,
+        }
+    }));
+    let (items, gdpr_key) = match &b.include {
+        None => (all, "backup.region".to_owned()),
+        Some(names) => {
+            let mut picked = Vec::new();
+            for (i, n) in names.iter().enumerate() {
+                let key = format!("backup.include[{i}]");
+                let Some(item) = all.iter().find(|it| it.stream.as_str() == n) else {
+                    return Err(ConfigError::invalid(
+                        key,
+                        format!(
+                            "{n:?} is not a configured stream (a KV bucket is included as KV_<bucket>)"
+                        ),
+                    ));
+                };
+                if let Some(it) = picked
+                    .iter()
+                    .find(|p: &&BackupItem| p.stream == item.stream)
+                {
+                    return Err(ConfigError::invalid(
+                        key,
+                        format!("{} is listed twice", it.stream),
+                    ));
+                }
+                if item.gdpr && item.region != target_region {
+                    return Err(gdpr_refusal(&key, item, &target_region));
+                }
+                picked.push(item.clone());
+            }
+            if picked.is_empty() {
+                return Err(ConfigError::invalid(
+                    "backup.include",
+                    "empty: leave it out to back up every managed stream",
+                ));
+            }
+            (picked, "backup.include".to_owned())
+        }
+    };
+    if let Some(item) = items
+        .iter()
+        .find(|it| it.gdpr && it.region != target_region)
+    {
+        return Err(gdpr_refusal(&gdpr_key, item, &target_region));
+    }
+    Ok(super::Backup {
+        target,
+        target_region,
+        schedule,
+        keep,
+        from,
+        items,
+    })
+}
+
+fn gdpr_refusal(key: &str, item: &super::BackupItem, target: &Region) -> ConfigError {
+    ConfigError::invalid(
+        key,
+        format!(
+            "GDPR-only stream {} ({}) would be backed up to a target in {target}: its data may \
+             not leave its region; list the other streams in backup.include, or use a target in {}",
+            item.stream, item.region, item.region
+        ),
+    )
 }

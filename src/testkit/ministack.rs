@@ -1,4 +1,5 @@
-//! A real ministack (a local Route 53 emulator) on a free port, for tests and the demo.
+//! A real ministack (a local AWS emulator: Route 53 for DNS, S3 for backups) on a free port, for
+//! tests and the demo.
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -59,6 +60,11 @@ impl Ministack {
     /// Starts ministack (Route 53 only) on a free port of 127.0.0.1, logging to `dir`, and
     /// waits until it answers. Fails (never skips) when it is not installed.
     pub fn start(dir: &Path) -> Result<Self, MinistackError> {
+        Self::start_services(dir, "route53")
+    }
+
+    /// Starts ministack with `services` (its `SERVICES` list, e.g. "s3" for backups' target).
+    pub fn start_services(dir: &Path, services: &str) -> Result<Self, MinistackError> {
         let exe = executable();
         if !exe.exists() {
             return Err(MinistackError::Missing(exe));
@@ -75,7 +81,7 @@ impl Ministack {
             .current_dir(dir)
             .env("BIND_HOST", "127.0.0.1")
             .env("GATEWAY_PORT", port.to_string())
-            .env("SERVICES", "route53")
+            .env("SERVICES", services)
             .env("LOG_LEVEL", "WARNING")
             .stdin(Stdio::null())
             .stdout(log)
