@@ -377,9 +377,10 @@ fn auto_failover_and_auto_unfence_reach_the_decision_policy() {
     };
     let defaults = policy(&example("natsdr.example.toml"));
     assert!(defaults.auto_failover);
+    // One probe interval by default.
     assert_eq!(
         defaults.self_unfence_after,
-        Some(std::time::Duration::from_secs(10))
+        Some(std::time::Duration::from_millis(500))
     );
     let manual = policy(&replace(
         &replace(
