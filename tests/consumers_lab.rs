@@ -275,7 +275,7 @@ async fn consumers_carry_on_through_a_failover_and_a_failback(nats_server: PathB
         natsdr_exe: env!("CARGO_BIN_EXE_natsdr").into(),
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),
-        wan: natsdr::lab::WanProfile::Transatlantic,
+        wan: natsdr::lab::WanProfile::Lan,
     })
     .await
     .expect("lab starts");

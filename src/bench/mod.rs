@@ -13,7 +13,7 @@ mod run;
 mod stats;
 
 pub use openmetrics::sample;
-pub use outage::{count_fences, isolation_paths};
+pub use outage::{Fault, count_fences, isolation_paths, run_case};
 pub use report::{
     BenchReport, Footprint, LossAtKill, Machine, OutageCase, RtoProfile, Switchover, TargetCheck,
     target,

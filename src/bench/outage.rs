@@ -28,10 +28,15 @@ const WAIT: Duration = Duration::from_secs(90);
 pub enum Fault {
     /// Cut every path to and from US except its own watchdog's for this long, then heal.
     IsolateUs(Duration),
-    /// Kill all three watchdogs and start them again at the same moment.
+    /// Stop all three watchdogs (SIGTERM, as a redeploy of every overlay or a node pool
+    /// restart does) and start them again at the same moment.
     StartTogether,
     /// Kill one watchdog and start it again at once.
     Restart(Site),
+    /// Stop the US watchdog for good, let US serve on without it past a report's freshness,
+    /// then isolate US (its clients still writing) for this long: nobody fences US, so the
+    /// standby must not fail over to a second writable region.
+    DeadWatchdog(Duration),
 }
 
 impl Fault {
@@ -41,12 +46,15 @@ impl Fault {
             Self::IsolateUs(d) => format!("US isolated for {}", secs(d)),
             Self::StartTogether => "the three watchdogs started together".to_owned(),
             Self::Restart(site) => format!("the {site} watchdog restarted alone"),
+            Self::DeadWatchdog(d) => {
+                format!("US isolated for {} after its watchdog stopped", secs(d))
+            }
         }
     }
 
     fn hold_ms(self) -> Option<u64> {
         match self {
-            Self::IsolateUs(d) => Some(millis(d)),
+            Self::IsolateUs(d) | Self::DeadWatchdog(d) => Some(millis(d)),
             Self::StartTogether | Self::Restart(_) => None,
         }
     }
@@ -162,13 +170,22 @@ async fn drive(
         }
         Fault::StartTogether => {
             for site in Site::ALL {
-                dogs.kill(site);
+                dogs.stop(site).await;
             }
             for site in Site::ALL {
-                dogs.restart(site).map_err(|e| chain(&e))?;
+                dogs.start_again(site).map_err(|e| chain(&e))?;
             }
         }
         Fault::Restart(site) => dogs.restart(site).map_err(|e| chain(&e))?,
+        Fault::DeadWatchdog(hold) => {
+            dogs.kill(Site::Us);
+            // Past `peer_stale_after` (3 s): the others see US serve on without its watchdog.
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            for p in isolation_paths() {
+                lab.cut(p).await.map_err(|e| chain(&e))?;
+            }
+            tokio::time::sleep(hold).await;
+        }
     }
     tokio::time::sleep(OBSERVE_AFTER).await;
     let end = OffsetDateTime::now_utc();
@@ -183,6 +200,9 @@ async fn drive(
     case.failed_over = moved
         || went_through(&eu.transitions, "failing_over", at)
         || went_through(&eu.transitions, "failed_over", at);
+    case.standby_state = Some(eu.state.clone());
+    case.standby_reason = Some(eu.next.clone());
+    case.dual_writes = ledger.dual_writes(crate::demo::run::US_STREAM, crate::demo::run::EU_STREAM);
     let gap = ledger.longest_ack_gap(at);
     let last = ledger.acks.iter().map(|a| a.at).filter(|t| *t >= at).max();
     let tail = end - last.unwrap_or(at);

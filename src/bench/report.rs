@@ -127,6 +127,15 @@ pub struct OutageCase {
     pub observed_ms: u64,
     /// What went wrong, if the case could not be run.
     pub error: Option<String>,
+    /// The standby watchdog's state and reason at the end of the observation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_state: Option<String>,
+    /// See `standby_state`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby_reason: Option<String>,
+    /// Ids acked by both regions, or by US after EU's first ack (0 is the only right answer).
+    #[serde(default)]
+    pub dual_writes: u64,
 }
 
 /// Planned switchovers under load.

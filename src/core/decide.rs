@@ -128,7 +128,6 @@ fn observe(state: &State, obs: &Observation, now: Instant, policy: &Policy) -> D
     for (region, view) in &obs.regions {
         if view.reachable {
             next.catalog.insert(region.clone(), view.streams.clone());
-            next.catalog_at.insert(region.clone(), obs.at);
         }
     }
     for region in [&policy.params().home_primary, &policy.params().home_standby] {

@@ -95,7 +95,7 @@ pub struct MirrorView {
     /// Last known lag in time: how old the first unmirrored message was when the lag was read
     /// (zero when caught up); `None` if never measured. NB: it does not grow while the source is
     /// gone: a dead source takes no writes, so what the mirror lacked then is what a failover
-    /// loses; the writes the source may have taken unseen since are the core's to add.
+    /// loses (see [`rpo`](super::rpo)).
     pub lag_age: Option<Duration>,
     /// Whether `lag_age` is an upper bound (the first unmirrored message could not be read: it
     /// was stored no earlier than the mirror's last message) rather than that message's age.

@@ -26,9 +26,6 @@ pub struct State {
     /// Each region's streams as last seen while it was reachable, so outcomes and commands can
     /// name exact streams between rounds and an unreachable region can still be named.
     pub catalog: BTreeMap<Region, Vec<StreamView>>,
-    /// The round each region's catalog entry comes from (the lag readings in it are relative to it).
-    #[serde(default)]
-    pub catalog_at: BTreeMap<Region, Instant>,
     /// When this watchdog saw the active region go down, within the flap window.
     pub down_edges: Vec<Instant>,
     /// Whether the active region looked down (to this watchdog) in the previous round.
@@ -86,7 +83,6 @@ impl State {
             known: None,
             last_round: None,
             catalog: BTreeMap::new(),
-            catalog_at: BTreeMap::new(),
             guard: BTreeMap::new(),
             started_at: None,
             lease_held: false,

@@ -241,7 +241,6 @@ fn one_lost_us_node_makes_the_standby_degraded_and_nothing_else() {
             last_round: Some((Instant(1500), WallTime(1_800_000_001_500))),
             // Both regions serve (a degraded one still does): the sightings move on.
             seen_serving: BTreeMap::from([(us(), Instant(1500)), (eu(), Instant(1500))]),
-            catalog_at: BTreeMap::from([(us(), Instant(1500)), (eu(), Instant(1500))]),
             guard: BTreeMap::from([(us(), (Instant(1500), true))]),
             health: BTreeMap::from([(us(), Health::Degraded), (eu(), Health::Healthy)]),
             ..before.clone()
@@ -268,7 +267,6 @@ fn a_meta_leader_re_election_changes_nothing() {
             last_round: Some((Instant(1500), WallTime(1_800_000_001_500))),
             // Both regions serve (a degraded one still does): the sightings move on.
             seen_serving: BTreeMap::from([(us(), Instant(1500)), (eu(), Instant(1500))]),
-            catalog_at: BTreeMap::from([(us(), Instant(1500)), (eu(), Instant(1500))]),
             guard: BTreeMap::from([(us(), (Instant(1500), true))]),
             ..before.clone()
         },
@@ -303,7 +301,6 @@ fn a_region_loss_confirmed_for_the_failover_delay_claims_the_next_epoch() {
                 age: Some(Duration::ZERO),
                 estimated: false,
                 read_ago: Some(Duration::ZERO),
-                unseen: Duration::ZERO,
             }),
         }
     );
@@ -759,7 +756,6 @@ fn lag_over_the_rpo_budget_blocks_and_only_break_glass_proceeds() {
             age: Some(secs(60)),
             estimated: false,
             read_ago: Some(Duration::ZERO),
-            unseen: Duration::ZERO,
         },
     };
     assert_eq!(

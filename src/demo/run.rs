@@ -22,9 +22,9 @@ use crate::nats::{JsApi, RegionClients};
 use crate::topology::{Desired, apply, expected};
 
 /// The US stream the demo's subject lands in while US is primary.
-const US_STREAM: &str = "events-us";
+pub(crate) const US_STREAM: &str = "events-us";
 /// Its EU mirror, which takes the subject's writes once promoted.
-const EU_STREAM: &str = "events-eu-mirror";
+pub(crate) const EU_STREAM: &str = "events-eu-mirror";
 /// The subject the load generator publishes to.
 const SUBJECT: &str = "events.demo";
 /// Generous bound for each wait; the RTO target is 10 s.

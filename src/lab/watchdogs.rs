@@ -245,6 +245,34 @@ impl Watchdogs {
         }
     }
 
+    /// Stops one watchdog cleanly (SIGTERM, as Kubernetes does before replacing a pod), waiting
+    /// up to 15 s before killing it.
+    pub async fn stop(&mut self, site: impl Into<Dog>) {
+        let Some(mut c) = self.procs.remove(&site.into()) else {
+            return;
+        };
+        if let Ok(pid) = i32::try_from(c.id()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        while tokio::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = c.try_wait() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+
+    /// Starts a stopped or killed site watchdog again (without stopping it first).
+    pub fn start_again(&mut self, site: Site) -> Result<(), WatchdogError> {
+        self.spawn(site.into(), &[])
+    }
+
     /// Starts a killed site watchdog again (a twin is started with [`Watchdogs::start_twin`]).
     pub fn restart(&mut self, site: Site) -> Result<(), WatchdogError> {
         self.kill(site);

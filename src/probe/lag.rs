@@ -138,6 +138,25 @@ impl LagBook {
         })
     }
 
+    /// Records a reading from the mirror's side alone, for a round where its source could not be
+    /// listed but the mirror is in contact with it: the server's own `lag` of the mirror (it
+    /// understates under load and freezes when the source dies, so only while in contact), its
+    /// age bounded by the mirror's last message.
+    pub fn observe_mirror_side(&mut self, mirror: MirrorSeen<'_>, lag: u64, now: WallTime) {
+        let key = (mirror.region.clone(), mirror.name.clone());
+        let dated = self.known.get(&key).and_then(|b| b.dated);
+        self.known.insert(
+            key,
+            Measured {
+                msgs: lag,
+                first_missing: mirror.last_seq + 1,
+                read_at: now,
+                dated,
+                missing_after: mirror.last_ts,
+            },
+        );
+    }
+
     /// Records when the source stored message `seq`, read for `mirror`'s lag.
     pub fn dated(&mut self, mirror: &(Region, StreamName), seq: u64, stored: WallTime) {
         if let Some(m) = self.known.get_mut(mirror) {

@@ -279,7 +279,28 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
                         last_seq: view.last_seq,
                         last_ts: info.state.last_ts.map(lag::wall),
                     };
-                    datings.extend(self.lag.observe(seen, source, wall));
+                    // NB: only while the source's region serves (a quorum answers its pings): a
+                    // dead source's mirror keeps its last, frozen `lag` for a while.
+                    let source_serves = streams::source_region(&self.config, &rc.name, info)
+                        .and_then(|r| {
+                            let size = self.config.regions.iter().find(|c| &c.name == r)?;
+                            let up = answers.get(r)?.servers_up;
+                            Some(up * 2 > u32::from(size.cluster_size))
+                        })
+                        .unwrap_or(false);
+                    match (source, info.mirror.as_ref()) {
+                        (Some(_), _) => datings.extend(self.lag.observe(seen, source, wall)),
+                        // The source's region answers pings but not its listing (a meta-leader
+                        // election after a restart): the mirror's own figure, while in contact.
+                        (None, Some(m))
+                            if source_serves
+                                && m.active
+                                    .is_some_and(|a| a < self.config.timing.mirror_silence) =>
+                        {
+                            self.lag.observe_mirror_side(seen, m.lag, wall);
+                        }
+                        (None, Some(_) | None) => {}
+                    }
                     let source_last_seq = source.map(|(_, s)| s.state.last_seq);
                     view.mirror = Some(mirror_view(
                         info.mirror.as_ref(),
