@@ -374,19 +374,19 @@ async fn failback_under_load_loses_no_acked_message(nats_server: PathBuf, tail: 
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failback_after_a_region_loss_under_load_keeps_every_acked_message_exactly_once() {
     let server = find_nats_server().expect("nats-server is installed (make deps)");
     failback_under_load_loses_no_acked_message(server, Tail::Republish).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failback_that_keeps_the_tail_republishes_nothing_and_leaves_it_whole_in_the_record() {
     let server = find_nats_server().expect("nats-server is installed (make deps)");
     failback_under_load_loses_no_acked_message(server, Tail::Keep).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failback_on_2_10_keeps_every_acked_message_exactly_once() {
     // 2.10 cannot promote a mirror in place: the failover and the switchover back both go by
     // snapshot -> delete -> restore.
