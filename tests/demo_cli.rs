@@ -59,7 +59,7 @@ fn a_lost_region_fails_over_within_the_liveness_bound_without_dual_writes() {
     assert_eq!(r["ok"], true, "{r:#}");
 }
 
-/// Issue #4: the same failover with the watchdogs claiming and swapping through a real local
+/// The same failover with the watchdogs claiming and swapping through a real local
 /// Route 53 API (ministack; needs `make deps`, fails without it): the zone's client record,
 /// read back through the API, names EU, and the clients (resolving through BIND, which serves
 /// the zone's records) found EU.

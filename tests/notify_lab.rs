@@ -351,7 +351,7 @@ async fn wait_audit(s: &Setup, result: &str, at_least: f64) {
     }
 }
 
-/// Issue #5: every command is published to `audit.natsdr.<command>` in the ACTIVE region (the
+/// Every command is published to `audit.natsdr.<command>` in the ACTIVE region (the
 /// EU watchdog publishes to US while US owns the epoch), stored when a stream captures it. The
 /// same lab shows the peers in `/v1/status`.
 #[tokio::test]
