@@ -80,7 +80,11 @@ impl NatsExecutor {
             .iter()
             .find_map(|t| t.counterpart(region, stream.as_str()).cloned())
         {
-            Some(other) => match regions.get(&other.region) {
+            // NB: not over a connection already known lost (a dead region): its timeout would
+            // add straight to the RTO of a failover.
+            Some(other) => match regions.get(&other.region).filter(|c| {
+                c.js.client().connection_state() == async_nats::connection::State::Connected
+            }) {
                 Some(c) => match c.js.consumer_list::<ConsumerInfo>(&other.stream).await {
                     Ok(list) => {
                         let now = time::OffsetDateTime::now_utc();
