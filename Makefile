@@ -37,7 +37,7 @@ demo: deps
 bench: deps
 	$(CARGO) run --release --locked -- bench --json bench/results.json --markdown BENCHMARKS.md
 
-## chaos: issue #8's chaos suite on a release build: 20 seeded runs of faults under load on the
+## chaos: the chaos suite on a release build: 20 seeded runs of faults under load on the
 ## lab, every invariant checked; prints the failing seeds with their replay command
 chaos: deps
 	$(CARGO) run --release --locked -- chaos --seeds 20
