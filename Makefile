@@ -32,8 +32,9 @@ unit:
 demo: deps
 	$(CARGO) run --release --locked -- demo --scenario region-loss
 
-## bench: issue #8's benchmark on a release build: RTO (10 region losses per timing profile),
-## switchovers, watchdog footprint at 10/100/1000 streams -> BENCHMARKS.md, bench/results.json
+## bench: the benchmark on a release build: RTO (10 region losses per network profile), false
+## failovers, availability, switchovers, watchdog footprint at 10/100/1000 streams -> BENCHMARKS.md,
+## bench/results.json (about 45 min)
 bench: deps
 	$(CARGO) run --release --locked -- bench --json bench/results.json --markdown BENCHMARKS.md
 
