@@ -256,28 +256,14 @@ impl Target {
                 let mut file = tokio::fs::File::create(&tmp)
                     .await
                     .map_err(|e| self.io(key, e))?;
-                let mut hash = Sha256::new();
-                let mut bytes = 0u64;
-                let mut buf = vec![0u8; 256 * 1024];
-                loop {
-                    let n = input.read(&mut buf).await.map_err(|e| self.io(key, e))?;
-                    if n == 0 {
-                        break;
-                    }
-                    hash.update(&buf[..n]);
-                    bytes += n as u64;
-                    file.write_all(&buf[..n])
-                        .await
-                        .map_err(|e| self.io(key, e))?;
-                }
+                let written = hash_copy(input, Some(&mut file))
+                    .await
+                    .map_err(|e| self.io(key, e))?;
                 file.sync_all().await.map_err(|e| self.io(key, e))?;
                 tokio::fs::rename(&tmp, &path)
                     .await
                     .map_err(|e| self.io(key, e))?;
-                Ok(Written {
-                    bytes,
-                    sha256: hex(&hash.finalize()),
-                })
+                Ok(written)
             }
             Self::S3 {
                 client,
@@ -469,21 +455,9 @@ impl Target {
     /// Reads `key` to its end and returns its size and SHA-256.
     pub async fn digest(&self, key: &str) -> Result<Written, TargetError> {
         let mut r = self.get(key).await?;
-        let mut hash = Sha256::new();
-        let mut bytes = 0u64;
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = r.read(&mut buf).await.map_err(|e| self.io(key, e))?;
-            if n == 0 {
-                break;
-            }
-            hash.update(&buf[..n]);
-            bytes += n as u64;
-        }
-        Ok(Written {
-            bytes,
-            sha256: hex(&hash.finalize()),
-        })
+        hash_copy(&mut r, None::<&mut tokio::fs::File>)
+            .await
+            .map_err(|e| self.io(key, e))
     }
 
     /// The keys directly below `dir` (one level, names only, sorted): the sets under `sets`.
@@ -569,4 +543,31 @@ impl Target {
             }
         }
     }
+}
+
+/// Reads `input` to its end in 256 KiB chunks, hashing it (and writing it to `out`, if any):
+/// its size and SHA-256.
+async fn hash_copy<R, W>(input: &mut R, mut out: Option<&mut W>) -> std::io::Result<Written>
+where
+    R: AsyncRead + Unpin + ?Sized,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    let mut hash = Sha256::new();
+    let mut bytes = 0u64;
+    let mut buf = vec![0u8; 256 * 1024];
+    loop {
+        let n = input.read(&mut buf).await?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&buf[..n]);
+        bytes += n as u64;
+        if let Some(out) = out.as_mut() {
+            out.write_all(&buf[..n]).await?;
+        }
+    }
+    Ok(Written {
+        bytes,
+        sha256: hex(&hash.finalize()),
+    })
 }
