@@ -236,7 +236,11 @@ fn broken_timing_rules_are_refused_with_the_reason() {
         "probe_timeout = \"400ms\"",
         "probe_timeout = \"800ms\"",
     );
-    let toml = replace(&toml, "failover_delay = \"4s\"", "failover_delay = \"6s\"");
+    let toml = replace(
+        &toml,
+        "failover_delay = \"4500ms\"",
+        "failover_delay = \"6s\"",
+    );
     let toml = replace(
         &toml,
         "self_fence_lease = \"2500ms\"",

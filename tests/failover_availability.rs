@@ -34,6 +34,12 @@ async fn a_short_isolation_of_the_primary_costs_little_more_than_the_isolation()
     let c = run_case(&exe(), WanProfile::Transatlantic, Fault::IsolateUs(hold), 1).await;
     assert_eq!(c.error, None, "{c:?}");
     assert!(!c.failed_over, "a 3.5 s isolation failed over: {c:?}");
+    // The isolation was real: the standby suspected US and counted most of it.
+    let counted = c.closest_ms.expect("the standby never suspected US");
+    assert!(
+        counted >= 3_000,
+        "the standby counted only {counted} ms: {c:?}"
+    );
     let gap = c.write_outage_ms.expect("the client wrote");
     assert!(
         gap <= 4_500,

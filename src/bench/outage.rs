@@ -5,8 +5,10 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
 
 use super::report::OutageCase;
+use crate::api::model::TransitionRecord;
 use crate::config::Config;
 use crate::demo::LoadGen;
 use crate::demo::run::{caught_up, connect_js, load_target};
@@ -160,13 +162,10 @@ async fn drive(
     let at = OffsetDateTime::now_utc();
     match fault {
         Fault::IsolateUs(hold) => {
-            for p in isolation_paths() {
-                lab.cut(p).await.map_err(|e| chain(&e))?;
-            }
+            let paths = isolation_paths();
+            lab.cut_all(&paths).await.map_err(|e| chain(&e))?;
             tokio::time::sleep(hold).await;
-            for p in isolation_paths() {
-                lab.heal(p).await.map_err(|e| chain(&e))?;
-            }
+            lab.heal_all(&paths).await.map_err(|e| chain(&e))?;
         }
         Fault::StartTogether => {
             for site in Site::ALL {
@@ -181,9 +180,9 @@ async fn drive(
             dogs.kill(Site::Us);
             // Past `peer_stale_after` (3 s): the others see US serve on without its watchdog.
             tokio::time::sleep(Duration::from_secs(5)).await;
-            for p in isolation_paths() {
-                lab.cut(p).await.map_err(|e| chain(&e))?;
-            }
+            lab.cut_all(&isolation_paths())
+                .await
+                .map_err(|e| chain(&e))?;
             tokio::time::sleep(hold).await;
         }
     }
@@ -200,6 +199,7 @@ async fn drive(
     case.failed_over = moved
         || went_through(&eu.transitions, "failing_over", at)
         || went_through(&eu.transitions, "failed_over", at);
+    case.closest_ms = longest_down_count(&eu.transitions, at);
     case.standby_state = Some(eu.state.clone());
     case.standby_reason = Some(eu.next.clone());
     case.dual_writes = ledger.dual_writes(crate::demo::run::US_STREAM, crate::demo::run::EU_STREAM);
@@ -251,6 +251,40 @@ pub fn count_fences(log: &str) -> (u64, u64) {
     (fences, self_fenced)
 }
 
+/// How far the standby's count of the primary's outage got, ms, from its transitions at or after
+/// `since`: each stay in `suspect` counts from the outage's start its entry names ("down by 2 of
+/// 3 vantage points for 1.0s") to the transition out of it. A failover starts when the count
+/// reaches `failover_delay`; none when the standby never suspected the primary.
+pub fn longest_down_count(transitions: &[TransitionRecord], since: OffsetDateTime) -> Option<u64> {
+    let mut ts: Vec<(OffsetDateTime, &TransitionRecord)> = transitions
+        .iter()
+        .filter_map(|t| Some((OffsetDateTime::parse(&t.at, &Rfc3339).ok()?, t)))
+        .filter(|(at, _)| *at >= since)
+        .collect();
+    ts.sort_by_key(|(at, _)| *at);
+    let mut longest = None;
+    for (i, (entered, t)) in ts.iter().enumerate() {
+        if t.to != "suspect" {
+            continue;
+        }
+        let counted = counted_in(&t.reason).unwrap_or(Duration::ZERO);
+        let Some((left, _)) = ts[i + 1..].iter().find(|(_, n)| n.from == "suspect") else {
+            continue;
+        };
+        let stay = u64::try_from((*left - *entered).whole_milliseconds()).unwrap_or(0);
+        let total = stay + millis(counted);
+        longest = Some(longest.map_or(total, |l: u64| l.max(total)));
+    }
+    longest
+}
+
+/// The outage a suspect reason counts: `... vantage points for 1.0s; ...` gives 1 s.
+fn counted_in(reason: &str) -> Option<Duration> {
+    let rest = &reason[reason.find("vantage points for ")? + "vantage points for ".len()..];
+    let secs = rest.split('s').next()?.parse::<f64>().ok()?;
+    Duration::try_from_secs_f64(secs).ok()
+}
+
 /// The line without terminal colour sequences (`ESC [ ... m`).
 fn strip_ansi(line: &str) -> String {
     let mut out = String::with_capacity(line.len());
@@ -272,6 +306,58 @@ fn strip_ansi(line: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn tr(at: &str, from: &str, to: &str, reason: &str) -> TransitionRecord {
+        TransitionRecord {
+            at: at.to_owned(),
+            from: from.to_owned(),
+            to: to.to_owned(),
+            reason: reason.to_owned(),
+            epoch: None,
+        }
+    }
+
+    #[test]
+    fn the_down_count_runs_from_the_outage_the_suspect_entry_names_to_leaving_suspect() {
+        let since = OffsetDateTime::parse("2026-12-05T01:39:50Z", &Rfc3339).unwrap();
+        // Newest first, as the API lists them; a stay before `since` is not counted.
+        let ts = vec![
+            tr(
+                "2026-12-05T01:39:57.260Z",
+                "degraded",
+                "healthy",
+                "us-east-1 healthy",
+            ),
+            tr(
+                "2026-12-05T01:39:56.783Z",
+                "suspect",
+                "degraded",
+                "not confirmed",
+            ),
+            tr(
+                "2026-12-05T01:39:54.066Z",
+                "degraded",
+                "suspect",
+                "primary us-east-1 down by 2 of 3 vantage points for 1.0s; failing over at 4.5s",
+            ),
+            tr(
+                "2026-12-05T01:39:49.000Z",
+                "suspect",
+                "degraded",
+                "not confirmed",
+            ),
+            tr(
+                "2026-12-05T01:39:40.000Z",
+                "healthy",
+                "suspect",
+                "primary us-east-1 down by 2 of 3 vantage points for 9.0s; failing over at 4.5s",
+            ),
+        ];
+        assert_eq!(longest_down_count(&ts, since), Some(3_717));
+        assert_eq!(longest_down_count(&ts[..2], since), None, "never suspected");
+        // Still suspect at the end (a failover follows): no stay to measure.
+        assert_eq!(longest_down_count(&ts[2..3], since), None);
+    }
 
     #[test]
     fn an_isolation_cuts_every_path_of_us_but_its_own_watchdogs_view() {

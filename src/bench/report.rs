@@ -123,6 +123,10 @@ pub struct OutageCase {
     pub fences: u64,
     /// Transitions of any watchdog into `self_fenced`.
     pub self_fenced: u64,
+    /// How far the standby's count of the primary's outage got, ms (a failover starts at
+    /// `failover_delay`); none if it never suspected the primary or failed over.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub closest_ms: Option<u64>,
     /// How long the case was observed after the fault ended, ms.
     pub observed_ms: u64,
     /// What went wrong, if the case could not be run.
@@ -540,7 +544,7 @@ fn render_rto_by_wan(s: &mut String, rto: &[RtoProfile]) {
 fn outage_rows(s: &mut String, cases: &[OutageCase]) {
     let _ = writeln!(
         s,
-        "| case | network | failed over | write outage at the client ms | fences | self-fenced | observed after ms |\n|---|---|---|---|---|---|---|"
+        "| case | network | failed over | standby counted down ms | write outage at the client ms | fences | self-fenced | observed after ms |\n|---|---|---|---|---|---|---|---|"
     );
     for c in cases {
         let outage = c
@@ -553,9 +557,12 @@ fn outage_rows(s: &mut String, cases: &[OutageCase]) {
         } else {
             "no"
         };
+        let counted = c
+            .closest_ms
+            .map_or_else(|| "-".to_owned(), |v| v.to_string());
         let _ = writeln!(
             s,
-            "| {} | {} | {moved} | {outage} | {} | {} | {} |",
+            "| {} | {} | {moved} | {counted} | {outage} | {} | {} | {} |",
             c.case, c.wan, c.fences, c.self_fenced, c.observed_ms
         );
     }
@@ -580,8 +587,10 @@ fn render_false_failover(s: &mut String, cases: &[OutageCase]) {
         "Each case: a fresh lab, three watchdogs, the same acked load through DNS, then every path \
          to and from US cut except its own watchdog's (leaf, wd:eu->us, wd:witness->us, \
          peer:us->*, peer:*->us), held, healed, and watched a while longer. None may fail over. \
-         Write outage = the longest stretch without an ack at the client from the cut to the end \
-         of the observation; fences = fence actions in the watchdogs' logs.\n"
+         Standby counted down = how far the standby's count of the outage got before it saw US \
+         again (a failover starts when it reaches `failover_delay`). Write outage = the longest \
+         stretch without an ack at the client from the cut to the end of the observation; fences \
+         = fence actions in the watchdogs' logs.\n"
     );
     outage_rows(s, cases);
 }

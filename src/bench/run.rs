@@ -84,7 +84,7 @@ struct Profile {
     timing: [(&'static str, &'static str); 6],
 }
 
-/// The lab's defaults (README: 500 ms rounds, 4 s failover delay), set explicitly so the report
+/// The defaults (500 ms rounds, 4.5 s failover delay), set explicitly so the report
 /// states exactly what ran; and a faster profile that still satisfies every timing rule.
 const PROFILES: [Profile; 2] = [
     Profile {
@@ -92,7 +92,7 @@ const PROFILES: [Profile; 2] = [
         timing: [
             ("probe_interval", "500ms"),
             ("probe_timeout", "400ms"),
-            ("failover_delay", "4s"),
+            ("failover_delay", "4500ms"),
             ("self_fence_lease", "2500ms"),
             ("mirror_silence", "3s"),
             ("peer_stale_after", "3s"),
@@ -543,7 +543,7 @@ mod tests {
 
     #[test]
     fn each_profiles_detection_window_is_its_failover_delay() {
-        assert_eq!(PROFILES[0].window_ms(), 4_000);
+        assert_eq!(PROFILES[0].window_ms(), 4_500);
         assert_eq!(PROFILES[1].window_ms(), 2_500);
     }
 }

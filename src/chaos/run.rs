@@ -143,9 +143,9 @@ async fn drive(schedule: &Schedule, lab: &mut Lab, exe: &Path) -> Result<SeedRep
         tokio::time::sleep_until(t0 + e.end()).await;
         undo(e.fault, lab, &mut dogs, &pagerduty, named).await?;
     }
-    for p in NetPath::all() {
-        lab.heal(p).await.map_err(ChaosError::Lab)?;
-    }
+    lab.heal_all(&NetPath::all())
+        .await
+        .map_err(ChaosError::Lab)?;
     dogs.wait_ready(Duration::from_secs(30))
         .await
         .map_err(|e| ChaosError::Demo(DemoError::Watchdog(e)))?;

@@ -131,7 +131,7 @@ pub fn run(cmd: LabCommand) -> u8 {
                 dir,
             } => {
                 Lab::open(&dir).map_err(failed)?;
-                update_fault(&dir, path, |f| {
+                update_fault(&dir, &[path], |f| {
                     f.latency_ms = ms;
                     f.jitter_ms = jitter_ms;
                     f.loss_pct = loss_pct;

@@ -143,7 +143,7 @@ impl Default for RawTiming {
         Self {
             probe_interval: "500ms".into(),
             probe_timeout: "400ms".into(),
-            failover_delay: "4s".into(),
+            failover_delay: "4500ms".into(),
             self_fence_lease: "2500ms".into(),
             self_unfence_after: None,
             mirror_silence: "3s".into(),

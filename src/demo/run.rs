@@ -415,8 +415,8 @@ async fn inject(scenario: Scenario, lab: &mut Lab, dogs: &Watchdogs) -> Result<(
             .kill_node(LabRegion::Us, 2)
             .await
             .map_err(DemoError::Lab),
-        Scenario::Partition => {
-            for p in [
+        Scenario::Partition => lab
+            .cut_all(&[
                 NetPath::Leaf,
                 NetPath::Watchdog {
                     from: Site::Eu,
@@ -430,11 +430,9 @@ async fn inject(scenario: Scenario, lab: &mut Lab, dogs: &Watchdogs) -> Result<(
                     from: Site::Us,
                     to: Site::Eu,
                 },
-            ] {
-                lab.cut(p).await.map_err(DemoError::Lab)?;
-            }
-            Ok(())
-        }
+            ])
+            .await
+            .map_err(DemoError::Lab),
         Scenario::Switchover => {
             let body = serde_json::json!({"reason": "natsdr demo: planned switchover"});
             let (code, answer) = dogs

@@ -434,20 +434,31 @@ impl Lab {
 
     /// Blackholes `path`; returns once netd has it in force.
     pub async fn cut(&self, path: NetPath) -> Result<(), LabError> {
-        update_fault(&self.manifest.dir, path, |f| f.cut = true).await
+        self.cut_all(&[path]).await
+    }
+
+    /// Blackholes every one of `paths` at the same instant (one isolation, not a staircase of
+    /// cuts); returns once netd has them in force.
+    pub async fn cut_all(&self, paths: &[NetPath]) -> Result<(), LabError> {
+        update_fault(&self.manifest.dir, paths, |f| f.cut = true).await
     }
 
     /// Removes every fault from `path`, returning it to its profile baseline (not to zero);
     /// returns once netd has it in force.
     pub async fn heal(&self, path: NetPath) -> Result<(), LabError> {
-        update_fault(&self.manifest.dir, path, |f| *f = PathFault::default()).await
+        self.heal_all(&[path]).await
+    }
+
+    /// [`Lab::heal`] of every one of `paths` at the same instant.
+    pub async fn heal_all(&self, paths: &[NetPath]) -> Result<(), LabError> {
+        update_fault(&self.manifest.dir, paths, |f| *f = PathFault::default()).await
     }
 
     /// Delays every chunk on `path` by `latency` in each direction on top of its baseline (zero
     /// removes the added delay).
     pub async fn slow(&self, path: NetPath, latency: Duration) -> Result<(), LabError> {
         let ms = u64::try_from(latency.as_millis()).unwrap_or(u64::MAX);
-        update_fault(&self.manifest.dir, path, |f| f.latency_ms = ms).await
+        update_fault(&self.manifest.dir, &[path], |f| f.latency_ms = ms).await
     }
 
     /// Kills a node or a whole region (SIGKILL).
@@ -827,17 +838,20 @@ impl fmt::Display for LabStatus {
     }
 }
 
-/// Changes the fault on `path` of the lab in `dir` and waits until netd has put it in force.
-/// Works from any process (read-modify-write of `DIR/faults.json`).
+/// Changes the fault on each of `paths` of the lab in `dir` in one table generation (netd puts
+/// them in force together, so a fault on several paths starts and ends at one instant) and waits
+/// until netd has. Works from any process (read-modify-write of `DIR/faults.json`).
 pub async fn update_fault(
     dir: &Path,
-    path: NetPath,
-    change: impl FnOnce(&mut PathFault),
+    paths: &[NetPath],
+    change: impl Fn(&mut PathFault),
 ) -> Result<(), LabError> {
     let mut faults = Faults::load(dir)?;
-    let mut fault = faults.get(path);
-    change(&mut fault);
-    faults.set(path, fault);
+    for &path in paths {
+        let mut fault = faults.get(path);
+        change(&mut fault);
+        faults.set(path, fault);
+    }
     faults.generation += 1;
     faults.save(dir)?;
     let generation = faults.generation;

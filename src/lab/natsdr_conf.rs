@@ -77,7 +77,7 @@ pub(crate) fn render(m: &LabManifest, view: View, secrets: &Secrets<'_>) -> Stri
         q(role)
     );
     s.push_str(
-        "\n[timing]\nprobe_interval = \"500ms\"\nprobe_timeout = \"400ms\"\nfailover_delay = \"4s\"\nself_fence_lease = \"2500ms\"\n\
+        "\n[timing]\nprobe_interval = \"500ms\"\nprobe_timeout = \"400ms\"\nfailover_delay = \"4500ms\"\nself_fence_lease = \"2500ms\"\n\
          mirror_silence = \"3s\"\npeer_stale_after = \"3s\"\nstep_timeout = \"5s\"\ntilt_duration = \"10s\"\nflap_window = \"1h\"\nflap_max = 3\n",
     );
     s.push_str("\n[rpo]\nmax_lag_messages = 10000\nmax_lag_seconds = \"10s\"\n");
