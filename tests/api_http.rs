@@ -1,4 +1,5 @@
-//! The HTTP API with a real HTTP client: auth, malformed input, dry runs, health and metrics.
+//! The HTTP API with a real HTTP client: auth, malformed input, dry runs, health and metrics,
+//! and the server's limits (idle and slow clients, oversized bodies, too many connections).
 //! The driver side is a recording stand-in: these tests pin the API's contract (what reaches
 //! the driver, and what never does), not the state machine's decisions.
 use std::sync::{Arc, Mutex};
@@ -9,6 +10,7 @@ use natsdr::api::model::{
     Command, CommandKind, CommandOutcome, Observations, RegionDepth, RegionStatus, Status,
 };
 use natsdr::api::{ApiContext, CommandRequest};
+use natsdr::config::ApiLimits;
 use natsdr::model::{Epoch, Region};
 use natsdr::telemetry::Metrics;
 use tokio::sync::{mpsc, watch};
@@ -31,6 +33,10 @@ fn region(s: &str) -> Region {
 }
 
 async fn start(read_requires_token: bool, tokens: &str) -> Api {
+    start_with(read_requires_token, tokens, ApiLimits::default()).await
+}
+
+async fn start_with(read_requires_token: bool, tokens: &str, limits: ApiLimits) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let audit_path = dir.path().join("audit.jsonl");
     let regions = vec![region("us-east-1"), region("eu-central-1")];
@@ -77,6 +83,7 @@ async fn start(read_requires_token: bool, tokens: &str) -> Api {
         read_requires_token,
         audit: AuditLog::open(Some(&audit_path)).unwrap(),
         regions,
+        limits,
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
@@ -358,4 +365,221 @@ async fn dns_health_is_200_only_for_the_active_unfenced_region() {
         (503, 200)
     );
     assert_eq!(health("mars-1").await, 404);
+}
+
+/// A raw client that writes `head` (and no more) and reports what came back before the server
+/// closed the connection, or `None` if it was still open after `wait`.
+async fn raw_exchange(addr: &str, head: &str, wait: std::time::Duration) -> Option<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(wait, async {
+        let mut buf = [0_u8; 4096];
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok()
+        .map(|()| String::from_utf8_lossy(&got).into_owned())
+}
+
+fn limits(header_timeout_ms: u64, max_connections: usize) -> ApiLimits {
+    ApiLimits {
+        header_timeout: std::time::Duration::from_millis(header_timeout_ms),
+        request_timeout: std::time::Duration::from_secs(2),
+        max_connections,
+        max_in_flight: 64,
+        max_body: 64 << 10,
+    }
+}
+
+/// Raises this process's open-file limit to its hard limit: the idle-connection test holds
+/// both ends of 500 connections.
+fn enough_files(n: u64) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).unwrap();
+    assert!(
+        hard >= n,
+        "the open-file hard limit is {hard}, the test needs {n}"
+    );
+    setrlimit(Resource::RLIMIT_NOFILE, hard, hard).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed_by_the_header_timeout_and_never_keep_status_out() {
+    use tokio::io::AsyncReadExt as _;
+    enough_files(1_200);
+    let api = start_with(false, &tokens(), limits(1_500, 1_024)).await;
+    let addr = api.base.trim_start_matches("http://").to_owned();
+    let mut idle = Vec::new();
+    for _ in 0..500 {
+        idle.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    // Half of them start a request head and never finish it (a slowloris).
+    for s in idle.iter_mut().step_by(2) {
+        use tokio::io::AsyncWriteExt as _;
+        s.write_all(b"GET /v1/status HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+    }
+    // Status answers while all 500 are open.
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(2))
+        .build()
+        .unwrap();
+    for _ in 0..5 {
+        let r = http.get(format!("{}/v1/status", api.base)).send().await;
+        assert_eq!(r.map(|r| r.status().as_u16()).ok(), Some(200));
+    }
+    // Every one of them is closed by the server (EOF), none left open after a generous wait.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    let mut closed = 0;
+    for mut s in idle {
+        let mut buf = [0_u8; 256];
+        let eof = tokio::time::timeout_at(deadline, async {
+            loop {
+                match s.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        if eof.is_ok() {
+            closed += 1;
+        }
+    }
+    assert_eq!(closed, 500, "connections the server never closed");
+    let r = http.get(format!("{}/v1/status", api.base)).send().await;
+    assert_eq!(r.map(|r| r.status().as_u16()).ok(), Some(200));
+}
+
+#[tokio::test]
+async fn a_huge_body_is_refused_before_it_is_read_and_audited_with_its_source() {
+    let api = start_with(false, &tokens(), limits(5_000, 1_024)).await;
+    let addr = api.base.trim_start_matches("http://").to_owned();
+    let wait = std::time::Duration::from_secs(5);
+    // 10 MB declared, a few bytes sent: without a token the answer is 401, unread.
+    let head = "POST /v1/failover HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+                Content-Length: 10485760\r\n\r\n{\"reason\":";
+    let got = raw_exchange(&addr, head, wait)
+        .await
+        .expect("the server never answered");
+    assert!(got.starts_with("HTTP/1.1 401"), "{got}");
+    // With the admin token: 413 before a byte of the body is read.
+    let head = format!(
+        "POST /v1/failover HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Length: 10485760\r\n\r\n{{\"reason\":"
+    );
+    let got = raw_exchange(&addr, &head, wait)
+        .await
+        .expect("the server never answered");
+    assert!(got.starts_with("HTTP/1.1 413"), "{got}");
+    assert!(got.contains("\"error\""), "not a JSON error: {got}");
+    // A chunked body that does not say its length is cut off at the limit.
+    let chunk = "x".repeat(70_000);
+    let head = format!(
+        "POST /v1/pause HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Transfer-Encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n",
+        chunk.len()
+    );
+    let got = raw_exchange(&addr, &head, wait)
+        .await
+        .expect("the server never answered");
+    assert!(got.starts_with("HTTP/1.1 413"), "{got}");
+    assert_eq!(api.received(), 0, "an oversized command reached the driver");
+    let audit = std::fs::read_to_string(&api.audit_path).unwrap();
+    let records: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let outcomes: Vec<&str> = records
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["unauthorized", "too_large", "too_large"],
+        "{audit}"
+    );
+    for r in &records {
+        let source = r["source"].as_str().expect("a record without its source");
+        assert!(source.starts_with("127.0.0.1:"), "{source}");
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_past_the_request_timeout_gets_a_json_408() {
+    let api = start_with(false, &tokens(), limits(5_000, 1_024)).await;
+    let addr = api.base.trim_start_matches("http://").to_owned();
+    let head = format!(
+        "POST /v1/pause HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {ADMIN}\r\n\
+         Content-Length: 100\r\n\r\n{{\"reason\":"
+    );
+    let got = raw_exchange(&addr, &head, std::time::Duration::from_secs(10))
+        .await
+        .expect("the server never answered");
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(got.contains("\"error\""), "not a JSON error: {got}");
+    assert_eq!(api.received(), 0);
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_are_closed_on_accept_and_counted() {
+    let api = start_with(false, &tokens(), limits(5_000, 3)).await;
+    let addr = api.base.trim_start_matches("http://").to_owned();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(tokio::net::TcpStream::connect(&addr).await.unwrap());
+    }
+    // Give the server a moment to accept the three.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let got = raw_exchange(
+        &addr,
+        "GET /livez HTTP/1.1\r\nHost: x\r\n\r\n",
+        std::time::Duration::from_secs(3),
+    )
+    .await
+    .expect("a connection over the cap was kept open");
+    assert_eq!(got, "", "a connection over the cap was served: {got}");
+    drop(held);
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let metrics = api
+        .http
+        .get(format!("{}/metrics", api.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused = metrics
+        .lines()
+        .find(|l| l.starts_with("natsdr_api_connections_refused_total"))
+        .expect("no refused-connections counter");
+    assert!(refused.ends_with(" 1"), "{refused}");
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_answer_json_errors() {
+    let api = start(false, &tokens()).await;
+    for (method, path, code) in [
+        (reqwest::Method::GET, "/v2/nothing", 404),
+        (reqwest::Method::DELETE, "/v1/status", 405),
+    ] {
+        let r = api
+            .http
+            .request(method, format!("{}{path}", api.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), code);
+        let body: serde_json::Value = r.json().await.expect("not a JSON error body");
+        assert!(body["error"].is_string(), "{body}");
+    }
 }

@@ -449,3 +449,33 @@ fn a_consumers_section_with_patterns_is_accepted() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn api_limits_that_would_refuse_everyone_are_refused_with_their_key() {
+    for (from, to, key) in [
+        (
+            "header_timeout = \"10s\"",
+            "header_timeout = \"10ms\"",
+            "api.header_timeout",
+        ),
+        (
+            "request_timeout = \"30s\"",
+            "request_timeout = \"0s\"",
+            "api.request_timeout",
+        ),
+        (
+            "max_connections = 1024",
+            "max_connections = 0",
+            "api.max_connections",
+        ),
+        ("max_body = \"64KiB\"", "max_body = \"0B\"", "api.max_body"),
+        (
+            "header_timeout = \"10s\"",
+            "header_timeout = \"400d\"",
+            "api.header_timeout",
+        ),
+    ] {
+        let line = refused(&replace(&example("natsdr.example.toml"), from, to), &[]);
+        assert!(line.contains(key), "{to}: {line}");
+    }
+}

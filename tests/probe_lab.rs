@@ -77,6 +77,7 @@ async fn serve_peer(addr: std::net::SocketAddr, observations: Observations) {
         read_requires_token: false,
         audit: AuditLog::open(None).unwrap(),
         regions: vec![region("us-east-1"), region("eu-central-1")],
+        limits: natsdr::config::ApiLimits::default(),
     };
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     tokio::spawn(async move {

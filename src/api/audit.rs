@@ -14,8 +14,11 @@ use crate::telemetry::Metrics;
 pub struct AuditRecord {
     /// RFC 3339 time.
     pub at: String,
-    /// The token's name.
+    /// The token's name ("anonymous" before a token was checked).
     pub who: String,
+    /// The client's address as the connection saw it (a proxy's, behind one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub source: Option<std::net::SocketAddr>,
     /// The command (pause, failover...).
     pub command: String,
     /// The operator's reason.
@@ -24,7 +27,7 @@ pub struct AuditRecord {
     pub dry_run: bool,
     /// Break-glass requested.
     pub allow_data_loss: bool,
-    /// accepted, refused, unauthorized, bad_request.
+    /// accepted, refused, unauthorized, bad_request, too_large, unavailable.
     pub outcome: String,
     /// What natsdr answered.
     pub message: String,
@@ -114,6 +117,7 @@ mod tests {
         AuditRecord {
             at: "2026-11-22T13:00:00Z".into(),
             who: "ops".into(),
+            source: None,
             command: command.into(),
             reason: "drill".into(),
             dry_run: false,

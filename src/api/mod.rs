@@ -4,12 +4,13 @@ pub mod audit;
 pub mod audit_publish;
 pub mod auth;
 pub mod model;
+pub mod server;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -57,6 +58,8 @@ pub struct ApiContext {
     pub audit: AuditLog,
     /// Configured regions (a command's `to` must be one).
     pub regions: Vec<Region>,
+    /// What one client may hold of the server (`[api]`).
+    pub limits: crate::config::ApiLimits,
 }
 
 /// How long a command waits for the driver before answering 503.
@@ -85,16 +88,7 @@ pub async fn serve(
     serve_on(listener, ctx, shutdown).await
 }
 
-/// Serves the API on an already bound listener (tests bind port 0).
-pub async fn serve_on(
-    listener: tokio::net::TcpListener,
-    ctx: ApiContext,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, router(ctx))
-        .with_graceful_shutdown(shutdown)
-        .await
-}
+pub use server::serve_on;
 
 /// A JSON error body: `{"error": "..."}`.
 struct ApiError(StatusCode, String);
@@ -226,7 +220,8 @@ async fn command(
     State(ctx): State<ApiContext>,
     Path(path): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    extensions: axum::http::Extensions,
+    body: Body,
 ) -> Response {
     let Some(kind) = kind(&path) else {
         return ApiError(StatusCode::NOT_FOUND, format!("no command {path:?}")).into_response();
@@ -234,6 +229,7 @@ async fn command(
     let mut audit = AuditRecord {
         at: now_rfc3339(),
         who: "anonymous".into(),
+        source: server::source(&extensions),
         command: kind.as_str().into(),
         reason: String::new(),
         dry_run: false,
@@ -252,6 +248,38 @@ async fn command(
         Ok(who) => audit.who = who,
         Err(e) => return finish(&mut audit, "unauthorized", "unauthorized", e),
     }
+    // Only now, with the token checked, is the body read, and never past the limit: a declared
+    // length over it is refused unread, one that lies is cut off at the limit.
+    let max = ctx.limits.max_body;
+    let too_large = || {
+        ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("a command body is at most {max} bytes"),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > u64::try_from(max).unwrap_or(u64::MAX)) {
+        return finish(&mut audit, "too_large", "refused", too_large());
+    }
+    let body = match axum::body::to_bytes(body, max)
+        .await
+        .map_err(axum::Error::into_inner)
+    {
+        Ok(b) => b,
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            return finish(&mut audit, "too_large", "refused", too_large());
+        }
+        Err(_) => {
+            let e = ApiError(
+                StatusCode::BAD_REQUEST,
+                "the request body could not be read".into(),
+            );
+            return finish(&mut audit, "bad_request", "refused", e);
+        }
+    };
     let command = match parse_command(kind, &body, &audit.who, &ctx.regions) {
         Ok(c) => c,
         Err(e) => return finish(&mut audit, "bad_request", "refused", e),

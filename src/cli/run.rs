@@ -343,6 +343,7 @@ where
         read_requires_token: cfg.api.read_requires_token,
         audit,
         regions: cfg.regions.iter().map(|r| r.name.clone()).collect(),
+        limits: cfg.api.limits,
     };
     let listener = tokio::net::TcpListener::bind(cfg.api.listen)
         .await

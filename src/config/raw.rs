@@ -183,6 +183,11 @@ pub struct RawApi {
     pub token_env: Option<String>,
     pub read_requires_token: bool,
     pub audit_log: Option<String>,
+    pub header_timeout: Quantity,
+    pub request_timeout: Quantity,
+    pub max_connections: usize,
+    pub max_in_flight: usize,
+    pub max_body: Quantity,
 }
 
 impl Default for RawApi {
@@ -194,6 +199,11 @@ impl Default for RawApi {
             token_env: None,
             read_requires_token: false,
             audit_log: None,
+            header_timeout: "10s".into(),
+            request_timeout: "30s".into(),
+            max_connections: 1024,
+            max_in_flight: 64,
+            max_body: "64KiB".into(),
         }
     }
 }

@@ -135,6 +135,25 @@ pub struct Api {
     pub read_requires_token: bool,
     /// Where every command is appended as a JSON line (besides the logs).
     pub audit_log: Option<std::path::PathBuf>,
+    /// What one client may hold of the server.
+    pub limits: ApiLimits,
+}
+
+/// Bounds on what clients may hold of the API server, so a slow or hostile client never keeps
+/// operators (or the peers' vote fetches) out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ApiLimits {
+    /// A connection that has not sent a whole request head within this (idle keep-alive
+    /// included) is closed.
+    pub header_timeout: Duration,
+    /// A request not answered within this gets 408 (bodies that trickle in included).
+    pub request_timeout: Duration,
+    /// Open connections beyond this are closed as soon as they are accepted.
+    pub max_connections: usize,
+    /// Requests handled at once beyond this get 503 at once.
+    pub max_in_flight: usize,
+    /// Largest request body, bytes; a larger one is refused (413) before it is read.
+    pub max_body: usize,
 }
 
 /// Where transitions go: PagerDuty and chat webhooks.

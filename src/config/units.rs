@@ -20,12 +20,23 @@ impl From<&str> for Quantity {
     }
 }
 
-/// Parses a humantime duration. A bare number is refused: "3" could mean seconds or milliseconds.
+/// The longest duration any setting accepts: nothing natsdr times (a probe, a lease, a backup
+/// schedule, a retention) is sensibly longer, and a typo's "100000000000000d" overflows the
+/// clocks it is added to.
+pub const MAX_DURATION: Duration = Duration::from_secs(366 * 24 * 3600);
+
+/// Parses a humantime duration of at most [`MAX_DURATION`]. A bare number is refused: "3" could
+/// mean seconds or milliseconds.
 pub fn duration(q: &Quantity) -> Result<Duration, String> {
     match q {
         Quantity::Number(n) => Err(format!("{n} has no unit: write e.g. \"{n}s\" or \"{n}ms\"")),
         Quantity::Text(s) => {
-            humantime::parse_duration(s.trim()).map_err(|e| format!("invalid duration {s:?}: {e}"))
+            let d = humantime::parse_duration(s.trim())
+                .map_err(|e| format!("invalid duration {s:?}: {e}"))?;
+            if d > MAX_DURATION {
+                return Err(format!("{s:?} is longer than the maximum, 366d"));
+            }
+            Ok(d)
         }
     }
 }
@@ -65,6 +76,14 @@ pub fn size(q: &Quantity) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_bounded_by_a_year_and_a_day() {
+        assert_eq!(duration(&"366d".into()), Ok(MAX_DURATION));
+        let e = duration(&"367d".into()).unwrap_err();
+        assert!(e.contains("longer than the maximum"), "{e}");
+        assert!(duration(&"100000000000000d".into()).is_err());
+    }
 
     #[test]
     fn durations_need_a_unit() {

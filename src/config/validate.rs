@@ -9,9 +9,9 @@ use super::raw::{RawAuth, RawConfig, RawKv, RawMirror, RawRegion, RawStream};
 use super::secret::SecretRef;
 use super::units::{self, Quantity};
 use super::{
-    Api, Auth, Config, Consumers, Discard, Dns, DnsProvider, EntryPoint, Failback, Home, KvSpec,
-    Limits, MirrorSpec, Peers, RegionConfig, Retention, Role, RpoBudget, Storage, StreamSpec,
-    TailPolicy, Timing, Tls, TwoSite, Watchdog,
+    Api, ApiLimits, Auth, Config, Consumers, Discard, Dns, DnsProvider, EntryPoint, Failback, Home,
+    KvSpec, Limits, MirrorSpec, Peers, RegionConfig, Retention, Role, RpoBudget, Storage,
+    StreamSpec, TailPolicy, Timing, Tls, TwoSite, Watchdog,
 };
 use crate::model::{Region, StreamName, subjects_overlap};
 
@@ -29,6 +29,55 @@ fn opt_size(key: &str, q: &Option<Quantity>) -> Result<Option<u64>> {
     q.as_ref()
         .map(|q| units::size(q).map_err(|p| ConfigError::invalid(key, p)))
         .transpose()
+}
+
+/// The API server's limits: a timeout under 100 ms would close connections a WAN peer is still
+/// writing; zero connections, requests or body bytes would refuse everyone.
+fn api_limits(raw: &super::raw::RawApi) -> Result<ApiLimits> {
+    let at_least = |key: &str, d: Duration, min: Duration| {
+        if d < min {
+            Err(ConfigError::invalid(
+                key,
+                format!("{d:?} is shorter than {min:?}"),
+            ))
+        } else {
+            Ok(d)
+        }
+    };
+    let positive = |key: &str, n: usize| {
+        if n == 0 {
+            Err(ConfigError::invalid(key, "must be at least 1".to_owned()))
+        } else {
+            Ok(n)
+        }
+    };
+    let max_body =
+        units::size(&raw.max_body).map_err(|p| ConfigError::invalid("api.max_body", p))?;
+    Ok(ApiLimits {
+        header_timeout: at_least(
+            "api.header_timeout",
+            dur("api.header_timeout", &raw.header_timeout)?,
+            Duration::from_millis(100),
+        )?,
+        request_timeout: at_least(
+            "api.request_timeout",
+            dur("api.request_timeout", &raw.request_timeout)?,
+            Duration::from_secs(1),
+        )?,
+        max_connections: positive("api.max_connections", raw.max_connections)?,
+        max_in_flight: positive("api.max_in_flight", raw.max_in_flight)?,
+        max_body: positive(
+            "api.max_body",
+            usize::try_from(max_body).unwrap_or(usize::MAX),
+        )?,
+    })
+}
+
+impl Default for ApiLimits {
+    /// The limits a config without them gets (tests and tools that build an API by hand).
+    fn default() -> Self {
+        api_limits(&super::raw::RawApi::default()).expect("the default [api] limits are valid")
+    }
 }
 
 fn region(key: &str, s: &str) -> Result<Region> {
@@ -147,6 +196,7 @@ impl TryFrom<RawConfig> for Config {
             )?,
             read_requires_token: raw.api.read_requires_token,
             audit_log: raw.api.audit_log.as_ref().map(PathBuf::from),
+            limits: api_limits(&raw.api)?,
         };
         let notify = notify(&raw.notify)?;
         let failback = Failback {

@@ -179,6 +179,7 @@ pub struct Metrics {
     dns_ops: Family<OpResultL, Counter>,
     notifications: Family<SinkResultL, Counter>,
     commands: Family<CommandL, Counter>,
+    api_connections_refused: Counter,
     audit_records: Family<ResultL, Counter>,
     failback_steps: Family<StepResultL, Counter>,
     failback_step_duration: Family<StepL, Histogram, fn() -> Histogram>,
@@ -247,6 +248,7 @@ impl Metrics {
             dns_ops: Family::default(),
             notifications: Family::default(),
             commands: Family::default(),
+            api_connections_refused: Counter::default(),
             audit_records: Family::default(),
             failback_steps: Family::default(),
             failback_step_duration: Family::new_with_constructor(seconds_histogram),
@@ -397,6 +399,11 @@ impl Metrics {
             m.notifications.clone(),
         );
         reg.register("natsdr_commands", "Operator commands", m.commands.clone());
+        reg.register(
+            "natsdr_api_connections_refused",
+            "API connections closed on accept because api.max_connections were open",
+            m.api_connections_refused.clone(),
+        );
         reg.register(
             "natsdr_audit_records",
             "Audit records published to NATS",
@@ -824,6 +831,11 @@ impl Metrics {
                 result: bounded(&COMMAND_RESULTS, result),
             })
             .inc();
+    }
+
+    /// Counts a connection the API closed on accept (at `api.max_connections`).
+    pub fn api_connection_refused(&self) {
+        self.api_connections_refused.inc();
     }
 
     /// Counts how publishing one audit record to NATS ended.
