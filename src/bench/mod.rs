@@ -6,12 +6,14 @@
 //! It reuses the demo for every failover (one fresh lab per run) and the lab, with generated
 //! streams, for the footprint; the statistics and the report are pure ([`Summary`],
 //! [`BenchReport`]).
+mod config_scale;
 mod openmetrics;
 mod outage;
 mod report;
 mod run;
 mod stats;
 
+pub use config_scale::{ConfigCheck, generate as generate_config};
 pub use openmetrics::sample;
 pub use outage::{Fault, count_fences, isolation_paths, run_case};
 pub use report::{

@@ -34,18 +34,24 @@ pub enum Section {
     Switchover,
     /// One watchdog's footprint at N mirrored streams.
     Footprint,
+    /// `check-config` on generated configs of N streams.
+    Config,
 }
 
 impl Section {
     /// Every section, in the order the bench runs them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Rto,
         Self::FalseFailover,
         Self::Availability,
         Self::Switchover,
         Self::Footprint,
+        Self::Config,
     ];
 }
+
+/// Runs of `check-config` per size (the median is reported).
+const CONFIG_RUNS: usize = 3;
 
 /// The isolations of the availability table: around the default detection window.
 pub const AVAILABILITY_ISOLATIONS_MS: [u64; 4] = [1_000, 2_000, 3_000, 3_500];
@@ -69,6 +75,8 @@ pub struct BenchOptions {
     pub switchovers: usize,
     /// Mirrored-stream counts to measure the footprint at (10, 100, 1000 for the issue).
     pub sizes: Vec<usize>,
+    /// Stream counts of the generated configs `check-config` is timed on.
+    pub config_sizes: Vec<usize>,
     /// How long to sample a watchdog at steady state.
     pub window: Duration,
     /// The natsdr binary the watchdogs run (and netd): normally this process's own.
@@ -233,6 +241,18 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
                 opts.wan
             );
             report.footprint.push(footprint(opts, n).await);
+        }
+    }
+    if wanted(Section::Config) {
+        let dir = std::env::temp_dir();
+        for &n in &opts.config_sizes {
+            eprintln!("natsdr bench: check-config on {n} streams");
+            report.config_check.push(super::config_scale::measure(
+                &opts.natsdr_exe,
+                &dir,
+                n,
+                CONFIG_RUNS,
+            ));
         }
     }
     report.generated_at = OffsetDateTime::now_utc()

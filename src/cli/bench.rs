@@ -32,7 +32,7 @@ pub struct BenchArgs {
           value_parser = clap::builder::PossibleValuesParser::new(crate::bench::PROFILE_NAMES))]
     timings: Vec<String>,
     /// Seconds each false-failover case isolates the primary region, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [1.0, 2.0, 3.0])]
+    #[arg(long, value_delimiter = ',', default_values_t = [1.0, 2.0, 3.0, 3.5])]
     isolations: Vec<f64>,
     /// The network of the availability table, the switchovers and the footprint.
     #[arg(long, value_enum, default_value_t = WanProfile::Transatlantic)]
@@ -43,6 +43,9 @@ pub struct BenchArgs {
     /// Mirrored-stream counts for the footprint, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [10, 100, 1000])]
     sizes: Vec<usize>,
+    /// Stream counts of the generated configs `check-config` is timed on, comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000, 10_000, 100_000])]
+    config_sizes: Vec<usize>,
     /// Seconds to sample a watchdog at steady state.
     #[arg(long, default_value_t = 20)]
     window_secs: u64,
@@ -89,6 +92,7 @@ pub fn run(args: &BenchArgs) -> u8 {
         wan: args.wan,
         switchovers: args.switchovers,
         sizes: args.sizes.clone(),
+        config_sizes: args.config_sizes.clone(),
         window: Duration::from_secs(args.window_secs),
         natsdr_exe,
     };

@@ -1,6 +1,7 @@
 //! Configuration: figment reads TOML plus `NATSDR_<SECTION>__<KEY>` overrides into a raw form;
 //! `Config::try_from` checks every rule once and yields typed values.
 mod error;
+mod overlap;
 mod policy;
 pub(crate) mod raw;
 mod region;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::error::ConfigError;
+use super::overlap::SubjectIndex;
 use super::raw::{RawAuth, RawConfig, RawKv, RawMirror, RawRegion, RawStream};
 use super::secret::SecretRef;
 use super::units::{self, Quantity};
@@ -13,7 +14,7 @@ use super::{
     KvSpec, Limits, MirrorSpec, Peers, RegionConfig, Retention, Role, RpoBudget, Storage,
     StreamSpec, TailPolicy, Timing, Tls, TwoSite, Watchdog,
 };
-use crate::model::{Region, StreamName, subjects_overlap};
+use crate::model::{Region, StreamName};
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
@@ -265,11 +266,12 @@ impl TryFrom<RawConfig> for Config {
             .collect::<Result<Vec<_>>>()?;
         // NB: checked before mirrors resolve their sources, so a duplicate is named as such.
         unique(stream_names(&streams))?;
+        let streams_by_name = by_name(&streams);
         let mirrors = raw
             .mirrors
             .iter()
             .enumerate()
-            .map(|(i, m)| mirror(i, m, &names, &streams))
+            .map(|(i, m)| mirror(i, m, &names, &streams_by_name))
             .collect::<Result<Vec<_>>>()?;
         let kv = raw
             .kv
@@ -1005,29 +1007,32 @@ fn storage(key: &str, s: &str) -> Result<Storage> {
     }
 }
 
-fn mirror(
-    i: usize,
-    m: &RawMirror,
-    names: &[&Region],
-    streams: &[StreamSpec],
-) -> Result<MirrorSpec> {
+/// The configured streams by name, in config order (a name may be used once per region).
+type ByName<'a> = HashMap<&'a StreamName, Vec<&'a StreamSpec>>;
+
+fn by_name(streams: &[StreamSpec]) -> ByName<'_> {
+    let mut m: ByName<'_> = HashMap::with_capacity(streams.len());
+    for s in streams {
+        m.entry(&s.name).or_default().push(s);
+    }
+    m
+}
+
+fn mirror(i: usize, m: &RawMirror, names: &[&Region], streams: &ByName<'_>) -> Result<MirrorSpec> {
     let k = |f: &str| format!("mirrors[{i}].{f}");
     let name = stream_name(&k("name"), &m.name)?;
     let region = in_regions(&k("region"), &m.region, names)?;
     let source = stream_name(&k("source"), &m.source)?;
     // NB: a mirror may carry its source's name: the regions are separate JetStream domains, and
     // clients that bind consumers by stream name keep working after a promotion (lint says so).
-    if source == name
-        && !streams
-            .iter()
-            .any(|s| s.name == source && s.region != region)
-    {
+    let same_name = streams.get(&source).map_or(&[][..], Vec::as_slice);
+    if source == name && !same_name.iter().any(|s| s.region != region) {
         return Err(ConfigError::invalid(
             k("source"),
             format!("mirror {name} points at itself"),
         ));
     }
-    let src = streams.iter().find(|s| s.name == source).ok_or_else(|| {
+    let src = same_name.first().ok_or_else(|| {
         ConfigError::invalid(
             k("source"),
             format!("{source} is not a configured stream (mirrors copy a stream listed under [[streams]])"),
@@ -1186,10 +1191,11 @@ fn topology_rules(streams: &[StreamSpec], mirrors: &[MirrorSpec], kv: &[KvSpec])
             listening.push((s.region.clone(), subj, format!("streams[{i}].subjects")));
         }
     }
+    let by_name = by_name(streams);
     for (i, m) in mirrors.iter().enumerate() {
-        let src = streams
-            .iter()
-            .find(|s| s.name == m.source)
+        let src = by_name
+            .get(&m.source)
+            .and_then(|s| s.first())
             .expect("checked in mirror()");
         for subj in &src.subjects {
             listening.push((
@@ -1199,18 +1205,22 @@ fn topology_rules(streams: &[StreamSpec], mirrors: &[MirrorSpec], kv: &[KvSpec])
             ));
         }
     }
-    for (a, x) in listening.iter().enumerate() {
-        for y in &listening[a + 1..] {
-            if x.0 == y.0 && x.2 != y.2 && subjects_overlap(x.1, y.1) {
-                return Err(ConfigError::invalid(
-                    y.2.clone(),
-                    format!(
-                        "subject {:?} overlaps {:?} of {} in region {}: JetStream refuses overlapping streams (10065)",
-                        y.1, x.1, x.2, x.0
-                    ),
-                ));
-            }
+    // The first entry (in config order) that overlaps an earlier one of another stream in the
+    // same region is named, with the earliest such one.
+    let mut seen: HashMap<&Region, SubjectIndex> = HashMap::new();
+    for (b, y) in listening.iter().enumerate() {
+        let index = seen.entry(&y.0).or_default();
+        if let Some(a) = index.first_overlap(y.1, |a| listening[a].2 != y.2) {
+            let x = &listening[a];
+            return Err(ConfigError::invalid(
+                y.2.clone(),
+                format!(
+                    "subject {:?} overlaps {:?} of {} in region {}: JetStream refuses overlapping streams (10065)",
+                    y.1, x.1, x.2, x.0
+                ),
+            ));
         }
+        index.insert(y.1, b);
     }
     Ok(())
 }
