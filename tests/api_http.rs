@@ -9,6 +9,7 @@ use natsdr::api::auth::Tokens;
 use natsdr::api::model::{
     Command, CommandKind, CommandOutcome, Observations, RegionDepth, RegionStatus, Status,
 };
+use natsdr::api::tls::TlsSource;
 use natsdr::api::{ApiContext, CommandRequest};
 use natsdr::config::ApiLimits;
 use natsdr::model::{Epoch, Region};
@@ -37,6 +38,15 @@ async fn start(read_requires_token: bool, tokens: &str) -> Api {
 }
 
 async fn start_with(read_requires_token: bool, tokens: &str, limits: ApiLimits) -> Api {
+    start_tls(read_requires_token, tokens, limits, None).await
+}
+
+async fn start_tls(
+    read_requires_token: bool,
+    tokens: &str,
+    limits: ApiLimits,
+    tls: Option<Arc<TlsSource>>,
+) -> Api {
     let dir = tempfile::tempdir().unwrap();
     let audit_path = dir.path().join("audit.jsonl");
     let regions = vec![region("us-east-1"), region("eu-central-1")];
@@ -47,6 +57,7 @@ async fn start_with(read_requires_token: bool, tokens: &str, limits: ApiLimits) 
     }));
     let (_obs_tx, observations) = watch::channel(Arc::new(Observations {
         from: "wd-eu".into(),
+        age: natsdr::api::model::ReportAge::Since(tokio::time::Instant::now()),
         ..Observations::default()
     }));
     let (ready_tx, ready) = watch::channel(false);
@@ -84,9 +95,11 @@ async fn start_with(read_requires_token: bool, tokens: &str, limits: ApiLimits) 
         audit: AuditLog::open(Some(&audit_path)).unwrap(),
         regions,
         limits,
+        tls: tls.clone(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let base = format!("{scheme}://{}", listener.local_addr().unwrap());
     tokio::spawn(natsdr::api::serve_on(listener, ctx, std::future::pending()));
     Api {
         base,
@@ -581,5 +594,149 @@ async fn unknown_routes_and_methods_answer_json_errors() {
         assert_eq!(r.status().as_u16(), code);
         let body: serde_json::Value = r.json().await.expect("not a JSON error body");
         assert!(body["error"].is_string(), "{body}");
+    }
+}
+
+/// A CA that signs server and client certificates for the TLS tests, written as PEM files.
+struct Ca {
+    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
+}
+
+impl Ca {
+    fn new(name: &str) -> Self {
+        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        p.distinguished_name
+            .push(rcgen::DnType::CommonName, name.to_owned());
+        let key = rcgen::KeyPair::generate().unwrap();
+        Self {
+            issuer: rcgen::CertifiedIssuer::self_signed(p, key).unwrap(),
+        }
+    }
+
+    /// Writes `NAME.crt` and `NAME.key`, a leaf for 127.0.0.1 and localhost, signed by this CA.
+    fn leaf(&self, dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let p = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
+            .unwrap();
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = p.signed_by(&key, &self.issuer).unwrap();
+        let (c, k) = (
+            dir.join(format!("{name}.crt")),
+            dir.join(format!("{name}.key")),
+        );
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    }
+
+    fn write(&self, dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+        let p = dir.join(format!("{name}.crt"));
+        std::fs::write(&p, self.issuer.pem()).unwrap();
+        p
+    }
+}
+
+fn peer_client(
+    base: &str,
+    ca: Option<&std::path::Path>,
+    identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+) -> natsdr::probe::PeerClient {
+    let tls = natsdr::config::PeerTls {
+        ca_file: ca.map(std::path::Path::to_owned),
+        identity,
+    };
+    natsdr::probe::PeerClient::new(base, None, std::time::Duration::from_secs(3), &tls).unwrap()
+}
+
+#[tokio::test]
+async fn peers_fetch_votes_over_mtls_and_a_certificate_from_another_ca_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("natsdr test CA");
+    let rogue = Ca::new("someone else");
+    let ca_file = ca.write(dir.path(), "ca");
+    let (cert_file, key_file) = ca.leaf(dir.path(), "server");
+    let tls = natsdr::config::ApiTls {
+        cert_file,
+        key_file,
+        client_ca_file: Some(ca_file.clone()),
+        client_cert_required: true,
+    };
+    let source = Arc::new(TlsSource::load(&tls).unwrap());
+    let api = start_tls(false, &tokens(), ApiLimits::default(), Some(source)).await;
+    assert!(api.base.starts_with("https://"));
+
+    // A peer with a certificate the CA signed reads the votes.
+    let good = ca.leaf(dir.path(), "peer");
+    let obs = peer_client(&api.base, Some(&ca_file), Some(good.clone()))
+        .fetch()
+        .await;
+    let obs = obs.map_err(|e| natsdr::error_chain(&e));
+    assert_eq!(obs.map(|o| o.from).as_deref(), Ok("wd-eu"));
+    // One whose certificate another CA signed, or with none, is refused in the handshake.
+    let forged = rogue.leaf(dir.path(), "forged");
+    let e = peer_client(&api.base, Some(&ca_file), Some(forged))
+        .fetch()
+        .await
+        .expect_err("a certificate from another CA was accepted");
+    assert!(
+        matches!(e, natsdr::probe::PeerError::Unreachable { .. }),
+        "{e:?}"
+    );
+    let e = peer_client(&api.base, Some(&ca_file), None)
+        .fetch()
+        .await
+        .expect_err("a peer without a certificate was accepted");
+    assert!(
+        matches!(e, natsdr::probe::PeerError::Unreachable { .. }),
+        "{e:?}"
+    );
+    // A peer that does not trust the server's CA refuses the server.
+    let e = peer_client(&api.base, None, Some(good))
+        .fetch()
+        .await
+        .expect_err("a server certificate from an unknown CA was trusted");
+    assert!(
+        matches!(e, natsdr::probe::PeerError::Unreachable { .. }),
+        "{e:?}"
+    );
+    // Plain HTTP on the TLS port gets nothing.
+    let plain = api.base.replace("https://", "http://");
+    assert!(api.http.get(format!("{plain}/livez")).send().await.is_err());
+}
+
+#[tokio::test]
+async fn a_rotated_server_certificate_is_served_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let old_ca = Ca::new("old CA");
+    let new_ca = Ca::new("new CA");
+    let (cert_file, key_file) = old_ca.leaf(dir.path(), "server");
+    let tls = natsdr::config::ApiTls {
+        cert_file: cert_file.clone(),
+        key_file: key_file.clone(),
+        client_ca_file: None,
+        client_cert_required: false,
+    };
+    let source = Arc::new(TlsSource::load(&tls).unwrap());
+    let api = start_tls(false, &tokens(), ApiLimits::default(), Some(source)).await;
+    let new_ca_file = new_ca.write(dir.path(), "new-ca");
+    let trusting_new = peer_client(&api.base, Some(&new_ca_file), None);
+    assert!(
+        trusting_new.fetch().await.is_err(),
+        "trusted before the rotation"
+    );
+    // Rotate: the new CA's certificate replaces the files in place.
+    let (c, k) = new_ca.leaf(dir.path(), "rotated");
+    std::fs::rename(c, &cert_file).unwrap();
+    std::fs::rename(k, &key_file).unwrap();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        if trusting_new.fetch().await.is_ok() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the rotated certificate was never served"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }

@@ -251,6 +251,8 @@ fn an_isolation_that_failed_over_misses_the_false_failover_target_and_shows_in_b
         failed_over: moved,
         write_outage_ms: Some(secs * 1000 + 120),
         fences: u64::from(moved),
+        // How far the standby counted: none when it failed over (never left suspect).
+        closest_ms: (!moved).then_some(secs * 1000 + 400),
         ..OutageCase::default()
     };
     let mut r = BenchReport {
@@ -265,11 +267,11 @@ fn an_isolation_that_failed_over_misses_the_false_failover_target_and_shows_in_b
     assert_eq!(verdict(&r, "false failovers"), Some(false));
     let md = r.markdown();
     assert!(
-        md.contains("| US isolated for 3 s | transatlantic | **yes** | 3120 | 1 | 0 | 0 |"),
+        md.contains("| US isolated for 3 s | transatlantic | **yes** | - | 3120 | 1 | 0 | 0 |"),
         "{md}"
     );
     assert!(
-        md.contains("| US isolated for 1 s | transatlantic | no | 1120 | 0 | 0 | 0 |"),
+        md.contains("| US isolated for 1 s | transatlantic | no | 1400 | 1120 | 0 | 0 | 0 |"),
         "{md}"
     );
     assert!(
@@ -308,4 +310,36 @@ fn vm_rss_is_read_in_kib() {
 fn cpu_ticks_over_a_window_are_a_share_of_one_core() {
     let pct = cpu_percent(50, 100, Duration::from_secs(10));
     assert!((pct - 5.0).abs() < 1e-9, "{pct}");
+}
+
+#[test]
+fn check_config_times_render_per_stream_and_judge_the_hundred_thousand_target() {
+    let mut r = BenchReport {
+        config_check: vec![
+            natsdr::bench::ConfigCheck {
+                streams: 1_000,
+                runs_ms: vec![40, 42, 41],
+                median_ms: Some(41),
+                error: None,
+            },
+            natsdr::bench::ConfigCheck {
+                streams: 100_000,
+                runs_ms: vec![6_000, 6_100, 5_900],
+                median_ms: Some(6_000),
+                error: None,
+            },
+        ],
+        ..BenchReport::default()
+    };
+    r.check_targets();
+    assert_eq!(verdict(&r, "`natsdr check-config`"), Some(false));
+    let md = r.markdown();
+    assert!(md.contains("| 1000 | 40, 42, 41 | 41 | 41.0 |"), "{md}");
+    assert!(
+        md.contains("| 100000 | 6000, 6100, 5900 | 6000 | 60.0 |"),
+        "{md}"
+    );
+    r.config_check[1].median_ms = Some(900);
+    r.check_targets();
+    assert_eq!(verdict(&r, "`natsdr check-config`"), Some(true));
 }

@@ -287,7 +287,8 @@ fn natsdr_network_policy_allows_exactly_its_egress_and_its_api() {
 
 #[test]
 fn each_overlay_config_is_valid_and_names_its_own_place() {
-    let secret_mount = "/var/run/secrets/natsdr/";
+    // The tokens, passwords and keys; the TLS certificate, key and CA.
+    let secret_mounts = ["/var/run/secrets/natsdr/", "/var/run/secrets/natsdr-tls/"];
     for (overlay, region, role) in [
         ("us-east-1", "us-east-1", "watchdog"),
         ("eu-central-1", "eu-central-1", "watchdog"),
@@ -324,25 +325,43 @@ fn each_overlay_config_is_valid_and_names_its_own_place() {
                 "{overlay} polls itself: {peer}"
             );
         }
-        // Every secret file lives in the mounted Secret.
+        // Every secret file lives in a mounted Secret, and both Secrets are mounted.
         let mut files = Vec::new();
         collect_file_keys(&toml::Value::Table(cfg.clone()), &mut files);
         assert!(!files.is_empty());
-        for f in files {
+        for f in &files {
             assert!(
-                f.starts_with(secret_mount),
-                "{overlay}: {f} is not in the Secret mount"
+                secret_mounts.iter().any(|m| f.starts_with(m)),
+                "{overlay}: {f} is not in a Secret mount"
             );
         }
-        let mounts = containers(deploy)[0]["volumeMounts"].clone();
         assert!(
-            mounts
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|m| m["mountPath"] == secret_mount.trim_end_matches('/')),
-            "{overlay}: Secret not mounted at {secret_mount}"
+            files.iter().any(|f| f.starts_with(secret_mounts[1])),
+            "{overlay}: no TLS files"
         );
+        let mounts = containers(deploy)[0]["volumeMounts"].clone();
+        for m in secret_mounts {
+            assert!(
+                mounts
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|v| v["mountPath"] == m.trim_end_matches('/')),
+                "{overlay}: Secret not mounted at {m}"
+            );
+        }
+        // Every peer is reached over HTTPS.
+        for peer in cfg["peers"]["watchdogs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(cfg["peers"].get("witness"))
+        {
+            assert!(
+                peer.as_str().unwrap().starts_with("https://"),
+                "{overlay}: {peer} in clear"
+            );
+        }
     }
 }
 

@@ -78,6 +78,7 @@ async fn serve_peer(addr: std::net::SocketAddr, observations: Observations) {
         audit: AuditLog::open(None).unwrap(),
         regions: vec![region("us-east-1"), region("eu-central-1")],
         limits: natsdr::config::ApiLimits::default(),
+        tls: None,
     };
     let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
     tokio::spawn(async move {

@@ -75,6 +75,7 @@ async fn a_client_record_that_is_no_regions_entry_point_maps_to_no_region() {
         watchdogs: vec![],
         witness: None,
         token: None,
+        tls: natsdr::config::PeerTls::default(),
     };
     let both = ClientTarget::addresses([ip("198.51.100.20"), ip("203.0.113.10")]);
     let zone = MemoryDns::new(None, Some(both.clone()));

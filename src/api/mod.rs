@@ -5,6 +5,7 @@ pub mod audit_publish;
 pub mod auth;
 pub mod model;
 pub mod server;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,6 +61,8 @@ pub struct ApiContext {
     pub regions: Vec<Region>,
     /// What one client may hold of the server (`[api]`).
     pub limits: crate::config::ApiLimits,
+    /// HTTPS (`[api.tls]`); none: plain HTTP.
+    pub tls: Option<Arc<tls::TlsSource>>,
 }
 
 /// How long a command waits for the driver before answering 503.

@@ -36,6 +36,7 @@ pub async fn serve_on(
 ) -> std::io::Result<()> {
     let limits = ctx.limits;
     let metrics = ctx.metrics.clone();
+    let tls = ctx.tls.clone();
     let app = bounded(router(ctx), limits.max_in_flight, limits.request_timeout);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let graceful = GracefulShutdown::new();
@@ -64,14 +65,37 @@ pub async fn serve_on(
             req.extensions_mut().insert(ConnectInfo(peer));
             app.clone().oneshot(req.map(Body::new))
         });
-        let conn = hyper::server::conn::http1::Builder::new()
+        let http = hyper::server::conn::http1::Builder::new()
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_timeout)
-            .serve_connection(TokioIo::new(stream), service);
-        let conn = graceful.watch(conn);
+            .clone();
+        let watcher = graceful.watcher();
+        let acceptor = tls.as_ref().map(|t| t.acceptor());
         tokio::spawn(async move {
-            // A client that goes away or times out ends its connection; nothing to report.
-            let _ = conn.await;
+            // A client that goes away, times out or fails its handshake ends its connection;
+            // nothing to report beyond a debug line.
+            match acceptor {
+                None => {
+                    let _ = watcher
+                        .watch(http.serve_connection(TokioIo::new(stream), service))
+                        .await;
+                }
+                Some(acceptor) => {
+                    // The handshake is bounded like a request head.
+                    match tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)).await
+                    {
+                        Ok(Ok(tls)) => {
+                            let _ = watcher
+                                .watch(http.serve_connection(TokioIo::new(tls), service))
+                                .await;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%peer, error = %e, "api: TLS handshake failed")
+                        }
+                        Err(_) => tracing::debug!(%peer, "api: TLS handshake timed out"),
+                    }
+                }
+            }
             drop(slot);
         });
     }

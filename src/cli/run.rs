@@ -332,6 +332,12 @@ where
         }
         .run(audit_rx),
     );
+    let tls = match &cfg.api.tls {
+        None => None,
+        Some(t) => Some(Arc::new(
+            crate::api::tls::TlsSource::load(t).map_err(|e| fail(crate::error_chain(&e)))?,
+        )),
+    };
     let ctx = ApiContext {
         status,
         observations,
@@ -344,6 +350,7 @@ where
         audit,
         regions: cfg.regions.iter().map(|r| r.name.clone()).collect(),
         limits: cfg.api.limits,
+        tls,
     };
     let listener = tokio::net::TcpListener::bind(cfg.api.listen)
         .await

@@ -23,9 +23,9 @@ pub use raw::RawConfig;
 pub use region::{Auth, EntryPoint, Home, RegionConfig, Tls};
 pub use secret::{Secret, SecretError, SecretRef};
 pub use settings::{
-    Api, ApiLimits, Backup, BackupFrom, BackupItem, BackupTarget, Consumers, Dns, DnsProvider,
-    Failback, Notify, PagerDutyConfig, Peers, Role, Route53Settings, RpoBudget, TailPolicy, Timing,
-    TwoSite, Watchdog, WebhookConfig,
+    Api, ApiLimits, ApiTls, Backup, BackupFrom, BackupItem, BackupTarget, Consumers, Dns,
+    DnsProvider, Failback, Notify, PagerDutyConfig, PeerTls, Peers, Role, Route53Settings,
+    RpoBudget, TailPolicy, Timing, TwoSite, Watchdog, WebhookConfig,
 };
 pub use spec::{Discard, KvSpec, Limits, MirrorSpec, Retention, Storage, StreamSpec};
 

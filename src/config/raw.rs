@@ -188,6 +188,16 @@ pub struct RawApi {
     pub max_connections: usize,
     pub max_in_flight: usize,
     pub max_body: Quantity,
+    pub tls: Option<RawApiTls>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawApiTls {
+    pub cert_file: String,
+    pub key_file: String,
+    pub client_ca_file: Option<String>,
+    pub client_auth: Option<String>,
 }
 
 impl Default for RawApi {
@@ -204,6 +214,7 @@ impl Default for RawApi {
             max_connections: 1024,
             max_in_flight: 64,
             max_body: "64KiB".into(),
+            tls: None,
         }
     }
 }
@@ -213,6 +224,10 @@ impl Default for RawApi {
 pub struct RawPeers {
     pub watchdogs: Vec<String>,
     pub witness: Option<String>,
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    pub allow_plain_http: bool,
     pub token: Option<String>,
     pub token_file: Option<String>,
     pub token_env: Option<String>,

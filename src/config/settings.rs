@@ -137,6 +137,35 @@ pub struct Api {
     pub audit_log: Option<std::path::PathBuf>,
     /// What one client may hold of the server.
     pub limits: ApiLimits,
+    /// HTTPS instead of plain HTTP, with client certificates (mTLS) when a client CA is given.
+    pub tls: Option<ApiTls>,
+}
+
+/// The API's TLS: its certificate chain and key (PEM, re-read when the files change, so a
+/// rotated certificate is served without a restart), and the CA client certificates must be
+/// signed by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiTls {
+    /// The certificate chain, leaf first.
+    pub cert_file: PathBuf,
+    /// Its private key.
+    pub key_file: PathBuf,
+    /// Client certificates must chain to this CA (mTLS); none: no client certificates asked.
+    pub client_ca_file: Option<PathBuf>,
+    /// With a client CA: refuse clients without a certificate (`required`, the default), or let
+    /// them in while still refusing a certificate the CA did not sign (`optional`, e.g. for
+    /// Route 53 health checks, which present none).
+    pub client_cert_required: bool,
+}
+
+/// How this watchdog reaches its peers over HTTPS: which CA their certificates must chain to
+/// (besides the system's roots), and the client certificate it presents (mTLS).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PeerTls {
+    /// Extra CA (PEM) the peers' server certificates may chain to.
+    pub ca_file: Option<PathBuf>,
+    /// The client certificate chain and key (PEM) presented to peers.
+    pub identity: Option<(PathBuf, PathBuf)>,
 }
 
 /// Bounds on what clients may hold of the API server, so a slow or hostile client never keeps
@@ -199,6 +228,8 @@ pub struct Peers {
     pub witness: Option<String>,
     /// Token sent to peers.
     pub token: Option<SecretRef>,
+    /// TLS towards the peers.
+    pub tls: PeerTls,
 }
 
 /// The DNS provider holding the arbiter and the client-facing record.

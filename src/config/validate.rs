@@ -10,9 +10,9 @@ use super::raw::{RawAuth, RawConfig, RawKv, RawMirror, RawRegion, RawStream};
 use super::secret::SecretRef;
 use super::units::{self, Quantity};
 use super::{
-    Api, ApiLimits, Auth, Config, Consumers, Discard, Dns, DnsProvider, EntryPoint, Failback, Home,
-    KvSpec, Limits, MirrorSpec, Peers, RegionConfig, Retention, Role, RpoBudget, Storage,
-    StreamSpec, TailPolicy, Timing, Tls, TwoSite, Watchdog,
+    Api, ApiLimits, ApiTls, Auth, Config, Consumers, Discard, Dns, DnsProvider, EntryPoint,
+    Failback, Home, KvSpec, Limits, MirrorSpec, PeerTls, Peers, RegionConfig, Retention, Role,
+    RpoBudget, Storage, StreamSpec, TailPolicy, Timing, Tls, TwoSite, Watchdog,
 };
 use crate::model::{Region, StreamName};
 
@@ -79,6 +79,55 @@ impl Default for ApiLimits {
     fn default() -> Self {
         api_limits(&super::raw::RawApi::default()).expect("the default [api] limits are valid")
     }
+}
+
+fn api_tls(raw: &super::raw::RawApiTls) -> Result<ApiTls> {
+    let client_cert_required = match raw.client_auth.as_deref() {
+        None | Some("required") => true,
+        Some("optional") => false,
+        Some(o) => {
+            return Err(ConfigError::invalid(
+                "api.tls.client_auth",
+                format!("{o:?}: expected \"required\" or \"optional\""),
+            ));
+        }
+    };
+    if raw.client_auth.is_some() && raw.client_ca_file.is_none() {
+        return Err(ConfigError::invalid(
+            "api.tls.client_auth",
+            "needs api.tls.client_ca_file (the CA client certificates are checked against)"
+                .to_owned(),
+        ));
+    }
+    Ok(ApiTls {
+        cert_file: PathBuf::from(&raw.cert_file),
+        key_file: PathBuf::from(&raw.key_file),
+        client_ca_file: raw.client_ca_file.as_ref().map(PathBuf::from),
+        client_cert_required,
+    })
+}
+
+fn peer_tls(raw: &super::raw::RawPeers) -> Result<PeerTls> {
+    let identity = match (&raw.cert_file, &raw.key_file) {
+        (Some(c), Some(k)) => Some((PathBuf::from(c), PathBuf::from(k))),
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(ConfigError::invalid(
+                "peers.key_file",
+                "missing: peers.cert_file needs its key".to_owned(),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::invalid(
+                "peers.cert_file",
+                "missing: peers.key_file needs its certificate".to_owned(),
+            ));
+        }
+    };
+    Ok(PeerTls {
+        ca_file: raw.ca_file.as_ref().map(PathBuf::from),
+        identity,
+    })
 }
 
 fn region(key: &str, s: &str) -> Result<Region> {
@@ -198,6 +247,7 @@ impl TryFrom<RawConfig> for Config {
             read_requires_token: raw.api.read_requires_token,
             audit_log: raw.api.audit_log.as_ref().map(PathBuf::from),
             limits: api_limits(&raw.api)?,
+            tls: raw.api.tls.as_ref().map(api_tls).transpose()?,
         };
         let notify = notify(&raw.notify)?;
         let failback = Failback {
@@ -228,6 +278,7 @@ impl TryFrom<RawConfig> for Config {
                 &raw.peers.token_file,
                 &raw.peers.token_env,
             )?,
+            tls: peer_tls(&raw.peers)?,
         };
         for (i, u) in peers
             .watchdogs
@@ -239,6 +290,17 @@ impl TryFrom<RawConfig> for Config {
                 return Err(ConfigError::invalid(
                     format!("peers[{i}]"),
                     format!("{u:?}: expected an http:// or https:// URL"),
+                ));
+            }
+            // NB: the token authorises reading the votes; over plain HTTP across regions anyone
+            // on the path reads the token and can forge the votes.
+            if u.starts_with("http://") && peers.token.is_some() && !raw.peers.allow_plain_http {
+                return Err(ConfigError::invalid(
+                    format!("peers[{i}]"),
+                    format!(
+                        "{u:?}: the peer token would cross the network in clear; use https:// \
+                         (peers.ca_file, [api.tls] on the peer) or set peers.allow_plain_http = true"
+                    ),
                 ));
             }
         }

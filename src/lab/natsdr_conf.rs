@@ -120,7 +120,7 @@ pub(crate) fn render(m: &LabManifest, view: View, secrets: &Secrets<'_>) -> Stri
     }
     let _ = writeln!(
         s,
-        "token_file = {}",
+        "token_file = {}\n# The lab's peers talk through loopback proxies.\nallow_plain_http = true",
         q(&secrets.peer_token_file.to_string_lossy())
     );
 

@@ -2,7 +2,7 @@
 use std::time::Duration;
 
 use crate::api::model::{Observations, ReportAge};
-use crate::config::{Secret, SecretError};
+use crate::config::{PeerTls, Secret, SecretError};
 
 /// Why a peer's report could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +13,14 @@ pub enum PeerError {
     /// The token sent to peers could not be read.
     #[error("cannot read the peer token")]
     Token(#[source] SecretError),
+    /// A TLS file for the peers could not be read or is not PEM of the right kind.
+    #[error("peers TLS: {path}: {problem}")]
+    Tls {
+        /// The file (`peers.ca_file`, `peers.cert_file`, `peers.key_file`).
+        path: std::path::PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// No answer within the probe timeout.
     #[error("peer {url} did not answer within {after:?}")]
     Timeout {
@@ -66,16 +74,39 @@ pub struct PeerClient {
 
 impl PeerClient {
     /// A client for the peer at `base_url`, bounded by `timeout` per request (connect included).
+    /// Over HTTPS, the peer's certificate may also chain to `tls.ca_file`, and this watchdog
+    /// presents `tls.identity` (mTLS).
     pub fn new(
         base_url: &str,
         token: Option<Secret>,
         timeout: Duration,
+        tls: &PeerTls,
     ) -> Result<Self, PeerError> {
-        let http = reqwest::Client::builder()
+        let mut b = reqwest::Client::builder()
             .timeout(timeout)
-            .connect_timeout(timeout)
-            .build()
-            .map_err(PeerError::Build)?;
+            .connect_timeout(timeout);
+        let read = |p: &std::path::Path| {
+            std::fs::read(p).map_err(|e| PeerError::Tls {
+                path: p.to_owned(),
+                problem: e.to_string(),
+            })
+        };
+        let bad = |p: &std::path::Path, e: reqwest::Error| PeerError::Tls {
+            path: p.to_owned(),
+            problem: crate::error_chain(&e),
+        };
+        if let Some(ca) = &tls.ca_file {
+            for c in reqwest::Certificate::from_pem_bundle(&read(ca)?).map_err(|e| bad(ca, e))? {
+                b = b.add_root_certificate(c);
+            }
+        }
+        if let Some((cert, key)) = &tls.identity {
+            let mut pem = read(cert)?;
+            pem.push(b'\n');
+            pem.extend(read(key)?);
+            b = b.identity(reqwest::Identity::from_pem(&pem).map_err(|e| bad(cert, e))?);
+        }
+        let http = b.build().map_err(PeerError::Build)?;
         Ok(Self {
             url: base_url.trim_end_matches('/').to_owned(),
             http,

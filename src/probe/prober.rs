@@ -95,7 +95,7 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
         let mut peers = Vec::new();
         for (url, vantage) in urls {
             peers.push(Peer {
-                client: PeerClient::new(url, token.clone(), bound)?,
+                client: PeerClient::new(url, token.clone(), bound, &config.peers.tls)?,
                 vantage,
                 last: None,
             });
