@@ -53,6 +53,9 @@ pub struct DemoOptions {
     pub dns: DemoDns,
     /// The latency between the lab's regions and the witness.
     pub wan: WanProfile,
+    /// Idle durable consumers created on the primary's stream besides the reader's, so a move
+    /// has that many more to carry (the bench measures what they add to the RTO); normally 0.
+    pub extra_consumers: usize,
 }
 
 /// The DNS provider of a demo run.
@@ -131,6 +134,7 @@ async fn drive(
     if let Some(bad) = changes.iter().find(|c| !c.is_change()) {
         return Err(DemoError::Topology(bad.to_string()));
     }
+    create_idle_consumers(&apis[&us], opts.extra_consumers).await?;
     let (bind_arbiter, bind_client) = crate::dns::from_config(&cfg)
         .await
         .map_err(DemoError::Arbiter)?;
@@ -316,6 +320,20 @@ async fn drive(
     report.unmet = scenario.unmet(&report);
     report.ok = report.unmet.is_empty();
     Ok(report)
+}
+
+/// Creates `n` durable pull consumers on the primary's stream that never read: positions for
+/// the standby to track and for a move to recreate.
+async fn create_idle_consumers(api: &JsApi, n: usize) -> Result<(), DemoError> {
+    for i in 0..n {
+        let name = format!("idle-{i:04}");
+        let body = serde_json::json!({"stream_name": US_STREAM, "config": {
+            "durable_name": name, "ack_policy": "explicit", "filter_subject": SUBJECT}});
+        api.call::<serde_json::Value>(&format!("CONSUMER.CREATE.{US_STREAM}.{name}"), body)
+            .await
+            .map_err(|e| DemoError::Topology(format!("creating consumer {name}: {e}")))?;
+    }
+    Ok(())
 }
 
 /// Durable consumers a watchdog tracks on the demo's stream.
