@@ -96,7 +96,8 @@ async fn measure(
     c.baseline_percent = median_f64(&c.baseline_samples);
 
     let us = &regions[&cfg.regions[0].name].js;
-    for i in 0..c.streams {
+    // NB: the lab numbers its generated streams from 1.
+    for i in 1..=c.streams {
         let stream = format!("{GENERATED_PREFIX}{i:04}");
         for j in 0..CPU_CONSUMERS_PER_STREAM {
             let name = format!("c-{j:02}");
