@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use natsdr::bench::{
-    BenchReport, Footprint, LossAtKill, OutageCase, RtoProfile, Switchover, cpu_percent,
-    parse_stat_ticks, parse_vm_rss_kib,
+    BenchReport, ConsumersBench, ConsumersCpu, Footprint, LossAtKill, OutageCase, RtoProfile,
+    Switchover, cpu_percent, parse_stat_ticks, parse_vm_rss_kib,
 };
-use natsdr::demo::{Phases, Report, Scenario, Steps};
+use natsdr::demo::{Consumers, Phases, Report, Scenario, Steps};
 use natsdr::lab::WanProfile;
 
 fn failover(rto: u64, fence: u64) -> Report {
@@ -310,6 +310,69 @@ fn vm_rss_is_read_in_kib() {
 fn cpu_ticks_over_a_window_are_a_share_of_one_core() {
     let pct = cpu_percent(50, 100, Duration::from_secs(10));
     assert!((pct - 5.0).abs() < 1e-9, "{pct}");
+}
+
+#[test]
+fn the_consumer_part_shows_each_runs_redeliveries_against_its_bound_the_cpu_medians_and_the_added_rto()
+ {
+    let run = |redelivered, bound| Consumers {
+        tracked: 1,
+        recreated: 1,
+        redelivered,
+        never_delivered: 0,
+        bound,
+    };
+    let r = BenchReport {
+        consumers: ConsumersBench {
+            region_loss: vec![run(66, 167), run(70, 170)],
+            switchover: vec![run(0, 25)],
+            cpu: Some(ConsumersCpu {
+                streams: 100,
+                consumers: 1000,
+                window_s: 5,
+                baseline_samples: vec![3.0, 1.0, 2.0],
+                baseline_percent: 2.0,
+                tracking_samples: vec![4.5, 4.0, 6.0],
+                tracking_percent: 4.5,
+                error: None,
+            }),
+            recreated: 100,
+            rto_without: natsdr::bench::Summary::of(&[4_700, 4_800, 4_750]),
+            rto_with: natsdr::bench::Summary::of(&[4_900, 5_000, 4_950]),
+            failures: vec!["switchover run 2: lab did not start".into()],
+        },
+        ..BenchReport::default()
+    };
+    let md = r.markdown();
+    assert!(md.contains("## Durable consumers across a move"), "{md}");
+    assert!(
+        md.contains("| region loss | 2 | 70 | 170 | 0 | 1 | 1 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| switchover | 1 | 0 | 25 | 0 | 1 | 1 |"),
+        "{md}"
+    );
+    assert!(md.contains("| 0 | 2.00 | 3.00, 1.00, 2.00 |"), "{md}");
+    assert!(md.contains("| 1000 | 4.50 | 4.50, 4.00, 6.00 |"), "{md}");
+    assert!(md.contains("| RTO, 100 more durables | 4950 |"), "{md}");
+    assert!(
+        md.contains("Added by recreating them (medians): 200 ms."),
+        "{md}"
+    );
+    assert!(md.contains("- failed: switchover run 2"), "{md}");
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["consumers"]["region_loss"][1]["redelivered"], 70);
+    assert_eq!(json["consumers"]["cpu"]["tracking_percent"], 4.5);
+}
+
+#[test]
+fn a_bench_without_the_consumer_part_renders_no_consumer_section() {
+    assert!(
+        !BenchReport::default()
+            .markdown()
+            .contains("Durable consumers")
+    );
 }
 
 #[test]

@@ -30,7 +30,8 @@ fn u(v: &serde_json::Value) -> u64 {
 }
 
 #[test]
-fn a_lost_region_fails_over_within_the_liveness_bound_without_dual_writes() {
+fn a_lost_region_fails_over_within_the_liveness_bound_without_dual_writes_or_skipped_consumer_messages()
+ {
     let r = demo("region-loss");
     assert_eq!(r["scenario"], "region-loss");
     assert!(
@@ -56,6 +57,13 @@ fn a_lost_region_fails_over_within_the_liveness_bound_without_dual_writes() {
     }
     assert_eq!(r["dns_provider"], "rfc2136");
     assert_eq!(r["client_record"], "eu-central-1", "{r:#}");
+    // The application's durable consumer, bound by subject, carried to EU: nothing acked and
+    // stored is skipped, and what comes again stays within one sync interval plus in-flight.
+    let c = &r["consumers"];
+    assert_eq!(u(&c["tracked"]), 1, "{r:#}");
+    assert_eq!(u(&c["recreated"]), 1, "{r:#}");
+    assert_eq!(u(&c["never_delivered"]), 0, "{r:#}");
+    assert!(u(&c["redelivered"]) <= u(&c["bound"]), "{r:#}");
     assert_eq!(r["ok"], true, "{r:#}");
 }
 

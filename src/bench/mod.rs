@@ -1,12 +1,13 @@
 //! `natsdr bench`: the benchmark. RTO on region loss over many runs per timing and network
 //! profile, isolations of the primary region that must not fail over, the write outages natsdr
-//! itself causes, planned switchovers, and one watchdog's footprint at 10..1,000 mirrored
-//! streams, written as `bench/results.json` and BENCHMARKS.md.
+//! itself causes, planned switchovers, one watchdog's footprint at 10..1,000 mirrored
+//! streams, and durable consumers carried across moves, written as `bench/results.json` and BENCHMARKS.md.
 //!
 //! It reuses the demo for every failover (one fresh lab per run) and the lab, with generated
 //! streams, for the footprint; the statistics and the report are pure ([`Summary`],
 //! [`BenchReport`]).
 mod config_scale;
+mod consumers;
 mod openmetrics;
 mod outage;
 mod report;
@@ -17,8 +18,8 @@ pub use config_scale::{ConfigCheck, generate as generate_config};
 pub use openmetrics::sample;
 pub use outage::{Fault, count_fences, isolation_paths, run_case};
 pub use report::{
-    BenchReport, Footprint, LossAtKill, Machine, OutageCase, RtoProfile, Switchover, TargetCheck,
-    target,
+    BenchReport, ConsumersBench, ConsumersCpu, Footprint, LossAtKill, Machine, OutageCase,
+    RtoProfile, Switchover, TargetCheck, target,
 };
 pub use run::{
     AVAILABILITY_ISOLATIONS_MS, BenchOptions, PROFILE_NAMES, Section, cpu_percent,

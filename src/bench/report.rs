@@ -50,6 +50,8 @@ pub struct BenchReport {
     pub footprint: Vec<Footprint>,
     /// `check-config` on generated configs, per number of streams.
     pub config_check: Vec<super::ConfigCheck>,
+    /// Durable consumers carried across moves: redeliveries, tracking CPU, recreation's RTO.
+    pub consumers: ConsumersBench,
     /// The issue's targets, met or not.
     pub targets: Vec<TargetCheck>,
 }
@@ -182,6 +184,65 @@ pub struct Footprint {
     pub promote_ms: Option<u64>,
     /// What went wrong, if anything did.
     pub error: Option<String>,
+}
+
+/// Durable consumers carried across moves: what the demo's reader was delivered again against
+/// its bound, what tracking costs the standby, and what recreating adds to the RTO.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ConsumersBench {
+    /// The demo reader's counts, per region-loss run (default settings).
+    pub region_loss: Vec<crate::demo::Consumers>,
+    /// The demo reader's counts, per planned switchover run.
+    pub switchover: Vec<crate::demo::Consumers>,
+    /// The standby watchdog's CPU without and with tracked consumers.
+    pub cpu: Option<ConsumersCpu>,
+    /// Idle durables added on top of the reader's own for the RTO comparison.
+    pub recreated: usize,
+    /// Region-loss RTO with only the reader's durable, ms.
+    pub rto_without: Option<Summary>,
+    /// Region-loss RTO with `recreated` more durables to recreate, ms.
+    pub rto_with: Option<Summary>,
+    /// Runs that did not produce a report.
+    pub failures: Vec<String>,
+}
+
+impl ConsumersBench {
+    /// True when nothing was measured (the part did not run).
+    pub fn is_empty(&self) -> bool {
+        self.region_loss.is_empty()
+            && self.switchover.is_empty()
+            && self.cpu.is_none()
+            && self.rto_with.is_none()
+            && self.failures.is_empty()
+    }
+}
+
+/// The standby watchdog's CPU while it tracks consumers, against itself with none, in one run.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ConsumersCpu {
+    /// Mirrored streams (generated).
+    pub streams: usize,
+    /// Durable consumers tracked, over those streams.
+    pub consumers: usize,
+    /// Length of one CPU window, s.
+    pub window_s: u64,
+    /// Each window's CPU share with no consumer, percent of a core.
+    pub baseline_samples: Vec<f64>,
+    /// Their median.
+    pub baseline_percent: f64,
+    /// Each window's CPU share while tracking `consumers`, percent of a core.
+    pub tracking_samples: Vec<f64>,
+    /// Their median.
+    pub tracking_percent: f64,
+    /// What went wrong, if anything did.
+    pub error: Option<String>,
+}
+
+/// The lower median of `values` (0 when empty), like [`Summary`]'s.
+pub fn median_f64(values: &[f64]) -> f64 {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0.0)
 }
 
 /// One of the issue's targets.
@@ -460,6 +521,7 @@ impl BenchReport {
         render_switchover(&mut s, &self.switchover);
         render_footprint(&mut s, &self.footprint);
         render_config_check(&mut s, &self.config_check);
+        render_consumers(&mut s, &self.consumers);
         s
     }
 }
@@ -711,6 +773,114 @@ fn render_switchover(s: &mut String, sw: &Switchover) {
     }
     if !sw.failures.is_empty() {
         let _ = writeln!(s);
+    }
+}
+
+fn render_consumers(s: &mut String, c: &ConsumersBench) {
+    if c.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "## Durable consumers across a move
+"
+    );
+    let _ = writeln!(
+        s,
+        "The demo's reader (a durable pull consumer bound by subject, `max_ack_pending` 64, \
+         acking every message, following the DNS name) under the 10 ms acked load. Redelivered = \
+         messages it got more than once; bound = after a region loss its acks from one \
+         `consumers.sync_interval` before the fault on plus `max_ack_pending`, after a \
+         switchover what US held that it had not acked when the move began; never delivered = \
+         acked messages the final primary holds that it never got (must be 0).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| move | run | redelivered | bound | never delivered | tracked | recreated |\n\
+         |---|---|---|---|---|---|---|"
+    );
+    for (what, runs) in [
+        ("region loss", &c.region_loss),
+        ("switchover", &c.switchover),
+    ] {
+        for (i, r) in runs.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "| {what} | {} | {} | {} | {} | {} | {} |",
+                i + 1,
+                r.redelivered,
+                r.bound,
+                r.never_delivered,
+                r.tracked,
+                r.recreated
+            );
+        }
+    }
+    if let Some(cpu) = &c.cpu {
+        let _ = writeln!(
+            s,
+            "\nThe standby watchdog's CPU from `/proc/<pid>/stat`, median of {} windows of {} s, \
+             {} mirrored streams, in one run: with no consumer, then tracking {} durables \
+             (default `sync_interval`).\n",
+            cpu.tracking_samples.len().max(cpu.baseline_samples.len()),
+            cpu.window_s,
+            cpu.streams,
+            cpu.consumers
+        );
+        let _ = writeln!(
+            s,
+            "| consumers | CPU % of a core (median) | windows |\n|---|---|---|"
+        );
+        let list = |v: &[f64]| {
+            v.iter()
+                .map(|x| format!("{x:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(
+            s,
+            "| 0 | {:.2} | {} |",
+            cpu.baseline_percent,
+            list(&cpu.baseline_samples)
+        );
+        if !cpu.tracking_samples.is_empty() {
+            let _ = writeln!(
+                s,
+                "| {} | {:.2} | {} |",
+                cpu.consumers,
+                cpu.tracking_percent,
+                list(&cpu.tracking_samples)
+            );
+        }
+        if let Some(e) = &cpu.error {
+            let _ = writeln!(s, "\n- failed: {e}");
+        }
+    }
+    if c.rto_with.is_some() || c.rto_without.is_some() {
+        let _ = writeln!(
+            s,
+            "\nRegion-loss RTO (default settings) with only the reader's durable, and with {} \
+             idle durables more for the promotion to recreate.\n",
+            c.recreated
+        );
+        let _ = writeln!(
+            s,
+            "| ms | median | p95 | min | max | runs |\n|---|---|---|---|---|---|"
+        );
+        summary_row(s, "RTO, reader only", c.rto_without.as_ref());
+        summary_row(
+            s,
+            &format!("RTO, {} more durables", c.recreated),
+            c.rto_with.as_ref(),
+        );
+        if let (Some(a), Some(b)) = (&c.rto_without, &c.rto_with) {
+            let added = i128::from(b.median) - i128::from(a.median);
+            let _ = writeln!(s, "\nAdded by recreating them (medians): {added} ms.");
+        }
+    }
+    let _ = writeln!(s);
+    for f in &c.failures {
+        let _ = writeln!(s, "- failed: {f}");
     }
 }
 

@@ -11,7 +11,10 @@ use time::format_description::well_known::Rfc3339;
 use super::BenchError;
 use super::openmetrics::sample;
 use super::outage::{Fault, run_case};
-use super::report::{BenchReport, Footprint, Machine, OutageCase, RtoProfile, Switchover};
+use super::report::{
+    BenchReport, ConsumersBench, Footprint, Machine, OutageCase, RtoProfile, Switchover,
+};
+use super::stats::Summary;
 use crate::config::Config;
 use crate::demo::{DemoOptions, Report, Scenario, nats_version};
 use crate::exec::{NatsExecutor, Promoter as _};
@@ -36,17 +39,21 @@ pub enum Section {
     Footprint,
     /// `check-config` on generated configs of N streams.
     Config,
+    /// Durable consumers across moves: redeliveries against their bound, the standby's CPU
+    /// tracking 1,000 of them, the RTO recreating 100 adds.
+    Consumers,
 }
 
 impl Section {
     /// Every section, in the order the bench runs them.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Rto,
         Self::FalseFailover,
         Self::Availability,
         Self::Switchover,
         Self::Footprint,
         Self::Config,
+        Self::Consumers,
     ];
 }
 
@@ -73,6 +80,9 @@ pub struct BenchOptions {
     pub wan: WanProfile,
     /// Planned switchover runs.
     pub switchovers: usize,
+    /// Region-loss runs with 100 idle durables added (and, when the RTO and switchover parts
+    /// did not run, region losses and switchovers of the consumer part's own).
+    pub consumer_runs: usize,
     /// Mirrored-stream counts to measure the footprint at (10, 100, 1000 for the issue).
     pub sizes: Vec<usize>,
     /// Stream counts of the generated configs `check-config` is timed on.
@@ -178,7 +188,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
                         "natsdr bench: region loss, {} timing, {wan} network, run {i}/{}",
                         p.name, opts.runs
                     );
-                    runs.push(demo(opts, Scenario::RegionLoss, p.env(), wan).await);
+                    runs.push(demo(opts, Scenario::RegionLoss, p.env(), wan, 0).await);
                 }
                 report.rto.push(RtoProfile::from_runs(
                     p.name,
@@ -230,7 +240,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
                 "natsdr bench: planned switchover, {} network, run {i}/{}",
                 opts.wan, opts.switchovers
             );
-            runs.push(demo(opts, Scenario::Switchover, PROFILES[0].env(), opts.wan).await);
+            runs.push(demo(opts, Scenario::Switchover, PROFILES[0].env(), opts.wan, 0).await);
         }
         report.switchover = Switchover::from_runs(runs);
     }
@@ -254,6 +264,9 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
                 CONFIG_RUNS,
             ));
         }
+    }
+    if wanted(Section::Consumers) {
+        report.consumers = consumers_part(opts, &report).await;
     }
     report.generated_at = OffsetDateTime::now_utc()
         .format(&Rfc3339)
@@ -290,11 +303,108 @@ async fn case(opts: &BenchOptions, wan: WanProfile, fault: Fault, n: usize) -> O
     c
 }
 
+/// Idle durables the consumer part adds to measure what recreating them costs the RTO.
+const RECREATED: usize = 100;
+
+/// The consumer part, reusing the RTO part's default-profile region losses on `opts.wan` and
+/// the switchover part's runs when they ran.
+async fn consumers_part(opts: &BenchOptions, report: &BenchReport) -> ConsumersBench {
+    let mut c = ConsumersBench {
+        recreated: RECREATED,
+        ..ConsumersBench::default()
+    };
+    let mut runs = |what: &str, rs: Vec<Result<Report, String>>| {
+        let mut ok = Vec::new();
+        for (i, r) in rs.into_iter().enumerate() {
+            match r {
+                Ok(r) => ok.push(r),
+                Err(e) => c.failures.push(format!("{what} run {}: {e}", i + 1)),
+            }
+        }
+        ok
+    };
+    let mut losses: Vec<Report> = report
+        .rto
+        .iter()
+        .filter(|p| p.profile == PROFILES[0].name && p.wan == opts.wan)
+        .flat_map(|p| p.runs.iter().cloned())
+        .collect();
+    if losses.is_empty() {
+        let mut rs = Vec::new();
+        for i in 1..=opts.consumer_runs {
+            eprintln!(
+                "natsdr bench: consumers, region loss, run {i}/{}",
+                opts.consumer_runs
+            );
+            rs.push(demo(opts, Scenario::RegionLoss, PROFILES[0].env(), opts.wan, 0).await);
+        }
+        losses = runs("region loss", rs);
+    }
+    let mut switchovers = report.switchover.runs.clone();
+    if switchovers.is_empty() {
+        let mut rs = Vec::new();
+        for i in 1..=opts.consumer_runs {
+            eprintln!(
+                "natsdr bench: consumers, switchover, run {i}/{}",
+                opts.consumer_runs
+            );
+            rs.push(demo(opts, Scenario::Switchover, PROFILES[0].env(), opts.wan, 0).await);
+        }
+        switchovers = runs("switchover", rs);
+    }
+    let mut with = Vec::new();
+    for i in 1..=opts.consumer_runs {
+        eprintln!(
+            "natsdr bench: consumers, region loss with {RECREATED} more durables, run {i}/{}",
+            opts.consumer_runs
+        );
+        with.push(
+            demo(
+                opts,
+                Scenario::RegionLoss,
+                PROFILES[0].env(),
+                opts.wan,
+                RECREATED,
+            )
+            .await,
+        );
+    }
+    let with = runs("region loss with more durables", with);
+    let rtos = |rs: &[Report]| {
+        Summary::of(
+            &rs.iter()
+                .filter(|r| r.failover)
+                .filter_map(|r| r.rto_ms)
+                .collect::<Vec<_>>(),
+        )
+    };
+    c.rto_without = rtos(&losses);
+    c.rto_with = rtos(&with);
+    c.region_loss = losses.iter().map(|r| r.consumers).collect();
+    c.switchover = switchovers.iter().map(|r| r.consumers).collect();
+    eprintln!(
+        "natsdr bench: consumers, the standby's CPU at {} durables",
+        super::consumers::CPU_STREAMS * super::consumers::CPU_CONSUMERS_PER_STREAM
+    );
+    let cpu = super::consumers::cpu(&opts.natsdr_exe, opts.wan).await;
+    eprintln!(
+        "  {:.2}% with none, {:.2}% tracking{}",
+        cpu.baseline_percent,
+        cpu.tracking_percent,
+        cpu.error
+            .as_ref()
+            .map_or_else(String::new, |e| format!(" (failed: {e})"))
+    );
+    c.cpu = Some(cpu);
+    c
+}
+
 async fn demo(
     opts: &BenchOptions,
     scenario: Scenario,
     env: Vec<(String, String)>,
     wan: WanProfile,
+    extra_consumers: usize,
 ) -> Result<Report, String> {
     let d = DemoOptions {
         scenario,
@@ -304,17 +414,19 @@ async fn demo(
         env,
         dns: crate::demo::DemoDns::Rfc2136,
         wan,
+        extra_consumers,
     };
     let r = crate::demo::run(&d)
         .await
         .map_err(|e| crate::error_chain(&e));
     match &r {
         Ok(r) => eprintln!(
-            "  rto_ms {:?}, max_ack_gap_ms {}, acked_lost {}, lag_at_kill {:?}, ok {}{}",
+            "  rto_ms {:?}, max_ack_gap_ms {}, acked_lost {}, lag_at_kill {:?}, consumers {:?}, ok {}{}",
             r.rto_ms,
             r.max_ack_gap_ms,
             r.acked_lost,
             r.lag_at_kill,
+            r.consumers,
             r.ok,
             if r.unmet.is_empty() {
                 String::new()
@@ -485,7 +597,7 @@ pub fn cpu_percent(ticks: u64, ticks_per_second: u64, wall: Duration) -> f64 {
 }
 
 /// utime + stime of `pid` from `/proc/<pid>/stat`, in clock ticks.
-fn cpu_ticks(pid: u32) -> Result<u64, String> {
+pub(super) fn cpu_ticks(pid: u32) -> Result<u64, String> {
     let path = format!("/proc/{pid}/stat");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
     parse_stat_ticks(&text).ok_or_else(|| format!("{path}: no utime/stime"))
@@ -522,7 +634,7 @@ pub fn parse_vm_rss_kib(status: &str) -> Option<u64> {
 
 /// Clock ticks per second for `/proc` times (`getconf CLK_TCK`; 100, USER_HZ, on every Linux
 /// this runs on if getconf is missing).
-fn clock_ticks() -> u64 {
+pub(super) fn clock_ticks() -> u64 {
     std::process::Command::new("getconf")
         .arg("CLK_TCK")
         .output()

@@ -40,6 +40,10 @@ pub struct BenchArgs {
     /// Planned switchover runs.
     #[arg(long, default_value_t = 3)]
     switchovers: usize,
+    /// Region-loss runs with 100 idle durables added, for the consumer part (also its own
+    /// region losses and switchovers when the RTO and switchover parts do not run).
+    #[arg(long, default_value_t = 3)]
+    consumer_runs: usize,
     /// Mirrored-stream counts for the footprint, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [10, 100, 1000])]
     sizes: Vec<usize>,
@@ -91,6 +95,7 @@ pub fn run(args: &BenchArgs) -> u8 {
         isolations,
         wan: args.wan,
         switchovers: args.switchovers,
+        consumer_runs: args.consumer_runs,
         sizes: args.sizes.clone(),
         config_sizes: args.config_sizes.clone(),
         window: Duration::from_secs(args.window_secs),

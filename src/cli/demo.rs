@@ -33,6 +33,7 @@ pub fn run(
         env: Vec::new(),
         dns,
         wan,
+        extra_consumers: 0,
     };
     if !json {
         eprintln!(

@@ -148,7 +148,8 @@ async fn publish_loop(
     }
 }
 
-async fn connect(
+/// Connects to the address `t.name` resolves to now, as the application user.
+pub(super) async fn connect(
     t: &LoadTarget,
     resolver: &Resolver<TokioRuntimeProvider>,
 ) -> Option<(IpAddr, async_nats::Client)> {

@@ -3,16 +3,20 @@
 //! The pieces that decide what a run proves are pure ([`Ledger`], [`Report`], [`Scenario`]);
 //! [`run`] is the shell that starts the lab and the watchdogs, drives the load and the fault,
 //! and fills the report.
+mod deliveries;
 mod ledger;
 mod load;
+mod reader;
 mod report;
 mod route53;
 pub(crate) mod run;
 mod scenario;
 
+pub use deliveries::{Deliveries, Seen};
 pub use ledger::{Ack, Ledger};
 pub use load::{LoadGen, LoadTarget, resolve, uncached_resolver};
-pub use report::{Phases, Report, Steps, first_transition_to, offset_ms, went_through};
+pub use reader::Reader;
+pub use report::{Consumers, Phases, Report, Steps, first_transition_to, offset_ms, went_through};
 pub use run::{DemoDns, DemoOptions, nats_version, run};
 pub use scenario::Scenario;
 

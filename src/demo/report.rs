@@ -57,6 +57,8 @@ pub struct Report {
     /// The region whose entry point the client record names at the end, read from the
     /// provider (BIND, or the Route 53 API).
     pub client_record: Option<String>,
+    /// The application's durable consumer, read under the load and carried across the move.
+    pub consumers: Consumers,
     /// True when the scenario's expectation held (the exit code says the same).
     pub ok: bool,
     /// What did not hold, in words.
@@ -80,6 +82,27 @@ pub struct Phases {
     pub dns_swapped: Option<u64>,
     /// The load generator's first ack from the new primary's stream.
     pub first_ack: Option<u64>,
+}
+
+/// What the demo's durable pull consumer (bound by subject, acking everything, following the
+/// DNS name) saw across the move, and the most it may be delivered again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Consumers {
+    /// Durable consumers the standby's watchdog tracked before the fault.
+    pub tracked: u64,
+    /// Consumers on the final primary's stream after the move, read from the server (the
+    /// reader never creates its durable there: it only binds what the move carried).
+    pub recreated: u64,
+    /// Messages the reader was delivered more than once (by the writer's message id).
+    pub redelivered: u64,
+    /// Messages the writer got acked and the final primary's stream holds that the reader was
+    /// never delivered by the end of the run. 0 is the only correct answer.
+    pub never_delivered: u64,
+    /// The most `redelivered` may be. After a region loss: what the reader got acked from
+    /// one `consumers.sync_interval` before the fault on, plus its `max_ack_pending`. After a
+    /// planned move: what the old primary held that the reader had not acked when the move
+    /// began. A failback adds both, and the divergent tail it re-published.
+    pub bound: u64,
 }
 
 /// Milliseconds each step of the move took, as the acting watchdog timed it
@@ -192,6 +215,12 @@ impl Report {
             self.dual_writes
         );
         let _ = writeln!(s, "acked ids stored twice: {}", self.duplicates);
+        let c = &self.consumers;
+        let _ = writeln!(
+            s,
+            "durable consumer: tracked {} / recreated {} / redelivered {} (bound {}) / never delivered {}",
+            c.tracked, c.recreated, c.redelivered, c.bound, c.never_delivered
+        );
         if let Some(tail) = &self.tail {
             let _ = writeln!(s, "failback's divergent tail: {tail}");
         }
@@ -274,6 +303,7 @@ mod tests {
             "lag_at_kill",
             "epoch_before",
             "epoch_after",
+            "consumers",
         ] {
             assert!(v.get(k).is_some(), "missing {k}: {v}");
         }
@@ -281,6 +311,15 @@ mod tests {
         assert_eq!(v["wan"], "lan");
         for k in ["detect", "confirm", "failed_over", "first_ack"] {
             assert!(v["phases_ms"].get(k).is_some(), "missing phases_ms.{k}");
+        }
+        for k in [
+            "tracked",
+            "recreated",
+            "redelivered",
+            "never_delivered",
+            "bound",
+        ] {
+            assert!(v["consumers"][k].is_u64(), "missing consumers.{k}: {v}");
         }
     }
 
@@ -305,5 +344,26 @@ mod tests {
         let failed = text.find("failed over:").unwrap();
         assert!(dns < failed, "{text}");
         assert!(text.contains("RTO (fault -> first acked publish in the new primary): 7000 ms"));
+    }
+
+    #[test]
+    fn the_readable_report_shows_the_consumer_counts_against_their_bound() {
+        let r = Report {
+            consumers: Consumers {
+                tracked: 1,
+                recreated: 1,
+                redelivered: 37,
+                never_delivered: 0,
+                bound: 150,
+            },
+            ..Report::default()
+        };
+        assert!(
+            r.render().contains(
+                "durable consumer: tracked 1 / recreated 1 / redelivered 37 (bound 150) / never delivered 0"
+            ),
+            "{}",
+            r.render()
+        );
     }
 }

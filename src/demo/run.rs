@@ -7,8 +7,12 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
+use super::deliveries::Deliveries;
 use super::load::{LoadGen, LoadTarget, resolve, uncached_resolver};
-use super::report::{Phases, Report, Steps, first_transition_to, offset_ms, went_through};
+use super::reader::{MAX_ACK_PENDING, Reader};
+use super::report::{
+    Consumers, Phases, Report, Steps, first_transition_to, offset_ms, went_through,
+};
 use super::route53::Route53Lab;
 use super::scenario::Scenario;
 use super::{DemoError, Ledger};
@@ -49,6 +53,9 @@ pub struct DemoOptions {
     pub dns: DemoDns,
     /// The latency between the lab's regions and the witness.
     pub wan: WanProfile,
+    /// Idle durable consumers created on the primary's stream besides the reader's, so a move
+    /// has that many more to carry (the bench measures what they add to the RTO); normally 0.
+    pub extra_consumers: usize,
 }
 
 /// The DNS provider of a demo run.
@@ -127,6 +134,7 @@ async fn drive(
     if let Some(bad) = changes.iter().find(|c| !c.is_change()) {
         return Err(DemoError::Topology(bad.to_string()));
     }
+    create_idle_consumers(&apis[&us], opts.extra_consumers).await?;
     let (bind_arbiter, bind_client) = crate::dns::from_config(&cfg)
         .await
         .map_err(DemoError::Arbiter)?;
@@ -155,18 +163,24 @@ async fn drive(
 
     let target = load_target(&m)?;
     let watcher = DnsWatcher::start(&target)?;
-    let load = LoadGen::start(target).map_err(|source| DemoError::Resolver {
-        server: m
-            .dns
-            .as_ref()
-            .map_or(([0, 0, 0, 0], 0).into(), |d| d.server),
+    let resolver_err = |source| DemoError::Resolver {
+        server: target.dns_server,
         source,
-    })?;
+    };
+    let reader = Reader::start(target.clone()).map_err(resolver_err)?;
+    let load = LoadGen::start(target.clone()).map_err(resolver_err)?;
     // Warm up: the client is connected and the mirror has caught up with a steady stream.
     let warm = tokio::time::Instant::now() + Duration::from_secs(10);
-    while load.snapshot().acks.len() < 100 && tokio::time::Instant::now() < warm {
+    while (load.snapshot().acks.len() < 100 || reader.snapshot().acked.is_empty())
+        && tokio::time::Instant::now() < warm
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // The standby's watchdog tracks the reader's durable (not an error if it never does: the
+    // report says `tracked: 0` and the consumer's counts say what that cost).
+    let _ = dogs
+        .wait_for(Site::Eu, Duration::from_secs(20), |s| tracked(s) > 0)
+        .await;
     let before = read_owner(&arbiter).await?;
     let eu_before = dogs.status(Site::Eu).await.map_err(DemoError::Watchdog)?;
     let lag_at_kill = eu_before
@@ -189,6 +203,19 @@ async fn drive(
     let ledger = load.stop().await;
     let dns_swapped = watcher.stop();
     let after = read_owner(&arbiter).await?;
+    let final_region = after.as_ref().map_or(us.clone(), |o| o.region.clone());
+    let (final_stream, final_api) = if final_region == eu {
+        (EU_STREAM, &apis[&eu])
+    } else {
+        (US_STREAM, &apis[&us])
+    };
+    let stored = stream_ids(final_api, final_stream).await?;
+    let kept: BTreeSet<String> = stored.keys().cloned().collect();
+    let deliveries = drain(reader, &ledger, &kept).await;
+    let recreated = final_api
+        .consumer_names(final_stream)
+        .await
+        .map_or(0, |names| count(names.len()));
     let client_record = match &r53 {
         Some(r) => r.client_region(&cfg).await,
         None => crate::dns::ClientRecord::read(&bind_client)
@@ -212,14 +239,6 @@ async fn drive(
         (Some(b), Some(a), None) => a.epoch > b.epoch && a.region != b.region,
         _ => false,
     };
-    let final_region = after.as_ref().map_or(us.clone(), |o| o.region.clone());
-    let (final_stream, final_api) = if final_region == eu {
-        (EU_STREAM, &apis[&eu])
-    } else {
-        (US_STREAM, &apis[&us])
-    };
-    let stored = stream_ids(final_api, final_stream).await?;
-    let kept: BTreeSet<String> = stored.keys().cloned().collect();
     let acked_ids = ledger.acked_ids();
     let duplicates = stored
         .iter()
@@ -277,12 +296,133 @@ async fn drive(
         epoch_after: after.map(|o| o.epoch.0),
         dns_provider: opts.dns.name().to_owned(),
         client_record: client_record.map(|r| r.to_string()),
+        consumers: Consumers {
+            tracked: tracked(&eu_before),
+            recreated,
+            redelivered: deliveries.redelivered(),
+            never_delivered: deliveries.never_delivered(ledger.acked_ids(), &kept),
+            bound: redelivery_bound(
+                scenario,
+                &deliveries,
+                &ledger,
+                Moments {
+                    fault,
+                    sync_interval: cfg.consumers.sync_interval,
+                    switchover: first_transition_to(&eu_after.transitions, "switching_over", fault),
+                    failback: failback.as_ref().map(|(at, _)| *at),
+                    tail_recovered: failback.as_ref().map_or(0, |(_, t)| recovered_in(t)),
+                },
+            ),
+        },
         ..Report::default()
     };
     report.notes = notes(scenario, &ledger, fault);
     report.unmet = scenario.unmet(&report);
     report.ok = report.unmet.is_empty();
     Ok(report)
+}
+
+/// Creates `n` durable pull consumers on the primary's stream that never read: positions for
+/// the standby to track and for a move to recreate.
+async fn create_idle_consumers(api: &JsApi, n: usize) -> Result<(), DemoError> {
+    for i in 0..n {
+        let name = format!("idle-{i:04}");
+        let body = serde_json::json!({"stream_name": US_STREAM, "config": {
+            "durable_name": name, "ack_policy": "explicit", "filter_subject": SUBJECT}});
+        api.call::<serde_json::Value>(&format!("CONSUMER.CREATE.{US_STREAM}.{name}"), body)
+            .await
+            .map_err(|e| DemoError::Topology(format!("creating consumer {name}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Durable consumers a watchdog tracks on the demo's stream.
+fn tracked(s: &Status) -> u64 {
+    s.consumers
+        .iter()
+        .filter(|c| c.stream == EU_STREAM)
+        .map(|c| c.consumers)
+        .sum()
+}
+
+/// Once the writer stopped, lets the reader catch up: until it was delivered every acked id
+/// the final stream holds, or nothing new came for a few seconds (bounded in all).
+async fn drain(reader: Reader, ledger: &Ledger, kept: &BTreeSet<String>) -> Deliveries {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut seen = reader.snapshot().received.len();
+    let mut idle_since = tokio::time::Instant::now();
+    loop {
+        let d = reader.snapshot();
+        let now = tokio::time::Instant::now();
+        if d.never_delivered(ledger.acked_ids(), kept) == 0
+            || now >= deadline
+            || now - idle_since > Duration::from_secs(5)
+        {
+            break;
+        }
+        if d.received.len() > seen {
+            seen = d.received.len();
+            idle_since = now;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // NB: a message delivered again after the drain ended would go uncounted; a short pause
+    // lets a late redelivery of the last batch show.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    reader.stop().await
+}
+
+/// The times a redelivery bound depends on.
+struct Moments {
+    /// When the fault was injected (or the switchover asked for).
+    fault: OffsetDateTime,
+    /// How often the standby's watchdog stores the consumers' positions.
+    sync_interval: Duration,
+    /// When the EU watchdog started the planned switchover, if it did.
+    switchover: Option<OffsetDateTime>,
+    /// When the failback was asked for, if it was.
+    failback: Option<OffsetDateTime>,
+    /// Messages of the divergent tail the failback re-published (the reader may have had
+    /// them from the old primary before it died).
+    tail_recovered: u64,
+}
+
+/// The `recovered` count of a failback's divergent tail as its transition reads
+/// (`3 captured, 2 recovered, 1 duplicates, 0 kept`); 0 when absent.
+fn recovered_in(tail: &str) -> u64 {
+    tail.split(", ")
+        .find_map(|part| part.strip_suffix(" recovered")?.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The most the reader may be delivered again in `scenario`.
+fn redelivery_bound(scenario: Scenario, d: &Deliveries, ledger: &Ledger, m: Moments) -> u64 {
+    let in_flight = u64::try_from(MAX_ACK_PENDING).unwrap_or(0);
+    // Acked since the last position stored before the region died, plus what was delivered
+    // and not yet acked. Acks after the fault count too: killing a region takes a moment.
+    let window = time::Duration::try_from(m.sync_interval).unwrap_or(time::Duration::ZERO);
+    let region_loss = d.acked_since(US_STREAM, m.fault - window) + in_flight;
+    // A planned move reads the final floors after the fence: only what the reader had not
+    // acked on the old primary when the move began can come again.
+    let planned = |stream: &str, at: OffsetDateTime| {
+        d.unacked_before(
+            ledger
+                .acks
+                .iter()
+                .filter(|a| a.stream == stream)
+                .map(|a| a.id.as_str()),
+            at,
+        )
+    };
+    match scenario {
+        Scenario::RegionLoss => region_loss,
+        Scenario::Switchover => planned(US_STREAM, m.switchover.unwrap_or(m.fault)),
+        Scenario::Failback => {
+            region_loss + m.failback.map_or(0, |at| planned(EU_STREAM, at)) + m.tail_recovered
+        }
+        // Nothing moves; a lost node may still take unacked deliveries with it.
+        Scenario::NodeLoss | Scenario::Partition => in_flight,
+    }
 }
 
 /// The step durations a watchdog's metrics recorded (one failover: each sum is one step).
@@ -638,5 +778,101 @@ impl DnsWatcher {
     fn stop(self) -> Option<OffsetDateTime> {
         self.task.abort();
         *self.swapped.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::demo::{Ack, Seen};
+
+    fn at(ms: i64) -> OffsetDateTime {
+        OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(ms)
+    }
+
+    fn seen(id: &str, stream: &str, ms: i64) -> Seen {
+        Seen {
+            id: id.into(),
+            stream: stream.into(),
+            at: at(ms),
+        }
+    }
+
+    fn writer(acks: &[(&str, &str)]) -> Ledger {
+        let mut l = Ledger::default();
+        for (id, stream) in acks {
+            l.acked(Ack {
+                id: (*id).into(),
+                stream: (*stream).into(),
+                seq: 1,
+                at: at(0),
+            });
+        }
+        l
+    }
+
+    fn moments(failback: Option<i64>, tail_recovered: u64) -> Moments {
+        Moments {
+            fault: at(10_000),
+            sync_interval: Duration::from_secs(1),
+            switchover: Some(at(10_500)),
+            failback: failback.map(at),
+            tail_recovered,
+        }
+    }
+
+    #[test]
+    fn a_region_loss_may_redeliver_the_last_sync_intervals_acks_and_max_ack_pending() {
+        let d = Deliveries {
+            received: Vec::new(),
+            acked: vec![
+                seen("a", US_STREAM, 8_000),
+                seen("b", US_STREAM, 9_100),
+                seen("c", US_STREAM, 10_050),
+                seen("d", EU_STREAM, 15_000),
+            ],
+        };
+        let bound = redelivery_bound(
+            Scenario::RegionLoss,
+            &d,
+            &Ledger::default(),
+            moments(None, 0),
+        );
+        assert_eq!(bound, 2 + 64);
+    }
+
+    #[test]
+    fn a_switchover_may_redeliver_only_what_was_unacked_when_it_began() {
+        let d = Deliveries {
+            received: Vec::new(),
+            acked: vec![seen("a", US_STREAM, 9_000), seen("b", US_STREAM, 10_600)],
+        };
+        let l = writer(&[("a", US_STREAM), ("b", US_STREAM), ("c", EU_STREAM)]);
+        assert_eq!(
+            redelivery_bound(Scenario::Switchover, &d, &l, moments(None, 0)),
+            1
+        );
+    }
+
+    #[test]
+    fn a_failback_adds_the_failover_the_move_back_and_the_recovered_tail() {
+        let d = Deliveries {
+            received: Vec::new(),
+            acked: vec![seen("a", US_STREAM, 9_500), seen("e1", EU_STREAM, 20_000)],
+        };
+        let l = writer(&[("e1", EU_STREAM), ("e2", EU_STREAM)]);
+        assert_eq!(
+            redelivery_bound(Scenario::Failback, &d, &l, moments(Some(30_000), 7)),
+            (1 + 64) + 1 + 7
+        );
+    }
+
+    #[test]
+    fn the_recovered_count_is_read_from_the_failbacks_tail() {
+        assert_eq!(
+            recovered_in("110 captured, 42 recovered, 0 duplicates, 0 kept"),
+            42
+        );
+        assert_eq!(recovered_in("the failback did not complete"), 0);
     }
 }

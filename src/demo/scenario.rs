@@ -66,6 +66,19 @@ impl Scenario {
                 r.owner_after.as_deref().unwrap_or("nothing readable"),
             ));
         }
+        let c = &r.consumers;
+        if c.never_delivered != 0 {
+            bad.push(format!(
+                "{} acked messages were never delivered to the durable consumer",
+                c.never_delivered
+            ));
+        }
+        if c.redelivered > c.bound {
+            bad.push(format!(
+                "the durable consumer was delivered {} messages again, more than its bound ({})",
+                c.redelivered, c.bound
+            ));
+        }
         let moved_once = r.epoch_before.map(|e| e + 1) == r.epoch_after;
         match self {
             Self::RegionLoss => {
@@ -202,6 +215,36 @@ mod tests {
             ..failed_over()
         };
         assert_eq!(Scenario::Switchover.unmet(&r).len(), 1);
+    }
+
+    #[test]
+    fn a_consumer_that_missed_a_message_or_got_more_than_its_bound_again_fails() {
+        use crate::demo::report::Consumers;
+        let within = Consumers {
+            tracked: 1,
+            recreated: 1,
+            redelivered: 10,
+            never_delivered: 0,
+            bound: 10,
+        };
+        let r = |consumers| Report {
+            consumers,
+            ..failed_over()
+        };
+        assert_eq!(Scenario::RegionLoss.unmet(&r(within)), Vec::<String>::new());
+        let missed = Scenario::RegionLoss.unmet(&r(Consumers {
+            never_delivered: 1,
+            ..within
+        }));
+        assert!(
+            missed.iter().any(|b| b.contains("never delivered")),
+            "{missed:?}"
+        );
+        let again = Scenario::RegionLoss.unmet(&r(Consumers {
+            redelivered: 11,
+            ..within
+        }));
+        assert!(again.iter().any(|b| b.contains("bound (10)")), "{again:?}");
     }
 
     #[test]
