@@ -489,6 +489,41 @@ pub enum Refusal {
     NotHealthy,
 }
 
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::NotPaused => "not paused: nothing to resume",
+            Self::Paused => "paused: resume first",
+            Self::Tilt => "in TILT (the clock or the probes stalled): wait for it to end",
+            Self::Witness => "a witness never acts: send it to a region's watchdog",
+            Self::NotHomePrimary => {
+                "failback moves the primary home: send it to the home primary's watchdog"
+            }
+            Self::OwnRegionNotServing => {
+                "this region has no quorum of serving servers: a failback needs it serving"
+            }
+            Self::ActiveRegionNotServing => {
+                "the active region is not serving: its writes could not be mirrored back (this \
+                 is a failover, not a failback)"
+            }
+            Self::StillWritable => {
+                "a stream the failback would rebuild still takes writes: fence it first"
+            }
+            Self::NothingToFailBack => {
+                "no stream of this region has a twin in the active region: nothing to fail back"
+            }
+            Self::NotOwner => {
+                "this region no longer holds the epoch: unfencing it would make two writable regions"
+            }
+            Self::NothingToAck => "there is no hold to acknowledge",
+            Self::OwnerUnknown => "the ownership record has not been read yet: retry shortly",
+            Self::AlreadyActive => "this region is already the active one",
+            Self::Busy => "a move is under way, or this region is fenced",
+            Self::NotHealthy => "a switchover needs both regions healthy",
+        })
+    }
+}
+
 /// Tail counts summed over streams, for people.
 struct Tails<'a>(&'a [TailCount]);
 
@@ -896,7 +931,15 @@ impl fmt::Display for Reason {
                 Tails(tail)
             ),
             Reason::Refused { command, by, why } => {
-                write!(f, "refused {command:?} from {by}: {why:?}")
+                let command = match command {
+                    CommandKind::Pause => "pause",
+                    CommandKind::Resume => "resume",
+                    CommandKind::Switchover => "switchover",
+                    CommandKind::Failover { .. } => "failover",
+                    CommandKind::Ack => "ack",
+                    CommandKind::Failback => "failback",
+                };
+                write!(f, "refused {command} from {by}: {why}")
             }
         }
     }
