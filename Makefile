@@ -8,7 +8,7 @@ export NATSDR_NATS_SERVER_COMPAT ?= $(CURDIR)/.tools/nats-server-2.10.26/nats-se
 
 .PHONY: deps build test lint unit demo bench chaos lab-up lab-down clean
 
-## deps: install the pinned nats-server (2.15.1 and 2.10.26), BIND and ministack
+## deps: install the pinned nats-server (2.15.1 and 2.10.26), BIND, ministack and s3s-fs
 deps:
 	bash scripts/deps.sh
 
