@@ -1,11 +1,13 @@
 //! `natsdr bench`: the benchmark. RTO on region loss over many runs per timing and network
 //! profile, isolations of the primary region that must not fail over, the write outages natsdr
 //! itself causes, planned switchovers, and one watchdog's footprint at 10..1,000 mirrored
-//! streams, written as `bench/results.json` and BENCHMARKS.md.
+//! streams, backup and restore throughput to an S3-compatible server, written as
+//! `bench/results.json` and BENCHMARKS.md.
 //!
 //! It reuses the demo for every failover (one fresh lab per run) and the lab, with generated
 //! streams, for the footprint; the statistics and the report are pure ([`Summary`],
 //! [`BenchReport`]).
+mod backup;
 mod openmetrics;
 mod outage;
 mod report;
@@ -15,12 +17,12 @@ mod stats;
 pub use openmetrics::sample;
 pub use outage::{Fault, count_fences, isolation_paths, run_case};
 pub use report::{
-    BenchReport, Footprint, LossAtKill, Machine, OutageCase, RtoProfile, Switchover, TargetCheck,
-    target,
+    BackupFigures, BenchReport, Footprint, LossAtKill, Machine, OutageCase, RtoProfile, Switchover,
+    TargetCheck, render_backup, target,
 };
 pub use run::{
     AVAILABILITY_ISOLATIONS_MS, BenchOptions, PROFILE_NAMES, Section, cpu_percent,
-    parse_stat_ticks, parse_vm_rss_kib, run, write,
+    parse_stat_ticks, parse_vm_hwm_kib, parse_vm_rss_kib, run, write,
 };
 pub use stats::Summary;
 

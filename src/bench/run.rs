@@ -34,16 +34,19 @@ pub enum Section {
     Switchover,
     /// One watchdog's footprint at N mirrored streams.
     Footprint,
+    /// Backup and restore throughput to an S3-compatible server, and the backup's peak RSS.
+    Backup,
 }
 
 impl Section {
     /// Every section, in the order the bench runs them.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Rto,
         Self::FalseFailover,
         Self::Availability,
         Self::Switchover,
         Self::Footprint,
+        Self::Backup,
     ];
 }
 
@@ -71,6 +74,8 @@ pub struct BenchOptions {
     pub sizes: Vec<usize>,
     /// How long to sample a watchdog at steady state.
     pub window: Duration,
+    /// MiB to fill the backup part's stream with (1,024 for the report).
+    pub backup_mib: u64,
     /// The natsdr binary the watchdogs run (and netd): normally this process's own.
     pub natsdr_exe: PathBuf,
 }
@@ -234,6 +239,17 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
             );
             report.footprint.push(footprint(opts, n).await);
         }
+    }
+    if wanted(Section::Backup) {
+        eprintln!(
+            "natsdr bench: backup and restore of {} MiB, {} network",
+            opts.backup_mib, opts.wan
+        );
+        let b = super::backup::backup(&opts.natsdr_exe, opts.wan, opts.backup_mib).await;
+        if let Some(e) = &b.error {
+            eprintln!("  failed: {e}");
+        }
+        report.backup = Some(b);
     }
     report.generated_at = OffsetDateTime::now_utc()
         .format(&Rfc3339)
@@ -491,9 +507,18 @@ fn rss_kib(pid: u32) -> Result<u64, String> {
 
 /// The `VmRSS:` line of `/proc/<pid>/status`, KiB.
 pub fn parse_vm_rss_kib(status: &str) -> Option<u64> {
+    status_kib(status, "VmRSS:")
+}
+
+/// The `VmHWM:` line of `/proc/<pid>/status` (peak resident memory so far), KiB.
+pub fn parse_vm_hwm_kib(status: &str) -> Option<u64> {
+    status_kib(status, "VmHWM:")
+}
+
+fn status_kib(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(key))?
         .split_whitespace()
         .next()?
         .parse()
