@@ -1,5 +1,6 @@
 //! `natsdr backup` on the real lab (two 3-node NATS regions): a run whose S3 secret is wrong
-//! exits 1 naming the target and the refusal, and writes nothing; a set taken to a real
+//! exits 1 naming the target and the refusal, and writes nothing; a run failing at its last
+//! stream names it and leaves no partial set; a set taken to a real
 //! S3-compatible server (s3s-fs, which checks signatures) verifies and drills into a scratch
 //! server; a flipped byte fails verification naming the object; a closed port is "unreachable";
 //! after losing both regions, the last set restored into a fresh server holds every message
@@ -208,15 +209,12 @@ async fn backup_run_verify_and_drill_pass_against_real_s3_and_a_wrong_secret_or_
         .send()
         .await
         .unwrap();
-    let cfg = config_with(
-        &s,
-        "backup-s3.toml",
-        &format!(
-            "[backup]\ntarget = \"s3://natsdr-backups/lab\"\nregion = \"eu-central-1\"\n\
-             endpoint_url = \"{}\"\npath_style = true\naws_region = \"us-east-1\"\nschedule = \"1h\"\nkeep = 2",
-            store.url()
-        ),
+    let section = format!(
+        "[backup]\ntarget = \"s3://natsdr-backups/lab\"\nregion = \"eu-central-1\"\n\
+         endpoint_url = \"{}\"\npath_style = true\naws_region = \"us-east-1\"\nschedule = \"1h\"\nkeep = 2",
+        store.url()
     );
+    let cfg = config_with(&s, "backup-s3.toml", &section);
     let c = arg(&cfg);
 
     // A wrong secret: refused at the first write, named, and nothing is left on the target.
@@ -237,6 +235,27 @@ async fn backup_run_verify_and_drill_pass_against_real_s3_and_a_wrong_secret_or_
     let out = natsdr_with_secret(&["list", "--config", c], "not-the-secret");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("access denied"), "{}", text(&out));
+
+    // A stream that fails after others were uploaded: the run names it, and the partial set
+    // is removed (no object under sets/), so nothing half-written is left behind.
+    let ghost = config_with(
+        &s,
+        "backup-ghost.toml",
+        &format!(
+            "{section}\n[[streams]]\nname = \"ghost-us\"\nregion = \"us-east-1\"\nsubjects = [\"ghost.>\"]"
+        ),
+    );
+    let out = natsdr(&["run", "--config", arg(&ghost)]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("ghost-us"), "{all}");
+    let left = s3
+        .list_objects_v2()
+        .bucket("natsdr-backups")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(left.contents().len(), 0, "{left:?}");
 
     let run = ok(&["run", "--config", c]);
     assert!(run.contains("complete: 6 streams"), "{run}");
