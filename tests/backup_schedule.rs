@@ -1,7 +1,8 @@
 //! The watchdog's backup schedule against a real nats-server and S3 stores: two watchdogs racing
 //! for the same slot take one set between them (the slot's lease is an exclusive write on the
 //! target), and either one alone takes the next slot; a watchdog whose target refuses its
-//! credentials counts the failure and leaves nothing on the target. The race runs on ministack's
+//! credentials counts the failure and leaves nothing on the target; a failed run that cannot
+//! remove what it saved says the set is left behind. The race runs on ministack's
 //! S3, whose `If-None-Match` is atomic as S3's is (s3s-fs's is not: docs/backup-store.md); the
 //! rest on s3s-fs, which checks signatures. Needs nats-server, ministack and s3s-fs (make deps):
 //! fails without them.
@@ -201,4 +202,75 @@ async fn a_watchdog_whose_target_refuses_its_secret_counts_the_failure_and_write
     );
     assert_eq!(right.metrics.failures.get(), 2);
     assert!(right.metrics.last_success.get() > 0);
+}
+
+/// Fails every DeleteObject before it is sent: a store that takes writes but not deletes.
+#[derive(Debug)]
+struct NoDeletes;
+
+impl aws_sdk_s3::config::Intercept for NoDeletes {
+    fn name(&self) -> &'static str {
+        "NoDeletes"
+    }
+
+    fn read_before_execution(
+        &self,
+        ctx: &aws_sdk_s3::config::interceptors::BeforeSerializationInterceptorContextRef<'_>,
+        _cfg: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        match ctx
+            .input()
+            .downcast_ref::<aws_sdk_s3::operation::delete_object::DeleteObjectInput>()
+        {
+            Some(_) => Err("deletes refused by the test".into()),
+            None => Ok(()),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_failing_after_a_saved_stream_whose_objects_cannot_be_removed_says_the_set_is_left() {
+    let (_server, js) = orders().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = S3Server::start(dir.path()).expect("s3s-fs is installed (make deps)");
+    let good = store.client();
+    good.create_bucket().bucket(BUCKET).send().await.unwrap();
+    let no_deletes =
+        aws_sdk_s3::Client::from_conf(good.config().to_builder().interceptor(NoDeletes).build());
+    let mut s = scheduler(s3(&no_deletes), js.clone(), "natsdr-eu");
+    // `orders` is saved, then `ghost` does not exist on the server.
+    let mut ghost = s.backup.items[0].clone();
+    ghost.stream = StreamName::new("ghost").unwrap();
+    ghost.snapshot_stream = ghost.stream.clone();
+    s.backup.items.push(ghost);
+    let regions = BTreeMap::from([(Region::new("eu-central-1").unwrap(), js)]);
+    let err = natsdr::backup::Taker {
+        backup: &s.backup,
+        regions: &regions,
+        target: &s.target,
+        taken_by: "natsdr-eu",
+    }
+    .take(time::OffsetDateTime::now_utc())
+    .await
+    .unwrap_err();
+    let text = natsdr::error_chain(&err);
+    assert!(
+        matches!(
+            err,
+            natsdr::backup::BackupError::LeftIncomplete { saved: 1, .. }
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 saved object(s) could not be removed")
+            && text.contains("left on the target, listed as incomplete")
+            && text.contains("ghost"),
+        "{text}"
+    );
+    // What it says is so: the object is there, without a manifest.
+    let set = s.target.list_dirs("sets").await.unwrap();
+    assert_eq!(
+        keys(&good).await,
+        vec![format!("wd/sets/{}/orders.tar.s2", set[0])]
+    );
 }
