@@ -8,7 +8,7 @@ export NATSDR_NATS_SERVER_COMPAT ?= $(CURDIR)/.tools/nats-server-2.10.26/nats-se
 
 .PHONY: deps build test lint unit demo bench chaos lab-up lab-down clean
 
-## deps: install the pinned nats-server (2.15.1 and 2.10.26), BIND and ministack
+## deps: install the pinned nats-server (2.15.1 and 2.10.26), BIND, ministack and s3s-fs
 deps:
 	bash scripts/deps.sh
 
@@ -33,8 +33,8 @@ demo: deps
 	$(CARGO) run --release --locked -- demo --scenario region-loss
 
 ## bench: the benchmark on a release build: RTO (10 region losses per network profile), false
-## failovers, availability, switchovers, watchdog footprint at 10/100/1000 streams -> BENCHMARKS.md,
-## bench/results.json (about 45 min)
+## failovers, availability, switchovers, watchdog footprint at 10/100/1000 streams, backup and
+## restore of a 1 GiB stream to s3s-fs -> BENCHMARKS.md, bench/results.json (about 45 min)
 bench: deps
 	$(CARGO) run --release --locked -- bench --json bench/results.json --markdown BENCHMARKS.md
 

@@ -9,9 +9,14 @@ TOOLS="$PWD/.tools"
 # needs 2.12+); NATS_COMPAT is the oldest line we support (promotion by snapshot/restore).
 NATS_DEFAULT=2.15.1
 NATS_COMPAT=2.10.26
-# ministack: the local Route 53 API for DNS tests and the S3-compatible store for backup tests
-# (multipart and If-None-Match behave like S3: docs/backup-store.md).
+# ministack: the local Route 53 API for DNS tests, and the S3 store of the one backup test that
+# races two exclusive writes (its If-None-Match is atomic; s3s-fs's is not: docs/backup-store.md).
 MINISTACK=1.5.33
+# s3s-fs: the S3-compatible server the backup tests and bench run against (SigV4 checked,
+# multipart part sizes and If-None-Match as S3 has them: docs/backup-store.md). Built from
+# crates.io (5 min on a busy 2-core machine, once: skipped while the pinned version is in .tools/).
+# 0.14.1 is the newest that builds with rustc 1.95 (0.15 and later need 1.96).
+S3S_FS=0.14.1
 PY=${PYTHON:-python3}
 
 install_nats() {
@@ -33,6 +38,13 @@ install_ministack() {
   "$TOOLS/venv/bin/pip" install --quiet "ministack==$MINISTACK"
 }
 
+install_s3s_fs() {
+  local dest="$TOOLS/s3s-fs"
+  if [ -x "$dest/bin/s3s-fs" ] && [ "$("$dest/bin/s3s-fs" --version)" = "s3s-fs $S3S_FS" ]; then return; fi
+  cargo install --quiet --locked --features binary --version "$S3S_FS" --root "$dest" s3s-fs
+  "$dest/bin/s3s-fs" --version
+}
+
 install_bind() {
   if command -v named >/dev/null 2>&1 && command -v tsig-keygen >/dev/null 2>&1; then return; fi
   if [ "$(id -u)" = 0 ]; then
@@ -50,6 +62,7 @@ install_nats "$NATS_DEFAULT"
 install_nats "$NATS_COMPAT"
 install_bind
 install_ministack
+install_s3s_fs
 ln -sfn "nats-server-$NATS_DEFAULT" "$TOOLS/nats-server-default"
 bash scripts/deploy-tools.sh
-echo "deps: ok (nats-server $NATS_DEFAULT and $NATS_COMPAT in $TOOLS, named $(command -v named))"
+echo "deps: ok (nats-server $NATS_DEFAULT and $NATS_COMPAT, s3s-fs $S3S_FS in $TOOLS, named $(command -v named))"

@@ -1,8 +1,11 @@
-//! `natsdr backup` on the real lab (two 3-node NATS regions): a set taken to a real S3-compatible
-//! store (ministack's S3) verifies and drills into a scratch server; a flipped byte fails
-//! verification naming the object; after losing both regions, the last set restored into a
-//! fresh server holds every message acked before the backup. Needs nats-server and ministack
-//! (make deps): without them these fail, never skip.
+//! `natsdr backup` on the real lab (two 3-node NATS regions): a run whose S3 secret is wrong
+//! exits 1 naming the target and the refusal, and writes nothing; a run failing at its last
+//! stream names it and leaves no partial set; a set taken to a real
+//! S3-compatible server (s3s-fs, which checks signatures) verifies and drills into a scratch
+//! server; a flipped byte fails verification naming the object; a closed port is "unreachable";
+//! after losing both regions, the last set restored into a fresh server holds every message
+//! acked before the backup. Needs nats-server and s3s-fs (make deps): without them these fail,
+//! never skip.
 mod common;
 
 use std::collections::BTreeMap;
@@ -14,7 +17,7 @@ use natsdr::config::Config;
 use natsdr::lab::{Lab, LabOptions, LabRegion, find_nats_server};
 use natsdr::model::Region;
 use natsdr::nats::{JsApi, RegionClients};
-use natsdr::testkit::ministack::{Ministack, sdk_config};
+use natsdr::testkit::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
 use natsdr::topology::{Desired, apply, expected};
 
 /// The lab's streams and where each is read from by default (`from = "standby"`): the mirror
@@ -151,14 +154,19 @@ fn config_with(s: &Setup, name: &str, section: &str) -> PathBuf {
     path
 }
 
-/// Runs `natsdr backup <args>` with the S3 test credentials (ministack accepts them; nothing
-/// leaves this machine) and no instance-metadata lookups.
+/// Runs `natsdr backup <args>` with the test server's S3 key (nothing leaves this machine) and
+/// no instance-metadata lookups.
 fn natsdr(args: &[&str]) -> Output {
+    natsdr_with_secret(args, SECRET_KEY)
+}
+
+/// Runs `natsdr backup <args>` signing with `secret` for the test server's access key.
+fn natsdr_with_secret(args: &[&str], secret: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_natsdr"))
         .arg("backup")
         .args(args)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .env("AWS_CONFIG_FILE", "/nonexistent")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
@@ -191,30 +199,63 @@ fn arg(p: &Path) -> &str {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn backup_run_verify_and_drill_pass_against_real_s3_and_a_flipped_byte_fails_verify_naming_the_object()
+async fn backup_run_verify_and_drill_pass_against_real_s3_and_a_wrong_secret_or_a_flipped_byte_fail_naming_what()
  {
     let s = setup().await;
-    let store = Ministack::start_services(s.tmp.path(), "s3").expect("ministack is installed");
-    let s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk_config(&store.url()))
-            .force_path_style(true)
-            .build(),
-    );
+    let store = S3Server::start(s.tmp.path()).expect("s3s-fs is installed (make deps)");
+    let s3 = store.client();
     s3.create_bucket()
         .bucket("natsdr-backups")
         .send()
         .await
         .unwrap();
-    let cfg = config_with(
+    let section = format!(
+        "[backup]\ntarget = \"s3://natsdr-backups/lab\"\nregion = \"eu-central-1\"\n\
+         endpoint_url = \"{}\"\npath_style = true\naws_region = \"us-east-1\"\nschedule = \"1h\"\nkeep = 2",
+        store.url()
+    );
+    let cfg = config_with(&s, "backup-s3.toml", &section);
+    let c = arg(&cfg);
+
+    // A wrong secret: refused at the first write, named, and nothing is left on the target.
+    let out = natsdr_with_secret(&["run", "--config", c], "not-the-secret");
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(
+        all.contains("s3://natsdr-backups/lab: access denied (SignatureDoesNotMatch)"),
+        "{all}"
+    );
+    let left = s3
+        .list_objects_v2()
+        .bucket("natsdr-backups")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(left.contents().len(), 0, "{left:?}");
+    let out = natsdr_with_secret(&["list", "--config", c], "not-the-secret");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("access denied"), "{}", text(&out));
+
+    // A stream that fails after others were uploaded: the run names it, and the partial set
+    // is removed (no object under sets/), so nothing half-written is left behind.
+    let ghost = config_with(
         &s,
-        "backup-s3.toml",
+        "backup-ghost.toml",
         &format!(
-            "[backup]\ntarget = \"s3://natsdr-backups/lab\"\nregion = \"eu-central-1\"\n\
-             endpoint_url = \"{}\"\npath_style = true\naws_region = \"us-east-1\"\nschedule = \"1h\"\nkeep = 2",
-            store.url()
+            "{section}\n[[streams]]\nname = \"ghost-us\"\nregion = \"us-east-1\"\nsubjects = [\"ghost.>\"]"
         ),
     );
-    let c = arg(&cfg);
+    let out = natsdr(&["run", "--config", arg(&ghost)]);
+    let all = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{all}");
+    assert!(all.contains("ghost-us"), "{all}");
+    let left = s3
+        .list_objects_v2()
+        .bucket("natsdr-backups")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(left.contents().len(), 0, "{left:?}");
 
     let run = ok(&["run", "--config", c]);
     assert!(run.contains("complete: 6 streams"), "{run}");
@@ -283,12 +324,17 @@ async fn backup_run_verify_and_drill_pass_against_real_s3_and_a_flipped_byte_fai
     assert_eq!(list.lines().count(), 2, "{list}");
     assert!(!list.contains(&set), "{list}");
 
-    // An unreachable store is an error that says so.
+    // An unreachable store (a closed port) is an error that says so, naming the target.
     drop(store);
-    let out = natsdr(&["verify", "--config", c]);
-    let all = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{all}");
-    assert!(all.contains("unreachable"), "{all}");
+    for cmd in ["verify", "run"] {
+        let out = natsdr(&[cmd, "--config", c]);
+        let all = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{all}");
+        assert!(
+            all.contains("s3://natsdr-backups/lab: unreachable"),
+            "{all}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

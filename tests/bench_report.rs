@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use natsdr::bench::{
-    BenchReport, ConsumersBench, ConsumersCpu, Footprint, LossAtKill, OutageCase, RtoProfile,
-    Switchover, cpu_percent, parse_stat_ticks, parse_vm_rss_kib,
+    BackupFigures, BenchReport, ConsumersBench, ConsumersCpu, Footprint, LossAtKill, OutageCase,
+    RtoProfile, Switchover, cpu_percent, parse_stat_ticks, parse_vm_hwm_kib, parse_vm_rss_kib,
+    render_backup,
 };
 use natsdr::demo::{Consumers, Phases, Report, Scenario, Steps};
 use natsdr::lab::WanProfile;
@@ -304,6 +305,71 @@ fn vm_rss_is_read_in_kib() {
     let status = "Name:\tnatsdr\nVmPeak:\t  99999 kB\nVmRSS:\t   12345 kB\nThreads:\t9\n";
     assert_eq!(parse_vm_rss_kib(status), Some(12_345));
     assert_eq!(parse_vm_rss_kib("Name:\tx\n"), None);
+}
+
+#[test]
+fn the_peak_rss_is_read_from_vm_hwm_not_vm_rss() {
+    let status = "Name:\tnatsdr\nVmHWM:\t   65432 kB\nVmRSS:\t   12345 kB\n";
+    assert_eq!(parse_vm_hwm_kib(status), Some(65_432));
+    assert_eq!(parse_vm_hwm_kib("VmRSS:\t 1 kB\n"), None);
+}
+
+fn backup_figures() -> BackupFigures {
+    BackupFigures {
+        store: "s3s-fs 0.14.1".into(),
+        messages: 8192,
+        stream_bytes: 1024 * 1024 * 1024,
+        object_bytes: Some(1_073_000_000),
+        snapshot_ms: Some(4_000),
+        backup_ms: Some(10_240),
+        backup_peak_rss_kib: Some(64 * 1024),
+        restore_ms: None,
+        restore_peak_rss_kib: None,
+        error: Some("natsdr backup restore: exit status: 1: access denied".into()),
+    }
+}
+
+#[test]
+fn the_backup_section_shows_each_steps_throughput_and_peak_rss_next_to_the_raw_snapshot() {
+    let b = backup_figures();
+    assert_eq!(b.mib_per_s(Some(2_000)), Some(512.0));
+    assert_eq!(b.mib_per_s(None), None);
+    let text = render_backup(&b);
+    assert!(
+        text.starts_with("## Backup and restore throughput\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("8192 messages") && text.contains("1024.0 MiB stored"),
+        "{text}"
+    );
+    assert!(text.contains("s3s-fs 0.14.1"), "{text}");
+    assert!(
+        text.contains("| JetStream snapshot API alone (into nothing) | 4000 | 256.0 | - |"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| `natsdr backup run` (snapshot to S3, manifest) | 10240 | 100.0 | 64.0 |"),
+        "{text}"
+    );
+    assert!(
+        text.contains("| `natsdr backup restore --replace` (verify, restore) | - | - | - |"),
+        "{text}"
+    );
+    assert!(
+        text.contains("- failed: natsdr backup restore: exit status: 1: access denied"),
+        "{text}"
+    );
+
+    // In the whole report only when the part ran, and in its JSON under "backup".
+    let mut r = BenchReport::default();
+    assert!(!r.markdown().contains("## Backup"));
+    assert!(serde_json::to_value(&r).unwrap().get("backup").is_none());
+    r.backup = Some(b);
+    assert!(r.markdown().ends_with(&text));
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["backup"]["backup_peak_rss_kib"], 65_536);
+    assert!(json["backup"]["restore_ms"].is_null());
 }
 
 #[test]

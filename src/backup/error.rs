@@ -99,6 +99,23 @@ pub enum BackupError {
         /// The object's size.
         found_bytes: u64,
     },
+    /// A run failed after saving some streams, and removing their objects failed too: the set
+    /// stays on the target without a manifest (listed as incomplete) until a later run's
+    /// retention removes it.
+    #[error(
+        "set {set} failed and its {saved} saved object(s) could not be removed ({cleanup}): it is left on the target, listed as incomplete, until the next successful run removes it"
+    )]
+    LeftIncomplete {
+        /// The set.
+        set: String,
+        /// Streams saved before the failure.
+        saved: usize,
+        /// Why the removal failed.
+        cleanup: String,
+        /// Why the run failed.
+        #[source]
+        source: Box<BackupError>,
+    },
     /// A restore would overwrite streams that exist; nothing was restored.
     #[error("refusing to overwrite existing stream(s) {}: nothing was restored (give --replace to delete and restore them)", .streams.join(", "))]
     Exists {

@@ -157,26 +157,35 @@ impl Scheduler {
         }
     }
 
+    /// One scheduled attempt at slot `slot`: refreshes `last_success`, tries to take the set,
+    /// logs the outcome, and counts a failure in `failures` (what the alert on failed backups
+    /// reads). Returns whether it failed.
+    pub async fn attempt(&self, slot: u64) -> bool {
+        self.refresh().await;
+        match self.run_slot(slot).await {
+            Ok(Some(m)) => {
+                tracing::info!(set = %m.set, streams = m.streams.len(), "backup: set complete");
+                false
+            }
+            Ok(None) => {
+                tracing::debug!(slot, "backup: another watchdog took this slot");
+                false
+            }
+            Err(e) => {
+                self.metrics.failures.inc();
+                tracing::error!(slot, error = %crate::error_chain(&e), "backup: run failed (runbooks/backup-failed.md)");
+                true
+            }
+        }
+    }
+
     /// Runs forever: at the start of every slot, try to take its set. A failure is logged and
     /// counted; the next slot tries again.
     pub async fn run(self) {
         let every = self.backup.schedule;
         loop {
-            let now = OffsetDateTime::now_utc();
-            let current = slot(now, every);
-            self.refresh().await;
-            match self.run_slot(current).await {
-                Ok(Some(m)) => {
-                    tracing::info!(set = %m.set, streams = m.streams.len(), "backup: set complete")
-                }
-                Ok(None) => {
-                    tracing::debug!(slot = current, "backup: another watchdog took this slot")
-                }
-                Err(e) => {
-                    self.metrics.failures.inc();
-                    tracing::error!(slot = current, error = %crate::error_chain(&e), "backup: run failed (runbooks/backup-failed.md)");
-                }
-            }
+            let current = slot(OffsetDateTime::now_utc(), every);
+            self.attempt(current).await;
             let next = (current + 1) * every.as_secs().max(1);
             let wait = next.saturating_sub(
                 u64::try_from(OffsetDateTime::now_utc().unix_timestamp()).unwrap_or(0),

@@ -100,8 +100,9 @@ impl Taker<'_> {
             })
     }
 
-    /// Takes a set at `now`. On any failure the partial set is removed (best effort) and no
-    /// manifest is written, so it never lists as complete.
+    /// Takes a set at `now`. On any failure the partial set is removed and no manifest is
+    /// written, so it never lists as complete; if the removal fails too, the error says the set
+    /// is left on the target ([`BackupError::LeftIncomplete`]).
     pub async fn take(&self, now: OffsetDateTime) -> Result<Manifest, BackupError> {
         let set = set_id(now);
         let mut streams = Vec::new();
@@ -122,8 +123,22 @@ impl Taker<'_> {
                     streams.push(entry);
                 }
                 Err(e) => {
-                    let _ = self.target.delete_dir(&format!("{SETS}/{set}")).await;
-                    return Err(e);
+                    let removed = self.target.delete_dir(&format!("{SETS}/{set}")).await;
+                    // NB: with no stream saved there is nothing of this set to leave behind (a
+                    // failed upload is aborted), so only then is a failed removal not news.
+                    return match removed {
+                        Err(cleanup) if !streams.is_empty() => {
+                            tracing::warn!(set = %set, error = %crate::error_chain(&cleanup),
+                                "backup: the failed set's objects could not be removed");
+                            Err(BackupError::LeftIncomplete {
+                                set,
+                                saved: streams.len(),
+                                cleanup: crate::error_chain(&cleanup),
+                                source: Box::new(e),
+                            })
+                        }
+                        _ => Err(e),
+                    };
                 }
             }
         }

@@ -1,11 +1,14 @@
 //! `natsdr bench`: the benchmark. RTO on region loss over many runs per timing and network
 //! profile, isolations of the primary region that must not fail over, the write outages natsdr
 //! itself causes, planned switchovers, one watchdog's footprint at 10..1,000 mirrored
-//! streams, and durable consumers carried across moves, written as `bench/results.json` and BENCHMARKS.md.
+//! streams, check-config on large configs, durable consumers carried across moves, and backup
+//! and restore throughput to an S3-compatible server, written as `bench/results.json` and
+//! BENCHMARKS.md.
 //!
 //! It reuses the demo for every failover (one fresh lab per run) and the lab, with generated
 //! streams, for the footprint; the statistics and the report are pure ([`Summary`],
 //! [`BenchReport`]).
+mod backup;
 mod config_scale;
 mod consumers;
 mod openmetrics;
@@ -18,12 +21,12 @@ pub use config_scale::{ConfigCheck, generate as generate_config};
 pub use openmetrics::sample;
 pub use outage::{Fault, count_fences, isolation_paths, run_case};
 pub use report::{
-    BenchReport, ConsumersBench, ConsumersCpu, Footprint, LossAtKill, Machine, OutageCase,
-    RtoProfile, Switchover, TargetCheck, target,
+    BackupFigures, BenchReport, ConsumersBench, ConsumersCpu, Footprint, LossAtKill, Machine,
+    OutageCase, RtoProfile, Switchover, TargetCheck, render_backup, target,
 };
 pub use run::{
     AVAILABILITY_ISOLATIONS_MS, BenchOptions, PROFILE_NAMES, Section, cpu_percent,
-    parse_stat_ticks, parse_vm_rss_kib, run, write,
+    parse_stat_ticks, parse_vm_hwm_kib, parse_vm_rss_kib, run, write,
 };
 pub use stats::Summary;
 

@@ -52,6 +52,9 @@ pub struct BenchReport {
     pub config_check: Vec<super::ConfigCheck>,
     /// Durable consumers carried across moves: redeliveries, tracking CPU, recreation's RTO.
     pub consumers: ConsumersBench,
+    /// Backup and restore of one stream through a real S3-compatible server (when run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupFigures>,
     /// The issue's targets, met or not.
     pub targets: Vec<TargetCheck>,
 }
@@ -184,6 +187,41 @@ pub struct Footprint {
     pub promote_ms: Option<u64>,
     /// What went wrong, if anything did.
     pub error: Option<String>,
+}
+
+/// One stream backed up to and restored from an S3-compatible server, timed next to the raw
+/// JetStream snapshot of the same stream, with the peak memory of the `natsdr` process doing it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BackupFigures {
+    /// The S3-compatible server the objects went to (name and version).
+    pub store: String,
+    /// Messages in the stream.
+    pub messages: u64,
+    /// The stream's stored bytes (what every MiB/s below is of).
+    pub stream_bytes: u64,
+    /// Bytes of the snapshot object (s2-compressed tar; the payloads are random, so about
+    /// the stream's size).
+    pub object_bytes: Option<u64>,
+    /// The JetStream snapshot API alone, read into nothing, ms.
+    pub snapshot_ms: Option<u64>,
+    /// `natsdr backup run` (snapshot, multipart upload, manifest, retention), ms.
+    pub backup_ms: Option<u64>,
+    /// Peak resident memory (VmHWM) of the `natsdr backup run` process, KiB.
+    pub backup_peak_rss_kib: Option<u64>,
+    /// `natsdr backup restore --replace` (verify every object, then restore), ms.
+    pub restore_ms: Option<u64>,
+    /// Peak resident memory (VmHWM) of the `natsdr backup restore` process, KiB.
+    pub restore_peak_rss_kib: Option<u64>,
+    /// What went wrong, if anything did (figures before it are kept).
+    pub error: Option<String>,
+}
+
+impl BackupFigures {
+    /// MiB of the stream per second over `ms` (none when not measured).
+    pub fn mib_per_s(&self, ms: Option<u64>) -> Option<f64> {
+        // NB: byte counts and milliseconds here are far below 2^52: the casts are exact.
+        ms.map(|ms| self.stream_bytes as f64 / 1_048_576.0 / (ms.max(1) as f64 / 1000.0))
+    }
 }
 
 /// Durable consumers carried across moves: what the demo's reader was delivered again against
@@ -522,6 +560,9 @@ impl BenchReport {
         render_footprint(&mut s, &self.footprint);
         render_config_check(&mut s, &self.config_check);
         render_consumers(&mut s, &self.consumers);
+        if let Some(b) = &self.backup {
+            s.push_str(&render_backup(b));
+        }
         s
     }
 }
@@ -994,4 +1035,58 @@ fn render_footprint(s: &mut String, fp: &[Footprint]) {
             let _ = writeln!(s, "- failed: {e}");
         }
     }
+}
+
+/// The "Backup and restore" section of BENCHMARKS.md, alone (it can be added to an existing
+/// file without regenerating the rest).
+pub fn render_backup(b: &BackupFigures) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "## Backup and restore throughput
+"
+    );
+    let _ = writeln!(
+        s,
+        "One R1 stream in EU filled with {} messages of random (incompressible) payload, {:.1} MiB \
+         stored; objects on {} (a real S3-compatible server on 127.0.0.1, signatures checked). \
+         MiB/s is of the stream's stored bytes over the wall time of the whole command. Peak RSS \
+         is the `natsdr` process's VmHWM from `/proc/<pid>/status`: the backup streams each \
+         object through one 8 MiB multipart part, so it should not grow with the stream.\n",
+        b.messages,
+        mib(b.stream_bytes / 1024),
+        b.store
+    );
+    let _ = writeln!(
+        s,
+        "| step | time ms | MiB/s | peak RSS MiB |\n|---|---|---|---|"
+    );
+    let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
+    let ms = |v: Option<u64>| opt(v.map(|v| v.to_string()));
+    let rate = |v: Option<u64>| opt(b.mib_per_s(v).map(|r| format!("{r:.1}")));
+    let rss = |v: Option<u64>| opt(v.map(|k| format!("{:.1}", mib(k))));
+    let _ = writeln!(
+        s,
+        "| JetStream snapshot API alone (into nothing) | {} | {} | - |",
+        ms(b.snapshot_ms),
+        rate(b.snapshot_ms)
+    );
+    let _ = writeln!(
+        s,
+        "| `natsdr backup run` (snapshot to S3, manifest) | {} | {} | {} |",
+        ms(b.backup_ms),
+        rate(b.backup_ms),
+        rss(b.backup_peak_rss_kib)
+    );
+    let _ = writeln!(
+        s,
+        "| `natsdr backup restore --replace` (verify, restore) | {} | {} | {} |",
+        ms(b.restore_ms),
+        rate(b.restore_ms),
+        rss(b.restore_peak_rss_kib)
+    );
+    if let Some(e) = &b.error {
+        let _ = writeln!(s, "\n- failed: {e}");
+    }
+    s
 }

@@ -42,11 +42,13 @@ pub enum Section {
     /// Durable consumers across moves: redeliveries against their bound, the standby's CPU
     /// tracking 1,000 of them, the RTO recreating 100 adds.
     Consumers,
+    /// Backup and restore throughput to an S3-compatible server, and the backup's peak RSS.
+    Backup,
 }
 
 impl Section {
     /// Every section, in the order the bench runs them.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::Rto,
         Self::FalseFailover,
         Self::Availability,
@@ -54,6 +56,7 @@ impl Section {
         Self::Footprint,
         Self::Config,
         Self::Consumers,
+        Self::Backup,
     ];
 }
 
@@ -89,6 +92,8 @@ pub struct BenchOptions {
     pub config_sizes: Vec<usize>,
     /// How long to sample a watchdog at steady state.
     pub window: Duration,
+    /// MiB to fill the backup part's stream with (1,024 for the report).
+    pub backup_mib: u64,
     /// The natsdr binary the watchdogs run (and netd): normally this process's own.
     pub natsdr_exe: PathBuf,
 }
@@ -267,6 +272,17 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
     }
     if wanted(Section::Consumers) {
         report.consumers = consumers_part(opts, &report).await;
+    }
+    if wanted(Section::Backup) {
+        eprintln!(
+            "natsdr bench: backup and restore of {} MiB, {} network",
+            opts.backup_mib, opts.wan
+        );
+        let b = super::backup::backup(&opts.natsdr_exe, opts.wan, opts.backup_mib).await;
+        if let Some(e) = &b.error {
+            eprintln!("  failed: {e}");
+        }
+        report.backup = Some(b);
     }
     report.generated_at = OffsetDateTime::now_utc()
         .format(&Rfc3339)
@@ -623,9 +639,18 @@ fn rss_kib(pid: u32) -> Result<u64, String> {
 
 /// The `VmRSS:` line of `/proc/<pid>/status`, KiB.
 pub fn parse_vm_rss_kib(status: &str) -> Option<u64> {
+    status_kib(status, "VmRSS:")
+}
+
+/// The `VmHWM:` line of `/proc/<pid>/status` (peak resident memory so far), KiB.
+pub fn parse_vm_hwm_kib(status: &str) -> Option<u64> {
+    status_kib(status, "VmHWM:")
+}
+
+fn status_kib(status: &str, key: &str) -> Option<u64> {
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(key))?
         .split_whitespace()
         .next()?
         .parse()

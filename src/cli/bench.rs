@@ -53,6 +53,10 @@ pub struct BenchArgs {
     /// Seconds to sample a watchdog at steady state.
     #[arg(long, default_value_t = 20)]
     window_secs: u64,
+    /// MiB of messages in the stream the backup part backs up and restores (it needs about
+    /// three times that on disk: the stream, the S3 object, the restored stream).
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    backup_mib: u64,
     /// Where the JSON goes.
     #[arg(long, default_value = "bench/results.json")]
     json: PathBuf,
@@ -99,6 +103,7 @@ pub fn run(args: &BenchArgs) -> u8 {
         sizes: args.sizes.clone(),
         config_sizes: args.config_sizes.clone(),
         window: Duration::from_secs(args.window_secs),
+        backup_mib: args.backup_mib,
         natsdr_exe,
     };
     let rt = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
