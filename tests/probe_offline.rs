@@ -31,6 +31,7 @@ async fn a_round_with_dead_and_silent_peers_is_bounded_and_maps_the_client_recor
     drop(refused);
     let mut config = example();
     config.peers.token = None;
+    config.peers.tls = natsdr::config::PeerTls::default();
     config.peers.watchdogs = vec![refused_url];
     config.peers.witness = Some(format!("http://{}", silent.local_addr().unwrap()));
     let bound = config.timing.probe_timeout;
