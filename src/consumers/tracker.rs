@@ -354,3 +354,55 @@ impl Tracker {
         summary
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn loaded(floor: u64) -> Known {
+        Known {
+            position: Position {
+                stream: "events".into(),
+                consumer: "billing".into(),
+                config: json!({"durable_name": "billing", "max_deliver": 5})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+                ack_floor: floor,
+                delivered: floor,
+                ack_pending: 0,
+                redelivered: 0,
+                pending: 0,
+                read_at_ms: 1,
+            },
+            confirmed_ms: 1,
+            config_text: None,
+        }
+    }
+
+    fn text(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn a_position_loaded_from_the_store_stands_for_the_same_config_in_any_key_order() {
+        let mut k = loaded(40);
+        assert!(k.stands(40, &text(r#"{"max_deliver":5,"durable_name":"billing"}"#)));
+        // Remembered as text from then on: the server's own order is what is compared.
+        assert!(k.stands(40, &text(r#"{"max_deliver":5,"durable_name":"billing"}"#)));
+    }
+
+    #[test]
+    fn a_moved_floor_or_a_changed_config_is_written_again() {
+        let mut k = loaded(40);
+        let same = text(r#"{"durable_name":"billing","max_deliver":5}"#);
+        assert!(!k.stands(41, &same));
+        assert!(k.stands(40, &same));
+        assert!(!k.stands(40, &text(r#"{"durable_name":"billing","max_deliver":6}"#)));
+        let mut fresh = loaded(40);
+        assert!(!fresh.stands(40, &text(r#"{"durable_name":"billing"}"#)));
+        assert!(fresh.config_text.is_none());
+    }
+}
