@@ -100,10 +100,14 @@ impl Recreator<'_> {
             }
         };
         let existing = &existing;
+        // NB: a creation waits on the server's meta layer and, many at once, queues behind the
+        // others: the per-request timeout (the probe timeout) would give up on creations still
+        // under way, and lose those consumers. The budget bounds them all instead.
+        let js = &self.js.with_timeout(self.budget);
         let mut work = futures::stream::iter(positions)
             .map(|p| async move {
                 let floor = existing.get(&p.consumer).copied();
-                let r = self.one(stream, &p, floor, last_seq).await;
+                let r = self.one(js, stream, &p, floor, last_seq).await;
                 (p.consumer, r)
             })
             .buffer_unordered(self.concurrency.max(1));
@@ -141,10 +145,11 @@ impl Recreator<'_> {
         }
     }
 
-    /// Places one consumer, `floor` being where the promoted stream's own consumer of that
+    /// Places one consumer over `js`, `floor` being where the promoted stream's own consumer of that
     /// name stands (None: it has none).
     async fn one(
         &self,
+        js: &JsApi,
         stream: &str,
         p: &Position,
         floor: Option<u64>,
@@ -158,17 +163,16 @@ impl Recreator<'_> {
                 Ok(Outcome::Left)
             }
             Plan::Create(cfg) => {
-                self.create(stream, name, cfg).await?;
+                self.create(js, stream, name, cfg).await?;
                 tracing::info!(region = %self.region, stream, consumer = %name, floor = p.ack_floor, "consumer recreated after its ack floor");
                 Ok(Outcome::Created)
             }
             Plan::Replace(cfg) => {
-                let _: Value = self
-                    .js
+                let _: Value = js
                     .call(&format!("CONSUMER.DELETE.{stream}.{name}"), Value::Null)
                     .await
                     .map_err(self.api(what()))?;
-                self.create(stream, name, cfg).await?;
+                self.create(js, stream, name, cfg).await?;
                 tracing::info!(region = %self.region, stream, consumer = %name, floor = p.ack_floor, behind = ?floor, "consumer behind its tracked floor: replaced");
                 Ok(Outcome::Replaced)
             }
@@ -178,6 +182,7 @@ impl Recreator<'_> {
     /// CONSUMER.CREATE, dropping a field the server says it does not know and trying again.
     async fn create(
         &self,
+        js: &JsApi,
         stream: &str,
         name: &str,
         mut cfg: Map<String, Value>,
@@ -185,8 +190,7 @@ impl Recreator<'_> {
         let mut dropped = 0;
         loop {
             let body = json!({ "stream_name": stream, "config": Value::Object(cfg.clone()) });
-            let reply: Result<Value, JsError> = self
-                .js
+            let reply: Result<Value, JsError> = js
                 .call(&format!("CONSUMER.CREATE.{stream}.{name}"), body)
                 .await;
             let err = match reply {
