@@ -1,5 +1,9 @@
 //! `ConsumerInfo`: what CONSUMER.LIST and CONSUMER.INFO say about one consumer, config kept raw.
+//! `ListedConsumer`: the same as the tracker reads it every round, config kept as text.
+use std::borrow::Cow;
+
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 /// One consumer as the server reports it. The config stays raw JSON so that every field,
@@ -55,24 +59,103 @@ impl ConsumerInfo {
 }
 
 impl ConsumerInfo {
-    /// The stream sequence below which every message is known acknowledged (inclusive): the
-    /// ack floor once anything was acknowledged. NB: before that the server reports a floor
-    /// of 0 even for a consumer that starts later in the stream; then the sequence before its
-    /// first message stands in (`delivered` while nothing was delivered, else the start of a
-    /// `by_start_sequence` consumer). Never above the true floor, so nothing is ever skipped.
+    /// The stream sequence below which every message is known acknowledged (inclusive): see
+    /// [`floor_of`].
     pub fn floor(&self) -> u64 {
-        if self.ack_floor.consumer_seq > 0 {
-            return self.ack_floor.stream_seq;
-        }
-        if self.delivered.consumer_seq == 0 {
-            return self.delivered.stream_seq;
-        }
         let by_start =
             self.config.get("deliver_policy").and_then(Value::as_str) == Some("by_start_sequence");
-        match self.config.get("opt_start_seq").and_then(Value::as_u64) {
-            Some(start) if by_start => start.saturating_sub(1),
-            Some(_) | None => self.ack_floor.stream_seq,
+        let start = self
+            .config
+            .get("opt_start_seq")
+            .and_then(Value::as_u64)
+            .filter(|_| by_start);
+        floor_of(self.ack_floor, self.delivered, start)
+    }
+}
+
+/// The stream sequence below which every message is known acknowledged (inclusive): the ack
+/// floor once anything was acknowledged. NB: before that the server reports a floor of 0 even
+/// for a consumer that starts later in the stream; then the sequence before its first message
+/// stands in (`delivered` while nothing was delivered, else `start - 1` for a
+/// `by_start_sequence` consumer starting at `start`). Never above the true floor, so nothing is
+/// ever skipped.
+fn floor_of(ack_floor: SequencePair, delivered: SequencePair, start: Option<u64>) -> u64 {
+    if ack_floor.consumer_seq > 0 {
+        return ack_floor.stream_seq;
+    }
+    if delivered.consumer_seq == 0 {
+        return delivered.stream_seq;
+    }
+    match start {
+        Some(start) => start.saturating_sub(1),
+        None => ack_floor.stream_seq,
+    }
+}
+
+/// One consumer as CONSUMER.LIST reports it to the tracker, every `consumers.sync_interval` for
+/// every tracked consumer. The config stays the server's own JSON text: compared as text with
+/// the last one stored and parsed into a map only when it changed (building a map of every
+/// consumer's config every round was most of what tracking cost the standby's CPU).
+#[derive(Debug, Deserialize)]
+pub struct ListedConsumer {
+    /// Its name.
+    pub name: String,
+    /// Its configuration, as the server wrote it.
+    pub config: Box<RawValue>,
+    /// The highest sequences below which every message is acknowledged.
+    #[serde(default)]
+    pub ack_floor: SequencePair,
+    /// The last sequences delivered.
+    #[serde(default)]
+    pub delivered: SequencePair,
+    /// Delivered and not yet acknowledged.
+    #[serde(default)]
+    pub num_ack_pending: u64,
+    /// Delivered more than once and not yet acknowledged.
+    #[serde(default)]
+    pub num_redelivered: u64,
+    /// Not yet delivered.
+    #[serde(default)]
+    pub num_pending: u64,
+}
+
+/// The config fields read on every round; every other one is skipped unparsed.
+#[derive(Default, Deserialize)]
+struct ConfigHead<'a> {
+    #[serde(default, borrow)]
+    durable_name: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    deliver_policy: Option<Cow<'a, str>>,
+    #[serde(default)]
+    opt_start_seq: Option<u64>,
+}
+
+/// What the tracker needs of a listed consumer's config on every round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Head {
+    /// Whether it is durable (see [`ConsumerInfo::is_durable`]).
+    pub durable: bool,
+    /// Its floor (see [`floor_of`]).
+    pub floor: u64,
+}
+
+impl ListedConsumer {
+    /// Whether it is durable and its floor, read from the config text without building it.
+    /// A config that is not an object has no durable name: not durable.
+    pub fn head(&self) -> Head {
+        let h: ConfigHead<'_> = serde_json::from_str(self.config.get()).unwrap_or_default();
+        let start = h
+            .opt_start_seq
+            .filter(|_| h.deliver_policy.as_deref() == Some("by_start_sequence"));
+        Head {
+            durable: h.durable_name.is_some_and(|d| !d.is_empty()),
+            floor: floor_of(self.ack_floor, self.delivered, start),
         }
+    }
+
+    /// Its config as a map (what a [`super::Position`] keeps and a promotion recreates).
+    pub fn config_map(&self) -> Result<Map<String, Value>, serde_json::Error> {
+        serde_json::from_str(self.config.get())
     }
 }
 
@@ -135,5 +218,55 @@ mod tests {
             r#"{"durable_name":"billing","deliver_policy":"all"}"#,
         );
         assert_eq!(all.floor(), 0);
+    }
+
+    #[test]
+    fn a_listed_consumer_reads_the_same_floor_and_durability_as_a_fully_parsed_one() {
+        let cases = [
+            (
+                (40, 478),
+                (45, 483),
+                r#"{"durable_name":"billing","metadata":{"a":"\u00e9"}}"#,
+            ),
+            (
+                (0, 0),
+                (0, 835),
+                r#"{"durable_name":"billing","deliver_policy":"by_start_sequence","opt_start_seq":836}"#,
+            ),
+            (
+                (0, 0),
+                (3, 838),
+                r#"{"durable_name":"b\"x","deliver_policy":"by_start_sequence","opt_start_seq":836}"#,
+            ),
+            (
+                (0, 0),
+                (3, 3),
+                r#"{"deliver_policy":"all","opt_start_seq":9}"#,
+            ),
+            (
+                (0, 0),
+                (3, 3),
+                r#"{"durable_name":"","deliver_policy":"by_start_sequence"}"#,
+            ),
+        ];
+        for (ack, delivered, config) in cases {
+            let full = info(ack, delivered, config);
+            let listed: ListedConsumer = serde_json::from_str(&format!(
+                r#"{{"name":"billing","config":{config},
+                    "ack_floor":{{"consumer_seq":{},"stream_seq":{}}},
+                    "delivered":{{"consumer_seq":{},"stream_seq":{}}}}}"#,
+                ack.0, ack.1, delivered.0, delivered.1
+            ))
+            .unwrap();
+            assert_eq!(
+                listed.head(),
+                Head {
+                    durable: full.is_durable(),
+                    floor: full.floor()
+                },
+                "{config}"
+            );
+            assert_eq!(listed.config_map().unwrap(), full.config, "{config}");
+        }
     }
 }

@@ -1,5 +1,6 @@
 //! `Recreator`: puts tracked consumers on a promoted stream, each just after its ack floor,
 //! concurrently and within a time bound, one refusal never stopping the others.
+use std::collections::HashMap;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -48,21 +49,65 @@ enum Outcome {
 }
 
 impl Recreator<'_> {
-    /// Recreates `positions` on `stream`.
+    /// Recreates `positions` on `stream`. What the promoted stream already holds (its last
+    /// sequence, its consumers and their floors) is read once for the stream, not once per
+    /// consumer: on the RTO's path only the creations themselves remain per consumer.
     pub async fn recreate(&self, stream: &str, positions: Vec<Position>) -> Recreated {
         let total = positions.len();
         let mut out = Recreated::default();
-        let last_seq = match self.js.stream_info(stream).await {
+        let deadline = tokio::time::Instant::now() + self.budget;
+        let timed_out = |what: String| ConsumersError::TimedOut {
+            region: self.region.clone(),
+            what,
+            after: self.budget,
+        };
+        let read = tokio::time::timeout_at(
+            deadline,
+            futures::future::join(
+                self.js.stream_info(stream),
+                self.js.consumer_list::<ConsumerInfo>(stream),
+            ),
+        )
+        .await;
+        let (info, listed) = match read {
+            Ok(r) => r,
+            Err(_) => {
+                out.failed.push(timed_out(format!(
+                    "{stream}: its consumers not listed, {total} consumers not recreated"
+                )));
+                return out;
+            }
+        };
+        let last_seq = match info {
             Ok(info) => info.state.last_seq,
             Err(e) => {
                 out.failed.push(self.api(stream.to_owned())(e));
                 return out;
             }
         };
-        let deadline = tokio::time::Instant::now() + self.budget;
+        let existing: HashMap<String, u64> = match listed {
+            Ok(list) => list
+                .into_iter()
+                .map(|c| {
+                    let floor = c.floor();
+                    (c.name, floor)
+                })
+                .collect(),
+            Err(e) => {
+                out.failed
+                    .push(self.api(format!("{stream}: its consumers"))(e));
+                return out;
+            }
+        };
+        let existing = &existing;
+        // NB: a creation waits on the server's meta layer and, many at once, queues behind the
+        // others: the per-request timeout (the probe timeout) would give up on creations still
+        // under way, and lose those consumers. The budget bounds them all instead.
+        let js = &self.js.with_timeout(self.budget);
         let mut work = futures::stream::iter(positions)
             .map(|p| async move {
-                let r = self.one(stream, &p, last_seq).await;
+                let floor = existing.get(&p.consumer).copied();
+                let r = self.one(js, stream, &p, floor, last_seq).await;
                 (p.consumer, r)
             })
             .buffer_unordered(self.concurrency.max(1));
@@ -80,11 +125,10 @@ impl Recreator<'_> {
                 }
                 Ok(None) => break,
                 Err(_) => {
-                    out.failed.push(ConsumersError::TimedOut {
-                        region: self.region.clone(),
-                        what: format!("{stream}: {} consumers not recreated", total - done),
-                        after: self.budget,
-                    });
+                    out.failed.push(timed_out(format!(
+                        "{stream}: {} consumers not recreated",
+                        total - done
+                    )));
                     break;
                 }
             }
@@ -101,40 +145,34 @@ impl Recreator<'_> {
         }
     }
 
+    /// Places one consumer over `js`, `floor` being where the promoted stream's own consumer of that
+    /// name stands (None: it has none).
     async fn one(
         &self,
+        js: &JsApi,
         stream: &str,
         p: &Position,
+        floor: Option<u64>,
         last_seq: u64,
     ) -> Result<Outcome, ConsumersError> {
         let name = &p.consumer;
         let what = || format!("{stream}/{name}");
-        let existing: Result<ConsumerInfo, JsError> = self
-            .js
-            .call(&format!("CONSUMER.INFO.{stream}.{name}"), Value::Null)
-            .await;
-        let floor = match existing {
-            Ok(info) => Some(info.floor()),
-            Err(e) if e.err_code() == Some(codes::CONSUMER_NOT_FOUND) => None,
-            Err(e) => return Err(self.api(what())(e)),
-        };
         match plan(p, floor, last_seq) {
             Plan::Leave { floor } => {
                 tracing::info!(region = %self.region, stream, consumer = %name, floor, tracked = p.ack_floor, "consumer already at or past its floor: left alone");
                 Ok(Outcome::Left)
             }
             Plan::Create(cfg) => {
-                self.create(stream, name, cfg).await?;
+                self.create(js, stream, name, cfg).await?;
                 tracing::info!(region = %self.region, stream, consumer = %name, floor = p.ack_floor, "consumer recreated after its ack floor");
                 Ok(Outcome::Created)
             }
             Plan::Replace(cfg) => {
-                let _: Value = self
-                    .js
+                let _: Value = js
                     .call(&format!("CONSUMER.DELETE.{stream}.{name}"), Value::Null)
                     .await
                     .map_err(self.api(what()))?;
-                self.create(stream, name, cfg).await?;
+                self.create(js, stream, name, cfg).await?;
                 tracing::info!(region = %self.region, stream, consumer = %name, floor = p.ack_floor, behind = ?floor, "consumer behind its tracked floor: replaced");
                 Ok(Outcome::Replaced)
             }
@@ -144,6 +182,7 @@ impl Recreator<'_> {
     /// CONSUMER.CREATE, dropping a field the server says it does not know and trying again.
     async fn create(
         &self,
+        js: &JsApi,
         stream: &str,
         name: &str,
         mut cfg: Map<String, Value>,
@@ -151,8 +190,7 @@ impl Recreator<'_> {
         let mut dropped = 0;
         loop {
             let body = json!({ "stream_name": stream, "config": Value::Object(cfg.clone()) });
-            let reply: Result<Value, JsError> = self
-                .js
+            let reply: Result<Value, JsError> = js
                 .call(&format!("CONSUMER.CREATE.{stream}.{name}"), body)
                 .await;
             let err = match reply {

@@ -1,15 +1,16 @@
 //! `Tracker`: the standby watchdog's task that reads the writable side's durable consumers every
 //! `consumers.sync_interval` and keeps their positions in its own region's store. It runs apart
 //! from the probe rounds (its own task, each call bounded), so a slow primary never slows them.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 
 use futures::StreamExt;
+use serde_json::value::RawValue;
 use tokio::sync::watch;
 
 use super::error::ConsumersError;
-use super::info::ConsumerInfo;
+use super::info::ListedConsumer;
 use super::position::Position;
 use super::store::PositionStore;
 use super::summary::{StreamSummary, Summary};
@@ -30,7 +31,33 @@ const PUT_CONCURRENCY: usize = 32;
 struct Known {
     position: Position,
     confirmed_ms: i64,
+    /// The config text it was last read with; None when loaded from the store (then compared
+    /// once as a map).
+    config_text: Option<Box<RawValue>>,
 }
+
+impl Known {
+    /// Whether the stored position still stands for a consumer read with `floor` and
+    /// `config`: same floor and config (counts may drift freely without a write; they are
+    /// only shown).
+    fn stands(&mut self, floor: u64, config: &RawValue) -> bool {
+        if self.position.ack_floor != floor {
+            return false;
+        }
+        if let Some(text) = &self.config_text {
+            return text.get() == config.get();
+        }
+        let same = serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(config.get())
+            .is_ok_and(|m| m == self.position.config);
+        if same {
+            self.config_text = Some(config.to_owned());
+        }
+        same
+    }
+}
+
+/// The positions the store holds, per promoted stream, then per consumer.
+type KnownPositions = BTreeMap<String, BTreeMap<String, Known>>;
 
 /// Tracks the writable region's durable consumers into this watchdog's region.
 pub struct Tracker {
@@ -40,8 +67,8 @@ pub struct Tracker {
     status: watch::Receiver<Arc<Status>>,
     summary: watch::Sender<Arc<Summary>>,
     metrics: Metrics,
-    /// What the store holds, keyed by (stream, consumer). None until loaded.
-    known: Option<BTreeMap<(String, String), Known>>,
+    /// What the store holds. None until loaded.
+    known: Option<KnownPositions>,
     store_ready: bool,
 }
 
@@ -49,7 +76,7 @@ pub struct Tracker {
 struct Listed {
     twin_from: Side,
     twin_to: Side,
-    consumers: Result<Vec<ConsumerInfo>, ConsumersError>,
+    consumers: Result<Vec<ListedConsumer>, ConsumersError>,
 }
 
 fn now_ms() -> i64 {
@@ -178,22 +205,19 @@ impl Tracker {
             self.store_ready = true;
         }
         if self.known.is_none() {
-            let loaded = store.load(None).await?;
-            self.known = Some(
-                loaded
-                    .into_iter()
-                    .map(|p| {
-                        let confirmed_ms = p.read_at_ms;
-                        (
-                            (p.stream.clone(), p.consumer.clone()),
-                            Known {
-                                position: p,
-                                confirmed_ms,
-                            },
-                        )
-                    })
-                    .collect(),
-            );
+            let mut known = KnownPositions::new();
+            for p in store.load(None).await? {
+                let confirmed_ms = p.read_at_ms;
+                known.entry(p.stream.clone()).or_default().insert(
+                    p.consumer.clone(),
+                    Known {
+                        position: p,
+                        confirmed_ms,
+                        config_text: None,
+                    },
+                );
+            }
+            self.known = Some(known);
         }
         Ok(())
     }
@@ -204,7 +228,7 @@ impl Tracker {
                 region: from.region.clone(),
             }),
             Some(c) => {
-                c.js.consumer_list::<ConsumerInfo>(&from.stream)
+                c.js.consumer_list::<ListedConsumer>(&from.stream)
                     .await
                     .map_err(|source| ConsumersError::Api {
                         region: from.region.clone(),
@@ -237,68 +261,77 @@ impl Tracker {
             redelivery_at_risk: 0,
             error: store_error.map(str::to_owned),
         };
-        let consumers = self.cfg.consumers.clone();
+        let consumers = &self.cfg.consumers;
         let mut errors = Vec::new();
         if let (Some(known), Ok(list), None) = (self.known.as_mut(), &l.consumers, store_error) {
-            let read: Vec<Position> = list
-                .iter()
-                .filter(|c| c.is_durable() && consumers.admits(&c.name))
-                .map(|c| Position::from_info(&stream, c.clone(), now))
-                .collect();
-            let changed: Vec<Position> = read
-                .iter()
-                .filter(|p| {
-                    known
-                        .get(&(stream.clone(), p.consumer.clone()))
-                        .is_none_or(|k| !same(&k.position, p))
-                })
-                .cloned()
-                .collect();
-            for p in &read {
-                if let Some(k) = known.get(&(stream.clone(), p.consumer.clone())) {
-                    summary.redelivery_at_risk += p.ack_floor.saturating_sub(k.position.ack_floor);
+            let known = known.entry(stream.clone()).or_default();
+            let mut read = BTreeSet::new();
+            let mut changed = Vec::new();
+            for c in list {
+                let head = c.head();
+                if !(head.durable && consumers.admits(&c.name)) {
+                    continue;
+                }
+                read.insert(c.name.as_str());
+                if let Some(k) = known.get_mut(&c.name) {
+                    summary.redelivery_at_risk += head.floor.saturating_sub(k.position.ack_floor);
+                    if k.stands(head.floor, &c.config) {
+                        // Unchanged: confirmed as it stands, nothing written.
+                        k.confirmed_ms = now;
+                        continue;
+                    }
+                }
+                match c.config_map() {
+                    Ok(config) => changed.push((
+                        Position {
+                            stream: stream.clone(),
+                            consumer: c.name.clone(),
+                            config,
+                            ack_floor: head.floor,
+                            delivered: c.delivered.stream_seq,
+                            ack_pending: c.num_ack_pending,
+                            redelivered: c.num_redelivered,
+                            pending: c.num_pending,
+                            read_at_ms: now,
+                        },
+                        c.config.clone(),
+                    )),
+                    Err(e) => errors.push(format!("{stream}/{}: config unreadable: {e}", c.name)),
                 }
             }
-            let results: Vec<(Position, Result<(), ConsumersError>)> =
+            let results: Vec<(Position, Box<RawValue>, Result<(), ConsumersError>)> =
                 futures::stream::iter(changed)
-                    .map(|p| async move {
+                    .map(|(p, text)| async move {
                         let r = store.put(&p).await;
-                        (p, r)
+                        (p, text, r)
                     })
                     .buffer_unordered(PUT_CONCURRENCY)
                     .collect()
                     .await;
-            for (p, r) in results {
+            for (p, text, r) in results {
                 match r {
                     Ok(()) => {
                         known.insert(
-                            (stream.clone(), p.consumer.clone()),
+                            p.consumer.clone(),
                             Known {
                                 position: p,
                                 confirmed_ms: now,
+                                config_text: Some(text),
                             },
                         );
                     }
                     Err(e) => errors.push(crate::error_chain(&e)),
                 }
             }
-            // Unchanged positions are confirmed as they stand.
-            for p in &read {
-                if let Some(k) = known.get_mut(&(stream.clone(), p.consumer.clone()))
-                    && same(&k.position, p)
-                {
-                    k.confirmed_ms = now;
-                }
-            }
             let gone: Vec<String> = known
                 .keys()
-                .filter(|(s, c)| *s == stream && !read.iter().any(|p| &p.consumer == c))
-                .map(|(_, c)| c.clone())
+                .filter(|c| !read.contains(c.as_str()))
+                .cloned()
                 .collect();
             for c in gone {
                 match store.remove(&stream, &c).await {
                     Ok(()) => {
-                        known.remove(&(stream.clone(), c));
+                        known.remove(&c);
                     }
                     Err(e) => errors.push(crate::error_chain(&e)),
                 }
@@ -307,11 +340,11 @@ impl Tracker {
         if let Err(e) = &l.consumers {
             errors.push(crate::error_chain(e));
         }
-        if let Some(known) = &self.known {
-            let mine = known.iter().filter(|((s, _), _)| *s == stream);
-            summary.consumers = u64::try_from(mine.clone().count()).unwrap_or(u64::MAX);
+        if let Some(mine) = self.known.as_ref().and_then(|k| k.get(&stream)) {
+            summary.consumers = u64::try_from(mine.len()).unwrap_or(u64::MAX);
             summary.oldest_position_age_seconds = mine
-                .map(|(_, k)| k.confirmed_ms)
+                .values()
+                .map(|k| k.confirmed_ms)
                 .min()
                 .map(|oldest| (now - oldest).max(0) as f64 / 1000.0);
         }
@@ -322,8 +355,54 @@ impl Tracker {
     }
 }
 
-/// Whether a stored position still stands: same floor and config (counts may drift freely
-/// without a write; they are only shown).
-fn same(stored: &Position, read: &Position) -> bool {
-    stored.ack_floor == read.ack_floor && stored.config == read.config
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn loaded(floor: u64) -> Known {
+        Known {
+            position: Position {
+                stream: "events".into(),
+                consumer: "billing".into(),
+                config: json!({"durable_name": "billing", "max_deliver": 5})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+                ack_floor: floor,
+                delivered: floor,
+                ack_pending: 0,
+                redelivered: 0,
+                pending: 0,
+                read_at_ms: 1,
+            },
+            confirmed_ms: 1,
+            config_text: None,
+        }
+    }
+
+    fn text(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn a_position_loaded_from_the_store_stands_for_the_same_config_in_any_key_order() {
+        let mut k = loaded(40);
+        assert!(k.stands(40, &text(r#"{"max_deliver":5,"durable_name":"billing"}"#)));
+        // Remembered as text from then on: the server's own order is what is compared.
+        assert!(k.stands(40, &text(r#"{"max_deliver":5,"durable_name":"billing"}"#)));
+    }
+
+    #[test]
+    fn a_moved_floor_or_a_changed_config_is_written_again() {
+        let mut k = loaded(40);
+        let same = text(r#"{"durable_name":"billing","max_deliver":5}"#);
+        assert!(!k.stands(41, &same));
+        assert!(k.stands(40, &same));
+        assert!(!k.stands(40, &text(r#"{"durable_name":"billing","max_deliver":6}"#)));
+        let mut fresh = loaded(40);
+        assert!(!fresh.stands(40, &text(r#"{"durable_name":"billing"}"#)));
+        assert!(fresh.config_text.is_none());
+    }
 }

@@ -277,14 +277,20 @@ struct ApiErrorBody {
 
 /// A JetStream API reply as `T`; an `{"error": ..}` reply becomes [`JsError::Api`].
 ///
-/// Two passes over the bytes, no intermediate tree: the first only looks for `error` (skipping
-/// everything else without allocating), the second decodes `T` directly. Decoding every reply
-/// into a `serde_json::Value` first and converting it cost a watchdog a measurable share of
-/// its CPU: each probe round lists every stream of both regions.
+/// No intermediate tree: a first pass only looks for `error` (skipping everything else without
+/// allocating), the second decodes `T` directly. Decoding every reply into a
+/// `serde_json::Value` first and converting it cost a watchdog a measurable share of its CPU:
+/// each probe round lists every stream of both regions. NB: the first pass runs only when the
+/// bytes hold `"error"` at all (an error reply always does): the consumer tracker's listings
+/// are large and never errors, and were scanned twice every round.
 pub(crate) fn decode_reply<T: DeserializeOwned>(
     subject: String,
     payload: &[u8],
 ) -> Result<T, JsError> {
+    if memchr::memmem::find(payload, b"\"error\"").is_none() {
+        return serde_json::from_slice(payload)
+            .map_err(|source| JsError::Decode { subject, source });
+    }
     let head: ReplyError = serde_json::from_slice(payload).map_err(|source| JsError::Decode {
         subject: subject.clone(),
         source,
@@ -298,4 +304,36 @@ pub(crate) fn decode_reply<T: DeserializeOwned>(
         });
     }
     serde_json::from_slice(payload).map_err(|source| JsError::Decode { subject, source })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, Deserialize, PartialEq)]
+    struct Reply {
+        name: String,
+    }
+
+    #[test]
+    fn an_error_reply_becomes_an_api_error_and_a_reply_merely_mentioning_errors_decodes() {
+        let err = decode_reply::<Reply>(
+            "s".into(),
+            br#"{"type":"x","error":{"code":404,"err_code":10014,"description":"consumer not found"}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(err.err_code(), Some(10014));
+        let ok: Reply = decode_reply(
+            "s".into(),
+            br#"{"name":"a","metadata":{"error":"a value, not the reply's error"}}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.name, "a");
+        let plain: Reply = decode_reply("s".into(), br#"{"name":"b","total":1}"#).unwrap();
+        assert_eq!(plain.name, "b");
+        assert!(matches!(
+            decode_reply::<Reply>("s".into(), br#"{"total":1}"#),
+            Err(JsError::Decode { .. })
+        ));
+    }
 }
