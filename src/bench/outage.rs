@@ -18,9 +18,9 @@ use crate::lab::watchdogs::Watchdogs;
 use crate::lab::{Lab, LabOptions, LabRegion, NetPath, Site, WanProfile};
 use crate::topology::{Desired, apply, expected};
 
-/// How long a case is watched after its fault ends: past the default `failover_delay` (4 s) and
-/// a self-fenced primary's `self_unfence_after` (10 s), so a late failover or a fence's whole
-/// outage is seen.
+/// How long a case is watched after its fault ends: well past the default `failover_delay`
+/// (4.5 s) and a self-fenced primary's unfence, so a late failover or a fence's whole outage is
+/// seen.
 const OBSERVE_AFTER: Duration = Duration::from_secs(15);
 /// Bound for the lab's and the watchdogs' start-up waits.
 const WAIT: Duration = Duration::from_secs(90);
