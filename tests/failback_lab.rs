@@ -222,7 +222,7 @@ async fn failback_under_load_loses_no_acked_message(nats_server: PathBuf, tail: 
     .unwrap_or_else(|s| panic!("US never came back fenced: {}", story(&s)));
     let t0 = tokio::time::Instant::now();
     // A stream the returning US still serves is re-fenced within a round or two; until then
-    // the failback is refused with `StillWritable`, as an operator would see it.
+    // the failback is refused ("still takes writes"), as an operator would see it.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     let (code, body) = loop {
         let (code, body) = dogs
@@ -233,7 +233,7 @@ async fn failback_under_load_loses_no_acked_message(nats_server: PathBuf, tail: 
             )
             .await
             .unwrap();
-        let still_writable = body.to_string().contains("StillWritable");
+        let still_writable = body.to_string().contains("still takes writes");
         if code < 300 || !still_writable || tokio::time::Instant::now() > deadline {
             break (code, body);
         }

@@ -209,6 +209,8 @@ impl Restore<'_> {
         let started = Instant::now();
         let deadline = started + self.js.timeout();
         // A delete just answered may still be applied by the meta group: the name frees up soon.
+        // Or an earlier attempt's restore, whose reply was lost, landed meanwhile: the stream
+        // under the name is then this very promotion (promoted, stamped at this epoch).
         let restored = loop {
             let mut file = tokio::fs::File::open(&stored.data)
                 .await
@@ -220,9 +222,16 @@ impl Restore<'_> {
             {
                 Ok(info) => break info,
                 Err(TransferError::Api(e))
-                    if e.err_code() == Some(codes::STREAM_NAME_IN_USE_RESTORE)
-                        && Instant::now() < deadline =>
+                    if e.err_code() == Some(codes::STREAM_NAME_IN_USE_RESTORE) =>
                 {
+                    if let Some(info) = self.landed_earlier().await? {
+                        tracing::info!(region = %self.region, stream = %self.stream,
+                            epoch = %self.epoch, "promote: an earlier attempt's restore landed");
+                        break info;
+                    }
+                    if Instant::now() >= deadline {
+                        return Err(self.transfer(TransferError::Api(e)));
+                    }
                     sleep(Duration::from_millis(200)).await;
                 }
                 Err(e) => return Err(self.transfer(e)),
@@ -248,6 +257,24 @@ impl Restore<'_> {
             tracing::warn!(error = %crate::error_chain(&e), "promote: snapshot left on disk");
         }
         Ok(())
+    }
+
+    /// The stream under the name, if it is already this promotion's result: not a mirror,
+    /// promoted and stamped at this epoch (an earlier attempt restored it).
+    async fn landed_earlier(&self) -> Result<Option<StreamInfo>, ExecError> {
+        let Some(info) = self
+            .js
+            .find_stream(self.stream.as_str())
+            .await
+            .map_err(|e| self.api(e))?
+        else {
+            return Ok(None);
+        };
+        let done = matches!(
+            edit::promote(&info.config, self.epoch, self.takeover),
+            Ok(Edit::Unchanged)
+        );
+        Ok(done.then_some(info))
     }
 
     /// Waits (up to the API timeout) until every consumer of the snapshot exists again: the

@@ -1,9 +1,11 @@
 //! A real ministack (a local AWS emulator: Route 53 for DNS, S3 for backups) on a free port, for
 //! tests and the demo.
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::spawned;
 
 /// An AWS SDK config for a ministack (or a proxy in front of one) at `endpoint`: region
 /// us-east-1 and static dummy credentials, which ministack accepts and which never leave this
@@ -69,14 +71,10 @@ impl Ministack {
         if !exe.exists() {
             return Err(MinistackError::Missing(exe));
         }
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .map_err(MinistackError::Spawn)?
-            .port();
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let addr = spawned::free_addr().map_err(MinistackError::Spawn)?;
+        let port = addr.port();
         let log_path = dir.join(format!("ministack-{port}.log"));
-        let log = std::fs::File::create(&log_path).map_err(MinistackError::Spawn)?;
-        let err = log.try_clone().map_err(MinistackError::Spawn)?;
+        let (log, err) = spawned::log_to(&log_path).map_err(MinistackError::Spawn)?;
         let child = Command::new(&exe)
             .current_dir(dir)
             .env("BIND_HOST", "127.0.0.1")
@@ -89,19 +87,13 @@ impl Ministack {
             .spawn()
             .map_err(MinistackError::Spawn)?;
         let mut me = Self { child, addr };
-        let started = Instant::now();
-        let limit = Duration::from_secs(30);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if started.elapsed() > limit || matches!(me.child.try_wait(), Ok(Some(_))) {
-                me.kill();
-                return Err(MinistackError::NotReady {
-                    addr,
-                    waited: started.elapsed(),
-                    log: log_path.display().to_string(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        spawned::wait_listening(&mut me.child, addr, Duration::from_secs(30)).map_err(
+            |waited| MinistackError::NotReady {
+                addr,
+                waited,
+                log: log_path.display().to_string(),
+            },
+        )?;
         Ok(me)
     }
 
@@ -114,15 +106,10 @@ impl Ministack {
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Drop for Ministack {
     fn drop(&mut self) {
-        self.kill();
+        spawned::stop(&mut self.child);
     }
 }

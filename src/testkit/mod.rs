@@ -2,3 +2,4 @@
 pub mod ministack;
 pub mod receiver;
 pub mod s3_server;
+pub mod spawned;

@@ -1,10 +1,12 @@
 //! A real S3-compatible server (s3s-fs: objects in a directory, every request's SigV4 signature
 //! checked against one access key, S3's multipart rules) on a free port, for the backup tests and
 //! the backup bench. docs/backup-store.md says why this one and where it differs from S3.
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::spawned;
 
 /// The access key the server accepts (test-only: it never leaves this machine).
 pub const ACCESS_KEY: &str = "natsdr-test";
@@ -57,16 +59,12 @@ impl S3Server {
         if !exe.exists() {
             return Err(S3ServerError::Missing(exe));
         }
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .and_then(|l| l.local_addr())
-            .map_err(S3ServerError::Spawn)?
-            .port();
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let addr = spawned::free_addr().map_err(S3ServerError::Spawn)?;
+        let port = addr.port();
         let root = dir.join(format!("s3-{port}"));
         std::fs::create_dir_all(&root).map_err(S3ServerError::Spawn)?;
         let log_path = dir.join(format!("s3s-fs-{port}.log"));
-        let log = std::fs::File::create(&log_path).map_err(S3ServerError::Spawn)?;
-        let err = log.try_clone().map_err(S3ServerError::Spawn)?;
+        let (log, err) = spawned::log_to(&log_path).map_err(S3ServerError::Spawn)?;
         let child = Command::new(&exe)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
@@ -78,19 +76,13 @@ impl S3Server {
             .spawn()
             .map_err(S3ServerError::Spawn)?;
         let mut me = Self { child, addr, root };
-        let started = Instant::now();
-        let limit = Duration::from_secs(30);
-        while TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
-            if started.elapsed() > limit || matches!(me.child.try_wait(), Ok(Some(_))) {
-                me.kill();
-                return Err(S3ServerError::NotReady {
-                    addr,
-                    waited: started.elapsed(),
-                    log: log_path.display().to_string(),
-                });
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        spawned::wait_listening(&mut me.child, addr, Duration::from_secs(30)).map_err(
+            |waited| S3ServerError::NotReady {
+                addr,
+                waited,
+                log: log_path.display().to_string(),
+            },
+        )?;
         Ok(me)
     }
 
@@ -131,15 +123,10 @@ impl S3Server {
             .build();
         aws_sdk_s3::Client::from_conf(conf)
     }
-
-    fn kill(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 impl Drop for S3Server {
     fn drop(&mut self) {
-        self.kill();
+        spawned::stop(&mut self.child);
     }
 }
