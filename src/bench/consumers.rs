@@ -2,16 +2,11 @@
 //! Redeliveries come from the demo's reader (region losses and switchovers); the standby's CPU
 //! is sampled on a lab with generated streams, without and then with a thousand durables; the
 //! RTO cost of recreating consumers comes from region losses with idle durables added.
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::report::{ConsumersCpu, median_f64};
 use super::run::{clock_ticks, cpu_percent, cpu_ticks};
-use crate::config::Config;
-use crate::lab::watchdogs::Watchdogs;
 use crate::lab::{GENERATED_PREFIX, Lab, LabOptions, Site, WanProfile};
-use crate::nats::connect_regions;
-use crate::topology::{Desired, apply, expected};
 
 /// Streams of the CPU measurement.
 pub const CPU_STREAMS: usize = 100;
@@ -60,36 +55,7 @@ async fn measure(
     lab: &mut Lab,
     c: &mut ConsumersCpu,
 ) -> Result<(), String> {
-    let chain = |e: &dyn std::error::Error| crate::error_chain(e);
-    lab.carry_streams(c.streams).map_err(|e| chain(&e))?;
-    let m = lab.manifest().clone();
-    let cfg = Arc::new(Config::load(&m.natsdr_config).map_err(|e| chain(&e))?);
-    let regions = connect_regions(&cfg, "natsdr-bench", Duration::from_secs(5))
-        .await
-        .map_err(|e| chain(&e))?;
-    let apis = regions
-        .iter()
-        .map(|(r, x)| (r.clone(), x.js.clone()))
-        .collect();
-    let changes = apply(
-        &expected(&Desired::from(&*cfg)).map_err(|e| chain(&e))?,
-        &apis,
-    )
-    .await;
-    if let Some(bad) = changes.iter().find(|x| !x.is_change()) {
-        return Err(format!("apply: {bad}"));
-    }
-    let dogs = Watchdogs::start(&m, natsdr_exe, &[], Duration::from_secs(60))
-        .await
-        .map_err(|e| chain(&e))?;
-    let mirrors = cfg.mirrors.len();
-    dogs.wait_for(Site::Eu, Duration::from_secs(180), |s| {
-        s.state == "healthy"
-            && s.mirrors.len() >= mirrors
-            && s.mirrors.iter().all(|x| x.lag_messages == Some(0))
-    })
-    .await
-    .map_err(|s| format!("the EU watchdog never became healthy (state {})", s.state))?;
+    let (cfg, regions, dogs, _) = super::run::carried_lab(natsdr_exe, lab, c.streams).await?;
     let pid = dogs.pid(Site::Eu).ok_or("the EU watchdog is not running")?;
     tokio::time::sleep(Duration::from_secs(3)).await;
     c.baseline_samples = windows(pid).await?;
@@ -105,7 +71,7 @@ async fn measure(
                 "durable_name": name, "ack_policy": "explicit"}});
             us.call::<serde_json::Value>(&format!("CONSUMER.CREATE.{stream}.{name}"), body)
                 .await
-                .map_err(|e| format!("creating {stream}/{name}: {}", chain(&e)))?;
+                .map_err(|e| format!("creating {stream}/{name}: {}", crate::error_chain(&e)))?;
         }
     }
     let want = u64::try_from(c.consumers).unwrap_or(u64::MAX);

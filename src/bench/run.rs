@@ -502,9 +502,16 @@ async fn footprint(opts: &BenchOptions, n: usize) -> Footprint {
     f
 }
 
-async fn measure(opts: &BenchOptions, lab: &mut Lab, f: &mut Footprint) -> Result<(), String> {
+/// A lab carrying `streams` generated mirrored streams: the topology applied, the three
+/// watchdogs started, the EU one healthy with every mirror caught up. Returns the config, the
+/// regions' clients, the watchdogs, and how long the apply took.
+pub(super) async fn carried_lab(
+    natsdr_exe: &Path,
+    lab: &mut Lab,
+    streams: usize,
+) -> Result<(Arc<Config>, crate::nats::Regions, Watchdogs, Duration), String> {
     let chain = |e: &dyn std::error::Error| crate::error_chain(e);
-    lab.carry_streams(f.streams).map_err(|e| chain(&e))?;
+    lab.carry_streams(streams).map_err(|e| chain(&e))?;
     let m = lab.manifest().clone();
     let cfg = Arc::new(Config::load(&m.natsdr_config).map_err(|e| chain(&e))?);
     let regions = connect_regions(&cfg, "natsdr-bench", Duration::from_secs(5))
@@ -520,12 +527,11 @@ async fn measure(opts: &BenchOptions, lab: &mut Lab, f: &mut Footprint) -> Resul
         &apis,
     )
     .await;
-    f.apply_ms = Some(millis(t0.elapsed()));
+    let applied = t0.elapsed();
     if let Some(bad) = changes.iter().find(|c| !c.is_change()) {
         return Err(format!("apply: {bad}"));
     }
-
-    let dogs = Watchdogs::start(&m, &opts.natsdr_exe, &[], Duration::from_secs(60))
+    let dogs = Watchdogs::start(&m, natsdr_exe, &[], Duration::from_secs(60))
         .await
         .map_err(|e| chain(&e))?;
     let mirrors = cfg.mirrors.len();
@@ -541,6 +547,13 @@ async fn measure(opts: &BenchOptions, lab: &mut Lab, f: &mut Footprint) -> Resul
             s.state
         )
     })?;
+    Ok((cfg, regions, dogs, applied))
+}
+
+async fn measure(opts: &BenchOptions, lab: &mut Lab, f: &mut Footprint) -> Result<(), String> {
+    let chain = |e: &dyn std::error::Error| crate::error_chain(e);
+    let (cfg, regions, dogs, applied) = carried_lab(&opts.natsdr_exe, lab, f.streams).await?;
+    f.apply_ms = Some(millis(applied));
     let pid = dogs.pid(Site::Eu).ok_or("the EU watchdog is not running")?;
     // Steady state: let start-up allocations and the first rounds settle.
     tokio::time::sleep(Duration::from_secs(3)).await;
