@@ -740,3 +740,139 @@ async fn a_rotated_server_certificate_is_served_without_a_restart() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
 }
+
+/// Runs the `natsdr` binary with `args` (stdin empty, not a terminal); returns its exit code,
+/// stdout and stderr.
+async fn cli(args: Vec<String>) -> (i32, String, String) {
+    tokio::task::spawn_blocking(move || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_natsdr"))
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| (*s).to_owned()).collect()
+}
+
+#[tokio::test]
+async fn the_cli_exit_codes_say_healthy_refused_unauthorized_unreachable_and_bad_usage_apart() {
+    let api = start(false, &tokens()).await;
+    let token_file = api.audit_path.with_file_name("token");
+    std::fs::write(&token_file, format!("ops:admin:{ADMIN}\n")).unwrap();
+    let tf = token_file.to_str().unwrap().to_owned();
+    let base = api.base.clone();
+
+    // status: 0 while healthy, 3 in any other state.
+    let (code, out, _) = cli(strings(&["status", "--api", &base])).await;
+    assert_eq!(code, 0, "{out}");
+    api.status_tx.send_modify(|s| {
+        let mut next = (**s).clone();
+        next.state = "blocked".into();
+        *s = Arc::new(next);
+    });
+    let (code, out, _) = cli(strings(&["status", "--api", &base])).await;
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("blocked"), "{out}");
+
+    // Unreachable: 69, with the cause; an address without its scheme: 64, saying so.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let gone = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let (code, _, err) = cli(strings(&["status", "--api", &gone])).await;
+    assert_eq!(code, 69, "{err}");
+    assert!(
+        err.contains("cannot reach") && err.contains("onnect"),
+        "{err}"
+    );
+    let bare = base.trim_start_matches("http://").to_owned();
+    let (code, _, err) = cli(strings(&["status", "--api", &bare])).await;
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("needs its scheme"), "{err}");
+
+    // No token: 77. A refusal: 3. Accepted: 0.
+    let (code, _, err) = cli(strings(&["pause", "--api", &base, "--reason", "x"])).await;
+    assert_eq!(code, 77, "{err}");
+    let (code, out, _) = cli(strings(&[
+        "failover",
+        "--api",
+        &base,
+        "--token-file",
+        &tf,
+        "--reason",
+        "x",
+    ]))
+    .await;
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("refused"), "{out}");
+
+    // Break-glass without anyone to type the confirmation: refused before anything is sent.
+    let before = api.received();
+    let (code, _, err) = cli(strings(&[
+        "failover",
+        "--api",
+        &base,
+        "--token-file",
+        &tf,
+        "--reason",
+        "x",
+        "--allow-data-loss",
+    ]))
+    .await;
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("--yes"), "{err}");
+    assert_eq!(api.received(), before, "sent without confirmation");
+    let (code, out, err) = cli(strings(&[
+        "failover",
+        "--api",
+        &base,
+        "--token-file",
+        &tf,
+        "--reason",
+        "x",
+        "--allow-data-loss",
+        "--yes",
+        "--to",
+        "eu-central-1",
+    ]))
+    .await;
+    assert_eq!(code, 0, "{out}{err}");
+    let last = api.received.lock().unwrap().last().cloned().unwrap();
+    assert!(last.allow_data_loss);
+    assert_eq!(
+        last.to.map(|r| r.to_string()).as_deref(),
+        Some("eu-central-1")
+    );
+
+    // A bad command line is EX_USAGE (2 is drift and lint warnings).
+    let (code, _, _) = cli(strings(&["frobnicate"])).await;
+    assert_eq!(code, 64);
+}
+
+#[tokio::test]
+async fn the_binary_says_its_commit_and_generates_completions_and_a_manual_page() {
+    let (code, out, _) = cli(strings(&["--version"])).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with("natsdr ") && out.contains("(commit "),
+        "{out}"
+    );
+    let (code, out, _) = cli(strings(&["completions", "bash"])).await;
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("switchover") && out.contains("--allow-data-loss"),
+        "{out}"
+    );
+    let (code, out, _) = cli(strings(&["man"])).await;
+    assert_eq!(code, 0);
+    assert!(out.contains(".TH") && out.contains("failover"), "{out}");
+}

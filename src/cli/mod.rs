@@ -25,13 +25,27 @@ pub mod exit {
     pub const DRIFT: u8 = 2;
     /// EX_USAGE: bad config or arguments.
     pub const USAGE: u8 = 64;
-    /// EX_UNAVAILABLE: a required tool (nats-server, named) is missing.
+    /// The watchdog answered no: a command refused, or `status` of a watchdog that is not
+    /// healthy.
+    pub const REFUSED: u8 = 3;
+    /// EX_UNAVAILABLE: a required tool (nats-server, named) is missing, or the watchdog's API
+    /// cannot be reached.
     pub const UNAVAILABLE: u8 = 69;
+    /// EX_NOPERM: the watchdog refused the token (401, 403).
+    pub const UNAUTHORIZED: u8 = 77;
 }
+
+/// `natsdr --version`: the version and the commit it was built from.
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("NATSDR_COMMIT"),
+    ")"
+);
 
 /// natsdr: autonomous disaster recovery for NATS JetStream across two regions.
 #[derive(Debug, Parser)]
-#[command(name = "natsdr", version, about, long_about = None, propagate_version = true)]
+#[command(name = "natsdr", version = VERSION, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -116,9 +130,13 @@ enum Command {
         log_format: crate::telemetry::logging::LogFormat,
     },
     /// Show a running watchdog's state, epoch, regions, mirror lag and recent transitions.
+    /// Exit 0 when it is healthy, 3 when it answered in another state, 69 when unreachable.
     Status {
         #[command(flatten)]
         api: ops::ApiArgs,
+        /// Refresh every N seconds until interrupted.
+        #[arg(long, value_name = "SECONDS")]
+        watch: Option<u64>,
     },
     /// Stop acting (probing and reporting go on) until `resume`.
     Pause {
@@ -135,14 +153,24 @@ enum Command {
     Switchover {
         #[command(flatten)]
         args: ops::CommandArgs,
+        /// The region to move the primary to (default: the watchdog's own).
+        #[arg(long)]
+        to: Option<String>,
     },
     /// Forced move of the primary to the watchdog's region.
     Failover {
         #[command(flatten)]
         args: ops::CommandArgs,
-        /// Break-glass: proceed even if the mirrors lag beyond the RPO budget (audited).
+        /// Break-glass: proceed even if the mirrors lag beyond the RPO budget (audited); asks
+        /// for a typed confirmation unless --yes.
         #[arg(long)]
         allow_data_loss: bool,
+        /// The region to move the primary to (default: the watchdog's own).
+        #[arg(long)]
+        to: Option<String>,
+        /// Skip the typed confirmation of --allow-data-loss (scripts).
+        #[arg(long)]
+        yes: bool,
     },
     /// Bring the home primary back after a failover (send it to the home primary's watchdog):
     /// capture its divergent tail, reseed it, switch over back (runbooks/failback.md).
@@ -161,6 +189,13 @@ enum Command {
         #[command(subcommand)]
         command: backup::BackupCommand,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) to stdout: `natsdr man | man -l -`.
+    Man,
     /// Run a real two-region NATS lab on this machine (for the demo, tests and trying natsdr).
     Lab {
         #[command(subcommand)]
@@ -184,8 +219,32 @@ enum Command {
 
 /// Parses the command line, runs it, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let usage = e.use_stderr();
+            let _ = e.print();
+            // Help and --version are answers, not errors; a bad command line is EX_USAGE (clap
+            // would say 2, which `plan` and `lint` use for drift and warnings).
+            return ExitCode::from(if usage { exit::USAGE } else { exit::OK });
+        }
+    };
     let code = match cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut cmd, "natsdr", &mut std::io::stdout());
+            exit::OK
+        }
+        Command::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            match clap_mangen::Man::new(cmd).render(&mut std::io::stdout()) {
+                Ok(()) => exit::OK,
+                Err(e) => {
+                    eprintln!("natsdr: cannot write the manual page: {e}");
+                    exit::FAILURE
+                }
+            }
+        }
         Command::CheckConfig { config } => check_config::run(&config),
         Command::Lint {
             config,
@@ -205,16 +264,33 @@ pub fn main() -> ExitCode {
         Command::Chaos { args } => chaos::run(&args),
         Command::Plan { config } => topology::run_plan(&config),
         Command::Run { config, log_format } => run::run(&config, log_format),
-        Command::Status { api } => ops::status(&api),
-        Command::Pause { args } => ops::command("pause", &args, false),
-        Command::Resume { args } => ops::command("resume", &args, false),
-        Command::Switchover { args } => ops::command("switchover", &args, false),
+        Command::Status { api, watch } => ops::status(&api, watch),
+        Command::Pause { args } => ops::command("pause", &args, &ops::Extra::default()),
+        Command::Resume { args } => ops::command("resume", &args, &ops::Extra::default()),
+        Command::Switchover { args, to } => ops::command(
+            "switchover",
+            &args,
+            &ops::Extra {
+                to,
+                ..ops::Extra::default()
+            },
+        ),
         Command::Failover {
             args,
             allow_data_loss,
-        } => ops::command("failover", &args, allow_data_loss),
-        Command::Failback { args } => ops::command("failback", &args, false),
-        Command::Ack { args } => ops::command("ack", &args, false),
+            to,
+            yes,
+        } => ops::command(
+            "failover",
+            &args,
+            &ops::Extra {
+                allow_data_loss,
+                to,
+                yes,
+            },
+        ),
+        Command::Failback { args } => ops::command("failback", &args, &ops::Extra::default()),
+        Command::Ack { args } => ops::command("ack", &args, &ops::Extra::default()),
         Command::Apply { config } => topology::run_apply(&config),
         Command::Backup { command } => backup::run(command),
     };

@@ -56,9 +56,58 @@ fn token(a: &ApiArgs) -> Result<Option<String>, String> {
     Ok(line.map(|l| l.rsplit(':').next().unwrap_or(l).to_owned()))
 }
 
-/// `natsdr status`.
-pub fn status(a: &ApiArgs) -> u8 {
-    let mut req = client().get(format!("{}/v1/status", a.api.trim_end_matches('/')));
+/// The API's base URL, refused (EX_USAGE) without its scheme: `host:8080` would otherwise
+/// fail later as an opaque "builder error".
+fn base(a: &ApiArgs) -> Result<&str, u8> {
+    if a.api.starts_with("http://") || a.api.starts_with("https://") {
+        Ok(a.api.trim_end_matches('/'))
+    } else {
+        eprintln!(
+            "natsdr: --api {:?} needs its scheme, e.g. https://{} or http://{}",
+            a.api, a.api, a.api
+        );
+        Err(exit::USAGE)
+    }
+}
+
+/// The exit code and message for an API answer that is not a success.
+fn answered(what: &str, code: reqwest::StatusCode, body: &str) -> u8 {
+    let msg = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or_else(|| body.trim().to_owned());
+    eprintln!("natsdr: {what}: {code}: {msg}");
+    match code.as_u16() {
+        401 | 403 => exit::UNAUTHORIZED,
+        400 | 404 | 413 => exit::USAGE,
+        409 => exit::REFUSED,
+        _ => exit::FAILURE,
+    }
+}
+
+fn unreachable(api: &str, e: &reqwest::Error) -> u8 {
+    eprintln!("natsdr: cannot reach {api}: {}", crate::error_chain(e));
+    exit::UNAVAILABLE
+}
+
+/// `natsdr status`: exit 0 when the watchdog is healthy, 3 when it answered in another state;
+/// `--watch` repeats every N seconds until interrupted.
+pub fn status(a: &ApiArgs, watch: Option<u64>) -> u8 {
+    let Some(every) = watch else {
+        return status_once(a, false);
+    };
+    loop {
+        status_once(a, true);
+        std::thread::sleep(Duration::from_secs(every.max(1)));
+    }
+}
+
+fn status_once(a: &ApiArgs, clear: bool) -> u8 {
+    let base = match base(a) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let mut req = client().get(format!("{base}/v1/status"));
     match token(a) {
         Ok(Some(t)) => req = req.bearer_auth(t),
         Ok(None) => {}
@@ -66,24 +115,31 @@ pub fn status(a: &ApiArgs) -> u8 {
     }
     let resp = match req.send() {
         Ok(r) => r,
-        Err(e) => return fail(&format!("cannot reach {}: {e}", a.api)),
+        Err(e) => return unreachable(&a.api, &e),
     };
-    if !resp.status().is_success() {
-        let code = resp.status();
-        return fail(&format!("{code}: {}", resp.text().unwrap_or_default()));
-    }
+    let code = resp.status();
     let text = resp.text().unwrap_or_default();
+    if !code.is_success() {
+        return answered("status", code, &text);
+    }
+    let s = match serde_json::from_str::<Status>(&text) {
+        Ok(s) => s,
+        Err(e) => return fail(&format!("unexpected answer: {e}")),
+    };
     let mut out = std::io::stdout().lock();
+    if clear {
+        // Clear the screen and go home: one table on screen, refreshed in place.
+        let _ = write!(out, "\x1b[2J\x1b[H");
+    }
     if a.json {
         let _ = writeln!(out, "{text}");
-        return exit::OK;
+    } else {
+        let _ = write!(out, "{}", render(&s));
     }
-    match serde_json::from_str::<Status>(&text) {
-        Ok(s) => {
-            let _ = write!(out, "{}", render(&s));
-            exit::OK
-        }
-        Err(e) => fail(&format!("unexpected answer: {e}")),
+    if s.state == "healthy" {
+        exit::OK
+    } else {
+        exit::REFUSED
     }
 }
 
@@ -180,15 +236,24 @@ pub fn render(s: &Status) -> String {
     o
 }
 
-/// `natsdr pause|resume|switchover|failover|failback|ack`: exit 0 when accepted, 1 when refused.
-pub fn command(name: &str, a: &CommandArgs, allow_data_loss: bool) -> u8 {
+/// `natsdr pause|resume|switchover|failover|failback|ack`: exit 0 when accepted, 3 when refused,
+/// 77 when the token is refused, 69 when the watchdog cannot be reached.
+pub fn command(name: &str, a: &CommandArgs, more: &Extra) -> u8 {
     let mut body = serde_json::json!({ "reason": a.reason, "dry_run": a.dry_run });
-    if allow_data_loss {
+    if more.allow_data_loss {
+        if !a.dry_run && !more.yes && !confirmed_break_glass() {
+            return exit::USAGE;
+        }
         body["allow_data_loss"] = true.into();
     }
-    let mut req = client()
-        .post(format!("{}/v1/{name}", a.api.api.trim_end_matches('/')))
-        .json(&body);
+    if let Some(to) = &more.to {
+        body["to"] = to.clone().into();
+    }
+    let base = match base(&a.api) {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let mut req = client().post(format!("{base}/v1/{name}")).json(&body);
     match token(&a.api) {
         Ok(Some(t)) => req = req.bearer_auth(t),
         Ok(None) => {}
@@ -196,7 +261,7 @@ pub fn command(name: &str, a: &CommandArgs, allow_data_loss: bool) -> u8 {
     }
     let resp = match req.send() {
         Ok(r) => r,
-        Err(e) => return fail(&format!("cannot reach {}: {e}", a.api.api)),
+        Err(e) => return unreachable(&a.api.api, &e),
     };
     let code = resp.status();
     let text = resp.text().unwrap_or_default();
@@ -213,15 +278,45 @@ pub fn command(name: &str, a: &CommandArgs, allow_data_loss: bool) -> u8 {
                 };
                 println!("{name}: {verdict} (state {}): {}", o.state, o.message);
             }
-            if o.accepted { exit::OK } else { exit::FAILURE }
+            if o.accepted { exit::OK } else { exit::REFUSED }
         }
-        Err(_) => {
-            let msg = serde_json::from_str::<serde_json::Value>(&text)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_owned))
-                .unwrap_or(text);
-            fail(&format!("{name}: {code}: {msg}"))
-        }
+        Err(_) => answered(name, code, &text),
+    }
+}
+
+/// What only some commands take.
+#[derive(Debug, Default)]
+pub struct Extra {
+    /// Break-glass: fail over past the RPO budget.
+    pub allow_data_loss: bool,
+    /// The region to move the primary to (switchover, failover).
+    pub to: Option<String>,
+    /// Skip the typed confirmation of break-glass.
+    pub yes: bool,
+}
+
+/// Asks the operator to type `lose data` before a break-glass failover; refuses (false) when
+/// nobody is at a terminal to answer (scripts pass `--yes`).
+fn confirmed_break_glass() -> bool {
+    use std::io::IsTerminal as _;
+    if !std::io::stdin().is_terminal() {
+        eprintln!(
+            "natsdr: --allow-data-loss may lose acknowledged messages; confirm with --yes when \
+             no one can type the confirmation"
+        );
+        return false;
+    }
+    eprint!(
+        "--allow-data-loss may lose acknowledged messages beyond the RPO budget.\n\
+         Type `lose data` to proceed: "
+    );
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    if answer.trim() == "lose data" {
+        true
+    } else {
+        eprintln!("natsdr: not confirmed; nothing sent");
+        false
     }
 }
 
