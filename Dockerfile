@@ -2,10 +2,13 @@
 # No HEALTHCHECK on purpose: Kubernetes probes /livez and /readyz on port 8080 instead.
 
 FROM rust:1.95-bookworm AS builder
+# The commit `natsdr --version` names (the build context holds no git history).
+ARG REVISION=unknown
+ENV NATSDR_COMMIT=${REVISION}
 WORKDIR /src
-# Dependencies first, against stub sources: this layer is rebuilt only when Cargo.toml or
-# Cargo.lock change, not on every source edit.
-COPY Cargo.toml Cargo.lock ./
+# Dependencies first, against stub sources: this layer is rebuilt only when Cargo.toml,
+# Cargo.lock or the build script change, not on every source edit.
+COPY Cargo.toml Cargo.lock build.rs ./
 RUN mkdir src \
     && echo 'fn main() {}' > src/main.rs \
     && touch src/lib.rs \
