@@ -667,12 +667,18 @@ fn dockerfile_agrees_with_cargo_toml() {
         );
         assert!(target.starts_with("src/"), "COPY src covers {target}");
     }
-    // The image copies only Cargo.toml, Cargo.lock and src/: a build script or an explicitly
-    // declared test, bench or example target would break its `cargo build`.
+    // The image copies only Cargo.toml, Cargo.lock, build.rs and src/: a build script elsewhere
+    // or an explicitly declared test, bench or example target would break its `cargo build`.
     assert!(
-        !repo().join("build.rs").exists() && cargo["package"].get("build").is_none(),
-        "a build script must be copied by the Dockerfile"
+        cargo["package"].get("build").is_none(),
+        "a build script other than build.rs must be copied by the Dockerfile"
     );
+    if repo().join("build.rs").exists() {
+        assert!(
+            dockerfile.contains("COPY Cargo.toml Cargo.lock build.rs ./"),
+            "build.rs must be copied with the manifests (the dependency layer runs it)"
+        );
+    }
     for kind in ["test", "bench", "example"] {
         assert!(
             cargo.get(kind).is_none(),
