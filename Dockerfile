@@ -8,16 +8,22 @@ ENV NATSDR_COMMIT=${REVISION}
 WORKDIR /src
 # Dependencies first, against stub sources: this layer is rebuilt only when Cargo.toml,
 # Cargo.lock or the build script change, not on every source edit.
+# The workspace's other members are declared there, so their manifests come too; the lab's
+# sources never enter the image (only the daemon's package and its core are built).
 COPY Cargo.toml Cargo.lock build.rs ./
-RUN mkdir src \
+COPY crates/natsdr-core/Cargo.toml ./crates/natsdr-core/
+COPY crates/natsdr-lab/Cargo.toml ./crates/natsdr-lab/
+RUN mkdir -p src crates/natsdr-core/src crates/natsdr-lab/src \
     && echo 'fn main() {}' > src/main.rs \
-    && touch src/lib.rs \
-    && cargo build --release --locked \
-    && rm -rf src
+    && echo 'fn main() {}' > crates/natsdr-lab/src/main.rs \
+    && touch src/lib.rs crates/natsdr-core/src/lib.rs crates/natsdr-lab/src/lib.rs \
+    && cargo build --release --locked -p natsdr \
+    && rm -rf src crates/natsdr-core/src
+COPY crates/natsdr-core/src ./crates/natsdr-core/src
 COPY src ./src
 # NB: the stubs' build is newer than the copied sources' mtimes; touch so cargo rebuilds them.
-RUN touch src/main.rs src/lib.rs \
-    && cargo build --release --locked --bin natsdr
+RUN touch src/main.rs src/lib.rs crates/natsdr-core/src/lib.rs \
+    && cargo build --release --locked -p natsdr --bin natsdr
 
 # distroless cc: glibc and CA certificates, no shell, no package manager; runs as uid 65532.
 FROM gcr.io/distroless/cc-debian12:nonroot

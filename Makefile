@@ -12,42 +12,44 @@ export NATSDR_NATS_SERVER_COMPAT ?= $(CURDIR)/.tools/nats-server-2.10.26/nats-se
 deps:
 	bash scripts/deps.sh
 
+## build: release builds of the daemon (natsdr) and the lab (natsdr-lab), side by side in
+## target/release (the lab runs the daemon found beside it)
 build:
-	$(CARGO) build --release --locked
+	$(CARGO) build --release --locked --workspace --bins
 
 ## lint: formatting and clippy, warnings are errors
 lint:
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --locked --all-targets -- -D warnings
+	$(CARGO) clippy --locked --workspace --all-targets -- -D warnings
 
 ## test: deps, lint, then every test (unit, property, and the real-server suites)
 test: deps lint
-	$(CARGO) nextest run --locked --no-fail-fast
+	$(CARGO) nextest run --locked --workspace --no-fail-fast
 
 ## unit: the fast tests only (no real servers)
 unit:
-	$(CARGO) nextest run --locked --lib
+	$(CARGO) nextest run --locked --workspace --lib
 
 ## demo: a live two-region failover on this machine (region loss)
-demo: deps
-	$(CARGO) run --release --locked -- demo --scenario region-loss
+demo: deps build
+	target/release/natsdr-lab demo --scenario region-loss
 
 ## bench: the benchmark on a release build: RTO (10 region losses per network profile), false
 ## failovers, availability, switchovers, watchdog footprint at 10/100/1000 streams, backup and
 ## restore of a 1 GiB stream to s3s-fs -> BENCHMARKS.md, bench/results.json (about 45 min)
-bench: deps
-	$(CARGO) run --release --locked -- bench --json bench/results.json --markdown BENCHMARKS.md
+bench: deps build
+	target/release/natsdr-lab bench --json bench/results.json --markdown BENCHMARKS.md
 
 ## chaos: the chaos suite on a release build: 20 seeded runs of faults under load on the
 ## lab, every invariant checked; prints the failing seeds with their replay command
-chaos: deps
-	$(CARGO) run --release --locked -- chaos --seeds 20
+chaos: deps build
+	target/release/natsdr-lab chaos --seeds 20
 
-lab-up: deps
-	$(CARGO) run --release --locked -- lab up --dir .lab
+lab-up: deps build
+	target/release/natsdr-lab lab up --dir .lab
 
-lab-down:
-	$(CARGO) run --release --locked -- lab down --dir .lab
+lab-down: build
+	target/release/natsdr-lab lab down --dir .lab
 
 clean:
 	$(CARGO) clean

@@ -1,26 +1,24 @@
 //! natsdr: an autonomous disaster-recovery watchdog for NATS JetStream.
 #![forbid(unsafe_code)]
 
+/// The decision core lives in its own crate (no I/O, no runtime); re-exported under its old path.
+pub use natsdr_core as core;
+pub use natsdr_core::model;
+
 pub mod api;
 pub mod backup;
-pub mod bench;
-pub mod chaos;
 pub mod cli;
 pub mod config;
 pub mod consumers;
-pub mod core;
-pub mod demo;
 pub mod dns;
 pub mod driver;
 pub mod exec;
-pub mod lab;
 pub mod lint;
-pub mod model;
 pub mod nats;
 pub mod notify;
 pub mod probe;
+pub mod process;
 pub mod telemetry;
-pub mod testkit;
 pub mod topology;
 
 /// Renders an error with its whole `source()` chain on one line ("a: b: c"), for people.

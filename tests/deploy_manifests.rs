@@ -652,7 +652,23 @@ fn dockerfile_agrees_with_cargo_toml() {
     assert_eq!(bins.len(), 1);
     let bin = bins[0]["name"].as_str().unwrap();
     assert_eq!(bin, "natsdr");
-    assert!(dockerfile.contains(&format!("cargo build --release --locked --bin {bin}")));
+    assert!(dockerfile.contains(&format!(
+        "cargo build --release --locked -p natsdr --bin {bin}"
+    )));
+    // The image holds the daemon only: the lab's sources are not in the build context and no
+    // build step names its package.
+    assert!(!dockerfile.contains("COPY crates/natsdr-lab/src"));
+    assert!(!dockerfile.contains("-p natsdr-lab"));
+    // Every workspace member's manifest is copied (cargo reads them all to build one package).
+    for member in cargo["workspace"]["members"].as_array().unwrap() {
+        let member = member.as_str().unwrap();
+        if member != "." {
+            assert!(
+                dockerfile.contains(&format!("COPY {member}/Cargo.toml ./{member}/")),
+                "the manifest of workspace member {member} must be copied"
+            );
+        }
+    }
     assert!(dockerfile.contains(&format!(
         "COPY --from=builder /src/target/release/{bin} /usr/local/bin/{bin}"
     )));
@@ -686,7 +702,9 @@ fn dockerfile_agrees_with_cargo_toml() {
         );
     }
     // The builder is at least the crate's MSRV.
-    let msrv = cargo["package"]["rust-version"].as_str().unwrap();
+    let msrv = cargo["workspace"]["package"]["rust-version"]
+        .as_str()
+        .unwrap();
     let builder = dockerfile
         .lines()
         .find_map(|l| l.strip_prefix("FROM rust:"))

@@ -1,10 +1,6 @@
 //! Command line: clap definitions, one function per subcommand, and exit codes.
 mod backup;
-mod bench;
-mod chaos;
 mod check_config;
-mod demo;
-mod lab;
 mod lint;
 mod ops;
 mod run;
@@ -75,49 +71,6 @@ enum Command {
         /// The config file.
         #[arg(long, env = "NATSDR_CONFIG")]
         config: PathBuf,
-    },
-    /// A live two-region failover on this machine: lab, watchdogs, a load generator publishing
-    /// through the DNS name, then a fault. Prints the timeline (or one JSON object with --json);
-    /// exit 0 when the scenario's expectation held, 1 otherwise.
-    Demo {
-        /// Which fault to inject.
-        #[arg(long, value_enum, default_value_t = crate::demo::Scenario::RegionLoss)]
-        scenario: crate::demo::Scenario,
-        /// Print one JSON object instead of the timeline.
-        #[arg(long)]
-        json: bool,
-        /// The lab directory (default: a fresh temp dir, removed at the end unless --keep).
-        #[arg(long)]
-        dir: Option<PathBuf>,
-        /// Keep the lab directory (configs, logs) after the demo.
-        #[arg(long)]
-        keep: bool,
-        /// The DNS provider the watchdogs use: the lab's BIND (RFC 2136), or a local Route 53
-        /// API (ministack, from `make deps`) whose records are served to clients by BIND.
-        #[arg(long, value_enum, default_value_t = crate::demo::DemoDns::Rfc2136)]
-        dns: crate::demo::DemoDns,
-        /// The latency between the regions and the witness: `lan` (none), `transatlantic`
-        /// (45 ms each way, +-5 ms, as between us-east-1 and eu-central-1) or `far` (100 ms
-        /// each way, +-15 ms). The load generator sits beside the primary either way.
-        #[arg(long, value_enum, default_value_t = crate::lab::WanProfile::Transatlantic)]
-        wan: crate::lab::WanProfile,
-    },
-    /// The benchmark on this machine: RTO on region loss per network profile (lan,
-    /// transatlantic, far), isolations of the primary that must not fail over, the write outages
-    /// natsdr itself causes, planned switchovers, and one watchdog's footprint at N mirrored
-    /// streams. Writes the JSON and BENCHMARKS.md; exit 0 when it ran (targets missed are
-    /// reported, not an error). `--only` / `--availability-only` run a part.
-    Bench {
-        #[command(flatten)]
-        args: bench::BenchArgs,
-    },
-    /// Seeded chaos runs on the lab: load through DNS while a seed's schedule kills
-    /// nodes, regions and watchdogs, cuts and slows links, stalls DNS and a watchdog, and takes
-    /// PagerDuty down; then heal, fail back if needed, and check the invariants. Exit 1 and the
-    /// failing seeds when any invariant failed.
-    Chaos {
-        #[command(flatten)]
-        args: chaos::ChaosArgs,
     },
     /// Run the watchdog (or the witness): probe both regions, vote, and when the primary is
     /// really gone claim the epoch, fence, promote and swap DNS. Serves the HTTP API.
@@ -196,11 +149,6 @@ enum Command {
     },
     /// Print the manual page (roff) to stdout: `natsdr man | man -l -`.
     Man,
-    /// Run a real two-region NATS lab on this machine (for the demo, tests and trying natsdr).
-    Lab {
-        #[command(subcommand)]
-        command: lab::LabCommand,
-    },
     /// Report what would hurt in an incident (unmirrored streams, mirrored WorkQueue streams,
     /// missing dedupe windows, GDPR subjects reachable from the other region, low replicas,
     /// a DNS TTL above the RTO target). Exits 0, or 2 when there are warnings and --strict.
@@ -251,17 +199,6 @@ pub fn main() -> ExitCode {
             strict,
             json,
         } => lint::run(&config, strict, json),
-        Command::Lab { command } => lab::run(command),
-        Command::Demo {
-            scenario,
-            json,
-            dir,
-            keep,
-            dns,
-            wan,
-        } => demo::run(scenario, dns, wan, json, dir, keep),
-        Command::Bench { args } => bench::run(&args),
-        Command::Chaos { args } => chaos::run(&args),
         Command::Plan { config } => topology::run_plan(&config),
         Command::Run { config, log_format } => run::run(&config, log_format),
         Command::Status { api, watch } => ops::status(&api, watch),

@@ -458,7 +458,7 @@ async fn shutdown_signal() {
         let Some(pid) = owner else {
             return std::future::pending().await;
         };
-        while crate::lab::process::is_alive(pid) {
+        while crate::process::is_alive(pid) {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     };

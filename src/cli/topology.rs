@@ -1,30 +1,10 @@
 //! `natsdr plan` and `natsdr apply`: the world against the config's streams, mirrors and buckets.
-use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
 
 use super::check_config::usage_error;
 use super::exit;
 use crate::config::Config;
-use crate::model::Region;
-use crate::nats::{JsApi, RegionClients};
-use crate::topology::{Change, Desired, Drift, apply, expected, observe, plan};
-
-/// Per JetStream API request.
-const API_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Connects to both regions' application accounts, failing fast when one is unreachable:
-/// plan and apply are operator commands, not the watchdog.
-pub async fn connect_js(cfg: &Config) -> Result<BTreeMap<Region, JsApi>, String> {
-    let mut apis = BTreeMap::new();
-    for r in &cfg.regions {
-        let clients = RegionClients::for_region(r, "natsdr-cli", API_TIMEOUT)
-            .await
-            .map_err(|e| format!("{}: {}", r.name, crate::error_chain(&e)))?;
-        apis.insert(r.name.clone(), clients.js);
-    }
-    Ok(apis)
-}
+use crate::topology::{Change, Desired, Drift, apply_config, connect_js, expected, observe, plan};
 
 fn load(path: &Path) -> Result<Config, u8> {
     Config::load(path).map_err(|e| usage_error(path, &e))
@@ -99,13 +79,6 @@ pub fn run_apply(path: &Path) -> u8 {
             }
         }
     })
-}
-
-/// Applies `cfg`'s topology; returns what changed (or could not be).
-pub async fn apply_config(cfg: &Config) -> Result<Vec<Change>, String> {
-    let apis = connect_js(cfg).await?;
-    let exp = expected(&Desired::from(cfg)).map_err(|e| e.to_string())?;
-    Ok(apply(&exp, &apis).await)
 }
 
 /// Prints changes; exit 0 unless something failed or needs an operator.

@@ -3,12 +3,12 @@
 mod error;
 mod overlap;
 mod policy;
-pub(crate) mod raw;
+pub mod raw;
 mod region;
 mod secret;
 mod settings;
 mod spec;
-pub(crate) mod units;
+pub mod units;
 mod validate;
 
 use std::path::Path;

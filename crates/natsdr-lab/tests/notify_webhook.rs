@@ -1,0 +1,120 @@
+//! Generic webhooks against a real local receiver: the JSON body and its HMAC signature.
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::Duration;
+
+use natsdr::config::SecretRef;
+use natsdr::notify::webhook::{SIGNATURE_HEADER, signature};
+use natsdr::notify::{
+    Backoff, DeliveryCounts, DeliveryPolicy, DeliveryResult, IncidentId, Notification,
+    NotificationKind, Notifier, NotifierHandle, Severity, Sink, SinkKind, Webhook,
+};
+use natsdr_lab::testkit::receiver::{Receiver, ReceiverOptions};
+
+const WITHIN: Duration = Duration::from_secs(10);
+
+fn notification(kind: NotificationKind) -> Notification {
+    Notification {
+        incident: IncidentId::new("natsdr-epoch-3").unwrap(),
+        kind,
+        severity: Severity::Info,
+        summary: "watchdog paused by alice: maintenance".into(),
+        source: "natsdr-us-east-1".into(),
+        component: None,
+        group: None,
+        class: Some("pause".into()),
+        timestamp: time::OffsetDateTime::now_utc(),
+        details: serde_json::Map::new(),
+    }
+}
+
+fn start(rx: &Receiver, secret: Option<&str>, counts: &Arc<DeliveryCounts>) -> NotifierHandle {
+    let policy = DeliveryPolicy::try_new(
+        Backoff::try_new(Duration::from_millis(20), Duration::from_millis(200)).unwrap(),
+        Duration::from_secs(2),
+        Duration::from_secs(5),
+    )
+    .unwrap();
+    Notifier {
+        sinks: vec![Sink::Webhook(Webhook {
+            name: "chat-oncall".into(),
+            url: rx.webhook_url(),
+            secret: secret.map(|s| SecretRef::Inline(s.into())),
+        })],
+        capacity: NonZeroUsize::new(8).unwrap(),
+        policy,
+    }
+    .spawn(counts.clone())
+    .unwrap()
+}
+
+async fn eventually(counts: &DeliveryCounts, result: DeliveryResult, want: u64) {
+    let deadline = tokio::time::Instant::now() + WITHIN;
+    while counts.get(SinkKind::Webhook, result) < want {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "expected {want} {result:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_signed_webhook_carries_the_notification_and_a_signature_the_receiver_verifies() {
+    let rx = Receiver::start(ReceiverOptions {
+        hmac_key: Some("sh4red-secret".into()),
+        ..ReceiverOptions::default()
+    })
+    .await
+    .unwrap();
+    let counts = Arc::new(DeliveryCounts::default());
+    let notifier = start(&rx, Some("sh4red-secret"), &counts);
+
+    let sent = notification(NotificationKind::Info);
+    notifier.send(sent.clone());
+
+    let got = rx.wait_for(1, WITHIN).await.unwrap();
+    assert_eq!(got[0].problems, Vec::<String>::new());
+    assert_eq!(got[0].status, Some(202));
+    let header = got[0].headers[SIGNATURE_HEADER].to_str().unwrap();
+    assert_eq!(header, signature(b"sh4red-secret", &got[0].body));
+    let received: Notification = serde_json::from_slice(&got[0].body).unwrap();
+    assert_eq!(received, sent);
+    eventually(&counts, DeliveryResult::Sent, 1).await;
+}
+
+#[tokio::test]
+async fn a_webhook_signed_with_the_wrong_key_is_refused_and_not_retried() {
+    let rx = Receiver::start(ReceiverOptions {
+        hmac_key: Some("the-receivers-key".into()),
+        ..ReceiverOptions::default()
+    })
+    .await
+    .unwrap();
+    let counts = Arc::new(DeliveryCounts::default());
+    let notifier = start(&rx, Some("a-stale-key"), &counts);
+
+    notifier.send(notification(NotificationKind::Trigger));
+
+    eventually(&counts, DeliveryResult::Failed, 1).await;
+    let got = rx.requests();
+    assert_eq!(got.len(), 1, "a 401 must not be retried");
+    assert_eq!(got[0].status, Some(401));
+    assert_eq!(
+        got[0].problems,
+        [format!("{SIGNATURE_HEADER} does not match the body")]
+    );
+}
+
+#[tokio::test]
+async fn an_unsigned_webhook_sends_no_signature_header() {
+    let rx = Receiver::start(ReceiverOptions::default()).await.unwrap();
+    let counts = Arc::new(DeliveryCounts::default());
+    let notifier = start(&rx, None, &counts);
+
+    notifier.send(notification(NotificationKind::Resolve));
+
+    let got = rx.wait_for(1, WITHIN).await.unwrap();
+    assert!(got[0].headers.get(SIGNATURE_HEADER).is_none());
+    assert_eq!(got[0].json()["kind"], "resolve");
+}
