@@ -6,6 +6,7 @@ pub use natsdr_core as core;
 pub use natsdr_core::model;
 
 pub mod api;
+pub mod app;
 pub mod backup;
 pub mod cli;
 pub mod config;
