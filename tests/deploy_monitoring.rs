@@ -649,3 +649,87 @@ fn the_exposition_passes_promtool_check_metrics() {
         .count();
     assert!(counters >= 5, "the exposition has its counters:\n{text}");
 }
+
+#[test]
+fn the_dashboard_filters_by_site_region_and_stream_and_links_each_alerts_runbook() {
+    let d = dashboard();
+    let vars: Vec<String> = d["templating"]["list"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["name"].as_str().unwrap().to_owned())
+        .collect();
+    let exprs: Vec<String> = panels(&d)
+        .iter()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .map(|t| t["expr"].as_str().unwrap().to_owned())
+        .collect();
+    for var in ["site", "region", "stream"] {
+        assert!(vars.iter().any(|v| v == var), "no ${var} variable: {vars:?}");
+        assert!(
+            exprs.iter().any(|e| e.contains(&format!("=~\"${var}\""))),
+            "no panel filters by ${var}"
+        );
+    }
+    // Every natsdr series carries the watchdog's site: every natsdr query honours the filter.
+    for e in exprs.iter().filter(|e| e.contains("natsdr_")) {
+        assert!(e.contains("site=~\"$site\""), "not filtered by site: {e}");
+    }
+    // Each runbook link points at a page that exists.
+    let mut linked = BTreeSet::new();
+    for p in panels(&d) {
+        for link in p["links"].as_array().cloned().unwrap_or_default() {
+            let url = link["url"].as_str().unwrap();
+            let page = url.split_once("/runbooks/").unwrap().1;
+            assert!(
+                repo().join("runbooks").join(page).is_file(),
+                "{}: {url} is no runbook",
+                p["title"]
+            );
+            linked.insert(page.to_owned());
+        }
+    }
+    // The alerts about what the dashboard shows are one click away.
+    for rule in rules() {
+        let alert = rule["alert"].as_str().unwrap();
+        let page = rule["annotations"]["runbook_url"]
+            .as_str()
+            .unwrap()
+            .split_once("/runbooks/")
+            .unwrap()
+            .1;
+        let shown = metric_names(rule["expr"].as_str().unwrap())
+            .iter()
+            .any(|m| exprs.iter().any(|e| e.contains(m.as_str())));
+        if shown {
+            assert!(
+                linked.contains(page),
+                "{alert}: the panel showing its metric links no {page}"
+            );
+        }
+    }
+    // The mirror-lag panel turns red where NATSMirrorLagHigh fires.
+    let lag = panels(&d)
+        .into_iter()
+        .find(|p| p["title"] == "Mirror Lag")
+        .unwrap();
+    let steps = lag["fieldConfig"]["defaults"]["thresholds"]["steps"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let red = steps.iter().find(|s| s["color"] == "red").unwrap();
+    let rule = rules()
+        .into_iter()
+        .find(|r| r["alert"] == "NATSMirrorLagHigh")
+        .unwrap();
+    let fires_over: f64 = rule["expr"]
+        .as_str()
+        .unwrap()
+        .rsplit_once('>')
+        .unwrap()
+        .1
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(red["value"].as_f64(), Some(fires_over));
+}
