@@ -665,7 +665,10 @@ fn the_dashboard_filters_by_site_region_and_stream_and_links_each_alerts_runbook
         .map(|t| t["expr"].as_str().unwrap().to_owned())
         .collect();
     for var in ["site", "region", "stream"] {
-        assert!(vars.iter().any(|v| v == var), "no ${var} variable: {vars:?}");
+        assert!(
+            vars.iter().any(|v| v == var),
+            "no ${var} variable: {vars:?}"
+        );
         assert!(
             exprs.iter().any(|e| e.contains(&format!("=~\"${var}\""))),
             "no panel filters by ${var}"

@@ -13,6 +13,26 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    /// The file holds no setting at all (empty, or comments only).
+    #[error(
+        "config file {path} is empty: it needs at least [watchdog] and two [[regions]] (see config/natsdr.example.toml)"
+    )]
+    Empty {
+        /// The file given.
+        path: PathBuf,
+    },
+    /// The file is not UTF-8 text (TOML must be).
+    #[error(
+        "config file {path} is not UTF-8 text: invalid byte at line {line}, column {column} (save it as UTF-8)"
+    )]
+    NotUtf8 {
+        /// The file given.
+        path: PathBuf,
+        /// 1-based line of the first invalid byte.
+        line: usize,
+        /// 1-based byte column of the first invalid byte.
+        column: usize,
+    },
     /// The file (or an environment override) does not parse: bad TOML, unknown key, wrong type.
     #[error("{key}: {problem}")]
     Syntax {

@@ -98,16 +98,46 @@ impl Config {
     }
 }
 
+/// Refuses a file TOML cannot be (not UTF-8) or that holds no setting, in words that say so,
+/// before the parser reports a missing field of an empty document.
+fn check_text(path: &Path, bytes: &[u8]) -> Result<(), ConfigError> {
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let before = &bytes[..e.valid_up_to()];
+        let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+        let column = before.len()
+            - before
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1)
+            + 1;
+        ConfigError::NotUtf8 {
+            path: path.to_owned(),
+            line,
+            column,
+        }
+    })?;
+    let settings = text
+        .lines()
+        .map(str::trim)
+        .any(|l| !l.is_empty() && !l.starts_with('#'));
+    if settings {
+        Ok(())
+    } else {
+        Err(ConfigError::Empty {
+            path: path.to_owned(),
+        })
+    }
+}
+
 /// Reads `path` and merges environment overrides, without checking rules. Only variables with
 /// a double underscore (`NATSDR_TIMING__PROBE_INTERVAL`) are overrides: single-underscore
 /// `NATSDR_*` variables belong to the command line (`NATSDR_CONFIG`, `NATSDR_API_URL`...).
 pub fn load_raw(path: &Path) -> Result<RawConfig, ConfigError> {
-    if let Err(source) = std::fs::metadata(path) {
-        return Err(ConfigError::Read {
-            path: path.to_owned(),
-            source,
-        });
-    }
+    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    check_text(path, &bytes)?;
     let env = Env::prefixed("NATSDR_")
         .filter(|k| k.as_str().contains("__"))
         .split("__");
@@ -115,4 +145,46 @@ pub fn load_raw(path: &Path) -> Result<RawConfig, ConfigError> {
         .merge(Toml::file(path))
         .merge(env)
         .extract()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_bytes(bytes: &[u8]) -> ConfigError {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("natsdr.toml");
+        std::fs::write(&path, bytes).unwrap();
+        Config::load(&path).unwrap_err()
+    }
+
+    #[test]
+    fn an_empty_or_comment_only_file_says_it_is_empty() {
+        for text in ["", "\n  \n", "# natsdr\n\n   # nothing yet\n"] {
+            let e = load_bytes(text.as_bytes());
+            assert!(matches!(e, ConfigError::Empty { .. }), "{text:?}: {e:?}");
+            let msg = e.to_string();
+            assert!(msg.contains("is empty"), "{msg}");
+            assert!(msg.contains("[watchdog]"), "{msg}");
+        }
+    }
+
+    #[test]
+    fn a_file_that_is_not_utf8_names_the_line_and_column_of_the_bad_byte() {
+        let e = load_bytes(b"[watchdog]\nid = \"caf\xe9\"\n");
+        match &e {
+            ConfigError::NotUtf8 { line, column, .. } => assert_eq!((*line, *column), (2, 10)),
+            other => panic!("{other:?}"),
+        }
+        assert!(e.to_string().contains("not UTF-8"), "{e}");
+    }
+
+    #[test]
+    fn a_file_with_a_setting_gets_past_the_text_checks_to_the_parser() {
+        let e = load_bytes(b"[watchdog]\nid = \"us\"\n");
+        assert!(
+            !matches!(e, ConfigError::Empty { .. } | ConfigError::NotUtf8 { .. }),
+            "{e:?}"
+        );
+    }
 }
