@@ -63,11 +63,21 @@ impl Sink {
                 let body = serde_json::to_vec(n).map_err(DeliveryError::Encode)?;
                 let mut req = client.post(w.url.clone());
                 if let Some(secret) = &w.secret {
-                    let key = secret.resolve().map_err(DeliveryError::Secret)?;
-                    req = req.header(
-                        SIGNATURE_HEADER,
-                        webhook::signature(key.expose().as_bytes(), &body),
-                    );
+                    let secret = secret.resolve().map_err(DeliveryError::Secret)?;
+                    let key = webhook::signing_key(secret.expose());
+                    let id = webhook::message_id(&body);
+                    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+                    req = req
+                        .header(
+                            SIGNATURE_HEADER,
+                            webhook::signature(secret.expose().as_bytes(), &body),
+                        )
+                        .header(
+                            webhook::STANDARD_SIGNATURE_HEADER,
+                            webhook::standard_signature(&key, &id, now, &body),
+                        )
+                        .header(webhook::TIMESTAMP_HEADER, now.to_string())
+                        .header(webhook::ID_HEADER, id);
                 }
                 req.body(body)
             }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use natsdr::config::SecretRef;
-use natsdr::notify::webhook::{SIGNATURE_HEADER, signature};
+use natsdr::notify::webhook::{self, SIGNATURE_HEADER, signature};
 use natsdr::notify::{
     Backoff, DeliveryCounts, DeliveryPolicy, DeliveryResult, IncidentId, Notification,
     NotificationKind, Notifier, NotifierHandle, Severity, Sink, SinkKind, Webhook,
@@ -78,6 +78,20 @@ async fn a_signed_webhook_carries_the_notification_and_a_signature_the_receiver_
     assert_eq!(got[0].status, Some(202));
     let header = got[0].headers[SIGNATURE_HEADER].to_str().unwrap();
     assert_eq!(header, signature(b"sh4red-secret", &got[0].body));
+    // The Standard Webhooks headers: the id of this body, a fresh timestamp, a signature over
+    // both and the body.
+    let text = |name: &str| got[0].headers[name].to_str().unwrap().to_owned();
+    assert_eq!(text(webhook::ID_HEADER), webhook::message_id(&got[0].body));
+    let ts: i64 = text(webhook::TIMESTAMP_HEADER).parse().unwrap();
+    assert_eq!(
+        text(webhook::STANDARD_SIGNATURE_HEADER),
+        webhook::standard_signature(
+            b"sh4red-secret",
+            &text(webhook::ID_HEADER),
+            ts,
+            &got[0].body
+        )
+    );
     let received: Notification = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(received, sent);
     eventually(&counts, DeliveryResult::Sent, 1).await;
@@ -102,7 +116,10 @@ async fn a_webhook_signed_with_the_wrong_key_is_refused_and_not_retried() {
     assert_eq!(got[0].status, Some(401));
     assert_eq!(
         got[0].problems,
-        [format!("{SIGNATURE_HEADER} does not match the body")]
+        [
+            format!("{SIGNATURE_HEADER} does not match the body"),
+            webhook::StandardVerifyError::Mismatch.to_string(),
+        ]
     );
 }
 
@@ -116,5 +133,11 @@ async fn an_unsigned_webhook_sends_no_signature_header() {
 
     let got = rx.wait_for(1, WITHIN).await.unwrap();
     assert!(got[0].headers.get(SIGNATURE_HEADER).is_none());
+    assert!(
+        got[0]
+            .headers
+            .get(webhook::STANDARD_SIGNATURE_HEADER)
+            .is_none()
+    );
     assert_eq!(got[0].json()["kind"], "resolve");
 }

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use natsdr::notify::webhook::{SIGNATURE_HEADER, verify_signature};
+use natsdr::notify::webhook::{self, SIGNATURE_HEADER, verify_signature};
 
 /// Path of the PagerDuty-compatible endpoint (as on events.pagerduty.com).
 pub const PAGERDUTY_PATH: &str = "/v2/enqueue";
@@ -268,11 +268,25 @@ fn check_signature(key: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Vec<S
     let Some(key) = key else {
         return Vec::new();
     };
-    match headers.get(SIGNATURE_HEADER).and_then(|h| h.to_str().ok()) {
+    let text = |name: &str| headers.get(name).and_then(|h| h.to_str().ok());
+    let mut problems = match text(SIGNATURE_HEADER) {
         None => vec![format!("missing {SIGNATURE_HEADER}")],
         Some(sig) if verify_signature(key.as_bytes(), body, sig) => Vec::new(),
         Some(_) => vec![format!("{SIGNATURE_HEADER} does not match the body")],
+    };
+    // The Standard Webhooks signature, checked as a receiver would: fresh and matching.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if let Err(e) = webhook::verify_standard(
+        &webhook::signing_key(key),
+        text(webhook::ID_HEADER),
+        text(webhook::TIMESTAMP_HEADER),
+        text(webhook::STANDARD_SIGNATURE_HEADER),
+        body,
+        now,
+    ) {
+        problems.push(e.to_string());
     }
+    problems
 }
 
 /// Checks an Events API v2 request body strictly: required fields, enums, lengths and, for
