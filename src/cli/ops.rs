@@ -143,10 +143,32 @@ fn status_once(a: &ApiArgs, clear: bool) -> u8 {
     }
 }
 
-/// A readable table of a status.
+/// A table as wide as its content: a header row, then one row per item, columns separated by
+/// two spaces, no borders (as `kubectl get` prints), so long names never misalign it.
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut t = comfy_table::Table::new();
+    t.load_preset(comfy_table::presets::NOTHING)
+        .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
+        .set_header(header.to_vec())
+        .add_rows(rows);
+    for c in t.column_iter_mut() {
+        c.set_padding((0, 2));
+    }
+    let mut out: String = t
+        .lines()
+        .map(|l| l.trim_end().to_owned())
+        .collect::<Vec<_>>()
+        .join("\n");
+    out.push('\n');
+    out
+}
+
+/// A readable table of a status: the state, then regions, their depth, mirrors, consumers,
+/// peers and transitions, each with its error where there is one.
 pub fn render(s: &Status) -> String {
     let mut o = String::new();
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
+    let secs = |v: Option<f64>| opt(v.map(|v| format!("{v:.1}")));
     o += &format!("watchdog  {} ({} in {})\n", s.watchdog, s.role, s.site);
     o += &format!("state     {}   mode {}\n", s.state, s.mode);
     o += &format!(
@@ -156,76 +178,125 @@ pub fn render(s: &Status) -> String {
         opt(s.dns_points_at.as_ref().map(ToString::to_string))
     );
     o += &format!("next      {}\n\n", s.next);
-    o += "REGION          HOME     UP    SERVERS  FENCED  EPOCH\n";
-    for r in &s.regions {
-        o += &format!(
-            "{:<15} {:<8} {:<5} {}/{:<6} {:<7} {}\n",
-            r.region.to_string(),
-            r.home,
-            r.up,
-            r.servers,
-            r.cluster_size,
-            r.fenced,
-            opt(r.epoch_stamp.map(|e| e.to_string()))
-        );
-    }
+    o += &table(
+        &[
+            "REGION", "HOME", "UP", "SERVERS", "FENCED", "EPOCH", "ERROR",
+        ],
+        s.regions
+            .iter()
+            .map(|r| {
+                vec![
+                    r.region.to_string(),
+                    r.home.clone(),
+                    r.up.to_string(),
+                    format!("{}/{}", r.servers, r.cluster_size),
+                    r.fenced.to_string(),
+                    opt(r.epoch_stamp.map(|e| e.to_string())),
+                    opt(r.error.clone()),
+                ]
+            })
+            .collect(),
+    );
     if s.regions.iter().any(|r| r.depth != RegionDepth::default()) {
-        o += "\nREGION          META LEADER      PEERS(cur/off)  PEER ACTIVE(s)  HEALTHZ(ok/of)  LEAFNODES\n";
-        for r in &s.regions {
-            let d = &r.depth;
-            let pair = |a: Option<u32>, b: Option<u32>| match (a, b) {
-                (Some(a), Some(b)) => format!("{a}/{b}"),
-                _ => "-".into(),
-            };
-            o += &format!(
-                "{:<15} {:<16} {:<15} {:<15} {:<15} {}\n",
-                r.region.to_string(),
-                opt(d.meta_leader_name.clone()),
-                pair(d.meta_peers_current, d.meta_peers_offline),
-                opt(d.meta_peer_active_max_seconds.map(|v| format!("{v:.1}"))),
-                pair(d.healthz_ok, d.healthz_answered),
-                opt(d.leafnodes.map(|v| v.to_string()))
-            );
-        }
-    }
-    o += "\nMIRROR               SOURCE          LAG(msgs)  LAG(s)  ACTIVE(s)  PROMOTED\n";
-    for m in &s.mirrors {
-        o += &format!(
-            "{:<20} {:<15} {:<10} {:<7} {:<10} {}\n",
-            m.stream,
-            m.source,
-            opt(m.lag_messages.map(|v| v.to_string())),
-            opt(m.lag_seconds.map(|v| format!("{v:.1}"))),
-            opt(m.active_age_seconds.map(|v| format!("{v:.1}"))),
-            m.promoted
+        let pair = |a: Option<u32>, b: Option<u32>| match (a, b) {
+            (Some(a), Some(b)) => format!("{a}/{b}"),
+            _ => "-".into(),
+        };
+        o += "\n";
+        o += &table(
+            &[
+                "REGION",
+                "META LEADER",
+                "PEERS(cur/off)",
+                "PEER ACTIVE(s)",
+                "HEALTHZ(ok/of)",
+                "LEAFNODES",
+            ],
+            s.regions
+                .iter()
+                .map(|r| {
+                    let d = &r.depth;
+                    vec![
+                        r.region.to_string(),
+                        opt(d.meta_leader_name.clone()),
+                        pair(d.meta_peers_current, d.meta_peers_offline),
+                        secs(d.meta_peer_active_max_seconds),
+                        pair(d.healthz_ok, d.healthz_answered),
+                        opt(d.leafnodes.map(|v| v.to_string())),
+                    ]
+                })
+                .collect(),
         );
     }
+    o += "\n";
+    o += &table(
+        &[
+            "MIRROR",
+            "SOURCE",
+            "LAG(msgs)",
+            "LAG(s)",
+            "ACTIVE(s)",
+            "PROMOTED",
+            "ERROR",
+        ],
+        s.mirrors
+            .iter()
+            .map(|m| {
+                vec![
+                    m.stream.clone(),
+                    m.source.clone(),
+                    opt(m.lag_messages.map(|v| v.to_string())),
+                    secs(m.lag_seconds),
+                    secs(m.active_age_seconds),
+                    m.promoted.to_string(),
+                    opt(m.error.clone()),
+                ]
+            })
+            .collect(),
+    );
     if !s.consumers.is_empty() {
-        o += "\nCONSUMERS ON           READ FROM                      TRACKED  OLDEST(s)  AT RISK  ERROR\n";
-        for c in &s.consumers {
-            o += &format!(
-                "{:<22} {:<30} {:<8} {:<10} {:<8} {}\n",
-                format!("{}/{}", c.region, c.stream),
-                c.read_from,
-                c.consumers,
-                opt(c.oldest_position_age_seconds.map(|v| format!("{v:.1}"))),
-                c.redelivery_at_risk,
-                opt(c.error.clone())
-            );
-        }
+        o += "\n";
+        o += &table(
+            &[
+                "CONSUMERS ON",
+                "READ FROM",
+                "TRACKED",
+                "OLDEST(s)",
+                "AT RISK",
+                "ERROR",
+            ],
+            s.consumers
+                .iter()
+                .map(|c| {
+                    vec![
+                        format!("{}/{}", c.region, c.stream),
+                        c.read_from.clone(),
+                        c.consumers.to_string(),
+                        secs(c.oldest_position_age_seconds),
+                        c.redelivery_at_risk.to_string(),
+                        opt(c.error.clone()),
+                    ]
+                })
+                .collect(),
+        );
     }
     if !s.peers.is_empty() {
-        o += "\nPEER                           VANTAGE  ID                    AGE(s)  ERROR\n";
-        for p in &s.peers {
-            o += &format!(
-                "{:<30} {:<8} {:<21} {:<7} {}\n",
-                p.url,
-                p.vantage,
-                opt(p.id.clone()),
-                opt(p.age_seconds.map(|v| format!("{v:.1}"))),
-                opt(p.error.clone())
-            );
-        }
+        o += "\n";
+        o += &table(
+            &["PEER", "VANTAGE", "ID", "AGE(s)", "ERROR"],
+            s.peers
+                .iter()
+                .map(|p| {
+                    vec![
+                        p.url.clone(),
+                        p.vantage.clone(),
+                        opt(p.id.clone()),
+                        secs(p.age_seconds),
+                        opt(p.error.clone()),
+                    ]
+                })
+                .collect(),
+        );
     }
     if !s.transitions.is_empty() {
         o += "\nRECENT TRANSITIONS\n";
@@ -455,5 +526,51 @@ mod tests {
             ["http://127.0.0.1:18083", "witness", "-", "-"]
         );
         assert!(lines[header + 2].ends_with("peer http://127.0.0.1:18083 unreachable"));
+    }
+
+    #[test]
+    fn long_names_keep_the_columns_aligned_and_region_and_mirror_errors_are_shown() {
+        let mut us = region("us-east-1", RegionDepth::default());
+        us.up = false;
+        us.error = Some("nats: connection refused".into());
+        let s = Status {
+            regions: vec![us, region("eu-central-1", RegionDepth::default())],
+            mirrors: vec![
+                crate::api::model::MirrorStatus {
+                    stream: "a-very-long-mirror-name-for-tenant-0042-events".into(),
+                    source: "us-east-1/events-tenant-0042".into(),
+                    promoted: false,
+                    lag_messages: Some(12),
+                    lag_seconds: Some(0.5),
+                    active_age_seconds: Some(0.2),
+                    error: None,
+                },
+                crate::api::model::MirrorStatus {
+                    stream: "m".into(),
+                    source: "us-east-1/s".into(),
+                    promoted: false,
+                    lag_messages: None,
+                    lag_seconds: None,
+                    active_age_seconds: None,
+                    error: Some("source unreachable".into()),
+                },
+            ],
+            ..Status::default()
+        };
+        let out = render(&s);
+        let lines: Vec<&str> = out.lines().collect();
+        let region_header = lines.iter().position(|l| l.starts_with("REGION")).unwrap();
+        assert!(
+            lines[region_header + 1].ends_with("nats: connection refused"),
+            "{out}"
+        );
+        let header = lines.iter().position(|l| l.starts_with("MIRROR")).unwrap();
+        // Every column starts at the same offset in the header and in each row.
+        let lag_at = lines[header].find("LAG(msgs)").unwrap();
+        for row in &lines[header + 1..header + 3] {
+            assert_eq!(row.as_bytes()[lag_at - 1], b' ', "{row}");
+            assert_ne!(row.as_bytes()[lag_at], b' ', "{out}");
+        }
+        assert!(lines[header + 2].ends_with("source unreachable"), "{out}");
     }
 }
