@@ -440,9 +440,10 @@ async fn idle_connections_are_closed_by_the_header_timeout_and_never_keep_status
             .await
             .unwrap();
     }
-    // Status answers while all 500 are open.
+    // Status answers while all 500 are open (how fast is a benchmark figure; here only that it
+    // answers, with room for a loaded test machine).
     let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(2))
+        .timeout(std::time::Duration::from_secs(10))
         .build()
         .unwrap();
     for _ in 0..5 {

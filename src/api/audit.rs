@@ -3,6 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use tokio::sync::mpsc;
@@ -14,8 +15,11 @@ use crate::telemetry::Metrics;
 pub struct AuditRecord {
     /// RFC 3339 time.
     pub at: String,
-    /// The token's name ("anonymous" before a token was checked).
+    /// The token's name ("anonymous" when no valid token was presented).
     pub who: String,
+    /// The presented token's role (`admin`, `read`); absent when no valid token was presented.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
     /// The client's address as the connection saw it (a proxy's, behind one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub source: Option<std::net::SocketAddr>,
@@ -31,14 +35,78 @@ pub struct AuditRecord {
     pub outcome: String,
     /// What natsdr answered.
     pub message: String,
+    /// Attempts without a valid token that were counted but not recorded (over the sampling
+    /// rate) since the previous record of one; on records of such attempts only.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub suppressed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// Records of attempts without a valid token (scans, guessed tokens) kept per window; the rest
+/// are counted (`natsdr_commands_total{result="unauthorized"}`) and summed up in the next record
+/// kept, so spam cannot fill the file, the log or the NATS queue.
+const UNAUTHENTICATED_PER_WINDOW: u32 = 10;
+/// The sampling window for [`UNAUTHENTICATED_PER_WINDOW`].
+const SAMPLING_WINDOW: Duration = Duration::from_secs(60);
+/// Places in the NATS publishing queue that attempts without a valid token never take: a real
+/// command's copy always finds room (and waits for it when even those are taken).
+const RESERVED_FOR_COMMANDS: usize = 16;
+
+/// Which unauthenticated attempts are recorded: the first few of each window.
+#[derive(Debug)]
+struct Sampler {
+    window_start: Option<Instant>,
+    kept: u32,
+    suppressed: u64,
+}
+
+impl Sampler {
+    /// `Some(n)`: record this attempt, noting `n` suppressed since the last one recorded;
+    /// `None`: count it only.
+    fn admit(&mut self, now: Instant) -> Option<u64> {
+        let fresh = self
+            .window_start
+            .is_none_or(|start| now.duration_since(start) >= SAMPLING_WINDOW);
+        if fresh {
+            self.window_start = Some(now);
+            self.kept = 0;
+        }
+        if self.kept < UNAUTHENTICATED_PER_WINDOW {
+            self.kept += 1;
+            Some(std::mem::take(&mut self.suppressed))
+        } else {
+            self.suppressed += 1;
+            None
+        }
+    }
 }
 
 /// Where audit records go. Writing never fails or delays the command: a broken audit file is
-/// logged, and a full publishing queue drops the NATS copy (logged and counted).
-#[derive(Clone, Default)]
+/// logged; a real command's NATS copy waits for room in the publishing queue, off the request;
+/// attempts without a valid token are sampled, and their NATS copies dropped (counted) before
+/// they could take the room kept for commands.
+#[derive(Clone)]
 pub struct AuditLog {
     file: Option<Arc<Mutex<std::fs::File>>>,
     publish: Option<(mpsc::Sender<AuditRecord>, Metrics)>,
+    sampler: Arc<Mutex<Sampler>>,
+}
+
+impl Default for AuditLog {
+    fn default() -> Self {
+        Self {
+            file: None,
+            publish: None,
+            sampler: Arc::new(Mutex::new(Sampler {
+                window_start: None,
+                kept: 0,
+                suppressed: 0,
+            })),
+        }
+    }
 }
 
 impl std::fmt::Debug for AuditLog {
@@ -64,7 +132,7 @@ impl AuditLog {
             .map(|f| Arc::new(Mutex::new(f)));
         Ok(Self {
             file,
-            publish: None,
+            ..Self::default()
         })
     }
 
@@ -77,11 +145,26 @@ impl AuditLog {
         self
     }
 
-    /// Records one command.
+    /// Records one command, or one attempt at one.
     pub fn record(&self, rec: &AuditRecord) {
+        let authenticated = rec.role.is_some();
+        let mut rec = rec.clone();
+        if !authenticated {
+            let admitted = self
+                .sampler
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .admit(Instant::now());
+            match admitted {
+                Some(suppressed) => rec.suppressed = suppressed,
+                None => return,
+            }
+        }
+        let rec = &rec;
         tracing::info!(
             target: "natsdr::audit",
-            who = %rec.who, command = %rec.command, reason = %rec.reason, dry_run = rec.dry_run,
+            who = %rec.who, role = rec.role.as_deref().unwrap_or("-"), source = ?rec.source,
+            suppressed = rec.suppressed, command = %rec.command, reason = %rec.reason, dry_run = rec.dry_run,
             allow_data_loss = rec.allow_data_loss, outcome = %rec.outcome, message = %rec.message,
             "operator command"
         );
@@ -93,8 +176,29 @@ impl AuditLog {
             }
         }
         if let Some((tx, metrics)) = &self.publish {
-            // NB: never wait on NATS from the API; a full queue only loses the NATS copy.
-            if let Err(e) = tx.try_send(rec.clone()) {
+            // NB: never wait on NATS from the API. An attempt without a valid token leaves the
+            // last places to commands; a command that finds the queue full waits off the request.
+            let sent = if !authenticated && tx.capacity() <= RESERVED_FOR_COMMANDS {
+                Err(mpsc::error::TrySendError::Full(rec.clone()))
+            } else {
+                tx.try_send(rec.clone())
+            };
+            let sent = match sent {
+                Err(mpsc::error::TrySendError::Full(r)) if authenticated => {
+                    match tokio::runtime::Handle::try_current() {
+                        Ok(rt) => {
+                            let tx = tx.clone();
+                            rt.spawn(async move {
+                                let _ = tx.send(r).await;
+                            });
+                            Ok(())
+                        }
+                        Err(_) => Err(mpsc::error::TrySendError::Full(r)),
+                    }
+                }
+                other => other,
+            };
+            if let Err(e) = sent {
                 let why = match e {
                     mpsc::error::TrySendError::Full(_) => "the publishing queue is full",
                     mpsc::error::TrySendError::Closed(_) => "the publisher has stopped",
@@ -117,6 +221,7 @@ mod tests {
         AuditRecord {
             at: "2026-11-22T13:00:00Z".into(),
             who: "ops".into(),
+            role: Some("admin".into()),
             source: None,
             command: command.into(),
             reason: "drill".into(),
@@ -124,6 +229,18 @@ mod tests {
             allow_data_loss: false,
             outcome: "accepted".into(),
             message: "paused".into(),
+            suppressed: 0,
+        }
+    }
+
+    fn attempt() -> AuditRecord {
+        AuditRecord {
+            who: "anonymous".into(),
+            role: None,
+            source: Some("192.0.2.7:40000".parse().unwrap()),
+            outcome: "unauthorized".into(),
+            message: "invalid token".into(),
+            ..record("failover")
         }
     }
 
@@ -135,8 +252,16 @@ mod tests {
             .to_owned()
     }
 
-    #[test]
-    fn a_full_publishing_queue_drops_and_counts_the_nats_copy_without_waiting() {
+    fn file_lines(path: &std::path::Path) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_commands_nats_copy_waits_for_room_and_is_never_dropped() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("audit.jsonl");
         let (registry, metrics) = Metrics::new(&[], &[], &[]);
@@ -148,14 +273,64 @@ mod tests {
         log.record(&record("resume"));
         assert_eq!(
             dropped(&registry),
-            "natsdr_audit_records_total{result=\"dropped\"} 1"
+            "natsdr_audit_records_total{result=\"dropped\"} 0"
         );
-        assert_eq!(rx.try_recv().unwrap().command, "pause");
-        let lines = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(rx.recv().await.unwrap().command, "pause");
+        assert_eq!(rx.recv().await.unwrap().command, "resume");
+        assert_eq!(file_lines(&path).len(), 2, "the file keeps every record");
+    }
+
+    #[test]
+    fn attempts_without_a_token_never_take_the_places_kept_for_commands() {
+        let (registry, metrics) = Metrics::new(&[], &[], &[]);
+        let (tx, mut rx) = mpsc::channel(RESERVED_FOR_COMMANDS + 2);
+        let log = AuditLog::default().with_publisher(tx, metrics);
+        for _ in 0..5 {
+            log.record(&attempt());
+        }
+        // Two went to NATS; the other three would have eaten into the reserve.
         assert_eq!(
-            lines.lines().count(),
-            2,
-            "the file keeps every record: {lines}"
+            dropped(&registry),
+            "natsdr_audit_records_total{result=\"dropped\"} 3"
         );
+        for _ in 0..RESERVED_FOR_COMMANDS {
+            log.record(&record("ack"));
+        }
+        assert_eq!(
+            dropped(&registry),
+            "natsdr_audit_records_total{result=\"dropped\"} 3",
+            "every command found a place"
+        );
+        let mut got = Vec::new();
+        while let Ok(r) = rx.try_recv() {
+            got.push(r.command);
+        }
+        assert_eq!(got.len(), 2 + RESERVED_FOR_COMMANDS);
+    }
+
+    #[test]
+    fn a_flood_of_attempts_is_sampled_and_the_next_record_kept_says_how_many_were_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let log = AuditLog::open(Some(&path)).unwrap();
+        for _ in 0..1_000 {
+            log.record(&attempt());
+        }
+        log.record(&record("pause"));
+        let lines = file_lines(&path);
+        assert_eq!(lines.len(), UNAUTHENTICATED_PER_WINDOW as usize + 1);
+        assert_eq!(lines[0]["source"], "192.0.2.7:40000");
+        assert_eq!(lines[0]["outcome"], "unauthorized");
+        assert!(lines[0].get("role").is_none());
+        assert!(lines[0].get("suppressed").is_none());
+        assert_eq!(lines.last().unwrap()["role"], "admin");
+        // The window moves on: the first attempt of the next one carries the count.
+        let mut sampler = log.sampler.lock().unwrap();
+        let later = Instant::now() + SAMPLING_WINDOW;
+        assert_eq!(
+            sampler.admit(later),
+            Some(1_000 - u64::from(UNAUTHENTICATED_PER_WINDOW))
+        );
+        assert_eq!(sampler.admit(later), Some(0));
     }
 }

@@ -10,6 +10,16 @@ pub enum Grant {
     Admin,
 }
 
+impl Grant {
+    /// The role's name in audit records: `read` or `admin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Admin => "admin",
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Token {
     name: String,

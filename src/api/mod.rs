@@ -232,6 +232,7 @@ async fn command(
     let mut audit = AuditRecord {
         at: now_rfc3339(),
         who: "anonymous".into(),
+        role: None,
         source: server::source(&extensions),
         command: kind.as_str().into(),
         reason: String::new(),
@@ -239,6 +240,7 @@ async fn command(
         allow_data_loss: false,
         outcome: String::new(),
         message: String::new(),
+        suppressed: 0,
     };
     let finish = |audit: &mut AuditRecord, outcome: &str, metric: &str, err: ApiError| {
         audit.outcome = outcome.into();
@@ -248,8 +250,18 @@ async fn command(
         err.into_response()
     };
     match authorize(&ctx, &headers, Grant::Admin) {
-        Ok(who) => audit.who = who,
-        Err(e) => return finish(&mut audit, "unauthorized", "unauthorized", e),
+        Ok(who) => {
+            audit.who = who;
+            audit.role = Some(Grant::Admin.as_str().into());
+        }
+        Err(e) => {
+            // A valid token without the grant is still named, with its role.
+            if let Some((name, grant)) = bearer(&headers).and_then(|p| ctx.tokens.check(p)) {
+                audit.who = name.into();
+                audit.role = Some(grant.as_str().into());
+            }
+            return finish(&mut audit, "unauthorized", "unauthorized", e);
+        }
     }
     // Only now, with the token checked, is the body read, and never past the limit: a declared
     // length over it is refused unread, one that lies is cut off at the limit.
