@@ -8,6 +8,7 @@
 //! It reuses the demo for every failover (one fresh lab per run) and the lab, with generated
 //! streams, for the footprint; the statistics and the report are pure ([`Summary`],
 //! [`BenchReport`]).
+pub mod api_load;
 mod backup;
 mod config_scale;
 mod consumers;

@@ -55,6 +55,8 @@ pub struct BenchReport {
     /// Backup and restore of one stream through a real S3-compatible server (when run).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<BackupFigures>,
+    /// The API under abuse (idle connections, oversized unauthenticated bodies).
+    pub api: Option<super::api_load::ApiLoad>,
     /// The targets, met or not.
     pub targets: Vec<TargetCheck>,
 }
@@ -510,6 +512,13 @@ impl BenchReport {
                 )
             }),
         ));
+        t.extend(
+            self.api
+                .as_ref()
+                .map(super::api_load::targets)
+                .into_iter()
+                .flatten(),
+        );
         self.targets = t;
     }
 
@@ -562,6 +571,9 @@ impl BenchReport {
         render_consumers(&mut s, &self.consumers);
         if let Some(b) = &self.backup {
             s.push_str(&render_backup(b));
+        }
+        if let Some(a) = &self.api {
+            s.push_str(&super::api_load::render(a));
         }
         s
     }

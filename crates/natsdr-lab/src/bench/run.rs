@@ -44,11 +44,14 @@ pub enum Section {
     Consumers,
     /// Backup and restore throughput to an S3-compatible server, and the backup's peak RSS.
     Backup,
+    /// The API under abuse: idle connections, slowloris heads and oversized unauthenticated
+    /// bodies, while status is timed and the watchdog's memory sampled.
+    Api,
 }
 
 impl Section {
     /// Every section, in the order the bench runs them.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::Rto,
         Self::FalseFailover,
         Self::Availability,
@@ -57,6 +60,7 @@ impl Section {
         Self::Config,
         Self::Consumers,
         Self::Backup,
+        Self::Api,
     ];
 }
 
@@ -283,6 +287,18 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
             eprintln!("  failed: {e}");
         }
         report.backup = Some(b);
+    }
+    if wanted(Section::Api) {
+        eprintln!(
+            "natsdr-lab bench: the API under {} idle connections and {} MiB unauthenticated bodies",
+            super::api_load::IDLE_CONNECTIONS,
+            super::api_load::BODY_BYTES / (1024 * 1024)
+        );
+        let a = super::api_load::api_load(&opts.natsdr_exe, opts.wan).await;
+        if let Some(e) = &a.error {
+            eprintln!("  failed: {e}");
+        }
+        report.api = Some(a);
     }
     report.generated_at = OffsetDateTime::now_utc()
         .format(&Rfc3339)
@@ -644,7 +660,7 @@ pub fn parse_stat_ticks(stat: &str) -> Option<u64> {
 }
 
 /// VmRSS of `pid` from `/proc/<pid>/status`, KiB.
-fn rss_kib(pid: u32) -> Result<u64, String> {
+pub(super) fn rss_kib(pid: u32) -> Result<u64, String> {
     let path = format!("/proc/{pid}/status");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{path}: {e}"))?;
     parse_vm_rss_kib(&text).ok_or_else(|| format!("{path}: no VmRSS"))
