@@ -279,6 +279,7 @@ async fn consumers_carry_on_through_a_failover_and_a_failback(nats_server: PathB
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),
         wan: natsdr_lab::lab::WanProfile::Lan,
+        tls: false,
     })
     .await
     .expect("lab starts");

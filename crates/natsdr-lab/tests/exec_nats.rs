@@ -70,6 +70,7 @@ async fn the_executor_fences_promotes_and_unfences_on_the_real_lab_and_classifie
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),
         wan: natsdr_lab::lab::WanProfile::Lan,
+        tls: false,
     })
     .await
     .expect("lab starts");

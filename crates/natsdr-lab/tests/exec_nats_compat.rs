@@ -174,6 +174,7 @@ async fn mirrors_and_kv_buckets_on_2_10_are_promoted_by_snapshot_and_restore_kee
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),
         wan: natsdr_lab::lab::WanProfile::Lan,
+        tls: false,
     })
     .await
     .expect("lab starts");

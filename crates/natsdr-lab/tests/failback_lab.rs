@@ -122,6 +122,7 @@ async fn failback_under_load_loses_no_acked_message(nats_server: PathBuf, tail: 
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),
         wan: natsdr_lab::lab::WanProfile::Lan,
+        tls: false,
     })
     .await
     .expect("lab starts");

@@ -23,6 +23,7 @@ async fn start_lab() -> (tempfile::TempDir, Lab) {
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),
         wan: natsdr_lab::lab::WanProfile::Lan,
+        tls: false,
     };
     let lab = Lab::up(opts).await.expect("lab starts");
     (tmp, lab)
@@ -537,6 +538,7 @@ async fn the_reaper_kills_the_whole_lab_when_its_owner_dies() {
         owner_pid: Some(owner.id()),
         ready_timeout: Duration::from_secs(60),
         wan: natsdr_lab::lab::WanProfile::Lan,
+        tls: false,
     };
     let lab = Lab::up(opts).await.expect("lab starts");
     let pids: Vec<u32> = lab.manifest().pids().into_iter().map(|(_, p)| p).collect();
@@ -575,6 +577,7 @@ async fn dropping_a_lab_kills_every_process_and_a_stopped_lab_can_start_again_in
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),
         wan: natsdr_lab::lab::WanProfile::Lan,
+        tls: false,
     };
     let lab = Lab::up(again.clone())
         .await
@@ -600,6 +603,7 @@ async fn a_missing_nats_server_is_an_error_that_names_make_deps() {
         owner_pid: None,
         ready_timeout: Duration::from_secs(1),
         wan: natsdr_lab::lab::WanProfile::Lan,
+        tls: false,
     };
     let err = Lab::up(opts).await.expect_err("no binary, no lab");
     assert!(err.to_string().contains("make deps"), "{err}");

@@ -219,6 +219,7 @@ async fn probe_rounds_follow_the_lab_through_lag_node_loss_and_region_loss() {
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),
         wan: natsdr_lab::lab::WanProfile::Lan,
+        tls: false,
     })
     .await
     .expect("lab starts");

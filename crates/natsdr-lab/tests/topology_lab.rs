@@ -33,6 +33,7 @@ async fn apply_builds_the_example_topology_on_the_lab_and_plan_then_tracks_it() 
         owner_pid: Some(std::process::id()),
         ready_timeout: Duration::from_secs(60),
         wan: natsdr_lab::lab::WanProfile::Lan,
+        tls: false,
     })
     .await
     .expect("lab starts");

@@ -21,6 +21,10 @@ pub enum LabCommand {
         /// applied to the client entry points.
         #[arg(long, value_enum, default_value_t = WanProfile::Lan)]
         wan: WanProfile,
+        /// Watchdog configs with HTTPS and mutual TLS between the watchdogs, on a CA and
+        /// certificates the lab makes in DIR/tls (the operator's client certificate included).
+        #[arg(long)]
+        tls: bool,
     },
     /// Show which lab processes are alive, the network profile, and each path's baseline and
     /// fault.
@@ -101,7 +105,7 @@ pub fn run(cmd: LabCommand) -> u8 {
     let rt = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     let result: Result<(), (String, u8)> = rt.block_on(async {
         match cmd {
-            LabCommand::Up { dir, wan } => up(&dir, wan).await,
+            LabCommand::Up { dir, wan, tls } => up(&dir, wan, tls).await,
             LabCommand::Status { dir } => Lab::status(&dir).map(|s| print!("{s}")).map_err(failed),
             LabCommand::Down { dir } => Lab::down(&dir).await.map_err(failed),
             LabCommand::Kill { target, dir } => {
@@ -184,9 +188,10 @@ fn describe(dir: &Path, path: NetPath) -> String {
         })
 }
 
-async fn up(dir: &Path, wan: WanProfile) -> Result<(), (String, u8)> {
+async fn up(dir: &Path, wan: WanProfile, tls: bool) -> Result<(), (String, u8)> {
     let mut opts = LabOptions::new(dir).map_err(failed)?;
     opts.wan = wan;
+    opts.tls = tls;
     let lab = Lab::up(opts).await.map_err(failed)?;
     let m = lab.detach();
     let topology = |e: String| {

@@ -13,8 +13,8 @@ use nix::sys::signal::Signal;
 use super::bind::{BindError, BindServer, ZoneSpec};
 use super::faults::{Faults, FaultsError, PathFault};
 use super::manifest::{
-    Credentials, DnsInfo, LabManifest, ManifestError, NodeInfo, ProcessInfo, RegionInfo, Route,
-    WatchdogInfo,
+    CertFiles, Credentials, DnsInfo, LabManifest, LabTls, ManifestError, NodeInfo, ProcessInfo,
+    RegionInfo, Route, WatchdogInfo,
 };
 use super::names::{LabRegion, LabTarget, NetPath, Site};
 use super::natsdr_conf::{self, Secrets, View};
@@ -149,6 +149,9 @@ pub struct LabOptions {
     pub ready_timeout: Duration,
     /// The latency between the lab's places (regions, witness): a baseline under every fault.
     pub wan: WanProfile,
+    /// Watchdog APIs and peer fetches over HTTPS with mutual TLS, on certificates of a CA the lab
+    /// makes (`DIR/tls/`); `false`: plain HTTP, as the lab's peers talk through loopback.
+    pub tls: bool,
 }
 
 impl LabOptions {
@@ -163,6 +166,7 @@ impl LabOptions {
             owner_pid: None,
             ready_timeout: Duration::from_secs(60),
             wan: WanProfile::Lan,
+            tls: false,
         })
     }
 }
@@ -1350,7 +1354,8 @@ fn plan(dir: &Path, opts: &LabOptions, reserved: &BTreeSet<u16>) -> Result<LabMa
         for to in Site::ALL.into_iter().filter(|to| *to != site) {
             let path = NetPath::Peer { from: site, to };
             let listen = SocketAddr::from((lo, ports.take(lo)?));
-            peer_urls.insert(to, format!("http://{listen}"));
+            let scheme = if opts.tls { "https" } else { "http" };
+            peer_urls.insert(to, format!("{scheme}://{listen}"));
             routes.push(Route {
                 name: path.to_string(),
                 path,
@@ -1391,6 +1396,36 @@ fn plan(dir: &Path, opts: &LabOptions, reserved: &BTreeSet<u16>) -> Result<LabMa
         dns: None,
         natsdr_config: dir.join("natsdr.toml"),
         generated_streams: 0,
+        tls: if opts.tls {
+            Some(make_certificates(dir)?)
+        } else {
+            None
+        },
+    })
+}
+
+/// Makes the TLS lab's CA and certificates in `DIR/tls/`.
+fn make_certificates(dir: &Path) -> Result<LabTls, LabError> {
+    let tls_dir = dir.join("tls");
+    let io = |source| LabError::Io {
+        path: tls_dir.clone(),
+        source,
+    };
+    std::fs::create_dir_all(&tls_dir).map_err(io)?;
+    let ca = crate::testkit::pki::Ca::new("natsdr lab CA")
+        .map_err(|e| io(std::io::Error::other(e.to_string())))?;
+    let files = |name: &str| {
+        ca.leaf(&tls_dir, name)
+            .map(|(cert, key)| CertFiles { cert, key })
+    };
+    let mut sites = BTreeMap::new();
+    for site in Site::ALL {
+        sites.insert(site, files(site.short()).map_err(io)?);
+    }
+    Ok(LabTls {
+        ca: ca.write(&tls_dir, "ca").map_err(io)?,
+        sites,
+        operator: files("operator").map_err(io)?,
     })
 }
 

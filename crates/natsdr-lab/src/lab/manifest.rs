@@ -66,6 +66,37 @@ pub struct LabManifest {
     /// of the example topology (see [`crate::lab::Lab::carry_streams`]); 0 for a plain lab.
     #[serde(default)]
     pub generated_streams: usize,
+    /// The certificates of a lab whose watchdogs talk HTTPS with mutual TLS; `None`: plain HTTP.
+    #[serde(default)]
+    pub tls: Option<LabTls>,
+}
+
+/// A TLS lab's PEM files: one CA, a certificate per watchdog (its API's, and the one it
+/// presents to its peers), and one for the operator (the test harness's client).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LabTls {
+    /// The CA every certificate chains to, trusted by every watchdog and the operator.
+    pub ca: PathBuf,
+    /// Per site, its certificate and key.
+    pub sites: BTreeMap<Site, CertFiles>,
+    /// The operator's client certificate and key.
+    pub operator: CertFiles,
+}
+
+/// A certificate and its key, PEM.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertFiles {
+    /// The certificate.
+    pub cert: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+}
+
+impl LabManifest {
+    /// `https` for a TLS lab, else `http`: the scheme of every watchdog API URL.
+    pub fn api_scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
+    }
 }
 
 /// A user and its password; the password is also in `password_file`, which configs reference.

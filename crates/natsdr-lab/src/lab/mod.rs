@@ -23,7 +23,7 @@ pub use deploy::{
     Lab, LabError, LabOptions, LabStatus, NODES_PER_REGION, PathStatus, ProcessStatus,
     find_compat_nats_server, find_lab_exe, find_nats_server, find_natsdr, update_fault,
 };
-pub use manifest::LabManifest;
+pub use manifest::{CertFiles, LabManifest, LabTls};
 pub use names::{LabRegion, LabTarget, NetPath, Site};
 pub use natsdr_conf::GENERATED_PREFIX;
 pub use rng::SplitMix64;

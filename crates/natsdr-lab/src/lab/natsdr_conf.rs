@@ -92,6 +92,21 @@ pub(crate) fn render(m: &LabManifest, view: View, secrets: &Secrets<'_>) -> Stri
         q(&listen),
         q(&secrets.api_token_file.to_string_lossy())
     );
+    // A TLS lab: each watchdog serves its API with its own certificate and asks every client
+    // (peers and the operator) for one signed by the lab's CA.
+    let site_tls = match (view, &m.tls) {
+        (View::Watchdog(site), Some(tls)) => Some((&tls.ca, &tls.sites[&site])),
+        _ => None,
+    };
+    if let Some((ca, own)) = site_tls {
+        let _ = writeln!(
+            s,
+            "\n[api.tls]\ncert_file = {}\nkey_file = {}\nclient_ca_file = {}\nclient_auth = \"required\"",
+            q(&own.cert.to_string_lossy()),
+            q(&own.key.to_string_lossy()),
+            q(&ca.to_string_lossy())
+        );
+    }
 
     let (watchdogs, witness): (Vec<String>, String) = match view {
         View::Operator => (
@@ -120,9 +135,27 @@ pub(crate) fn render(m: &LabManifest, view: View, secrets: &Secrets<'_>) -> Stri
     }
     let _ = writeln!(
         s,
-        "token_file = {}\n# The lab's peers talk through loopback proxies.\nallow_plain_http = true",
+        "token_file = {}",
         q(&secrets.peer_token_file.to_string_lossy())
     );
+    match site_tls {
+        Some((ca, own)) => {
+            let _ = writeln!(
+                s,
+                "ca_file = {}\ncert_file = {}\nkey_file = {}",
+                q(&ca.to_string_lossy()),
+                q(&own.cert.to_string_lossy()),
+                q(&own.key.to_string_lossy())
+            );
+        }
+        None if m.tls.is_none() => {
+            let _ = writeln!(
+                s,
+                "# The lab's peers talk through loopback proxies.\nallow_plain_http = true"
+            );
+        }
+        None => {}
+    }
 
     if let Some(dns) = &m.dns {
         let _ = writeln!(
@@ -265,7 +298,7 @@ fn topology() -> String {
 }
 
 fn api_url(m: &LabManifest, site: Site) -> String {
-    format!("http://{}", m.watchdog(site).api_listen)
+    format!("{}://{}", m.api_scheme(), m.watchdog(site).api_listen)
 }
 
 /// A TOML basic string (toml's own escaping, so paths with quotes stay valid).

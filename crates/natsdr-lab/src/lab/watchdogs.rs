@@ -60,6 +60,14 @@ pub enum WatchdogError {
         #[source]
         source: std::io::Error,
     },
+    /// A TLS lab's certificate could not be read or used by the harness's client.
+    #[error("TLS lab certificate {file}: {why}")]
+    Tls {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        why: String,
+    },
     /// The lab has no watchdog for this site.
     #[error("the lab has no {0} watchdog")]
     NoSuchSite(Dog),
@@ -99,6 +107,33 @@ pub struct Watchdogs {
     http: reqwest::Client,
 }
 
+/// The harness's HTTP client: in a TLS lab it trusts the lab's CA and presents the operator's
+/// certificate, as an operator's `natsdr status` would.
+fn operator_client(m: &LabManifest) -> Result<reqwest::Client, WatchdogError> {
+    let mut b = reqwest::Client::builder().timeout(Duration::from_secs(5));
+    if let Some(tls) = &m.tls {
+        let read = |p: &Path| {
+            std::fs::read(p).map_err(|source| WatchdogError::Tls {
+                file: p.to_owned(),
+                why: source.to_string(),
+            })
+        };
+        let bad = |p: &Path, e: reqwest::Error| WatchdogError::Tls {
+            file: p.to_owned(),
+            why: e.to_string(),
+        };
+        let ca = reqwest::Certificate::from_pem(&read(&tls.ca)?).map_err(|e| bad(&tls.ca, e))?;
+        let mut pem = read(&tls.operator.cert)?;
+        pem.extend(read(&tls.operator.key)?);
+        let id = reqwest::Identity::from_pem(&pem).map_err(|e| bad(&tls.operator.cert, e))?;
+        b = b.add_root_certificate(ca).identity(id);
+    }
+    b.build().map_err(|e| WatchdogError::Tls {
+        file: m.dir.clone(),
+        why: e.to_string(),
+    })
+}
+
 impl Watchdogs {
     /// Starts every site's watchdog with `natsdr run` and waits until all are ready; `env` adds
     /// variables (e.g. faster `NATSDR_TIMING__*` settings for a demo).
@@ -126,7 +161,12 @@ impl Watchdogs {
             apis: m
                 .watchdogs
                 .iter()
-                .map(|w| (Dog::Site(w.site), format!("http://{}", w.api_listen)))
+                .map(|w| {
+                    (
+                        Dog::Site(w.site),
+                        format!("{}://{}", m.api_scheme(), w.api_listen),
+                    )
+                })
                 .collect(),
             configs: m
                 .watchdogs
@@ -134,10 +174,7 @@ impl Watchdogs {
                 .map(|w| (w.site, w.config.clone()))
                 .collect(),
             token,
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .expect("client builds"),
+            http: operator_client(m)?,
         };
         w.spawn(Site::Us.into(), &[])?;
         w.spawn(Site::Eu.into(), &[])?;
@@ -181,7 +218,12 @@ impl Watchdogs {
             .map_err(|e| WatchdogError::Port(dog, e))?
             .port();
         let listen = format!("127.0.0.1:{port}");
-        self.apis.insert(dog, format!("http://{listen}"));
+        let scheme = if self.apis.values().any(|u| u.starts_with("https://")) {
+            "https"
+        } else {
+            "http"
+        };
+        self.apis.insert(dog, format!("{scheme}://{listen}"));
         let id = format!("natsdr-lab-{dog}");
         self.spawn(
             dog,
