@@ -598,42 +598,21 @@ async fn unknown_routes_and_methods_answer_json_errors() {
     }
 }
 
-/// A CA that signs server and client certificates for the TLS tests, written as PEM files.
-struct Ca {
-    issuer: rcgen::CertifiedIssuer<'static, rcgen::KeyPair>,
-}
+/// The lab's certificate authority, with the unwraps a test wants.
+struct Ca(natsdr_lab::testkit::pki::Ca);
 
 impl Ca {
     fn new(name: &str) -> Self {
-        let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-        p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-        p.distinguished_name
-            .push(rcgen::DnType::CommonName, name.to_owned());
-        let key = rcgen::KeyPair::generate().unwrap();
-        Self {
-            issuer: rcgen::CertifiedIssuer::self_signed(p, key).unwrap(),
-        }
+        Self(natsdr_lab::testkit::pki::Ca::new(name).unwrap())
     }
 
     /// Writes `NAME.crt` and `NAME.key`, a leaf for 127.0.0.1 and localhost, signed by this CA.
     fn leaf(&self, dir: &std::path::Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
-        let p = rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-            .unwrap();
-        let key = rcgen::KeyPair::generate().unwrap();
-        let cert = p.signed_by(&key, &self.issuer).unwrap();
-        let (c, k) = (
-            dir.join(format!("{name}.crt")),
-            dir.join(format!("{name}.key")),
-        );
-        std::fs::write(&c, cert.pem()).unwrap();
-        std::fs::write(&k, key.serialize_pem()).unwrap();
-        (c, k)
+        self.0.leaf(dir, name).unwrap()
     }
 
     fn write(&self, dir: &std::path::Path, name: &str) -> std::path::PathBuf {
-        let p = dir.join(format!("{name}.crt"));
-        std::fs::write(&p, self.issuer.pem()).unwrap();
-        p
+        self.0.write(dir, name).unwrap()
     }
 }
 
