@@ -1085,6 +1085,18 @@ fn mirror(i: usize, m: &RawMirror, names: &[&Region], streams: &ByName<'_>) -> R
     let name = stream_name(&k("name"), &m.name)?;
     let region = in_regions(&k("region"), &m.region, names)?;
     let source = stream_name(&k("source"), &m.source)?;
+    // A KV bucket is its stream's name: a mirror of KV_<bucket> under another name would be
+    // another, empty bucket to every KV client after a promotion.
+    if let Some(bucket) = source.as_str().strip_prefix("KV_")
+        && name != source
+    {
+        return Err(ConfigError::invalid(
+            k("name"),
+            format!(
+                "{name} mirrors KV bucket {bucket:?}: a KV mirror must carry the bucket's name ({source}), or KV clients read an empty bucket after a promotion"
+            ),
+        ));
+    }
     // NB: a mirror may carry its source's name: the regions are separate JetStream domains, and
     // clients that bind consumers by stream name keep working after a promotion (lint says so).
     let same_name = streams.get(&source).map_or(&[][..], Vec::as_slice);
