@@ -1,6 +1,6 @@
 //! Operator commands: pause/resume, acknowledge holds, force or plan a move.
 use super::action::Action;
-use super::decide::Decision;
+use super::decision::Decision;
 use super::event::{Command, CommandKind};
 use super::instant::Instant;
 use super::moves::{self, Kind};

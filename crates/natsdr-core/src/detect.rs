@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::action::Action;
-use super::decide::Decision;
+use super::decision::Decision;
 use super::instant::Instant;
 use super::moves::{self, Kind};
 use super::observation::{Health, Observation};

@@ -3,7 +3,7 @@
 //! timeout sends it again; a failure past `max_attempts` asks an operator. A failback wraps a
 //! switchover: capture the tail, reseed, wait, (switchover), restore the home mirrors.
 use super::action::Action;
-use super::decide::Decision;
+use super::decision::Decision;
 use super::event::{CaptureResult, ClaimResult, Event, FenceResult, StepResult};
 use super::instant::Instant;
 use super::observation::{Health, Observation};
@@ -178,7 +178,8 @@ fn lease_expired(state: &State, m: &Move, now: Instant, policy: &Policy) -> bool
 /// out, and its watchdog guarded it (so it fenced itself), or an operator's break-glass vouched
 /// for it. A primary whose watchdog was stopped or dead while it kept serving fences nothing.
 fn counts_fenced(state: &State, m: &Move, now: Instant, policy: &Policy) -> bool {
-    lease_expired(state, m, now, policy) && (m.waive_guard || state.guarded(&m.from, policy))
+    lease_expired(state, m, now, policy)
+        && (m.waive_guard || world::guarded(state, &m.from, policy))
 }
 
 fn advance(
@@ -555,7 +556,7 @@ pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Po
                     // Not a failure yet: send it again after the step timeout (it may become
                     // reachable, or the lease expire); `max_attempts` bounds the wait.
                     if m.attempts >= policy.params().max_attempts {
-                        let error = if state.guarded(&m.from, policy) || m.waive_guard {
+                        let error = if world::guarded(state, &m.from, policy) || m.waive_guard {
                             "old primary not fenced and not confirmed down long enough".to_owned()
                         } else {
                             "old primary not fenced, and its watchdog does not guard it: fence it \

@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::{CommandKind, TailCount};
+use super::event::CommandKind;
 use super::instant::Instant;
+use super::lag::LagEvidence;
 use super::ownership::Ownership;
-use super::rpo::LagEvidence;
 use super::state::{BlockCause, Evidence, Need, Step};
+use super::tail::TailCount;
 use crate::model::{Epoch, Region};
 
 /// The reason attached to every decision.

@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::TailCount;
 use super::instant::{Instant, WallTime};
+use super::lag::LagEvidence;
 use super::observation::{Health, StreamView};
 use super::ownership::Ownership;
-use super::rpo::LagEvidence;
+use super::tail::TailCount;
 use crate::model::{Epoch, Region, StreamName};
 
 /// The state `decide` folds events into. The driver owns the only copy; the API shows snapshots.
@@ -102,12 +102,6 @@ impl State {
     /// The epoch this watchdog knows, if any.
     pub fn epoch(&self) -> Option<Epoch> {
         self.known.as_ref().map(|o| o.epoch)
-    }
-
-    /// Whether `region`'s watchdog guarded it when it was last seen serving (see
-    /// [`world::guarded`](super::world::guarded)).
-    pub fn guarded(&self, region: &Region, policy: &super::policy::Policy) -> bool {
-        super::world::guarded(self, region, policy)
     }
 
     /// This watchdog's word on guarding its own region, for its peers: a primary-region
