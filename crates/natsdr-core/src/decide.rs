@@ -160,20 +160,10 @@ fn observe(state: &State, obs: &Observation, now: Instant, policy: &Policy) -> D
             next.phase = Phase::Starting;
             Decision::quiet(next, Reason::TiltOver)
         }
-        (Mode::Active, None) => match &next.phase {
-            Phase::FailingOver(_) | Phase::SwitchingOver(_) | Phase::FailingBack(_) => {
-                moves::on_observation(next, obs, now, policy)
-            }
-            Phase::Starting
-            | Phase::Healthy
-            | Phase::Degraded
-            | Phase::Suspect { .. }
-            | Phase::Isolated { .. }
-            | Phase::FailedOver { .. }
-            | Phase::StoodDown { .. }
-            | Phase::Blocked { .. }
-            | Phase::SelfFenced { .. } => detect::on_observation(state, next, obs, now, policy),
-        },
+        (Mode::Active, None) if next.phase.moving().is_some() => {
+            moves::on_observation(next, obs, now, policy)
+        }
+        (Mode::Active, None) => detect::on_observation(state, next, obs, now, policy),
     }
 }
 

@@ -5,12 +5,12 @@ use std::time::Duration;
 use super::action::Action;
 use super::decision::Decision;
 use super::instant::Instant;
-use super::moves::{self, Kind};
+use super::moves;
 use super::observation::{Health, Observation};
 use super::ownership::Ownership;
 use super::policy::{Policy, Role, TwoSite};
 use super::reason::Reason;
-use super::state::{BlockCause, Evidence, Move, Need, Phase, State, Step};
+use super::state::{BlockCause, Evidence, Kind, Move, Need, Phase, State, Step};
 use super::{rpo, world};
 
 /// Handles a probe round in every phase but `FailingOver`/`SwitchingOver` (mode is `Active`).
@@ -48,25 +48,15 @@ fn unknown_owner(next: State, obs: &Observation, now: Instant, policy: &Policy) 
         epoch: crate::model::Epoch::default(),
     };
     let d = lease(next, obs, &unknown, now, policy);
-    match d.next.phase {
-        Phase::SelfFenced { .. } => d,
-        Phase::Starting
-        | Phase::Healthy
-        | Phase::Degraded
-        | Phase::Suspect { .. }
-        | Phase::Isolated { .. }
-        | Phase::FailingOver(_)
-        | Phase::SwitchingOver(_)
-        | Phase::FailingBack(_)
-        | Phase::FailedOver { .. }
-        | Phase::StoodDown { .. }
-        | Phase::Blocked { .. } => Decision {
-            next: State {
-                phase: Phase::Starting,
-                ..d.next
-            },
-            ..d
+    if matches!(d.next.phase, Phase::SelfFenced { .. }) {
+        return d;
+    }
+    Decision {
+        next: State {
+            phase: Phase::Starting,
+            ..d.next
         },
+        ..d
     }
 }
 
@@ -503,21 +493,10 @@ fn resume(
     policy: &Policy,
     reason: Reason,
 ) -> Decision {
-    let m = Move {
-        from: policy.other(&owner.region).clone(),
-        to: owner.region.clone(),
-        epoch: owner.epoch,
-        step,
-        step_since: now,
-        attempts: 0,
-        inflight: false,
-        // NB: when this watchdog restarted we cannot know since when the old primary lost its
-        // majority: the fence step measures it afresh from the next rounds.
-        down_since: None,
-        break_glass: false,
-        waive_guard: false,
-        forced: false,
-    };
+    // NB: when this watchdog restarted we cannot know since when the old primary lost its
+    // majority: the fence step measures it afresh from the next rounds (`down_since` is `None`).
+    let from = policy.other(&owner.region).clone();
+    let m = Move::start(from, owner.region.clone(), owner.epoch, step, now);
     moves::enter(next, Kind::Failover, m, now, policy, reason)
 }
 
@@ -574,30 +553,17 @@ fn standby_side(
     let window = p.flap_window;
     next.down_edges.retain(|t| now.since(*t) <= window);
     let downs = u32::try_from(next.down_edges.len()).unwrap_or(u32::MAX);
-    match &next.phase {
-        Phase::Blocked {
-            cause:
-                cause @ (BlockCause::Flapping { .. }
-                | BlockCause::NeedsOperator {
-                    need: Need::StepFailed { .. },
-                }),
-            ..
-        } => {
-            let cause = cause.clone();
-            return Decision::quiet(next, Reason::Blocked { cause });
-        }
-        Phase::Starting
-        | Phase::Healthy
-        | Phase::Degraded
-        | Phase::Suspect { .. }
-        | Phase::Isolated { .. }
-        | Phase::FailingOver(_)
-        | Phase::SwitchingOver(_)
-        | Phase::FailingBack(_)
-        | Phase::FailedOver { .. }
-        | Phase::StoodDown { .. }
-        | Phase::Blocked { .. }
-        | Phase::SelfFenced { .. } => {}
+    if let Phase::Blocked {
+        cause:
+            cause @ (BlockCause::Flapping { .. }
+            | BlockCause::NeedsOperator {
+                need: Need::StepFailed { .. },
+            }),
+        ..
+    } = &next.phase
+    {
+        let cause = cause.clone();
+        return Decision::quiet(next, Reason::Blocked { cause });
     }
     if downs > p.flap_max {
         let cause = BlockCause::Flapping { downs, window };
@@ -662,20 +628,10 @@ fn standby_side(
         rpo.breach()
     };
     if let Some(cause) = gate {
+        // The same hold keeps its start; a new one starts now.
         let since = match &next.phase {
             Phase::Blocked { cause: c, since } if *c == cause => *since,
-            Phase::Starting
-            | Phase::Healthy
-            | Phase::Degraded
-            | Phase::Suspect { .. }
-            | Phase::Isolated { .. }
-            | Phase::FailingOver(_)
-            | Phase::SwitchingOver(_)
-            | Phase::FailingBack(_)
-            | Phase::FailedOver { .. }
-            | Phase::StoodDown { .. }
-            | Phase::Blocked { .. }
-            | Phase::SelfFenced { .. } => now,
+            _ => now,
         };
         next.phase = Phase::Blocked {
             cause: cause.clone(),
@@ -684,17 +640,14 @@ fn standby_side(
         return Decision::quiet(next, Reason::Blocked { cause });
     }
     let m = Move {
-        from: owner.region.clone(),
-        to: p.me.clone(),
-        epoch: owner.epoch.next(),
-        step: Step::ClaimEpoch,
-        step_since: now,
-        attempts: 0,
-        inflight: false,
         down_since: Some(since),
-        break_glass: false,
-        waive_guard: false,
-        forced: false,
+        ..Move::start(
+            owner.region.clone(),
+            p.me.clone(),
+            owner.epoch.next(),
+            Step::ClaimEpoch,
+            now,
+        )
     };
     let reason = Reason::PrimaryDown {
         region: owner.region.clone(),
@@ -721,20 +674,7 @@ fn assess(
     let region = &owner.region;
     let evidence: Evidence = world::evidence(obs, region, policy.other(region), policy);
     if world::votes_confirm(&evidence, policy) {
-        let counted = match prev.phase {
-            Phase::Suspect { since, .. } => since,
-            Phase::Blocked { since, .. } => since,
-            Phase::Starting
-            | Phase::Healthy
-            | Phase::Degraded
-            | Phase::Isolated { .. }
-            | Phase::FailingOver(_)
-            | Phase::SwitchingOver(_)
-            | Phase::FailingBack(_)
-            | Phase::FailedOver { .. }
-            | Phase::StoodDown { .. }
-            | Phase::SelfFenced { .. } => now,
-        };
+        let counted = prev.phase.held_down_since().unwrap_or(now);
         // The outage is dated from the last sighting of the region serving, not from the round
         // that confirmed it: votes need a probe timeout and a report fetch to arrive, and that
         // latency would otherwise add straight to the RTO. Never from before the last sighting

@@ -10,49 +10,9 @@ use super::observation::{Health, Observation};
 use super::ownership::Ownership;
 use super::policy::Policy;
 use super::reason::{FenceHow, Reason};
-use super::state::{BlockCause, Move, Need, Phase, State, Step};
+use super::state::{BlockCause, Kind, Move, Need, Phase, State, Step};
 use super::world;
 use crate::model::Epoch;
-
-/// Which kind of move: they share steps but not every rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
-    /// Forced by an outage (or an operator's `Failover`): bounded loss, fence may be "as good as".
-    Failover,
-    /// Planned by an operator: a true fence and lag zero before promoting, no loss.
-    Switchover,
-    /// An operator's move back to the home primary: a switchover between tail capture and
-    /// reseed before, and restoring the home mirrors after.
-    Failback,
-}
-
-impl Kind {
-    fn wrap(self, m: Move) -> Phase {
-        match self {
-            Kind::Failover => Phase::FailingOver(m),
-            Kind::Switchover => Phase::SwitchingOver(m),
-            Kind::Failback => Phase::FailingBack(m),
-        }
-    }
-
-    /// The move in `phase`, with its kind; `None` outside a move.
-    pub(super) fn of(phase: &Phase) -> Option<(Kind, &Move)> {
-        match phase {
-            Phase::FailingOver(m) => Some((Kind::Failover, m)),
-            Phase::SwitchingOver(m) => Some((Kind::Switchover, m)),
-            Phase::FailingBack(m) => Some((Kind::Failback, m)),
-            Phase::Starting
-            | Phase::Healthy
-            | Phase::Degraded
-            | Phase::Suspect { .. }
-            | Phase::Isolated { .. }
-            | Phase::FailedOver { .. }
-            | Phase::StoodDown { .. }
-            | Phase::Blocked { .. }
-            | Phase::SelfFenced { .. } => None,
-        }
-    }
-}
 
 /// The epoch before `e`: the one a move's claim replaces.
 fn prev(e: Epoch) -> Epoch {
@@ -237,7 +197,7 @@ pub(super) fn on_observation(
     now: Instant,
     policy: &Policy,
 ) -> Decision {
-    let Some((kind, m)) = Kind::of(&next.phase).map(|(k, m)| (k, m.clone())) else {
+    let Some((kind, m)) = next.phase.moving().map(|(k, m)| (k, m.clone())) else {
         return Decision::quiet(next, Reason::StaleOutcome);
     };
     let p = policy.params();
@@ -444,7 +404,7 @@ fn raise_known(next: &mut State, seen: &Ownership) {
 /// (a late answer to an earlier attempt) and change nothing.
 pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Policy) -> Decision {
     let mut next = state.clone();
-    let Some((kind, mut m)) = Kind::of(&state.phase).map(|(k, m)| (k, m.clone())) else {
+    let Some((kind, mut m)) = state.phase.moving().map(|(k, m)| (k, m.clone())) else {
         // Repair and self-fences live outside moves: one that did not land is sent again by the
         // next round instead of waiting out the step timeout.
         if let Event::Fenced {

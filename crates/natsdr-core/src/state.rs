@@ -231,6 +231,26 @@ pub struct Move {
     pub forced: bool,
 }
 
+impl Move {
+    /// A move from `from` to `to` at `epoch`, starting at `step` now: nothing sent yet, no
+    /// outage dated, no operator's waiver. Callers set what their start knows more.
+    pub(crate) fn start(from: Region, to: Region, epoch: Epoch, step: Step, now: Instant) -> Self {
+        Move {
+            from,
+            to,
+            epoch,
+            step,
+            step_since: now,
+            attempts: 0,
+            inflight: false,
+            down_since: None,
+            break_glass: false,
+            waive_guard: false,
+            forced: false,
+        }
+    }
+}
+
 /// The steps of a move, in order. A failover skips `WaitLagZero`; a rolled-back switchover ends
 /// with the two `RollBack` steps. A failback starts with `CaptureTail`, `Reseed` and
 /// `WaitReseeded`, then goes through a switchover's steps, and ends with `RestoreMirrors`.
@@ -377,6 +397,57 @@ impl Phase {
             Phase::StoodDown { .. } => PhaseName::StoodDown,
             Phase::Blocked { .. } => PhaseName::Blocked,
             Phase::SelfFenced { .. } => PhaseName::SelfFenced,
+        }
+    }
+
+    /// Since when this watchdog has held the active region down (`Suspect`, or `Blocked` after
+    /// the confirmation); `None` in any other phase.
+    pub(crate) fn held_down_since(&self) -> Option<Instant> {
+        match self {
+            Phase::Suspect { since, .. } | Phase::Blocked { since, .. } => Some(*since),
+            _ => None,
+        }
+    }
+
+    /// The move under way and its kind; `None` outside a move. The one place that says which
+    /// phases are moves: everything else asks here rather than listing phases again.
+    pub(crate) fn moving(&self) -> Option<(Kind, &Move)> {
+        match self {
+            Phase::FailingOver(m) => Some((Kind::Failover, m)),
+            Phase::SwitchingOver(m) => Some((Kind::Switchover, m)),
+            Phase::FailingBack(m) => Some((Kind::Failback, m)),
+            Phase::Starting
+            | Phase::Healthy
+            | Phase::Degraded
+            | Phase::Suspect { .. }
+            | Phase::Isolated { .. }
+            | Phase::FailedOver { .. }
+            | Phase::StoodDown { .. }
+            | Phase::Blocked { .. }
+            | Phase::SelfFenced { .. } => None,
+        }
+    }
+}
+
+/// Which kind of move: they share steps but not every rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Forced by an outage (or an operator's `Failover`): bounded loss, fence may be "as good as".
+    Failover,
+    /// Planned by an operator: a true fence and lag zero before promoting, no loss.
+    Switchover,
+    /// An operator's move back to the home primary: a switchover between tail capture and
+    /// reseed before, and restoring the home mirrors after.
+    Failback,
+}
+
+impl Kind {
+    /// The phase of a move of this kind.
+    pub(crate) fn wrap(self, m: Move) -> Phase {
+        match self {
+            Kind::Failover => Phase::FailingOver(m),
+            Kind::Switchover => Phase::SwitchingOver(m),
+            Kind::Failback => Phase::FailingBack(m),
         }
     }
 }
