@@ -12,7 +12,7 @@ use super::policy::Policy;
 use super::reason::{FenceHow, Reason};
 use super::state::{BlockCause, Kind, Move, Need, Phase, State, Step};
 use super::world;
-use crate::model::Epoch;
+use crate::model::{Epoch, Region};
 
 /// The epoch before `e`: the one a move's claim replaces.
 fn prev(e: Epoch) -> Epoch {
@@ -403,295 +403,359 @@ fn raise_known(next: &mut State, seen: &Ownership) {
 /// The outcome of an action. Outcomes that do not match the current step and epoch are stale
 /// (a late answer to an earlier attempt) and change nothing.
 pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Policy) -> Decision {
-    let mut next = state.clone();
-    let Some((kind, mut m)) = state.phase.moving().map(|(k, m)| (k, m.clone())) else {
-        // Repair and self-fences live outside moves: one that did not land is sent again by the
-        // next round instead of waiting out the step timeout.
-        if let Event::Fenced {
-            result: FenceResult::NoQuorum | FenceResult::Unreachable | FenceResult::Failed { .. },
-            ..
-        } = event
-        {
-            next.repair_sent = None;
-        }
-        return Decision::quiet(next, Reason::StaleOutcome);
+    let Some((kind, m)) = state.phase.moving().map(|(k, m)| (k, m.clone())) else {
+        return outside_move(state, event);
     };
-    let stale = || Decision::quiet(state.clone(), Reason::StaleOutcome);
+    let o = Outcome {
+        state,
+        kind,
+        m,
+        now,
+        policy,
+    };
     match event {
-        Event::Claimed { claim, result } => {
-            let expected = match m.step {
-                Step::ClaimEpoch => Ownership {
-                    region: m.to.clone(),
-                    epoch: m.epoch,
-                },
-                Step::RollBackClaim => Ownership {
-                    region: m.from.clone(),
-                    epoch: m.epoch,
-                },
-                Step::Fence
-                | Step::WaitLagZero
-                | Step::Promote
-                | Step::SwapDns
-                | Step::Verify
-                | Step::RollBackUnfence
-                | Step::CaptureTail
-                | Step::Reseed
-                | Step::WaitReseeded
-                | Step::RestoreMirrors => {
-                    return stale();
-                }
-            };
-            if *claim != expected {
-                return stale();
-            }
-            match result {
-                ClaimResult::Won => {
-                    raise_known(&mut next, claim);
-                    let step = if m.step == Step::ClaimEpoch {
-                        Step::Fence
-                    } else {
-                        Step::RollBackUnfence
-                    };
-                    advance(
-                        next,
-                        kind,
-                        m,
-                        step,
-                        now,
-                        policy,
-                        Reason::ClaimWon {
-                            ownership: claim.clone(),
-                        },
-                    )
-                }
-                ClaimResult::Lost { seen } => {
-                    raise_known(&mut next, seen);
-                    if m.step == Step::RollBackClaim {
-                        return blocked(next, m.step, format!("the arbiter holds {seen}"), now);
-                    }
-                    next.phase = Phase::StoodDown {
-                        winner: seen.clone(),
-                        since: now,
-                    };
-                    Decision::quiet(next, Reason::ClaimLost { seen: seen.clone() })
-                }
-                ClaimResult::Failed { retryable, error } => {
-                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
-                }
-            }
-        }
+        Event::Claimed { claim, result } => o.claimed(claim, result),
         Event::Fenced {
             region,
             epoch,
             result,
-        } => {
-            if m.step != Step::Fence || *region != m.from || *epoch != m.epoch {
-                return stale();
-            }
-            let after = match kind {
-                Kind::Failover => Step::Promote,
-                Kind::Switchover | Kind::Failback => Step::WaitLagZero,
-            };
-            let done = |how| Reason::FenceDone {
-                region: region.clone(),
-                how,
-            };
-            match (result, kind) {
-                (FenceResult::Fenced, Kind::Failover | Kind::Switchover | Kind::Failback) => {
-                    advance(next, kind, m, after, now, policy, done(FenceHow::Fenced))
-                }
-                // A region without quorum takes no writes now, but may regain it at any moment,
-                // unfenced. Like an unreachable one, it counts as fenced only once its own
-                // watchdog's lease has surely run out (it then fences itself on recovery), even
-                // when an operator forced the failover: break-glass waives the RPO, never this.
-                (FenceResult::NoQuorum | FenceResult::Unreachable, Kind::Failover) => {
-                    if counts_fenced(state, &m, now, policy) {
-                        let how = if *result == FenceResult::NoQuorum {
-                            FenceHow::NoQuorum
-                        } else {
-                            FenceHow::LeaseExpired
-                        };
-                        return advance(next, kind, m, after, now, policy, done(how));
-                    }
-                    // Not a failure yet: send it again after the step timeout (it may become
-                    // reachable, or the lease expire); `max_attempts` bounds the wait.
-                    if m.attempts >= policy.params().max_attempts {
-                        let error = if world::guarded(state, &m.from, policy) || m.waive_guard {
-                            "old primary not fenced and not confirmed down long enough".to_owned()
-                        } else {
-                            "old primary not fenced, and its watchdog does not guard it: fence it \
-                             by hand (or restore its watchdog), then fail over with allow_data_loss"
-                                .to_owned()
-                        };
-                        return blocked(next, m.step, error, now);
-                    }
-                    m.step_since = now;
-                    let seen = state.seen_serving.get(&m.from).copied();
-                    let remaining = m
-                        .down_since
-                        .map(|t| seen.map_or(t, |s| t.max(s)) + policy.lease_expiry())
-                        .map_or(policy.lease_expiry(), |e| e.since(now));
-                    next.phase = kind.wrap(m);
-                    Decision::quiet(
-                        next,
-                        Reason::FenceWaitingForLease {
-                            region: region.clone(),
-                            remaining,
-                        },
-                    )
-                }
-                (
-                    FenceResult::NoQuorum | FenceResult::Unreachable,
-                    Kind::Switchover | Kind::Failback,
-                ) => {
-                    let error =
-                        "a planned switchover needs a reachable primary with quorum".to_owned();
-                    retry_or_block(next, kind, m, true, error, now, policy)
-                }
-                (
-                    FenceResult::Failed { retryable, error },
-                    Kind::Failover | Kind::Switchover | Kind::Failback,
-                ) => retry_or_block(next, kind, m, *retryable, error.clone(), now, policy),
-            }
-        }
+        } => o.fenced(region, *epoch, result),
         Event::Promoted {
             region,
             epoch,
             result,
-        } => {
-            if m.step != Step::Promote || *region != m.to || *epoch != m.epoch {
-                return stale();
-            }
-            match result {
-                StepResult::Done => {
-                    let reason = Reason::PromotedMirrors {
-                        region: region.clone(),
-                        epoch: *epoch,
-                    };
-                    advance(next, kind, m, Step::SwapDns, now, policy, reason)
-                }
-                StepResult::Failed { retryable, error } => {
-                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
-                }
-            }
-        }
-        Event::DnsSwapped { epoch, result } => {
-            if m.step != Step::SwapDns || *epoch != m.epoch {
-                return stale();
-            }
-            match result {
-                StepResult::Done => {
-                    let reason = Reason::DnsSwapped { to: m.to.clone() };
-                    advance(next, kind, m, Step::Verify, now, policy, reason)
-                }
-                StepResult::Failed { retryable, error } => {
-                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
-                }
-            }
-        }
+        } => o.promoted(region, *epoch, result),
+        Event::DnsSwapped { epoch, result } => o.dns_swapped(*epoch, result),
         Event::Unfenced {
             region,
             epoch,
             result,
-        } => {
-            if m.step != Step::RollBackUnfence || *region != m.from || *epoch != m.epoch {
-                return stale();
-            }
-            match result {
-                StepResult::Done => {
-                    next.phase = Phase::Healthy;
-                    let ownership = Ownership {
-                        region: m.from.clone(),
-                        epoch: m.epoch,
-                    };
-                    Decision::quiet(next, Reason::SwitchoverRolledBack { ownership })
-                }
-                StepResult::Failed { retryable, error } => {
-                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
-                }
-            }
-        }
+        } => o.unfenced(region, *epoch, result),
         Event::TailCaptured {
             region,
             epoch,
             result,
-        } => {
-            if m.step != Step::CaptureTail || *region != m.to || *epoch != prev(m.epoch) {
-                return stale();
-            }
-            match result {
-                CaptureResult::Done { tail } => {
-                    next.tail = tail.clone();
-                    let reason = Reason::TailCaptured {
-                        region: region.clone(),
-                        tail: tail.clone(),
-                    };
-                    advance(next, kind, m, Step::Reseed, now, policy, reason)
-                }
-                CaptureResult::Failed { retryable, error } => {
-                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
-                }
-            }
-        }
+        } => o.tail_captured(region, *epoch, result),
         Event::Reseeded {
             region,
             epoch,
             result,
-        } => {
-            // Reseeding the old primary carries the current owner's epoch; restoring the home
-            // mirrors, after the switch back, the new one.
-            let expected = match m.step {
-                Step::Reseed => (&m.to, prev(m.epoch)),
-                Step::RestoreMirrors => (&m.from, m.epoch),
-                Step::ClaimEpoch
-                | Step::Fence
-                | Step::WaitLagZero
-                | Step::Promote
-                | Step::SwapDns
-                | Step::Verify
-                | Step::RollBackClaim
-                | Step::RollBackUnfence
-                | Step::CaptureTail
-                | Step::WaitReseeded => return stale(),
-            };
-            if expected != (region, *epoch) {
-                return stale();
-            }
-            match result {
-                StepResult::Done if m.step == Step::RestoreMirrors => {
-                    let claim = Ownership {
-                        region: m.to.clone(),
-                        epoch: m.epoch,
-                    };
-                    complete(next, kind, claim)
-                }
-                StepResult::Done => {
-                    let reason = Reason::Reseeded {
-                        region: region.clone(),
-                    };
-                    advance(next, kind, m, Step::WaitReseeded, now, policy, reason)
-                }
-                StepResult::Failed { retryable, error } => {
-                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
-                }
-            }
+        } => o.reseeded(region, *epoch, result),
+        Event::Working { action } => o.working(action),
+        Event::Observed(_) | Event::Command(_) => o.stale(),
+    }
+}
+
+/// An outcome outside a move. Repair and self-fences live there: one that did not land is sent
+/// again by the next round instead of waiting out the step timeout.
+fn outside_move(state: &State, event: &Event) -> Decision {
+    let mut next = state.clone();
+    if let Event::Fenced {
+        result: FenceResult::NoQuorum | FenceResult::Unreachable | FenceResult::Failed { .. },
+        ..
+    } = event
+    {
+        next.repair_sent = None;
+    }
+    Decision::quiet(next, Reason::StaleOutcome)
+}
+
+/// An outcome arriving during a move: the state before it, and the move with its kind.
+struct Outcome<'a> {
+    state: &'a State,
+    kind: Kind,
+    m: Move,
+    now: Instant,
+    policy: &'a Policy,
+}
+
+impl Outcome<'_> {
+    /// Late or duplicate: nothing changes.
+    fn stale(&self) -> Decision {
+        Decision::quiet(self.state.clone(), Reason::StaleOutcome)
+    }
+
+    fn advance(self, next: State, step: Step, reason: Reason) -> Decision {
+        advance(next, self.kind, self.m, step, self.now, self.policy, reason)
+    }
+
+    fn failed(self, next: State, retryable: bool, error: &str) -> Decision {
+        let (kind, m, now, policy) = (self.kind, self.m, self.now, self.policy);
+        retry_or_block(next, kind, m, retryable, error.to_owned(), now, policy)
+    }
+
+    /// A plain step's result: done goes on by `done`, a failure is retried or blocks.
+    fn step_result(
+        self,
+        result: &StepResult,
+        done: impl FnOnce(Self, State) -> Decision,
+    ) -> Decision {
+        let next = self.state.clone();
+        match result {
+            StepResult::Done => done(self, next),
+            StepResult::Failed { retryable, error } => self.failed(next, *retryable, error),
         }
-        Event::Working { action } => {
-            // A sign of life from the executor of the current attempt: the step is not overdue.
-            // Only for an action that is out; a late heartbeat from an attempt whose outcome
-            // already came changes nothing.
-            let current = step_action(&m, state, policy);
-            if !m.inflight || !current.is_some_and(|c| c.same_work(action)) {
-                return stale();
+    }
+
+    /// The arbiter's answer to the claim, or to the claim back of a rolled-back switchover.
+    fn claimed(self, claim: &Ownership, result: &ClaimResult) -> Decision {
+        let m = &self.m;
+        let expected = match m.step {
+            Step::ClaimEpoch => Ownership {
+                region: m.to.clone(),
+                epoch: m.epoch,
+            },
+            Step::RollBackClaim => Ownership {
+                region: m.from.clone(),
+                epoch: m.epoch,
+            },
+            Step::Fence
+            | Step::WaitLagZero
+            | Step::Promote
+            | Step::SwapDns
+            | Step::Verify
+            | Step::RollBackUnfence
+            | Step::CaptureTail
+            | Step::Reseed
+            | Step::WaitReseeded
+            | Step::RestoreMirrors => {
+                return self.stale();
             }
-            m.step_since = now;
-            let reason = Reason::StepWorking {
-                step: m.step,
-                attempt: m.attempts,
-            };
-            next.phase = kind.wrap(m);
-            Decision::quiet(next, reason)
+        };
+        if *claim != expected {
+            return self.stale();
         }
-        Event::Observed(_) | Event::Command(_) => stale(),
+        let mut next = self.state.clone();
+        match result {
+            ClaimResult::Won => {
+                raise_known(&mut next, claim);
+                let step = if m.step == Step::ClaimEpoch {
+                    Step::Fence
+                } else {
+                    Step::RollBackUnfence
+                };
+                let reason = Reason::ClaimWon {
+                    ownership: claim.clone(),
+                };
+                self.advance(next, step, reason)
+            }
+            ClaimResult::Lost { seen } => {
+                raise_known(&mut next, seen);
+                if m.step == Step::RollBackClaim {
+                    return blocked(next, m.step, format!("the arbiter holds {seen}"), self.now);
+                }
+                next.phase = Phase::StoodDown {
+                    winner: seen.clone(),
+                    since: self.now,
+                };
+                Decision::quiet(next, Reason::ClaimLost { seen: seen.clone() })
+            }
+            ClaimResult::Failed { retryable, error } => self.failed(next, *retryable, error),
+        }
+    }
+
+    /// The fence of the old primary. A failover may count an unreachable or quorum-less one
+    /// fenced once its lease has surely run out; a switchover or failback needs a true fence.
+    fn fenced(self, region: &Region, epoch: Epoch, result: &FenceResult) -> Decision {
+        if self.m.step != Step::Fence || *region != self.m.from || epoch != self.m.epoch {
+            return self.stale();
+        }
+        let after = match self.kind {
+            Kind::Failover => Step::Promote,
+            Kind::Switchover | Kind::Failback => Step::WaitLagZero,
+        };
+        let done = |how| Reason::FenceDone {
+            region: region.clone(),
+            how,
+        };
+        let next = self.state.clone();
+        match (result, self.kind) {
+            (FenceResult::Fenced, Kind::Failover | Kind::Switchover | Kind::Failback) => {
+                self.advance(next, after, done(FenceHow::Fenced))
+            }
+            // A region without quorum takes no writes now, but may regain it at any moment,
+            // unfenced. Like an unreachable one, it counts as fenced only once its own
+            // watchdog's lease has surely run out (it then fences itself on recovery), even
+            // when an operator forced the failover: break-glass waives the RPO, never this.
+            (FenceResult::NoQuorum | FenceResult::Unreachable, Kind::Failover) => {
+                if counts_fenced(self.state, &self.m, self.now, self.policy) {
+                    let how = if *result == FenceResult::NoQuorum {
+                        FenceHow::NoQuorum
+                    } else {
+                        FenceHow::LeaseExpired
+                    };
+                    return self.advance(next, after, done(how));
+                }
+                self.fence_waits_for_lease(next, region)
+            }
+            (
+                FenceResult::NoQuorum | FenceResult::Unreachable,
+                Kind::Switchover | Kind::Failback,
+            ) => {
+                let error = "a planned switchover needs a reachable primary with quorum";
+                self.failed(next, true, error)
+            }
+            (
+                FenceResult::Failed { retryable, error },
+                Kind::Failover | Kind::Switchover | Kind::Failback,
+            ) => self.failed(next, *retryable, error),
+        }
+    }
+
+    /// An old primary not (yet) counted fenced: not a failure yet; the fence is sent again after
+    /// the step timeout (it may become reachable, or the lease expire), `max_attempts` bounding
+    /// the wait.
+    fn fence_waits_for_lease(self, next: State, region: &Region) -> Decision {
+        let Outcome {
+            state,
+            kind,
+            mut m,
+            now,
+            policy,
+        } = self;
+        if m.attempts >= policy.params().max_attempts {
+            let error = if world::guarded(state, &m.from, policy) || m.waive_guard {
+                "old primary not fenced and not confirmed down long enough".to_owned()
+            } else {
+                "old primary not fenced, and its watchdog does not guard it: fence it \
+                 by hand (or restore its watchdog), then fail over with allow_data_loss"
+                    .to_owned()
+            };
+            return blocked(next, m.step, error, now);
+        }
+        m.step_since = now;
+        let seen = state.seen_serving.get(&m.from).copied();
+        let remaining = m
+            .down_since
+            .map(|t| seen.map_or(t, |s| t.max(s)) + policy.lease_expiry())
+            .map_or(policy.lease_expiry(), |e| e.since(now));
+        let mut next = next;
+        next.phase = kind.wrap(m);
+        Decision::quiet(
+            next,
+            Reason::FenceWaitingForLease {
+                region: region.clone(),
+                remaining,
+            },
+        )
+    }
+
+    fn promoted(self, region: &Region, epoch: Epoch, result: &StepResult) -> Decision {
+        if self.m.step != Step::Promote || *region != self.m.to || epoch != self.m.epoch {
+            return self.stale();
+        }
+        self.step_result(result, |o, next| {
+            let region = region.clone();
+            o.advance(
+                next,
+                Step::SwapDns,
+                Reason::PromotedMirrors { region, epoch },
+            )
+        })
+    }
+
+    fn dns_swapped(self, epoch: Epoch, result: &StepResult) -> Decision {
+        if self.m.step != Step::SwapDns || epoch != self.m.epoch {
+            return self.stale();
+        }
+        self.step_result(result, |o, next| {
+            let reason = Reason::DnsSwapped { to: o.m.to.clone() };
+            o.advance(next, Step::Verify, reason)
+        })
+    }
+
+    /// The unfence that ends a rolled-back switchover: the old primary serves again.
+    fn unfenced(self, region: &Region, epoch: Epoch, result: &StepResult) -> Decision {
+        if self.m.step != Step::RollBackUnfence || *region != self.m.from || epoch != self.m.epoch {
+            return self.stale();
+        }
+        self.step_result(result, |o, mut next| {
+            next.phase = Phase::Healthy;
+            let ownership = Ownership {
+                region: o.m.from.clone(),
+                epoch: o.m.epoch,
+            };
+            Decision::quiet(next, Reason::SwitchoverRolledBack { ownership })
+        })
+    }
+
+    fn tail_captured(self, region: &Region, epoch: Epoch, result: &CaptureResult) -> Decision {
+        if self.m.step != Step::CaptureTail || *region != self.m.to || epoch != prev(self.m.epoch) {
+            return self.stale();
+        }
+        let mut next = self.state.clone();
+        match result {
+            CaptureResult::Done { tail } => {
+                next.tail = tail.clone();
+                let reason = Reason::TailCaptured {
+                    region: region.clone(),
+                    tail: tail.clone(),
+                };
+                self.advance(next, Step::Reseed, reason)
+            }
+            CaptureResult::Failed { retryable, error } => self.failed(next, *retryable, error),
+        }
+    }
+
+    /// Reseeding the old primary carries the current owner's epoch; restoring the home
+    /// mirrors, after the switch back, the new one.
+    fn reseeded(self, region: &Region, epoch: Epoch, result: &StepResult) -> Decision {
+        let m = &self.m;
+        let expected = match m.step {
+            Step::Reseed => (&m.to, prev(m.epoch)),
+            Step::RestoreMirrors => (&m.from, m.epoch),
+            Step::ClaimEpoch
+            | Step::Fence
+            | Step::WaitLagZero
+            | Step::Promote
+            | Step::SwapDns
+            | Step::Verify
+            | Step::RollBackClaim
+            | Step::RollBackUnfence
+            | Step::CaptureTail
+            | Step::WaitReseeded => return self.stale(),
+        };
+        if expected != (region, epoch) {
+            return self.stale();
+        }
+        let restored = m.step == Step::RestoreMirrors;
+        self.step_result(result, |o, next| {
+            if restored {
+                let claim = Ownership {
+                    region: o.m.to.clone(),
+                    epoch: o.m.epoch,
+                };
+                return complete(next, o.kind, claim);
+            }
+            let reason = Reason::Reseeded {
+                region: region.clone(),
+            };
+            o.advance(next, Step::WaitReseeded, reason)
+        })
+    }
+
+    /// A sign of life from the executor of the current attempt: the step is not overdue. Only
+    /// for an action that is out; a late heartbeat from an attempt whose outcome already came
+    /// changes nothing.
+    fn working(self, action: &Action) -> Decision {
+        let current = step_action(&self.m, self.state, self.policy);
+        if !self.m.inflight || !current.is_some_and(|c| c.same_work(action)) {
+            return self.stale();
+        }
+        let Outcome {
+            state,
+            kind,
+            mut m,
+            now,
+            ..
+        } = self;
+        m.step_since = now;
+        let reason = Reason::StepWorking {
+            step: m.step,
+            attempt: m.attempts,
+        };
+        let mut next = state.clone();
+        next.phase = kind.wrap(m);
+        Decision::quiet(next, reason)
     }
 }
