@@ -184,3 +184,17 @@ pub enum CommandKind {
     /// home topology. Sent to the home primary's watchdog; never automatic.
     Failback,
 }
+
+impl CommandKind {
+    /// The command's name, as an operator types it.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            CommandKind::Pause => "pause",
+            CommandKind::Resume => "resume",
+            CommandKind::Switchover => "switchover",
+            CommandKind::Failover { .. } => "failover",
+            CommandKind::Ack => "ack",
+            CommandKind::Failback => "failback",
+        }
+    }
+}

@@ -67,6 +67,8 @@ mod observation;
 mod ownership;
 mod policy;
 mod reason;
+#[cfg(test)]
+mod reason_messages;
 pub mod rpo;
 mod state;
 mod tail;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::instant::{Instant, WallTime};
+use super::instant::{Instant, WallTime, secs};
 use super::lag::LagEvidence;
 use super::observation::{Health, StreamView};
 use super::ownership::Ownership;
@@ -254,45 +254,59 @@ impl Move {
 /// The steps of a move, in order. A failover skips `WaitLagZero`; a rolled-back switchover ends
 /// with the two `RollBack` steps. A failback starts with `CaptureTail`, `Reseed` and
 /// `WaitReseeded`, then goes through a switchover's steps, and ends with `RestoreMirrors`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
 pub enum Step {
     /// CAS the arbiter to `(to, epoch)`.
+    #[error("claim epoch")]
     ClaimEpoch,
     /// Fence `from` (or accept that it cannot take writes).
+    #[error("fence")]
     Fence,
     /// Switchover only: wait until every mirror has every message.
+    #[error("wait for lag zero")]
     WaitLagZero,
     /// Promote `to`'s mirrors.
+    #[error("promote")]
     Promote,
     /// CAS the client record to `to`.
+    #[error("swap DNS")]
     SwapDns,
     /// Check the world matches, from the next observation.
+    #[error("verify")]
     Verify,
     /// Switchover timed out: CAS the arbiter back to `(from, epoch + 1)`.
+    #[error("roll back the claim")]
     RollBackClaim,
     /// Then unfence `from`.
+    #[error("roll back the fence")]
     RollBackUnfence,
     /// Failback: export (and re-publish into `from`) what `to` accepted after the mirror's last
     /// sequence, before anything of `to` is rebuilt.
+    #[error("capture the divergent tail")]
     CaptureTail,
     /// Failback: rebuild `to`'s streams as mirrors of their twins in `from`.
+    #[error("reseed as mirrors")]
     Reseed,
     /// Failback: wait until the reseeded mirrors have caught up (progress shown every round).
+    #[error("wait for the reseeded mirrors")]
     WaitReseeded,
     /// Failback, after the switch back: rebuild `from`'s streams as mirrors of `to` again (the
     /// home topology), so a second failover can happen.
+    #[error("restore the home mirrors")]
     RestoreMirrors,
 }
 
 /// Why a watchdog waits for an operator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum BlockCause {
     /// A mirror lags beyond the RPO budget (or its lag was never read).
+    #[error("{lag}: beyond the RPO budget; failover needs allow_data_loss")]
     RpoExceeded {
         /// What the guard knew of the first offending mirror.
         lag: LagEvidence,
     },
     /// The active region went down too often in the flap window.
+    #[error("primary went down {downs} times within {}: flapping; acknowledge to re-arm", secs(.window))]
     Flapping {
         /// Down-edges counted.
         downs: u32,
@@ -300,6 +314,7 @@ pub enum BlockCause {
         window: Duration,
     },
     /// natsdr will not decide this alone.
+    #[error("{need}")]
     NeedsOperator {
         /// Why.
         need: Need,
@@ -307,17 +322,29 @@ pub enum BlockCause {
 }
 
 /// What an operator must decide.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum Need {
     /// Two sites without a witness cannot tell a dead primary from a cut link (`two_site = manual`).
+    #[error("no witness and two_site = manual: an operator must decide the failover")]
     TwoSiteManual,
     /// `auto_failover = false`: natsdr detects and pages, an operator moves the primary.
+    #[error("auto_failover = false: the primary looks down; an operator must decide the failover")]
     AutoFailoverOff,
     /// The move would go from the home standby back to the home primary: never automatic.
+    #[error("moving back to the home primary is never automatic")]
     NoAutomaticFailback,
     /// The old primary's watchdog is not guarding it (stopped, or last heard from before the
     /// region was last seen serving): nobody fences it by its lease, so natsdr will not count it
     /// fenced. An operator fences it (or restores its watchdog) and fails over by hand.
+    #[error(
+        "{region} looks down but its watchdog {}: nobody fences it by its lease, so it \
+         does not count as fenced; fence it by hand (or restore its watchdog), then fail over",
+        match .said_unguarded {
+            None => "was never heard from",
+            Some(true) => "said it does not guard it (starting or shut down)",
+            Some(false) => "fell silent while the region kept serving",
+        }
+    )]
     PrimaryUnguarded {
         /// The old primary.
         region: Region,
@@ -327,6 +354,7 @@ pub enum Need {
         said_unguarded: Option<bool>,
     },
     /// A step failed for good.
+    #[error("step '{step}' failed for good: {error}")]
     StepFailed {
         /// The step.
         step: Step,
