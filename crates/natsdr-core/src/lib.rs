@@ -56,8 +56,6 @@ mod decide;
 mod decision;
 mod detect;
 mod event;
-#[cfg(test)]
-mod failback_tests;
 mod instant;
 pub mod invariants;
 mod lag;
@@ -67,8 +65,6 @@ mod observation;
 mod ownership;
 mod policy;
 mod reason;
-#[cfg(test)]
-mod reason_messages;
 pub mod rpo;
 mod state;
 mod tail;

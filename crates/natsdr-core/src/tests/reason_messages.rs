@@ -1,8 +1,8 @@
 //! Every reason's message, one of each variant (and of each branch a message takes), against
 //! the recorded text: the API, logs and pages show them, so a change must be deliberate.
-use super::rpo::LagEvidence;
-use super::*;
 use crate::model::{Epoch, Region, StreamName};
+use crate::rpo::LagEvidence;
+use crate::*;
 use std::time::Duration;
 
 #[test]
