@@ -19,20 +19,25 @@ fn prev(e: Epoch) -> Epoch {
     Epoch(e.0.saturating_sub(1))
 }
 
+/// The compare-and-swap of the record from `from` (at the epoch before) to `to` at `epoch`.
+fn claim(from: &Region, to: &Region, epoch: Epoch) -> Action {
+    Action::ClaimEpoch {
+        expect: Ownership {
+            region: from.clone(),
+            epoch: prev(epoch),
+        },
+        claim: Ownership {
+            region: to.clone(),
+            epoch,
+        },
+    }
+}
+
 /// The action that performs `m`'s current step, if the step has one.
 pub(super) fn step_action(m: &Move, state: &State, policy: &Policy) -> Option<Action> {
     let prev = prev(m.epoch);
     match m.step {
-        Step::ClaimEpoch => Some(Action::ClaimEpoch {
-            expect: Ownership {
-                region: m.from.clone(),
-                epoch: prev,
-            },
-            claim: Ownership {
-                region: m.to.clone(),
-                epoch: m.epoch,
-            },
-        }),
+        Step::ClaimEpoch => Some(claim(&m.from, &m.to, m.epoch)),
         Step::Fence => Some(Action::Fence {
             region: m.from.clone(),
             epoch: m.epoch,
@@ -48,16 +53,7 @@ pub(super) fn step_action(m: &Move, state: &State, policy: &Policy) -> Option<Ac
             to: m.to.clone(),
             epoch: m.epoch,
         }),
-        Step::RollBackClaim => Some(Action::ClaimEpoch {
-            expect: Ownership {
-                region: m.to.clone(),
-                epoch: prev,
-            },
-            claim: Ownership {
-                region: m.from.clone(),
-                epoch: m.epoch,
-            },
-        }),
+        Step::RollBackClaim => Some(claim(&m.to, &m.from, m.epoch)),
         Step::RollBackUnfence => Some(Action::Unfence {
             region: m.from.clone(),
             epoch: m.epoch,

@@ -165,11 +165,7 @@ fn an_outage_is_dated_back_from_its_confirmation_by_at_most_the_detection_latenc
     // (until then the peer and the witness vouch for US, with reports that carry no sighting
     // time): the standby still needs failover_delay minus the detection latency of confirmed
     // outage, not an instant failover on an old sighting.
-    let vouched = World {
-        peer_sees_us: Health::Healthy,
-        witness_sees_us: Health::Healthy,
-        ..World::us_lost()
-    };
+    let vouched = World::us_lost().others_see_us(Health::Healthy);
     let (waiting, _) = run(healthy_eu(), &vouched, 1500, 19_500, &p);
     assert!(
         !matches!(waiting.phase, Phase::Suspect { .. } | Phase::FailingOver(_)),
@@ -186,12 +182,7 @@ fn an_outage_is_dated_back_from_its_confirmation_by_at_most_the_detection_latenc
         Instant(20_000 - 1_000),
         "20 s minus two probe intervals"
     );
-    let d = step(
-        &suspect,
-        &Event::Observed(World::us_lost().obs(25_000)),
-        25_000,
-        &p,
-    );
+    let d = observe(&suspect, &World::us_lost(), 25_000, &p);
     assert!(
         matches!(d.next.phase, Phase::FailingOver(_)),
         "{:?}",
@@ -202,11 +193,7 @@ fn an_outage_is_dated_back_from_its_confirmation_by_at_most_the_detection_latenc
 #[test]
 fn a_cut_link_with_the_witness_still_seeing_us_never_fails_over() {
     let p = policy(eu());
-    let cut = World {
-        peer_sees_us: Health::Healthy,
-        witness_sees_us: Health::Healthy,
-        ..World::us_lost()
-    };
+    let cut = World::us_lost().others_see_us(Health::Healthy);
     let (state, d) = run(healthy_eu(), &cut, 1500, 60_000, &p);
     assert!(d.actions.is_empty());
     assert_eq!(state.phase, Phase::Degraded);
@@ -325,23 +312,9 @@ fn lag_over_the_rpo_budget_blocks_and_only_break_glass_proceeds() {
         }
     );
     assert!(acts(&d).is_empty());
-    let d = step(
-        &state,
-        &command(CommandKind::Failover {
-            allow_data_loss: false,
-        }),
-        7600,
-        &p,
-    );
+    let d = step(&state, &failover(false), 7600, &p);
     assert_eq!(acts(&d), vec![]);
-    let d = step(
-        &state,
-        &command(CommandKind::Failover {
-            allow_data_loss: true,
-        }),
-        7600,
-        &p,
-    );
+    let d = step(&state, &failover(true), 7600, &p);
     assert_eq!(
         d.reason,
         Reason::OperatorFailover {
@@ -380,14 +353,7 @@ fn with_auto_failover_off_a_confirmed_loss_is_held_for_an_operator() {
             ..
         }
     ));
-    let d = step(
-        &state,
-        &command(CommandKind::Failover {
-            allow_data_loss: false,
-        }),
-        30_100,
-        &p,
-    );
+    let d = step(&state, &failover(false), 30_100, &p);
     assert!(
         d.actions
             .iter()

@@ -10,6 +10,12 @@ fn failback() -> Event {
     command_because(CommandKind::Failback, "US is back")
 }
 
+/// US's watchdog after a failover to EU, its failback command just taken (at 1.2 s).
+fn failing_back(p: &Policy) -> State {
+    let s = settled(&FailbackWorld::failed_over(), 1000, p);
+    step(&s, &failback(), 1200, p).next
+}
+
 fn step_of(s: &State) -> Option<Step> {
     match &s.phase {
         Phase::FailingBack(m) => Some(m.step),
@@ -54,11 +60,7 @@ fn a_failback_captures_reseeds_switches_back_and_restores_the_home_mirrors_in_or
     ));
     assert_eq!(d.next.phase.name(), PhaseName::FailingBack);
 
-    let captured = Event::TailCaptured {
-        region: us(),
-        epoch: Epoch(2),
-        result: CaptureResult::Done { tail: tail() },
-    };
+    let captured = tail_captured(us(), 2, CaptureResult::Done { tail: tail() });
     let d = step(&d.next, &captured, 1300, &p);
     assert_eq!(d.next.tail, tail());
     assert_eq!(acts(&d), vec![reseed(us(), eu(), 2, &["ORDERS"])]);
@@ -160,11 +162,8 @@ fn failback_is_refused_with_a_typed_reason_when_a_precondition_fails() {
 
     let home = FailbackWorld {
         owner: own(us(), 1),
-        dns: us(),
-        us_up: 3,
-        us_role: StreamRole::Writable,
         eu_role: StreamRole::Mirror,
-        lag: 0,
+        ..FailbackWorld::switched_back()
     };
     let s = settled(&home, 1000, &p);
     let d = step(&s, &failback(), 1200, &p);
@@ -186,14 +185,7 @@ fn a_repeated_failback_resumes_from_the_world_without_capturing_or_claiming_twic
     assert!(acts(&d).is_empty());
 
     // Interrupted after the switch back: only the home mirrors are left to restore.
-    let switched = FailbackWorld {
-        owner: own(us(), 3),
-        dns: us(),
-        us_up: 3,
-        us_role: StreamRole::Writable,
-        eu_role: StreamRole::Fenced,
-        lag: 0,
-    };
+    let switched = FailbackWorld::switched_back();
     let s = settled(&switched, 1000, &p);
     let d = step(&s, &failback(), 1200, &p);
     assert_eq!(acts(&d), vec![reseed(eu(), us(), 3, &["ORDERS_M"])]);
@@ -202,13 +194,8 @@ fn a_repeated_failback_resumes_from_the_world_without_capturing_or_claiming_twic
 #[test]
 fn an_outcome_for_another_epoch_or_region_changes_nothing() {
     let p = policy(us());
-    let s = settled(&FailbackWorld::failed_over(), 1000, &p);
-    let s = step(&s, &failback(), 1200, &p).next;
-    let late = Event::TailCaptured {
-        region: us(),
-        epoch: Epoch(1),
-        result: CaptureResult::Done { tail: tail() },
-    };
+    let s = failing_back(&p);
+    let late = tail_captured(us(), 1, CaptureResult::Done { tail: tail() });
     let d = step(&s, &late, 1300, &p);
     assert_eq!(d.reason, Reason::StaleOutcome);
     assert_eq!(d.next, s);
@@ -222,16 +209,15 @@ fn an_outcome_for_another_epoch_or_region_changes_nothing() {
 #[test]
 fn a_capture_that_fails_for_good_blocks_for_an_operator_before_anything_is_rebuilt() {
     let p = policy(us());
-    let s = settled(&FailbackWorld::failed_over(), 1000, &p);
-    let s = step(&s, &failback(), 1200, &p).next;
-    let failed = Event::TailCaptured {
-        region: us(),
-        epoch: Epoch(2),
-        result: CaptureResult::Failed {
+    let s = failing_back(&p);
+    let failed = tail_captured(
+        us(),
+        2,
+        CaptureResult::Failed {
             retryable: false,
             error: "no configured twin".into(),
         },
-    };
+    );
     let d = step(&s, &failed, 1300, &p);
     assert!(matches!(d.next.phase, Phase::Blocked { .. }));
     assert!(!d.actions.iter().any(|a| matches!(a, Action::Reseed { .. })));
@@ -241,14 +227,7 @@ fn a_capture_that_fails_for_good_blocks_for_an_operator_before_anything_is_rebui
 fn a_self_fenced_standby_whose_streams_mirror_again_rejoins_and_may_fail_over_later() {
     let p = policy(eu());
     // EU lost the epoch to the switch back and fenced itself.
-    let before = FailbackWorld {
-        owner: own(us(), 3),
-        dns: us(),
-        us_up: 3,
-        us_role: StreamRole::Writable,
-        eu_role: StreamRole::Fenced,
-        lag: 0,
-    };
+    let before = FailbackWorld::switched_back();
     let s = settled(&before, 1000, &p);
     let s = State {
         phase: Phase::SelfFenced {

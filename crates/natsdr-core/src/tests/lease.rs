@@ -12,11 +12,7 @@ fn a_primary_cut_off_from_the_majority_fences_itself_when_its_lease_runs_out() {
     let (state, _) = run(State::starting(), &World::healthy(), 0, 1000, &p);
     assert_eq!(state.phase, Phase::Healthy);
     // US still serves, but neither the peer nor the witness can see it any more.
-    let cut = World {
-        peer_sees_us: Health::Down,
-        witness_sees_us: Health::Down,
-        ..World::healthy()
-    };
+    let cut = World::healthy().others_see_us(Health::Down);
     let (state, d) = run(state, &cut, 1500, 3500, &p);
     assert_eq!(
         state.phase,
@@ -44,11 +40,7 @@ fn a_primary_cut_off_from_the_majority_fences_itself_when_its_lease_runs_out() {
 fn a_primary_watchdog_started_without_a_lease_waits_for_its_peers_instead_of_fencing() {
     let p = policy(us());
     // Everything started at once: the peers have no report yet.
-    let unheard = World {
-        peer_sees_us: Health::Down,
-        witness_sees_us: Health::Down,
-        ..World::healthy()
-    };
+    let unheard = World::healthy().others_see_us(Health::Down);
     let (state, d) = run(State::starting(), &unheard, 0, 2000, &p);
     assert_eq!(
         d.reason,
@@ -73,11 +65,7 @@ fn a_primary_watchdog_started_without_a_lease_waits_for_its_peers_instead_of_fen
 #[test]
 fn a_primary_watchdog_never_vouched_for_fences_once_the_start_grace_is_over() {
     let p = policy(us());
-    let cut = World {
-        peer_sees_us: Health::Down,
-        witness_sees_us: Health::Down,
-        ..World::healthy()
-    };
+    let cut = World::healthy().others_see_us(Health::Down);
     // The test policy's failover_delay is 6 s.
     let (state, d) = run(State::starting(), &cut, 0, 6000, &p);
     assert_eq!(d.reason, Reason::SelfFencedUnvouched { region: us() });
@@ -90,10 +78,8 @@ fn a_restarted_primary_watchdog_is_bound_by_the_lease_its_predecessor_recorded()
     // Its predecessor was last vouched for 2 s before this process's first round, then died
     // (no release): the standby may count on that lease, so this process keeps it.
     let cut = World {
-        peer_sees_us: Health::Down,
-        witness_sees_us: Health::Down,
         recorded: Some((2000, false)),
-        ..World::healthy()
+        ..World::healthy().others_see_us(Health::Down)
     };
     let (state, d) = run(State::starting(), &cut, 0, 0, &p);
     assert!(acts(&d).is_empty(), "{:?}", d.reason);
@@ -123,11 +109,7 @@ fn a_restarted_primary_watchdog_is_bound_by_the_lease_its_predecessor_recorded()
 /// A primary watchdog that fenced itself by its lease at `t_ms`: (state, the time after).
 fn self_fenced_us(p: &Policy) -> (State, u64) {
     let (state, _) = run(State::starting(), &World::healthy(), 0, 1000, p);
-    let cut = World {
-        peer_sees_us: Health::Down,
-        witness_sees_us: Health::Down,
-        ..World::healthy()
-    };
+    let cut = World::healthy().others_see_us(Health::Down);
     let (state, d) = run(state, &cut, 1500, 4500, p);
     assert!(
         matches!(d.reason, Reason::SelfFencedIsolated { .. }),
@@ -222,11 +204,7 @@ fn a_break_in_the_vouching_restarts_the_self_unfence_hold() {
     let (state, ds) = each(state, &fenced_at(1), t, t + 6000, &p);
     assert!(unfences(&ds).is_empty());
     // One round in which no majority vouches (both peers see US down again).
-    let lost = World {
-        peer_sees_us: Health::Down,
-        witness_sees_us: Health::Down,
-        ..fenced_at(1)
-    };
+    let lost = fenced_at(1).others_see_us(Health::Down);
     let (state, ds) = each(state, &lost, t + 6500, t + 9000, &p);
     assert!(unfences(&ds).is_empty());
     let (_, ds) = each(state, &fenced_at(1), t + 9500, t + 25_000, &p);
@@ -258,11 +236,7 @@ fn with_auto_unfence_off_a_self_fenced_primary_waits_for_an_operator() {
 #[test]
 fn a_primary_that_keeps_fencing_itself_stays_fenced_until_acknowledged() {
     let p = policy(us());
-    let cut = World {
-        peer_sees_us: Health::Down,
-        witness_sees_us: Health::Down,
-        ..World::healthy()
-    };
+    let cut = World::healthy().others_see_us(Health::Down);
     let (mut state, mut t) = self_fenced_us(&p);
     let mut all = Vec::new();
     // Three more cuts, each healed long enough to unfence, then one more.

@@ -25,12 +25,7 @@ fn a_paused_watchdog_emits_nothing_and_resumes_only_after_a_fresh_look() {
         (d.next.phase.clone(), d.actions.len()),
         (Phase::Starting, 0)
     );
-    let d = step(
-        &d.next,
-        &Event::Observed(World::us_lost().obs(30_500)),
-        30_500,
-        &p,
-    );
+    let d = observe(&d.next, &World::us_lost(), 30_500, &p);
     assert!(
         acts(&d).is_empty(),
         "the first round after resuming only looks"

@@ -117,14 +117,7 @@ fn a_stale_unfenced_old_primary_is_fenced_at_the_next_observation() {
 #[test]
 fn a_failover_forced_while_the_old_primary_still_serves_fences_it_first() {
     let p = policy(eu());
-    let d = step(
-        &healthy_eu(),
-        &command(CommandKind::Failover {
-            allow_data_loss: false,
-        }),
-        1500,
-        &p,
-    );
+    let d = step(&healthy_eu(), &failover(false), 1500, &p);
     assert!(
         matches!(acts(&d)[..], [Action::ClaimEpoch { .. }]),
         "{:?}",
