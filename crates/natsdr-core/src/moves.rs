@@ -225,102 +225,12 @@ pub(super) fn on_observation(
     };
     let overdue = !m.inflight || now.since(m.step_since) >= p.step_timeout;
     match m.step {
-        Step::WaitLagZero => {
-            let waited = now.since(m.step_since);
-            if world::lag_zero(obs, &m.to, policy) {
-                advance(
-                    next,
-                    kind,
-                    m,
-                    Step::Promote,
-                    now,
-                    policy,
-                    Reason::CaughtUp {
-                        region: claim.region,
-                    },
-                )
-            } else if waited > p.switchover_lag_timeout {
-                let mut m = m;
-                m.epoch = m.epoch.next();
-                advance(
-                    next,
-                    kind,
-                    m,
-                    Step::RollBackClaim,
-                    now,
-                    policy,
-                    Reason::LagTimeout { waited },
-                )
-            } else {
-                Decision::quiet(
-                    next,
-                    Reason::WaitingForLag {
-                        region: claim.region,
-                        waited,
-                    },
-                )
-            }
-        }
-        Step::WaitReseeded => match world::reseeded(obs, &m.to, policy) {
-            Ok(()) => advance(
-                next,
-                kind,
-                m,
-                Step::ClaimEpoch,
-                now,
-                policy,
-                Reason::CaughtUp {
-                    region: claim.region,
-                },
-            ),
-            Err(behind) => {
-                let waited = now.since(m.step_since);
-                if waited > p.reseed_timeout {
-                    // Nothing to undo: the old primary is a mirror catching up. Stop and page; a
-                    // repeated failback finds the mirrors in place and waits again.
-                    let behind = behind.map_or_else(
-                        || "lag not measured".to_owned(),
-                        |n| format!("{n} messages behind"),
-                    );
-                    let error = format!(
-                        "reseeded mirrors in {} not caught up after {waited:?} ({behind})",
-                        m.to
-                    );
-                    return blocked(next, m.step, error, now);
-                }
-                Decision::quiet(
-                    next,
-                    Reason::Reseeding {
-                        region: claim.region,
-                        behind,
-                    },
-                )
-            }
-        },
+        Step::WaitLagZero => wait_lag_zero(next, kind, m, obs, now, policy),
+        Step::WaitReseeded => wait_reseeded(next, kind, m, obs, now, policy),
         // NB: a round that began before the last step landed shows the world before it (the
         // mirrors not yet promoted, the old record): acting on it would redo every step.
         Step::Verify if obs.at < m.step_since => Decision::quiet(next, Reason::VerifyAwaitsRound),
-        Step::Verify => match world::gap(obs, &next.catalog, &claim, policy) {
-            None if kind == Kind::Failback => advance(
-                next,
-                kind,
-                m,
-                Step::RestoreMirrors,
-                now,
-                policy,
-                Reason::SwitchedBack { ownership: claim },
-            ),
-            None => complete(next, kind, claim),
-            Some(step) => advance(
-                next,
-                kind,
-                m,
-                step,
-                now,
-                policy,
-                Reason::VerifyFoundGap { step },
-            ),
-        },
+        Step::Verify => verify(next, kind, m, obs, now, policy),
         // The claim landed but its answer was lost: the record is ours, carry on.
         Step::ClaimEpoch if overdue && obs.arbiter.as_ref() == Some(&claim) => {
             let mut next = next;
@@ -343,26 +253,120 @@ pub(super) fn on_observation(
         | Step::RollBackUnfence
         | Step::CaptureTail
         | Step::Reseed
-        | Step::RestoreMirrors => {
-            if !overdue {
-                Decision::quiet(
-                    next,
-                    Reason::StepPending {
-                        step: m.step,
-                        attempt: m.attempts,
-                    },
-                )
-            } else if m.attempts >= p.max_attempts {
-                let error = format!("no outcome after {} attempts", m.attempts);
-                blocked(next, m.step, error, now)
-            } else {
-                let reason = Reason::StepSent {
-                    step: m.step,
-                    attempt: m.attempts + 1,
-                };
-                enter(next, kind, m, now, policy, reason)
-            }
+        | Step::RestoreMirrors => resend_if_overdue(next, kind, m, overdue, now, policy),
+    }
+}
+
+/// Switchover: promote once every mirror holds every message; past the lag timeout, roll back.
+fn wait_lag_zero(
+    next: State,
+    kind: Kind,
+    mut m: Move,
+    obs: &Observation,
+    now: Instant,
+    policy: &Policy,
+) -> Decision {
+    let waited = now.since(m.step_since);
+    let region = m.to.clone();
+    if world::lag_zero(obs, &m.to, policy) {
+        let reason = Reason::CaughtUp { region };
+        advance(next, kind, m, Step::Promote, now, policy, reason)
+    } else if waited > policy.params().switchover_lag_timeout {
+        m.epoch = m.epoch.next();
+        let reason = Reason::LagTimeout { waited };
+        advance(next, kind, m, Step::RollBackClaim, now, policy, reason)
+    } else {
+        Decision::quiet(next, Reason::WaitingForLag { region, waited })
+    }
+}
+
+/// Failback: claim once the reseeded mirrors caught up; past the reseed timeout, page.
+fn wait_reseeded(
+    next: State,
+    kind: Kind,
+    m: Move,
+    obs: &Observation,
+    now: Instant,
+    policy: &Policy,
+) -> Decision {
+    let region = m.to.clone();
+    match world::reseeded(obs, &m.to, policy) {
+        Ok(()) => {
+            let reason = Reason::CaughtUp { region };
+            advance(next, kind, m, Step::ClaimEpoch, now, policy, reason)
         }
+        Err(behind) => {
+            let waited = now.since(m.step_since);
+            if waited > policy.params().reseed_timeout {
+                // Nothing to undo: the old primary is a mirror catching up. Stop and page; a
+                // repeated failback finds the mirrors in place and waits again.
+                let behind = behind.map_or_else(
+                    || "lag not measured".to_owned(),
+                    |n| format!("{n} messages behind"),
+                );
+                let error = format!(
+                    "reseeded mirrors in {} not caught up after {waited:?} ({behind})",
+                    m.to
+                );
+                return blocked(next, m.step, error, now);
+            }
+            Decision::quiet(next, Reason::Reseeding { region, behind })
+        }
+    }
+}
+
+/// Check the world matches the move: complete it (or, in a failback, restore the home mirrors
+/// next), or go back to the first step found undone.
+fn verify(
+    next: State,
+    kind: Kind,
+    m: Move,
+    obs: &Observation,
+    now: Instant,
+    policy: &Policy,
+) -> Decision {
+    let claim = Ownership {
+        region: m.to.clone(),
+        epoch: m.epoch,
+    };
+    match world::gap(obs, &next.catalog, &claim, policy) {
+        None if kind == Kind::Failback => {
+            let reason = Reason::SwitchedBack { ownership: claim };
+            advance(next, kind, m, Step::RestoreMirrors, now, policy, reason)
+        }
+        None => complete(next, kind, claim),
+        Some(step) => {
+            let reason = Reason::VerifyFoundGap { step };
+            advance(next, kind, m, step, now, policy, reason)
+        }
+    }
+}
+
+/// A step whose outcome is awaited: wait, send it again once overdue, or give up after
+/// `max_attempts`.
+fn resend_if_overdue(
+    next: State,
+    kind: Kind,
+    m: Move,
+    overdue: bool,
+    now: Instant,
+    policy: &Policy,
+) -> Decision {
+    if !overdue {
+        let reason = Reason::StepPending {
+            step: m.step,
+            attempt: m.attempts,
+        };
+        Decision::quiet(next, reason)
+    } else if m.attempts >= policy.params().max_attempts {
+        let error = format!("no outcome after {} attempts", m.attempts);
+        blocked(next, m.step, error, now)
+    } else {
+        let reason = Reason::StepSent {
+            step: m.step,
+            attempt: m.attempts + 1,
+        };
+        enter(next, kind, m, now, policy, reason)
     }
 }
 
