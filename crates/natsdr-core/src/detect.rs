@@ -90,33 +90,9 @@ fn primary_side(
                 }),
             ..
         } => Decision::quiet(next, Reason::Blocked { cause }),
-        Phase::StoodDown { winner, since } => match world::gap(obs, &next.catalog, owner, policy) {
-            None => {
-                let epoch = owner.epoch;
-                Decision::quiet(
-                    State {
-                        phase: Phase::FailedOver { epoch },
-                        ..next
-                    },
-                    Reason::WinnerFinished { winner },
-                )
-            }
-            Some(step) if now.since(since) >= policy.params().takeover_after => resume(
-                next,
-                owner,
-                step,
-                now,
-                policy,
-                Reason::TakingOver { winner, step },
-            ),
-            Some(_) => {
-                let remaining = policy
-                    .params()
-                    .takeover_after
-                    .saturating_sub(now.since(since));
-                Decision::quiet(next, Reason::WaitingForWinner { winner, remaining })
-            }
-        },
+        Phase::StoodDown { winner, since } => {
+            stood_down(next, obs, owner, winner, since, now, policy)
+        }
         Phase::FailedOver { epoch } => {
             let mut next = next;
             match repair(&mut next, obs, owner, now, policy) {
@@ -124,25 +100,7 @@ fn primary_side(
                 None => Decision::quiet(next, Reason::HoldingAfterFailover { epoch }),
             }
         }
-        Phase::Starting => match world::gap(obs, &next.catalog, owner, policy) {
-            Some(step) => {
-                let reason = Reason::Resuming {
-                    ownership: owner.clone(),
-                    step,
-                };
-                resume(next, owner, step, now, policy, reason)
-            }
-            // Away from home the anti-flap hold survives restarts: no automatic move until `Ack`.
-            None if owner.region != policy.params().home_primary => {
-                let epoch = owner.epoch;
-                let next = State {
-                    phase: Phase::FailedOver { epoch },
-                    ..next
-                };
-                Decision::quiet(next, Reason::HoldingAfterFailover { epoch })
-            }
-            None => lease(next, obs, owner, now, policy),
-        },
+        Phase::Starting => starting_primary(next, obs, owner, now, policy),
         Phase::Healthy
         | Phase::Degraded
         | Phase::Suspect { .. }
@@ -150,31 +108,110 @@ fn primary_side(
         | Phase::Blocked { .. }
         | Phase::FailingOver(_)
         | Phase::SwitchingOver(_)
-        | Phase::FailingBack(_) => {
-            let mut next = next;
-            if let Some((actions, reason)) = repair(&mut next, obs, owner, now, policy) {
-                return Decision::new(next, actions, reason);
-            }
-            // Level-triggered: the arbiter names this region away from home, but the world does
-            // not match yet. Another watchdog here (a twin replica) claimed and is at work; give
-            // it `takeover_after`, then finish its steps (they are idempotent and epoch-guarded).
-            // NB: never for the home primary, whose watchdog must keep its lease meanwhile.
-            if owner.region != policy.params().home_primary
-                && world::gap(obs, &next.catalog, owner, policy).is_some()
-            {
-                next.phase = Phase::StoodDown {
-                    winner: owner.clone(),
-                    since: now,
-                };
-                let reason = Reason::WaitingForWinner {
-                    winner: owner.clone(),
-                    remaining: policy.params().takeover_after,
-                };
-                return Decision::quiet(next, reason);
-            }
-            lease(next, obs, owner, now, policy)
+        | Phase::FailingBack(_) => serving_primary(next, obs, owner, now, policy),
+    }
+}
+
+/// Another watchdog won the claim for this region: it finished, or it gets `takeover_after`
+/// before this one finishes its steps.
+fn stood_down(
+    next: State,
+    obs: &Observation,
+    owner: &Ownership,
+    winner: Ownership,
+    since: Instant,
+    now: Instant,
+    policy: &Policy,
+) -> Decision {
+    match world::gap(obs, &next.catalog, owner, policy) {
+        None => {
+            let epoch = owner.epoch;
+            Decision::quiet(
+                State {
+                    phase: Phase::FailedOver { epoch },
+                    ..next
+                },
+                Reason::WinnerFinished { winner },
+            )
+        }
+        Some(step) if now.since(since) >= policy.params().takeover_after => resume(
+            next,
+            owner,
+            step,
+            now,
+            policy,
+            Reason::TakingOver { winner, step },
+        ),
+        Some(_) => {
+            let remaining = policy
+                .params()
+                .takeover_after
+                .saturating_sub(now.since(since));
+            Decision::quiet(next, Reason::WaitingForWinner { winner, remaining })
         }
     }
+}
+
+/// A fresh start in the active region: finish a move the world shows unfinished, hold after a
+/// failover away from home, or keep the lease.
+fn starting_primary(
+    next: State,
+    obs: &Observation,
+    owner: &Ownership,
+    now: Instant,
+    policy: &Policy,
+) -> Decision {
+    match world::gap(obs, &next.catalog, owner, policy) {
+        Some(step) => {
+            let reason = Reason::Resuming {
+                ownership: owner.clone(),
+                step,
+            };
+            resume(next, owner, step, now, policy, reason)
+        }
+        // Away from home the anti-flap hold survives restarts: no automatic move until `Ack`.
+        None if owner.region != policy.params().home_primary => {
+            let epoch = owner.epoch;
+            let next = State {
+                phase: Phase::FailedOver { epoch },
+                ..next
+            };
+            Decision::quiet(next, Reason::HoldingAfterFailover { epoch })
+        }
+        None => lease(next, obs, owner, now, policy),
+    }
+}
+
+/// The active region in any other phase: repair a stale twin, stand by for a twin replica
+/// finishing its move, or keep the lease.
+fn serving_primary(
+    mut next: State,
+    obs: &Observation,
+    owner: &Ownership,
+    now: Instant,
+    policy: &Policy,
+) -> Decision {
+    if let Some((actions, reason)) = repair(&mut next, obs, owner, now, policy) {
+        return Decision::new(next, actions, reason);
+    }
+    // Level-triggered: the arbiter names this region away from home, but the world does
+    // not match yet. Another watchdog here (a twin replica) claimed and is at work; give
+    // it `takeover_after`, then finish its steps (they are idempotent and epoch-guarded).
+    // NB: never for the home primary, whose watchdog must keep its lease meanwhile.
+    if owner.region != policy.params().home_primary
+        && world::gap(obs, &next.catalog, owner, policy).is_some()
+    {
+        next.phase = Phase::StoodDown {
+            winner: owner.clone(),
+            since: now,
+        };
+        let reason = Reason::WaitingForWinner {
+            winner: owner.clone(),
+            remaining: policy.params().takeover_after,
+        };
+        return Decision::quiet(next, reason);
+    }
+    lease(next, obs, owner, now, policy)
 }
 
 /// Fences a stale twin in the other region (an old primary back unfenced), at most once per
@@ -222,29 +259,7 @@ fn lease(
     policy: &Policy,
 ) -> Decision {
     let p = policy.params();
-    let own = obs.regions.get(&p.me);
-    let (phase, reason) = match own.map(|v| (v.health(), v)) {
-        Some((Health::Healthy, _)) => (
-            Phase::Healthy,
-            Reason::RegionHealthy {
-                region: p.me.clone(),
-            },
-        ),
-        Some((Health::Degraded, v)) => (
-            Phase::Degraded,
-            Reason::RegionDegraded {
-                region: p.me.clone(),
-                servers_up: v.servers_up,
-                cluster_size: v.cluster_size,
-            },
-        ),
-        Some((Health::Down, _)) | None => (
-            Phase::Degraded,
-            Reason::RegionUnreachable {
-                region: p.me.clone(),
-            },
-        ),
-    };
+    let (phase, reason) = own_health(obs, policy);
     // Level-triggered: a region carrying its own self-fence is self-fenced, whatever this
     // watchdog remembers (it restarted, or left TILT), unless it is lifting that fence now.
     let lifting = next
@@ -281,32 +296,7 @@ fn lease(
         (Some(l), Some(r)) => l.min(r),
         (Some(l), None) => l,
         (None, Some(r)) => r,
-        (None, None) => {
-            // No lease at all: this process was never vouched for and no predecessor's lease
-            // binds it (none recorded, or released on shutdown). Its peers do not count on it
-            // (its word says it does not guard the region), so it gives them `failover_delay`
-            // to vouch, as they all start at once, before it fences.
-            let waited = next.started_at.map_or(Duration::ZERO, |s| now.since(s));
-            next.lease_held = false;
-            if waited < p.failover_delay {
-                let reason = Reason::AwaitingVouches {
-                    region: p.me.clone(),
-                    remaining: p.failover_delay.saturating_sub(waited),
-                };
-                return Decision::quiet(
-                    State {
-                        phase: Phase::Starting,
-                        ..next
-                    },
-                    reason,
-                );
-            }
-            let reason = Reason::SelfFencedUnvouched {
-                region: p.me.clone(),
-            };
-            next.self_fences.push(now);
-            return self_fence(next, owner.epoch, now, policy, reason);
-        }
+        (None, None) => return without_lease(next, owner, now, policy),
     };
     if live.is_some() {
         next.vouched_at = live;
@@ -336,6 +326,62 @@ fn lease(
     } else {
         Decision::quiet(State { phase, ..next }, reason)
     }
+}
+
+/// This watchdog's region as its own probe sees it: the phase and reason while nothing else
+/// (a fence, the lease) says more.
+fn own_health(obs: &Observation, policy: &Policy) -> (Phase, Reason) {
+    let p = policy.params();
+    match obs.regions.get(&p.me).map(|v| (v.health(), v)) {
+        Some((Health::Healthy, _)) => (
+            Phase::Healthy,
+            Reason::RegionHealthy {
+                region: p.me.clone(),
+            },
+        ),
+        Some((Health::Degraded, v)) => (
+            Phase::Degraded,
+            Reason::RegionDegraded {
+                region: p.me.clone(),
+                servers_up: v.servers_up,
+                cluster_size: v.cluster_size,
+            },
+        ),
+        Some((Health::Down, _)) | None => (
+            Phase::Degraded,
+            Reason::RegionUnreachable {
+                region: p.me.clone(),
+            },
+        ),
+    }
+}
+
+/// No lease at all: this process was never vouched for and no predecessor's lease binds it
+/// (none recorded, or released on shutdown). Its peers do not count on it (its word says it
+/// does not guard the region), so it gives them `failover_delay` to vouch, as they all start
+/// at once, before it fences.
+fn without_lease(mut next: State, owner: &Ownership, now: Instant, policy: &Policy) -> Decision {
+    let p = policy.params();
+    let waited = next.started_at.map_or(Duration::ZERO, |s| now.since(s));
+    next.lease_held = false;
+    if waited < p.failover_delay {
+        let reason = Reason::AwaitingVouches {
+            region: p.me.clone(),
+            remaining: p.failover_delay.saturating_sub(waited),
+        };
+        return Decision::quiet(
+            State {
+                phase: Phase::Starting,
+                ..next
+            },
+            reason,
+        );
+    }
+    let reason = Reason::SelfFencedUnvouched {
+        region: p.me.clone(),
+    };
+    next.self_fences.push(now);
+    self_fence(next, owner.epoch, now, policy, reason)
 }
 
 /// Fences this watchdog's own region.
@@ -541,18 +587,8 @@ fn standby_side(
             },
         );
     }
-    // Flap accounting: every edge into "down" as this watchdog sees the active region.
-    let down_now = obs
-        .regions
-        .get(&owner.region)
-        .is_some_and(|v| v.health() == Health::Down);
-    if down_now && !next.was_down {
-        next.down_edges.push(now);
-    }
-    next.was_down = down_now;
     let window = p.flap_window;
-    next.down_edges.retain(|t| now.since(*t) <= window);
-    let downs = u32::try_from(next.down_edges.len()).unwrap_or(u32::MAX);
+    let downs = count_down_edges(&mut next, obs, owner, now, window);
     if let Phase::Blocked {
         cause:
             cause @ (BlockCause::Flapping { .. }
@@ -603,7 +639,20 @@ fn standby_side(
             reason,
         );
     }
-    // Confirmed for long enough: the gates, in order of what an operator most needs to know.
+    fail_over(next, owner, since, evidence, now, policy)
+}
+
+/// Confirmed for long enough: the gates, in order of what an operator most needs to know, then
+/// the claim.
+fn fail_over(
+    mut next: State,
+    owner: &Ownership,
+    since: Instant,
+    evidence: Evidence,
+    now: Instant,
+    policy: &Policy,
+) -> Decision {
+    let p = policy.params();
     let rpo = rpo::verdict(&next, &p.me, policy);
     let gate = if !(owner.region == p.home_primary && p.me == p.home_standby) {
         Some(BlockCause::NeedsOperator {
@@ -660,6 +709,27 @@ fn standby_side(
         },
     };
     moves::enter(next, Kind::Failover, m, now, policy, reason)
+}
+
+/// Flap accounting: records an edge into "down" as this watchdog sees the active region, and
+/// counts the edges within the flap window.
+fn count_down_edges(
+    next: &mut State,
+    obs: &Observation,
+    owner: &Ownership,
+    now: Instant,
+    window: Duration,
+) -> u32 {
+    let down_now = obs
+        .regions
+        .get(&owner.region)
+        .is_some_and(|v| v.health() == Health::Down);
+    if down_now && !next.was_down {
+        next.down_edges.push(now);
+    }
+    next.was_down = down_now;
+    next.down_edges.retain(|t| now.since(*t) <= window);
+    u32::try_from(next.down_edges.len()).unwrap_or(u32::MAX)
 }
 
 /// Detection without gates (what a witness reports, and the first half of the standby's logic):
