@@ -666,7 +666,7 @@ fn fail_over(
         Some(BlockCause::NeedsOperator {
             need: Need::TwoSiteManual,
         })
-    } else if !world::guarded(&next, &owner.region, policy) {
+    } else if !next.guarded(&owner.region, policy) {
         Some(BlockCause::NeedsOperator {
             need: Need::PrimaryUnguarded {
                 region: owner.region.clone(),

@@ -134,8 +134,7 @@ fn lease_expired(state: &State, m: &Move, now: Instant, policy: &Policy) -> bool
 /// out, and its watchdog guarded it (so it fenced itself), or an operator's break-glass vouched
 /// for it. A primary whose watchdog was stopped or dead while it kept serving fences nothing.
 fn counts_fenced(state: &State, m: &Move, now: Instant, policy: &Policy) -> bool {
-    lease_expired(state, m, now, policy)
-        && (m.waive_guard || world::guarded(state, &m.from, policy))
+    lease_expired(state, m, now, policy) && (m.waive_guard || state.guarded(&m.from, policy))
 }
 
 fn advance(
@@ -614,7 +613,7 @@ impl Outcome<'_> {
             policy,
         } = self;
         if m.attempts >= policy.params().max_attempts {
-            let error = if world::guarded(state, &m.from, policy) || m.waive_guard {
+            let error = if state.guarded(&m.from, policy) || m.waive_guard {
                 "old primary not fenced and not confirmed down long enough".to_owned()
             } else {
                 "old primary not fenced, and its watchdog does not guard it: fence it \

@@ -8,6 +8,7 @@ use super::instant::{Instant, WallTime, secs};
 use super::lag::LagEvidence;
 use super::observation::{Health, StreamView};
 use super::ownership::Ownership;
+use super::policy::{Policy, Role};
 use super::tail::TailCount;
 use crate::model::{Epoch, Region, StreamName};
 
@@ -104,12 +105,27 @@ impl State {
         self.known.as_ref().map(|o| o.epoch)
     }
 
+    /// Whether `region`'s watchdog guarded it when it was last seen serving: its newest word says
+    /// so, and no sighting of the region serving came more than `report_max_age` after that word
+    /// (a watchdog stopped or dead while its region kept serving guards nothing). Only then may an
+    /// unreachable old primary count as fenced by its lease.
+    pub fn guarded(&self, region: &Region, policy: &Policy) -> bool {
+        let max_age = policy.params().report_max_age;
+        match self.guard.get(region) {
+            Some((word, true)) => self
+                .seen_serving
+                .get(region)
+                .is_none_or(|seen| *seen <= *word + max_age),
+            Some((_, false)) | None => false,
+        }
+    }
+
     /// This watchdog's word on guarding its own region, for its peers: a primary-region
     /// watchdog guards it while it holds a lease it will fence the region by, or has fenced it.
     /// Any other watchdog (and a witness) guards nothing.
-    pub fn guarding(&self, policy: &super::policy::Policy) -> bool {
+    pub fn guarding(&self, policy: &Policy) -> bool {
         let p = policy.params();
-        p.role == super::policy::Role::Watchdog
+        p.role == Role::Watchdog
             && p.me == p.home_primary
             && (self.lease_held || matches!(self.phase, Phase::SelfFenced { .. }))
     }
