@@ -38,11 +38,24 @@ pub(super) fn step_action(m: &Move, state: &State, policy: &Policy) -> Option<Ac
     let prev = prev(m.epoch);
     match m.step {
         Step::ClaimEpoch => Some(claim(&m.from, &m.to, m.epoch)),
-        Step::Fence => Some(Action::Fence {
-            region: m.from.clone(),
-            epoch: m.epoch,
-            streams: world::fence_list(&state.catalog, &m.from, policy),
-        }),
+        // The roll-back lifts exactly the fence the fence step set.
+        Step::Fence | Step::RollBackUnfence => {
+            let (region, epoch) = (m.from.clone(), m.epoch);
+            let streams = world::fence_list(&state.catalog, &m.from, policy);
+            Some(if m.step == Step::Fence {
+                Action::Fence {
+                    region,
+                    epoch,
+                    streams,
+                }
+            } else {
+                Action::Unfence {
+                    region,
+                    epoch,
+                    streams,
+                }
+            })
+        }
         Step::Promote => Some(Action::Promote {
             region: m.to.clone(),
             epoch: m.epoch,
@@ -54,11 +67,6 @@ pub(super) fn step_action(m: &Move, state: &State, policy: &Policy) -> Option<Ac
             epoch: m.epoch,
         }),
         Step::RollBackClaim => Some(claim(&m.to, &m.from, m.epoch)),
-        Step::RollBackUnfence => Some(Action::Unfence {
-            region: m.from.clone(),
-            epoch: m.epoch,
-            streams: world::fence_list(&state.catalog, &m.from, policy),
-        }),
         // The old primary's tail goes to the current primary, which still owns `prev`.
         Step::CaptureTail => Some(Action::CaptureTail {
             region: m.to.clone(),
@@ -223,26 +231,26 @@ pub(super) fn on_observation(
         epoch: m.epoch,
     };
     let overdue = !m.inflight || now.since(m.step_since) >= p.step_timeout;
-    match m.step {
-        Step::WaitLagZero => wait_lag_zero(next, kind, m, obs, now, policy),
-        Step::WaitReseeded => wait_reseeded(next, kind, m, obs, now, policy),
+    let at = obs.at;
+    let r = InMove {
+        next,
+        kind,
+        m,
+        now,
+        policy,
+    };
+    match r.m.step {
+        Step::WaitLagZero => r.wait_lag_zero(obs),
+        Step::WaitReseeded => r.wait_reseeded(obs),
         // NB: a round that began before the last step landed shows the world before it (the
         // mirrors not yet promoted, the old record): acting on it would redo every step.
-        Step::Verify if obs.at < m.step_since => Decision::quiet(next, Reason::VerifyAwaitsRound),
-        Step::Verify => verify(next, kind, m, obs, now, policy),
+        Step::Verify if at < r.m.step_since => Decision::quiet(r.next, Reason::VerifyAwaitsRound),
+        Step::Verify => r.verify(obs),
         // The claim landed but its answer was lost: the record is ours, carry on.
         Step::ClaimEpoch if overdue && obs.arbiter.as_ref() == Some(&claim) => {
-            let mut next = next;
-            next.known = Some(claim.clone());
-            advance(
-                next,
-                kind,
-                m,
-                Step::Fence,
-                now,
-                policy,
-                Reason::ClaimWon { ownership: claim },
-            )
+            let mut r = r;
+            r.next.known = Some(claim.clone());
+            r.advance(Step::Fence, Reason::ClaimWon { ownership: claim })
         }
         Step::ClaimEpoch
         | Step::Fence
@@ -252,120 +260,108 @@ pub(super) fn on_observation(
         | Step::RollBackUnfence
         | Step::CaptureTail
         | Step::Reseed
-        | Step::RestoreMirrors => resend_if_overdue(next, kind, m, overdue, now, policy),
+        | Step::RestoreMirrors => r.resend_if_overdue(overdue),
     }
 }
 
-/// Switchover: promote once every mirror holds every message; past the lag timeout, roll back.
-fn wait_lag_zero(
-    next: State,
-    kind: Kind,
-    mut m: Move,
-    obs: &Observation,
-    now: Instant,
-    policy: &Policy,
-) -> Decision {
-    let waited = now.since(m.step_since);
-    let region = m.to.clone();
-    if world::lag_zero(obs, &m.to, policy) {
-        let reason = Reason::CaughtUp { region };
-        advance(next, kind, m, Step::Promote, now, policy, reason)
-    } else if waited > policy.params().switchover_lag_timeout {
-        m.epoch = m.epoch.next();
-        let reason = Reason::LagTimeout { waited };
-        advance(next, kind, m, Step::RollBackClaim, now, policy, reason)
-    } else {
-        Decision::quiet(next, Reason::WaitingForLag { region, waited })
-    }
-}
-
-/// Failback: claim once the reseeded mirrors caught up; past the reseed timeout, page.
-fn wait_reseeded(
+/// A move in its phase as a probe round finds it: the state so far, the move and its kind.
+struct InMove<'a> {
     next: State,
     kind: Kind,
     m: Move,
-    obs: &Observation,
     now: Instant,
-    policy: &Policy,
-) -> Decision {
-    let region = m.to.clone();
-    match world::reseeded(obs, &m.to, policy) {
-        Ok(()) => {
-            let reason = Reason::CaughtUp { region };
-            advance(next, kind, m, Step::ClaimEpoch, now, policy, reason)
-        }
-        Err(behind) => {
-            let waited = now.since(m.step_since);
-            if waited > policy.params().reseed_timeout {
-                // Nothing to undo: the old primary is a mirror catching up. Stop and page; a
-                // repeated failback finds the mirrors in place and waits again.
-                let behind = behind.map_or_else(
-                    || "lag not measured".to_owned(),
-                    |n| format!("{n} messages behind"),
-                );
-                let error = format!(
-                    "reseeded mirrors in {} not caught up after {waited:?} ({behind})",
-                    m.to
-                );
-                return blocked(next, m.step, error, now);
-            }
-            Decision::quiet(next, Reason::Reseeding { region, behind })
-        }
-    }
+    policy: &'a Policy,
 }
 
-/// Check the world matches the move: complete it (or, in a failback, restore the home mirrors
-/// next), or go back to the first step found undone.
-fn verify(
-    next: State,
-    kind: Kind,
-    m: Move,
-    obs: &Observation,
-    now: Instant,
-    policy: &Policy,
-) -> Decision {
-    let claim = Ownership {
-        region: m.to.clone(),
-        epoch: m.epoch,
-    };
-    match world::gap(obs, &next.catalog, &claim, policy) {
-        None if kind == Kind::Failback => {
-            let reason = Reason::SwitchedBack { ownership: claim };
-            advance(next, kind, m, Step::RestoreMirrors, now, policy, reason)
-        }
-        None => complete(next, kind, claim),
-        Some(step) => {
-            let reason = Reason::VerifyFoundGap { step };
-            advance(next, kind, m, step, now, policy, reason)
+impl InMove<'_> {
+    fn advance(self, step: Step, reason: Reason) -> Decision {
+        advance(
+            self.next,
+            self.kind,
+            self.m,
+            step,
+            self.now,
+            self.policy,
+            reason,
+        )
+    }
+
+    fn blocked(self, error: String) -> Decision {
+        blocked(self.next, self.m.step, error, self.now)
+    }
+
+    /// Switchover: promote once every mirror holds every message; past the lag timeout, roll
+    /// back.
+    fn wait_lag_zero(mut self, obs: &Observation) -> Decision {
+        let waited = self.now.since(self.m.step_since);
+        let region = self.m.to.clone();
+        if world::lag_zero(obs, &self.m.to, self.policy) {
+            self.advance(Step::Promote, Reason::CaughtUp { region })
+        } else if waited > self.policy.params().switchover_lag_timeout {
+            self.m.epoch = self.m.epoch.next();
+            self.advance(Step::RollBackClaim, Reason::LagTimeout { waited })
+        } else {
+            Decision::quiet(self.next, Reason::WaitingForLag { region, waited })
         }
     }
-}
 
-/// A step whose outcome is awaited: wait, send it again once overdue, or give up after
-/// `max_attempts`.
-fn resend_if_overdue(
-    next: State,
-    kind: Kind,
-    m: Move,
-    overdue: bool,
-    now: Instant,
-    policy: &Policy,
-) -> Decision {
-    if !overdue {
-        let reason = Reason::StepPending {
-            step: m.step,
-            attempt: m.attempts,
+    /// Failback: claim once the reseeded mirrors caught up; past the reseed timeout, page.
+    fn wait_reseeded(self, obs: &Observation) -> Decision {
+        let region = self.m.to.clone();
+        let Err(behind) = world::reseeded(obs, &self.m.to, self.policy) else {
+            return self.advance(Step::ClaimEpoch, Reason::CaughtUp { region });
         };
-        Decision::quiet(next, reason)
-    } else if m.attempts >= policy.params().max_attempts {
-        let error = format!("no outcome after {} attempts", m.attempts);
-        blocked(next, m.step, error, now)
-    } else {
-        let reason = Reason::StepSent {
-            step: m.step,
-            attempt: m.attempts + 1,
+        let waited = self.now.since(self.m.step_since);
+        if waited > self.policy.params().reseed_timeout {
+            // Nothing to undo: the old primary is a mirror catching up. Stop and page; a
+            // repeated failback finds the mirrors in place and waits again.
+            let behind = behind.map_or_else(
+                || "lag not measured".to_owned(),
+                |n| format!("{n} messages behind"),
+            );
+            let error =
+                format!("reseeded mirrors in {region} not caught up after {waited:?} ({behind})");
+            return self.blocked(error);
+        }
+        Decision::quiet(self.next, Reason::Reseeding { region, behind })
+    }
+
+    /// Check the world matches the move: complete it (or, in a failback, restore the home
+    /// mirrors next), or go back to the first step found undone.
+    fn verify(self, obs: &Observation) -> Decision {
+        let claim = Ownership {
+            region: self.m.to.clone(),
+            epoch: self.m.epoch,
         };
-        enter(next, kind, m, now, policy, reason)
+        match world::gap(obs, &self.next.catalog, &claim, self.policy) {
+            None if self.kind == Kind::Failback => self.advance(
+                Step::RestoreMirrors,
+                Reason::SwitchedBack { ownership: claim },
+            ),
+            None => complete(self.next, self.kind, claim),
+            Some(step) => self.advance(step, Reason::VerifyFoundGap { step }),
+        }
+    }
+
+    /// A step whose outcome is awaited: wait, send it again once overdue, or give up after
+    /// `max_attempts`.
+    fn resend_if_overdue(self, overdue: bool) -> Decision {
+        let (step, attempts) = (self.m.step, self.m.attempts);
+        if !overdue {
+            let reason = Reason::StepPending {
+                step,
+                attempt: attempts,
+            };
+            Decision::quiet(self.next, reason)
+        } else if attempts >= self.policy.params().max_attempts {
+            self.blocked(format!("no outcome after {attempts} attempts"))
+        } else {
+            let reason = Reason::StepSent {
+                step,
+                attempt: attempts + 1,
+            };
+            enter(self.next, self.kind, self.m, self.now, self.policy, reason)
+        }
     }
 }
 
