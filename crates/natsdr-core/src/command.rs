@@ -68,35 +68,50 @@ fn resume(state: &State, c: &Command) -> Decision {
 /// Acknowledge a hold: a block or the hold after a failover re-derives from the world; a
 /// self-fenced region is unfenced, but only while the arbiter still names it.
 fn ack(state: &State, c: &Command, now: Instant, policy: &Policy) -> Decision {
-    let mut next = state.clone();
-    let acked = Reason::Acked {
-        by: c.by.clone(),
-        why: c.reason.clone(),
-    };
-    next.phase = match &state.phase {
+    let after = match &state.phase {
         Phase::FailedOver { .. } => Phase::Healthy,
         Phase::Blocked { .. } => Phase::Starting,
-        Phase::SelfFenced { streams, .. } => {
-            let me = &policy.params().me;
-            let Some(k) = state.known.as_ref().filter(|k| k.region == *me) else {
-                return refused(state, c, Refusal::NotOwner);
-            };
-            let action = Action::Unfence {
-                region: me.clone(),
-                epoch: k.epoch,
-                streams: streams.clone(),
-            };
-            next.phase = Phase::Starting;
-            next.vouched_at = None;
-            next.vouched_since = None;
-            next.self_fences.clear();
-            next.unfence_sent = Some(now);
-            return Decision::new(next, vec![action], acked);
-        }
+        Phase::SelfFenced { streams, .. } => return unfence_own(state, c, streams, now, policy),
         _ => return refused(state, c, Refusal::NothingToAck),
     };
+    let mut next = state.clone();
+    next.phase = after;
     next.down_edges.clear();
-    Decision::quiet(next, acked)
+    Decision::quiet(next, acked(c))
+}
+
+/// An operator's `Ack` of this region's self-fence: unfence it, unless another region owns
+/// the epoch now (two writable regions).
+fn unfence_own(
+    state: &State,
+    c: &Command,
+    streams: &[StreamName],
+    now: Instant,
+    policy: &Policy,
+) -> Decision {
+    let me = &policy.params().me;
+    let Some(k) = state.known.as_ref().filter(|k| k.region == *me) else {
+        return refused(state, c, Refusal::NotOwner);
+    };
+    let action = Action::Unfence {
+        region: me.clone(),
+        epoch: k.epoch,
+        streams: streams.to_vec(),
+    };
+    let mut next = state.clone();
+    next.phase = Phase::Starting;
+    next.vouched_at = None;
+    next.vouched_since = None;
+    next.self_fences.clear();
+    next.unfence_sent = Some(now);
+    Decision::new(next, vec![action], acked(c))
+}
+
+fn acked(c: &Command) -> Reason {
+    Reason::Acked {
+        by: c.by.clone(),
+        why: c.reason.clone(),
+    }
 }
 
 /// An operator's failover or switchover to this watchdog's region: refused while a move is
