@@ -533,15 +533,7 @@ fn resume(
 fn standby_side(prev: &State, mut next: State, r: Round<'_>) -> Decision {
     let p = r.policy.params();
     if let Phase::SelfFenced { epoch, streams } = next.phase.clone() {
-        if world::rejoined(r.obs, &next.catalog, &p.me, r.policy) {
-            let next = State {
-                phase: Phase::Healthy,
-                ..next
-            };
-            let region = p.me.clone();
-            return Decision::quiet(next, Reason::RejoinedAsStandby { region });
-        }
-        return refence(next, r, epoch.max(r.owner.epoch), streams);
+        return fenced_standby(next, r, epoch, streams);
     }
     let lost_ownership = prev
         .known
@@ -616,6 +608,26 @@ fn standby_side(prev: &State, mut next: State, r: Round<'_>) -> Decision {
         );
     }
     fail_over(next, r.owner, since, evidence, r.now, r.policy)
+}
+
+/// A self-fenced region that is no longer the active one: once its streams mirror the active
+/// region again (a failback rebuilt it) it stands by; until then it stays fenced.
+fn fenced_standby(
+    next: State,
+    r: Round<'_>,
+    epoch: crate::model::Epoch,
+    streams: Vec<crate::model::StreamName>,
+) -> Decision {
+    let me = &r.policy.params().me;
+    if world::rejoined(r.obs, &next.catalog, me, r.policy) {
+        let next = State {
+            phase: Phase::Healthy,
+            ..next
+        };
+        let region = me.clone();
+        return Decision::quiet(next, Reason::RejoinedAsStandby { region });
+    }
+    refence(next, r, epoch.max(r.owner.epoch), streams)
 }
 
 /// Confirmed for long enough: the gates, in order of what an operator most needs to know, then
