@@ -44,6 +44,29 @@ fn until_dns_swapped(sim: &mut Sim, max: usize) -> Option<u64> {
     None
 }
 
+/// Cuts US off from EU, the witness and the arbiter, and runs 60 rounds: how long after the cut
+/// (ms) US fenced itself and EU promoted.
+fn cut_us_off(sim: &mut Sim) -> (u64, u64) {
+    sim.world.link = false;
+    sim.world.witness_link = false;
+    sim.world.us_arbiter_link = false;
+    let cut = sim.world.t;
+    let (mut fenced_at, mut promoted_at) = (None, None);
+    for _ in 0..60 {
+        sim.round();
+        if fenced_at.is_none() && !sim.world.us_writable() {
+            fenced_at = Some(sim.world.t - cut);
+        }
+        if promoted_at.is_none() && sim.world.eu_writable() {
+            promoted_at = Some(sim.world.t - cut);
+        }
+    }
+    (
+        fenced_at.expect("US fenced itself"),
+        promoted_at.expect("EU promoted in the end"),
+    )
+}
+
 fn assert_safe(sim: &Sim) {
     assert!(
         !sim.world.gdpr_touched,
@@ -135,22 +158,7 @@ fn a_forced_failover_while_us_lacks_quorum_waits_out_its_lease_before_promoting(
     assert!(!sim.world.eu_writable(), "no promotion on a mere NoQuorum");
     // US comes back with quorum, cut off from EU, the witness and the arbiter.
     sim.world.us_up = 2;
-    sim.world.link = false;
-    sim.world.witness_link = false;
-    sim.world.us_arbiter_link = false;
-    let cut = sim.world.t;
-    let (mut fenced_at, mut promoted_at) = (None, None);
-    for _ in 0..60 {
-        sim.round();
-        if fenced_at.is_none() && !sim.world.us_writable() {
-            fenced_at = Some(sim.world.t - cut);
-        }
-        if promoted_at.is_none() && sim.world.eu_writable() {
-            promoted_at = Some(sim.world.t - cut);
-        }
-    }
-    let fenced = fenced_at.expect("US fenced itself");
-    let promoted = promoted_at.expect("EU promoted in the end");
+    let (fenced, promoted) = cut_us_off(&mut sim);
     assert!(
         fenced < promoted,
         "US fenced at {fenced} ms, EU promoted at {promoted} ms"
@@ -177,22 +185,7 @@ fn a_revival_only_the_witness_saw_restarts_the_standbys_outage_clock() {
     sim.world.us_up = 2;
     let obs = sim.observation(Who::Us);
     sim.feed(Who::Us, Event::Observed(obs));
-    sim.world.link = false;
-    sim.world.witness_link = false;
-    sim.world.us_arbiter_link = false;
-    let cut = sim.world.t;
-    let (mut fenced_at, mut promoted_at) = (None, None);
-    for _ in 0..60 {
-        sim.round();
-        if fenced_at.is_none() && !sim.world.us_writable() {
-            fenced_at = Some(sim.world.t - cut);
-        }
-        if promoted_at.is_none() && sim.world.eu_writable() {
-            promoted_at = Some(sim.world.t - cut);
-        }
-    }
-    let fenced = fenced_at.expect("US fenced itself");
-    let promoted = promoted_at.expect("EU promoted in the end");
+    let (fenced, promoted) = cut_us_off(&mut sim);
     assert!(
         fenced < promoted,
         "US fenced at {fenced} ms, EU promoted at {promoted} ms"
@@ -223,25 +216,7 @@ fn a_cut_eu_us_link_with_the_witness_still_seeing_us_never_fails_over() {
 fn us_cut_off_from_eu_and_witness_fences_itself_before_eu_promotes() {
     let mut sim = Sim::new();
     sim.rounds(4);
-    sim.world.link = false;
-    sim.world.witness_link = false;
-    sim.world.us_arbiter_link = false;
-    let cut = sim.world.t;
-    let mut fenced_at = None;
-    let mut promoted_at = None;
-    for _ in 0..60 {
-        sim.round();
-        if fenced_at.is_none() && !sim.world.us_writable() {
-            fenced_at = Some(sim.world.t - cut);
-        }
-        if promoted_at.is_none() && sim.world.eu_writable() {
-            promoted_at = Some(sim.world.t - cut);
-        }
-    }
-    let (fenced, promoted) = (
-        fenced_at.expect("US fenced itself"),
-        promoted_at.expect("EU promoted"),
-    );
+    let (fenced, promoted) = cut_us_off(&mut sim);
     assert!(
         fenced + ROUND_MS < promoted,
         "US fenced at {fenced} ms, EU promoted at {promoted} ms"

@@ -1,10 +1,9 @@
 //! The pure transition function: `decide(state, event, now, policy) -> Decision`.
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
 use super::action::{Action, Severity};
 use super::command;
+use super::decision::Decision;
 use super::detect;
 use super::event::Event;
 use super::instant::Instant;
@@ -14,31 +13,6 @@ use super::policy::{Policy, Role};
 use super::reason::{Reason, TiltCause};
 use super::state::{Mode, Phase, PhaseName, State};
 use super::world;
-
-/// What `decide` returns: the next state, the effects to perform, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Decision {
-    /// The state after the event.
-    pub next: State,
-    /// Effects for the driver, in order.
-    pub actions: Vec<Action>,
-    /// Why, for logs, the API and notifications.
-    pub reason: Reason,
-}
-
-impl Decision {
-    pub(super) fn new(next: State, actions: Vec<Action>, reason: Reason) -> Self {
-        Self {
-            next,
-            actions,
-            reason,
-        }
-    }
-
-    pub(super) fn quiet(next: State, reason: Reason) -> Self {
-        Self::new(next, Vec::new(), reason)
-    }
-}
 
 /// Folds one event into the state. Synchronous and deterministic: no I/O, no clock, no randomness.
 /// Guarantees (checked by `invariants::check` in the tests): a paused watchdog or a witness emits
@@ -186,20 +160,10 @@ fn observe(state: &State, obs: &Observation, now: Instant, policy: &Policy) -> D
             next.phase = Phase::Starting;
             Decision::quiet(next, Reason::TiltOver)
         }
-        (Mode::Active, None) => match &next.phase {
-            Phase::FailingOver(_) | Phase::SwitchingOver(_) | Phase::FailingBack(_) => {
-                moves::on_observation(next, obs, now, policy)
-            }
-            Phase::Starting
-            | Phase::Healthy
-            | Phase::Degraded
-            | Phase::Suspect { .. }
-            | Phase::Isolated { .. }
-            | Phase::FailedOver { .. }
-            | Phase::StoodDown { .. }
-            | Phase::Blocked { .. }
-            | Phase::SelfFenced { .. } => detect::on_observation(state, next, obs, now, policy),
-        },
+        (Mode::Active, None) if next.phase.moving().is_some() => {
+            moves::on_observation(next, obs, now, policy)
+        }
+        (Mode::Active, None) => detect::on_observation(state, next, obs, now, policy),
     }
 }
 

@@ -3,7 +3,8 @@ use serde::{Deserialize, Serialize};
 
 use super::observation::Observation;
 use super::ownership::Ownership;
-use crate::model::{Epoch, Region, StreamName};
+use super::tail::TailCount;
+use crate::model::{Epoch, Region};
 
 /// One input to the state machine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -98,25 +99,6 @@ pub enum CaptureResult {
     },
 }
 
-/// One stream's divergent tail: the messages the old primary accepted after the last sequence
-/// its twin's mirror had received when it was promoted.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TailCount {
-    /// The old primary's stream.
-    pub stream: StreamName,
-    /// The last sequence both regions share (the mirror's last sequence at promotion).
-    pub common_seq: u64,
-    /// Messages after `common_seq` exported to the divergent record.
-    pub captured: u64,
-    /// Of those, re-published into the current primary.
-    pub recovered: u64,
-    /// Of those, already in the current primary (same message id): not published again.
-    pub duplicates: u64,
-    /// Of those, only kept in the divergent record for an operator (no message id to
-    /// deduplicate by, so re-publishing could store a message twice).
-    pub kept: u64,
-}
-
 /// The arbiter's answer to a compare-and-swap.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ClaimResult {
@@ -201,4 +183,18 @@ pub enum CommandKind {
     /// capture the old primary's divergent tail, reseed it, switch over back, restore the
     /// home topology. Sent to the home primary's watchdog; never automatic.
     Failback,
+}
+
+impl CommandKind {
+    /// The command's name, as an operator types it.
+    pub fn verb(&self) -> &'static str {
+        match self {
+            CommandKind::Pause => "pause",
+            CommandKind::Resume => "resume",
+            CommandKind::Switchover => "switchover",
+            CommandKind::Failover { .. } => "failover",
+            CommandKind::Ack => "ack",
+            CommandKind::Failback => "failback",
+        }
+    }
 }

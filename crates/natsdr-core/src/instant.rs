@@ -41,3 +41,8 @@ pub struct WallTime(pub i64);
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
+
+/// A duration as people read it in reasons: seconds with one decimal ("6.0s").
+pub(crate) fn secs(d: &Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}

@@ -1,7 +1,7 @@
 //! Safety rules every decision must keep, as code: the tests check them after every step.
 use super::action::Action;
 use super::policy::{Policy, Role};
-use super::state::{Mode, Phase, State, Step};
+use super::state::{Mode, State, Step};
 use crate::model::{Epoch, StreamName};
 
 /// A broken safety rule.
@@ -99,20 +99,10 @@ pub fn check(
             });
         }
         if let Action::Promote { .. } = action {
-            let in_promote = match &after.phase {
-                Phase::FailingOver(m) | Phase::SwitchingOver(m) | Phase::FailingBack(m) => {
-                    m.step == Step::Promote
-                }
-                Phase::Starting
-                | Phase::Healthy
-                | Phase::Degraded
-                | Phase::Suspect { .. }
-                | Phase::Isolated { .. }
-                | Phase::FailedOver { .. }
-                | Phase::StoodDown { .. }
-                | Phase::Blocked { .. }
-                | Phase::SelfFenced { .. } => false,
-            };
+            let in_promote = after
+                .phase
+                .moving()
+                .is_some_and(|(_, m)| m.step == Step::Promote);
             if !in_promote {
                 return Err(Violation::PromoteOutOfOrder(action.clone()));
             }

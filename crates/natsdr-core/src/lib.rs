@@ -53,12 +53,12 @@
 mod action;
 mod command;
 mod decide;
+mod decision;
 mod detect;
 mod event;
-#[cfg(test)]
-mod failback_tests;
 mod instant;
 pub mod invariants;
+mod lag;
 pub mod model;
 mod moves;
 mod observation;
@@ -67,15 +67,15 @@ mod policy;
 mod reason;
 pub mod rpo;
 mod state;
+mod tail;
 #[cfg(test)]
 mod tests;
 mod world;
 
 pub use action::{Action, Severity};
-pub use decide::{Decision, decide};
-pub use event::{
-    CaptureResult, ClaimResult, Command, CommandKind, Event, FenceResult, StepResult, TailCount,
-};
+pub use decide::decide;
+pub use decision::Decision;
+pub use event::{CaptureResult, ClaimResult, Command, CommandKind, Event, FenceResult, StepResult};
 pub use instant::{Instant, WallTime};
 pub use observation::{
     GuardWord, Health, MirrorView, Observation, RecordedVouch, RegionView, Report, StreamRole,
@@ -85,3 +85,4 @@ pub use ownership::Ownership;
 pub use policy::{Policy, PolicyError, PolicyParams, Role, TwoSite};
 pub use reason::{FenceHow, Reason, Refusal, TiltCause};
 pub use state::{BlockCause, Evidence, Mode, Move, Need, Phase, PhaseName, State, Step};
+pub use tail::TailCount;

@@ -3,81 +3,59 @@
 //! timeout sends it again; a failure past `max_attempts` asks an operator. A failback wraps a
 //! switchover: capture the tail, reseed, wait, (switchover), restore the home mirrors.
 use super::action::Action;
-use super::decide::Decision;
+use super::decision::Decision;
 use super::event::{CaptureResult, ClaimResult, Event, FenceResult, StepResult};
 use super::instant::Instant;
 use super::observation::{Health, Observation};
 use super::ownership::Ownership;
 use super::policy::Policy;
 use super::reason::{FenceHow, Reason};
-use super::state::{BlockCause, Move, Need, Phase, State, Step};
+use super::state::{BlockCause, Kind, Move, Need, Phase, State, Step};
 use super::world;
-use crate::model::Epoch;
-
-/// Which kind of move: they share steps but not every rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
-    /// Forced by an outage (or an operator's `Failover`): bounded loss, fence may be "as good as".
-    Failover,
-    /// Planned by an operator: a true fence and lag zero before promoting, no loss.
-    Switchover,
-    /// An operator's move back to the home primary: a switchover between tail capture and
-    /// reseed before, and restoring the home mirrors after.
-    Failback,
-}
-
-impl Kind {
-    fn wrap(self, m: Move) -> Phase {
-        match self {
-            Kind::Failover => Phase::FailingOver(m),
-            Kind::Switchover => Phase::SwitchingOver(m),
-            Kind::Failback => Phase::FailingBack(m),
-        }
-    }
-
-    /// The move in `phase`, with its kind; `None` outside a move.
-    pub(super) fn of(phase: &Phase) -> Option<(Kind, &Move)> {
-        match phase {
-            Phase::FailingOver(m) => Some((Kind::Failover, m)),
-            Phase::SwitchingOver(m) => Some((Kind::Switchover, m)),
-            Phase::FailingBack(m) => Some((Kind::Failback, m)),
-            Phase::Starting
-            | Phase::Healthy
-            | Phase::Degraded
-            | Phase::Suspect { .. }
-            | Phase::Isolated { .. }
-            | Phase::FailedOver { .. }
-            | Phase::StoodDown { .. }
-            | Phase::Blocked { .. }
-            | Phase::SelfFenced { .. } => None,
-        }
-    }
-}
+use crate::model::{Epoch, Region};
 
 /// The epoch before `e`: the one a move's claim replaces.
 fn prev(e: Epoch) -> Epoch {
     Epoch(e.0.saturating_sub(1))
 }
 
+/// The compare-and-swap of the record from `from` (at the epoch before) to `to` at `epoch`.
+fn claim(from: &Region, to: &Region, epoch: Epoch) -> Action {
+    Action::ClaimEpoch {
+        expect: Ownership {
+            region: from.clone(),
+            epoch: prev(epoch),
+        },
+        claim: Ownership {
+            region: to.clone(),
+            epoch,
+        },
+    }
+}
+
 /// The action that performs `m`'s current step, if the step has one.
 pub(super) fn step_action(m: &Move, state: &State, policy: &Policy) -> Option<Action> {
     let prev = prev(m.epoch);
     match m.step {
-        Step::ClaimEpoch => Some(Action::ClaimEpoch {
-            expect: Ownership {
-                region: m.from.clone(),
-                epoch: prev,
-            },
-            claim: Ownership {
-                region: m.to.clone(),
-                epoch: m.epoch,
-            },
-        }),
-        Step::Fence => Some(Action::Fence {
-            region: m.from.clone(),
-            epoch: m.epoch,
-            streams: world::fence_list(&state.catalog, &m.from, policy),
-        }),
+        Step::ClaimEpoch => Some(claim(&m.from, &m.to, m.epoch)),
+        // The roll-back lifts exactly the fence the fence step set.
+        Step::Fence | Step::RollBackUnfence => {
+            let (region, epoch) = (m.from.clone(), m.epoch);
+            let streams = world::fence_list(&state.catalog, &m.from, policy);
+            Some(if m.step == Step::Fence {
+                Action::Fence {
+                    region,
+                    epoch,
+                    streams,
+                }
+            } else {
+                Action::Unfence {
+                    region,
+                    epoch,
+                    streams,
+                }
+            })
+        }
         Step::Promote => Some(Action::Promote {
             region: m.to.clone(),
             epoch: m.epoch,
@@ -88,21 +66,7 @@ pub(super) fn step_action(m: &Move, state: &State, policy: &Policy) -> Option<Ac
             to: m.to.clone(),
             epoch: m.epoch,
         }),
-        Step::RollBackClaim => Some(Action::ClaimEpoch {
-            expect: Ownership {
-                region: m.to.clone(),
-                epoch: prev,
-            },
-            claim: Ownership {
-                region: m.from.clone(),
-                epoch: m.epoch,
-            },
-        }),
-        Step::RollBackUnfence => Some(Action::Unfence {
-            region: m.from.clone(),
-            epoch: m.epoch,
-            streams: world::fence_list(&state.catalog, &m.from, policy),
-        }),
+        Step::RollBackClaim => Some(claim(&m.to, &m.from, m.epoch)),
         // The old primary's tail goes to the current primary, which still owns `prev`.
         Step::CaptureTail => Some(Action::CaptureTail {
             region: m.to.clone(),
@@ -236,7 +200,7 @@ pub(super) fn on_observation(
     now: Instant,
     policy: &Policy,
 ) -> Decision {
-    let Some((kind, m)) = Kind::of(&next.phase).map(|(k, m)| (k, m.clone())) else {
+    let Some((kind, m)) = next.phase.moving().map(|(k, m)| (k, m.clone())) else {
         return Decision::quiet(next, Reason::StaleOutcome);
     };
     let p = policy.params();
@@ -267,116 +231,26 @@ pub(super) fn on_observation(
         epoch: m.epoch,
     };
     let overdue = !m.inflight || now.since(m.step_since) >= p.step_timeout;
-    match m.step {
-        Step::WaitLagZero => {
-            let waited = now.since(m.step_since);
-            if world::lag_zero(obs, &m.to, policy) {
-                advance(
-                    next,
-                    kind,
-                    m,
-                    Step::Promote,
-                    now,
-                    policy,
-                    Reason::CaughtUp {
-                        region: claim.region,
-                    },
-                )
-            } else if waited > p.switchover_lag_timeout {
-                let mut m = m;
-                m.epoch = m.epoch.next();
-                advance(
-                    next,
-                    kind,
-                    m,
-                    Step::RollBackClaim,
-                    now,
-                    policy,
-                    Reason::LagTimeout { waited },
-                )
-            } else {
-                Decision::quiet(
-                    next,
-                    Reason::WaitingForLag {
-                        region: claim.region,
-                        waited,
-                    },
-                )
-            }
-        }
-        Step::WaitReseeded => match world::reseeded(obs, &m.to, policy) {
-            Ok(()) => advance(
-                next,
-                kind,
-                m,
-                Step::ClaimEpoch,
-                now,
-                policy,
-                Reason::CaughtUp {
-                    region: claim.region,
-                },
-            ),
-            Err(behind) => {
-                let waited = now.since(m.step_since);
-                if waited > p.reseed_timeout {
-                    // Nothing to undo: the old primary is a mirror catching up. Stop and page; a
-                    // repeated failback finds the mirrors in place and waits again.
-                    let behind = behind.map_or_else(
-                        || "lag not measured".to_owned(),
-                        |n| format!("{n} messages behind"),
-                    );
-                    let error = format!(
-                        "reseeded mirrors in {} not caught up after {waited:?} ({behind})",
-                        m.to
-                    );
-                    return blocked(next, m.step, error, now);
-                }
-                Decision::quiet(
-                    next,
-                    Reason::Reseeding {
-                        region: claim.region,
-                        behind,
-                    },
-                )
-            }
-        },
+    let at = obs.at;
+    let r = InMove {
+        next,
+        kind,
+        m,
+        now,
+        policy,
+    };
+    match r.m.step {
+        Step::WaitLagZero => r.wait_lag_zero(obs),
+        Step::WaitReseeded => r.wait_reseeded(obs),
         // NB: a round that began before the last step landed shows the world before it (the
         // mirrors not yet promoted, the old record): acting on it would redo every step.
-        Step::Verify if obs.at < m.step_since => Decision::quiet(next, Reason::VerifyAwaitsRound),
-        Step::Verify => match world::gap(obs, &next.catalog, &claim, policy) {
-            None if kind == Kind::Failback => advance(
-                next,
-                kind,
-                m,
-                Step::RestoreMirrors,
-                now,
-                policy,
-                Reason::SwitchedBack { ownership: claim },
-            ),
-            None => complete(next, kind, claim),
-            Some(step) => advance(
-                next,
-                kind,
-                m,
-                step,
-                now,
-                policy,
-                Reason::VerifyFoundGap { step },
-            ),
-        },
+        Step::Verify if at < r.m.step_since => Decision::quiet(r.next, Reason::VerifyAwaitsRound),
+        Step::Verify => r.verify(obs),
         // The claim landed but its answer was lost: the record is ours, carry on.
         Step::ClaimEpoch if overdue && obs.arbiter.as_ref() == Some(&claim) => {
-            let mut next = next;
-            next.known = Some(claim.clone());
-            advance(
-                next,
-                kind,
-                m,
-                Step::Fence,
-                now,
-                policy,
-                Reason::ClaimWon { ownership: claim },
-            )
+            let mut r = r;
+            r.next.known = Some(claim.clone());
+            r.advance(Step::Fence, Reason::ClaimWon { ownership: claim })
         }
         Step::ClaimEpoch
         | Step::Fence
@@ -386,25 +260,107 @@ pub(super) fn on_observation(
         | Step::RollBackUnfence
         | Step::CaptureTail
         | Step::Reseed
-        | Step::RestoreMirrors => {
-            if !overdue {
-                Decision::quiet(
-                    next,
-                    Reason::StepPending {
-                        step: m.step,
-                        attempt: m.attempts,
-                    },
-                )
-            } else if m.attempts >= p.max_attempts {
-                let error = format!("no outcome after {} attempts", m.attempts);
-                blocked(next, m.step, error, now)
-            } else {
-                let reason = Reason::StepSent {
-                    step: m.step,
-                    attempt: m.attempts + 1,
-                };
-                enter(next, kind, m, now, policy, reason)
-            }
+        | Step::RestoreMirrors => r.resend_if_overdue(overdue),
+    }
+}
+
+/// A move in its phase as a probe round finds it: the state so far, the move and its kind.
+struct InMove<'a> {
+    next: State,
+    kind: Kind,
+    m: Move,
+    now: Instant,
+    policy: &'a Policy,
+}
+
+impl InMove<'_> {
+    fn advance(self, step: Step, reason: Reason) -> Decision {
+        advance(
+            self.next,
+            self.kind,
+            self.m,
+            step,
+            self.now,
+            self.policy,
+            reason,
+        )
+    }
+
+    fn blocked(self, error: String) -> Decision {
+        blocked(self.next, self.m.step, error, self.now)
+    }
+
+    /// Switchover: promote once every mirror holds every message; past the lag timeout, roll
+    /// back.
+    fn wait_lag_zero(mut self, obs: &Observation) -> Decision {
+        let waited = self.now.since(self.m.step_since);
+        let region = self.m.to.clone();
+        if world::lag_zero(obs, &self.m.to, self.policy) {
+            self.advance(Step::Promote, Reason::CaughtUp { region })
+        } else if waited > self.policy.params().switchover_lag_timeout {
+            self.m.epoch = self.m.epoch.next();
+            self.advance(Step::RollBackClaim, Reason::LagTimeout { waited })
+        } else {
+            Decision::quiet(self.next, Reason::WaitingForLag { region, waited })
+        }
+    }
+
+    /// Failback: claim once the reseeded mirrors caught up; past the reseed timeout, page.
+    fn wait_reseeded(self, obs: &Observation) -> Decision {
+        let region = self.m.to.clone();
+        let Err(behind) = world::reseeded(obs, &self.m.to, self.policy) else {
+            return self.advance(Step::ClaimEpoch, Reason::CaughtUp { region });
+        };
+        let waited = self.now.since(self.m.step_since);
+        if waited > self.policy.params().reseed_timeout {
+            // Nothing to undo: the old primary is a mirror catching up. Stop and page; a
+            // repeated failback finds the mirrors in place and waits again.
+            let behind = behind.map_or_else(
+                || "lag not measured".to_owned(),
+                |n| format!("{n} messages behind"),
+            );
+            let error =
+                format!("reseeded mirrors in {region} not caught up after {waited:?} ({behind})");
+            return self.blocked(error);
+        }
+        Decision::quiet(self.next, Reason::Reseeding { region, behind })
+    }
+
+    /// Check the world matches the move: complete it (or, in a failback, restore the home
+    /// mirrors next), or go back to the first step found undone.
+    fn verify(self, obs: &Observation) -> Decision {
+        let claim = Ownership {
+            region: self.m.to.clone(),
+            epoch: self.m.epoch,
+        };
+        match world::gap(obs, &self.next.catalog, &claim, self.policy) {
+            None if self.kind == Kind::Failback => self.advance(
+                Step::RestoreMirrors,
+                Reason::SwitchedBack { ownership: claim },
+            ),
+            None => complete(self.next, self.kind, claim),
+            Some(step) => self.advance(step, Reason::VerifyFoundGap { step }),
+        }
+    }
+
+    /// A step whose outcome is awaited: wait, send it again once overdue, or give up after
+    /// `max_attempts`.
+    fn resend_if_overdue(self, overdue: bool) -> Decision {
+        let (step, attempts) = (self.m.step, self.m.attempts);
+        if !overdue {
+            let reason = Reason::StepPending {
+                step,
+                attempt: attempts,
+            };
+            Decision::quiet(self.next, reason)
+        } else if attempts >= self.policy.params().max_attempts {
+            self.blocked(format!("no outcome after {attempts} attempts"))
+        } else {
+            let reason = Reason::StepSent {
+                step,
+                attempt: attempts + 1,
+            };
+            enter(self.next, self.kind, self.m, self.now, self.policy, reason)
         }
     }
 }
@@ -442,295 +398,359 @@ fn raise_known(next: &mut State, seen: &Ownership) {
 /// The outcome of an action. Outcomes that do not match the current step and epoch are stale
 /// (a late answer to an earlier attempt) and change nothing.
 pub(super) fn on_outcome(state: &State, event: &Event, now: Instant, policy: &Policy) -> Decision {
-    let mut next = state.clone();
-    let Some((kind, mut m)) = Kind::of(&state.phase).map(|(k, m)| (k, m.clone())) else {
-        // Repair and self-fences live outside moves: one that did not land is sent again by the
-        // next round instead of waiting out the step timeout.
-        if let Event::Fenced {
-            result: FenceResult::NoQuorum | FenceResult::Unreachable | FenceResult::Failed { .. },
-            ..
-        } = event
-        {
-            next.repair_sent = None;
-        }
-        return Decision::quiet(next, Reason::StaleOutcome);
+    let Some((kind, m)) = state.phase.moving().map(|(k, m)| (k, m.clone())) else {
+        return outside_move(state, event);
     };
-    let stale = || Decision::quiet(state.clone(), Reason::StaleOutcome);
+    let o = Outcome {
+        state,
+        kind,
+        m,
+        now,
+        policy,
+    };
     match event {
-        Event::Claimed { claim, result } => {
-            let expected = match m.step {
-                Step::ClaimEpoch => Ownership {
-                    region: m.to.clone(),
-                    epoch: m.epoch,
-                },
-                Step::RollBackClaim => Ownership {
-                    region: m.from.clone(),
-                    epoch: m.epoch,
-                },
-                Step::Fence
-                | Step::WaitLagZero
-                | Step::Promote
-                | Step::SwapDns
-                | Step::Verify
-                | Step::RollBackUnfence
-                | Step::CaptureTail
-                | Step::Reseed
-                | Step::WaitReseeded
-                | Step::RestoreMirrors => {
-                    return stale();
-                }
-            };
-            if *claim != expected {
-                return stale();
-            }
-            match result {
-                ClaimResult::Won => {
-                    raise_known(&mut next, claim);
-                    let step = if m.step == Step::ClaimEpoch {
-                        Step::Fence
-                    } else {
-                        Step::RollBackUnfence
-                    };
-                    advance(
-                        next,
-                        kind,
-                        m,
-                        step,
-                        now,
-                        policy,
-                        Reason::ClaimWon {
-                            ownership: claim.clone(),
-                        },
-                    )
-                }
-                ClaimResult::Lost { seen } => {
-                    raise_known(&mut next, seen);
-                    if m.step == Step::RollBackClaim {
-                        return blocked(next, m.step, format!("the arbiter holds {seen}"), now);
-                    }
-                    next.phase = Phase::StoodDown {
-                        winner: seen.clone(),
-                        since: now,
-                    };
-                    Decision::quiet(next, Reason::ClaimLost { seen: seen.clone() })
-                }
-                ClaimResult::Failed { retryable, error } => {
-                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
-                }
-            }
-        }
+        Event::Claimed { claim, result } => o.claimed(claim, result),
         Event::Fenced {
             region,
             epoch,
             result,
-        } => {
-            if m.step != Step::Fence || *region != m.from || *epoch != m.epoch {
-                return stale();
-            }
-            let after = match kind {
-                Kind::Failover => Step::Promote,
-                Kind::Switchover | Kind::Failback => Step::WaitLagZero,
-            };
-            let done = |how| Reason::FenceDone {
-                region: region.clone(),
-                how,
-            };
-            match (result, kind) {
-                (FenceResult::Fenced, Kind::Failover | Kind::Switchover | Kind::Failback) => {
-                    advance(next, kind, m, after, now, policy, done(FenceHow::Fenced))
-                }
-                // A region without quorum takes no writes now, but may regain it at any moment,
-                // unfenced. Like an unreachable one, it counts as fenced only once its own
-                // watchdog's lease has surely run out (it then fences itself on recovery), even
-                // when an operator forced the failover: break-glass waives the RPO, never this.
-                (FenceResult::NoQuorum | FenceResult::Unreachable, Kind::Failover) => {
-                    if counts_fenced(state, &m, now, policy) {
-                        let how = if *result == FenceResult::NoQuorum {
-                            FenceHow::NoQuorum
-                        } else {
-                            FenceHow::LeaseExpired
-                        };
-                        return advance(next, kind, m, after, now, policy, done(how));
-                    }
-                    // Not a failure yet: send it again after the step timeout (it may become
-                    // reachable, or the lease expire); `max_attempts` bounds the wait.
-                    if m.attempts >= policy.params().max_attempts {
-                        let error = if state.guarded(&m.from, policy) || m.waive_guard {
-                            "old primary not fenced and not confirmed down long enough".to_owned()
-                        } else {
-                            "old primary not fenced, and its watchdog does not guard it: fence it \
-                             by hand (or restore its watchdog), then fail over with allow_data_loss"
-                                .to_owned()
-                        };
-                        return blocked(next, m.step, error, now);
-                    }
-                    m.step_since = now;
-                    let seen = state.seen_serving.get(&m.from).copied();
-                    let remaining = m
-                        .down_since
-                        .map(|t| seen.map_or(t, |s| t.max(s)) + policy.lease_expiry())
-                        .map_or(policy.lease_expiry(), |e| e.since(now));
-                    next.phase = kind.wrap(m);
-                    Decision::quiet(
-                        next,
-                        Reason::FenceWaitingForLease {
-                            region: region.clone(),
-                            remaining,
-                        },
-                    )
-                }
-                (
-                    FenceResult::NoQuorum | FenceResult::Unreachable,
-                    Kind::Switchover | Kind::Failback,
-                ) => {
-                    let error =
-                        "a planned switchover needs a reachable primary with quorum".to_owned();
-                    retry_or_block(next, kind, m, true, error, now, policy)
-                }
-                (
-                    FenceResult::Failed { retryable, error },
-                    Kind::Failover | Kind::Switchover | Kind::Failback,
-                ) => retry_or_block(next, kind, m, *retryable, error.clone(), now, policy),
-            }
-        }
+        } => o.fenced(region, *epoch, result),
         Event::Promoted {
             region,
             epoch,
             result,
-        } => {
-            if m.step != Step::Promote || *region != m.to || *epoch != m.epoch {
-                return stale();
-            }
-            match result {
-                StepResult::Done => {
-                    let reason = Reason::PromotedMirrors {
-                        region: region.clone(),
-                        epoch: *epoch,
-                    };
-                    advance(next, kind, m, Step::SwapDns, now, policy, reason)
-                }
-                StepResult::Failed { retryable, error } => {
-                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
-                }
-            }
-        }
-        Event::DnsSwapped { epoch, result } => {
-            if m.step != Step::SwapDns || *epoch != m.epoch {
-                return stale();
-            }
-            match result {
-                StepResult::Done => {
-                    let reason = Reason::DnsSwapped { to: m.to.clone() };
-                    advance(next, kind, m, Step::Verify, now, policy, reason)
-                }
-                StepResult::Failed { retryable, error } => {
-                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
-                }
-            }
-        }
+        } => o.promoted(region, *epoch, result),
+        Event::DnsSwapped { epoch, result } => o.dns_swapped(*epoch, result),
         Event::Unfenced {
             region,
             epoch,
             result,
-        } => {
-            if m.step != Step::RollBackUnfence || *region != m.from || *epoch != m.epoch {
-                return stale();
-            }
-            match result {
-                StepResult::Done => {
-                    next.phase = Phase::Healthy;
-                    let ownership = Ownership {
-                        region: m.from.clone(),
-                        epoch: m.epoch,
-                    };
-                    Decision::quiet(next, Reason::SwitchoverRolledBack { ownership })
-                }
-                StepResult::Failed { retryable, error } => {
-                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
-                }
-            }
-        }
+        } => o.unfenced(region, *epoch, result),
         Event::TailCaptured {
             region,
             epoch,
             result,
-        } => {
-            if m.step != Step::CaptureTail || *region != m.to || *epoch != prev(m.epoch) {
-                return stale();
-            }
-            match result {
-                CaptureResult::Done { tail } => {
-                    next.tail = tail.clone();
-                    let reason = Reason::TailCaptured {
-                        region: region.clone(),
-                        tail: tail.clone(),
-                    };
-                    advance(next, kind, m, Step::Reseed, now, policy, reason)
-                }
-                CaptureResult::Failed { retryable, error } => {
-                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
-                }
-            }
-        }
+        } => o.tail_captured(region, *epoch, result),
         Event::Reseeded {
             region,
             epoch,
             result,
-        } => {
-            // Reseeding the old primary carries the current owner's epoch; restoring the home
-            // mirrors, after the switch back, the new one.
-            let expected = match m.step {
-                Step::Reseed => (&m.to, prev(m.epoch)),
-                Step::RestoreMirrors => (&m.from, m.epoch),
-                Step::ClaimEpoch
-                | Step::Fence
-                | Step::WaitLagZero
-                | Step::Promote
-                | Step::SwapDns
-                | Step::Verify
-                | Step::RollBackClaim
-                | Step::RollBackUnfence
-                | Step::CaptureTail
-                | Step::WaitReseeded => return stale(),
-            };
-            if expected != (region, *epoch) {
-                return stale();
-            }
-            match result {
-                StepResult::Done if m.step == Step::RestoreMirrors => {
-                    let claim = Ownership {
-                        region: m.to.clone(),
-                        epoch: m.epoch,
-                    };
-                    complete(next, kind, claim)
-                }
-                StepResult::Done => {
-                    let reason = Reason::Reseeded {
-                        region: region.clone(),
-                    };
-                    advance(next, kind, m, Step::WaitReseeded, now, policy, reason)
-                }
-                StepResult::Failed { retryable, error } => {
-                    retry_or_block(next, kind, m, *retryable, error.clone(), now, policy)
-                }
-            }
+        } => o.reseeded(region, *epoch, result),
+        Event::Working { action } => o.working(action),
+        Event::Observed(_) | Event::Command(_) => o.stale(),
+    }
+}
+
+/// An outcome outside a move. Repair and self-fences live there: one that did not land is sent
+/// again by the next round instead of waiting out the step timeout.
+fn outside_move(state: &State, event: &Event) -> Decision {
+    let mut next = state.clone();
+    if let Event::Fenced {
+        result: FenceResult::NoQuorum | FenceResult::Unreachable | FenceResult::Failed { .. },
+        ..
+    } = event
+    {
+        next.repair_sent = None;
+    }
+    Decision::quiet(next, Reason::StaleOutcome)
+}
+
+/// An outcome arriving during a move: the state before it, and the move with its kind.
+struct Outcome<'a> {
+    state: &'a State,
+    kind: Kind,
+    m: Move,
+    now: Instant,
+    policy: &'a Policy,
+}
+
+impl Outcome<'_> {
+    /// Late or duplicate: nothing changes.
+    fn stale(&self) -> Decision {
+        Decision::quiet(self.state.clone(), Reason::StaleOutcome)
+    }
+
+    fn advance(self, next: State, step: Step, reason: Reason) -> Decision {
+        advance(next, self.kind, self.m, step, self.now, self.policy, reason)
+    }
+
+    fn failed(self, next: State, retryable: bool, error: &str) -> Decision {
+        let (kind, m, now, policy) = (self.kind, self.m, self.now, self.policy);
+        retry_or_block(next, kind, m, retryable, error.to_owned(), now, policy)
+    }
+
+    /// A plain step's result: done goes on by `done`, a failure is retried or blocks.
+    fn step_result(
+        self,
+        result: &StepResult,
+        done: impl FnOnce(Self, State) -> Decision,
+    ) -> Decision {
+        let next = self.state.clone();
+        match result {
+            StepResult::Done => done(self, next),
+            StepResult::Failed { retryable, error } => self.failed(next, *retryable, error),
         }
-        Event::Working { action } => {
-            // A sign of life from the executor of the current attempt: the step is not overdue.
-            // Only for an action that is out; a late heartbeat from an attempt whose outcome
-            // already came changes nothing.
-            let current = step_action(&m, state, policy);
-            if !m.inflight || !current.is_some_and(|c| c.same_work(action)) {
-                return stale();
+    }
+
+    /// The arbiter's answer to the claim, or to the claim back of a rolled-back switchover.
+    fn claimed(self, claim: &Ownership, result: &ClaimResult) -> Decision {
+        let m = &self.m;
+        let expected = match m.step {
+            Step::ClaimEpoch => Ownership {
+                region: m.to.clone(),
+                epoch: m.epoch,
+            },
+            Step::RollBackClaim => Ownership {
+                region: m.from.clone(),
+                epoch: m.epoch,
+            },
+            Step::Fence
+            | Step::WaitLagZero
+            | Step::Promote
+            | Step::SwapDns
+            | Step::Verify
+            | Step::RollBackUnfence
+            | Step::CaptureTail
+            | Step::Reseed
+            | Step::WaitReseeded
+            | Step::RestoreMirrors => {
+                return self.stale();
             }
-            m.step_since = now;
-            let reason = Reason::StepWorking {
-                step: m.step,
-                attempt: m.attempts,
-            };
-            next.phase = kind.wrap(m);
-            Decision::quiet(next, reason)
+        };
+        if *claim != expected {
+            return self.stale();
         }
-        Event::Observed(_) | Event::Command(_) => stale(),
+        let mut next = self.state.clone();
+        match result {
+            ClaimResult::Won => {
+                raise_known(&mut next, claim);
+                let step = if m.step == Step::ClaimEpoch {
+                    Step::Fence
+                } else {
+                    Step::RollBackUnfence
+                };
+                let reason = Reason::ClaimWon {
+                    ownership: claim.clone(),
+                };
+                self.advance(next, step, reason)
+            }
+            ClaimResult::Lost { seen } => {
+                raise_known(&mut next, seen);
+                if m.step == Step::RollBackClaim {
+                    return blocked(next, m.step, format!("the arbiter holds {seen}"), self.now);
+                }
+                next.phase = Phase::StoodDown {
+                    winner: seen.clone(),
+                    since: self.now,
+                };
+                Decision::quiet(next, Reason::ClaimLost { seen: seen.clone() })
+            }
+            ClaimResult::Failed { retryable, error } => self.failed(next, *retryable, error),
+        }
+    }
+
+    /// The fence of the old primary. A failover may count an unreachable or quorum-less one
+    /// fenced once its lease has surely run out; a switchover or failback needs a true fence.
+    fn fenced(self, region: &Region, epoch: Epoch, result: &FenceResult) -> Decision {
+        if self.m.step != Step::Fence || *region != self.m.from || epoch != self.m.epoch {
+            return self.stale();
+        }
+        let after = match self.kind {
+            Kind::Failover => Step::Promote,
+            Kind::Switchover | Kind::Failback => Step::WaitLagZero,
+        };
+        let done = |how| Reason::FenceDone {
+            region: region.clone(),
+            how,
+        };
+        let next = self.state.clone();
+        match (result, self.kind) {
+            (FenceResult::Fenced, Kind::Failover | Kind::Switchover | Kind::Failback) => {
+                self.advance(next, after, done(FenceHow::Fenced))
+            }
+            // A region without quorum takes no writes now, but may regain it at any moment,
+            // unfenced. Like an unreachable one, it counts as fenced only once its own
+            // watchdog's lease has surely run out (it then fences itself on recovery), even
+            // when an operator forced the failover: break-glass waives the RPO, never this.
+            (FenceResult::NoQuorum | FenceResult::Unreachable, Kind::Failover) => {
+                if counts_fenced(self.state, &self.m, self.now, self.policy) {
+                    let how = if *result == FenceResult::NoQuorum {
+                        FenceHow::NoQuorum
+                    } else {
+                        FenceHow::LeaseExpired
+                    };
+                    return self.advance(next, after, done(how));
+                }
+                self.fence_waits_for_lease(next, region)
+            }
+            (
+                FenceResult::NoQuorum | FenceResult::Unreachable,
+                Kind::Switchover | Kind::Failback,
+            ) => {
+                let error = "a planned switchover needs a reachable primary with quorum";
+                self.failed(next, true, error)
+            }
+            (
+                FenceResult::Failed { retryable, error },
+                Kind::Failover | Kind::Switchover | Kind::Failback,
+            ) => self.failed(next, *retryable, error),
+        }
+    }
+
+    /// An old primary not (yet) counted fenced: not a failure yet; the fence is sent again after
+    /// the step timeout (it may become reachable, or the lease expire), `max_attempts` bounding
+    /// the wait.
+    fn fence_waits_for_lease(self, next: State, region: &Region) -> Decision {
+        let Outcome {
+            state,
+            kind,
+            mut m,
+            now,
+            policy,
+        } = self;
+        if m.attempts >= policy.params().max_attempts {
+            let error = if state.guarded(&m.from, policy) || m.waive_guard {
+                "old primary not fenced and not confirmed down long enough".to_owned()
+            } else {
+                "old primary not fenced, and its watchdog does not guard it: fence it \
+                 by hand (or restore its watchdog), then fail over with allow_data_loss"
+                    .to_owned()
+            };
+            return blocked(next, m.step, error, now);
+        }
+        m.step_since = now;
+        let seen = state.seen_serving.get(&m.from).copied();
+        let remaining = m
+            .down_since
+            .map(|t| seen.map_or(t, |s| t.max(s)) + policy.lease_expiry())
+            .map_or(policy.lease_expiry(), |e| e.since(now));
+        let mut next = next;
+        next.phase = kind.wrap(m);
+        Decision::quiet(
+            next,
+            Reason::FenceWaitingForLease {
+                region: region.clone(),
+                remaining,
+            },
+        )
+    }
+
+    fn promoted(self, region: &Region, epoch: Epoch, result: &StepResult) -> Decision {
+        if self.m.step != Step::Promote || *region != self.m.to || epoch != self.m.epoch {
+            return self.stale();
+        }
+        self.step_result(result, |o, next| {
+            let region = region.clone();
+            o.advance(
+                next,
+                Step::SwapDns,
+                Reason::PromotedMirrors { region, epoch },
+            )
+        })
+    }
+
+    fn dns_swapped(self, epoch: Epoch, result: &StepResult) -> Decision {
+        if self.m.step != Step::SwapDns || epoch != self.m.epoch {
+            return self.stale();
+        }
+        self.step_result(result, |o, next| {
+            let reason = Reason::DnsSwapped { to: o.m.to.clone() };
+            o.advance(next, Step::Verify, reason)
+        })
+    }
+
+    /// The unfence that ends a rolled-back switchover: the old primary serves again.
+    fn unfenced(self, region: &Region, epoch: Epoch, result: &StepResult) -> Decision {
+        if self.m.step != Step::RollBackUnfence || *region != self.m.from || epoch != self.m.epoch {
+            return self.stale();
+        }
+        self.step_result(result, |o, mut next| {
+            next.phase = Phase::Healthy;
+            let ownership = Ownership {
+                region: o.m.from.clone(),
+                epoch: o.m.epoch,
+            };
+            Decision::quiet(next, Reason::SwitchoverRolledBack { ownership })
+        })
+    }
+
+    fn tail_captured(self, region: &Region, epoch: Epoch, result: &CaptureResult) -> Decision {
+        if self.m.step != Step::CaptureTail || *region != self.m.to || epoch != prev(self.m.epoch) {
+            return self.stale();
+        }
+        let mut next = self.state.clone();
+        match result {
+            CaptureResult::Done { tail } => {
+                next.tail = tail.clone();
+                let reason = Reason::TailCaptured {
+                    region: region.clone(),
+                    tail: tail.clone(),
+                };
+                self.advance(next, Step::Reseed, reason)
+            }
+            CaptureResult::Failed { retryable, error } => self.failed(next, *retryable, error),
+        }
+    }
+
+    /// Reseeding the old primary carries the current owner's epoch; restoring the home
+    /// mirrors, after the switch back, the new one.
+    fn reseeded(self, region: &Region, epoch: Epoch, result: &StepResult) -> Decision {
+        let m = &self.m;
+        let expected = match m.step {
+            Step::Reseed => (&m.to, prev(m.epoch)),
+            Step::RestoreMirrors => (&m.from, m.epoch),
+            Step::ClaimEpoch
+            | Step::Fence
+            | Step::WaitLagZero
+            | Step::Promote
+            | Step::SwapDns
+            | Step::Verify
+            | Step::RollBackClaim
+            | Step::RollBackUnfence
+            | Step::CaptureTail
+            | Step::WaitReseeded => return self.stale(),
+        };
+        if expected != (region, epoch) {
+            return self.stale();
+        }
+        let restored = m.step == Step::RestoreMirrors;
+        self.step_result(result, |o, next| {
+            if restored {
+                let claim = Ownership {
+                    region: o.m.to.clone(),
+                    epoch: o.m.epoch,
+                };
+                return complete(next, o.kind, claim);
+            }
+            let reason = Reason::Reseeded {
+                region: region.clone(),
+            };
+            o.advance(next, Step::WaitReseeded, reason)
+        })
+    }
+
+    /// A sign of life from the executor of the current attempt: the step is not overdue. Only
+    /// for an action that is out; a late heartbeat from an attempt whose outcome already came
+    /// changes nothing.
+    fn working(self, action: &Action) -> Decision {
+        let current = step_action(&self.m, self.state, self.policy);
+        if !self.m.inflight || !current.is_some_and(|c| c.same_work(action)) {
+            return self.stale();
+        }
+        let Outcome {
+            state,
+            kind,
+            mut m,
+            now,
+            ..
+        } = self;
+        m.step_since = now;
+        let reason = Reason::StepWorking {
+            step: m.step,
+            attempt: m.attempts,
+        };
+        let mut next = state.clone();
+        next.phase = kind.wrap(m);
+        Decision::quiet(next, reason)
     }
 }

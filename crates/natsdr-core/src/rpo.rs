@@ -15,31 +15,12 @@
 //! stream only once its group has a leader, and counting those seconds as unmeasured writes
 //! blocked every failover after a flap; what a source takes between two readings is a limit
 //! (README).
-use std::fmt;
-use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
-
+pub use super::lag::LagEvidence;
 use super::observation::{StreamRole, StreamView};
 use super::policy::Policy;
 use super::state::{BlockCause, State};
 use super::world::Catalog;
-use crate::model::{Region, StreamName};
-
-/// What the guard knew of one mirror's lag when it judged a failover.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct LagEvidence {
-    /// The mirror.
-    pub stream: StreamName,
-    /// Its lag in messages at the last reading; `None` if never read.
-    pub msgs: Option<u64>,
-    /// Its lag in time at the last reading; `None` if never read.
-    pub age: Option<Duration>,
-    /// Whether the age read was an upper bound (the first missing message could not be read).
-    pub estimated: bool,
-    /// How long before the judgement the lag was last read; `None` if never.
-    pub read_ago: Option<Duration>,
-}
+use crate::model::Region;
 
 /// The guard's verdict on a region's mirrors.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -106,41 +87,15 @@ fn evidence(s: &StreamView) -> LagEvidence {
     }
 }
 
-impl fmt::Display for LagEvidence {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (Some(msgs), Some(age)) = (self.msgs, self.age) else {
-            return write!(f, "mirror {} has no lag reading yet", self.stream);
-        };
-        write!(
-            f,
-            "mirror {} lags {msgs} messages / {:.1}s",
-            self.stream,
-            age.as_secs_f64()
-        )?;
-        let mut notes = Vec::new();
-        if self.estimated {
-            notes.push("age estimated".to_owned());
-        }
-        match self.read_ago {
-            Some(ago) if !ago.is_zero() => {
-                notes.push(format!("last read {:.1}s ago", ago.as_secs_f64()));
-            }
-            Some(_) | None => {}
-        }
-        if !notes.is_empty() {
-            write!(f, " ({})", notes.join("; "))?;
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
+    use std::time::Duration;
 
     use proptest::prelude::*;
 
     use super::*;
+    use crate::model::StreamName;
     use crate::observation::MirrorView;
     use crate::policy::{PolicyParams, Role};
 

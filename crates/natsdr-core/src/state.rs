@@ -4,11 +4,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::event::TailCount;
-use super::instant::{Instant, WallTime};
+use super::instant::{Instant, WallTime, secs};
+use super::lag::LagEvidence;
 use super::observation::{Health, StreamView};
 use super::ownership::Ownership;
-use super::rpo::LagEvidence;
+use super::policy::{Policy, Role};
+use super::tail::TailCount;
 use crate::model::{Epoch, Region, StreamName};
 
 /// The state `decide` folds events into. The driver owns the only copy; the API shows snapshots.
@@ -104,18 +105,27 @@ impl State {
         self.known.as_ref().map(|o| o.epoch)
     }
 
-    /// Whether `region`'s watchdog guarded it when it was last seen serving (see
-    /// [`world::guarded`](super::world::guarded)).
-    pub fn guarded(&self, region: &Region, policy: &super::policy::Policy) -> bool {
-        super::world::guarded(self, region, policy)
+    /// Whether `region`'s watchdog guarded it when it was last seen serving: its newest word says
+    /// so, and no sighting of the region serving came more than `report_max_age` after that word
+    /// (a watchdog stopped or dead while its region kept serving guards nothing). Only then may an
+    /// unreachable old primary count as fenced by its lease.
+    pub fn guarded(&self, region: &Region, policy: &Policy) -> bool {
+        let max_age = policy.params().report_max_age;
+        match self.guard.get(region) {
+            Some((word, true)) => self
+                .seen_serving
+                .get(region)
+                .is_none_or(|seen| *seen <= *word + max_age),
+            Some((_, false)) | None => false,
+        }
     }
 
     /// This watchdog's word on guarding its own region, for its peers: a primary-region
     /// watchdog guards it while it holds a lease it will fence the region by, or has fenced it.
     /// Any other watchdog (and a witness) guards nothing.
-    pub fn guarding(&self, policy: &super::policy::Policy) -> bool {
+    pub fn guarding(&self, policy: &Policy) -> bool {
         let p = policy.params();
-        p.role == super::policy::Role::Watchdog
+        p.role == Role::Watchdog
             && p.me == p.home_primary
             && (self.lease_held || matches!(self.phase, Phase::SelfFenced { .. }))
     }
@@ -237,48 +247,82 @@ pub struct Move {
     pub forced: bool,
 }
 
+impl Move {
+    /// A move from `from` to `to` at `epoch`, starting at `step` now: nothing sent yet, no
+    /// outage dated, no operator's waiver. Callers set what their start knows more.
+    pub(crate) fn start(from: Region, to: Region, epoch: Epoch, step: Step, now: Instant) -> Self {
+        Move {
+            from,
+            to,
+            epoch,
+            step,
+            step_since: now,
+            attempts: 0,
+            inflight: false,
+            down_since: None,
+            break_glass: false,
+            waive_guard: false,
+            forced: false,
+        }
+    }
+}
+
 /// The steps of a move, in order. A failover skips `WaitLagZero`; a rolled-back switchover ends
 /// with the two `RollBack` steps. A failback starts with `CaptureTail`, `Reseed` and
 /// `WaitReseeded`, then goes through a switchover's steps, and ends with `RestoreMirrors`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, thiserror::Error)]
 pub enum Step {
     /// CAS the arbiter to `(to, epoch)`.
+    #[error("claim epoch")]
     ClaimEpoch,
     /// Fence `from` (or accept that it cannot take writes).
+    #[error("fence")]
     Fence,
     /// Switchover only: wait until every mirror has every message.
+    #[error("wait for lag zero")]
     WaitLagZero,
     /// Promote `to`'s mirrors.
+    #[error("promote")]
     Promote,
     /// CAS the client record to `to`.
+    #[error("swap DNS")]
     SwapDns,
     /// Check the world matches, from the next observation.
+    #[error("verify")]
     Verify,
     /// Switchover timed out: CAS the arbiter back to `(from, epoch + 1)`.
+    #[error("roll back the claim")]
     RollBackClaim,
     /// Then unfence `from`.
+    #[error("roll back the fence")]
     RollBackUnfence,
     /// Failback: export (and re-publish into `from`) what `to` accepted after the mirror's last
     /// sequence, before anything of `to` is rebuilt.
+    #[error("capture the divergent tail")]
     CaptureTail,
     /// Failback: rebuild `to`'s streams as mirrors of their twins in `from`.
+    #[error("reseed as mirrors")]
     Reseed,
     /// Failback: wait until the reseeded mirrors have caught up (progress shown every round).
+    #[error("wait for the reseeded mirrors")]
     WaitReseeded,
     /// Failback, after the switch back: rebuild `from`'s streams as mirrors of `to` again (the
     /// home topology), so a second failover can happen.
+    #[error("restore the home mirrors")]
     RestoreMirrors,
 }
 
 /// Why a watchdog waits for an operator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum BlockCause {
     /// A mirror lags beyond the RPO budget (or its lag was never read).
+    #[error("{lag}: beyond the RPO budget; failover needs allow_data_loss")]
     RpoExceeded {
         /// What the guard knew of the first offending mirror.
         lag: LagEvidence,
     },
     /// The active region went down too often in the flap window.
+    #[error("primary went down {downs} times within {}: flapping; acknowledge to re-arm", secs(.window))]
     Flapping {
         /// Down-edges counted.
         downs: u32,
@@ -286,6 +330,7 @@ pub enum BlockCause {
         window: Duration,
     },
     /// natsdr will not decide this alone.
+    #[error("{need}")]
     NeedsOperator {
         /// Why.
         need: Need,
@@ -293,17 +338,29 @@ pub enum BlockCause {
 }
 
 /// What an operator must decide.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum Need {
     /// Two sites without a witness cannot tell a dead primary from a cut link (`two_site = manual`).
+    #[error("no witness and two_site = manual: an operator must decide the failover")]
     TwoSiteManual,
     /// `auto_failover = false`: natsdr detects and pages, an operator moves the primary.
+    #[error("auto_failover = false: the primary looks down; an operator must decide the failover")]
     AutoFailoverOff,
     /// The move would go from the home standby back to the home primary: never automatic.
+    #[error("moving back to the home primary is never automatic")]
     NoAutomaticFailback,
     /// The old primary's watchdog is not guarding it (stopped, or last heard from before the
     /// region was last seen serving): nobody fences it by its lease, so natsdr will not count it
     /// fenced. An operator fences it (or restores its watchdog) and fails over by hand.
+    #[error(
+        "{region} looks down but its watchdog {}: nobody fences it by its lease, so it \
+         does not count as fenced; fence it by hand (or restore its watchdog), then fail over",
+        match .said_unguarded {
+            None => "was never heard from",
+            Some(true) => "said it does not guard it (starting or shut down)",
+            Some(false) => "fell silent while the region kept serving",
+        }
+    )]
     PrimaryUnguarded {
         /// The old primary.
         region: Region,
@@ -313,6 +370,7 @@ pub enum Need {
         said_unguarded: Option<bool>,
     },
     /// A step failed for good.
+    #[error("step '{step}' failed for good: {error}")]
     StepFailed {
         /// The step.
         step: Step,
@@ -383,6 +441,57 @@ impl Phase {
             Phase::StoodDown { .. } => PhaseName::StoodDown,
             Phase::Blocked { .. } => PhaseName::Blocked,
             Phase::SelfFenced { .. } => PhaseName::SelfFenced,
+        }
+    }
+
+    /// Since when this watchdog has held the active region down (`Suspect`, or `Blocked` after
+    /// the confirmation); `None` in any other phase.
+    pub(crate) fn held_down_since(&self) -> Option<Instant> {
+        match self {
+            Phase::Suspect { since, .. } | Phase::Blocked { since, .. } => Some(*since),
+            _ => None,
+        }
+    }
+
+    /// The move under way and its kind; `None` outside a move. The one place that says which
+    /// phases are moves: everything else asks here rather than listing phases again.
+    pub(crate) fn moving(&self) -> Option<(Kind, &Move)> {
+        match self {
+            Phase::FailingOver(m) => Some((Kind::Failover, m)),
+            Phase::SwitchingOver(m) => Some((Kind::Switchover, m)),
+            Phase::FailingBack(m) => Some((Kind::Failback, m)),
+            Phase::Starting
+            | Phase::Healthy
+            | Phase::Degraded
+            | Phase::Suspect { .. }
+            | Phase::Isolated { .. }
+            | Phase::FailedOver { .. }
+            | Phase::StoodDown { .. }
+            | Phase::Blocked { .. }
+            | Phase::SelfFenced { .. } => None,
+        }
+    }
+}
+
+/// Which kind of move: they share steps but not every rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// Forced by an outage (or an operator's `Failover`): bounded loss, fence may be "as good as".
+    Failover,
+    /// Planned by an operator: a true fence and lag zero before promoting, no loss.
+    Switchover,
+    /// An operator's move back to the home primary: a switchover between tail capture and
+    /// reseed before, and restoring the home mirrors after.
+    Failback,
+}
+
+impl Kind {
+    /// The phase of a move of this kind.
+    pub(crate) fn wrap(self, m: Move) -> Phase {
+        match self {
+            Kind::Failover => Phase::FailingOver(m),
+            Kind::Switchover => Phase::SwitchingOver(m),
+            Kind::Failback => Phase::FailingBack(m),
         }
     }
 }

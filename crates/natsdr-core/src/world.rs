@@ -126,21 +126,6 @@ pub fn guard_word(obs: &Observation, region: &Region) -> Option<(Instant, bool)>
         .max_by_key(|(at, _)| *at)
 }
 
-/// Whether `region`'s watchdog guarded it when it was last seen serving: its newest word says
-/// so, and no sighting of the region serving came more than `report_max_age` after that word
-/// (a watchdog stopped or dead while its region kept serving guards nothing). Only then may an
-/// unreachable old primary count as fenced by its lease.
-pub fn guarded(state: &super::state::State, region: &Region, policy: &Policy) -> bool {
-    let max_age = policy.params().report_max_age;
-    match state.guard.get(region) {
-        Some((word, true)) => state
-            .seen_serving
-            .get(region)
-            .is_none_or(|seen| *seen <= *word + max_age),
-        Some((_, false)) | None => false,
-    }
-}
-
 /// Primary side: the latest time at which a majority vouched that `region` serves, from this
 /// round's own probe and the reports' ages. `None` if a majority never did in what we hold.
 pub fn vouched(obs: &Observation, region: &Region, policy: &Policy) -> Option<Instant> {

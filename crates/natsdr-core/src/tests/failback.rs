@@ -1,167 +1,19 @@
-//! Tables of `decide` for failback: the exact actions of every step, the typed refusals, and
-//! resuming from the world after an interruption.
-use std::collections::{BTreeMap, BTreeSet};
+//! Failback: the exact actions of every step, the typed refusals, and resuming from the world
+//! after an interruption.
 use std::time::Duration;
 
-use super::*;
-use crate::model::{Epoch, Region, StreamName};
-
-fn us() -> Region {
-    Region::new("us-east-1").unwrap()
-}
-fn eu() -> Region {
-    Region::new("eu-central-1").unwrap()
-}
-fn name(s: &str) -> StreamName {
-    StreamName::new(s).unwrap()
-}
-fn own(region: Region, epoch: u64) -> Ownership {
-    Ownership {
-        region,
-        epoch: Epoch(epoch),
-    }
-}
-
-fn policy(me: Region) -> Policy {
-    let mut p = PolicyParams::new(me, Role::Watchdog, us(), eu());
-    p.protected = BTreeSet::from([name("GDPR")]);
-    Policy::try_new(p).unwrap()
-}
-
-/// The two-region world around a failback: US's `ORDERS` and EU's `ORDERS_M` are twins.
-#[derive(Clone)]
-struct W {
-    owner: Ownership,
-    dns: Region,
-    us_up: u32,
-    us_role: StreamRole,
-    eu_role: StreamRole,
-    /// Messages the mirror (whichever region holds it) lacks.
-    lag: u64,
-}
-
-impl W {
-    /// After a failover to EU at epoch 2: US back, fenced, holding a tail.
-    fn failed_over() -> Self {
-        W {
-            owner: own(eu(), 2),
-            dns: eu(),
-            us_up: 3,
-            us_role: StreamRole::Fenced,
-            eu_role: StreamRole::Writable,
-            lag: 0,
-        }
-    }
-
-    fn stream(&self, region: &Region) -> StreamView {
-        let (n, twin, role) = if *region == us() {
-            ("ORDERS", "ORDERS_M", self.us_role)
-        } else {
-            ("ORDERS_M", "ORDERS", self.eu_role)
-        };
-        let last_seq = 100;
-        let mirror = (role == StreamRole::Mirror).then(|| MirrorView {
-            active_age: Some(Duration::ZERO),
-            lag_msgs: Some(self.lag),
-            lag_age: Some(Duration::from_secs(if self.lag > 0 { 30 } else { 0 })),
-            lag_age_estimated: false,
-            lag_read_ago: Some(Duration::ZERO),
-            source_last_seq: Some(last_seq + self.lag),
-            error: None,
-        });
-        StreamView {
-            name: name(n),
-            role,
-            epoch: Some(self.owner.epoch),
-            // A mirror names its source; a promoted stream its origin; a home source nothing,
-            // unless a failback promoted it (then it names the standby's twin).
-            origin: (role == StreamRole::Mirror || *region == eu() || self.owner.epoch.0 > 2)
-                .then(|| name(twin)),
-            last_seq,
-            mirror,
-        }
-    }
-
-    fn obs(&self, t_ms: u64) -> Observation {
-        let view = |r: Region, up: u32| RegionView {
-            reachable: up > 0,
-            servers_up: up,
-            cluster_size: 3,
-            streams: if up > 0 {
-                vec![self.stream(&r)]
-            } else {
-                Vec::new()
-            },
-        };
-        let health = |up: u32| {
-            if up >= 2 {
-                Health::Healthy
-            } else {
-                Health::Down
-            }
-        };
-        let report = |vantage| Report {
-            vantage,
-            age: Duration::ZERO,
-            health: BTreeMap::from([(us(), health(self.us_up)), (eu(), Health::Healthy)]),
-            owner: Some(self.owner.clone()),
-            seen_serving: BTreeMap::new(),
-            guards: BTreeMap::from([(
-                us(),
-                GuardWord {
-                    before: Duration::ZERO,
-                    guarding: true,
-                },
-            )]),
-        };
-        Observation {
-            at: Instant(t_ms),
-            wall: WallTime(1_800_000_000_000 + i64::try_from(t_ms).unwrap()),
-            arbiter: Some(self.owner.clone()),
-            dns: Some(self.dns.clone()),
-            regions: BTreeMap::from([(us(), view(us(), self.us_up)), (eu(), view(eu(), 3))]),
-            reports: vec![report(Vantage::Peer), report(Vantage::Witness)],
-            last_serving: BTreeMap::new(),
-            recorded_vouch: None,
-        }
-    }
-}
-
-fn step(state: &State, e: &Event, t_ms: u64, p: &Policy) -> Decision {
-    let d = decide(state, e, Instant(t_ms), p);
-    invariants::check(state, &d.next, &d.actions, p).unwrap();
-    d
-}
-
-fn observe(state: &State, w: &W, t_ms: u64, p: &Policy) -> Decision {
-    step(state, &Event::Observed(w.obs(t_ms)), t_ms, p)
-}
-
-/// Rounds of `w` from a fresh start, up to `t_ms`.
-fn settled(w: &W, t_ms: u64, p: &Policy) -> State {
-    let mut s = State::starting();
-    let mut t = 0;
-    while t <= t_ms {
-        s = observe(&s, w, t, p).next;
-        t += 500;
-    }
-    s
-}
+use super::fixture::*;
+use crate::model::Epoch;
+use crate::*;
 
 fn failback() -> Event {
-    Event::Command(Command {
-        kind: CommandKind::Failback,
-        reason: "US is back".into(),
-        by: "alice".into(),
-    })
+    command_because(CommandKind::Failback, "US is back")
 }
 
-fn acts(d: &Decision) -> Vec<Action> {
-    d.actions
-        .iter()
-        .filter(|a| !matches!(a, Action::Notify { .. }))
-        .cloned()
-        .collect()
+/// US's watchdog after a failover to EU, its failback command just taken (at 1.2 s).
+fn failing_back(p: &Policy) -> State {
+    let s = settled(&FailbackWorld::failed_over(), 1000, p);
+    step(&s, &failback(), 1200, p).next
 }
 
 fn step_of(s: &State) -> Option<Step> {
@@ -185,7 +37,7 @@ fn tail() -> Vec<TailCount> {
 #[test]
 fn a_failback_captures_reseeds_switches_back_and_restores_the_home_mirrors_in_order() {
     let p = policy(us());
-    let mut w = W::failed_over();
+    let mut w = FailbackWorld::failed_over();
     let s = settled(&w, 1000, &p);
     assert_eq!(s.phase, Phase::Healthy, "US watches EU as a standby");
 
@@ -208,29 +60,13 @@ fn a_failback_captures_reseeds_switches_back_and_restores_the_home_mirrors_in_or
     ));
     assert_eq!(d.next.phase.name(), PhaseName::FailingBack);
 
-    let captured = Event::TailCaptured {
-        region: us(),
-        epoch: Epoch(2),
-        result: CaptureResult::Done { tail: tail() },
-    };
+    let captured = tail_captured(us(), 2, CaptureResult::Done { tail: tail() });
     let d = step(&d.next, &captured, 1300, &p);
     assert_eq!(d.next.tail, tail());
-    assert_eq!(
-        acts(&d),
-        vec![Action::Reseed {
-            region: us(),
-            source: eu(),
-            epoch: Epoch(2),
-            streams: vec![name("ORDERS")],
-        }]
-    );
+    assert_eq!(acts(&d), vec![reseed(us(), eu(), 2, &["ORDERS"])]);
 
-    let reseeded = Event::Reseeded {
-        region: us(),
-        epoch: Epoch(2),
-        result: StepResult::Done,
-    };
-    let d = step(&d.next, &reseeded, 1400, &p);
+    let rebuilt = reseeded(us(), 2, StepResult::Done);
+    let d = step(&d.next, &rebuilt, 1400, &p);
     assert_eq!(step_of(&d.next), Some(Step::WaitReseeded));
     assert!(acts(&d).is_empty());
 
@@ -255,53 +91,21 @@ fn a_failback_captures_reseeds_switches_back_and_restores_the_home_mirrors_in_or
         }]
     );
 
-    let won = Event::Claimed {
-        claim: own(us(), 3),
-        result: ClaimResult::Won,
-    };
+    let won = claimed(own(us(), 3), ClaimResult::Won);
     let d = step(&d.next, &won, 2100, &p);
-    assert_eq!(
-        acts(&d),
-        vec![Action::Fence {
-            region: eu(),
-            epoch: Epoch(3),
-            streams: vec![name("ORDERS_M")],
-        }]
-    );
+    assert_eq!(acts(&d), vec![fence(eu(), 3, &["ORDERS_M"])]);
 
-    let fenced = Event::Fenced {
-        region: eu(),
-        epoch: Epoch(3),
-        result: FenceResult::Fenced,
-    };
+    let fenced = fenced(eu(), 3, FenceResult::Fenced);
     let d = step(&d.next, &fenced, 2200, &p);
     assert_eq!(step_of(&d.next), Some(Step::WaitLagZero));
     w.owner = own(us(), 3);
     w.eu_role = StreamRole::Fenced;
     let d = observe(&d.next, &w, 2500, &p);
-    assert_eq!(
-        acts(&d),
-        vec![Action::Promote {
-            region: us(),
-            epoch: Epoch(3),
-            streams: vec![name("ORDERS")],
-        }]
-    );
+    assert_eq!(acts(&d), vec![promote(us(), 3, &["ORDERS"])]);
 
-    let promoted = Event::Promoted {
-        region: us(),
-        epoch: Epoch(3),
-        result: StepResult::Done,
-    };
+    let promoted = promoted(us(), 3, StepResult::Done);
     let d = step(&d.next, &promoted, 2600, &p);
-    assert_eq!(
-        acts(&d),
-        vec![Action::SwapDns {
-            from: eu(),
-            to: us(),
-            epoch: Epoch(3),
-        }]
-    );
+    assert_eq!(acts(&d), vec![swap_dns(eu(), us(), 3)]);
     let swapped = Event::DnsSwapped {
         epoch: Epoch(3),
         result: StepResult::Done,
@@ -312,21 +116,9 @@ fn a_failback_captures_reseeds_switches_back_and_restores_the_home_mirrors_in_or
     w.us_role = StreamRole::Writable;
     w.dns = us();
     let d = observe(&d.next, &w, 3000, &p);
-    assert_eq!(
-        acts(&d),
-        vec![Action::Reseed {
-            region: eu(),
-            source: us(),
-            epoch: Epoch(3),
-            streams: vec![name("ORDERS_M")],
-        }]
-    );
+    assert_eq!(acts(&d), vec![reseed(eu(), us(), 3, &["ORDERS_M"])]);
 
-    let restored = Event::Reseeded {
-        region: eu(),
-        epoch: Epoch(3),
-        result: StepResult::Done,
-    };
+    let restored = reseeded(eu(), 3, StepResult::Done);
     let d = step(&d.next, &restored, 3100, &p);
     assert_eq!(d.next.phase, Phase::Healthy);
     assert_eq!(
@@ -347,7 +139,7 @@ fn failback_is_refused_with_a_typed_reason_when_a_precondition_fails() {
     };
     let p = policy(us());
 
-    let mut down = W::failed_over();
+    let mut down = FailbackWorld::failed_over();
     down.us_up = 1;
     let s = settled(&down, 1000, &p);
     let d = step(&s, &failback(), 1200, &p);
@@ -356,7 +148,7 @@ fn failback_is_refused_with_a_typed_reason_when_a_precondition_fails() {
 
     // An old primary still taking writes must be fenced first: the watchdog fences it itself
     // as a stale twin, so the refusal is seen when the command beats the fence.
-    let mut unfenced = W::failed_over();
+    let mut unfenced = FailbackWorld::failed_over();
     let mut s = settled(&unfenced, 1000, &p);
     unfenced.us_role = StreamRole::Writable;
     s.catalog.insert(us(), vec![unfenced.stream(&us())]);
@@ -364,17 +156,14 @@ fn failback_is_refused_with_a_typed_reason_when_a_precondition_fails() {
     assert_eq!(refusal(&d), Some(Refusal::StillWritable));
 
     let eu_p = policy(eu());
-    let s = settled(&W::failed_over(), 1000, &eu_p);
+    let s = settled(&FailbackWorld::failed_over(), 1000, &eu_p);
     let d = step(&s, &failback(), 1200, &eu_p);
     assert_eq!(refusal(&d), Some(Refusal::NotHomePrimary));
 
-    let home = W {
+    let home = FailbackWorld {
         owner: own(us(), 1),
-        dns: us(),
-        us_up: 3,
-        us_role: StreamRole::Writable,
         eu_role: StreamRole::Mirror,
-        lag: 0,
+        ..FailbackWorld::switched_back()
     };
     let s = settled(&home, 1000, &p);
     let d = step(&s, &failback(), 1200, &p);
@@ -385,56 +174,32 @@ fn failback_is_refused_with_a_typed_reason_when_a_precondition_fails() {
 fn a_repeated_failback_resumes_from_the_world_without_capturing_or_claiming_twice() {
     let p = policy(us());
     // Interrupted after the reseed: US already mirrors EU, so its tail was captured before.
-    let reseeded = W {
+    let rebuilt = FailbackWorld {
         us_role: StreamRole::Mirror,
         lag: 3,
-        ..W::failed_over()
+        ..FailbackWorld::failed_over()
     };
-    let s = settled(&reseeded, 1000, &p);
+    let s = settled(&rebuilt, 1000, &p);
     let d = step(&s, &failback(), 1200, &p);
     assert_eq!(step_of(&d.next), Some(Step::WaitReseeded));
     assert!(acts(&d).is_empty());
 
     // Interrupted after the switch back: only the home mirrors are left to restore.
-    let switched = W {
-        owner: own(us(), 3),
-        dns: us(),
-        us_up: 3,
-        us_role: StreamRole::Writable,
-        eu_role: StreamRole::Fenced,
-        lag: 0,
-    };
+    let switched = FailbackWorld::switched_back();
     let s = settled(&switched, 1000, &p);
     let d = step(&s, &failback(), 1200, &p);
-    assert_eq!(
-        acts(&d),
-        vec![Action::Reseed {
-            region: eu(),
-            source: us(),
-            epoch: Epoch(3),
-            streams: vec![name("ORDERS_M")],
-        }]
-    );
+    assert_eq!(acts(&d), vec![reseed(eu(), us(), 3, &["ORDERS_M"])]);
 }
 
 #[test]
 fn an_outcome_for_another_epoch_or_region_changes_nothing() {
     let p = policy(us());
-    let s = settled(&W::failed_over(), 1000, &p);
-    let s = step(&s, &failback(), 1200, &p).next;
-    let late = Event::TailCaptured {
-        region: us(),
-        epoch: Epoch(1),
-        result: CaptureResult::Done { tail: tail() },
-    };
+    let s = failing_back(&p);
+    let late = tail_captured(us(), 1, CaptureResult::Done { tail: tail() });
     let d = step(&s, &late, 1300, &p);
     assert_eq!(d.reason, Reason::StaleOutcome);
     assert_eq!(d.next, s);
-    let wrong_region = Event::Reseeded {
-        region: eu(),
-        epoch: Epoch(2),
-        result: StepResult::Done,
-    };
+    let wrong_region = reseeded(eu(), 2, StepResult::Done);
     assert_eq!(
         step(&s, &wrong_region, 1300, &p).reason,
         Reason::StaleOutcome
@@ -444,16 +209,15 @@ fn an_outcome_for_another_epoch_or_region_changes_nothing() {
 #[test]
 fn a_capture_that_fails_for_good_blocks_for_an_operator_before_anything_is_rebuilt() {
     let p = policy(us());
-    let s = settled(&W::failed_over(), 1000, &p);
-    let s = step(&s, &failback(), 1200, &p).next;
-    let failed = Event::TailCaptured {
-        region: us(),
-        epoch: Epoch(2),
-        result: CaptureResult::Failed {
+    let s = failing_back(&p);
+    let failed = tail_captured(
+        us(),
+        2,
+        CaptureResult::Failed {
             retryable: false,
             error: "no configured twin".into(),
         },
-    };
+    );
     let d = step(&s, &failed, 1300, &p);
     assert!(matches!(d.next.phase, Phase::Blocked { .. }));
     assert!(!d.actions.iter().any(|a| matches!(a, Action::Reseed { .. })));
@@ -463,14 +227,7 @@ fn a_capture_that_fails_for_good_blocks_for_an_operator_before_anything_is_rebui
 fn a_self_fenced_standby_whose_streams_mirror_again_rejoins_and_may_fail_over_later() {
     let p = policy(eu());
     // EU lost the epoch to the switch back and fenced itself.
-    let before = W {
-        owner: own(us(), 3),
-        dns: us(),
-        us_up: 3,
-        us_role: StreamRole::Writable,
-        eu_role: StreamRole::Fenced,
-        lag: 0,
-    };
+    let before = FailbackWorld::switched_back();
     let s = settled(&before, 1000, &p);
     let s = State {
         phase: Phase::SelfFenced {
@@ -481,7 +238,7 @@ fn a_self_fenced_standby_whose_streams_mirror_again_rejoins_and_may_fail_over_la
     };
     let d = observe(&s, &before, 1500, &p);
     assert!(matches!(d.next.phase, Phase::SelfFenced { .. }));
-    let restored = W {
+    let restored = FailbackWorld {
         eu_role: StreamRole::Mirror,
         ..before
     };
@@ -496,10 +253,10 @@ fn reseeded_mirrors_that_do_not_catch_up_in_time_stop_the_failback_for_an_operat
     params.reseed_timeout = Duration::from_secs(3);
     let p = Policy::try_new(params).unwrap();
     // After the reseed: US mirrors EU and stays 40 behind.
-    let w = W {
+    let w = FailbackWorld {
         us_role: StreamRole::Mirror,
         lag: 40,
-        ..W::failed_over()
+        ..FailbackWorld::failed_over()
     };
     let s = settled(&w, 1000, &p);
     let mut s = step(&s, &failback(), 1200, &p).next;
@@ -553,7 +310,7 @@ fn reseeded_mirrors_that_do_not_catch_up_in_time_stop_the_failback_for_an_operat
 #[test]
 fn a_long_capture_whose_executor_shows_signs_of_life_is_never_resent_nor_given_up() {
     let p = policy(us());
-    let w = W::failed_over();
+    let w = FailbackWorld::failed_over();
     let s = settled(&w, 1000, &p);
     let d = step(&s, &failback(), 1200, &p);
     let sent = acts(&d);
@@ -608,12 +365,7 @@ fn a_long_capture_whose_executor_shows_signs_of_life_is_never_resent_nor_given_u
         },
     };
     let reseed = Event::Working {
-        action: Action::Reseed {
-            region: us(),
-            source: eu(),
-            epoch: Epoch(2),
-            streams: vec![name("ORDERS")],
-        },
+        action: reseed(us(), eu(), 2, &["ORDERS"]),
     };
     let last_beat = next_beat - timeout / 3;
     let mut resent_at = None;
