@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use super::error::ConfigError;
 use super::overlap::SubjectIndex;
+use super::policy::{STEP_ATTEMPTS, policy_params};
 use super::raw::{RawAuth, RawConfig, RawKv, RawMirror, RawRegion, RawStream};
 use super::secret::SecretRef;
 use super::units::{self, Quantity};
 use super::{
     Api, ApiLimits, ApiTls, Auth, Config, Consumers, Discard, Dns, DnsProvider, EntryPoint,
-    Failback, Home, KvSpec, Limits, MirrorSpec, PeerTls, Peers, RegionConfig, Retention, Role,
-    RpoBudget, Storage, StreamSpec, TailPolicy, Timing, Tls, TwoSite, Watchdog,
+    Failback, Home, KvSpec, Limits, MirrorSpec, PeerTls, Peers, RegionConfig, Retention,
+    Rfc2136Server, Role, RpoBudget, Storage, StreamSpec, TailPolicy, Timing, Tls, TwoSite,
+    Watchdog,
 };
 use crate::model::{Region, StreamName};
 
@@ -366,7 +368,7 @@ impl TryFrom<RawConfig> for Config {
         };
         // The decision core owns the timing rule that rules out split-brain (the old primary
         // fences itself strictly before the standby may promote); config defers to it.
-        crate::core::Policy::try_new(super::policy::policy_params(&cfg)).map_err(|e| {
+        crate::core::Policy::try_new(policy_params(&cfg)).map_err(|e| {
             let key = match e {
                 crate::core::PolicyError::UnsafeTiming { .. } => "timing.failover_delay",
                 _ => "timing",
@@ -438,10 +440,6 @@ fn notify(n: &super::raw::RawNotify) -> Result<super::Notify> {
     })
 }
 
-/// Route 53 applies a change everywhere (INSYNC) within 60 s by design, and a DNS step's
-/// attempts must be able to wait that long in all; each attempt waits `step_timeout`. The core
-/// makes this many attempts before it hands a step to an operator.
-pub(crate) const STEP_ATTEMPTS: u32 = 5;
 /// Route 53's documented bound on a change reaching every authoritative server.
 const ROUTE53_INSYNC: Duration = Duration::from_secs(60);
 
@@ -797,7 +795,7 @@ fn dns(d: &super::raw::RawDns) -> Result<Dns> {
     let provider = match d.provider.as_str() {
         "route53" => DnsProvider::Route53(route53(d)?),
         "route53-health" => {
-            let (server, key_name, key_algorithm, key_secret, timeout) = rfc2136(d)?;
+            let arbiter = rfc2136(d)?;
             let arbiter_zone = match d.rfc2136.as_ref().and_then(|r| r.zone.as_deref()) {
                 Some(z) => fqdn("dns.rfc2136.zone", z)?,
                 None => zone.clone(),
@@ -817,25 +815,12 @@ fn dns(d: &super::raw::RawDns) -> Result<Dns> {
                 ));
             }
             DnsProvider::Route53Health {
-                server,
+                arbiter,
                 arbiter_zone,
-                key_name,
-                key_algorithm,
-                key_secret,
-                timeout,
                 name_servers: r.name_servers,
             }
         }
-        "rfc2136" => {
-            let (server, key_name, key_algorithm, key_secret, timeout) = rfc2136(d)?;
-            DnsProvider::Rfc2136 {
-                server,
-                key_name,
-                key_algorithm,
-                key_secret,
-                timeout,
-            }
-        }
+        "rfc2136" => DnsProvider::Rfc2136(rfc2136(d)?),
         other => {
             return Err(ConfigError::invalid(
                 "dns.provider",
@@ -857,9 +842,7 @@ fn inside(name: &str, zone: &str) -> bool {
 }
 
 /// The `[dns.rfc2136]` section: server, key name, algorithm, secret, timeout.
-fn rfc2136(
-    d: &super::raw::RawDns,
-) -> Result<(SocketAddr, String, String, super::SecretRef, Duration)> {
+fn rfc2136(d: &super::raw::RawDns) -> Result<Rfc2136Server> {
     let r = d.rfc2136.as_ref().ok_or_else(|| {
         ConfigError::invalid(
             "dns.rfc2136",
@@ -902,13 +885,13 @@ fn rfc2136(
             "missing: give key_secret_file or key_secret_env",
         )
     })?;
-    Ok((
+    Ok(Rfc2136Server {
         server,
-        r.key_name.clone(),
-        r.key_algorithm.clone(),
+        key_name: r.key_name.clone(),
+        key_algorithm: r.key_algorithm.clone(),
         key_secret,
-        dur("dns.rfc2136.timeout", &r.timeout)?,
-    ))
+        timeout: dur("dns.rfc2136.timeout", &r.timeout)?,
+    })
 }
 
 /// The `[dns.route53]` section.
