@@ -83,17 +83,29 @@ impl Default for ApiLimits {
     }
 }
 
+/// The value whose config spelling `value` is, among `choices`; anything else is refused,
+/// naming `key` and listing the spellings.
+fn one_of<T: Copy>(key: impl Into<String>, value: &str, choices: &[(&str, T)]) -> Result<T> {
+    if let Some((_, v)) = choices.iter().find(|(name, _)| *name == value) {
+        return Ok(*v);
+    }
+    let names: Vec<String> = choices
+        .iter()
+        .map(|(name, _)| format!("{name:?}"))
+        .collect();
+    let (last, rest) = names.split_last().expect("at least one choice");
+    Err(ConfigError::invalid(
+        key,
+        format!("{value:?}: expected {} or {last}", rest.join(", ")),
+    ))
+}
+
 fn api_tls(raw: &super::raw::RawApiTls) -> Result<ApiTls> {
-    let client_cert_required = match raw.client_auth.as_deref() {
-        None | Some("required") => true,
-        Some("optional") => false,
-        Some(o) => {
-            return Err(ConfigError::invalid(
-                "api.tls.client_auth",
-                format!("{o:?}: expected \"required\" or \"optional\""),
-            ));
-        }
-    };
+    let client_cert_required = one_of(
+        "api.tls.client_auth",
+        raw.client_auth.as_deref().unwrap_or("required"),
+        &[("required", true), ("optional", false)],
+    )?;
     if raw.client_auth.is_some() && raw.client_ca_file.is_none() {
         return Err(ConfigError::invalid(
             "api.tls.client_auth",
@@ -181,16 +193,11 @@ impl TryFrom<RawConfig> for Config {
         if w.id.trim().is_empty() {
             return Err(ConfigError::invalid("watchdog.id", "must not be empty"));
         }
-        let role = match w.role.as_str() {
-            "watchdog" => Role::Watchdog,
-            "witness" => Role::Witness,
-            other => {
-                return Err(ConfigError::invalid(
-                    "watchdog.role",
-                    format!("{other:?}: expected \"watchdog\" or \"witness\""),
-                ));
-            }
-        };
+        let role = one_of(
+            "watchdog.role",
+            &w.role,
+            &[("watchdog", Role::Watchdog), ("witness", Role::Witness)],
+        )?;
         let site = region("watchdog.region", &w.region)?;
         if role == Role::Watchdog && !names.contains(&&site) {
             return Err(ConfigError::invalid(
@@ -201,16 +208,11 @@ impl TryFrom<RawConfig> for Config {
                 ),
             ));
         }
-        let two_site = match w.two_site.as_str() {
-            "manual" => TwoSite::Manual,
-            "lease" => TwoSite::Lease,
-            other => {
-                return Err(ConfigError::invalid(
-                    "watchdog.two_site",
-                    format!("{other:?}: expected \"manual\" or \"lease\""),
-                ));
-            }
-        };
+        let two_site = one_of(
+            "watchdog.two_site",
+            &w.two_site,
+            &[("manual", TwoSite::Manual), ("lease", TwoSite::Lease)],
+        )?;
         let snapshot_dir = match &w.snapshot_dir {
             Some(d) if !Path::new(d).is_absolute() => {
                 return Err(ConfigError::invalid(
@@ -253,16 +255,14 @@ impl TryFrom<RawConfig> for Config {
         };
         let notify = notify(&raw.notify)?;
         let failback = Failback {
-            tail: match raw.failback.tail.as_str() {
-                "republish" => TailPolicy::Republish,
-                "keep" => TailPolicy::Keep,
-                other => {
-                    return Err(ConfigError::invalid(
-                        "failback.tail",
-                        format!("{other:?}: expected \"republish\" or \"keep\""),
-                    ));
-                }
-            },
+            tail: one_of(
+                "failback.tail",
+                &raw.failback.tail,
+                &[
+                    ("republish", TailPolicy::Republish),
+                    ("keep", TailPolicy::Keep),
+                ],
+            )?,
             reseed_timeout: dur("failback.reseed_timeout", &raw.failback.reseed_timeout)?,
         };
         if failback.reseed_timeout.is_zero() {
@@ -629,16 +629,11 @@ fn regions(raw: &[RawRegion]) -> Result<[RegionConfig; 2]> {
 fn region_config(i: usize, r: &RawRegion) -> Result<RegionConfig> {
     let k = |f: &str| format!("regions[{i}].{f}");
     let name = region(&k("name"), &r.name)?;
-    let home = match r.home.as_str() {
-        "primary" => Home::Primary,
-        "standby" => Home::Standby,
-        other => {
-            return Err(ConfigError::invalid(
-                k("home"),
-                format!("{other:?}: expected \"primary\" or \"standby\""),
-            ));
-        }
-    };
+    let home = one_of(
+        k("home"),
+        &r.home,
+        &[("primary", Home::Primary), ("standby", Home::Standby)],
+    )?;
     if r.domain.is_empty() || r.domain.contains(['.', '*', '>', ' ']) {
         return Err(ConfigError::invalid(
             k("domain"),
@@ -1364,16 +1359,11 @@ fn backup(
     }
     let keep = std::num::NonZeroU32::new(b.keep)
         .ok_or_else(|| ConfigError::invalid("backup.keep", "keep at least one set"))?;
-    let from = match b.from.as_str() {
-        "standby" => BackupFrom::Standby,
-        "own" => BackupFrom::Own,
-        other => {
-            return Err(ConfigError::invalid(
-                "backup.from",
-                format!("{other:?}: expected \"standby\" or \"own\""),
-            ));
-        }
-    };
+    let from = one_of(
+        "backup.from",
+        &b.from,
+        &[("standby", BackupFrom::Standby), ("own", BackupFrom::Own)],
+    )?;
     let mut all: Vec<BackupItem> = streams
         .iter()
         .map(|s| {
