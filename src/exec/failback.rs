@@ -621,6 +621,40 @@ fn verdict(errors: &[ExecError]) -> (bool, String) {
     (retryable, summary(errors))
 }
 
+impl NatsExecutor {
+    /// Runs `step` on each stream of a failback action paired with its twin in `other`, one
+    /// stream after another and one action at a time in this process: every stream's result,
+    /// or the verdict on all that failed (a stream's failure does not stop the others).
+    async fn each_pair<T, F>(
+        &self,
+        region: &Region,
+        other: &Region,
+        streams: &[StreamName],
+        step: impl Fn(Pair) -> F,
+    ) -> Result<Vec<T>, (bool, String)>
+    where
+        F: Future<Output = Result<T, ExecError>>,
+    {
+        let _one_at_a_time = serial().lock().await;
+        let pairs = self
+            .pairs(region, other, streams)
+            .map_err(|e| verdict(&[e]))?;
+        let mut done = Vec::new();
+        let mut errors = Vec::new();
+        for p in pairs {
+            match step(p).await {
+                Ok(t) => done.push(t),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(done)
+        } else {
+            Err(verdict(&errors))
+        }
+    }
+}
+
 impl Reseeder for NatsExecutor {
     async fn capture_tail(
         &self,
@@ -629,27 +663,10 @@ impl Reseeder for NatsExecutor {
         epoch: Epoch,
         streams: &[StreamName],
     ) -> CaptureResult {
-        let _one_at_a_time = serial().lock().await;
-        let pairs = match self.pairs(region, into, streams) {
-            Ok(p) => p,
-            Err(e) => {
-                let (retryable, error) = verdict(&[e]);
-                return CaptureResult::Failed { retryable, error };
-            }
-        };
-        let mut tail = Vec::new();
-        let mut errors = Vec::new();
-        for p in &pairs {
-            match self.capture_one(region, into, epoch, p).await {
-                Ok(count) => tail.push(count),
-                Err(e) => errors.push(e),
-            }
-        }
-        if errors.is_empty() {
-            CaptureResult::Done { tail }
-        } else {
-            let (retryable, error) = verdict(&errors);
-            CaptureResult::Failed { retryable, error }
+        let capture = |p| async move { self.capture_one(region, into, epoch, &p).await };
+        match self.each_pair(region, into, streams, capture).await {
+            Ok(tail) => CaptureResult::Done { tail },
+            Err((retryable, error)) => CaptureResult::Failed { retryable, error },
         }
     }
 
@@ -660,25 +677,10 @@ impl Reseeder for NatsExecutor {
         epoch: Epoch,
         streams: &[StreamName],
     ) -> StepResult {
-        let _one_at_a_time = serial().lock().await;
-        let pairs = match self.pairs(region, source, streams) {
-            Ok(p) => p,
-            Err(e) => {
-                let (retryable, error) = verdict(&[e]);
-                return StepResult::Failed { retryable, error };
-            }
-        };
-        let mut errors = Vec::new();
-        for p in &pairs {
-            if let Err(e) = self.reseed_one(region, source, epoch, p).await {
-                errors.push(e);
-            }
-        }
-        if errors.is_empty() {
-            StepResult::Done
-        } else {
-            let (retryable, error) = verdict(&errors);
-            StepResult::Failed { retryable, error }
+        let reseed = |p| async move { self.reseed_one(region, source, epoch, &p).await };
+        match self.each_pair(region, source, streams, reseed).await {
+            Ok(_) => StepResult::Done,
+            Err((retryable, error)) => StepResult::Failed { retryable, error },
         }
     }
 }
