@@ -15,7 +15,6 @@ use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::tcp::TcpClientStream;
 use hickory_net::xfer::{DnsHandle as _, DnsMultiplexer};
 use hickory_net::{DnsError as HickoryDnsError, NetError};
-use tokio::time::Instant;
 
 use super::wait::{self, Deadline, Seen};
 use super::{
@@ -561,12 +560,7 @@ impl ClientRecord for Rfc2136 {
     ) -> Result<Duration, DnsError> {
         let resolver = authoritative::uncached_resolver(self.server, self.timeout)?;
         let (name, want) = (self.client.to_string(), expected.to_string());
-        let deadline = Deadline {
-            started: Instant::now(),
-            within,
-            name: &name,
-            expected: &want,
-        };
+        let deadline = Deadline::from_now(within, &name, &want);
         let (resolver, client) = (&resolver, &self.client);
         wait::until_seen(deadline, Duration::from_millis(20), move || async move {
             let read = authoritative::resolve_target(resolver, client, Some(expected)).await;

@@ -226,12 +226,7 @@ impl Route53 {
         within: Duration,
     ) -> Result<Duration, DnsError> {
         let name = format!("change {change_id}");
-        let deadline = Deadline {
-            started: Instant::now(),
-            within,
-            name: &name,
-            expected: "INSYNC",
-        };
+        let deadline = Deadline::from_now(within, &name, "INSYNC");
         wait::until_seen(deadline, Duration::from_millis(100), move || async move {
             let status = self
                 .client

@@ -3,7 +3,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_net::proto::rr::Name;
-use tokio::time::Instant;
 
 use super::wait::{self, Deadline, Seen};
 use super::{ClientRecord, ClientTarget, DnsError, SwapResult, authoritative};
@@ -94,12 +93,7 @@ impl ClientRecord for Route53Health {
         within: Duration,
     ) -> Result<Duration, DnsError> {
         let (name, want) = (self.name.to_string(), expected.to_string());
-        let deadline = Deadline {
-            started: Instant::now(),
-            within,
-            name: &name,
-            expected: &want,
-        };
+        let deadline = Deadline::from_now(within, &name, &want);
         wait::until_seen(deadline, Duration::from_millis(200), move || async move {
             Ok(Seen::target(self.lookup(Some(expected)).await, expected))
         })

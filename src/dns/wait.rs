@@ -43,6 +43,18 @@ pub(super) struct Deadline<'a> {
     pub expected: &'a str,
 }
 
+impl<'a> Deadline<'a> {
+    /// A wait that starts now and lasts at most `within`.
+    pub(super) fn from_now(within: Duration, name: &'a str, expected: &'a str) -> Self {
+        Self {
+            started: Instant::now(),
+            within,
+            name,
+            expected,
+        }
+    }
+}
+
 /// Calls `look` every `every` until it sees the expected value, and returns how long after
 /// `deadline.started` that was. `look` ends the wait early with an error only when looking
 /// again cannot help; at the deadline the error says what was seen last.
