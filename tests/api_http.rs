@@ -600,6 +600,15 @@ impl Ca {
     }
 }
 
+/// Checks that `peer`'s fetch fails in the TLS handshake (`why`: what would have gone wrong).
+async fn refused_in_the_handshake(peer: natsdr::probe::PeerClient, why: &str) {
+    let e = peer.fetch().await.expect_err(why);
+    assert!(
+        matches!(e, natsdr::probe::PeerError::Unreachable { .. }),
+        "{e:?}"
+    );
+}
+
 fn peer_client(
     base: &str,
     ca: Option<&std::path::Path>,
@@ -638,31 +647,22 @@ async fn peers_fetch_votes_over_mtls_and_a_certificate_from_another_ca_is_refuse
     assert_eq!(obs.map(|o| o.from).as_deref(), Ok("wd-eu"));
     // One whose certificate another CA signed, or with none, is refused in the handshake.
     let forged = rogue.leaf(dir.path(), "forged");
-    let e = peer_client(&api.base, Some(&ca_file), Some(forged))
-        .fetch()
-        .await
-        .expect_err("a certificate from another CA was accepted");
-    assert!(
-        matches!(e, natsdr::probe::PeerError::Unreachable { .. }),
-        "{e:?}"
-    );
-    let e = peer_client(&api.base, Some(&ca_file), None)
-        .fetch()
-        .await
-        .expect_err("a peer without a certificate was accepted");
-    assert!(
-        matches!(e, natsdr::probe::PeerError::Unreachable { .. }),
-        "{e:?}"
-    );
+    refused_in_the_handshake(
+        peer_client(&api.base, Some(&ca_file), Some(forged)),
+        "a certificate from another CA was accepted",
+    )
+    .await;
+    refused_in_the_handshake(
+        peer_client(&api.base, Some(&ca_file), None),
+        "a peer without a certificate was accepted",
+    )
+    .await;
     // A peer that does not trust the server's CA refuses the server.
-    let e = peer_client(&api.base, None, Some(good))
-        .fetch()
-        .await
-        .expect_err("a server certificate from an unknown CA was trusted");
-    assert!(
-        matches!(e, natsdr::probe::PeerError::Unreachable { .. }),
-        "{e:?}"
-    );
+    refused_in_the_handshake(
+        peer_client(&api.base, None, Some(good)),
+        "a server certificate from an unknown CA was trusted",
+    )
+    .await;
     // Plain HTTP on the TLS port gets nothing.
     let plain = api.base.replace("https://", "http://");
     assert!(api.http.get(format!("{plain}/livez")).send().await.is_err());

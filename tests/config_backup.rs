@@ -2,22 +2,14 @@
 //! exiting 64 with one line naming the key (above all: GDPR-only streams never leave their region).
 mod config_common;
 
-/// The main shipped example with `section` appended.
-fn with(section: &str) -> String {
-    format!(
-        "{}\n{section}\n",
-        config_common::example("natsdr.example.toml")
-    )
-}
-
 /// Checks that the example with `section` is accepted.
 fn accepted(section: &str) {
-    config_common::check_ok(&with(section), &[]);
+    config_common::check_ok(&config_common::example_with(section), &[]);
 }
 
 /// Checks that the example with `section` is refused with one line naming each of `words`.
 fn refused_naming(section: &str, words: &[&str]) {
-    config_common::refused_naming(&with(section), &[], words);
+    config_common::refused_naming(&config_common::example_with(section), &[], words);
 }
 
 #[test]

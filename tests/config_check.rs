@@ -2,7 +2,7 @@
 //! exits 64 with one line naming the key.
 mod config_common;
 
-use config_common::{check_ok, edited, example, refused_naming, replace};
+use config_common::{check_ok, edited, example, example_with, refused_naming, replace};
 
 /// Checks that the main example with the environment override `var=value` is refused with a
 /// line naming each of `words`.
@@ -97,9 +97,8 @@ fn a_mirror_that_points_at_itself_is_refused() {
 
 #[test]
 fn mirroring_a_gdpr_only_stream_out_of_its_region_is_refused() {
-    let toml = format!(
-        "{}\n[[mirrors]]\nname = \"gdpr-copy\"\nregion = \"us-east-1\"\nsource = \"events-eu-gdpr\"\n",
-        example("natsdr.example.toml")
+    let toml = example_with(
+        "[[mirrors]]\nname = \"gdpr-copy\"\nregion = \"us-east-1\"\nsource = \"events-eu-gdpr\"",
     );
     refused_naming(&toml, &[], &["mirrors[3].source", "GDPR-only"]);
 }
@@ -269,28 +268,21 @@ fn a_mirror_may_carry_its_sources_name_in_the_other_region() {
 #[test]
 fn a_consumer_sync_interval_out_of_bounds_exits_64_naming_the_key() {
     for bad in ["0s", "10m"] {
-        let toml = format!(
-            "{}\n[consumers]\nsync_interval = \"{bad}\"\n",
-            example("natsdr.example.toml")
-        );
+        let toml = example_with(&format!("[consumers]\nsync_interval = \"{bad}\""));
         refused_naming(&toml, &[], &["consumers.sync_interval"]);
     }
 }
 
 #[test]
 fn a_consumer_name_pattern_no_consumer_could_match_exits_64_naming_the_key() {
-    let toml = format!(
-        "{}\n[consumers]\ninclude = [\"billing\", \"events.billing\"]\n",
-        example("natsdr.example.toml")
-    );
+    let toml = example_with("[consumers]\ninclude = [\"billing\", \"events.billing\"]");
     refused_naming(&toml, &[], &["consumers.include[1]"]);
 }
 
 #[test]
 fn a_consumers_section_with_patterns_is_accepted() {
-    let toml = format!(
-        "{}\n[consumers]\nsync_interval = \"2s\"\ninclude = [\"billing-*\", \"audit\"]\nexclude = [\"*-tmp\"]\n",
-        example("natsdr.example.toml")
+    let toml = example_with(
+        "[consumers]\nsync_interval = \"2s\"\ninclude = [\"billing-*\", \"audit\"]\nexclude = [\"*-tmp\"]",
     );
     check_ok(&toml, &[]);
 }

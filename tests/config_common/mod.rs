@@ -13,6 +13,11 @@ pub fn example(name: &str) -> String {
     std::fs::read_to_string(p).unwrap()
 }
 
+/// The main shipped example with `section` (a TOML table) appended.
+pub fn example_with(section: &str) -> String {
+    format!("{}\n{section}\n", example("natsdr.example.toml"))
+}
+
 /// Runs `natsdr check-config` on `toml` with the environment variables `env`.
 pub fn check(toml: &str, env: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
