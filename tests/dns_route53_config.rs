@@ -82,6 +82,13 @@ fn the_route53_provider_refuses_steps_too_short_to_wait_for_insync() {
     check_ok(&with_dns(HEALTH), &[]);
 }
 
+/// Checks that the example with the `[dns]` section `dns`, its first `from` replaced by `to`,
+/// is refused with one line naming each of `words`.
+fn refused_after(dns: &str, from: &str, to: &str, words: &[&str]) {
+    assert!(dns.contains(from), "test bug: {from:?} not in the section");
+    refused(&with_dns(&dns.replace(from, to)), words);
+}
+
 /// Checks that `toml` is refused with one line naming each of `words`.
 fn refused(toml: &str, words: &[&str]) {
     config_common::refused_naming(toml, &[], words);
@@ -103,8 +110,12 @@ fn route53_without_a_hosted_zone_id_is_refused() {
     let toml =
         with_dns(&ROUTE53.replace("hosted_zone_id = \"/hostedzone/Z0123456789EXAMPLE\"\n", ""));
     refused(&toml, &["dns.route53.hosted_zone_id"]);
-    let toml = with_dns(&ROUTE53.replace("Z0123456789EXAMPLE", "Z01 bad"));
-    refused(&toml, &["dns.route53.hosted_zone_id"]);
+    refused_after(
+        ROUTE53,
+        "Z0123456789EXAMPLE",
+        "Z01 bad",
+        &["dns.route53.hosted_zone_id"],
+    );
 }
 
 #[test]
@@ -115,8 +126,12 @@ fn route53_without_its_section_is_refused() {
 
 #[test]
 fn a_name_server_that_is_not_an_address_is_refused() {
-    let toml = with_dns(&ROUTE53.replace("205.251.192.10\"", "ns-1.awsdns-1.com\""));
-    refused(&toml, &["dns.route53.name_servers"]);
+    refused_after(
+        ROUTE53,
+        "205.251.192.10\"",
+        "ns-1.awsdns-1.com\"",
+        &["dns.route53.name_servers"],
+    );
 }
 
 #[test]
@@ -132,30 +147,37 @@ fn data_plane_mode_needs_an_rfc2136_arbiter_and_the_name_servers() {
 
 #[test]
 fn data_plane_mode_keeps_the_owner_record_inside_the_arbiters_zone() {
-    let toml = with_dns(&HEALTH.replace(
+    refused_after(
+        HEALTH,
         "owner_record = \"_natsdr-owner.arbiter.example.net.\"",
         "owner_record = \"_natsdr-owner.dr.example.com.\"",
-    ));
-    refused(&toml, &["dns.owner_record"]);
+        &["dns.owner_record"],
+    );
     // The client record stays inside dns.zone as in every mode.
-    let toml = with_dns(&HEALTH.replace(
+    refused_after(
+        HEALTH,
         "client_record = \"nats.dr.example.com.\"",
         "client_record = \"nats.example.org.\"",
-    ));
-    refused(&toml, &["dns.client_record"]);
+        &["dns.client_record"],
+    );
 }
 
 #[test]
 fn an_arbiter_zone_is_refused_outside_data_plane_mode() {
-    let toml = with_dns(&RFC2136.replace(
+    refused_after(
+        RFC2136,
         "server = \"10.0.0.53:53\"",
         "server = \"10.0.0.53:53\"\nzone = \"dr.example.com.\"",
-    ));
-    refused(&toml, &["dns.rfc2136.zone"]);
+        &["dns.rfc2136.zone"],
+    );
 }
 
 #[test]
 fn an_unknown_provider_names_all_three() {
-    let toml = with_dns(&RFC2136.replace("provider = \"rfc2136\"", "provider = \"route54\""));
-    refused(&toml, &["route53-health"]);
+    refused_after(
+        RFC2136,
+        "provider = \"rfc2136\"",
+        "provider = \"route54\"",
+        &["route53-health"],
+    );
 }
