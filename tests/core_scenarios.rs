@@ -58,7 +58,8 @@ fn assert_safe(sim: &Sim) {
 
 #[test]
 fn losing_the_whole_us_region_fails_over_with_one_epoch_bump_and_steps_in_order_within_the_rto() {
-    let mut sim = Sim::steady();
+    let mut sim = Sim::new();
+    sim.rounds(4);
     sim.world.us_up = 0;
     let rto = until_dns_swapped(&mut sim, 40).expect("DNS swapped");
     assert!(rto <= 10_000, "RTO {rto} ms");
@@ -90,7 +91,8 @@ fn losing_the_whole_us_region_fails_over_with_one_epoch_bump_and_steps_in_order_
 
 #[test]
 fn losing_one_us_node_degrades_but_never_fails_over() {
-    let mut sim = Sim::steady();
+    let mut sim = Sim::new();
+    sim.rounds(4);
     sim.world.us_up = 2;
     sim.rounds(60);
     assert_eq!(sim.eu.state.phase, Phase::Degraded);
@@ -101,7 +103,8 @@ fn losing_one_us_node_degrades_but_never_fails_over() {
 
 #[test]
 fn losing_two_of_three_us_nodes_fails_over_accepting_no_quorum_as_fenced() {
-    let mut sim = Sim::steady();
+    let mut sim = Sim::new();
+    sim.rounds(4);
     sim.world.us_up = 1;
     until_dns_swapped(&mut sim, 40).expect("DNS swapped");
     // One server answering is no quorum: down in EU's latest round, counted fenced once US's
@@ -114,9 +117,24 @@ fn losing_two_of_three_us_nodes_fails_over_accepting_no_quorum_as_fenced() {
     assert_safe(&sim);
 }
 
-/// Cuts US off from EU, the witness and the arbiter, runs 60 rounds, and checks that US fences
-/// itself before EU promotes (neither may be missing).
-fn cut_us_off_and_see_it_fence_before_eu_promotes(sim: &mut Sim) {
+/// An operator forces a failover the moment US loses quorum: "no quorum" takes no writes now,
+/// but US may regain quorum unfenced while cut off from everyone, and its watchdog only fences it
+/// when its lease runs out. So EU promotes only after that lease has surely expired.
+#[test]
+fn a_forced_failover_while_us_lacks_quorum_waits_out_its_lease_before_promoting() {
+    let mut sim = Sim::new();
+    sim.rounds(4);
+    sim.world.us_up = 1;
+    sim.feed(
+        Who::Eu,
+        command(CommandKind::Failover {
+            allow_data_loss: false,
+        }),
+    );
+    assert_eq!(sim.world.arbiter.region, eu(), "the claim comes first");
+    assert!(!sim.world.eu_writable(), "no promotion on a mere NoQuorum");
+    // US comes back with quorum, cut off from EU, the witness and the arbiter.
+    sim.world.us_up = 2;
     sim.world.link = false;
     sim.world.witness_link = false;
     sim.world.us_arbiter_link = false;
@@ -137,26 +155,6 @@ fn cut_us_off_and_see_it_fence_before_eu_promotes(sim: &mut Sim) {
         fenced < promoted,
         "US fenced at {fenced} ms, EU promoted at {promoted} ms"
     );
-}
-
-/// An operator forces a failover the moment US loses quorum: "no quorum" takes no writes now,
-/// but US may regain quorum unfenced while cut off from everyone, and its watchdog only fences it
-/// when its lease runs out. So EU promotes only after that lease has surely expired.
-#[test]
-fn a_forced_failover_while_us_lacks_quorum_waits_out_its_lease_before_promoting() {
-    let mut sim = Sim::steady();
-    sim.world.us_up = 1;
-    sim.feed(
-        Who::Eu,
-        command(CommandKind::Failover {
-            allow_data_loss: false,
-        }),
-    );
-    assert_eq!(sim.world.arbiter.region, eu(), "the claim comes first");
-    assert!(!sim.world.eu_writable(), "no promotion on a mere NoQuorum");
-    // US comes back with quorum, cut off from EU, the witness and the arbiter.
-    sim.world.us_up = 2;
-    cut_us_off_and_see_it_fence_before_eu_promotes(&mut sim);
     assert!(eu_reasons(&sim).iter().any(|r| matches!(
         r,
         Reason::FenceWaitingForLease { region, .. } if *region == us()
@@ -170,7 +168,8 @@ fn a_forced_failover_while_us_lacks_quorum_waits_out_its_lease_before_promoting(
 /// US's renewed lease runs out before EU promotes.
 #[test]
 fn a_revival_only_the_witness_saw_restarts_the_standbys_outage_clock() {
-    let mut sim = Sim::steady();
+    let mut sim = Sim::new();
+    sim.rounds(4);
     sim.world.us_up = 0;
     sim.rounds(7);
     assert!(matches!(sim.eu.state.phase, Phase::Suspect { .. }));
@@ -178,13 +177,33 @@ fn a_revival_only_the_witness_saw_restarts_the_standbys_outage_clock() {
     sim.world.us_up = 2;
     let obs = sim.observation(Who::Us);
     sim.feed(Who::Us, Event::Observed(obs));
-    cut_us_off_and_see_it_fence_before_eu_promotes(&mut sim);
+    sim.world.link = false;
+    sim.world.witness_link = false;
+    sim.world.us_arbiter_link = false;
+    let cut = sim.world.t;
+    let (mut fenced_at, mut promoted_at) = (None, None);
+    for _ in 0..60 {
+        sim.round();
+        if fenced_at.is_none() && !sim.world.us_writable() {
+            fenced_at = Some(sim.world.t - cut);
+        }
+        if promoted_at.is_none() && sim.world.eu_writable() {
+            promoted_at = Some(sim.world.t - cut);
+        }
+    }
+    let fenced = fenced_at.expect("US fenced itself");
+    let promoted = promoted_at.expect("EU promoted in the end");
+    assert!(
+        fenced < promoted,
+        "US fenced at {fenced} ms, EU promoted at {promoted} ms"
+    );
     assert_safe(&sim);
 }
 
 #[test]
 fn a_cut_eu_us_link_with_the_witness_still_seeing_us_never_fails_over() {
-    let mut sim = Sim::steady();
+    let mut sim = Sim::new();
+    sim.rounds(4);
     sim.world.link = false;
     sim.rounds(80);
     assert!(eu_steps(&sim).is_empty(), "{:?}", eu_steps(&sim));
@@ -202,7 +221,8 @@ fn a_cut_eu_us_link_with_the_witness_still_seeing_us_never_fails_over() {
 
 #[test]
 fn us_cut_off_from_eu_and_witness_fences_itself_before_eu_promotes() {
-    let mut sim = Sim::steady();
+    let mut sim = Sim::new();
+    sim.rounds(4);
     sim.world.link = false;
     sim.world.witness_link = false;
     sim.world.us_arbiter_link = false;
@@ -232,7 +252,8 @@ fn us_cut_off_from_eu_and_witness_fences_itself_before_eu_promotes() {
 
 #[test]
 fn a_flapping_us_gets_at_most_one_failover_and_eu_holds_until_acknowledged() {
-    let mut sim = Sim::steady();
+    let mut sim = Sim::new();
+    sim.rounds(4);
     for _ in 0..6 {
         sim.world.us_up = 0;
         sim.rounds(4);
@@ -320,7 +341,8 @@ fn lag_over_the_rpo_budget_blocks_until_a_break_glass_failover() {
 
 #[test]
 fn a_paused_watchdog_emits_nothing_whatever_happens_and_resumes_after_a_fresh_look() {
-    let mut sim = Sim::steady();
+    let mut sim = Sim::new();
+    sim.rounds(4);
     sim.feed(Who::Eu, command(CommandKind::Pause));
     let before = sim.log.len();
     sim.world.us_up = 0;
@@ -340,7 +362,8 @@ fn a_paused_watchdog_emits_nothing_whatever_happens_and_resumes_after_a_fresh_lo
 
 #[test]
 fn an_old_primary_returning_unfenced_after_a_failover_is_fenced_at_the_next_observation() {
-    let mut sim = Sim::steady();
+    let mut sim = Sim::new();
+    sim.rounds(4);
     sim.world.us_up = 0;
     until_dns_swapped(&mut sim, 40).expect("DNS swapped");
     sim.rounds(2);
@@ -359,7 +382,8 @@ fn an_old_primary_returning_unfenced_after_a_failover_is_fenced_at_the_next_obse
 
 #[test]
 fn a_switchover_moves_with_zero_loss_and_rolls_back_when_lag_never_reaches_zero() {
-    let mut sim = Sim::steady();
+    let mut sim = Sim::new();
+    sim.rounds(4);
     sim.feed(Who::Eu, command(CommandKind::Switchover));
     sim.rounds(10);
     assert_eq!(sim.world.dns, eu());
@@ -394,7 +418,8 @@ fn a_switchover_moves_with_zero_loss_and_rolls_back_when_lag_never_reaches_zero(
 /// end healthy at epoch 3, and a second loss of US fails over again.
 #[test]
 fn a_failback_returns_to_the_home_topology_and_a_second_failover_can_happen() {
-    let mut sim = Sim::steady();
+    let mut sim = Sim::new();
+    sim.rounds(4);
     sim.world.us_up = 0;
     until_dns_swapped(&mut sim, 40).expect("failed over");
     sim.world.us_up = 3;
@@ -451,7 +476,8 @@ fn a_failback_returns_to_the_home_topology_and_a_second_failover_can_happen() {
 /// the same epoch, and never in two regions.
 #[test]
 fn a_primary_cut_off_past_its_lease_but_not_failed_over_unfences_itself_after_the_cut_heals() {
-    let mut sim = Sim::steady();
+    let mut sim = Sim::new();
+    sim.rounds(4);
     let w = &mut sim.world;
     w.link = false;
     w.witness_link = false;
