@@ -130,6 +130,15 @@ impl Api {
         (code, resp.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// `GET path` (e.g. `/v1/status`), with `token` as the bearer if any.
+    async fn get(&self, path: &str, token: Option<&str>) -> reqwest::Response {
+        let mut r = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r.send().await.unwrap()
+    }
+
     fn received(&self) -> usize {
         self.received.lock().unwrap().len()
     }
@@ -138,39 +147,19 @@ impl Api {
 #[tokio::test]
 async fn liveness_is_always_ok_and_readiness_waits_for_the_first_probe_round() {
     let api = start(false, &tokens()).await;
-    let live = api
-        .http
-        .get(format!("{}/livez", api.base))
-        .send()
-        .await
-        .unwrap();
+    let live = api.get("/livez", None).await;
     assert_eq!(live.status(), 200);
-    let ready = api
-        .http
-        .get(format!("{}/readyz", api.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = api.get("/readyz", None).await;
     assert_eq!(ready.status(), 503);
     api.ready_tx.send(true).unwrap();
-    let ready = api
-        .http
-        .get(format!("{}/readyz", api.base))
-        .send()
-        .await
-        .unwrap();
+    let ready = api.get("/readyz", None).await;
     assert_eq!(ready.status(), 200);
 }
 
 #[tokio::test]
 async fn metrics_are_openmetrics_text() {
     let api = start(false, &tokens()).await;
-    let r = api
-        .http
-        .get(format!("{}/metrics", api.base))
-        .send()
-        .await
-        .unwrap();
+    let r = api.get("/metrics", None).await;
     assert!(
         r.headers()["content-type"]
             .to_str()
@@ -304,30 +293,13 @@ async fn dry_runs_and_refusals_are_distinguished_and_audited() {
 #[tokio::test]
 async fn reads_can_require_a_token() {
     let api = start(true, &tokens()).await;
-    let r = api
-        .http
-        .get(format!("{}/v1/status", api.base))
-        .send()
-        .await
-        .unwrap();
+    let r = api.get("/v1/status", None).await;
     assert_eq!(r.status(), 401);
-    let r = api
-        .http
-        .get(format!("{}/v1/status", api.base))
-        .bearer_auth(READER)
-        .send()
-        .await
-        .unwrap();
+    let r = api.get("/v1/status", Some(READER)).await;
     assert_eq!(r.status(), 200);
     let s: Status = r.json().await.unwrap();
     assert_eq!(s.state, "healthy");
-    let r = api
-        .http
-        .get(format!("{}/v1/observations", api.base))
-        .bearer_auth(READER)
-        .send()
-        .await
-        .unwrap();
+    let r = api.get("/v1/observations", Some(READER)).await;
     let o: Observations = r.json().await.unwrap();
     assert_eq!(o.from, "wd-eu");
 }
@@ -563,15 +535,7 @@ async fn connections_beyond_the_cap_are_closed_on_accept_and_counted() {
     assert_eq!(got, "", "a connection over the cap was served: {got}");
     drop(held);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let metrics = api
-        .http
-        .get(format!("{}/metrics", api.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = api.get("/metrics", None).await.text().await.unwrap();
     let refused = metrics
         .lines()
         .find(|l| l.starts_with("natsdr_api_connections_refused_total"))
@@ -616,6 +580,15 @@ impl Ca {
     }
 }
 
+/// Checks that `peer`'s fetch fails in the TLS handshake (`why`: what would have gone wrong).
+async fn refused_in_the_handshake(peer: natsdr::probe::PeerClient, why: &str) {
+    let e = peer.fetch().await.expect_err(why);
+    assert!(
+        matches!(e, natsdr::probe::PeerError::Unreachable { .. }),
+        "{e:?}"
+    );
+}
+
 fn peer_client(
     base: &str,
     ca: Option<&std::path::Path>,
@@ -654,31 +627,22 @@ async fn peers_fetch_votes_over_mtls_and_a_certificate_from_another_ca_is_refuse
     assert_eq!(obs.map(|o| o.from).as_deref(), Ok("wd-eu"));
     // One whose certificate another CA signed, or with none, is refused in the handshake.
     let forged = rogue.leaf(dir.path(), "forged");
-    let e = peer_client(&api.base, Some(&ca_file), Some(forged))
-        .fetch()
-        .await
-        .expect_err("a certificate from another CA was accepted");
-    assert!(
-        matches!(e, natsdr::probe::PeerError::Unreachable { .. }),
-        "{e:?}"
-    );
-    let e = peer_client(&api.base, Some(&ca_file), None)
-        .fetch()
-        .await
-        .expect_err("a peer without a certificate was accepted");
-    assert!(
-        matches!(e, natsdr::probe::PeerError::Unreachable { .. }),
-        "{e:?}"
-    );
+    refused_in_the_handshake(
+        peer_client(&api.base, Some(&ca_file), Some(forged)),
+        "a certificate from another CA was accepted",
+    )
+    .await;
+    refused_in_the_handshake(
+        peer_client(&api.base, Some(&ca_file), None),
+        "a peer without a certificate was accepted",
+    )
+    .await;
     // A peer that does not trust the server's CA refuses the server.
-    let e = peer_client(&api.base, None, Some(good))
-        .fetch()
-        .await
-        .expect_err("a server certificate from an unknown CA was trusted");
-    assert!(
-        matches!(e, natsdr::probe::PeerError::Unreachable { .. }),
-        "{e:?}"
-    );
+    refused_in_the_handshake(
+        peer_client(&api.base, None, Some(good)),
+        "a server certificate from an unknown CA was trusted",
+    )
+    .await;
     // Plain HTTP on the TLS port gets nothing.
     let plain = api.base.replace("https://", "http://");
     assert!(api.http.get(format!("{plain}/livez")).send().await.is_err());
@@ -751,6 +715,20 @@ async fn the_cli_exit_codes_say_healthy_refused_unauthorized_unreachable_and_bad
     std::fs::write(&token_file, format!("ops:admin:{ADMIN}\n")).unwrap();
     let tf = token_file.to_str().unwrap().to_owned();
     let base = api.base.clone();
+    // A failover as an admin, with `extra` flags.
+    let failover = |extra: &[&str]| {
+        let mut args = vec![
+            "failover",
+            "--api",
+            &base,
+            "--token-file",
+            &tf,
+            "--reason",
+            "x",
+        ];
+        args.extend_from_slice(extra);
+        cli(strings(&args))
+    };
 
     // status: 0 while healthy, 3 in any other state.
     let (code, out, _) = cli(strings(&["status", "--api", &base])).await;
@@ -782,49 +760,17 @@ async fn the_cli_exit_codes_say_healthy_refused_unauthorized_unreachable_and_bad
     // No token: 77. A refusal: 3. Accepted: 0.
     let (code, _, err) = cli(strings(&["pause", "--api", &base, "--reason", "x"])).await;
     assert_eq!(code, 77, "{err}");
-    let (code, out, _) = cli(strings(&[
-        "failover",
-        "--api",
-        &base,
-        "--token-file",
-        &tf,
-        "--reason",
-        "x",
-    ]))
-    .await;
+    let (code, out, _) = failover(&[]).await;
     assert_eq!(code, 3, "{out}");
     assert!(out.contains("refused"), "{out}");
 
     // Break-glass without anyone to type the confirmation: refused before anything is sent.
     let before = api.received();
-    let (code, _, err) = cli(strings(&[
-        "failover",
-        "--api",
-        &base,
-        "--token-file",
-        &tf,
-        "--reason",
-        "x",
-        "--allow-data-loss",
-    ]))
-    .await;
+    let (code, _, err) = failover(&["--allow-data-loss"]).await;
     assert_eq!(code, 64, "{err}");
     assert!(err.contains("--yes"), "{err}");
     assert_eq!(api.received(), before, "sent without confirmation");
-    let (code, out, err) = cli(strings(&[
-        "failover",
-        "--api",
-        &base,
-        "--token-file",
-        &tf,
-        "--reason",
-        "x",
-        "--allow-data-loss",
-        "--yes",
-        "--to",
-        "eu-central-1",
-    ]))
-    .await;
+    let (code, out, err) = failover(&["--allow-data-loss", "--yes", "--to", "eu-central-1"]).await;
     assert_eq!(code, 0, "{out}{err}");
     let last = api.received.lock().unwrap().last().cloned().unwrap();
     assert!(last.allow_data_loss);

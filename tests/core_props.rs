@@ -166,8 +166,7 @@ proptest! {
         fail_after in 0usize..6,
         down_rounds in 14usize..20,
     ) {
-        let mut sim = Sim::new();
-        sim.rounds(4);
+        let mut sim = Sim::steady();
         sim.world.lag_reads = false;
         sim.rounds(fail_after);
         sim.world.us_up = 0;

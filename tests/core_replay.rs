@@ -8,8 +8,7 @@ use natsdr::model::Epoch;
 /// Runs a region loss in which the EU watchdog crashes right after its `cut`-th action took
 /// effect (its outcome lost), then restarts from nothing with the world as it was left.
 fn interrupted_failover(cut: usize) -> Sim {
-    let mut sim = Sim::new();
-    sim.rounds(4);
+    let mut sim = Sim::steady();
     sim.world.us_up = 0;
     sim.crash_eu_after = Some(cut);
     sim.rounds(60);

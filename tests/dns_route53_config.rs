@@ -1,7 +1,8 @@
 //! `natsdr check-config` with the Route 53 providers: what each needs, and every refusal exits
 //! 64 naming the key.
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod config_common;
+
+use config_common::{check_ok, example};
 
 const RFC2136: &str = r#"[dns]
 provider = "rfc2136"
@@ -49,8 +50,7 @@ name_servers = ["205.251.192.10:53"]
 
 /// The shipped example with its `[dns]` section replaced by `dns`.
 fn with_dns(dns: &str) -> String {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config/natsdr.example.toml");
-    let example = std::fs::read_to_string(p).unwrap();
+    let example = example("natsdr.example.toml");
     assert!(
         example.contains(RFC2136),
         "test bug: the example's [dns] section changed"
@@ -72,45 +72,26 @@ fn the_route53_provider_refuses_steps_too_short_to_wait_for_insync() {
         toml.contains(STEP_5S),
         "test bug: no step_timeout to shorten"
     );
-    let line = refused(&toml);
-    assert!(
-        line.contains("timing.step_timeout") && line.contains("INSYNC") && line.contains("12s"),
-        "{line}"
-    );
+    refused(&toml, &["timing.step_timeout", "INSYNC", "12s"]);
     // 12 s x 5 attempts covers Route 53's 60 s: accepted.
-    let ok =
-        check(&with_dns(ROUTE53).replacen("step_timeout = \"15s\"", "step_timeout = \"12s\"", 1));
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
+    check_ok(
+        &with_dns(ROUTE53).replacen("step_timeout = \"15s\"", "step_timeout = \"12s\"", 1),
+        &[],
     );
     // The data-plane provider makes no API call in a failover: the default is fine there.
-    let ok = check(&with_dns(HEALTH));
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
+    check_ok(&with_dns(HEALTH), &[]);
 }
 
-fn check(toml: &str) -> Output {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("natsdr.toml");
-    std::fs::write(&path, toml).unwrap();
-    Command::new(env!("CARGO_BIN_EXE_natsdr"))
-        .arg("check-config")
-        .arg(&path)
-        .output()
-        .unwrap()
+/// Checks that the example with the `[dns]` section `dns`, its first `from` replaced by `to`,
+/// is refused with one line naming each of `words`.
+fn refused_after(dns: &str, from: &str, to: &str, words: &[&str]) {
+    assert!(dns.contains(from), "test bug: {from:?} not in the section");
+    refused(&with_dns(&dns.replace(from, to)), words);
 }
 
-fn refused(toml: &str) -> String {
-    let out = check(toml);
-    let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(out.status.code(), Some(64), "stderr: {stderr}");
-    assert_eq!(stderr.lines().count(), 1, "one line expected: {stderr}");
-    stderr
+/// Checks that `toml` is refused with one line naming each of `words`.
+fn refused(toml: &str, words: &[&str]) {
+    config_common::refused_naming(toml, &[], words);
 }
 
 #[test]
@@ -119,13 +100,7 @@ fn both_route53_modes_are_accepted_and_printed() {
         (ROUTE53, "Z0123456789EXAMPLE"),
         (HEALTH, "arbiter.example.net."),
     ] {
-        let out = check(&with_dns(dns));
-        let stdout = String::from_utf8(out.stdout).unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let stdout = check_ok(&with_dns(dns), &[]);
         assert!(stdout.contains(expect), "{stdout}");
     }
 }
@@ -134,21 +109,29 @@ fn both_route53_modes_are_accepted_and_printed() {
 fn route53_without_a_hosted_zone_id_is_refused() {
     let toml =
         with_dns(&ROUTE53.replace("hosted_zone_id = \"/hostedzone/Z0123456789EXAMPLE\"\n", ""));
-    assert!(refused(&toml).contains("dns.route53.hosted_zone_id"));
-    let toml = with_dns(&ROUTE53.replace("Z0123456789EXAMPLE", "Z01 bad"));
-    assert!(refused(&toml).contains("dns.route53.hosted_zone_id"));
+    refused(&toml, &["dns.route53.hosted_zone_id"]);
+    refused_after(
+        ROUTE53,
+        "Z0123456789EXAMPLE",
+        "Z01 bad",
+        &["dns.route53.hosted_zone_id"],
+    );
 }
 
 #[test]
 fn route53_without_its_section_is_refused() {
     let toml = with_dns(&ROUTE53[..ROUTE53.find("[dns.route53]").unwrap()]);
-    assert!(refused(&toml).contains("dns.route53"));
+    refused(&toml, &["dns.route53"]);
 }
 
 #[test]
 fn a_name_server_that_is_not_an_address_is_refused() {
-    let toml = with_dns(&ROUTE53.replace("205.251.192.10\"", "ns-1.awsdns-1.com\""));
-    assert!(refused(&toml).contains("dns.route53.name_servers"));
+    refused_after(
+        ROUTE53,
+        "205.251.192.10\"",
+        "ns-1.awsdns-1.com\"",
+        &["dns.route53.name_servers"],
+    );
 }
 
 #[test]
@@ -157,38 +140,44 @@ fn data_plane_mode_needs_an_rfc2136_arbiter_and_the_name_servers() {
         &HEALTH[HEALTH.find("[dns.rfc2136]").unwrap()..HEALTH.find("[dns.route53]").unwrap()],
         "",
     );
-    assert!(refused(&with_dns(&no_arbiter)).contains("dns.rfc2136"));
+    refused(&with_dns(&no_arbiter), &["dns.rfc2136"]);
     let no_servers = HEALTH.replace("name_servers = [\"205.251.192.10:53\"]\n", "");
-    assert!(refused(&with_dns(&no_servers)).contains("dns.route53.name_servers"));
+    refused(&with_dns(&no_servers), &["dns.route53.name_servers"]);
 }
 
 #[test]
 fn data_plane_mode_keeps_the_owner_record_inside_the_arbiters_zone() {
-    let toml = with_dns(&HEALTH.replace(
+    refused_after(
+        HEALTH,
         "owner_record = \"_natsdr-owner.arbiter.example.net.\"",
         "owner_record = \"_natsdr-owner.dr.example.com.\"",
-    ));
-    assert!(refused(&toml).contains("dns.owner_record"));
+        &["dns.owner_record"],
+    );
     // The client record stays inside dns.zone as in every mode.
-    let toml = with_dns(&HEALTH.replace(
+    refused_after(
+        HEALTH,
         "client_record = \"nats.dr.example.com.\"",
         "client_record = \"nats.example.org.\"",
-    ));
-    assert!(refused(&toml).contains("dns.client_record"));
+        &["dns.client_record"],
+    );
 }
 
 #[test]
 fn an_arbiter_zone_is_refused_outside_data_plane_mode() {
-    let toml = with_dns(&RFC2136.replace(
+    refused_after(
+        RFC2136,
         "server = \"10.0.0.53:53\"",
         "server = \"10.0.0.53:53\"\nzone = \"dr.example.com.\"",
-    ));
-    assert!(refused(&toml).contains("dns.rfc2136.zone"));
+        &["dns.rfc2136.zone"],
+    );
 }
 
 #[test]
 fn an_unknown_provider_names_all_three() {
-    let toml = with_dns(&RFC2136.replace("provider = \"rfc2136\"", "provider = \"route54\""));
-    let line = refused(&toml);
-    assert!(line.contains("route53-health"), "{line}");
+    refused_after(
+        RFC2136,
+        "provider = \"rfc2136\"",
+        "provider = \"route54\"",
+        &["route53-health"],
+    );
 }

@@ -190,7 +190,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn entry(config: Value) -> StreamEntry {
+    /// A stream entry of `events-us` whose snapshot came from its EU mirror.
+    pub(super) fn entry(config: Value) -> StreamEntry {
         StreamEntry {
             stream: "events-us".into(),
             region: "us-east-1".into(),
@@ -247,28 +248,13 @@ mod fenced_tests {
 
     #[test]
     fn a_fenced_stream_comes_back_on_its_configured_subjects_as_a_source() {
-        let e = StreamEntry {
-            stream: "events-us".into(),
-            region: "us-east-1".into(),
-            snapshot_stream: "events-us".into(),
-            snapshot_region: "us-east-1".into(),
-            subjects: vec!["events.*".into()],
-            object: "events-us.tar.s2".into(),
-            bytes: 1,
-            sha256: String::new(),
-            config: serde_json::from_value(json!({
-                "name": "events-us", "subjects": ["fenced.events.*"],
-                "metadata": {"natsdr.role": "fenced", "natsdr.subjects": "[\"events.*\"]"}
-            }))
-            .unwrap(),
-            state: json!({}),
-            messages: 0,
-            stream_bytes: 0,
-            first_seq: 0,
-            last_seq: 0,
-            consumers: vec![],
-            samples: vec![],
-        };
+        let mut e = super::tests::entry(json!({
+            "name": "events-us", "subjects": ["fenced.events.*"],
+            "metadata": {"natsdr.role": "fenced", "natsdr.subjects": "[\"events.*\"]"}
+        }));
+        e.snapshot_stream = "events-us".into();
+        e.snapshot_region = "us-east-1".into();
+        e.object = "events-us.tar.s2".into();
         let cfg = restore_config(&e, None);
         assert_eq!(cfg.subjects(), vec!["events.*".to_owned()]);
         assert_eq!(cfg.metadata(META_ROLE), Some(ROLE_SOURCE));

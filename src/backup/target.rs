@@ -6,6 +6,7 @@ use std::pin::Pin;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use sha2::{Digest, Sha256};
@@ -481,15 +482,7 @@ impl Target {
                 prefix,
             } => {
                 let full = format!("{}/", Self::s3_key(prefix, dir));
-                let mut pages = client
-                    .list_objects_v2()
-                    .bucket(bucket)
-                    .prefix(&full)
-                    .delimiter("/")
-                    .into_paginator()
-                    .send();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| self.sdk("list", dir, e))?;
+                for page in self.s3_list(client, bucket, &full, dir, Some("/")).await? {
                     for p in page.common_prefixes() {
                         if let Some(name) = p
                             .prefix()
@@ -506,6 +499,30 @@ impl Target {
         Ok(out)
     }
 
+    /// Every page of the listing of `bucket` under `full` (the S3 key of `dir`, with a trailing
+    /// slash); with a `delimiter`, its common prefixes are the "folders" one level down.
+    async fn s3_list(
+        &self,
+        client: &Client,
+        bucket: &str,
+        full: &str,
+        dir: &str,
+        delimiter: Option<&str>,
+    ) -> Result<Vec<ListObjectsV2Output>, TargetError> {
+        let mut pages = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(full)
+            .set_delimiter(delimiter.map(str::to_owned))
+            .into_paginator()
+            .send();
+        let mut out = Vec::new();
+        while let Some(page) = pages.next().await {
+            out.push(page.map_err(|e| self.sdk("list", dir, e))?);
+        }
+        Ok(out)
+    }
+
     /// Deletes every object under `dir` (a whole set).
     pub async fn delete_dir(&self, dir: &str) -> Result<(), TargetError> {
         match self {
@@ -519,14 +536,7 @@ impl Target {
                 prefix,
             } => {
                 let full = format!("{}/", Self::s3_key(prefix, dir));
-                let mut pages = client
-                    .list_objects_v2()
-                    .bucket(bucket)
-                    .prefix(&full)
-                    .into_paginator()
-                    .send();
-                while let Some(page) = pages.next().await {
-                    let page = page.map_err(|e| self.sdk("list", dir, e))?;
+                for page in self.s3_list(client, bucket, &full, dir, None).await? {
                     for o in page.contents() {
                         if let Some(k) = o.key() {
                             client

@@ -3,7 +3,7 @@ use std::io::Write;
 use std::path::Path;
 
 use super::exit;
-use crate::config::{self, Config, Home, Role};
+use crate::config::{self, Config};
 
 /// Keys whose inline values are secrets.
 const SECRET_KEYS: [&str; 5] = ["password", "token", "key_secret", "routing_key", "secret"];
@@ -46,22 +46,15 @@ pub fn usage_error(path: &Path, e: &config::ConfigError) -> u8 {
 }
 
 fn summary(cfg: &Config) -> String {
-    let home = |h: Home| match h {
-        Home::Primary => "primary",
-        Home::Standby => "standby",
-    };
-    let role = match cfg.watchdog.role {
-        Role::Watchdog => "watchdog",
-        Role::Witness => "witness",
-    };
+    let role = cfg.watchdog.role.as_str();
     format!(
         "config ok: {role} {} at {}; regions {} ({}) and {} ({}); {} streams ({} GDPR-only), {} mirrors, {} KV buckets",
         cfg.watchdog.id,
         cfg.watchdog.site,
         cfg.regions[0].name,
-        home(cfg.regions[0].home),
+        cfg.regions[0].home.as_str(),
         cfg.regions[1].name,
-        home(cfg.regions[1].home),
+        cfg.regions[1].home.as_str(),
         cfg.streams.len(),
         cfg.streams.iter().filter(|s| s.gdpr).count(),
         cfg.mirrors.len(),

@@ -5,6 +5,10 @@ use crate::core::{PolicyParams, Role as CoreRole, TwoSite as CoreTwoSite};
 
 use super::{Config, Role, TwoSite};
 
+/// How many attempts the core makes at a step before it hands it to an operator. NB: config
+/// validation checks that this many `step_timeout`s cover Route 53's INSYNC bound (60 s).
+pub(crate) const STEP_ATTEMPTS: u32 = 5;
+
 /// The parameters `decide` runs with under `cfg`. `Policy::try_new` on them is part of config
 /// validation, so a config that loads always yields a valid policy.
 pub fn policy_params(cfg: &Config) -> PolicyParams {
@@ -44,7 +48,7 @@ pub fn policy_params(cfg: &Config) -> PolicyParams {
     p.rpo_max_lag = cfg.rpo.max_lag_seconds;
     p.reseed_timeout = cfg.failback.reseed_timeout;
     p.step_timeout = t.step_timeout;
-    p.max_attempts = super::validate::STEP_ATTEMPTS;
+    p.max_attempts = STEP_ATTEMPTS;
     p.flap_max = t.flap_max;
     p.flap_window = t.flap_window;
     p.tilt_hold = t.tilt_duration;

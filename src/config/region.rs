@@ -18,6 +18,16 @@ pub enum Home {
     Standby,
 }
 
+impl Home {
+    /// Its spelling in the config and the status API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Primary => "primary",
+            Self::Standby => "standby",
+        }
+    }
+}
+
 /// How natsdr authenticates to one account of a region.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

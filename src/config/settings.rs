@@ -18,6 +18,16 @@ pub enum Role {
     Witness,
 }
 
+impl Role {
+    /// Its spelling in the config, the status API and peers' reports.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Watchdog => "watchdog",
+            Self::Witness => "witness",
+        }
+    }
+}
+
 /// What a watchdog does when no witness is configured and the two sites disagree.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -237,18 +247,7 @@ pub struct Peers {
 #[serde(rename_all = "snake_case")]
 pub enum DnsProvider {
     /// RFC 2136 dynamic updates, TSIG-signed, over TCP.
-    Rfc2136 {
-        /// The primary server.
-        server: SocketAddr,
-        /// TSIG key name.
-        key_name: String,
-        /// TSIG algorithm (hmac-sha256, hmac-sha384, hmac-sha512).
-        key_algorithm: String,
-        /// TSIG secret (base64).
-        key_secret: SecretRef,
-        /// Per request.
-        timeout: Duration,
-    },
+    Rfc2136(Rfc2136Server),
     /// Route 53's API (control plane): each claim and swap is one ChangeResourceRecordSets
     /// batch, an exact DELETE + CREATE compare-and-swap. The API lives in us-east-1.
     Route53(Route53Settings),
@@ -256,21 +255,30 @@ pub enum DnsProvider {
     /// checks read `GET /v1/dns-health/<region>`; natsdr moves traffic with no API call. The
     /// arbiter (the epoch's compare-and-swap) stays on an RFC 2136 server outside us-east-1.
     Route53Health {
-        /// The arbiter's RFC 2136 server.
-        server: SocketAddr,
+        /// The arbiter's RFC 2136 server; its timeout also bounds each name server's answer.
+        #[serde(flatten)]
+        arbiter: Rfc2136Server,
         /// The zone on that server holding `dns.owner_record`.
         arbiter_zone: String,
-        /// TSIG key name.
-        key_name: String,
-        /// TSIG algorithm (hmac-sha256, hmac-sha384, hmac-sha512).
-        key_algorithm: String,
-        /// TSIG secret (base64).
-        key_secret: SecretRef,
-        /// Per request, to the arbiter and to the name servers.
-        timeout: Duration,
         /// Route 53's authoritative servers for the client record (data plane: no API call).
         name_servers: Vec<SocketAddr>,
     },
+}
+
+/// An RFC 2136 server and the TSIG key natsdr signs its updates with (`[dns.rfc2136]`): the
+/// whole provider, or only the arbiter in Route 53's data-plane mode.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rfc2136Server {
+    /// The primary server.
+    pub server: SocketAddr,
+    /// TSIG key name.
+    pub key_name: String,
+    /// TSIG algorithm (hmac-sha256, hmac-sha384, hmac-sha512).
+    pub key_algorithm: String,
+    /// TSIG secret (base64).
+    pub key_secret: SecretRef,
+    /// Per request.
+    pub timeout: Duration,
 }
 
 /// The Route 53 control-plane settings.

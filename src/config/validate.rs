@@ -6,13 +6,15 @@ use std::time::Duration;
 
 use super::error::ConfigError;
 use super::overlap::SubjectIndex;
+use super::policy::{STEP_ATTEMPTS, policy_params};
 use super::raw::{RawAuth, RawConfig, RawKv, RawMirror, RawRegion, RawStream};
 use super::secret::SecretRef;
 use super::units::{self, Quantity};
 use super::{
     Api, ApiLimits, ApiTls, Auth, Config, Consumers, Discard, Dns, DnsProvider, EntryPoint,
-    Failback, Home, KvSpec, Limits, MirrorSpec, PeerTls, Peers, RegionConfig, Retention, Role,
-    RpoBudget, Storage, StreamSpec, TailPolicy, Timing, Tls, TwoSite, Watchdog,
+    Failback, Home, KvSpec, Limits, MirrorSpec, PeerTls, Peers, RegionConfig, Retention,
+    Rfc2136Server, Role, RpoBudget, Storage, StreamSpec, TailPolicy, Timing, Tls, TwoSite,
+    Watchdog,
 };
 use crate::model::{Region, StreamName};
 
@@ -81,17 +83,29 @@ impl Default for ApiLimits {
     }
 }
 
+/// The value whose config spelling `value` is, among `choices`; anything else is refused,
+/// naming `key` and listing the spellings.
+fn one_of<T: Copy>(key: impl Into<String>, value: &str, choices: &[(&str, T)]) -> Result<T> {
+    if let Some((_, v)) = choices.iter().find(|(name, _)| *name == value) {
+        return Ok(*v);
+    }
+    let names: Vec<String> = choices
+        .iter()
+        .map(|(name, _)| format!("{name:?}"))
+        .collect();
+    let (last, rest) = names.split_last().expect("at least one choice");
+    Err(ConfigError::invalid(
+        key,
+        format!("{value:?}: expected {} or {last}", rest.join(", ")),
+    ))
+}
+
 fn api_tls(raw: &super::raw::RawApiTls) -> Result<ApiTls> {
-    let client_cert_required = match raw.client_auth.as_deref() {
-        None | Some("required") => true,
-        Some("optional") => false,
-        Some(o) => {
-            return Err(ConfigError::invalid(
-                "api.tls.client_auth",
-                format!("{o:?}: expected \"required\" or \"optional\""),
-            ));
-        }
-    };
+    let client_cert_required = one_of(
+        "api.tls.client_auth",
+        raw.client_auth.as_deref().unwrap_or("required"),
+        &[("required", true), ("optional", false)],
+    )?;
     if raw.client_auth.is_some() && raw.client_ca_file.is_none() {
         return Err(ConfigError::invalid(
             "api.tls.client_auth",
@@ -179,16 +193,11 @@ impl TryFrom<RawConfig> for Config {
         if w.id.trim().is_empty() {
             return Err(ConfigError::invalid("watchdog.id", "must not be empty"));
         }
-        let role = match w.role.as_str() {
-            "watchdog" => Role::Watchdog,
-            "witness" => Role::Witness,
-            other => {
-                return Err(ConfigError::invalid(
-                    "watchdog.role",
-                    format!("{other:?}: expected \"watchdog\" or \"witness\""),
-                ));
-            }
-        };
+        let role = one_of(
+            "watchdog.role",
+            &w.role,
+            &[("watchdog", Role::Watchdog), ("witness", Role::Witness)],
+        )?;
         let site = region("watchdog.region", &w.region)?;
         if role == Role::Watchdog && !names.contains(&&site) {
             return Err(ConfigError::invalid(
@@ -199,16 +208,11 @@ impl TryFrom<RawConfig> for Config {
                 ),
             ));
         }
-        let two_site = match w.two_site.as_str() {
-            "manual" => TwoSite::Manual,
-            "lease" => TwoSite::Lease,
-            other => {
-                return Err(ConfigError::invalid(
-                    "watchdog.two_site",
-                    format!("{other:?}: expected \"manual\" or \"lease\""),
-                ));
-            }
-        };
+        let two_site = one_of(
+            "watchdog.two_site",
+            &w.two_site,
+            &[("manual", TwoSite::Manual), ("lease", TwoSite::Lease)],
+        )?;
         let snapshot_dir = match &w.snapshot_dir {
             Some(d) if !Path::new(d).is_absolute() => {
                 return Err(ConfigError::invalid(
@@ -251,16 +255,14 @@ impl TryFrom<RawConfig> for Config {
         };
         let notify = notify(&raw.notify)?;
         let failback = Failback {
-            tail: match raw.failback.tail.as_str() {
-                "republish" => TailPolicy::Republish,
-                "keep" => TailPolicy::Keep,
-                other => {
-                    return Err(ConfigError::invalid(
-                        "failback.tail",
-                        format!("{other:?}: expected \"republish\" or \"keep\""),
-                    ));
-                }
-            },
+            tail: one_of(
+                "failback.tail",
+                &raw.failback.tail,
+                &[
+                    ("republish", TailPolicy::Republish),
+                    ("keep", TailPolicy::Keep),
+                ],
+            )?,
             reseed_timeout: dur("failback.reseed_timeout", &raw.failback.reseed_timeout)?,
         };
         if failback.reseed_timeout.is_zero() {
@@ -366,7 +368,7 @@ impl TryFrom<RawConfig> for Config {
         };
         // The decision core owns the timing rule that rules out split-brain (the old primary
         // fences itself strictly before the standby may promote); config defers to it.
-        crate::core::Policy::try_new(super::policy::policy_params(&cfg)).map_err(|e| {
+        crate::core::Policy::try_new(policy_params(&cfg)).map_err(|e| {
             let key = match e {
                 crate::core::PolicyError::UnsafeTiming { .. } => "timing.failover_delay",
                 _ => "timing",
@@ -438,10 +440,6 @@ fn notify(n: &super::raw::RawNotify) -> Result<super::Notify> {
     })
 }
 
-/// Route 53 applies a change everywhere (INSYNC) within 60 s by design, and a DNS step's
-/// attempts must be able to wait that long in all; each attempt waits `step_timeout`. The core
-/// makes this many attempts before it hands a step to an operator.
-pub(crate) const STEP_ATTEMPTS: u32 = 5;
 /// Route 53's documented bound on a change reaching every authoritative server.
 const ROUTE53_INSYNC: Duration = Duration::from_secs(60);
 
@@ -631,16 +629,11 @@ fn regions(raw: &[RawRegion]) -> Result<[RegionConfig; 2]> {
 fn region_config(i: usize, r: &RawRegion) -> Result<RegionConfig> {
     let k = |f: &str| format!("regions[{i}].{f}");
     let name = region(&k("name"), &r.name)?;
-    let home = match r.home.as_str() {
-        "primary" => Home::Primary,
-        "standby" => Home::Standby,
-        other => {
-            return Err(ConfigError::invalid(
-                k("home"),
-                format!("{other:?}: expected \"primary\" or \"standby\""),
-            ));
-        }
-    };
+    let home = one_of(
+        k("home"),
+        &r.home,
+        &[("primary", Home::Primary), ("standby", Home::Standby)],
+    )?;
     if r.domain.is_empty() || r.domain.contains(['.', '*', '>', ' ']) {
         return Err(ConfigError::invalid(
             k("domain"),
@@ -797,7 +790,7 @@ fn dns(d: &super::raw::RawDns) -> Result<Dns> {
     let provider = match d.provider.as_str() {
         "route53" => DnsProvider::Route53(route53(d)?),
         "route53-health" => {
-            let (server, key_name, key_algorithm, key_secret, timeout) = rfc2136(d)?;
+            let arbiter = rfc2136(d)?;
             let arbiter_zone = match d.rfc2136.as_ref().and_then(|r| r.zone.as_deref()) {
                 Some(z) => fqdn("dns.rfc2136.zone", z)?,
                 None => zone.clone(),
@@ -817,25 +810,12 @@ fn dns(d: &super::raw::RawDns) -> Result<Dns> {
                 ));
             }
             DnsProvider::Route53Health {
-                server,
+                arbiter,
                 arbiter_zone,
-                key_name,
-                key_algorithm,
-                key_secret,
-                timeout,
                 name_servers: r.name_servers,
             }
         }
-        "rfc2136" => {
-            let (server, key_name, key_algorithm, key_secret, timeout) = rfc2136(d)?;
-            DnsProvider::Rfc2136 {
-                server,
-                key_name,
-                key_algorithm,
-                key_secret,
-                timeout,
-            }
-        }
+        "rfc2136" => DnsProvider::Rfc2136(rfc2136(d)?),
         other => {
             return Err(ConfigError::invalid(
                 "dns.provider",
@@ -857,9 +837,7 @@ fn inside(name: &str, zone: &str) -> bool {
 }
 
 /// The `[dns.rfc2136]` section: server, key name, algorithm, secret, timeout.
-fn rfc2136(
-    d: &super::raw::RawDns,
-) -> Result<(SocketAddr, String, String, super::SecretRef, Duration)> {
+fn rfc2136(d: &super::raw::RawDns) -> Result<Rfc2136Server> {
     let r = d.rfc2136.as_ref().ok_or_else(|| {
         ConfigError::invalid(
             "dns.rfc2136",
@@ -902,13 +880,13 @@ fn rfc2136(
             "missing: give key_secret_file or key_secret_env",
         )
     })?;
-    Ok((
+    Ok(Rfc2136Server {
         server,
-        r.key_name.clone(),
-        r.key_algorithm.clone(),
+        key_name: r.key_name.clone(),
+        key_algorithm: r.key_algorithm.clone(),
         key_secret,
-        dur("dns.rfc2136.timeout", &r.timeout)?,
-    ))
+        timeout: dur("dns.rfc2136.timeout", &r.timeout)?,
+    })
 }
 
 /// The `[dns.route53]` section.
@@ -1393,16 +1371,11 @@ fn backup(
     }
     let keep = std::num::NonZeroU32::new(b.keep)
         .ok_or_else(|| ConfigError::invalid("backup.keep", "keep at least one set"))?;
-    let from = match b.from.as_str() {
-        "standby" => BackupFrom::Standby,
-        "own" => BackupFrom::Own,
-        other => {
-            return Err(ConfigError::invalid(
-                "backup.from",
-                format!("{other:?}: expected \"standby\" or \"own\""),
-            ));
-        }
-    };
+    let from = one_of(
+        "backup.from",
+        &b.from,
+        &[("standby", BackupFrom::Standby), ("own", BackupFrom::Own)],
+    )?;
     let mut all: Vec<BackupItem> = streams
         .iter()
         .map(|s| {

@@ -109,12 +109,7 @@ impl Arbiter for MemoryDns {
     }
 
     async fn claim(&self, expected: &Ownership, new: &Ownership) -> Result<ClaimResult, DnsError> {
-        if new.epoch <= expected.epoch {
-            return Err(DnsError::EpochNotIncreasing {
-                expected: expected.epoch.0,
-                new: new.epoch.0,
-            });
-        }
+        expected.must_precede(new)?;
         let mut zone = self.lock();
         Self::reachable(&zone)?;
         match &zone.owner {

@@ -9,6 +9,7 @@ mod provider;
 mod rfc2136;
 mod route53;
 mod route53_health;
+mod wait;
 
 pub use arbiter::{Arbiter, ClaimResult};
 pub use client_record::{ClientRecord, ClientTarget, SwapResult};

@@ -2,6 +2,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use super::DnsError;
 use crate::model::{Epoch, Region};
 
 /// The arbiter's value: which region is primary, and at which epoch.
@@ -43,6 +44,33 @@ impl Ownership {
     /// The canonical TXT text: `region=<id> epoch=<n>`.
     pub fn to_txt(&self) -> String {
         format!("region={} epoch={}", self.region, self.epoch)
+    }
+
+    /// Refuses to replace `self` by `new` unless `new`'s epoch is higher: epochs are fencing
+    /// tokens, and a claim that does not raise one would let two owners share it.
+    pub(super) fn must_precede(&self, new: &Self) -> Result<(), DnsError> {
+        if new.epoch <= self.epoch {
+            return Err(DnsError::EpochNotIncreasing {
+                expected: self.epoch.0,
+                new: new.epoch.0,
+            });
+        }
+        Ok(())
+    }
+
+    /// The value of the ownership record `name` from its TXT strings (each one joined from its
+    /// character-strings): none before the first claim, else exactly one that parses. Anything
+    /// else was written by a human or another tool, and a claim must not overwrite it blindly.
+    pub(super) fn from_txt_record(name: &str, texts: &[String]) -> Result<Option<Self>, DnsError> {
+        let malformed = || DnsError::MalformedOwnership {
+            name: name.to_owned(),
+            text: texts.join(" | "),
+        };
+        match texts {
+            [] => Ok(None),
+            [one] => one.parse().map(Some).map_err(|_| malformed()),
+            _ => Err(malformed()),
+        }
     }
 }
 

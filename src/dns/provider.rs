@@ -40,7 +40,7 @@ pub async fn from_config(cfg: &Config) -> Result<(AnyArbiter, AnyClientRecord), 
         .ok_or("no [dns] section: a watchdog needs the arbiter")?;
     let built = |e: DnsError| crate::error_chain(&e);
     match &dns.provider {
-        DnsProvider::Rfc2136 { .. } => {
+        DnsProvider::Rfc2136(_) => {
             let d = Rfc2136::new(&rfc2136_config(cfg)?).map_err(built)?;
             Ok((AnyArbiter::Rfc2136(d.clone()), AnyClientRecord::Rfc2136(d)))
         }
@@ -68,12 +68,12 @@ pub async fn from_config(cfg: &Config) -> Result<(AnyArbiter, AnyClientRecord), 
             Ok((AnyArbiter::Route53(d.clone()), AnyClientRecord::Route53(d)))
         }
         DnsProvider::Route53Health {
-            timeout,
+            arbiter: tsig,
             name_servers,
             ..
         } => {
             let arbiter = Rfc2136::new(&rfc2136_config(cfg)?).map_err(built)?;
-            let client = Route53Health::new(&dns.client_record, name_servers.clone(), *timeout)
+            let client = Route53Health::new(&dns.client_record, name_servers.clone(), tsig.timeout)
                 .map_err(built)?;
             Ok((
                 AnyArbiter::Rfc2136(arbiter),
@@ -90,60 +90,38 @@ pub fn rfc2136_config(cfg: &Config) -> Result<Rfc2136Config, String> {
         .dns
         .as_ref()
         .ok_or("no [dns] section: a watchdog needs the arbiter")?;
-    let (server, zone, key_name, key_algorithm, key_secret, timeout, client) = match &dns.provider {
-        DnsProvider::Rfc2136 {
-            server,
-            key_name,
-            key_algorithm,
-            key_secret,
-            timeout,
-        } => (
-            server,
-            &dns.zone,
-            key_name,
-            key_algorithm,
-            key_secret,
-            timeout,
-            dns.client_record.clone(),
-        ),
+    let (tsig, zone, client) = match &dns.provider {
+        DnsProvider::Rfc2136(tsig) => (tsig, &dns.zone, dns.client_record.clone()),
         // NB: in data-plane mode the RFC 2136 server holds only the arbiter; `Rfc2136` wants a
         // client record inside its zone, so it gets the zone's apex, which it never writes
         // (only the arbiter half of it is used).
         DnsProvider::Route53Health {
-            server,
+            arbiter,
             arbiter_zone,
-            key_name,
-            key_algorithm,
-            key_secret,
-            timeout,
             ..
-        } => (
-            server,
-            arbiter_zone,
-            key_name,
-            key_algorithm,
-            key_secret,
-            timeout,
-            arbiter_zone.clone(),
-        ),
+        } => (arbiter, arbiter_zone, arbiter_zone.clone()),
         DnsProvider::Route53(_) => {
             return Err("dns.provider is \"route53\": there is no RFC 2136 server".into());
         }
     };
     Ok(Rfc2136Config {
-        server: *server,
+        server: tsig.server,
         zone: zone.clone(),
-        key_name: key_name.clone(),
-        key_secret: key_secret
+        key_name: tsig.key_name.clone(),
+        key_secret: tsig
+            .key_secret
             .resolve()
             .map_err(|e| e.to_string())?
             .expose()
             .to_owned(),
-        algorithm: key_algorithm.parse().map_err(|e: DnsError| e.to_string())?,
+        algorithm: tsig
+            .key_algorithm
+            .parse()
+            .map_err(|e: DnsError| e.to_string())?,
         owner_record_name: dns.owner_record.clone(),
         client_record_name: client,
         ttl: dns.ttl,
-        timeout: *timeout,
+        timeout: tsig.timeout,
     })
 }
 

@@ -15,8 +15,8 @@ use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_net::tcp::TcpClientStream;
 use hickory_net::xfer::{DnsHandle as _, DnsMultiplexer};
 use hickory_net::{DnsError as HickoryDnsError, NetError};
-use tokio::time::Instant;
 
+use super::wait::{self, Deadline, Seen};
 use super::{
     Arbiter, ClaimResult, ClientRecord, ClientTarget, DnsError, Ownership, SwapResult,
     authoritative,
@@ -417,15 +417,7 @@ impl Rfc2136 {
                 _ => None,
             })
             .collect();
-        let malformed = || DnsError::MalformedOwnership {
-            name: self.owner.to_string(),
-            text: texts.join(" | "),
-        };
-        match texts.as_slice() {
-            [] => Ok(None),
-            [one] => one.parse().map(Some).map_err(|_| malformed()),
-            _ => Err(malformed()),
-        }
+        Ownership::from_txt_record(&self.owner.to_string(), &texts)
     }
 
     async fn read_client(&self) -> Result<Option<ClientTarget>, DnsError> {
@@ -489,12 +481,7 @@ impl Arbiter for Rfc2136 {
     }
 
     async fn claim(&self, expected: &Ownership, new: &Ownership) -> Result<ClaimResult, DnsError> {
-        if new.epoch <= expected.epoch {
-            return Err(DnsError::EpochNotIncreasing {
-                expected: expected.epoch.0,
-                new: new.epoch.0,
-            });
-        }
+        expected.must_precede(new)?;
         let prerequisites = vec![Self::exists(&self.owner, Self::txt(expected))];
         let changes = vec![
             Self::delete_all(&self.owner, RecordType::TXT),
@@ -572,30 +559,14 @@ impl ClientRecord for Rfc2136 {
         within: Duration,
     ) -> Result<Duration, DnsError> {
         let resolver = authoritative::uncached_resolver(self.server, self.timeout)?;
-        let started = Instant::now();
-        loop {
-            let last_seen = match authoritative::resolve_target(
-                &resolver,
-                &self.client,
-                Some(expected),
-            )
-            .await
-            {
-                Ok(Some(seen)) if seen == *expected => return Ok(started.elapsed()),
-                Ok(Some(seen)) => seen.to_string(),
-                Ok(None) => "no records".into(),
-                Err(e) => format!("error: {e}"),
-            };
-            if started.elapsed() >= within {
-                return Err(DnsError::NotVisible {
-                    name: self.client.to_string(),
-                    expected: expected.to_string(),
-                    last_seen,
-                    waited: started.elapsed(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let (name, want) = (self.client.to_string(), expected.to_string());
+        let deadline = Deadline::from_now(within, &name, &want);
+        let (resolver, client) = (&resolver, &self.client);
+        wait::until_seen(deadline, Duration::from_millis(20), move || async move {
+            let read = authoritative::resolve_target(resolver, client, Some(expected)).await;
+            Ok(Seen::target(read, expected))
+        })
+        .await
     }
 }
 

@@ -14,6 +14,7 @@ use aws_sdk_route53::types::{
 use hickory_net::proto::rr::Name;
 use tokio::time::Instant;
 
+use super::wait::{self, Deadline, Seen};
 use super::{
     Arbiter, ClaimResult, ClientRecord, ClientTarget, DnsError, Ownership, SwapResult,
     authoritative,
@@ -224,8 +225,9 @@ impl Route53 {
         change_id: &str,
         within: Duration,
     ) -> Result<Duration, DnsError> {
-        let started = Instant::now();
-        loop {
+        let name = format!("change {change_id}");
+        let deadline = Deadline::from_now(within, &name, "INSYNC");
+        wait::until_seen(deadline, Duration::from_millis(100), move || async move {
             let status = self
                 .client
                 .get_change()
@@ -235,25 +237,17 @@ impl Route53 {
                 .map_err(|e| match classify("GetChange", e) {
                     Failure::Rejected(e) | Failure::Transient(e) | Failure::Fatal(e) => e,
                 });
-            let last_seen = match status {
+            Ok(match status {
                 Ok(out) => match out.change_info().map(|c| c.status()) {
-                    Some(ChangeStatus::Insync) => return Ok(started.elapsed()),
-                    Some(other) => other.as_str().to_owned(),
-                    None => "no change info".to_owned(),
+                    Some(ChangeStatus::Insync) => Seen::Expected,
+                    Some(other) => Seen::Other(other.as_str().to_owned()),
+                    None => Seen::Other("no change info".to_owned()),
                 },
-                Err(e) if e.is_retryable() => e.to_string(),
+                Err(e) if e.is_retryable() => Seen::Other(e.to_string()),
                 Err(e) => return Err(e),
-            };
-            if started.elapsed() >= within {
-                return Err(DnsError::NotVisible {
-                    name: format!("change {change_id}"),
-                    expected: "INSYNC".into(),
-                    last_seen,
-                    waited: started.elapsed(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            })
+        })
+        .await
     }
 
     /// Every record set at `name` (of any type) with our SetIdentifier when `variant`.
@@ -325,15 +319,7 @@ impl Route53 {
             .iter()
             .map(|r| unquote_txt(r.value()))
             .collect();
-        let malformed = || DnsError::MalformedOwnership {
-            name: self.owner.clone(),
-            text: texts.join(" | "),
-        };
-        match texts.as_slice() {
-            [] => Ok(None),
-            [one] => one.parse().map(Some).map_err(|_| malformed()),
-            _ => Err(malformed()),
-        }
+        Ownership::from_txt_record(&self.owner, &texts)
     }
 
     async fn read_owner(&self) -> Result<Option<Ownership>, DnsError> {
@@ -597,12 +583,7 @@ impl Arbiter for Route53 {
     }
 
     async fn claim(&self, expected: &Ownership, new: &Ownership) -> Result<ClaimResult, DnsError> {
-        if new.epoch <= expected.epoch {
-            return Err(DnsError::EpochNotIncreasing {
-                expected: expected.epoch.0,
-                new: new.epoch.0,
-            });
-        }
+        expected.must_precede(new)?;
         let live = self.owner_set().await?;
         let current = self.parse_owner(live.as_ref())?;
         let Some(live) = live.filter(|_| current.as_ref() == Some(expected)) else {
@@ -695,43 +676,32 @@ impl ClientRecord for Route53 {
             .map(|s| authoritative::uncached_resolver(*s, self.timeout))
             .collect::<Result<Vec<_>, _>>()?;
         let dns_started = Instant::now();
-        loop {
-            let mut last_seen = None;
-            for (server, resolver) in servers.iter().zip(&resolvers) {
-                let seen =
-                    authoritative::resolve_target(resolver, &self.client_dns_name, Some(expected))
-                        .await;
-                match seen {
-                    Ok(Some(seen)) if seen == *expected => {}
-                    Ok(Some(seen)) => last_seen = Some(format!("{server}: {seen}")),
-                    Ok(None) => last_seen = Some(format!("{server}: no records")),
-                    Err(e) => last_seen = Some(format!("{server}: error: {e}")),
-                }
-                if last_seen.is_some() {
-                    break;
+        let want = expected.to_string();
+        let deadline = Deadline {
+            started,
+            within,
+            name: &self.client_name,
+            expected: &want,
+        };
+        let (servers, resolvers, client) = (&servers, &resolvers, &self.client_dns_name);
+        let total = wait::until_seen(deadline, Duration::from_millis(100), move || async move {
+            for (server, resolver) in servers.iter().zip(resolvers) {
+                let read = authoritative::resolve_target(resolver, client, Some(expected)).await;
+                if let Seen::Other(seen) = Seen::target(read, expected) {
+                    return Ok(Seen::Other(format!("{server}: {seen}")));
                 }
             }
-            let Some(last_seen) = last_seen else {
-                let total = started.elapsed();
-                tracing::info!(
-                    insync_ms = insync.map(|d| d.as_millis()),
-                    visible_ms = dns_started.elapsed().as_millis(),
-                    total_ms = total.as_millis(),
-                    servers = servers.len(),
-                    "route 53 change verified on the authoritative servers"
-                );
-                return Ok(total);
-            };
-            if started.elapsed() >= within {
-                return Err(DnsError::NotVisible {
-                    name: self.client_name.clone(),
-                    expected: expected.to_string(),
-                    last_seen,
-                    waited: started.elapsed(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            Ok(Seen::Expected)
+        })
+        .await?;
+        tracing::info!(
+            insync_ms = insync.map(|d| d.as_millis()),
+            visible_ms = dns_started.elapsed().as_millis(),
+            total_ms = total.as_millis(),
+            servers = servers.len(),
+            "route 53 change verified on the authoritative servers"
+        );
+        Ok(total)
     }
 }
 

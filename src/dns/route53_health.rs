@@ -3,8 +3,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hickory_net::proto::rr::Name;
-use tokio::time::Instant;
 
+use super::wait::{self, Deadline, Seen};
 use super::{ClientRecord, ClientTarget, DnsError, SwapResult, authoritative};
 
 /// The client record as pre-created PRIMARY/SECONDARY failover records in Route 53, whose
@@ -92,23 +92,11 @@ impl ClientRecord for Route53Health {
         expected: &ClientTarget,
         within: Duration,
     ) -> Result<Duration, DnsError> {
-        let started = Instant::now();
-        loop {
-            let last_seen = match self.lookup(Some(expected)).await {
-                Ok(Some(seen)) if seen == *expected => return Ok(started.elapsed()),
-                Ok(Some(seen)) => seen.to_string(),
-                Ok(None) => "no records".into(),
-                Err(e) => format!("error: {e}"),
-            };
-            if started.elapsed() >= within {
-                return Err(DnsError::NotVisible {
-                    name: self.name.to_string(),
-                    expected: expected.to_string(),
-                    last_seen,
-                    waited: started.elapsed(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let (name, want) = (self.name.to_string(), expected.to_string());
+        let deadline = Deadline::from_now(within, &name, &want);
+        wait::until_seen(deadline, Duration::from_millis(200), move || async move {
+            Ok(Seen::target(self.lookup(Some(expected)).await, expected))
+        })
+        .await
     }
 }

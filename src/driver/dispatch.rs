@@ -1,95 +1,16 @@
 //! Performing actions: each becomes a spawned executor call whose outcome returns as an event.
 //! Nothing here waits: a slow DNS server or PagerDuty never holds the state-owning task.
-use std::time::Duration;
-
 use crate::core::{
     Action, CaptureResult, ClaimResult, Event, FenceResult, Instant, Ownership, PhaseName,
     Severity, StepResult,
 };
 use crate::dns::{self, Arbiter, ClientRecord, ClientTarget};
 use crate::exec::{Fencer, Promoter, Reseeder};
-use crate::notify::{IncidentId, Notification, NotificationKind, Severity as NSeverity};
+use crate::model::{Epoch, Region};
+use crate::notify::{IncidentId, Notification, Severity as NSeverity};
+use crate::telemetry::Metrics;
 
 use super::{Driver, Probe, status};
-
-/// The incident a page belongs to: one PagerDuty dedup key from leaving Healthy until back.
-#[derive(Debug, Default)]
-pub struct Incident {
-    id: Option<String>,
-    /// Whether the open incident was triggered (paged), not only told as info (Degraded).
-    triggered: bool,
-    failover_started: Option<Instant>,
-    /// The latest completed failover's total duration, for metrics.
-    pub last_total: Option<Duration>,
-}
-
-impl Incident {
-    pub fn phase_changed(&mut self, from: PhaseName, to: PhaseName, now: Instant) {
-        if matches!(
-            to,
-            PhaseName::FailingOver | PhaseName::SwitchingOver | PhaseName::FailingBack
-        ) {
-            self.failover_started = Some(now);
-        }
-        if matches!(
-            from,
-            PhaseName::FailingOver | PhaseName::SwitchingOver | PhaseName::FailingBack
-        ) && let Some(t0) = self.failover_started.take()
-        {
-            self.last_total = Some(now.since(t0));
-        }
-    }
-
-    /// The current incident's id, opening one if none is open.
-    fn open(&mut self, site: &str, now: Instant) -> String {
-        self.id
-            .get_or_insert_with(|| {
-                let ts = time::OffsetDateTime::now_utc().unix_timestamp();
-                format!("natsdr-{site}-{ts}-{}", now.0)
-            })
-            .clone()
-    }
-
-    /// Closes the open incident: its id, and whether it was ever triggered.
-    fn close(&mut self) -> Option<(String, bool)> {
-        let triggered = std::mem::take(&mut self.triggered);
-        self.id.take().map(|id| (id, triggered))
-    }
-
-    /// What a move to `to` tells, under which incident id: a trigger for every phase that needs
-    /// a person (opening the incident if none is open), info for Degraded, and back in Healthy
-    /// a resolve of the open incident. `None`: nothing to tell (Healthy with no incident open).
-    fn page(
-        &mut self,
-        to: PhaseName,
-        site: &str,
-        now: Instant,
-    ) -> Option<(NotificationKind, String)> {
-        Some(match to {
-            // NB: an incident that never paged (Degraded and back) closes as info: a resolve
-            // would reach PagerDuty for a key it never saw.
-            PhaseName::Healthy => match self.close()? {
-                (id, true) => (NotificationKind::Resolve, id),
-                (id, false) => (NotificationKind::Info, id),
-            },
-            PhaseName::Degraded | PhaseName::Starting => {
-                (NotificationKind::Info, self.open(site, now))
-            }
-            PhaseName::Suspect
-            | PhaseName::Isolated
-            | PhaseName::FailingOver
-            | PhaseName::SwitchingOver
-            | PhaseName::FailingBack
-            | PhaseName::FailedOver
-            | PhaseName::StoodDown
-            | PhaseName::Blocked
-            | PhaseName::SelfFenced => {
-                self.triggered = true;
-                (NotificationKind::Trigger, self.open(site, now))
-            }
-        })
-    }
-}
 
 /// A short description of actions, for dry runs.
 pub fn describe(actions: &[Action]) -> String {
@@ -183,6 +104,110 @@ fn step_failed(e: &dns::DnsError) -> StepResult {
     }
 }
 
+/// What a claim's outcome tells the core. A missing record is not retryable: the arbiter was
+/// never seeded, and only a person can do that.
+fn claim_result(outcome: Result<dns::ClaimResult, dns::DnsError>) -> ClaimResult {
+    match outcome {
+        Ok(dns::ClaimResult::Won | dns::ClaimResult::AlreadyOurs) => ClaimResult::Won,
+        Ok(dns::ClaimResult::Lost {
+            current: Some(seen),
+        }) => ClaimResult::Lost {
+            seen: from_dns(&seen),
+        },
+        Ok(dns::ClaimResult::Lost { current: None }) => ClaimResult::Failed {
+            retryable: false,
+            error: "the ownership record is missing: seed it (see the runbook)".into(),
+        },
+        Err(e) => ClaimResult::Failed {
+            retryable: e.is_retryable(),
+            error: crate::error_chain(&e),
+        },
+    }
+}
+
+/// What a finished executor call leaves in the metrics and the log, read from the event it
+/// returned and how long it took (seconds).
+type Record = fn(&Metrics, &Event, f64);
+
+/// Claims: the DNS operation's result and the claim phase's duration.
+fn record_claim(metrics: &Metrics, event: &Event, took: f64) {
+    if let Event::Claimed { result, .. } = event {
+        let result = match result {
+            ClaimResult::Won => "ok",
+            ClaimResult::Lost { .. } => "lost",
+            ClaimResult::Failed { .. } => "error",
+        };
+        metrics.dns_op("claim", result);
+    }
+    metrics.phase("claim", took);
+}
+
+/// Fences: the phase's duration, and a warning when it failed.
+fn record_fence(metrics: &Metrics, event: &Event, took: f64) {
+    metrics.phase("fence", took);
+    if let Event::Fenced {
+        region,
+        epoch,
+        result: FenceResult::Failed { error, .. },
+    } = event
+    {
+        tracing::warn!(%region, %epoch, %error, "fence failed");
+    }
+}
+
+/// Unfencing is not a failover phase: nothing to record.
+fn record_nothing(_: &Metrics, _: &Event, _: f64) {}
+
+/// Promotions: the phase's duration.
+fn record_promote(metrics: &Metrics, _: &Event, took: f64) {
+    metrics.phase("promote", took);
+}
+
+/// DNS swaps: the phase's duration (the swap and verify operations count themselves).
+fn record_dns(metrics: &Metrics, _: &Event, took: f64) {
+    metrics.phase("dns", took);
+}
+
+/// Tail captures: the failback step, what became of the tail's messages, or a warning.
+fn record_capture(metrics: &Metrics, event: &Event, took: f64) {
+    let Event::TailCaptured {
+        region,
+        epoch,
+        result,
+    } = event
+    else {
+        return;
+    };
+    match result {
+        CaptureResult::Done { tail } => {
+            metrics.failback_step("capture_tail", true, took);
+            for t in tail {
+                metrics.failback_tail(t.captured, t.recovered, t.duplicates, t.kept);
+            }
+        }
+        CaptureResult::Failed { error, .. } => {
+            metrics.failback_step("capture_tail", false, took);
+            tracing::warn!(%region, %epoch, %error, "tail capture failed");
+        }
+    }
+}
+
+/// Reseeds: the failback step, and a warning when it failed.
+fn record_reseed(metrics: &Metrics, event: &Event, took: f64) {
+    let Event::Reseeded {
+        region,
+        epoch,
+        result,
+    } = event
+    else {
+        return;
+    };
+    metrics.failback_step("reseed", *result == StepResult::Done, took);
+    if let StepResult::Failed { error, .. } = result {
+        tracing::warn!(%region, %epoch, %error, "reseed failed");
+    }
+}
+
 impl<Pr, A, C, F, P> Driver<Pr, A, C, F, P>
 where
     Pr: Probe,
@@ -191,219 +216,83 @@ where
     F: Fencer,
     P: Promoter + Reseeder,
 {
+    /// Starts performing `action`; its outcome comes back later as an event. Only a
+    /// notification is done at once (it is queued, never awaited).
     pub(super) fn dispatch(&mut self, action: Action, now: Instant) {
-        let tx = self.events_tx.clone();
-        let metrics = self.metrics.clone();
         let exec = self.exec.clone();
-        let beat = Heartbeat {
-            tx: self.events_tx.clone(),
-            action: action.clone(),
-            every: self.cfg.timing.step_timeout / 3,
-        };
-        match action {
+        match action.clone() {
             Action::ClaimEpoch { expect, claim } => {
-                beat.spawn(async move {
-                    let t0 = tokio::time::Instant::now();
-                    let result = match exec.arbiter.claim(&to_dns(&expect), &to_dns(&claim)).await {
-                        Ok(dns::ClaimResult::Won | dns::ClaimResult::AlreadyOurs) => {
-                            metrics.dns_op("claim", "ok");
-                            ClaimResult::Won
-                        }
-                        Ok(dns::ClaimResult::Lost {
-                            current: Some(seen),
-                        }) => {
-                            metrics.dns_op("claim", "lost");
-                            ClaimResult::Lost {
-                                seen: from_dns(&seen),
-                            }
-                        }
-                        Ok(dns::ClaimResult::Lost { current: None }) => {
-                            metrics.dns_op("claim", "error");
-                            ClaimResult::Failed {
-                                retryable: false,
-                                error: "the ownership record is missing: seed it (see the runbook)"
-                                    .into(),
-                            }
-                        }
-                        Err(e) => {
-                            metrics.dns_op("claim", "error");
-                            ClaimResult::Failed {
-                                retryable: e.is_retryable(),
-                                error: crate::error_chain(&e),
-                            }
-                        }
-                    };
-                    metrics.phase("claim", t0.elapsed().as_secs_f64());
-                    let _ = tx.send(Event::Claimed { claim, result }).await;
+                self.perform(action, record_claim, async move {
+                    let outcome = exec.arbiter.claim(&to_dns(&expect), &to_dns(&claim)).await;
+                    let result = claim_result(outcome);
+                    Event::Claimed { claim, result }
                 });
             }
             Action::Fence {
                 region,
                 epoch,
                 streams,
-            } => {
-                beat.spawn(async move {
-                    let t0 = tokio::time::Instant::now();
-                    let result = exec.fencer.fence(&region, epoch, &streams).await;
-                    metrics.phase("fence", t0.elapsed().as_secs_f64());
-                    if let FenceResult::Failed { error, .. } = &result {
-                        tracing::warn!(%region, %epoch, %error, "fence failed");
-                    }
-                    let _ = tx
-                        .send(Event::Fenced {
-                            region,
-                            epoch,
-                            result,
-                        })
-                        .await;
-                });
-            }
+            } => self.perform(action, record_fence, async move {
+                let result = exec.fencer.fence(&region, epoch, &streams).await;
+                Event::Fenced {
+                    region,
+                    epoch,
+                    result,
+                }
+            }),
             Action::Unfence {
                 region,
                 epoch,
                 streams,
-            } => {
-                beat.spawn(async move {
-                    let result = exec.fencer.unfence(&region, epoch, &streams).await;
-                    let _ = tx
-                        .send(Event::Unfenced {
-                            region,
-                            epoch,
-                            result,
-                        })
-                        .await;
-                });
-            }
+            } => self.perform(action, record_nothing, async move {
+                let result = exec.fencer.unfence(&region, epoch, &streams).await;
+                Event::Unfenced {
+                    region,
+                    epoch,
+                    result,
+                }
+            }),
             Action::Promote {
                 region,
                 epoch,
                 streams,
-            } => {
-                beat.spawn(async move {
-                    let t0 = tokio::time::Instant::now();
-                    let result = exec.promoter.promote(&region, epoch, &streams).await;
-                    metrics.phase("promote", t0.elapsed().as_secs_f64());
-                    let _ = tx
-                        .send(Event::Promoted {
-                            region,
-                            epoch,
-                            result,
-                        })
-                        .await;
-                });
-            }
-            Action::SwapDns { from, to, epoch } => {
-                let target = |r| {
-                    self.cfg
-                        .region(r)
-                        .map(|rc| ClientTarget::from(&rc.entry_point))
-                };
-                let (Some(from_t), Some(to_t)) = (target(&from), target(&to)) else {
-                    tracing::error!(%from, %to, "SwapDns names a region that is not configured");
-                    return;
-                };
-                let within = self.cfg.timing.step_timeout;
-                self.metrics.set_dns_pending(true);
-                beat.spawn(async move {
-                    let t0 = tokio::time::Instant::now();
-                    let result = match exec.client.swap(Some(&from_t), &to_t).await {
-                        Ok(dns::SwapResult::Swapped | dns::SwapResult::AlreadyThere) => {
-                            metrics.dns_op("swap", "ok");
-                            match exec.client.verify(&to_t, within).await {
-                                Ok(_) => {
-                                    metrics.dns_op("verify", "ok");
-                                    metrics.set_dns_pending(false);
-                                    StepResult::Done
-                                }
-                                Err(e) => {
-                                    metrics.dns_op("verify", "error");
-                                    step_failed(&e)
-                                }
-                            }
-                        }
-                        Ok(dns::SwapResult::Lost { current }) => {
-                            metrics.dns_op("swap", "lost");
-                            StepResult::Failed {
-                                retryable: false,
-                                error: format!(
-                                    "the client record holds {current:?}, not {from}'s entry point"
-                                ),
-                            }
-                        }
-                        Err(e) => {
-                            metrics.dns_op("swap", "error");
-                            step_failed(&e)
-                        }
-                    };
-                    metrics.phase("dns", t0.elapsed().as_secs_f64());
-                    let _ = tx.send(Event::DnsSwapped { epoch, result }).await;
-                });
-            }
+            } => self.perform(action, record_promote, async move {
+                let result = exec.promoter.promote(&region, epoch, &streams).await;
+                Event::Promoted {
+                    region,
+                    epoch,
+                    result,
+                }
+            }),
+            Action::SwapDns { from, to, epoch } => self.swap_dns(action, &from, &to, epoch),
             Action::CaptureTail {
                 region,
                 into,
                 epoch,
                 streams,
-            } => {
-                beat.spawn(async move {
-                    let t0 = std::time::Instant::now();
-                    let result = exec
-                        .promoter
-                        .capture_tail(&region, &into, epoch, &streams)
-                        .await;
-                    let took = t0.elapsed().as_secs_f64();
-                    match &result {
-                        CaptureResult::Done { tail } => {
-                            metrics.failback_step("capture_tail", true, took);
-                            for t in tail {
-                                metrics.failback_tail(
-                                    t.captured,
-                                    t.recovered,
-                                    t.duplicates,
-                                    t.kept,
-                                );
-                            }
-                        }
-                        CaptureResult::Failed { error, .. } => {
-                            metrics.failback_step("capture_tail", false, took);
-                            tracing::warn!(%region, %epoch, %error, "tail capture failed");
-                        }
-                    }
-                    let _ = tx
-                        .send(Event::TailCaptured {
-                            region,
-                            epoch,
-                            result,
-                        })
-                        .await;
-                });
-            }
+            } => self.perform(action, record_capture, async move {
+                let promoter = &exec.promoter;
+                let result = promoter.capture_tail(&region, &into, epoch, &streams).await;
+                Event::TailCaptured {
+                    region,
+                    epoch,
+                    result,
+                }
+            }),
             Action::Reseed {
                 region,
                 source,
                 epoch,
                 streams,
-            } => {
-                beat.spawn(async move {
-                    let t0 = std::time::Instant::now();
-                    let result = exec
-                        .promoter
-                        .reseed(&region, &source, epoch, &streams)
-                        .await;
-                    let took = t0.elapsed().as_secs_f64();
-                    metrics.failback_step("reseed", result == StepResult::Done, took);
-                    if let StepResult::Failed { error, .. } = &result {
-                        tracing::warn!(%region, %epoch, %error, "reseed failed");
-                    }
-                    let _ = tx
-                        .send(Event::Reseeded {
-                            region,
-                            epoch,
-                            result,
-                        })
-                        .await;
-                });
-            }
+            } => self.perform(action, record_reseed, async move {
+                let promoter = &exec.promoter;
+                let result = promoter.reseed(&region, &source, epoch, &streams).await;
+                Event::Reseeded {
+                    region,
+                    epoch,
+                    result,
+                }
+            }),
             Action::Notify {
                 from,
                 to,
@@ -411,6 +300,81 @@ where
                 summary,
             } => self.notify(from, to, severity, summary, now),
         }
+    }
+
+    /// Runs one executor call (`work`, which makes the outcome event) on its own task with
+    /// heartbeats for `action`, times it, lets `record` write the metrics and logs, and sends
+    /// the event to the driver.
+    fn perform(
+        &self,
+        action: Action,
+        record: Record,
+        work: impl std::future::Future<Output = Event> + Send + 'static,
+    ) {
+        let tx = self.events_tx.clone();
+        let metrics = self.metrics.clone();
+        let beat = Heartbeat {
+            tx: self.events_tx.clone(),
+            action,
+            every: self.cfg.timing.step_timeout / 3,
+        };
+        beat.spawn(async move {
+            let t0 = tokio::time::Instant::now();
+            let event = work.await;
+            record(&metrics, &event, t0.elapsed().as_secs_f64());
+            let _ = tx.send(event).await;
+        });
+    }
+
+    /// Swaps the client record from `from`'s entry point to `to`'s, then waits until the
+    /// authoritative servers answer the new value; a region that is not configured is a bug
+    /// in the core, logged and not performed.
+    fn swap_dns(&mut self, action: Action, from: &Region, to: &Region, epoch: Epoch) {
+        let target = |r| {
+            self.cfg
+                .region(r)
+                .map(|rc| ClientTarget::from(&rc.entry_point))
+        };
+        let (Some(from_t), Some(to_t)) = (target(from), target(to)) else {
+            tracing::error!(%from, %to, "SwapDns names a region that is not configured");
+            return;
+        };
+        let within = self.cfg.timing.step_timeout;
+        let (client, metrics, from) =
+            (self.exec.client.clone(), self.metrics.clone(), from.clone());
+        self.metrics.set_dns_pending(true);
+        self.perform(action, record_dns, async move {
+            let result = match client.swap(Some(&from_t), &to_t).await {
+                Ok(dns::SwapResult::Swapped | dns::SwapResult::AlreadyThere) => {
+                    metrics.dns_op("swap", "ok");
+                    match client.verify(&to_t, within).await {
+                        Ok(_) => {
+                            metrics.dns_op("verify", "ok");
+                            metrics.set_dns_pending(false);
+                            StepResult::Done
+                        }
+                        Err(e) => {
+                            metrics.dns_op("verify", "error");
+                            step_failed(&e)
+                        }
+                    }
+                }
+                Ok(dns::SwapResult::Lost { current }) => {
+                    metrics.dns_op("swap", "lost");
+                    StepResult::Failed {
+                        retryable: false,
+                        error: format!(
+                            "the client record holds {current:?}, not {from}'s entry point"
+                        ),
+                    }
+                }
+                Err(e) => {
+                    metrics.dns_op("swap", "error");
+                    step_failed(&e)
+                }
+            };
+            Event::DnsSwapped { epoch, result }
+        });
     }
 
     fn notify(
@@ -459,55 +423,5 @@ where
             timestamp: time::OffsetDateTime::now_utc(),
             details,
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn one_incident_keeps_one_key_from_the_first_trigger_to_the_resolve() {
-        let mut inc = Incident::default();
-        let steps = [
-            PhaseName::Suspect,
-            PhaseName::FailingOver,
-            PhaseName::FailedOver,
-            PhaseName::Healthy,
-        ];
-        let pages: Vec<_> = steps
-            .iter()
-            .enumerate()
-            .map(|(i, to)| inc.page(*to, "eu-central-1", Instant(i as u64)).unwrap())
-            .collect();
-        let kinds: Vec<_> = pages.iter().map(|(k, _)| *k).collect();
-        assert_eq!(
-            kinds,
-            [
-                NotificationKind::Trigger,
-                NotificationKind::Trigger,
-                NotificationKind::Trigger,
-                NotificationKind::Resolve
-            ]
-        );
-        assert!(pages.iter().all(|(_, id)| *id == pages[0].1), "{pages:?}");
-        assert!(pages[0].1.starts_with("natsdr-eu-central-1-"));
-        // The next incident gets a new key.
-        let (_, next) = inc
-            .page(PhaseName::Suspect, "eu-central-1", Instant(99))
-            .unwrap();
-        assert_ne!(next, pages[0].1);
-    }
-
-    #[test]
-    fn an_incident_that_never_paged_closes_as_info_not_as_a_resolve() {
-        let mut inc = Incident::default();
-        assert_eq!(inc.page(PhaseName::Healthy, "eu", Instant(0)), None);
-        let (kind, id) = inc.page(PhaseName::Degraded, "eu", Instant(1)).unwrap();
-        assert_eq!(kind, NotificationKind::Info);
-        assert_eq!(
-            inc.page(PhaseName::Healthy, "eu", Instant(2)),
-            Some((NotificationKind::Info, id))
-        );
     }
 }

@@ -3,6 +3,7 @@
 //! calls whose outcomes come back as events. Snapshots for the API leave on `watch` channels.
 mod clock;
 mod dispatch;
+mod incident;
 mod lease;
 mod status;
 
@@ -92,7 +93,7 @@ pub struct Driver<Pr, A, C, F, P> {
     peers: Vec<api::PeerStatus>,
     depth: BTreeMap<Region, api::RegionDepth>,
     last_reason: String,
-    incident: dispatch::Incident,
+    incident: incident::Incident,
     events_tx: mpsc::Sender<Event>,
     events_rx: mpsc::Receiver<Event>,
     /// The region's lease record (the home primary's watchdog only).
@@ -134,7 +135,7 @@ where
             peers: Vec::new(),
             depth: BTreeMap::new(),
             last_reason: "starting: no probe round yet".into(),
-            incident: dispatch::Incident::default(),
+            incident: incident::Incident::default(),
             events_tx,
             events_rx,
             lease: None,

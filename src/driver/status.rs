@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use crate::api::model::{
     MirrorStatus, PeerStatus, RegionDepth, RegionStatus, Status, TransitionRecord,
 };
-use crate::config::{Config, Home, Role};
+use crate::config::Config;
 use crate::core::{Mode, Observation, Phase, PhaseName, State, StreamRole, Vantage};
 use crate::model::Region;
 use crate::probe::{PeerDetails, RegionDetails};
@@ -95,10 +95,7 @@ pub fn build_status(
                 .collect();
             RegionStatus {
                 region: rc.name.clone(),
-                home: match rc.home {
-                    Home::Primary => "primary".into(),
-                    Home::Standby => "standby".into(),
-                },
+                home: rc.home.as_str().into(),
                 up: view.is_some_and(|v| v.health().serves()),
                 servers: view.map_or(0, |v| v.servers_up),
                 cluster_size: u32::from(rc.cluster_size),
@@ -132,10 +129,7 @@ pub fn build_status(
     Status {
         watchdog: cfg.watchdog.id.clone(),
         site: cfg.watchdog.site.to_string(),
-        role: match cfg.watchdog.role {
-            Role::Watchdog => "watchdog".into(),
-            Role::Witness => "witness".into(),
-        },
+        role: cfg.watchdog.role.as_str().into(),
         state: phase_label(state.phase.name()).into(),
         state_detail: serde_json::to_value(&state.phase).unwrap_or_default(),
         mode: mode_label(&state.mode).into(),

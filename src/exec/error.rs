@@ -5,8 +5,8 @@ use crate::model::{Region, StreamName};
 use crate::nats::{JsError, TransferError, codes};
 use crate::topology::TopologyError;
 
-/// A failed fence, unfence or promotion of one stream (or of a whole action, before any stream
-/// was touched).
+/// A failed fence, unfence, promotion or failback step (tail capture, reseed) of one stream, or
+/// of a whole action before any stream was touched.
 #[derive(Debug, thiserror::Error)]
 pub enum ExecError {
     /// The action names a region natsdr holds no connections to.
@@ -135,21 +135,98 @@ pub enum ExecError {
     Api {
         /// The region.
         region: Region,
-        /// The stream.
-        stream: StreamName,
+        /// The stream (a configured one, or a failback's record stream).
+        stream: String,
         /// The call's error (boxed, as above).
         #[source]
         source: Box<JsError>,
     },
+    /// Failback: the config has no twin for the stream in the other region.
+    #[error("{region}/{stream}: no configured twin in {other}")]
+    NoTwin {
+        /// The region.
+        region: Region,
+        /// The stream.
+        stream: StreamName,
+        /// The other region.
+        other: Region,
+    },
+    /// Failback: re-publishing a tail message failed.
+    #[error("{region}: publishing to {subject} failed: {error}")]
+    Publish {
+        /// The region.
+        region: Region,
+        /// The subject.
+        subject: String,
+        /// What the server or the client said.
+        error: String,
+    },
+    /// Failback: the twin does not exist, so there is nowhere to put the tail, or nothing to
+    /// mirror.
+    #[error("{region}/{stream}: twin {twin} is missing")]
+    MissingTwin {
+        /// The region of the stream.
+        region: Region,
+        /// The stream.
+        stream: StreamName,
+        /// The twin's name.
+        twin: String,
+    },
+    /// Failback: the stream still takes writes; it must be fenced before it is rebuilt.
+    #[error("{region}/{stream}: still takes writes; fence it first")]
+    StillWritable {
+        /// The region.
+        region: Region,
+        /// The stream.
+        stream: StreamName,
+    },
+    /// Failback: the stream holds messages its twin lacks and no complete record of them exists.
+    #[error(
+        "{region}/{stream}: {messages} messages after seq {common} are not captured; capture the tail first"
+    )]
+    Uncaptured {
+        /// The region.
+        region: Region,
+        /// The stream.
+        stream: StreamName,
+        /// The last common sequence.
+        common: u64,
+        /// Messages after it.
+        messages: u64,
+    },
 }
 
 impl ExecError {
+    /// Makes a failed JetStream call on `stream` in `region` an error.
+    pub(super) fn api<'a>(
+        region: &'a Region,
+        stream: &'a str,
+    ) -> impl Fn(JsError) -> Self + Copy + 'a {
+        move |source| Self::Api {
+            region: region.clone(),
+            stream: stream.to_owned(),
+            source: Box::new(source),
+        }
+    }
+
+    /// Makes an edit that `stream`'s stamp refuses in `region` an error.
+    pub(super) fn refused<'a>(
+        region: &'a Region,
+        stream: &'a StreamName,
+    ) -> impl Fn(Refusal) -> Self + Copy + 'a {
+        move |source| Self::Refused {
+            region: region.clone(),
+            stream: stream.clone(),
+            source,
+        }
+    }
+
     /// Whether sending the same action again may succeed: only transient API failures.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Api { source, .. } | Self::ApiLevel { source, .. } => source.is_retryable(),
             Self::Transfer { source, .. } => source.is_retryable(),
-            Self::SnapshotMoved { .. } => true,
+            Self::SnapshotMoved { .. } | Self::Publish { .. } | Self::MissingTwin { .. } => true,
             Self::UnknownRegion { .. }
             | Self::Store { .. }
             | Self::RestoreMismatch { .. }
@@ -158,7 +235,10 @@ impl ExecError {
             | Self::Topology { .. }
             | Self::Missing { .. }
             | Self::Refused { .. }
-            | Self::InPlacePromotion { .. } => false,
+            | Self::InPlacePromotion { .. }
+            | Self::NoTwin { .. }
+            | Self::StillWritable { .. }
+            | Self::Uncaptured { .. } => false,
         }
     }
 
@@ -181,7 +261,12 @@ impl ExecError {
             | Self::Transfer { .. }
             | Self::Store { .. }
             | Self::SnapshotMoved { .. }
-            | Self::RestoreMismatch { .. } => false,
+            | Self::RestoreMismatch { .. }
+            | Self::NoTwin { .. }
+            | Self::Publish { .. }
+            | Self::MissingTwin { .. }
+            | Self::StillWritable { .. }
+            | Self::Uncaptured { .. } => false,
         }
     }
 }

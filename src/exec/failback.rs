@@ -11,13 +11,14 @@ use futures::{StreamExt, TryStreamExt};
 use serde_json::json;
 
 use super::edit::{self, Refusal};
-use super::nats_executor::NatsExecutor;
+use super::error::ExecError;
+use super::nats_executor::{NatsExecutor, summary};
 use super::tail::{self, Header};
 use crate::config::{Config, TailPolicy};
 use crate::core::{CaptureResult, StepResult, TailCount};
 use crate::model::{Epoch, Region, StreamName};
-use crate::nats::{JsApi, JsError, RegionClients, StoredMessage, StreamConfig, StreamInfo};
-use crate::topology::{Desired, ExpectedStream, StreamKind, TopologyError, expected};
+use crate::nats::{JsApi, RegionClients, StoredMessage, StreamConfig, StreamInfo};
+use crate::topology::{Desired, ExpectedStream, StreamKind, expected};
 
 /// Captures divergent tails and rebuilds streams as mirrors (failback).
 pub trait Reseeder: Send + Sync + 'static {
@@ -45,125 +46,6 @@ pub trait Reseeder: Send + Sync + 'static {
         epoch: Epoch,
         streams: &[StreamName],
     ) -> impl Future<Output = StepResult> + Send;
-}
-
-/// Why a failback step failed on one stream.
-#[derive(Debug, thiserror::Error)]
-pub enum FailbackError {
-    /// The action names a region natsdr holds no connections to.
-    #[error("{region}: no connection to this region")]
-    UnknownRegion {
-        /// The region.
-        region: Region,
-    },
-    /// The config marks the stream GDPR-only: failback never touches it.
-    #[error("{region}/{stream}: GDPR-only stream, natsdr never touches it")]
-    Gdpr {
-        /// The region.
-        region: Region,
-        /// The stream.
-        stream: StreamName,
-    },
-    /// The config has no twin for the stream in the other region.
-    #[error("{region}/{stream}: no configured twin in {other}")]
-    NoTwin {
-        /// The region.
-        region: Region,
-        /// The stream.
-        stream: StreamName,
-        /// The other region.
-        other: Region,
-    },
-    /// The desired topology could not be derived from the config.
-    #[error("cannot derive the topology from the config")]
-    Topology {
-        /// Why.
-        #[source]
-        source: TopologyError,
-    },
-    /// A JetStream API call failed.
-    #[error("{region}/{stream}: JetStream API")]
-    Api {
-        /// The region.
-        region: Region,
-        /// The stream.
-        stream: String,
-        /// The error.
-        #[source]
-        source: Box<JsError>,
-    },
-    /// Re-publishing a tail message failed.
-    #[error("{region}: publishing to {subject} failed: {error}")]
-    Publish {
-        /// The region.
-        region: Region,
-        /// The subject.
-        subject: String,
-        /// What the server or the client said.
-        error: String,
-    },
-    /// The twin does not exist: there is nowhere to put the tail, or nothing to mirror.
-    #[error("{region}/{stream}: twin {twin} is missing")]
-    MissingTwin {
-        /// The region of the stream.
-        region: Region,
-        /// The stream.
-        stream: StreamName,
-        /// The twin's name.
-        twin: String,
-    },
-    /// The stream still takes writes: it must be fenced before it is rebuilt.
-    #[error("{region}/{stream}: still takes writes; fence it first")]
-    StillWritable {
-        /// The region.
-        region: Region,
-        /// The stream.
-        stream: StreamName,
-    },
-    /// The stream holds messages its twin lacks and no complete record of them exists.
-    #[error(
-        "{region}/{stream}: {messages} messages after seq {common} are not captured; capture the tail first"
-    )]
-    Uncaptured {
-        /// The region.
-        region: Region,
-        /// The stream.
-        stream: StreamName,
-        /// The last common sequence.
-        common: u64,
-        /// Messages after it.
-        messages: u64,
-    },
-    /// The stream's stamp forbids the edit (a newer epoch owns it).
-    #[error("{region}/{stream}: refused")]
-    Refused {
-        /// The region.
-        region: Region,
-        /// The stream.
-        stream: StreamName,
-        /// Why.
-        #[source]
-        source: Refusal,
-    },
-}
-
-impl FailbackError {
-    /// Whether the same action may succeed later (a server or link problem), as opposed to a
-    /// config problem or a refusal that only an operator can resolve.
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            FailbackError::Api { .. }
-            | FailbackError::Publish { .. }
-            | FailbackError::MissingTwin { .. } => true,
-            FailbackError::UnknownRegion { .. }
-            | FailbackError::Gdpr { .. }
-            | FailbackError::NoTwin { .. }
-            | FailbackError::Topology { .. }
-            | FailbackError::StillWritable { .. }
-            | FailbackError::Uncaptured { .. }
-            | FailbackError::Refused { .. } => false,
-        }
-    }
 }
 
 /// How many message reads run at once while scanning a stream.
@@ -194,8 +76,8 @@ fn pair(
     region: &Region,
     stream: &StreamName,
     other: &Region,
-) -> Result<Pair, FailbackError> {
-    let no_twin = || FailbackError::NoTwin {
+) -> Result<Pair, ExecError> {
+    let no_twin = || ExecError::NoTwin {
         region: region.clone(),
         stream: stream.clone(),
         other: other.clone(),
@@ -270,13 +152,13 @@ async fn publish_all(
     region: &Region,
     stream: &str,
     msgs: impl IntoIterator<Item = Outgoing>,
-) -> Result<Vec<bool>, FailbackError> {
+) -> Result<Vec<bool>, ExecError> {
     type Ack =
         <async_nats::jetstream::context::PublishAckFuture as std::future::IntoFuture>::IntoFuture;
     let ctx = async_nats::jetstream::context::ContextBuilder::new()
         .timeout(PUBLISH_TIMEOUT)
         .build(js.client().clone());
-    let failed = |subject: &str, error: String| FailbackError::Publish {
+    let failed = |subject: &str, error: String| ExecError::Publish {
         region: region.clone(),
         subject: subject.to_owned(),
         error,
@@ -316,21 +198,21 @@ async fn publish_all(
 }
 
 impl NatsExecutor {
-    fn clients(&self, region: &Region) -> Result<&RegionClients, FailbackError> {
+    fn clients(&self, region: &Region) -> Result<&RegionClients, ExecError> {
         self.parts()
             .1
             .get(region)
-            .ok_or_else(|| FailbackError::UnknownRegion {
+            .ok_or_else(|| ExecError::UnknownRegion {
                 region: region.clone(),
             })
     }
 
-    fn domain(&self, region: &Region) -> Result<String, FailbackError> {
+    fn domain(&self, region: &Region) -> Result<String, ExecError> {
         self.parts()
             .0
             .region(region)
             .map(|r| r.domain.clone())
-            .ok_or_else(|| FailbackError::UnknownRegion {
+            .ok_or_else(|| ExecError::UnknownRegion {
                 region: region.clone(),
             })
     }
@@ -342,33 +224,23 @@ impl NatsExecutor {
         region: &Region,
         other: &Region,
         streams: &[StreamName],
-    ) -> Result<Vec<Pair>, FailbackError> {
+    ) -> Result<Vec<Pair>, ExecError> {
         let cfg: &Config = self.parts().0;
         if let Some(s) = streams.iter().find(|n| {
             cfg.streams
                 .iter()
                 .any(|s| s.gdpr && &s.name == *n && &s.region == region)
         }) {
-            return Err(FailbackError::Gdpr {
+            return Err(ExecError::Gdpr {
                 region: region.clone(),
                 stream: s.clone(),
             });
         }
-        let all =
-            expected(&Desired::from(cfg)).map_err(|source| FailbackError::Topology { source })?;
+        let all = expected(&Desired::from(cfg)).map_err(|source| ExecError::Topology { source })?;
         streams
             .iter()
             .map(|s| pair(&all, region, s, other))
             .collect()
-    }
-}
-
-fn api(region: &Region, stream: &str) -> impl FnMut(JsError) -> FailbackError {
-    let (region, stream) = (region.clone(), stream.to_owned());
-    move |source| FailbackError::Api {
-        region: region.clone(),
-        stream: stream.clone(),
-        source: Box::new(source),
     }
 }
 
@@ -435,7 +307,7 @@ async fn common_seq(
     twin_js: &JsApi,
     other: &Region,
     twin: &StreamInfo,
-) -> Result<u64, FailbackError> {
+) -> Result<u64, ExecError> {
     let floor = mine.state.first_seq.max(twin.state.first_seq);
     let top = mine.state.last_seq.min(twin.state.last_seq);
     last_shared(floor, top, |seq| async move {
@@ -443,13 +315,13 @@ async fn common_seq(
             async {
                 js.stream_msg_get(mine.config.name(), seq)
                     .await
-                    .map_err(api(region, mine.config.name()))
+                    .map_err(ExecError::api(region, mine.config.name()))
             },
             async {
                 twin_js
                     .stream_msg_get(twin.config.name(), seq)
                     .await
-                    .map_err(api(other, twin.config.name()))
+                    .map_err(ExecError::api(other, twin.config.name()))
             },
         )?;
         Ok(match (&a, &b) {
@@ -468,11 +340,11 @@ async fn read_range(
     stream: &str,
     first: u64,
     last: u64,
-) -> Result<Vec<StoredMessage>, FailbackError> {
+) -> Result<Vec<StoredMessage>, ExecError> {
     let got: Vec<Option<StoredMessage>> = futures::stream::iter(first..=last)
         .map(|seq| async move { js.stream_msg_get(stream, seq).await })
         .buffered(READS_IN_FLIGHT)
-        .map_err(api(region, stream))
+        .map_err(ExecError::api(region, stream))
         .try_collect()
         .await?;
     Ok(got.into_iter().flatten().collect())
@@ -499,14 +371,14 @@ impl NatsExecutor {
         into: &Region,
         epoch: Epoch,
         p: &Pair,
-    ) -> Result<TailCount, FailbackError> {
+    ) -> Result<TailCount, ExecError> {
         let (js, twin_js) = (&self.clients(region)?.js, &self.clients(into)?.js);
         let stream = &p.mine.name;
         let record = tail::record_name(stream, epoch);
         if let Some(r) = twin_js
             .find_stream(&record)
             .await
-            .map_err(api(into, &record))?
+            .map_err(ExecError::api(into, &record))?
             && let Some(done) = recorded(&r.config, stream)
         {
             return Ok(done);
@@ -522,7 +394,7 @@ impl NatsExecutor {
         let Some(mine) = js
             .find_stream(stream.as_str())
             .await
-            .map_err(api(region, stream.as_str()))?
+            .map_err(ExecError::api(region, stream.as_str()))?
         else {
             return Ok(zero(0));
         };
@@ -534,8 +406,8 @@ impl NatsExecutor {
         let twin = twin_js
             .find_stream(twin_name)
             .await
-            .map_err(api(into, twin_name))?
-            .ok_or_else(|| FailbackError::MissingTwin {
+            .map_err(ExecError::api(into, twin_name))?
+            .ok_or_else(|| ExecError::MissingTwin {
                 region: region.clone(),
                 stream: stream.clone(),
                 twin: twin_name.to_owned(),
@@ -550,13 +422,13 @@ impl NatsExecutor {
         if twin_js
             .find_stream(&record)
             .await
-            .map_err(api(into, &record))?
+            .map_err(ExecError::api(into, &record))?
             .is_some()
         {
             twin_js
                 .stream_delete(&record)
                 .await
-                .map_err(api(into, &record))?;
+                .map_err(ExecError::api(into, &record))?;
         }
         let replicas = twin
             .config
@@ -567,7 +439,7 @@ impl NatsExecutor {
         twin_js
             .stream_create(&record_cfg)
             .await
-            .map_err(api(into, &record))?;
+            .map_err(ExecError::api(into, &record))?;
         let record_subject = record_cfg.subjects().first().cloned().unwrap_or_default();
         let exports: Vec<Outgoing> = tail_msgs
             .iter()
@@ -637,7 +509,7 @@ impl NatsExecutor {
         record: &str,
         mut record_cfg: StreamConfig,
         count: TailCount,
-    ) -> Result<TailCount, FailbackError> {
+    ) -> Result<TailCount, ExecError> {
         for (k, v) in [
             (tail::META_CAPTURED, count.captured),
             (tail::META_RECOVERED, count.recovered),
@@ -650,7 +522,7 @@ impl NatsExecutor {
         twin_js
             .stream_update(&record_cfg)
             .await
-            .map_err(api(into, record))?;
+            .map_err(ExecError::api(into, record))?;
         tracing::info!(%record, %into, common = count.common_seq,
             captured = count.captured, recovered = count.recovered,
             duplicates = count.duplicates, kept = count.kept,
@@ -664,7 +536,7 @@ impl NatsExecutor {
         source: &Region,
         epoch: Epoch,
         p: &Pair,
-    ) -> Result<(), FailbackError> {
+    ) -> Result<(), ExecError> {
         let (js, twin_js) = (&self.clients(region)?.js, &self.clients(source)?.js);
         let stream = &p.mine.name;
         let twin_name = p.twin.name.as_str();
@@ -672,18 +544,14 @@ impl NatsExecutor {
         let Some(mine) = js
             .find_stream(stream.as_str())
             .await
-            .map_err(api(region, stream.as_str()))?
+            .map_err(ExecError::api(region, stream.as_str()))?
         else {
             js.stream_create(&target)
                 .await
-                .map_err(api(region, stream.as_str()))?;
+                .map_err(ExecError::api(region, stream.as_str()))?;
             return Ok(());
         };
-        let refused = |source| FailbackError::Refused {
-            region: region.clone(),
-            stream: stream.clone(),
-            source,
-        };
+        let refused = ExecError::refused(region, stream);
         if let Some(stamp) = edit::stamp(&mine.config)
             && stamp > epoch
         {
@@ -699,7 +567,7 @@ impl NatsExecutor {
             return Ok(());
         }
         if !edit::is_fenced(&mine.config) {
-            return Err(FailbackError::StillWritable {
+            return Err(ExecError::StillWritable {
                 region: region.clone(),
                 stream: stream.clone(),
             });
@@ -707,8 +575,8 @@ impl NatsExecutor {
         let twin = twin_js
             .find_stream(twin_name)
             .await
-            .map_err(api(source, twin_name))?
-            .ok_or_else(|| FailbackError::MissingTwin {
+            .map_err(ExecError::api(source, twin_name))?
+            .ok_or_else(|| ExecError::MissingTwin {
                 region: region.clone(),
                 stream: stream.clone(),
                 twin: twin_name.to_owned(),
@@ -720,10 +588,10 @@ impl NatsExecutor {
             let done = twin_js
                 .find_stream(&record)
                 .await
-                .map_err(api(source, &record))?
+                .map_err(ExecError::api(source, &record))?
                 .filter(|r| recorded(&r.config, stream).is_some());
             if done.is_none() {
-                return Err(FailbackError::Uncaptured {
+                return Err(ExecError::Uncaptured {
                     region: region.clone(),
                     stream: stream.clone(),
                     common,
@@ -733,23 +601,58 @@ impl NatsExecutor {
         }
         js.stream_delete(stream.as_str())
             .await
-            .map_err(api(region, stream.as_str()))?;
+            .map_err(ExecError::api(region, stream.as_str()))?;
         js.stream_create(&target)
             .await
-            .map_err(api(region, stream.as_str()))?;
+            .map_err(ExecError::api(region, stream.as_str()))?;
         tracing::info!(%region, %stream, %epoch, twin = twin_name, %source, "failback: rebuilt as a mirror");
         Ok(())
     }
 }
 
-fn summary(errors: &[FailbackError]) -> (bool, String) {
-    let retryable = errors.iter().all(FailbackError::is_retryable);
-    let text = errors
+/// Whether a failback step's failures may pass on a retry, and what they were.
+///
+/// NB: a failback step retries every JetStream API failure, final codes included, where the
+/// other executors follow `JsError::is_retryable`; the rule is kept as it was, explicit here.
+fn verdict(errors: &[ExecError]) -> (bool, String) {
+    let retryable = errors
         .iter()
-        .map(|e| crate::error_chain(e))
-        .collect::<Vec<_>>()
-        .join("; ");
-    (retryable, text)
+        .all(|e| matches!(e, ExecError::Api { .. }) || e.is_retryable());
+    (retryable, summary(errors))
+}
+
+impl NatsExecutor {
+    /// Runs `step` on each stream of a failback action paired with its twin in `other`, one
+    /// stream after another and one action at a time in this process: every stream's result,
+    /// or the verdict on all that failed (a stream's failure does not stop the others).
+    async fn each_pair<T, F>(
+        &self,
+        region: &Region,
+        other: &Region,
+        streams: &[StreamName],
+        step: impl Fn(Pair) -> F,
+    ) -> Result<Vec<T>, (bool, String)>
+    where
+        F: Future<Output = Result<T, ExecError>>,
+    {
+        let _one_at_a_time = serial().lock().await;
+        let pairs = self
+            .pairs(region, other, streams)
+            .map_err(|e| verdict(&[e]))?;
+        let mut done = Vec::new();
+        let mut errors = Vec::new();
+        for p in pairs {
+            match step(p).await {
+                Ok(t) => done.push(t),
+                Err(e) => errors.push(e),
+            }
+        }
+        if errors.is_empty() {
+            Ok(done)
+        } else {
+            Err(verdict(&errors))
+        }
+    }
 }
 
 impl Reseeder for NatsExecutor {
@@ -760,27 +663,10 @@ impl Reseeder for NatsExecutor {
         epoch: Epoch,
         streams: &[StreamName],
     ) -> CaptureResult {
-        let _one_at_a_time = serial().lock().await;
-        let pairs = match self.pairs(region, into, streams) {
-            Ok(p) => p,
-            Err(e) => {
-                let (retryable, error) = summary(&[e]);
-                return CaptureResult::Failed { retryable, error };
-            }
-        };
-        let mut tail = Vec::new();
-        let mut errors = Vec::new();
-        for p in &pairs {
-            match self.capture_one(region, into, epoch, p).await {
-                Ok(count) => tail.push(count),
-                Err(e) => errors.push(e),
-            }
-        }
-        if errors.is_empty() {
-            CaptureResult::Done { tail }
-        } else {
-            let (retryable, error) = summary(&errors);
-            CaptureResult::Failed { retryable, error }
+        let capture = |p| async move { self.capture_one(region, into, epoch, &p).await };
+        match self.each_pair(region, into, streams, capture).await {
+            Ok(tail) => CaptureResult::Done { tail },
+            Err((retryable, error)) => CaptureResult::Failed { retryable, error },
         }
     }
 
@@ -791,25 +677,10 @@ impl Reseeder for NatsExecutor {
         epoch: Epoch,
         streams: &[StreamName],
     ) -> StepResult {
-        let _one_at_a_time = serial().lock().await;
-        let pairs = match self.pairs(region, source, streams) {
-            Ok(p) => p,
-            Err(e) => {
-                let (retryable, error) = summary(&[e]);
-                return StepResult::Failed { retryable, error };
-            }
-        };
-        let mut errors = Vec::new();
-        for p in &pairs {
-            if let Err(e) = self.reseed_one(region, source, epoch, p).await {
-                errors.push(e);
-            }
-        }
-        if errors.is_empty() {
-            StepResult::Done
-        } else {
-            let (retryable, error) = summary(&errors);
-            StepResult::Failed { retryable, error }
+        let reseed = |p| async move { self.reseed_one(region, source, epoch, &p).await };
+        match self.each_pair(region, source, streams, reseed).await {
+            Ok(_) => StepResult::Done,
+            Err((retryable, error)) => StepResult::Failed { retryable, error },
         }
     }
 }

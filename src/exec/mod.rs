@@ -14,7 +14,7 @@ pub mod tail;
 
 pub use edit::{Edit, META_ORIGIN, META_SUBJECTS, ROLE_SOURCE, Refusal, Takeover};
 pub use error::ExecError;
-pub use failback::{FailbackError, Reseeder};
+pub use failback::Reseeder;
 pub use nats_executor::NatsExecutor;
 pub use restore::{PromotionPath, Restore};
 pub use snapshot_store::{SnapshotMeta, SnapshotStore, StoreError, Stored};

@@ -155,21 +155,13 @@ impl NatsExecutor {
         stream: &StreamName,
         epoch: Epoch,
     ) -> Result<(), ExecError> {
-        let api = |source: JsError| ExecError::Api {
-            region: region.clone(),
-            stream: stream.clone(),
-            source: Box::new(source),
-        };
+        let api = ExecError::api(region, stream.as_str());
         let Some(info) = js.find_stream(stream.as_str()).await.map_err(api)? else {
             // No stream, nothing stores publishes on its subjects: that is what a fence wants.
             tracing::warn!(%region, %stream, %epoch, "fence: no such stream, nothing to fence");
             return Ok(());
         };
-        let edit = edit::fence(&info.config, epoch).map_err(|source| ExecError::Refused {
-            region: region.clone(),
-            stream: stream.clone(),
-            source,
-        })?;
+        let edit = edit::fence(&info.config, epoch).map_err(ExecError::refused(region, stream))?;
         match edit {
             Edit::Unchanged => {
                 tracing::info!(%region, %stream, %epoch, "fence: already fenced");
@@ -189,11 +181,7 @@ impl NatsExecutor {
         stream: &StreamName,
         epoch: Epoch,
     ) -> Result<(), ExecError> {
-        let api = |source: JsError| ExecError::Api {
-            region: region.clone(),
-            stream: stream.clone(),
-            source: Box::new(source),
-        };
+        let api = ExecError::api(region, stream.as_str());
         let info = js
             .find_stream(stream.as_str())
             .await
@@ -202,11 +190,8 @@ impl NatsExecutor {
                 region: region.clone(),
                 stream: stream.clone(),
             })?;
-        let edit = edit::unfence(&info.config, epoch).map_err(|source| ExecError::Refused {
-            region: region.clone(),
-            stream: stream.clone(),
-            source,
-        })?;
+        let edit =
+            edit::unfence(&info.config, epoch).map_err(ExecError::refused(region, stream))?;
         if let Edit::Update(cfg) = edit {
             js.stream_update(&cfg).await.map_err(api)?;
             tracing::info!(%region, %stream, %epoch, "unfence: subjects restored");
@@ -277,11 +262,7 @@ impl NatsExecutor {
         epoch: Epoch,
         takeover: &Takeover,
     ) -> Result<(), ExecError> {
-        let api = |source: JsError| ExecError::Api {
-            region: region.clone(),
-            stream: stream.clone(),
-            source: Box::new(source),
-        };
+        let api = ExecError::api(region, stream.as_str());
         // A snapshot/restore takes several round trips and replies that wait for a new raft
         // group: the step timeout bounds each, not the probe timeout.
         let slow_js = clients.js.with_timeout(self.config.timing.step_timeout);
@@ -308,12 +289,8 @@ impl NatsExecutor {
                 stream: stream.clone(),
             });
         };
-        let edit =
-            edit::promote(&info.config, epoch, takeover).map_err(|source| ExecError::Refused {
-                region: region.clone(),
-                stream: stream.clone(),
-                source,
-            })?;
+        let edit = edit::promote(&info.config, epoch, takeover)
+            .map_err(ExecError::refused(region, stream))?;
         let Edit::Update(cfg) = edit else {
             tracing::info!(%region, %stream, %epoch, "promote: already promoted");
             return Ok(());
@@ -364,7 +341,8 @@ impl NatsExecutor {
 }
 
 /// One line naming every failure.
-fn summary(errors: &[ExecError]) -> String {
+/// The errors of one action as one line, each with its causes.
+pub(super) fn summary(errors: &[ExecError]) -> String {
     errors
         .iter()
         .map(|e| crate::error_chain(e))

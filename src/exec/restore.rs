@@ -54,11 +54,7 @@ pub struct Restore<'a> {
 
 impl Restore<'_> {
     fn api(&self, source: JsError) -> ExecError {
-        ExecError::Api {
-            region: self.region.clone(),
-            stream: self.stream.clone(),
-            source: Box::new(source),
-        }
+        ExecError::api(self.region, self.stream.as_str())(source)
     }
 
     fn transfer(&self, source: TransferError) -> ExecError {
@@ -198,13 +194,7 @@ impl Restore<'_> {
             Ok(Edit::Unchanged) => {
                 return Err(self.mismatch("the snapshot's config is not a mirror's".into()));
             }
-            Err(source) => {
-                return Err(ExecError::Refused {
-                    region: self.region.clone(),
-                    stream: self.stream.clone(),
-                    source,
-                });
-            }
+            Err(source) => return Err(ExecError::refused(self.region, self.stream)(source)),
         };
         let started = Instant::now();
         let deadline = started + self.js.timeout();

@@ -1,6 +1,6 @@
 //! What this watchdog publishes for its peers' majority vote (`GET /v1/observations`).
 use crate::api::model::{Observations, RegionVerdict, ReportAge};
-use crate::config::{Config, Role};
+use crate::config::Config;
 use std::collections::BTreeMap;
 
 use crate::core::{GuardWord, Instant, Observation, Report, StreamRole, Vantage};
@@ -26,11 +26,7 @@ pub fn observations_from(
     Observations {
         from: config.watchdog.id.clone(),
         site: config.watchdog.site.to_string(),
-        role: match config.watchdog.role {
-            Role::Watchdog => "watchdog",
-            Role::Witness => "witness",
-        }
-        .to_owned(),
+        role: config.watchdog.role.as_str().to_owned(),
         at_unix_ms: u64::try_from(obs.wall.0).unwrap_or(0),
         age: ReportAge::Since(round),
         owner: obs.arbiter.clone(),

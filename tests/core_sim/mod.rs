@@ -312,6 +312,13 @@ impl Sim {
         }
     }
 
+    /// A new world after four rounds, the settled start most scenarios begin from.
+    pub fn steady() -> Self {
+        let mut sim = Self::new();
+        sim.rounds(4);
+        sim
+    }
+
     pub fn dog(&mut self, who: Who) -> &mut Watchdog {
         match who {
             Who::Eu => &mut self.eu,
