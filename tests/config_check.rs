@@ -318,17 +318,16 @@ fn api_limits_that_would_refuse_everyone_are_refused_with_their_key() {
 
 #[test]
 fn a_kv_buckets_mirror_under_another_name_is_refused_naming_the_bucket() {
-    let bucket = "\n[[streams]]\nname = \"KV_assignments\"\nregion = \"us-east-1\"\nsubjects = [\"$KV.assignments.>\"]\nretention = \"limits\"\nmax_bytes = \"1GiB\"\nreplicas = 3\n";
+    let bucket = "[[streams]]\nname = \"KV_assignments\"\nregion = \"us-east-1\"\nsubjects = [\"$KV.assignments.>\"]\nretention = \"limits\"\nmax_bytes = \"1GiB\"\nreplicas = 3\n";
     let mirror = |name: &str| {
-        format!(
-            "{}{bucket}\n[[mirrors]]\nname = \"{name}\"\nregion = \"eu-central-1\"\nsource = \"KV_assignments\"\n",
-            example("natsdr.example.toml")
-        )
+        example_with(&format!(
+            "{bucket}\n[[mirrors]]\nname = \"{name}\"\nregion = \"eu-central-1\"\nsource = \"KV_assignments\"\n"
+        ))
     };
-    let line = refused(&mirror("KV_assignments_dr"), &[]);
-    assert!(
-        line.contains("mirrors[3].name") && line.contains("\"assignments\""),
-        "{line}"
+    refused_naming(
+        &mirror("KV_assignments_dr"),
+        &[],
+        &["mirrors[3].name", "\"assignments\""],
     );
     check_ok(&mirror("KV_assignments"), &[]);
 }
