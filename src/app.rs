@@ -343,20 +343,6 @@ async fn drive<A, C>(
     A: crate::dns::Arbiter + Send + Sync + 'static,
     C: crate::dns::ClientRecord + Send + Sync + 'static,
 {
-    let Parts {
-        lease,
-        cfg,
-        prober,
-        notifier,
-        metrics,
-        registry,
-        tokens,
-        audit,
-        audit_clients,
-        tracker_clients,
-        tls,
-        listener,
-    } = p;
     // The driver's status and the consumer tracker's figures, merged into what the API shows.
     let (driver_status_tx, driver_status) = watch::channel(Arc::new(Status::default()));
     let (status_tx, status) = watch::channel(Arc::new(Status::default()));
@@ -366,14 +352,14 @@ async fn drive<A, C>(
     let (ready_tx, ready) = watch::channel(false);
     let (cmd_tx, cmd_rx) = mpsc::channel::<CommandRequest>(16);
     let (audit_tx, audit_rx) = mpsc::channel(AUDIT_QUEUE);
-    let audit = audit.with_publisher(audit_tx, metrics.clone());
+    let audit = p.audit.with_publisher(audit_tx, p.metrics.clone());
     let audit_publisher = tokio::spawn(
         AuditPublisher {
-            clients: audit_clients,
-            local: cfg.watchdog.site.clone(),
+            clients: p.audit_clients,
+            local: p.cfg.watchdog.site.clone(),
             status: status.clone(),
-            timeout: cfg.timing.step_timeout,
-            metrics: metrics.clone(),
+            timeout: p.cfg.timing.step_timeout,
+            metrics: p.metrics.clone(),
         }
         .run(audit_rx),
     );
@@ -382,16 +368,16 @@ async fn drive<A, C>(
         observations,
         ready,
         commands: cmd_tx,
-        registry: Arc::new(registry),
-        metrics: metrics.clone(),
-        tokens: Arc::new(tokens),
-        read_requires_token: cfg.api.read_requires_token,
+        registry: Arc::new(p.registry),
+        metrics: p.metrics.clone(),
+        tokens: Arc::new(p.tokens),
+        read_requires_token: p.cfg.api.read_requires_token,
         audit,
-        regions: cfg.regions.iter().map(|r| r.name.clone()).collect(),
-        limits: cfg.api.limits,
-        tls,
+        regions: p.cfg.regions.iter().map(|r| r.name.clone()).collect(),
+        limits: p.cfg.api.limits,
+        tls: p.tls,
     };
-    tracing::info!(listen = %cfg.api.listen, watchdog = %cfg.watchdog.id, site = %cfg.watchdog.site, "natsdr running");
+    tracing::info!(listen = %p.cfg.api.listen, watchdog = %p.cfg.watchdog.id, site = %p.cfg.watchdog.site, "natsdr running");
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let api_stop = {
@@ -400,9 +386,9 @@ async fn drive<A, C>(
             let _ = rx.wait_for(|s| *s).await;
         }
     };
-    let api = tokio::spawn(crate::api::serve_on(listener, ctx, api_stop));
+    let api = tokio::spawn(crate::api::serve_on(p.listener, ctx, api_stop));
     // Only a watchdog tracks consumers: a witness never promotes anything.
-    let tracker = match cfg.watchdog.role {
+    let tracker = match p.cfg.watchdog.role {
         crate::config::Role::Watchdog => {
             let mut rx = stop_rx.clone();
             let stop = async move {
@@ -410,11 +396,11 @@ async fn drive<A, C>(
             };
             Some(tokio::spawn(
                 crate::consumers::Tracker::new(
-                    cfg.clone(),
-                    tracker_clients,
+                    p.cfg.clone(),
+                    p.tracker_clients,
                     driver_status,
                     summary_tx,
-                    metrics.clone(),
+                    p.metrics.clone(),
                 )
                 .run(stop),
             ))
@@ -425,23 +411,23 @@ async fn drive<A, C>(
         }
     };
     let driver = Driver::new(
-        cfg.clone(),
+        p.cfg.clone(),
         MeteredProber {
-            inner: prober,
-            metrics: metrics.clone(),
+            inner: p.prober,
+            metrics: p.metrics.clone(),
             peers: Vec::new(),
             depth: BTreeMap::new(),
         },
         exec,
-        notifier,
-        metrics,
+        p.notifier,
+        p.metrics,
         Outputs {
             status: driver_status_tx,
             observations: obs_tx,
             ready: ready_tx,
         },
     );
-    let driver = match lease {
+    let driver = match p.lease {
         Some(l) => driver.with_lease(l),
         None => driver,
     };
