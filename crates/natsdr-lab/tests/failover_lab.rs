@@ -1,6 +1,7 @@
-//! The failover outcomes of the autonomous-failover issue, each on the real lab: three real
-//! natsdr processes (us and eu watchdogs, the witness), two real 3-node NATS regions, a real
-//! BIND holding the arbiter and the client record. Needs nats-server and BIND (make deps):
+//! The core failover outcomes (region loss, node loss, cut link, pause, quorum loss, RPO
+//! budget), each on the real lab: three real natsdr processes (us and eu watchdogs, the
+//! witness), two real 3-node NATS regions, a real BIND holding the arbiter and the client
+//! record. Needs nats-server and BIND (make deps):
 //! without them these fail, never skip.
 use std::time::Duration;
 
@@ -126,7 +127,7 @@ fn dns(cfg: &Config) -> Rfc2136 {
     Rfc2136::new(&rfc2136_config(cfg).unwrap()).unwrap()
 }
 
-/// Rows 1, 12 and 13: the whole US region dies; EU fails over (epoch +1, DNS swapped, mirrors
+/// The whole US region dies; EU fails over (epoch +1, DNS swapped, mirrors
 /// promoted with their history, GDPR streams untouched); the old US comes back unfenced and is
 /// fenced at once.
 #[tokio::test]
@@ -225,7 +226,7 @@ async fn a_lost_primary_region_fails_over_and_a_returning_one_is_fenced() {
     );
 }
 
-/// Rows 2 and 5: one lost US node, then a cut EU<->US link while the witness still sees US:
+/// One lost US node, then a cut EU<->US link while the witness still sees US:
 /// neither moves the primary.
 #[tokio::test]
 async fn a_lost_node_or_a_cut_link_never_moves_the_primary() {
@@ -269,7 +270,7 @@ async fn a_lost_node_or_a_cut_link_never_moves_the_primary() {
     );
 }
 
-/// Row 11: a paused watchdog takes no action whatever happens, and resumes safely.
+/// A paused watchdog takes no action whatever happens, and resumes safely.
 #[tokio::test]
 async fn a_paused_watchdog_does_nothing_until_resumed() {
     let mut s = setup().await;
@@ -304,7 +305,7 @@ async fn a_paused_watchdog_does_nothing_until_resumed() {
     s.dogs.kill(Site::Us);
 }
 
-/// Row 4: two of three US nodes die; the survivor cannot acknowledge writes (no quorum), which
+/// Two of three US nodes die; the survivor cannot acknowledge writes (no quorum), which
 /// counts as fenced: EU fails over.
 #[tokio::test]
 async fn losing_two_of_three_primary_nodes_fails_over() {
@@ -323,7 +324,7 @@ async fn losing_two_of_three_primary_nodes_fails_over() {
     assert_eq!((owner.region, owner.epoch), (eu(), Epoch(2)));
 }
 
-/// Row 10: the mirror lags beyond the RPO budget when US dies: no automatic failover, Blocked
+/// The mirror lags beyond the RPO budget when US dies: no automatic failover, Blocked
 /// with the reason; an explicit, audited break-glass proceeds.
 #[tokio::test]
 async fn over_the_rpo_budget_only_an_explicit_break_glass_fails_over() {

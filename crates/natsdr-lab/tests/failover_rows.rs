@@ -1,4 +1,5 @@
-//! The remaining rows of the autonomous-failover issue (3, 6, 7, 8, 9), each on the real lab:
+//! Failover outcomes under a lost meta leader, an isolated primary, a flapping primary, a
+//! watchdog crash mid-move and racing claimers, each on the real lab:
 //! real natsdr processes, two real 3-node NATS regions, a real BIND holding the arbiter and the
 //! client record. Needs nats-server and BIND (make deps): without them these fail, never skip.
 use std::collections::{BTreeMap, BTreeSet};
@@ -184,7 +185,7 @@ fn entry_ip(lab: &Lab, region: LabRegion) -> std::net::IpAddr {
     std::net::IpAddr::V4(lab.manifest().region(region).entry_ip)
 }
 
-/// Row 3: the US JetStream meta leader is killed. The survivors elect another; the primary
+/// A lost meta leader: the US JetStream meta leader is killed. The survivors elect another; the primary
 /// never moves, the epoch stays 1 and the US watchdog never fences its own region (a slow API
 /// during the election must not read as an isolation).
 #[tokio::test]
@@ -262,7 +263,7 @@ async fn killing_the_primary_meta_leader_never_moves_the_primary() {
         .unwrap();
     let ack: serde_json::Value = serde_json::from_slice(&ack.payload).unwrap();
     assert_eq!(ack["stream"], "events-us", "{ack}");
-    println!("row 3 took {:?}", t0.elapsed());
+    println!("meta leader loss took {:?}", t0.elapsed());
 }
 
 /// One acknowledged publish: which domain stored it, and when (test clock).
@@ -311,7 +312,7 @@ fn write_to_both(
     (acks, task)
 }
 
-/// Row 6: US is cut off from EU and the witness while its clients keep writing to it. US fences
+/// An isolated primary: US is cut off from EU and the witness while its clients keep writing to it. US fences
 /// itself when its lease runs out; EU fails over only after that; no message is acknowledged by
 /// both regions, and US acknowledges nothing once EU has.
 ///
@@ -427,10 +428,10 @@ async fn a_cut_off_primary_fences_itself_before_the_standby_promotes() {
         eu_ids.len(),
         first_eu - last_us
     );
-    println!("row 6 took {:?}", t0.elapsed());
+    println!("isolated primary took {:?}", t0.elapsed());
 }
 
-/// Row 7: US flaps (killed and restarted again and again, each outage shorter than the failover
+/// A flapping primary: US flaps (killed and restarted again and again, each outage shorter than the failover
 /// delay). EU counts the down-edges and, past `flap_max` (3 in the lab), holds in Blocked: a
 /// long outage after that moves nothing until an operator acknowledges; then exactly one
 /// failover follows. At most one epoch bump overall.
@@ -512,7 +513,7 @@ async fn a_flapping_primary_fails_over_at_most_once_and_only_after_an_ack() {
     assert_eq!(st.state, "failed_over", "{}", story(&st));
     assert_eq!(epochs.highest(), Epoch(2));
     assert_eq!(arbiter_epoch(&s.cfg).await, Epoch(2));
-    println!("row 7 took {:?}", t0.elapsed());
+    println!("flapping primary took {:?}", t0.elapsed());
 }
 
 /// Whether EU's `events-eu-mirror` is still a mirror (not promoted), read directly.
@@ -525,7 +526,7 @@ async fn still_mirror(eu_js: &JsApi) -> bool {
         .is_some()
 }
 
-/// Row 8: the EU watchdog crashes after its claim landed and before it promoted. Restarted, it
+/// A crash mid-move: the EU watchdog crashes after its claim landed and before it promoted. Restarted, it
 /// reads the epoch it already holds and finishes the move: mirrors promoted, DNS swapped, and no
 /// second epoch.
 ///
@@ -592,10 +593,10 @@ async fn a_watchdog_killed_between_claim_and_promotion_finishes_on_restart() {
         ClientRecord::read(&arbiter).await.unwrap(),
         Some(ClientTarget::addresses([entry_ip(&s.lab, LabRegion::Eu)]))
     );
-    println!("row 8 took {:?}", t0.elapsed());
+    println!("crash mid-move took {:?}", t0.elapsed());
 }
 
-/// Row 9: two EU watchdogs (two replicas, different ids, same region and config) race on a
+/// Racing claimers: two EU watchdogs (two replicas, different ids, same region and config) race on a
 /// region loss. The arbiter moves exactly once (epoch 2, never 3), the move completes once, and
 /// both end agreeing on epoch 2 without blocking.
 ///
@@ -646,7 +647,7 @@ async fn two_standby_watchdogs_racing_move_the_primary_exactly_once() {
     }
     assert!(!claimers.is_empty(), "somebody failed over");
     assert!(!still_mirror(&js(&s.cfg, &eu()).await).await);
-    println!("claimers: {claimers:?}; row 9 took {:?}", t0.elapsed());
+    println!("claimers: {claimers:?}; the race took {:?}", t0.elapsed());
 }
 
 /// Publishes one message with an id to `region`'s `events.*` directly; whether it was acked.

@@ -31,7 +31,7 @@ pub(crate) const US_STREAM: &str = "events-us";
 pub(crate) const EU_STREAM: &str = "events-eu-mirror";
 /// The subject the load generator publishes to.
 const SUBJECT: &str = "events.demo";
-/// Generous bound for each wait; the RTO target is 10 s.
+/// Generous bound for each wait; the RTO target is 10 s.
 const WAIT: Duration = Duration::from_secs(60);
 
 /// How to run the demo.

@@ -200,7 +200,7 @@ fn generated(n: usize) -> String {
     s
 }
 
-/// The first seed's streams, mirrors and GDPR streams, sized for the lab.
+/// The two-region reference topology's streams, mirrors and GDPR streams, sized for the lab.
 fn topology() -> String {
     let mut s = String::new();
     let us = [
