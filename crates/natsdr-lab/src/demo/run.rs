@@ -784,19 +784,8 @@ impl DnsWatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::{Ack, Seen};
-
-    fn at(ms: i64) -> OffsetDateTime {
-        OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(ms)
-    }
-
-    fn seen(id: &str, stream: &str, ms: i64) -> Seen {
-        Seen {
-            id: id.into(),
-            stream: stream.into(),
-            at: at(ms),
-        }
-    }
+    use crate::demo::Ack;
+    use crate::demo::fixtures::{at, seen};
 
     fn writer(acks: &[(&str, &str)]) -> Ledger {
         let mut l = Ledger::default();
