@@ -346,45 +346,16 @@ async fn consumers_part(opts: &BenchOptions, report: &BenchReport) -> ConsumersB
         .flat_map(|p| p.runs.iter().cloned())
         .collect();
     if losses.is_empty() {
-        let mut rs = Vec::new();
-        for i in 1..=opts.consumer_runs {
-            eprintln!(
-                "natsdr-lab bench: consumers, region loss, run {i}/{}",
-                opts.consumer_runs
-            );
-            rs.push(demo(opts, Scenario::RegionLoss, PROFILES[0].env(), opts.wan, 0).await);
-        }
+        let rs = consumer_demos(opts, Scenario::RegionLoss, "region loss", 0).await;
         losses = runs("region loss", rs);
     }
     let mut switchovers = report.switchover.runs.clone();
     if switchovers.is_empty() {
-        let mut rs = Vec::new();
-        for i in 1..=opts.consumer_runs {
-            eprintln!(
-                "natsdr-lab bench: consumers, switchover, run {i}/{}",
-                opts.consumer_runs
-            );
-            rs.push(demo(opts, Scenario::Switchover, PROFILES[0].env(), opts.wan, 0).await);
-        }
+        let rs = consumer_demos(opts, Scenario::Switchover, "switchover", 0).await;
         switchovers = runs("switchover", rs);
     }
-    let mut with = Vec::new();
-    for i in 1..=opts.consumer_runs {
-        eprintln!(
-            "natsdr-lab bench: consumers, region loss with {RECREATED} more durables, run {i}/{}",
-            opts.consumer_runs
-        );
-        with.push(
-            demo(
-                opts,
-                Scenario::RegionLoss,
-                PROFILES[0].env(),
-                opts.wan,
-                RECREATED,
-            )
-            .await,
-        );
-    }
+    let what = format!("region loss with {RECREATED} more durables");
+    let with = consumer_demos(opts, Scenario::RegionLoss, &what, RECREATED).await;
     let with = runs("region loss with more durables", with);
     let rtos = |rs: &[Report]| {
         Summary::of(
@@ -413,6 +384,26 @@ async fn consumers_part(opts: &BenchOptions, report: &BenchReport) -> ConsumersB
     );
     c.cpu = Some(cpu);
     c
+}
+
+/// The consumer part's `opts.consumer_runs` demo runs of `scenario` (default timing, with
+/// `extra_consumers` idle durables added), with their progress on stderr as `what`.
+async fn consumer_demos(
+    opts: &BenchOptions,
+    scenario: Scenario,
+    what: &str,
+    extra_consumers: usize,
+) -> Vec<Result<Report, String>> {
+    let mut rs = Vec::new();
+    for i in 1..=opts.consumer_runs {
+        eprintln!(
+            "natsdr-lab bench: consumers, {what}, run {i}/{}",
+            opts.consumer_runs
+        );
+        let env = PROFILES[0].env();
+        rs.push(demo(opts, scenario, env, opts.wan, extra_consumers).await);
+    }
+    rs
 }
 
 async fn demo(
