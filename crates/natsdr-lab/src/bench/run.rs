@@ -174,7 +174,7 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
         machine: machine(),
         command: std::env::args()
             .enumerate()
-            .map(|(i, a)| if i == 0 { "natsdr".to_owned() } else { a })
+            .map(|(i, a)| if i == 0 { "natsdr-lab".to_owned() } else { a })
             .collect::<Vec<_>>()
             .join(" "),
         nats_version: nats_version(&server).map_err(BenchError::Demo)?,
