@@ -13,11 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use natsdr::config::Config;
-use natsdr::model::Region;
-use natsdr::nats::{JsApi, RegionClients};
-use natsdr::topology::{Desired, apply, expected};
-use natsdr_lab::lab::{Lab, LabOptions, LabRegion, find_nats_server};
+use common::lab::{Fixture, eu, lab, us};
+use common::s3::{keys, object};
+use natsdr_lab::lab::LabRegion;
 use natsdr_lab::testkit::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
 
 /// The lab's streams and where each is read from by default (`from = "standby"`): the mirror
@@ -39,49 +37,15 @@ struct Acked {
 }
 
 struct Setup {
-    lab: Lab,
-    tmp: tempfile::TempDir,
+    fx: Fixture,
     acked: Vec<Acked>,
-}
-
-fn us() -> Region {
-    Region::new("us-east-1").unwrap()
-}
-fn eu() -> Region {
-    Region::new("eu-central-1").unwrap()
-}
-
-async fn js(cfg: &Config, r: &Region) -> JsApi {
-    RegionClients::for_region(cfg.region(r).unwrap(), "test", Duration::from_secs(5))
-        .await
-        .unwrap()
-        .js
 }
 
 /// A lab with the topology applied, acked messages in every stream (US sources and EU GDPR
 /// streams), a durable consumer on a GDPR stream, and every mirror caught up.
 async fn setup() -> Setup {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = Lab::up(LabOptions {
-        dir: tmp.path().join("lab"),
-        nats_server: find_nats_server().expect("nats-server is installed (make deps)"),
-        natsdr_exe: natsdr_lab::lab::find_natsdr().expect("the natsdr binary"),
-        lab_exe: env!("CARGO_BIN_EXE_natsdr-lab").into(),
-        owner_pid: Some(std::process::id()),
-        ready_timeout: Duration::from_secs(60),
-        wan: natsdr_lab::lab::WanProfile::Lan,
-        tls: false,
-    })
-    .await
-    .expect("lab starts");
-    let cfg = Config::load(&lab.manifest().natsdr_config).unwrap();
-    let exp = expected(&Desired::from(&cfg)).unwrap();
-    let mut apis = BTreeMap::new();
-    for r in &cfg.regions {
-        apis.insert(r.name.clone(), js(&cfg, &r.name).await);
-    }
-    let changes = apply(&exp, &apis).await;
-    assert!(changes.iter().all(|c| c.is_change()), "{changes:?}");
+    let fx = lab().up().await;
+    let apis = fx.apis();
     let mut acked = Vec::new();
     for (region, subjects) in [
         (
@@ -145,13 +109,13 @@ async fn setup() -> Setup {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    Setup { lab, tmp, acked }
+    Setup { fx, acked }
 }
 
 /// The lab's operator config with `section` appended, written next to the lab.
 fn config_with(s: &Setup, name: &str, section: &str) -> PathBuf {
-    let base = std::fs::read_to_string(&s.lab.manifest().natsdr_config).unwrap();
-    let path = s.tmp.path().join(name);
+    let base = std::fs::read_to_string(&s.fx.lab.manifest().natsdr_config).unwrap();
+    let path = s.fx.tmp.path().join(name);
     std::fs::write(&path, format!("{base}\n{section}\n")).unwrap();
     path
 }
@@ -204,7 +168,7 @@ fn arg(p: &Path) -> &str {
 async fn backup_run_verify_and_drill_pass_against_real_s3_and_a_wrong_secret_or_a_flipped_byte_fail_naming_what()
  {
     let s = setup().await;
-    let store = S3Server::start(s.tmp.path()).expect("s3s-fs is installed (make deps)");
+    let store = S3Server::start(s.fx.tmp.path()).expect("s3s-fs is installed (make deps)");
     let s3 = store.client();
     s3.create_bucket()
         .bucket("natsdr-backups")
@@ -227,13 +191,8 @@ async fn backup_run_verify_and_drill_pass_against_real_s3_and_a_wrong_secret_or_
         all.contains("s3://natsdr-backups/lab: access denied (SignatureDoesNotMatch)"),
         "{all}"
     );
-    let left = s3
-        .list_objects_v2()
-        .bucket("natsdr-backups")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(left.contents().len(), 0, "{left:?}");
+    let left = keys(&s3, "natsdr-backups").await;
+    assert!(left.is_empty(), "{left:?}");
     let out = natsdr_with_secret(&["list", "--config", c], "not-the-secret");
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("access denied"), "{}", text(&out));
@@ -251,13 +210,8 @@ async fn backup_run_verify_and_drill_pass_against_real_s3_and_a_wrong_secret_or_
     let all = text(&out);
     assert_eq!(out.status.code(), Some(1), "{all}");
     assert!(all.contains("ghost-us"), "{all}");
-    let left = s3
-        .list_objects_v2()
-        .bucket("natsdr-backups")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(left.contents().len(), 0, "{left:?}");
+    let left = keys(&s3, "natsdr-backups").await;
+    assert!(left.is_empty(), "{left:?}");
 
     let run = ok(&["run", "--config", c]);
     assert!(run.contains("complete: 6 streams"), "{run}");
@@ -280,18 +234,7 @@ async fn backup_run_verify_and_drill_pass_against_real_s3_and_a_wrong_secret_or_
     // One flipped byte in one object: verify names exactly that object.
     let set = list.split_whitespace().next().unwrap().to_owned();
     let key = format!("lab/sets/{set}/events-eu-mirror.tar.s2");
-    let body = s3
-        .get_object()
-        .bucket("natsdr-backups")
-        .key(&key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .to_vec();
+    let body = object(&s3, "natsdr-backups", &key).await;
     let mut flipped = body.clone();
     let mid = flipped.len() / 2;
     flipped[mid] ^= 0x01;
@@ -343,7 +286,7 @@ async fn backup_run_verify_and_drill_pass_against_real_s3_and_a_wrong_secret_or_
 async fn after_losing_both_regions_the_last_set_restored_into_a_fresh_server_holds_every_acked_message()
  {
     let mut s = setup().await;
-    let dir = s.tmp.path().join("backups");
+    let dir = s.fx.tmp.path().join("backups");
     let cfg = config_with(
         &s,
         "backup-dir.toml",
@@ -355,8 +298,8 @@ async fn after_losing_both_regions_the_last_set_restored_into_a_fresh_server_hol
     let run = ok(&["run", "--config", arg(&cfg)]);
     assert!(run.contains("complete: 6 streams"), "{run}");
 
-    s.lab.kill_region(LabRegion::Us).await.unwrap();
-    s.lab.kill_region(LabRegion::Eu).await.unwrap();
+    s.fx.lab.kill_region(LabRegion::Us).await.unwrap();
+    s.fx.lab.kill_region(LabRegion::Eu).await.unwrap();
 
     // A fresh one-node server stands in for the rebuilt EU region.
     let fresh = common::Server::start(common::Opts {
@@ -381,7 +324,7 @@ async fn after_losing_both_regions_the_last_set_restored_into_a_fresh_server_hol
             }
         }
     }
-    let rebuilt = s.tmp.path().join("rebuilt.toml");
+    let rebuilt = s.fx.tmp.path().join("rebuilt.toml");
     std::fs::write(&rebuilt, toml::to_string(&doc).unwrap()).unwrap();
     let r = arg(&rebuilt);
 

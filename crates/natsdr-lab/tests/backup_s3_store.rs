@@ -5,6 +5,8 @@
 //! upload spanning several parts reads back identical, an exclusive write happens once, wrong
 //! credentials are "access denied" and a closed port is "unreachable". Needs s3s-fs (make deps):
 //! without it these fail, never skip.
+mod common;
+
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::ProvideErrorMetadata;
 use aws_sdk_s3::primitives::ByteStream;
@@ -83,18 +85,7 @@ async fn etag(client: &Client, key: &str) -> String {
 }
 
 async fn read(client: &Client, key: &str) -> Vec<u8> {
-    client
-        .get_object()
-        .bucket(BUCKET)
-        .key(key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap()
-        .to_vec()
+    common::s3::object(client, BUCKET, key).await
 }
 
 fn s3_target(client: &Client) -> Target {
@@ -205,17 +196,10 @@ async fn the_store_refuses_a_wrong_secret_and_an_unknown_key_and_natsdr_calls_bo
         assert!(matches!(read, TargetError::Denied { .. }), "{read}");
     }
     // Nothing reached the bucket through either.
-    let keys: Vec<String> = client
-        .list_objects_v2()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap()
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
-        .collect();
-    assert_eq!(keys, vec!["p/x".to_owned()]);
+    assert_eq!(
+        common::s3::keys(&client, BUCKET).await,
+        vec!["p/x".to_owned()]
+    );
 }
 
 #[tokio::test]

@@ -138,18 +138,7 @@ async fn two_watchdogs_racing_for_a_slot_take_one_set_and_either_alone_takes_the
 
 /// Every key in the bucket, sorted.
 async fn keys(client: &aws_sdk_s3::Client) -> Vec<String> {
-    let mut out: Vec<String> = client
-        .list_objects_v2()
-        .bucket(BUCKET)
-        .send()
-        .await
-        .unwrap()
-        .contents()
-        .iter()
-        .filter_map(|o| o.key().map(str::to_owned))
-        .collect();
-    out.sort();
-    out
+    common::s3::keys(client, BUCKET).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -3,7 +3,21 @@
 //! on the real lab (nats-server, BIND, three natsdr watchdogs); and the backup part with an
 //! 8 MiB stream on s3s-fs. Needs nats-server, BIND and s3s-fs (make deps): without them this
 //! fails, never skips. Timings are printed, never asserted.
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
+
+/// Runs `natsdr-lab bench` with `args`, writing its reports to `json` and `md`.
+fn bench(args: &[&str], json: &Path, md: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_natsdr-lab"))
+        .arg("bench")
+        .args(args)
+        .arg("--json")
+        .arg(json)
+        .arg("--markdown")
+        .arg(md)
+        .output()
+        .expect("natsdr-lab runs")
+}
 
 #[test]
 fn a_tiny_bench_writes_the_json_and_the_markdown_with_every_figure_measured() {
@@ -12,9 +26,8 @@ fn a_tiny_bench_writes_the_json_and_the_markdown_with_every_figure_measured() {
         tmp.path().join("out/results.json"),
         tmp.path().join("BENCH.md"),
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_natsdr-lab"))
-        .args([
-            "bench",
+    let out = bench(
+        &[
             "--only",
             "rto,footprint",
             "--runs",
@@ -32,13 +45,10 @@ fn a_tiny_bench_writes_the_json_and_the_markdown_with_every_figure_measured() {
             "5",
             "--window-secs",
             "2",
-        ])
-        .arg("--json")
-        .arg(&json)
-        .arg("--markdown")
-        .arg(&md)
-        .output()
-        .expect("natsdr runs");
+        ],
+        &json,
+        &md,
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
@@ -95,22 +105,11 @@ fn a_tiny_bench_writes_the_json_and_the_markdown_with_every_figure_measured() {
 fn a_small_backup_bench_times_the_snapshot_the_backup_and_the_restore_and_their_peak_rss() {
     let tmp = tempfile::tempdir().unwrap();
     let (json, md) = (tmp.path().join("results.json"), tmp.path().join("BENCH.md"));
-    let out = Command::new(env!("CARGO_BIN_EXE_natsdr-lab"))
-        .args([
-            "bench",
-            "--only",
-            "backup",
-            "--backup-mib",
-            "8",
-            "--wan",
-            "lan",
-        ])
-        .arg("--json")
-        .arg(&json)
-        .arg("--markdown")
-        .arg(&md)
-        .output()
-        .expect("natsdr runs");
+    let out = bench(
+        &["--only", "backup", "--backup-mib", "8", "--wan", "lan"],
+        &json,
+        &md,
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "stderr: {stderr}");
     eprintln!("{stderr}");

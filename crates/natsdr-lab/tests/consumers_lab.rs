@@ -3,23 +3,19 @@
 //! pull and push consumers (async-nats), bound by subject, acking under load while US dies.
 //! Needs nats-server (both pinned versions) and BIND (make deps): without them this fails,
 //! never skips.
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::{self, AckKind, consumer};
+use common::lab::{LabBuilder, Running, eu, fail_back, in_state, js, lab, status_until, story, us};
 use futures::StreamExt;
-use natsdr::api::model::Status;
 use natsdr::config::Config;
 use natsdr::model::{Epoch, Region};
-use natsdr::nats::RegionClients;
-use natsdr::topology::{Desired, apply, expected};
-use natsdr_lab::lab::watchdogs::Watchdogs;
-use natsdr_lab::lab::{
-    Lab, LabOptions, LabRegion, Site, find_compat_nats_server, find_nats_server,
-};
+use natsdr_lab::lab::{LabRegion, Site};
 use tokio::time::Instant;
 
 /// The subject the application publishes and its consumers read.
@@ -31,29 +27,8 @@ const PUSH_MAX_ACK_PENDING: i64 = 64;
 /// The tracker's `consumers.sync_interval` (the default).
 const SYNC_INTERVAL: Duration = Duration::from_secs(1);
 
-fn us() -> Region {
-    Region::new("us-east-1").unwrap()
-}
-fn eu() -> Region {
-    Region::new("eu-central-1").unwrap()
-}
-
 async fn connect(cfg: &Config, r: &Region) -> jetstream::Context {
-    let c = RegionClients::for_region(cfg.region(r).unwrap(), "app", Duration::from_secs(3))
-        .await
-        .unwrap();
-    jetstream::new(c.js.client().clone())
-}
-
-fn story(s: &Status) -> String {
-    let mut out = format!(
-        "{} is {} ({}), epoch {:?}, next: {}\n",
-        s.watchdog, s.state, s.mode, s.epoch, s.next
-    );
-    for t in &s.transitions {
-        out += &format!("  {} {} -> {}: {}\n", t.at, t.from, t.to, t.reason);
-    }
-    out + &format!("  consumers: {:?}\n", s.consumers)
+    jetstream::new(js(cfg, r).await.client().clone())
 }
 
 /// What one consumer's client saw: each stream sequence it got the server to confirm an ack
@@ -269,40 +244,13 @@ async fn rebind_and_drain(
     out
 }
 
-async fn consumers_carry_on_through_a_failover_and_a_failback(nats_server: PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut lab = Lab::up(LabOptions {
-        dir: tmp.path().join("lab"),
-        nats_server,
-        natsdr_exe: natsdr_lab::lab::find_natsdr().expect("the natsdr binary"),
-        lab_exe: env!("CARGO_BIN_EXE_natsdr-lab").into(),
-        owner_pid: Some(std::process::id()),
-        ready_timeout: Duration::from_secs(60),
-        wan: natsdr_lab::lab::WanProfile::Lan,
-        tls: false,
-    })
-    .await
-    .expect("lab starts");
-    let cfg = Config::load(&lab.manifest().natsdr_config).unwrap();
-    let mut apis = BTreeMap::new();
-    for r in &cfg.regions {
-        let c =
-            RegionClients::for_region(cfg.region(&r.name).unwrap(), "t", Duration::from_secs(3))
-                .await
-                .unwrap();
-        apis.insert(r.name.clone(), c.js);
-    }
-    let changes = apply(&expected(&Desired::from(&cfg)).unwrap(), &apis).await;
-    assert!(changes.iter().all(|c| c.is_change()), "{changes:?}");
-    let exe: &std::path::Path = &natsdr_lab::lab::find_natsdr().expect("the natsdr binary");
-    let mut dogs = Watchdogs::start(lab.manifest(), exe, &[], Duration::from_secs(30))
-        .await
-        .unwrap();
-    for site in [Site::Us, Site::Eu] {
-        dogs.wait_for(site, Duration::from_secs(30), |s| s.state == "healthy")
-            .await
-            .unwrap_or_else(|s| panic!("{site:?} never healthy: {}", story(&s)));
-    }
+async fn consumers_carry_on_through_a_failover_and_a_failback(builder: LabBuilder) {
+    let Running {
+        mut lab,
+        mut dogs,
+        cfg,
+        tmp: _tmp,
+    } = builder.up().await.watchdogs(&[]).await;
 
     // The application: a publisher and two durables in US, acking under load.
     let us_js = connect(&cfg, &us()).await;
@@ -339,14 +287,18 @@ async fn consumers_carry_on_through_a_failover_and_a_failback(nats_server: PathB
     }
 
     // The standby's watchdog tracks both durables, and says so.
-    let tracked = dogs
-        .wait_for(Site::Eu, Duration::from_secs(20), |s| {
+    let tracked = status_until(
+        &dogs,
+        Site::Eu,
+        Duration::from_secs(20),
+        "EU never tracked the consumers",
+        |s| {
             s.consumers
                 .iter()
                 .any(|c| c.stream == "events-eu-mirror" && c.consumers == 2 && c.error.is_none())
-        })
-        .await
-        .unwrap_or_else(|s| panic!("EU never tracked the consumers: {}", story(&s)));
+        },
+    )
+    .await;
     println!("tracked: {:?}", tracked.consumers);
     let metrics = dogs.metrics(Site::Eu).await.unwrap();
     assert!(
@@ -360,10 +312,7 @@ async fn consumers_carry_on_through_a_failover_and_a_failback(nats_server: PathB
     );
     // The positions live in EU, one per consumer, and outlive the watchdog that wrote them:
     // a crashed EU watchdog comes back and carries on from what the store holds.
-    let eu_app = RegionClients::for_region(cfg.region(&eu()).unwrap(), "t", Duration::from_secs(3))
-        .await
-        .unwrap()
-        .js;
+    let eu_app = js(&cfg, &eu()).await;
     let store = eu_app.stream_info("natsdr-consumers").await.unwrap();
     assert_eq!(store.state.messages, 2, "{:?}", store.state);
     dogs.restart(Site::Eu).unwrap();
@@ -394,12 +343,7 @@ async fn consumers_carry_on_through_a_failover_and_a_failback(nats_server: PathB
         .iter()
         .map(|(n, a)| (*n, a.lock().unwrap().clone()))
         .collect();
-    let st = dogs
-        .wait_for(Site::Eu, Duration::from_secs(60), |s| {
-            s.state == "failed_over"
-        })
-        .await
-        .unwrap_or_else(|s| panic!("EU never failed over: {}", story(&s)));
+    let st = in_state(&dogs, Site::Eu, "failed_over", 60).await;
     assert_eq!(st.epoch, Some(Epoch(2)));
 
     // The client re-binds through EU: same names, same config, just after the floor.
@@ -482,38 +426,7 @@ async fn consumers_carry_on_through_a_failover_and_a_failback(nats_server: PathB
         .iter()
         .map(|(n, a)| (*n, a.lock().unwrap().clone()))
         .collect();
-    lab.restart_region(LabRegion::Us).await.unwrap();
-    dogs.wait_for(Site::Us, Duration::from_secs(60), |s| {
-        s.regions
-            .iter()
-            .any(|r| r.region == us() && r.up && r.fenced)
-    })
-    .await
-    .unwrap_or_else(|s| panic!("US never came back fenced: {}", story(&s)));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let (code, body) = loop {
-        let (code, body) = dogs
-            .command(
-                Site::Us,
-                "failback",
-                serde_json::json!({"reason": "US is back"}),
-            )
-            .await
-            .unwrap();
-        if code < 300 || Instant::now() > deadline {
-            break (code, body);
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    assert!(code < 300, "failback refused: {code} {body}");
-    let done = dogs
-        .wait_for(Site::Us, Duration::from_secs(120), |s| {
-            s.transitions
-                .iter()
-                .any(|t| t.from == "failing_back" && t.to == "healthy")
-        })
-        .await
-        .unwrap_or_else(|s| panic!("the failback never completed: {}", story(&s)));
+    let (done, _) = fail_back(&mut lab, &dogs, Duration::from_secs(30), |_| true).await;
     assert_eq!(done.epoch, Some(Epoch(3)));
 
     // Back home: the same durables, carried back, nothing acknowledged delivered again.
@@ -549,13 +462,11 @@ async fn consumers_carry_on_through_a_failover_and_a_failback(nats_server: PathB
 
 #[tokio::test]
 async fn durable_pull_and_push_consumers_carry_on_through_a_failover_and_a_failback() {
-    let server = find_nats_server().expect("nats-server is installed (make deps)");
-    consumers_carry_on_through_a_failover_and_a_failback(server).await;
+    consumers_carry_on_through_a_failover_and_a_failback(lab()).await;
 }
 
 #[tokio::test]
 async fn durable_consumers_carry_on_through_a_failover_and_a_failback_on_2_10() {
     // 2.10 promotes by snapshot, delete and restore: consumers are created on the restored stream.
-    let server = find_compat_nats_server().expect("compat nats-server is installed (make deps)");
-    consumers_carry_on_through_a_failover_and_a_failback(server).await;
+    consumers_carry_on_through_a_failover_and_a_failback(lab().compat()).await;
 }

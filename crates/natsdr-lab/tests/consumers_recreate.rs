@@ -120,30 +120,20 @@ async fn a_consumer_past_its_floor_is_left_alone_and_one_behind_it_is_moved_forw
             .unwrap();
     }
     let cfg = |name: &str| json!({"durable_name": name, "ack_policy": "explicit"});
-    let done = recreator(&eu, &js)
-        .recreate(
-            "S",
-            vec![
-                position("ahead", 5, cfg("ahead")),
-                position("behind", 5, cfg("behind")),
-            ],
-        )
-        .await;
+    let both = || {
+        vec![
+            position("ahead", 5, cfg("ahead")),
+            position("behind", 5, cfg("behind")),
+        ]
+    };
+    let done = recreator(&eu, &js).recreate("S", both()).await;
     assert_eq!(done.left, vec!["ahead".to_owned()]);
     assert_eq!(done.replaced, vec!["behind".to_owned()]);
     assert!(done.failed.is_empty(), "{:?}", done.failed);
     assert_eq!(info(&js, "ahead").await.floor(), 8);
     assert_eq!(info(&js, "behind").await.floor(), 5);
     // Done again (a retried promotion step): nothing moves.
-    let again = recreator(&eu, &js)
-        .recreate(
-            "S",
-            vec![
-                position("ahead", 5, cfg("ahead")),
-                position("behind", 5, cfg("behind")),
-            ],
-        )
-        .await;
+    let again = recreator(&eu, &js).recreate("S", both()).await;
     assert_eq!(again.left.len(), 2, "{again:?}");
 }
 

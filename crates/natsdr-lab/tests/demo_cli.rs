@@ -40,7 +40,7 @@ fn a_lost_region_fails_over_within_the_liveness_bound_without_dual_writes_or_ski
     );
     assert_eq!(r["failover"], true, "{r:#}");
     let rto = u(&r["rto_ms"]);
-    println!("region-loss RTO: {rto} ms (the issue's target is 10000 ms)");
+    println!("region-loss RTO: {rto} ms (the target is 10000 ms)");
     assert!(rto <= 30_000, "RTO {rto} ms");
     assert_eq!(u(&r["dual_writes"]), 0);
     assert!(u(&r["acked_lost"]) <= u(&r["lag_at_kill"]), "{r:#}");

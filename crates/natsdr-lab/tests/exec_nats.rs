@@ -1,40 +1,28 @@
 //! The NATS executor against the real lab: two 3-node regions joined by leafnodes, topology
 //! applied from the lab's `natsdr.toml`. One lab, one test walking a failover step by step (the
 //! faults come last: they break the lab). Needs nats-server: without it this fails, never skips.
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use common::lab::{drift, drift_in, eu, lab, names, us};
+use common::{assert_same_messages, wait_for_last_seq};
 
 use natsdr::{
     config::Config,
     core::{FenceResult, StepResult},
     exec::{Fencer, META_ORIGIN, META_SUBJECTS, NatsExecutor, Promoter},
-    model::{Epoch, Region, StreamName},
-    nats::{JsApi, Regions, StreamConfig, connect_regions},
-    topology::{Desired, Drift, META_EPOCH, META_ROLE, apply, expected, observe, plan},
+    model::Epoch,
+    nats::{JsApi, StreamConfig, connect_regions},
+    topology::{Desired, Drift, META_EPOCH, META_ROLE, apply, expected},
 };
-use natsdr_lab::lab::{Lab, LabOptions, LabRegion, find_nats_server};
+use natsdr_lab::lab::LabRegion;
 use tokio::time::{Instant, sleep};
 
 const API_TIMEOUT: Duration = Duration::from_secs(3);
 
-fn names(streams: &[&str]) -> Vec<StreamName> {
-    streams
-        .iter()
-        .map(|s| StreamName::new(*s).unwrap())
-        .collect()
-}
-
 async fn config_of(js: &JsApi, stream: &str) -> StreamConfig {
     js.stream_info(stream).await.unwrap().config
-}
-
-async fn drift(regions: &Regions, desired: &Desired) -> Vec<Drift> {
-    let apis: BTreeMap<Region, JsApi> = regions
-        .iter()
-        .map(|(r, c)| (r.clone(), c.js.clone()))
-        .collect();
-    let (actual, errors) = observe(&apis).await;
-    assert!(errors.is_empty(), "{errors:?}");
-    plan(&expected(desired).unwrap(), &actual)
 }
 
 /// Whether a publish on `subject` is stored: `Err` carries why not.
@@ -47,41 +35,16 @@ async fn acked_publish(js: &JsApi, subject: &str) -> Result<u64, String> {
     ack.await.map(|a| a.sequence).map_err(|e| e.to_string())
 }
 
-async fn wait_for_last_seq(js: &JsApi, stream: &str, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let seq = js.stream_info(stream).await.unwrap().state.last_seq;
-        if seq == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{stream} stuck at {seq}");
-        sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test]
 async fn the_executor_fences_promotes_and_unfences_on_the_real_lab_and_classifies_lost_regions() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut lab = Lab::up(LabOptions {
-        dir: tmp.path().join("lab"),
-        nats_server: find_nats_server().expect("nats-server is installed (make deps)"),
-        natsdr_exe: natsdr_lab::lab::find_natsdr().expect("the natsdr binary"),
-        lab_exe: env!("CARGO_BIN_EXE_natsdr-lab").into(),
-        owner_pid: Some(std::process::id()),
-        ready_timeout: Duration::from_secs(60),
-        wan: natsdr_lab::lab::WanProfile::Lan,
-        tls: false,
-    })
-    .await
-    .expect("lab starts");
+    let (_tmp, mut lab) = lab().start().await;
 
     let config = Arc::new(Config::load(&lab.manifest().natsdr_config).expect("valid lab config"));
     let desired = Desired::from(&*config);
     let regions = connect_regions(&config, "natsdr-exec-test", API_TIMEOUT)
         .await
         .unwrap();
-    let us = Region::new("us-east-1").unwrap();
-    let eu = Region::new("eu-central-1").unwrap();
+    let (us, eu) = (us(), eu());
     let (us_js, eu_js) = (regions[&us].js.clone(), regions[&eu].js.clone());
     let failed: Vec<String> = apply(&expected(&desired).unwrap(), &{
         regions
@@ -150,21 +113,7 @@ async fn the_executor_fences_promotes_and_unfences_on_the_real_lab_and_classifie
     let promoted = eu_js.stream_info("events-eu-mirror").await.unwrap();
     assert_eq!(promoted.state.last_seq, 5);
     assert_eq!(promoted.state.messages, 5);
-    for seq in 1..=5 {
-        let (a, b) = (
-            us_js
-                .stream_msg_get("events-us", seq)
-                .await
-                .unwrap()
-                .unwrap(),
-            eu_js
-                .stream_msg_get("events-eu-mirror", seq)
-                .await
-                .unwrap()
-                .unwrap(),
-        );
-        assert_eq!((a.subject, a.data, a.time), (b.subject, b.data, b.time));
-    }
+    assert_same_messages((&us_js, "events-us"), (&eu_js, "events-eu-mirror"), 1..=5).await;
     assert!(promoted.config.mirror().is_none());
     assert_eq!(
         promoted.config.subjects(),
@@ -179,11 +128,7 @@ async fn the_executor_fences_promotes_and_unfences_on_the_real_lab_and_classifie
     assert_eq!(promoted.config.metadata(META_EPOCH), Some("2"));
     assert_eq!(promoted.config.metadata(META_ORIGIN), Some("events-us"));
     assert_eq!(acked_publish(&eu_js, "events.in-eu").await, Ok(6));
-    let shown: Vec<Drift> = drift(&regions, &desired)
-        .await
-        .into_iter()
-        .filter(|d| d.region() == &eu)
-        .collect();
+    let shown = drift_in(&regions, &desired, &eu).await;
     assert!(
         shown.iter().all(Drift::is_state)
             && shown

@@ -3,7 +3,12 @@
 //! history, sequences and consumers kept, idempotently, and a promotion interrupted after its
 //! snapshot is finished by the next one. Needs the compat nats-server (`make deps`): without it
 //! this fails, never skips.
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use common::lab::{drift_in, eu, lab, names, us};
+use common::{assert_same_messages, wait_for_last_seq};
 
 use async_nats::jetstream::{self, consumer::pull};
 use futures::StreamExt;
@@ -14,11 +19,10 @@ use natsdr::{
         Fencer, META_ORIGIN, NatsExecutor, Promoter, PromotionPath, Restore, SnapshotStore,
         Takeover,
     },
-    model::{Epoch, Region, StreamName},
-    nats::{JsApi, Regions, connect_regions},
-    topology::{Desired, Drift, META_EPOCH, META_ROLE, apply, expected, observe, plan},
+    model::{Epoch, StreamName},
+    nats::{JsApi, connect_regions},
+    topology::{Desired, Drift, META_EPOCH, META_ROLE, apply, expected},
 };
-use natsdr_lab::lab::{Lab, LabOptions, find_compat_nats_server};
 use tokio::time::{Instant, sleep};
 
 const API_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,13 +30,6 @@ const API_TIMEOUT: Duration = Duration::from_secs(5);
 const EVENTS: u64 = 2_000;
 /// Of those, how many the durable consumer acks before the promotion.
 const ACKED: u64 = 25;
-
-fn names(streams: &[&str]) -> Vec<StreamName> {
-    streams
-        .iter()
-        .map(|s| StreamName::new(*s).unwrap())
-        .collect()
-}
 
 /// Publishes `n` messages on `subject.<i>` with JetStream acks, a window at a time.
 async fn publish_many(js: &JsApi, subject: &str, n: u64) {
@@ -51,18 +48,6 @@ async fn publish_many(js: &JsApi, subject: &str, n: u64) {
         for ack in acks {
             ack.await.unwrap();
         }
-    }
-}
-
-async fn wait_for_last_seq(js: &JsApi, stream: &str, want: u64) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let seq = js.stream_info(stream).await.unwrap().state.last_seq;
-        if seq == want {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{stream} stuck at {seq}");
-        sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -137,16 +122,6 @@ async fn consumer_state(js: &JsApi, stream: &str, durable: &str) -> (u64, u64) {
     (floor, seq)
 }
 
-async fn drift(regions: &Regions, desired: &Desired) -> Vec<Drift> {
-    let apis: BTreeMap<Region, JsApi> = regions
-        .iter()
-        .map(|(r, c)| (r.clone(), c.js.clone()))
-        .collect();
-    let (actual, errors) = observe(&apis).await;
-    assert!(errors.is_empty(), "{errors:?}");
-    plan(&expected(desired).unwrap(), &actual)
-}
-
 /// Whether the snapshot store holds any file at all.
 fn store_is_empty(store: &SnapshotStore) -> bool {
     fn files(dir: &std::path::Path) -> usize {
@@ -164,24 +139,8 @@ fn store_is_empty(store: &SnapshotStore) -> bool {
 
 #[tokio::test]
 async fn mirrors_and_kv_buckets_on_2_10_are_promoted_by_snapshot_and_restore_keeping_history() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = Lab::up(LabOptions {
-        dir: tmp.path().join("lab"),
-        nats_server: find_compat_nats_server()
-            .expect("compat nats-server is installed (make deps)"),
-        natsdr_exe: natsdr_lab::lab::find_natsdr().expect("the natsdr binary"),
-        lab_exe: env!("CARGO_BIN_EXE_natsdr-lab").into(),
-        owner_pid: Some(std::process::id()),
-        ready_timeout: Duration::from_secs(60),
-        wan: natsdr_lab::lab::WanProfile::Lan,
-        tls: false,
-    })
-    .await
-    .expect("lab starts");
-    let (us, eu) = (
-        Region::new("us-east-1").unwrap(),
-        Region::new("eu-central-1").unwrap(),
-    );
+    let (tmp, lab) = lab().compat().start().await;
+    let (us, eu) = (us(), eu());
     let mut config = Config::load(&lab.manifest().natsdr_config).expect("valid lab config");
     config.kv.push(KvSpec {
         bucket: "assignments_v1".into(),
@@ -258,21 +217,12 @@ async fn mirrors_and_kv_buckets_on_2_10_are_promoted_by_snapshot_and_restore_kee
     assert_eq!(after.state.messages, before.state.messages);
     assert_eq!(after.state.first_ts, before.state.first_ts);
     assert_eq!(after.state.last_ts, before.state.last_ts);
-    for seq in [1, EVENTS / 2, EVENTS] {
-        let (a, b) = (
-            us_js
-                .stream_msg_get("events-us", seq)
-                .await
-                .unwrap()
-                .unwrap(),
-            eu_js
-                .stream_msg_get("events-eu-mirror", seq)
-                .await
-                .unwrap()
-                .unwrap(),
-        );
-        assert_eq!((a.subject, a.data, a.time), (b.subject, b.data, b.time));
-    }
+    assert_same_messages(
+        (&us_js, "events-us"),
+        (&eu_js, "events-eu-mirror"),
+        [1, EVENTS / 2, EVENTS],
+    )
+    .await;
     // NB: the message handed back before may come after the next one: either continues.
     let (floor, next) = consumer_state(&eu_js, "events-eu-mirror", "worker").await;
     assert_eq!(floor, ACKED, "the consumer keeps its ack floor");
@@ -300,11 +250,7 @@ async fn mirrors_and_kv_buckets_on_2_10_are_promoted_by_snapshot_and_restore_kee
         .unwrap();
     assert_eq!(ack.sequence, EVENTS + 1, "the sequence continues");
     assert_eq!(ack.stream, "events-eu-mirror");
-    let shown: Vec<Drift> = drift(&regions, &desired)
-        .await
-        .into_iter()
-        .filter(|d| d.region() == &eu)
-        .collect();
+    let shown = drift_in(&regions, &desired, &eu).await;
     assert!(
         shown
             .iter()

@@ -3,47 +3,21 @@
 //! the client DNS name, one bursting straight into US). US dies mid-burst with its mirror behind
 //! (the leafnode cut for the burst), EU fails over, US returns fenced with a divergent tail, an operator fails
 //! back. Needs nats-server and BIND (make deps): without them this fails, never skips.
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
-use natsdr::api::model::Status;
-use natsdr::config::Config;
-use natsdr::model::{Epoch, Region};
-use natsdr::nats::{JsApi, RegionClients};
-use natsdr::topology::{Desired, apply, expected};
-use natsdr_lab::demo::{Ledger, LoadGen, LoadTarget};
-use natsdr_lab::lab::watchdogs::Watchdogs;
-use natsdr_lab::lab::{
-    Lab, LabOptions, LabRegion, NetPath, Site, find_compat_nats_server, find_nats_server,
+use common::lab::{
+    LabBuilder, Running, command, connect, eu, fail_back, in_state, lab, status_until, story, us,
 };
-
-fn us() -> Region {
-    Region::new("us-east-1").unwrap()
-}
-fn eu() -> Region {
-    Region::new("eu-central-1").unwrap()
-}
-
-async fn clients(cfg: &Config, r: &Region) -> RegionClients {
-    RegionClients::for_region(cfg.region(r).unwrap(), "test", Duration::from_secs(3))
-        .await
-        .unwrap()
-}
-
-/// A status told for a failure message, transitions first.
-fn story(s: &Status) -> String {
-    let mut out = format!(
-        "{} is {} ({}), epoch {:?}, next: {}\n",
-        s.watchdog, s.state, s.mode, s.epoch, s.next
-    );
-    for t in &s.transitions {
-        out += &format!("  {} {} -> {}: {}\n", t.at, t.from, t.to, t.reason);
-    }
-    out
-}
+use futures::StreamExt;
+use natsdr::model::Epoch;
+use natsdr::nats::JsApi;
+use natsdr_lab::demo::{Ledger, LoadGen, LoadTarget};
+use natsdr_lab::lab::{LabRegion, NetPath, Site};
+use serde_json::json;
 
 /// Every `Nats-Msg-Id` in `stream`, with how often it is stored.
 async fn id_counts(js: &JsApi, stream: &str) -> BTreeMap<String, u32> {
@@ -112,43 +86,17 @@ enum Tail {
     Keep,
 }
 
-async fn failback_under_load_loses_no_acked_message(nats_server: PathBuf, tail: Tail) {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut lab = Lab::up(LabOptions {
-        dir: tmp.path().join("lab"),
-        nats_server,
-        natsdr_exe: natsdr_lab::lab::find_natsdr().expect("the natsdr binary"),
-        lab_exe: env!("CARGO_BIN_EXE_natsdr-lab").into(),
-        owner_pid: Some(std::process::id()),
-        ready_timeout: Duration::from_secs(60),
-        wan: natsdr_lab::lab::WanProfile::Lan,
-        tls: false,
-    })
-    .await
-    .expect("lab starts");
-    let cfg = Config::load(&lab.manifest().natsdr_config).unwrap();
-    let mut apis = BTreeMap::new();
-    for r in &cfg.regions {
-        apis.insert(r.name.clone(), clients(&cfg, &r.name).await.js);
-    }
-    let changes = apply(&expected(&Desired::from(&cfg)).unwrap(), &apis).await;
-    assert!(changes.iter().all(|c| c.is_change()), "{changes:?}");
-    let exe: &std::path::Path = &natsdr_lab::lab::find_natsdr().expect("the natsdr binary");
+async fn failback_under_load_loses_no_acked_message(builder: LabBuilder, tail: Tail) {
     let env: &[(&str, &str)] = match tail {
         Tail::Republish => &[],
         Tail::Keep => &[("NATSDR_FAILBACK__TAIL", "keep")],
     };
-    let dogs = Watchdogs::start(lab.manifest(), exe, env, Duration::from_secs(30))
-        .await
-        .unwrap();
-    for site in [Site::Us, Site::Eu] {
-        dogs.wait_for(site, Duration::from_secs(30), |s| {
-            s.state == "healthy"
-                && (s.site != "eu-central-1" || s.mirrors.iter().all(|m| m.lag_messages == Some(0)))
-        })
-        .await
-        .unwrap_or_else(|s| panic!("{site:?} never healthy: {}", story(&s)));
-    }
+    let Running {
+        mut lab,
+        dogs,
+        cfg,
+        tmp: _tmp,
+    } = builder.up().await.watchdogs(env).await;
 
     let m = lab.manifest();
     let dns = m.dns.as_ref().expect("the lab runs BIND");
@@ -172,7 +120,7 @@ async fn failback_under_load_loses_no_acked_message(nats_server: PathBuf, tail: 
     // so whatever US acked during the cut is a divergent tail by construction.
     lab.cut(NetPath::Leaf).await.unwrap();
     let stop = Arc::new(Mutex::new(false));
-    let us_app = clients(&cfg, &us()).await;
+    let us_app = connect(&cfg, &us()).await;
     let bursting = burst(us_app.js.client().clone(), stop.clone());
     tokio::time::sleep(Duration::from_millis(1500)).await;
     lab.kill_region(LabRegion::Us).await.unwrap();
@@ -185,27 +133,23 @@ async fn failback_under_load_loses_no_acked_message(nats_server: PathBuf, tail: 
 
     // On a fast machine the burst during the cut exceeds the lab's RPO budget (10,000 messages): then
     // EU holds in Blocked and an operator breaks glass, which is what failback exists to repair.
-    let st = dogs
-        .wait_for(Site::Eu, Duration::from_secs(60), |s| {
-            s.state == "failed_over" || s.state == "blocked"
-        })
-        .await
-        .unwrap_or_else(|s| panic!("EU never failed over: {}", story(&s)));
+    let st = status_until(
+        &dogs,
+        Site::Eu,
+        Duration::from_secs(60),
+        "EU never failed over",
+        |s| s.state == "failed_over" || s.state == "blocked",
+    )
+    .await;
     let st = if st.state == "blocked" {
-        let (code, body) = dogs
-            .command(
-                Site::Eu,
-                "failover",
-                serde_json::json!({"reason": "mirror behind the RPO budget; failback recovers the tail", "allow_data_loss": true}),
-            )
-            .await
-            .unwrap();
+        let (code, body) = command(
+            &dogs,
+            Site::Eu,
+            "failover",
+            json!({"reason": "mirror behind the RPO budget; failback recovers the tail", "allow_data_loss": true}),
+        ).await;
         assert!(code < 300, "break-glass refused: {code} {body}");
-        dogs.wait_for(Site::Eu, Duration::from_secs(60), |s| {
-            s.state == "failed_over"
-        })
-        .await
-        .unwrap_or_else(|s| panic!("EU never failed over after break-glass: {}", story(&s)))
+        in_state(&dogs, Site::Eu, "failed_over", 60).await
     } else {
         st
     };
@@ -213,44 +157,12 @@ async fn failback_under_load_loses_no_acked_message(nats_server: PathBuf, tail: 
     // The mirrors are promoted: what netd still holds from US can no longer reach them.
     lab.heal(NetPath::Leaf).await.unwrap();
 
-    // US returns and is fenced; then an operator fails back.
-    lab.restart_region(LabRegion::Us).await.unwrap();
-    dogs.wait_for(Site::Us, Duration::from_secs(60), |s| {
-        s.regions
-            .iter()
-            .any(|r| r.region == us() && r.up && r.fenced)
-    })
-    .await
-    .unwrap_or_else(|s| panic!("US never came back fenced: {}", story(&s)));
-    let t0 = tokio::time::Instant::now();
-    // A stream the returning US still serves is re-fenced within a round or two; until then
-    // the failback is refused ("still takes writes"), as an operator would see it.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    let (code, body) = loop {
-        let (code, body) = dogs
-            .command(
-                Site::Us,
-                "failback",
-                serde_json::json!({"reason": "US is back"}),
-            )
-            .await
-            .unwrap();
-        let still_writable = body.to_string().contains("still takes writes");
-        if code < 300 || !still_writable || tokio::time::Instant::now() > deadline {
-            break (code, body);
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
-    assert!(code < 300, "failback refused: {code} {body}");
-    let done = dogs
-        .wait_for(Site::Us, Duration::from_secs(120), |s| {
-            s.transitions
-                .iter()
-                .any(|t| t.from == "failing_back" && t.to == "healthy")
-        })
-        .await
-        .unwrap_or_else(|s| panic!("the failback never completed: {}", story(&s)));
-    println!("failback completed in {:?}\n{}", t0.elapsed(), story(&done));
+    // US returns and is fenced; then an operator fails back. A stream the returning US still
+    // serves is re-fenced within a round or two; until then the failback is refused ("still
+    // takes writes"), as an operator would see it.
+    let still_writable = |body: &serde_json::Value| body.to_string().contains("still takes writes");
+    let (done, took) = fail_back(&mut lab, &dogs, Duration::from_secs(20), still_writable).await;
+    println!("failback completed in {took:?}\n{}", story(&done));
     if let Ok(m) = dogs.metrics(Site::Us).await {
         for line in m.lines().filter(|l| {
             l.starts_with("natsdr_failback_step_duration_seconds_sum")
@@ -261,12 +173,14 @@ async fn failback_under_load_loses_no_acked_message(nats_server: PathBuf, tail: 
     }
     assert_eq!(done.epoch, Some(Epoch(3)));
     assert_eq!(done.active_region, Some(us()));
-    let eu_st = dogs
-        .wait_for(Site::Eu, Duration::from_secs(30), |s| {
-            s.state == "healthy" && s.mirrors.iter().all(|m| !m.promoted)
-        })
-        .await
-        .unwrap_or_else(|s| panic!("EU never stood by again: {}", story(&s)));
+    let eu_st = status_until(
+        &dogs,
+        Site::Eu,
+        Duration::from_secs(30),
+        "EU never stood by again",
+        |s| s.state == "healthy" && s.mirrors.iter().all(|m| !m.promoted),
+    )
+    .await;
     assert_eq!(eu_st.active_region, Some(us()));
 
     // Let the publisher find US through DNS again, then settle the books.
@@ -287,8 +201,8 @@ async fn failback_under_load_loses_no_acked_message(nats_server: PathBuf, tail: 
     }
     let ledger: Ledger = load.stop().await;
 
-    let us_js = clients(&cfg, &us()).await.js;
-    let eu_js = clients(&cfg, &eu()).await.js;
+    let us_js = connect(&cfg, &us()).await.js;
+    let eu_js = connect(&cfg, &eu()).await.js;
     let stored = id_counts(&us_js, "events-us").await;
     // No record when US held no divergent tail: the tail-count assertions below say so.
     let record_ids: BTreeSet<String> = match eu_js.stream_info("natsdr-divergent-events-us-2").await
@@ -378,20 +292,17 @@ async fn failback_under_load_loses_no_acked_message(nats_server: PathBuf, tail: 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failback_after_a_region_loss_under_load_keeps_every_acked_message_exactly_once() {
-    let server = find_nats_server().expect("nats-server is installed (make deps)");
-    failback_under_load_loses_no_acked_message(server, Tail::Republish).await;
+    failback_under_load_loses_no_acked_message(lab(), Tail::Republish).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failback_that_keeps_the_tail_republishes_nothing_and_leaves_it_whole_in_the_record() {
-    let server = find_nats_server().expect("nats-server is installed (make deps)");
-    failback_under_load_loses_no_acked_message(server, Tail::Keep).await;
+    failback_under_load_loses_no_acked_message(lab(), Tail::Keep).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failback_on_2_10_keeps_every_acked_message_exactly_once() {
     // 2.10 cannot promote a mirror in place: the failover and the switchover back both go by
     // snapshot -> delete -> restore.
-    let server = find_compat_nats_server().expect("compat nats-server is installed (make deps)");
-    failback_under_load_loses_no_acked_message(server, Tail::Republish).await;
+    failback_under_load_loses_no_acked_message(lab().compat(), Tail::Republish).await;
 }

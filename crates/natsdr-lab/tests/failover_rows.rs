@@ -1,133 +1,34 @@
-//! The remaining rows of the autonomous-failover issue (3, 6, 7, 8, 9), each on the real lab:
+//! Failover outcomes under a lost meta leader, an isolated primary, a flapping primary, a
+//! watchdog crash mid-move and racing claimers, each on the real lab:
 //! real natsdr processes, two real 3-node NATS regions, a real BIND holding the arbiter and the
 //! client record. Needs nats-server and BIND (make deps): without them these fail, never skip.
-use std::collections::{BTreeMap, BTreeSet};
+mod common;
+
+use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::lab::{
+    Running, accepted, connect, dns, eu, in_state, js, js_ack, lab, never_went_through,
+    status_until, story, us, wait_healthy, went_through,
+};
+use common::wait_until;
 use natsdr::api::model::Status;
 use natsdr::config::Config;
-use natsdr::dns::{Arbiter, ClientRecord, ClientTarget, Rfc2136, rfc2136_config};
-use natsdr::model::{Epoch, Region};
-use natsdr::nats::{JsApi, RegionClients};
-use natsdr::topology::{Desired, apply, expected};
+use natsdr::dns::{Arbiter, ClientRecord, ClientTarget};
+use natsdr::model::Epoch;
+use natsdr::nats::JsApi;
 use natsdr_lab::lab::watchdogs::{Dog, Watchdogs};
-use natsdr_lab::lab::{Lab, LabOptions, LabRegion, NetPath, Site, find_nats_server};
+use natsdr_lab::lab::{Lab, LabRegion, NetPath, Site};
 use tokio::time::Instant;
 
 /// The lab's failover delay (`src/lab/natsdr_conf.rs`).
 const FAILOVER_DELAY: Duration = Duration::from_secs(5);
 
-struct Setup {
-    lab: Lab,
-    dogs: Watchdogs,
-    cfg: Config,
-    _tmp: tempfile::TempDir,
-}
-
-fn us() -> Region {
-    Region::new("us-east-1").unwrap()
-}
-fn eu() -> Region {
-    Region::new("eu-central-1").unwrap()
-}
-
-async fn clients(cfg: &Config, r: &Region) -> RegionClients {
-    RegionClients::for_region(cfg.region(r).unwrap(), "test", Duration::from_secs(3))
-        .await
-        .unwrap()
-}
-
-async fn js(cfg: &Config, r: &Region) -> JsApi {
-    clients(cfg, r).await.js
-}
-
 /// A healthy lab with the topology applied, some history in every mirrored stream, and the
-/// three watchdogs running, healthy and caught up. (As in `tests/failover_lab.rs`.)
-async fn setup() -> Setup {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = Lab::up(LabOptions {
-        dir: tmp.path().join("lab"),
-        nats_server: find_nats_server().expect("nats-server is installed (make deps)"),
-        natsdr_exe: natsdr_lab::lab::find_natsdr().expect("the natsdr binary"),
-        lab_exe: env!("CARGO_BIN_EXE_natsdr-lab").into(),
-        owner_pid: Some(std::process::id()),
-        ready_timeout: Duration::from_secs(60),
-        wan: natsdr_lab::lab::WanProfile::Lan,
-        tls: false,
-    })
-    .await
-    .expect("lab starts");
-    let cfg = Config::load(&lab.manifest().natsdr_config).unwrap();
-    let exp = expected(&Desired::from(&cfg)).unwrap();
-    let mut apis = BTreeMap::new();
-    for r in &cfg.regions {
-        apis.insert(r.name.clone(), js(&cfg, &r.name).await);
-    }
-    let changes = apply(&exp, &apis).await;
-    assert!(changes.iter().all(|c| c.is_change()), "{changes:?}");
-    let us_js = &apis[&us()];
-    for subj in ["events.created", "audit.login", "metrics.cpu"] {
-        for i in 0..5 {
-            us_js
-                .client()
-                .publish(subj.to_owned(), format!("{i}").into())
-                .await
-                .unwrap();
-        }
-    }
-    us_js.client().flush().await.unwrap();
-    let exe: &std::path::Path = &natsdr_lab::lab::find_natsdr().expect("the natsdr binary");
-    let dogs = Watchdogs::start(lab.manifest(), exe, &[], Duration::from_secs(30))
-        .await
-        .unwrap();
-    for site in [Site::Us, Site::Eu] {
-        wait_healthy(&dogs, site).await;
-    }
-    Setup {
-        lab,
-        dogs,
-        cfg,
-        _tmp: tmp,
-    }
-}
-
-async fn wait_healthy(dogs: &Watchdogs, dog: impl Into<Dog>) {
-    let dog = dog.into();
-    let s = dogs
-        .wait_for(dog, Duration::from_secs(30), |s| {
-            s.state == "healthy" && caught_up(s)
-        })
-        .await
-        .unwrap_or_else(|s| panic!("{dog} never healthy and caught up: {}", story(&s)));
-    assert_eq!(s.epoch, Some(Epoch(1)));
-}
-
-fn caught_up(s: &Status) -> bool {
-    s.site != "eu-central-1"
-        || (!s.mirrors.is_empty() && s.mirrors.iter().all(|m| m.lag_messages == Some(0)))
-}
-
-/// A status told for a failure message: the transitions with their reasons first.
-fn story(s: &Status) -> String {
-    let mut out = format!(
-        "{} is {} ({}), epoch {:?}, next: {}\n",
-        s.watchdog, s.state, s.mode, s.epoch, s.next
-    );
-    for t in &s.transitions {
-        out += &format!("  {} {} -> {}: {}\n", t.at, t.from, t.to, t.reason);
-    }
-    for r in &s.regions {
-        out += &format!(
-            "  region {} up={} servers={}/{} fenced={} error={:?}\n",
-            r.region, r.up, r.servers, r.cluster_size, r.fenced, r.error
-        );
-    }
-    out
-}
-
-fn went_through(s: &Status, state: &str) -> bool {
-    s.transitions.iter().any(|t| t.to == state)
+/// three watchdogs running, healthy and caught up.
+async fn setup() -> Running {
+    lab().up().await.with_history().await.watchdogs(&[]).await
 }
 
 /// When a watchdog first entered `state` (its transitions are newest first), as wall time.
@@ -136,10 +37,6 @@ fn entered(s: &Status, state: &str) -> Option<time::OffsetDateTime> {
         time::OffsetDateTime::parse(&t.at, &time::format_description::well_known::Rfc3339)
             .unwrap_or_else(|e| panic!("transition time {:?}: {e}", t.at))
     })
-}
-
-fn dns(cfg: &Config) -> Rfc2136 {
-    Rfc2136::new(&rfc2136_config(cfg).unwrap()).unwrap()
 }
 
 async fn arbiter_epoch(cfg: &Config) -> Epoch {
@@ -185,14 +82,14 @@ fn entry_ip(lab: &Lab, region: LabRegion) -> std::net::IpAddr {
     std::net::IpAddr::V4(lab.manifest().region(region).entry_ip)
 }
 
-/// Row 3: the US JetStream meta leader is killed. The survivors elect another; the primary
+/// A lost meta leader: the US JetStream meta leader is killed. The survivors elect another; the primary
 /// never moves, the epoch stays 1 and the US watchdog never fences its own region (a slow API
 /// during the election must not read as an isolation).
 #[tokio::test]
 async fn killing_the_primary_meta_leader_never_moves_the_primary() {
     let t0 = Instant::now();
     let mut s = setup().await;
-    let us_clients = clients(&s.cfg, &us()).await;
+    let us_clients = connect(&s.cfg, &us()).await;
     let meta = us_clients
         .sys
         .meta_cluster(Duration::from_secs(2))
@@ -234,17 +131,9 @@ async fn killing_the_primary_meta_leader_never_moves_the_primary() {
     // For more than twice the failover delay, nobody moves the primary.
     while killed.elapsed() < 2 * FAILOVER_DELAY + Duration::from_secs(2) {
         let eu_status = s.dogs.status(Site::Eu).await.unwrap();
-        assert!(
-            !went_through(&eu_status, "failing_over") && !went_through(&eu_status, "blocked"),
-            "{}",
-            story(&eu_status)
-        );
+        never_went_through(&eu_status, &["failing_over", "blocked"]);
         let us_status = s.dogs.status(Site::Us).await.unwrap();
-        assert!(
-            !went_through(&us_status, "self_fenced") && !went_through(&us_status, "isolated"),
-            "{}",
-            story(&us_status)
-        );
+        never_went_through(&us_status, &["self_fenced", "isolated"]);
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     assert_eq!(epochs.highest(), Epoch(1));
@@ -255,15 +144,9 @@ async fn killing_the_primary_meta_leader_never_moves_the_primary() {
         Some(ClientTarget::addresses([entry_ip(&s.lab, LabRegion::Us)]))
     );
     // The primary still takes writes, with its new leader.
-    let ack = us_clients
-        .js
-        .client()
-        .request("events.after-election".to_owned(), "x".into())
-        .await
-        .unwrap();
-    let ack: serde_json::Value = serde_json::from_slice(&ack.payload).unwrap();
+    let ack = js_ack(&us_clients.js, "events.after-election").await;
     assert_eq!(ack["stream"], "events-us", "{ack}");
-    println!("row 3 took {:?}", t0.elapsed());
+    println!("meta leader loss took {:?}", t0.elapsed());
 }
 
 /// One acknowledged publish: which domain stored it, and when (test clock).
@@ -312,7 +195,7 @@ fn write_to_both(
     (acks, task)
 }
 
-/// Row 6: US is cut off from EU and the witness while its clients keep writing to it. US fences
+/// An isolated primary: US is cut off from EU and the witness while its clients keep writing to it. US fences
 /// itself when its lease runs out; EU fails over only after that; no message is acknowledged by
 /// both regions, and US acknowledges nothing once EU has.
 ///
@@ -339,26 +222,21 @@ async fn a_cut_off_primary_fences_itself_before_the_standby_promotes() {
     ] {
         s.lab.cut(p.parse::<NetPath>().unwrap()).await.unwrap();
     }
-    let eu_status = s
-        .dogs
-        .wait_for(Site::Eu, Duration::from_secs(40), |s| {
-            s.state == "failed_over"
-        })
-        .await
-        .unwrap_or_else(|st| panic!("EU never failed over: {}", story(&st)));
+    let eu_status = in_state(&s.dogs, Site::Eu, "failed_over", 40).await;
     println!("cut -> EU failed_over in {:?}", cut_at.elapsed());
     assert_eq!(eu_status.epoch, Some(Epoch(2)));
     // Keep writing until EU has acknowledged some writes of its own.
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !acks
-        .lock()
-        .unwrap()
-        .iter()
-        .any(|a| a.domain == "eu-central-1")
-    {
-        assert!(Instant::now() < deadline, "EU never acknowledged a write");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(
+        Duration::from_secs(15),
+        "EU acknowledges a write",
+        || async {
+            acks.lock()
+                .unwrap()
+                .iter()
+                .any(|a| a.domain == "eu-central-1")
+        },
+    )
+    .await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     writer.abort();
 
@@ -428,10 +306,10 @@ async fn a_cut_off_primary_fences_itself_before_the_standby_promotes() {
         eu_ids.len(),
         first_eu - last_us
     );
-    println!("row 6 took {:?}", t0.elapsed());
+    println!("isolated primary took {:?}", t0.elapsed());
 }
 
-/// Row 7: US flaps (killed and restarted again and again, each outage shorter than the failover
+/// A flapping primary: US flaps (killed and restarted again and again, each outage shorter than the failover
 /// delay). EU counts the down-edges and, past `flap_max` (3 in the lab), holds in Blocked: a
 /// long outage after that moves nothing until an operator acknowledges; then exactly one
 /// failover follows. At most one epoch bump overall.
@@ -450,33 +328,36 @@ async fn a_flapping_primary_fails_over_at_most_once_and_only_after_an_ack() {
     for cycle in 1..=4 {
         let down_at = Instant::now();
         s.lab.kill_region(LabRegion::Us).await.unwrap();
-        s.dogs
-            .wait_for(Site::Eu, Duration::from_secs(10), us_seen(false))
-            .await
-            .unwrap_or_else(|st| panic!("cycle {cycle}: EU never saw US down: {}", story(&st)));
+        status_until(
+            &s.dogs,
+            Site::Eu,
+            Duration::from_secs(10),
+            &format!("cycle {cycle}: EU never saw US down"),
+            us_seen(false),
+        )
+        .await;
         s.lab.restart_region(LabRegion::Us).await.unwrap();
-        let st = s
-            .dogs
-            .wait_for(Site::Eu, Duration::from_secs(20), us_seen(true))
-            .await
-            .unwrap_or_else(|st| panic!("cycle {cycle}: EU never saw US back: {}", story(&st)));
+        let st = status_until(
+            &s.dogs,
+            Site::Eu,
+            Duration::from_secs(20),
+            &format!("cycle {cycle}: EU never saw US back"),
+            us_seen(true),
+        )
+        .await;
         println!(
             "cycle {cycle}: US down for {:?}; EU is {}",
             down_at.elapsed(),
             st.state
         );
     }
-    let st = s
-        .dogs
-        .wait_for(Site::Eu, Duration::from_secs(5), |s| s.state == "blocked")
-        .await
-        .unwrap_or_else(|st| panic!("EU is not blocked after 4 flaps: {}", story(&st)));
+    let st = in_state(&s.dogs, Site::Eu, "blocked", 5).await;
     assert!(
         st.transitions[0].reason.contains("flapping"),
         "{}",
         story(&st)
     );
-    assert!(!went_through(&st, "failing_over"), "{}", story(&st));
+    never_went_through(&st, &["failing_over"]);
 
     // Now US dies for good: held, however long it stays down.
     s.lab.kill_region(LabRegion::Us).await.unwrap();
@@ -488,23 +369,14 @@ async fn a_flapping_primary_fails_over_at_most_once_and_only_after_an_ack() {
     }
     assert_eq!(epochs.highest(), Epoch(1));
 
-    let (code, body) = s
-        .dogs
-        .command(
-            Site::Eu,
-            "ack",
-            serde_json::json!({"reason": "flapping understood; us-east-1 is gone"}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(code, 202, "{body}");
-    let st = s
-        .dogs
-        .wait_for(Site::Eu, Duration::from_secs(40), |s| {
-            s.state == "failed_over"
-        })
-        .await
-        .unwrap_or_else(|st| panic!("EU never failed over after the ack: {}", story(&st)));
+    accepted(
+        &s.dogs,
+        Site::Eu,
+        "ack",
+        "flapping understood; us-east-1 is gone",
+    )
+    .await;
+    let st = in_state(&s.dogs, Site::Eu, "failed_over", 40).await;
     assert_eq!(st.epoch, Some(Epoch(2)));
     // US comes back once more: it is fenced, nothing moves again.
     s.lab.restart_region(LabRegion::Us).await.unwrap();
@@ -513,7 +385,7 @@ async fn a_flapping_primary_fails_over_at_most_once_and_only_after_an_ack() {
     assert_eq!(st.state, "failed_over", "{}", story(&st));
     assert_eq!(epochs.highest(), Epoch(2));
     assert_eq!(arbiter_epoch(&s.cfg).await, Epoch(2));
-    println!("row 7 took {:?}", t0.elapsed());
+    println!("flapping primary took {:?}", t0.elapsed());
 }
 
 /// Whether EU's `events-eu-mirror` is still a mirror (not promoted), read directly.
@@ -526,7 +398,7 @@ async fn still_mirror(eu_js: &JsApi) -> bool {
         .is_some()
 }
 
-/// Row 8: the EU watchdog crashes after its claim landed and before it promoted. Restarted, it
+/// A crash mid-move: the EU watchdog crashes after its claim landed and before it promoted. Restarted, it
 /// reads the epoch it already holds and finishes the move: mirrors promoted, DNS swapped, and no
 /// second epoch.
 ///
@@ -543,11 +415,7 @@ async fn a_watchdog_killed_between_claim_and_promotion_finishes_on_restart() {
     let arbiter = dns(&s.cfg);
     let epochs = EpochWatch::start(&s.cfg);
     s.lab.kill_region(LabRegion::Us).await.unwrap();
-    let before = s
-        .dogs
-        .wait_for(Site::Eu, Duration::from_secs(40), |s| s.state == "suspect")
-        .await
-        .unwrap_or_else(|st| panic!("EU never suspected US: {}", story(&st)));
+    let before = in_state(&s.dogs, Site::Eu, "suspect", 40).await;
     s.dogs.kill(Site::Eu);
     let claim = natsdr::dns::Ownership {
         region: eu(),
@@ -569,13 +437,7 @@ async fn a_watchdog_killed_between_claim_and_promotion_finishes_on_restart() {
         "nothing promoted before the crash"
     );
     s.dogs.restart(Site::Eu).unwrap();
-    let st = s
-        .dogs
-        .wait_for(Site::Eu, Duration::from_secs(60), |s| {
-            s.state == "failed_over"
-        })
-        .await
-        .unwrap_or_else(|st| panic!("the restarted EU watchdog never finished: {}", story(&st)));
+    let st = in_state(&s.dogs, Site::Eu, "failed_over", 60).await;
     println!("claim -> finished after restart in {:?}", claimed.elapsed());
     assert_eq!(st.epoch, Some(Epoch(2)), "{}", story(&st));
     assert!(
@@ -593,10 +455,10 @@ async fn a_watchdog_killed_between_claim_and_promotion_finishes_on_restart() {
         ClientRecord::read(&arbiter).await.unwrap(),
         Some(ClientTarget::addresses([entry_ip(&s.lab, LabRegion::Eu)]))
     );
-    println!("row 8 took {:?}", t0.elapsed());
+    println!("crash mid-move took {:?}", t0.elapsed());
 }
 
-/// Row 9: two EU watchdogs (two replicas, different ids, same region and config) race on a
+/// Racing claimers: two EU watchdogs (two replicas, different ids, same region and config) race on a
 /// region loss. The arbiter moves exactly once (epoch 2, never 3), the move completes once, and
 /// both end agreeing on epoch 2 without blocking.
 ///
@@ -621,12 +483,15 @@ async fn two_standby_watchdogs_racing_move_the_primary_exactly_once() {
     };
     let mut finals = Vec::new();
     for dog in [Dog::Site(Site::Eu), Dog::Twin(Site::Eu)] {
-        let st = s
-            .dogs
-            .wait_for(dog, Duration::from_secs(60), done)
-            .await
-            .unwrap_or_else(|st| panic!("{dog} never settled at epoch 2: {}", story(&st)));
-        assert!(!went_through(&st, "blocked"), "{}", story(&st));
+        let st = status_until(
+            &s.dogs,
+            dog,
+            Duration::from_secs(60),
+            &format!("{dog} never settled at epoch 2"),
+            done,
+        )
+        .await;
+        never_went_through(&st, &["blocked"]);
         finals.push((dog, st));
     }
     tokio::time::sleep(FAILOVER_DELAY).await;
@@ -647,7 +512,7 @@ async fn two_standby_watchdogs_racing_move_the_primary_exactly_once() {
     }
     assert!(!claimers.is_empty(), "somebody failed over");
     assert!(!still_mirror(&js(&s.cfg, &eu()).await).await);
-    println!("claimers: {claimers:?}; row 9 took {:?}", t0.elapsed());
+    println!("claimers: {claimers:?}; the race took {:?}", t0.elapsed());
 }
 
 /// Publishes one message with an id to `region`'s `events.*` directly; whether it was acked.
@@ -700,22 +565,20 @@ async fn a_primary_that_fenced_itself_without_a_failover_unfences_itself_once_vo
     let fenced = fenced.unwrap_or_else(|st| panic!("US never fenced itself: {}", story(&st)));
     let resumed = Instant::now();
     // The fence landed: US refuses writes.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while acked(&us_js, "while-fenced").await {
-        assert!(
-            Instant::now() < deadline,
-            "US still takes writes: {}",
-            story(&fenced)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    let us_status = s
-        .dogs
-        .wait_for(Site::Us, Duration::from_secs(40), |s| {
-            s.state == "healthy" && went_through(s, "self_fenced")
-        })
-        .await
-        .unwrap_or_else(|st| panic!("US never unfenced itself: {}", story(&st)));
+    wait_until(
+        Duration::from_secs(5),
+        format!("US refuses writes: {}", story(&fenced)),
+        || async { !acked(&us_js, "while-fenced").await },
+    )
+    .await;
+    let us_status = status_until(
+        &s.dogs,
+        Site::Us,
+        Duration::from_secs(40),
+        "US never unfenced itself",
+        |s| s.state == "healthy" && went_through(s, "self_fenced"),
+    )
+    .await;
     let unfenced_after = resumed.elapsed();
     let unfence = us_status
         .transitions
@@ -732,22 +595,15 @@ async fn a_primary_that_fenced_itself_without_a_failover_unfences_itself_once_vo
         unfenced_after >= Duration::from_millis(500),
         "unfenced {unfenced_after:?} after the peers came back: before the hold"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !acked(&us_js, "after").await {
-        assert!(
-            Instant::now() < deadline,
-            "US unfenced, yet takes no writes: {}",
-            story(&us_status)
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until(
+        Duration::from_secs(10),
+        format!("US, unfenced, takes writes: {}", story(&us_status)),
+        || async { acked(&us_js, "after").await },
+    )
+    .await;
     assert_eq!(arbiter_epoch(&s.cfg).await, Epoch(1));
     let eu_status = s.dogs.status(Site::Eu).await.unwrap();
-    assert!(
-        !went_through(&eu_status, "failing_over") && !went_through(&eu_status, "blocked"),
-        "{}",
-        story(&eu_status)
-    );
+    never_went_through(&eu_status, &["failing_over", "blocked"]);
     assert!(still_mirror(&js(&s.cfg, &eu()).await).await);
     println!(
         "US unfenced itself {unfenced_after:?} after its peers answered again; took {:?}",

@@ -1,33 +1,20 @@
 //! The lab against real nats-server processes: every fault really blocks traffic, every heal
 //! really restores it, and no process outlives the lab. Needs nats-server (`make deps`): without
 //! it these tests fail, they never skip.
+mod common;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use async_nats::jetstream;
-use natsdr_lab::lab::{
-    Lab, LabManifest, LabOptions, LabRegion, NetPath, Site, find_nats_server, process,
-};
+use natsdr_lab::lab::{Lab, LabManifest, LabRegion, NetPath, Site, process};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::{Instant, sleep, timeout};
 
-async fn start_lab() -> (tempfile::TempDir, Lab) {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let opts = LabOptions {
-        dir: tmp.path().join("lab"),
-        nats_server: find_nats_server().expect("nats-server is installed (make deps)"),
-        natsdr_exe: natsdr_lab::lab::find_natsdr().expect("the natsdr binary"),
-        lab_exe: env!("CARGO_BIN_EXE_natsdr-lab").into(),
-        owner_pid: Some(std::process::id()),
-        ready_timeout: Duration::from_secs(60),
-        wan: natsdr_lab::lab::WanProfile::Lan,
-        tls: false,
-    };
-    let lab = Lab::up(opts).await.expect("lab starts");
-    (tmp, lab)
-}
+use common::lab::lab;
+use common::wait_until;
 
 async fn connect(url: &str, user: &str, password: &str) -> async_nats::Client {
     async_nats::ConnectOptions::new()
@@ -60,17 +47,32 @@ async fn last_seq(client: &async_nats::Client, stream: &str) -> u64 {
         .expect("last_seq")
 }
 
-/// Polls until `check` holds; panics with `what` after `limit`.
-async fn eventually<F, Fut>(what: &str, limit: Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = Instant::now() + limit;
-    while !check().await {
-        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
-        sleep(Duration::from_millis(100)).await;
-    }
+/// Creates `mirror` in EU, mirroring US's `source` over the leafnode.
+async fn mirror_in_eu(eu_js: &jetstream::Context, source: &str, mirror: &str) {
+    eu_js
+        .create_stream(jetstream::stream::Config {
+            name: mirror.into(),
+            mirror: Some(jetstream::stream::Source {
+                name: source.into(),
+                external: Some(jetstream::stream::External {
+                    api_prefix: "$JS.us-east-1.API".into(),
+                    delivery_prefix: None,
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .expect("EU mirror over the leafnode");
+}
+
+/// Publishes `payload` on `subject` and waits for JetStream's ack.
+async fn publish_acked(js: &jetstream::Context, subject: &'static str, payload: &'static str) {
+    js.publish(subject, payload.into())
+        .await
+        .expect("publish")
+        .await
+        .expect("ack");
 }
 
 /// Connects and waits for the first byte: `Ok(true)` data arrived, `Ok(false)` the connection
@@ -95,7 +97,7 @@ fn url_addr(url: &str) -> String {
 
 #[tokio::test]
 async fn up_writes_every_config_and_down_leaves_no_process_behind() {
-    let (_tmp, lab) = start_lab().await;
+    let (_tmp, lab) = lab().start().await;
     let dir = lab.dir().to_owned();
     let m = LabManifest::load(&dir).expect("lab.json is readable");
     assert_eq!(&m, lab.manifest());
@@ -178,7 +180,7 @@ async fn up_writes_every_config_and_down_leaves_no_process_behind() {
 
 #[tokio::test]
 async fn cutting_the_leaf_stops_mirroring_and_healing_resumes_it() {
-    let (_tmp, lab) = start_lab().await;
+    let (_tmp, lab) = lab().start().await;
     let m = lab.manifest().clone();
     let us = app(&m, &m.region(LabRegion::Us).nodes[0].client_url).await;
     let eu = app(&m, &m.region(LabRegion::Eu).nodes[0].client_url).await;
@@ -192,30 +194,11 @@ async fn cutting_the_leaf_stops_mirroring_and_healing_resumes_it() {
         })
         .await
         .expect("US stream");
-    eu_js
-        .create_stream(jetstream::stream::Config {
-            name: "LAB_M".into(),
-            mirror: Some(jetstream::stream::Source {
-                name: "LAB".into(),
-                external: Some(jetstream::stream::External {
-                    api_prefix: "$JS.us-east-1.API".into(),
-                    delivery_prefix: None,
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("EU mirror over the leafnode");
-    us_js
-        .publish("lab.a", "1".into())
-        .await
-        .expect("publish")
-        .await
-        .expect("ack");
-    eventually(
-        "the first message reaches the EU mirror",
+    mirror_in_eu(&eu_js, "LAB", "LAB_M").await;
+    publish_acked(&us_js, "lab.a", "1").await;
+    wait_until(
         Duration::from_secs(20),
+        "the first message reaches the EU mirror",
         || async { last_seq(&eu, "LAB_M").await == 1 },
     )
     .await;
@@ -244,9 +227,9 @@ async fn cutting_the_leaf_stops_mirroring_and_healing_resumes_it() {
     );
 
     lab.heal(NetPath::Leaf).await.expect("heal");
-    eventually(
-        "the message published during the cut arrives after the heal",
+    wait_until(
         Duration::from_secs(30),
+        "the message published during the cut arrives after the heal",
         || async { last_seq(&eu, "LAB_M").await == 2 },
     )
     .await;
@@ -255,7 +238,7 @@ async fn cutting_the_leaf_stops_mirroring_and_healing_resumes_it() {
 
 #[tokio::test]
 async fn a_cut_watchdog_or_peer_path_blackholes_and_healing_restores_it() {
-    let (_tmp, lab) = start_lab().await;
+    let (_tmp, lab) = lab().start().await;
     let m = lab.manifest().clone();
     let wd_path = NetPath::Watchdog {
         from: Site::Eu,
@@ -299,9 +282,9 @@ async fn a_cut_watchdog_or_peer_path_blackholes_and_healing_restores_it() {
         Ok(true),
         "a connection held during the cut goes through after the heal"
     );
-    eventually(
-        "probes work again after the heal",
+    wait_until(
         Duration::from_secs(15),
+        "probes work again after the heal",
         || async { sys.request("$SYS.REQ.SERVER.PING", "".into()).await.is_ok() },
     )
     .await;
@@ -370,7 +353,7 @@ async fn a_cut_watchdog_or_peer_path_blackholes_and_healing_restores_it() {
 
 #[tokio::test]
 async fn a_slow_path_delays_each_direction() {
-    let (_tmp, lab) = start_lab().await;
+    let (_tmp, lab) = lab().start().await;
     let m = lab.manifest().clone();
     let url = m.watchdog(Site::Witness).region_urls[&LabRegion::Eu][0].clone();
     let sys = connect(&url, &m.system.user, &m.system.password).await;
@@ -408,7 +391,7 @@ async fn a_slow_path_delays_each_direction() {
 
 #[tokio::test]
 async fn the_entry_point_survives_a_dead_node_and_a_restarted_node_rejoins() {
-    let (_tmp, mut lab) = start_lab().await;
+    let (_tmp, mut lab) = lab().start().await;
     let m = lab.manifest().clone();
     let node0 = m.region(LabRegion::Us).nodes[0].clone();
     let entry = m.region(LabRegion::Us).entry_url.clone();
@@ -434,9 +417,9 @@ async fn the_entry_point_survives_a_dead_node_and_a_restarted_node_rejoins() {
         .expect("the entry point reaches a live node");
     // NB: node 0 may have been the meta leader: JetStream answers again after a re-election.
     let js = jetstream::new(client);
-    eventually(
-        "JetStream answers through the entry point with node 0 dead",
+    wait_until(
         Duration::from_secs(20),
+        "JetStream answers through the entry point with node 0 dead",
         || async {
             js.query_account()
                 .await
@@ -462,7 +445,7 @@ async fn the_entry_point_survives_a_dead_node_and_a_restarted_node_rejoins() {
 
 #[tokio::test]
 async fn a_killed_region_answers_nothing_and_a_restarted_one_keeps_its_streams() {
-    let (_tmp, mut lab) = start_lab().await;
+    let (_tmp, mut lab) = lab().start().await;
     let m = lab.manifest().clone();
     let js = jetstream::new(app(&m, &m.region(LabRegion::Us).nodes[2].client_url).await);
     js.create_stream(jetstream::stream::Config {
@@ -506,9 +489,9 @@ async fn a_killed_region_answers_nothing_and_a_restarted_one_keeps_its_streams()
         .await
         .expect("restart region");
     let js = jetstream::new(app(&m, &m.region(LabRegion::Us).entry_url).await);
-    eventually(
-        "the stream and its message survive the restart",
+    wait_until(
         Duration::from_secs(20),
+        "the stream and its message survive the restart",
         || {
             let js = js.clone();
             async move {
@@ -530,16 +513,9 @@ async fn the_reaper_kills_the_whole_lab_when_its_owner_dies() {
         .arg("600")
         .spawn()
         .expect("owner process");
-    let opts = LabOptions {
-        dir: tmp.path().join("lab"),
-        nats_server: find_nats_server().expect("nats-server is installed (make deps)"),
-        natsdr_exe: natsdr_lab::lab::find_natsdr().expect("the natsdr binary"),
-        lab_exe: env!("CARGO_BIN_EXE_natsdr-lab").into(),
-        owner_pid: Some(owner.id()),
-        ready_timeout: Duration::from_secs(60),
-        wan: natsdr_lab::lab::WanProfile::Lan,
-        tls: false,
-    };
+    let opts = lab()
+        .owner(Some(owner.id()))
+        .options(tmp.path().join("lab"));
     let lab = Lab::up(opts).await.expect("lab starts");
     let pids: Vec<u32> = lab.manifest().pids().into_iter().map(|(_, p)| p).collect();
     sleep(Duration::from_millis(300)).await;
@@ -550,9 +526,9 @@ async fn the_reaper_kills_the_whole_lab_when_its_owner_dies() {
 
     owner.kill().expect("kill owner");
     owner.wait().expect("reap owner");
-    eventually(
-        "every lab process dies with its owner",
+    wait_until(
         Duration::from_secs(15),
+        "every lab process dies with its owner",
         || async { pids.iter().all(|p| !process::is_alive(*p)) },
     )
     .await;
@@ -561,24 +537,20 @@ async fn the_reaper_kills_the_whole_lab_when_its_owner_dies() {
 
 #[tokio::test]
 async fn dropping_a_lab_kills_every_process_and_a_stopped_lab_can_start_again_in_its_directory() {
-    let (tmp, lab) = start_lab().await;
-    let pids: Vec<u32> = lab.manifest().pids().into_iter().map(|(_, p)| p).collect();
-    drop(lab); // what a panicking test does
+    let (tmp, first) = lab().start().await;
+    let pids: Vec<u32> = first
+        .manifest()
+        .pids()
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect();
+    drop(first); // what a panicking test does
     assert!(
         pids.iter().all(|p| !process::is_alive(*p)),
         "a process outlived its dropped lab"
     );
 
-    let again = LabOptions {
-        dir: tmp.path().join("lab"),
-        nats_server: find_nats_server().expect("nats-server is installed (make deps)"),
-        natsdr_exe: natsdr_lab::lab::find_natsdr().expect("the natsdr binary"),
-        lab_exe: env!("CARGO_BIN_EXE_natsdr-lab").into(),
-        owner_pid: Some(std::process::id()),
-        ready_timeout: Duration::from_secs(60),
-        wan: natsdr_lab::lab::WanProfile::Lan,
-        tls: false,
-    };
+    let again = lab().options(tmp.path().join("lab"));
     let lab = Lab::up(again.clone())
         .await
         .expect("a second lab in the same directory");
@@ -595,23 +567,18 @@ async fn dropping_a_lab_kills_every_process_and_a_stopped_lab_can_start_again_in
 #[tokio::test]
 async fn a_missing_nats_server_is_an_error_that_names_make_deps() {
     let tmp = tempfile::tempdir().expect("temp dir");
-    let opts = LabOptions {
-        dir: tmp.path().join("lab"),
-        nats_server: tmp.path().join("no-nats-server"),
-        natsdr_exe: natsdr_lab::lab::find_natsdr().expect("the natsdr binary"),
-        lab_exe: env!("CARGO_BIN_EXE_natsdr-lab").into(),
-        owner_pid: None,
-        ready_timeout: Duration::from_secs(1),
-        wan: natsdr_lab::lab::WanProfile::Lan,
-        tls: false,
-    };
+    let opts = lab()
+        .nats_server(tmp.path().join("no-nats-server"))
+        .owner(None)
+        .ready_timeout(Duration::from_secs(1))
+        .options(tmp.path().join("lab"));
     let err = Lab::up(opts).await.expect_err("no binary, no lab");
     assert!(err.to_string().contains("make deps"), "{err}");
 }
 
 #[tokio::test]
 async fn application_subjects_of_configured_streams_stay_in_their_region_while_mirrors_cross() {
-    let (_tmp, lab) = start_lab().await;
+    let (_tmp, lab) = lab().start().await;
     let m = lab.manifest().clone();
     let us = app(&m, &m.region(LabRegion::Us).nodes[0].client_url).await;
     let eu = app(&m, &m.region(LabRegion::Eu).nodes[0].client_url).await;
@@ -627,37 +594,18 @@ async fn application_subjects_of_configured_streams_stay_in_their_region_while_m
             .await
             .expect("US stream");
     }
-    eu_js
-        .create_stream(jetstream::stream::Config {
-            name: "EV_M".into(),
-            mirror: Some(jetstream::stream::Source {
-                name: "EV".into(),
-                external: Some(jetstream::stream::External {
-                    api_prefix: "$JS.us-east-1.API".into(),
-                    delivery_prefix: None,
-                }),
-                ..Default::default()
-            }),
-            ..Default::default()
-        })
-        .await
-        .expect("EU mirror over the leafnode");
-    us_js
-        .publish("events.a", "1".into())
-        .await
-        .expect("publish")
-        .await
-        .expect("ack");
-    eventually(
-        "the mirror still crosses the leafnode",
+    mirror_in_eu(&eu_js, "EV", "EV_M").await;
+    publish_acked(&us_js, "events.a", "1").await;
+    wait_until(
         Duration::from_secs(20),
+        "the mirror still crosses the leafnode",
         || async { last_seq(&eu, "EV_M").await == 1 },
     )
     .await;
     // The control: a subject no configured stream uses crosses, so the leafnode carries APP.
-    eventually(
-        "an unconfigured subject published in EU reaches US",
+    wait_until(
         Duration::from_secs(20),
+        "an unconfigured subject published in EU reaches US",
         || async {
             match eu_js.publish("other.a", "x".into()).await {
                 Ok(ack) => ack.await.is_ok(),

@@ -3,31 +3,20 @@
 //! a client without a certificate and plain HTTP get nothing, and a watchdog whose certificate
 //! another CA signed is refused by its peers. Real nats-server, BIND and natsdr binaries: fails,
 //! never skips, when one is missing.
+mod common;
+
 use std::path::Path;
 use std::time::Duration;
 
-use natsdr::config::Config;
-use natsdr_lab::lab::{Lab, LabOptions, Site, find_natsdr, watchdogs::Watchdogs};
+use natsdr_lab::lab::Site;
 use natsdr_lab::testkit::pki::Ca;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watchdogs_vote_over_mutual_tls_and_refuse_a_peer_certified_by_another_ca() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut opts = LabOptions::new(tmp.path().join("lab")).expect("nats-server and natsdr exist");
-    opts.lab_exe = env!("CARGO_BIN_EXE_natsdr-lab").into();
-    opts.owner_pid = Some(std::process::id());
-    opts.tls = true;
-    let lab = Lab::up(opts).await.expect("lab starts");
-    let m = lab.manifest().clone();
+    let running = common::lab::lab().tls().up().await.watchdogs(&[]).await;
+    let (m, mut dogs) = (running.lab.manifest().clone(), running.dogs);
     let tls = m.tls.clone().expect("a TLS lab records its certificates");
-    let cfg = Config::load(&m.natsdr_config).unwrap();
-    let changes = natsdr::topology::apply_config(&cfg).await.unwrap();
-    assert!(changes.iter().all(|c| c.is_change()), "{changes:?}");
-
-    let exe = find_natsdr().expect("the natsdr binary");
-    let mut dogs = Watchdogs::start(&m, &exe, &[], Duration::from_secs(60))
-        .await
-        .expect("the watchdogs start and answer the operator over mTLS");
+    let tmp = tempfile::tempdir().unwrap();
     assert!(dogs.api(Site::Eu).starts_with("https://"));
 
     // Each watchdog hears both others over TLS: every peer answers, with a fresh report.
@@ -48,9 +37,6 @@ async fn watchdogs_vote_over_mutual_tls_and_refuse_a_peer_certified_by_another_c
             s.peers
         );
     }
-    dogs.wait_for(Site::Eu, Duration::from_secs(30), |s| s.state == "healthy")
-        .await
-        .expect("the standby is healthy over TLS");
     // Where EU and the witness reach US (each through its own path of the lab).
     let us_id = m.watchdog(Site::Us).id.clone();
     let mut us_url = std::collections::BTreeMap::new();
@@ -126,7 +112,6 @@ async fn watchdogs_vote_over_mutual_tls_and_refuse_a_peer_certified_by_another_c
     .await
     .expect("EU still hears the witness");
     drop(dogs);
-    drop(lab);
 }
 
 /// Replaces `to`'s contents with `from`'s (the watchdog reads its files at start).

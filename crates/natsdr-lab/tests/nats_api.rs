@@ -3,8 +3,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Opts, Server, eventually};
-use natsdr::nats::{JsError, StreamConfig, codes};
+use common::{Opts, Server, wait_for_last_seq};
+use natsdr::nats::{JsApi, JsError, StreamConfig, codes};
 use serde_json::json;
 
 fn config(v: serde_json::Value) -> StreamConfig {
@@ -34,24 +34,29 @@ fn leafed_pair() -> (Server, Server) {
     (us, eu)
 }
 
+/// Creates the in-memory stream `name` on `subjects`; it must succeed.
+async fn memory_stream(js: &JsApi, name: &str, subjects: &[&str]) {
+    create(
+        js,
+        json!({"name": name, "subjects": subjects, "storage": "memory"}),
+    )
+    .await;
+}
+
+/// Creates the stream `cfg` describes; it must succeed.
+async fn create(js: &JsApi, cfg: serde_json::Value) {
+    js.stream_create(&config(cfg)).await.unwrap();
+}
+
 #[tokio::test]
 async fn stream_info_returns_the_full_raw_config_and_typed_state() {
     let server = single("us");
     let js = server.js().await;
-    js.stream_create(&config(
-        json!({"name": "S", "subjects": ["s.>"], "storage": "memory"}),
-    ))
-    .await
-    .unwrap();
+    memory_stream(&js, "S", &["s.>"]).await;
     js.client().publish("s.1", "a".into()).await.unwrap();
     js.client().flush().await.unwrap();
 
-    assert!(
-        eventually(Duration::from_secs(5), || async {
-            js.stream_info("S").await.unwrap().state.last_seq == 1
-        })
-        .await
-    );
+    wait_for_last_seq(&js, "S", 1).await;
     let info = js.stream_info("S").await.unwrap();
     assert_eq!(info.config.subjects(), vec!["s.>".to_owned()]);
     assert!(
@@ -76,35 +81,21 @@ async fn a_missing_stream_is_reported_with_its_api_code() {
 async fn overlapping_subjects_are_refused_with_10065_until_the_other_stream_is_gone() {
     let server = single("us");
     let js = server.js().await;
-    js.stream_create(&config(
-        json!({"name": "A", "subjects": ["x.*"], "storage": "memory"}),
-    ))
-    .await
-    .unwrap();
-    let err = js
-        .stream_create(&config(
-            json!({"name": "B", "subjects": ["x.1"], "storage": "memory"}),
-        ))
-        .await
-        .unwrap_err();
+    memory_stream(&js, "A", &["x.*"]).await;
+    let b = json!({"name": "B", "subjects": ["x.1"], "storage": "memory"});
+    let err = js.stream_create(&config(b.clone())).await.unwrap_err();
     assert_eq!(err.err_code(), Some(codes::SUBJECT_OVERLAP), "{err}");
     js.stream_delete("A").await.unwrap();
-    js.stream_create(&config(
-        json!({"name": "B", "subjects": ["x.1"], "storage": "memory"}),
-    ))
-    .await
-    .unwrap();
+    create(&js, b).await;
 }
 
 #[tokio::test]
 async fn updating_a_config_read_from_the_server_keeps_every_other_field() {
     let server = single("us");
     let js = server.js().await;
-    js.stream_create(&config(json!({
+    create(&js, json!({
         "name": "S", "subjects": ["s.>"], "storage": "memory", "max_msgs": 77, "description": "kept"
-    })))
-    .await
-    .unwrap();
+    })).await;
     let mut cfg = js.stream_info("S").await.unwrap().config;
     cfg.set("max_age", json!(3_600_000_000_000u64));
     cfg.set_metadata("natsdr.epoch", "3");
@@ -121,11 +112,11 @@ async fn stream_list_and_names_page_past_the_servers_page_size() {
     let js = server.js().await;
     let n = 300; // more than one STREAM.LIST page (256)
     for i in 0..n {
-        js.stream_create(&config(
+        create(
+            &js,
             json!({"name": format!("S{i}"), "subjects": [format!("s{i}")], "storage": "memory"}),
-        ))
-        .await
-        .unwrap();
+        )
+        .await;
     }
     let list = js.stream_list().await.unwrap();
     assert_eq!(list.len(), n);
@@ -139,11 +130,7 @@ async fn stream_list_and_names_page_past_the_servers_page_size() {
 async fn msg_get_returns_the_stored_time_and_none_past_the_end() {
     let server = single("us");
     let js = server.js().await;
-    js.stream_create(&config(
-        json!({"name": "S", "subjects": ["s.>"], "storage": "memory"}),
-    ))
-    .await
-    .unwrap();
+    memory_stream(&js, "S", &["s.>"]).await;
     let before = time::OffsetDateTime::now_utc();
     js.client().request("s.1", "x".into()).await.unwrap();
     let msg = js.stream_msg_get("S", 1).await.unwrap().unwrap();
@@ -215,27 +202,13 @@ async fn a_cross_domain_mirror_reports_its_source_and_contact_age() {
     let (us, eu) = leafed_pair();
     let us_js = us.js().await;
     let eu_js = eu.js().await;
-    us_js
-        .stream_create(&config(
-            json!({"name": "S", "subjects": ["s.>"], "storage": "memory"}),
-        ))
-        .await
-        .unwrap();
-    eu_js
-        .stream_create(&config(json!({
+    memory_stream(&us_js, "S", &["s.>"]).await;
+    create(&eu_js, json!({
             "name": "M", "storage": "memory", "mirror": {"name": "S", "external": {"api": "$JS.us.API"}}
-        })))
-        .await
-        .unwrap();
+        })).await;
     us_js.client().request("s.1", "x".into()).await.unwrap();
 
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            eu_js.stream_info("M").await.unwrap().state.last_seq == 1
-        })
-        .await,
-        "mirror never caught up"
-    );
+    wait_for_last_seq(&eu_js, "M", 1).await;
     let mirror = eu_js.stream_info("M").await.unwrap().mirror.unwrap();
     assert_eq!(mirror.name, "S");
     assert_eq!(mirror.external_api.as_deref(), Some("$JS.us.API"));
@@ -266,11 +239,7 @@ async fn a_cross_domain_mirror_reports_its_source_and_contact_age() {
 async fn consumers_are_listed_and_can_be_paused_and_resumed() {
     let server = single("us");
     let js = server.js().await;
-    js.stream_create(&config(
-        json!({"name": "S", "subjects": ["s.>"], "storage": "memory"}),
-    ))
-    .await
-    .unwrap();
+    memory_stream(&js, "S", &["s.>"]).await;
     let _: serde_json::Value = js
         .call("CONSUMER.CREATE.S.worker", json!({"stream_name": "S", "config": {"durable_name": "worker", "ack_policy": "explicit"}}))
         .await
@@ -354,12 +323,7 @@ async fn a_region_that_is_down_fails_the_connect_with_a_retryable_error() {
 async fn a_mirror_stores_each_message_exactly_as_its_source_did() {
     let (us, eu) = leafed_pair();
     let (us_js, eu_js) = (us.js().await, eu.js().await);
-    us_js
-        .stream_create(&config(
-            json!({"name": "S", "subjects": ["s.>"], "storage": "file", "duplicate_window": 60_000_000_000u64}),
-        ))
-        .await
-        .unwrap();
+    create(&us_js, json!({"name": "S", "subjects": ["s.>"], "storage": "file", "duplicate_window": 60_000_000_000u64})).await;
     let plain = us_js.client().request("s.1", "plain".into()).await.unwrap();
     assert!(!plain.payload.is_empty());
     let mut h = async_nats::HeaderMap::new();
@@ -371,20 +335,10 @@ async fn a_mirror_stores_each_message_exactly_as_its_source_did() {
         .request_with_headers("s.2", h, "with headers".into())
         .await
         .unwrap();
-    eu_js
-        .stream_create(&config(json!({
+    create(&eu_js, json!({
             "name": "M", "storage": "file", "mirror": {"name": "S", "external": {"api": "$JS.us.API"}}
-        })))
-        .await
-        .unwrap();
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            eu_js.stream_info("M").await.unwrap().state.last_seq == 2
-        })
-        .await,
-        "mirror never caught up: {:?}",
-        eu_js.stream_info("M").await.unwrap()
-    );
+        })).await;
+    wait_for_last_seq(&eu_js, "M", 2).await;
     for seq in 1..=2 {
         let a = us_js.stream_msg_get("S", seq).await.unwrap().unwrap();
         let b = eu_js.stream_msg_get("M", seq).await.unwrap().unwrap();

@@ -3,23 +3,43 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Cluster, eventually};
+use common::{Cluster, wait_until};
+
+/// Waits until the status codes of `expect` HEALTHZ answers pass `check`.
+async fn healthz_until(
+    sys: &natsdr::nats::SysApi,
+    expect: usize,
+    within: Duration,
+    what: &str,
+    check: impl Fn(&[u16]) -> bool,
+) {
+    wait_until(within, what, || async {
+        let h = sys
+            .healthz(Duration::from_millis(500), Some(expect))
+            .await
+            .unwrap();
+        check(&h.iter().map(|h| h.status_code).collect::<Vec<_>>())
+    })
+    .await;
+}
 
 #[tokio::test]
 async fn ping_counts_every_node_and_stops_counting_a_killed_one() {
     let mut cluster = Cluster::start("us", 3);
     let _js = cluster.js().await;
     let sys = cluster.sys().await;
-    assert!(
-        eventually(Duration::from_secs(10), || async {
+    wait_until(
+        Duration::from_secs(10),
+        "all three nodes answer the ping",
+        || async {
             sys.ping(Duration::from_millis(500), None)
                 .await
                 .unwrap()
                 .len()
                 == 3
-        })
-        .await
-    );
+        },
+    )
+    .await;
     let early = sys.ping(Duration::from_secs(5), Some(3)).await.unwrap();
     assert_eq!(
         early.len(),
@@ -77,15 +97,16 @@ async fn the_meta_leader_reports_group_size_and_replica_contact_ages() {
         .find(|n| n.name() == victim)
         .unwrap()
         .kill();
-    assert!(
-        eventually(Duration::from_secs(10), || async {
+    wait_until(
+        Duration::from_secs(10),
+        "the dead follower's active age never grew",
+        || async {
             let meta = sys.meta_cluster(Duration::from_secs(1)).await.unwrap();
             meta.and_then(|m| m.replicas.into_iter().find(|r| r.name == victim))
                 .is_some_and(|r| r.active > Duration::from_secs(3))
-        })
-        .await,
-        "the dead follower's active age never grew"
-    );
+        },
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -93,16 +114,15 @@ async fn every_node_reports_healthy_jetstream_meta() {
     let cluster = Cluster::start("us", 3);
     let _js = cluster.js().await;
     let sys = cluster.sys().await;
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            let h = sys
-                .healthz(Duration::from_millis(500), Some(3))
-                .await
-                .unwrap();
-            h.len() == 3 && h.iter().all(|h| h.status_code == 200)
-        })
-        .await
-    );
+    let all_healthy = |h: &[u16]| h == [200, 200, 200];
+    healthz_until(
+        &sys,
+        3,
+        Duration::from_secs(10),
+        "all three report healthy",
+        all_healthy,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -116,17 +136,15 @@ async fn a_node_left_alone_reports_unhealthy_meta_and_retryable_api_errors() {
     cluster.nodes[1].kill();
     cluster.nodes[2].kill();
 
-    assert!(
-        eventually(Duration::from_secs(20), || async {
-            let h = sys
-                .healthz(Duration::from_millis(500), Some(1))
-                .await
-                .unwrap();
-            h.len() == 1 && h[0].status_code == 503
-        })
-        .await,
-        "HEALTHZ never reported the lost meta quorum"
-    );
+    let lost = |h: &[u16]| h == [503];
+    healthz_until(
+        &sys,
+        1,
+        Duration::from_secs(20),
+        "the lost meta quorum reported",
+        lost,
+    )
+    .await;
     let health = sys
         .healthz(Duration::from_millis(500), Some(1))
         .await

@@ -1,18 +1,20 @@
 //! Delivery never holds up the caller: receivers that are down or hang cost `send` nothing, and
 //! every notification ends counted exactly once as sent, failed or dropped.
-use std::num::NonZeroUsize;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::notify::{WITHIN, policy, spawn};
+use common::wait_until;
 use natsdr::config::SecretRef;
 use natsdr::notify::{
-    Backoff, DeliveryCounts, DeliveryPolicy, DeliveryResult, IncidentId, Notification,
-    NotificationKind, Notifier, NotifierHandle, PagerDuty, Severity, Sink, SinkKind, Webhook,
+    DeliveryCounts, DeliveryPolicy, DeliveryResult, IncidentId, Notification, NotificationKind,
+    NotifierHandle, PagerDuty, Severity, Sink, SinkKind, Webhook,
 };
 use natsdr_lab::testkit::receiver::{Receiver, ReceiverOptions};
 use tokio::time::Instant;
 
-const WITHIN: Duration = Duration::from_secs(10);
 /// What a `send` costs, even with a full queue in front of a dead receiver: measured at 5-90 µs
 /// in a debug build on a loaded 2-core machine, against the seconds a network wait would take.
 const SEND_BUDGET: Duration = Duration::from_millis(2);
@@ -49,19 +51,30 @@ fn start(
     policy: DeliveryPolicy,
 ) -> (NotifierHandle, Arc<DeliveryCounts>) {
     let counts = Arc::new(DeliveryCounts::default());
-    let handle = Notifier {
-        sinks,
-        capacity: NonZeroUsize::new(capacity).unwrap(),
-        policy,
-    }
-    .spawn(counts.clone())
-    .unwrap();
-    (handle, counts)
+    (spawn(sinks, capacity, policy, &counts), counts)
 }
 
-fn policy(attempt: Duration, deadline: Duration) -> DeliveryPolicy {
-    let backoff = Backoff::try_new(Duration::from_millis(20), Duration::from_millis(100)).unwrap();
-    DeliveryPolicy::try_new(backoff, attempt, deadline).unwrap()
+/// A delivery policy backing off up to 100 ms.
+fn quick(attempt: Duration, deadline: Duration) -> DeliveryPolicy {
+    policy(Duration::from_millis(100), attempt, deadline)
+}
+
+/// A PagerDuty receiver that hangs, and a notifier with a queue of `capacity` in front of it
+/// whose first notification (#0) is now in flight and will never be answered.
+async fn hanging(
+    capacity: usize,
+    policy: DeliveryPolicy,
+) -> (Receiver, NotifierHandle, Arc<DeliveryCounts>) {
+    let rx = Receiver::start(ReceiverOptions {
+        hang: true,
+        ..ReceiverOptions::default()
+    })
+    .await
+    .unwrap();
+    let (notifier, counts) = start(vec![pagerduty_at(rx.pagerduty_url())], capacity, policy);
+    notifier.send(notification(0));
+    rx.wait_for(1, WITHIN).await.unwrap();
+    (rx, notifier, counts)
 }
 
 /// Sends a notification per number in `range`, asserting each `send` returns at once.
@@ -93,14 +106,6 @@ fn total(counts: &DeliveryCounts, sink: SinkKind) -> u64 {
     .sum()
 }
 
-async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WITHIN;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_receiver_with_nothing_listening_costs_send_nothing_and_ends_as_failed() {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -114,13 +119,13 @@ async fn a_receiver_with_nothing_listening_costs_send_nothing_and_ends_as_failed
     let (notifier, counts) = start(
         vec![pagerduty_at(url)],
         8,
-        policy(Duration::from_millis(200), Duration::from_millis(400)),
+        quick(Duration::from_millis(200), Duration::from_millis(400)),
     );
 
     send_all(&notifier, 0..3);
 
-    eventually("all three failed", || {
-        counts.get(SinkKind::PagerDuty, DeliveryResult::Failed) == 3
+    wait_until(WITHIN, "all three failed", || {
+        std::future::ready(counts.get(SinkKind::PagerDuty, DeliveryResult::Failed) == 3)
     })
     .await;
     assert_eq!(total(&counts, SinkKind::PagerDuty), 3);
@@ -128,19 +133,8 @@ async fn a_receiver_with_nothing_listening_costs_send_nothing_and_ends_as_failed
 
 #[tokio::test]
 async fn a_hanging_receiver_with_a_full_queue_costs_send_nothing_and_drops_the_oldest() {
-    let rx = Receiver::start(ReceiverOptions {
-        hang: true,
-        ..ReceiverOptions::default()
-    })
-    .await
-    .unwrap();
-    let (notifier, counts) = start(
-        vec![pagerduty_at(rx.pagerduty_url())],
-        4,
-        policy(Duration::from_secs(30), Duration::from_secs(60)),
-    );
-    notifier.send(notification(0));
-    rx.wait_for(1, WITHIN).await.unwrap(); // #0 is now in flight and will never be answered.
+    let (rx, notifier, counts) =
+        hanging(4, quick(Duration::from_secs(30), Duration::from_secs(60))).await;
 
     send_all(&notifier, 1..101);
 
@@ -158,25 +152,19 @@ async fn a_hanging_receiver_with_a_full_queue_costs_send_nothing_and_drops_the_o
 
 #[tokio::test]
 async fn the_queue_keeps_the_newest_notifications_when_it_overflows() {
-    let rx = Receiver::start(ReceiverOptions {
-        hang: true,
-        ..ReceiverOptions::default()
-    })
-    .await
-    .unwrap();
-    let (notifier, counts) = start(
-        vec![pagerduty_at(rx.pagerduty_url())],
+    let (rx, notifier, counts) = hanging(
         2,
-        policy(Duration::from_millis(300), Duration::from_secs(30)),
-    );
-    notifier.send(notification(0));
-    rx.wait_for(1, WITHIN).await.unwrap();
+        quick(Duration::from_millis(300), Duration::from_secs(30)),
+    )
+    .await;
     send_all(&notifier, 1..6);
     rx.set_hang(false);
 
-    eventually("the in-flight one and the two newest are sent", || {
-        counts.get(SinkKind::PagerDuty, DeliveryResult::Sent) == 3
-    })
+    wait_until(
+        WITHIN,
+        "the in-flight one and the two newest are sent",
+        || std::future::ready(counts.get(SinkKind::PagerDuty, DeliveryResult::Sent) == 3),
+    )
     .await;
     let keys: Vec<_> = rx
         .requests()
@@ -207,14 +195,14 @@ async fn a_dead_sink_does_not_hold_up_a_healthy_one() {
             }),
         ],
         4,
-        policy(Duration::from_secs(30), Duration::from_secs(60)),
+        quick(Duration::from_secs(30), Duration::from_secs(60)),
     );
 
     send_all(&notifier, 0..3);
 
     alive.wait_for(3, WITHIN).await.unwrap();
-    eventually("the webhook counted three sent", || {
-        counts.get(SinkKind::Webhook, DeliveryResult::Sent) == 3
+    wait_until(WITHIN, "the webhook counted three sent", || {
+        std::future::ready(counts.get(SinkKind::Webhook, DeliveryResult::Sent) == 3)
     })
     .await;
     assert_eq!(counts.get(SinkKind::PagerDuty, DeliveryResult::Sent), 0);
@@ -226,7 +214,7 @@ async fn a_notification_sent_after_shutdown_is_counted_as_dropped() {
     let (notifier, counts) = start(
         vec![pagerduty_at(rx.pagerduty_url())],
         4,
-        policy(Duration::from_secs(1), Duration::from_secs(2)),
+        quick(Duration::from_secs(1), Duration::from_secs(2)),
     );
     let late = notifier.clone();
     notifier.send(notification(0));

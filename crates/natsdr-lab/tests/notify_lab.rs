@@ -3,18 +3,16 @@
 //! an operator's `ack` brings, and a PagerDuty that is down (a closed port, or a blackhole that
 //! accepts connections and never answers) does not slow the failover: the lost pages are
 //! counted in `/metrics` instead. Needs nats-server and BIND (make deps): fails without them.
+mod common;
+
 use std::time::Duration;
 
-use natsdr::api::model::Status;
-use natsdr::config::Config;
-use natsdr::dns::{Arbiter, Rfc2136, rfc2136_config};
-use natsdr::model::{Epoch, Region};
-use natsdr::nats::{JsApi, RegionClients};
-use natsdr::topology::{Desired, apply, expected};
-use natsdr_lab::lab::watchdogs::Watchdogs;
-use natsdr_lab::lab::{Lab, LabOptions, LabRegion, Site, find_nats_server};
+use common::lab::{Running, accepted, command, js, lab, status_until, us};
+use common::wait_until;
+use natsdr_lab::lab::Site;
 use natsdr_lab::testkit::receiver::{Receiver, ReceiverOptions};
 use serde_json::Value;
+use serde_json::json;
 
 /// The routing key the watchdogs read from their environment (`routing_key_env`).
 const ROUTING_KEY: &str = "R0UT1NG-KEY-FOR-THE-LAB";
@@ -24,27 +22,6 @@ const ROUTING_KEY: &str = "R0UT1NG-KEY-FOR-THE-LAB";
 /// and DNS steps and a few probe rounds. A notifier that held the driver for even one
 /// delivery attempt (10 s) would blow it.
 const FAILOVER_BOUND: Duration = Duration::from_secs(12);
-
-struct Setup {
-    lab: Lab,
-    dogs: Watchdogs,
-    cfg: Config,
-    _tmp: tempfile::TempDir,
-}
-
-fn us() -> Region {
-    Region::new("us-east-1").unwrap()
-}
-fn eu() -> Region {
-    Region::new("eu-central-1").unwrap()
-}
-
-async fn js(cfg: &Config, r: &Region) -> JsApi {
-    RegionClients::for_region(cfg.region(r).unwrap(), "test", Duration::from_secs(3))
-        .await
-        .unwrap()
-        .js
-}
 
 /// The watchdogs' environment for PagerDuty at `events_url`, plus `extra`.
 fn pagerduty_env(events_url: &str, extra: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -69,98 +46,18 @@ fn pagerduty_env(events_url: &str, extra: &[(&str, &str)]) -> Vec<(String, Strin
 
 /// A healthy lab with the topology applied and the three watchdogs running with `env`,
 /// healthy and caught up.
-async fn setup(env: &[(String, String)]) -> Setup {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = Lab::up(LabOptions {
-        dir: tmp.path().join("lab"),
-        nats_server: find_nats_server().expect("nats-server is installed (make deps)"),
-        natsdr_exe: natsdr_lab::lab::find_natsdr().expect("the natsdr binary"),
-        lab_exe: env!("CARGO_BIN_EXE_natsdr-lab").into(),
-        owner_pid: Some(std::process::id()),
-        ready_timeout: Duration::from_secs(60),
-        wan: natsdr_lab::lab::WanProfile::Lan,
-        tls: false,
-    })
-    .await
-    .expect("lab starts");
-    let cfg = Config::load(&lab.manifest().natsdr_config).unwrap();
-    let exp = expected(&Desired::from(&cfg)).unwrap();
-    let mut apis = std::collections::BTreeMap::new();
-    for r in &cfg.regions {
-        apis.insert(r.name.clone(), js(&cfg, &r.name).await);
-    }
-    let changes = apply(&exp, &apis).await;
-    assert!(changes.iter().all(|c| c.is_change()), "{changes:?}");
+async fn setup(env: &[(String, String)]) -> Running {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-    let exe: &std::path::Path = &natsdr_lab::lab::find_natsdr().expect("the natsdr binary");
-    let dogs = Watchdogs::start(lab.manifest(), exe, &env, Duration::from_secs(30))
-        .await
-        .unwrap();
-    for site in [Site::Us, Site::Eu] {
-        dogs.wait_for(site, Duration::from_secs(30), |s| {
-            s.state == "healthy" && caught_up(s)
-        })
-        .await
-        .unwrap_or_else(|s| panic!("{site:?} never healthy and caught up: {}", story(&s)));
-    }
-    Setup {
-        lab,
-        dogs,
-        cfg,
-        _tmp: tmp,
-    }
-}
-
-fn caught_up(s: &Status) -> bool {
-    s.site != "eu-central-1"
-        || (!s.mirrors.is_empty() && s.mirrors.iter().all(|m| m.lag_messages == Some(0)))
-}
-
-fn story(s: &Status) -> String {
-    let mut out = format!(
-        "{} is {} ({}), next: {}\n",
-        s.watchdog, s.state, s.mode, s.next
-    );
-    for t in &s.transitions {
-        out += &format!("  {} {} -> {}: {}\n", t.at, t.from, t.to, t.reason);
-    }
-    out
-}
-
-/// Kills the whole US region and waits for EU to fail over; returns how long it took and checks
-/// the arbiter names EU at epoch 2.
-async fn lose_us(s: &mut Setup) -> Duration {
-    let killed = tokio::time::Instant::now();
-    s.lab.kill_region(LabRegion::Us).await.unwrap();
-    s.dogs
-        .wait_for(Site::Eu, Duration::from_secs(40), |s| {
-            s.state == "failed_over"
-        })
-        .await
-        .unwrap_or_else(|st| panic!("EU never failed over: {}", story(&st)));
-    let took = killed.elapsed();
-    let dns = Rfc2136::new(&rfc2136_config(&s.cfg).unwrap()).unwrap();
-    let owner = Arbiter::read(&dns).await.unwrap().unwrap();
-    assert_eq!((owner.region, owner.epoch), (eu(), Epoch(2)));
-    took
+    lab().up().await.watchdogs(&env).await
 }
 
 /// What an operator does after a failover: `natsdr ack`.
-async fn ack(s: &Setup) {
-    let (code, body) = s
-        .dogs
-        .command(
-            Site::Eu,
-            "ack",
-            serde_json::json!({"reason": "checked after the failover"}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(code, 202, "{body}");
+async fn ack(s: &Running) {
+    accepted(&s.dogs, Site::Eu, "ack", "checked after the failover").await;
 }
 
 /// A counter of EU's `/metrics` (0 when the series is absent).
-async fn counter(s: &Setup, name: &str, labels: &[(&str, &str)]) -> f64 {
+async fn counter(s: &Running, name: &str, labels: &[(&str, &str)]) -> f64 {
     let text = reqwest::get(format!("{}/metrics", s.dogs.api(Site::Eu)))
         .await
         .unwrap()
@@ -201,7 +98,7 @@ async fn a_region_loss_pages_a_trigger_and_the_ack_resolves_it_with_the_same_ded
     let mut s = setup(&pagerduty_env(rx.pagerduty_url().as_str(), &[])).await;
     let eu_id = s.dogs.status(Site::Eu).await.unwrap().watchdog;
 
-    let took = lose_us(&mut s).await;
+    let (took, _) = s.lose_us().await;
     println!("healthy receiver: region loss -> failed_over in {took:?}");
     assert!(took < FAILOVER_BOUND, "{took:?}");
 
@@ -240,21 +137,16 @@ async fn a_region_loss_pages_a_trigger_and_the_ack_resolves_it_with_the_same_ded
     );
 
     ack(&s).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let resolved = events_from(&rx, &eu_id, std::slice::from_ref(&key))
-            .iter()
-            .any(|e| e["event_action"] == "resolve" && e["dedup_key"] == key.as_str());
-        if resolved {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no resolve for {key} after the ack: {:#?}",
-            rx.requests().iter().map(|r| r.json()).collect::<Vec<_>>()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    wait_until(
+        Duration::from_secs(10),
+        format!("a resolve for {key} after the ack"),
+        || async {
+            events_from(&rx, &eu_id, std::slice::from_ref(&key))
+                .iter()
+                .any(|e| e["event_action"] == "resolve" && e["dedup_key"] == key.as_str())
+        },
+    )
+    .await;
     let sent = counter(
         &s,
         "natsdr_notifications_total",
@@ -268,35 +160,31 @@ async fn a_region_loss_pages_a_trigger_and_the_ack_resolves_it_with_the_same_ded
 async fn a_down_pagerduty_neither_slows_the_failover_nor_goes_uncounted(
     events_url: &str,
     what: &str,
-) -> Setup {
+) -> Running {
     // NB: one page in flight and one waiting: the third (of suspect, failing over, failed
     // over, resolve) pushes one out, so the loss shows in the metrics within the test rather
     // than at the end of the 5-minute delivery deadline.
     let env = pagerduty_env(events_url, &[("NATSDR_NOTIFY__QUEUE_CAPACITY", "1")]);
     let mut s = setup(&env).await;
-    let took = lose_us(&mut s).await;
+    let (took, _) = s.lose_us().await;
     println!("{what}: region loss -> failed_over in {took:?}");
     assert!(took < FAILOVER_BOUND, "{what}: {took:?}");
     ack(&s).await;
-    s.dogs
-        .wait_for(Site::Eu, Duration::from_secs(10), |s| {
-            s.transitions.iter().any(|t| t.from == "failed_over")
-        })
-        .await
-        .unwrap_or_else(|st| panic!("the ack did not release the hold: {}", story(&st)));
+    status_until(
+        &s.dogs,
+        Site::Eu,
+        Duration::from_secs(10),
+        "the ack did not release the hold",
+        |s| s.transitions.iter().any(|t| t.from == "failed_over"),
+    )
+    .await;
     let pd = |result| [("sink", "pagerduty"), ("result", result)];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let dropped = counter(&s, "natsdr_notifications_total", &pd("dropped")).await;
-        if dropped >= 1.0 {
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: no dropped page counted"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_until(
+        Duration::from_secs(10),
+        format!("{what}: a dropped page counted"),
+        || async { counter(&s, "natsdr_notifications_total", &pd("dropped")).await >= 1.0 },
+    )
+    .await;
     assert_eq!(
         counter(&s, "natsdr_notifications_total", &pd("sent")).await,
         0.0,
@@ -338,19 +226,15 @@ async fn a_blackholed_pagerduty_that_never_answers_does_not_slow_the_failover() 
 }
 
 /// Waits until EU's `natsdr_audit_records_total{result}` reaches `at_least`.
-async fn wait_audit(s: &Setup, result: &str, at_least: f64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let n = counter(s, "natsdr_audit_records_total", &[("result", result)]).await;
-        if n >= at_least {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "audit records {result}: {n}, wanted {at_least}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+async fn wait_audit(s: &Running, result: &str, at_least: f64) {
+    wait_until(
+        Duration::from_secs(10),
+        format!("{at_least} audit records {result}"),
+        || async {
+            counter(s, "natsdr_audit_records_total", &[("result", result)]).await >= at_least
+        },
+    )
+    .await;
 }
 
 /// Every command is published to `audit.natsdr.<command>` in the ACTIVE region (the
@@ -382,16 +266,7 @@ async fn every_command_is_published_to_the_active_region_and_kept_by_an_audit_st
     assert_eq!(peer.id.as_deref(), Some(us_id.as_str()));
 
     // No stream captures the subject yet: published, not stored.
-    let (code, body) = s
-        .dogs
-        .command(
-            Site::Eu,
-            "pause",
-            serde_json::json!({"reason": "before the stream"}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(code, 202, "{body}");
+    accepted(&s.dogs, Site::Eu, "pause", "before the stream").await;
     wait_audit(&s, "published", 1.0).await;
 
     let us_js = js(&s.cfg, &us()).await;
@@ -406,25 +281,14 @@ async fn every_command_is_published_to_the_active_region_and_kept_by_an_audit_st
         .await
         .unwrap();
 
-    let (code, body) = s
-        .dogs
-        .command(
-            Site::Eu,
-            "resume",
-            serde_json::json!({"reason": "audit drill 42"}),
-        )
-        .await
-        .unwrap();
-    assert_eq!(code, 202, "{body}");
-    let (code, body) = s
-        .dogs
-        .command(
-            Site::Eu,
-            "ack",
-            serde_json::json!({"reason": "nothing to ack"}),
-        )
-        .await
-        .unwrap();
+    accepted(&s.dogs, Site::Eu, "resume", "audit drill 42").await;
+    let (code, body) = command(
+        &s.dogs,
+        Site::Eu,
+        "ack",
+        json!({"reason": "nothing to ack"}),
+    )
+    .await;
     assert_eq!(code, 409, "{body}");
     wait_audit(&s, "stored", 2.0).await;
 

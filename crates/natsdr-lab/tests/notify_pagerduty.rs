@@ -1,17 +1,17 @@
 //! PagerDuty Events API v2 delivery against a real local receiver that checks the schema.
-use std::num::NonZeroUsize;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::notify::{WITHIN, delivered, policy, spawn};
 use natsdr::config::SecretRef;
 use natsdr::notify::{
-    Backoff, DeliveryCounts, DeliveryPolicy, DeliveryResult, IncidentId, Notification,
-    NotificationKind, Notifier, NotifierHandle, PagerDuty, Severity, Sink, SinkKind,
+    DeliveryCounts, DeliveryResult, IncidentId, Notification, NotificationKind, NotifierHandle,
+    PagerDuty, Severity, Sink, SinkKind,
 };
 use natsdr_lab::testkit::receiver::{Receiver, ReceiverOptions};
 use serde_json::json;
-
-const WITHIN: Duration = Duration::from_secs(10);
 
 fn notification(incident: &str, kind: NotificationKind) -> Notification {
     let mut details = serde_json::Map::new();
@@ -46,31 +46,12 @@ fn pagerduty(rx: &Receiver, key: &str) -> Sink {
 }
 
 fn start(sink: Sink, counts: &Arc<DeliveryCounts>) -> NotifierHandle {
-    let policy = DeliveryPolicy::try_new(
-        Backoff::try_new(Duration::from_millis(20), Duration::from_millis(200)).unwrap(),
+    let policy = policy(
+        Duration::from_millis(200),
         Duration::from_secs(2),
         Duration::from_secs(5),
-    )
-    .unwrap();
-    Notifier {
-        sinks: vec![sink],
-        capacity: NonZeroUsize::new(16).unwrap(),
-        policy,
-    }
-    .spawn(counts.clone())
-    .unwrap()
-}
-
-async fn eventually(counts: &DeliveryCounts, result: DeliveryResult, want: u64) {
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    while counts.get(SinkKind::PagerDuty, result) < want {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "expected {want} {result:?}, got {}",
-            counts.get(SinkKind::PagerDuty, result)
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    );
+    spawn(vec![sink], 16, policy, counts)
 }
 
 #[tokio::test]
@@ -100,7 +81,7 @@ async fn a_trigger_then_a_resolve_reach_pagerduty_with_the_same_dedup_key() {
         json!({"routing_key": "R0UT1NGKEY", "event_action": "resolve", "dedup_key": "natsdr-epoch-8"})
     );
     assert_eq!(trigger["dedup_key"], resolve["dedup_key"]);
-    eventually(&counts, DeliveryResult::Sent, 2).await;
+    delivered(&counts, SinkKind::PagerDuty, DeliveryResult::Sent, 2).await;
 }
 
 #[tokio::test]
@@ -112,7 +93,7 @@ async fn an_event_pagerduty_refuses_as_invalid_is_not_retried() {
 
     notifier.send(notification("inc-invalid", NotificationKind::Trigger));
 
-    eventually(&counts, DeliveryResult::Failed, 1).await;
+    delivered(&counts, SinkKind::PagerDuty, DeliveryResult::Failed, 1).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let got = rx.requests();
     assert_eq!(got.len(), 1, "a 400 must not be retried");
@@ -134,7 +115,7 @@ async fn a_server_error_is_retried_until_pagerduty_accepts() {
 
     notifier.send(notification("inc-retry", NotificationKind::Trigger));
 
-    eventually(&counts, DeliveryResult::Sent, 1).await;
+    delivered(&counts, SinkKind::PagerDuty, DeliveryResult::Sent, 1).await;
     let statuses: Vec<_> = rx.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [Some(500), Some(503), Some(202)]);
     assert_eq!(counts.get(SinkKind::PagerDuty, DeliveryResult::Failed), 0);
@@ -153,7 +134,7 @@ async fn a_rate_limited_event_is_retried() {
 
     notifier.send(notification("inc-429", NotificationKind::Trigger));
 
-    eventually(&counts, DeliveryResult::Sent, 1).await;
+    delivered(&counts, SinkKind::PagerDuty, DeliveryResult::Sent, 1).await;
     assert_eq!(rx.requests().len(), 2);
 }
 
@@ -207,7 +188,7 @@ async fn a_routing_key_that_cannot_be_read_fails_without_a_request() {
 
     notifier.send(notification("inc-nokey", NotificationKind::Trigger));
 
-    eventually(&counts, DeliveryResult::Failed, 1).await;
+    delivered(&counts, SinkKind::PagerDuty, DeliveryResult::Failed, 1).await;
     assert!(rx.requests().is_empty());
 }
 
@@ -225,7 +206,7 @@ async fn a_resolve_never_overtakes_its_retried_trigger() {
     notifier.send(notification("inc-order", NotificationKind::Trigger));
     notifier.send(notification("inc-order", NotificationKind::Resolve));
 
-    eventually(&counts, DeliveryResult::Sent, 2).await;
+    delivered(&counts, SinkKind::PagerDuty, DeliveryResult::Sent, 2).await;
     let actions: Vec<_> = rx
         .requests()
         .iter()
@@ -256,7 +237,7 @@ async fn a_rate_limit_s_retry_after_outweighs_a_shorter_backoff() {
 
     notifier.send(notification("inc-retry-after", NotificationKind::Trigger));
 
-    eventually(&counts, DeliveryResult::Sent, 1).await;
+    delivered(&counts, SinkKind::PagerDuty, DeliveryResult::Sent, 1).await;
     let got = rx.requests();
     let waited = got[1].at - got[0].at;
     assert!(waited >= Duration::from_secs(1), "retried after {waited:?}");

@@ -1,17 +1,17 @@
 //! Generic webhooks against a real local receiver: the JSON body and its HMAC signature.
-use std::num::NonZeroUsize;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::notify::{WITHIN, delivered, policy, spawn};
 use natsdr::config::SecretRef;
 use natsdr::notify::webhook::{self, SIGNATURE_HEADER, signature};
 use natsdr::notify::{
-    Backoff, DeliveryCounts, DeliveryPolicy, DeliveryResult, IncidentId, Notification,
-    NotificationKind, Notifier, NotifierHandle, Severity, Sink, SinkKind, Webhook,
+    DeliveryCounts, DeliveryResult, IncidentId, Notification, NotificationKind, NotifierHandle,
+    Severity, Sink, SinkKind, Webhook,
 };
 use natsdr_lab::testkit::receiver::{Receiver, ReceiverOptions};
-
-const WITHIN: Duration = Duration::from_secs(10);
 
 fn notification(kind: NotificationKind) -> Notification {
     Notification {
@@ -29,34 +29,17 @@ fn notification(kind: NotificationKind) -> Notification {
 }
 
 fn start(rx: &Receiver, secret: Option<&str>, counts: &Arc<DeliveryCounts>) -> NotifierHandle {
-    let policy = DeliveryPolicy::try_new(
-        Backoff::try_new(Duration::from_millis(20), Duration::from_millis(200)).unwrap(),
+    let webhook = Sink::Webhook(Webhook {
+        name: "chat-oncall".into(),
+        url: rx.webhook_url(),
+        secret: secret.map(|s| SecretRef::Inline(s.into())),
+    });
+    let policy = policy(
+        Duration::from_millis(200),
         Duration::from_secs(2),
         Duration::from_secs(5),
-    )
-    .unwrap();
-    Notifier {
-        sinks: vec![Sink::Webhook(Webhook {
-            name: "chat-oncall".into(),
-            url: rx.webhook_url(),
-            secret: secret.map(|s| SecretRef::Inline(s.into())),
-        })],
-        capacity: NonZeroUsize::new(8).unwrap(),
-        policy,
-    }
-    .spawn(counts.clone())
-    .unwrap()
-}
-
-async fn eventually(counts: &DeliveryCounts, result: DeliveryResult, want: u64) {
-    let deadline = tokio::time::Instant::now() + WITHIN;
-    while counts.get(SinkKind::Webhook, result) < want {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "expected {want} {result:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    );
+    spawn(vec![webhook], 8, policy, counts)
 }
 
 #[tokio::test]
@@ -94,7 +77,7 @@ async fn a_signed_webhook_carries_the_notification_and_a_signature_the_receiver_
     );
     let received: Notification = serde_json::from_slice(&got[0].body).unwrap();
     assert_eq!(received, sent);
-    eventually(&counts, DeliveryResult::Sent, 1).await;
+    delivered(&counts, SinkKind::Webhook, DeliveryResult::Sent, 1).await;
 }
 
 #[tokio::test]
@@ -110,7 +93,7 @@ async fn a_webhook_signed_with_the_wrong_key_is_refused_and_not_retried() {
 
     notifier.send(notification(NotificationKind::Trigger));
 
-    eventually(&counts, DeliveryResult::Failed, 1).await;
+    delivered(&counts, SinkKind::Webhook, DeliveryResult::Failed, 1).await;
     let got = rx.requests();
     assert_eq!(got.len(), 1, "a 401 must not be retried");
     assert_eq!(got[0].status, Some(401));

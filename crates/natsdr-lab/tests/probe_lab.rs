@@ -2,7 +2,8 @@
 //! arbiter and client record, and a peer served by the real API router. The prober sees the lab
 //! as the EU watchdog does (through its `wd:eu->*` and `peer:eu->*` paths). Needs nats-server
 //! and BIND: without them this fails, never skips.
-use std::collections::BTreeMap;
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,42 +18,17 @@ use natsdr::{
     core::{self, Health, Observation, Ownership, StreamRole, Vantage, WallTime},
     dns::Rfc2136,
     model::{Epoch, Region},
-    nats::{RegionClients, connect_regions},
+    nats::connect_regions,
     probe::{Prober, RoundDetails},
     telemetry::Metrics,
-    topology::{Change, Desired, apply, expected},
 };
-use natsdr_lab::lab::{Lab, LabOptions, LabRegion, NetPath, Site, find_nats_server};
+use natsdr_lab::lab::{LabRegion, NetPath, Site};
 use tokio::sync::{mpsc, watch};
 
+use common::lab::{dns, eu, lab, us};
+use common::request_each;
+
 type LabProber = Prober<Rfc2136, Rfc2136>;
-
-fn region(s: &str) -> Region {
-    Region::new(s).unwrap()
-}
-
-/// The arbiter and client record the config's `[dns]` section describes.
-fn rfc2136(config: &Config) -> Rfc2136 {
-    Rfc2136::new(&natsdr::dns::rfc2136_config(config).unwrap()).unwrap()
-}
-
-/// Creates the lab's topology through the operator's direct connections; returns them.
-async fn apply_topology(lab: &Lab) -> BTreeMap<Region, RegionClients> {
-    let config = Config::load(&lab.manifest().natsdr_config).unwrap();
-    let mut clients = BTreeMap::new();
-    let mut apis = BTreeMap::new();
-    for r in &config.regions {
-        let c = RegionClients::for_region(r, "probe-test", Duration::from_secs(5))
-            .await
-            .unwrap();
-        apis.insert(r.name.clone(), c.js.clone());
-        clients.insert(r.name.clone(), c);
-    }
-    let changes = apply(&expected(&Desired::from(&config)).unwrap(), &apis).await;
-    let failed: Vec<&Change> = changes.iter().filter(|c| !c.is_change()).collect();
-    assert!(failed.is_empty(), "{failed:?}");
-    clients
-}
 
 /// Serves the real API router on `addr` with `observations` as its latest report.
 async fn serve_peer(addr: std::net::SocketAddr, observations: Observations) {
@@ -71,7 +47,7 @@ async fn serve_peer(addr: std::net::SocketAddr, observations: Observations) {
         tokens: Arc::new(Tokens::parse("").unwrap()),
         read_requires_token: false,
         audit: AuditLog::open(None).unwrap(),
-        regions: vec![region("us-east-1"), region("eu-central-1")],
+        regions: vec![us(), eu()],
         limits: natsdr::config::ApiLimits::default(),
         tls: None,
     };
@@ -168,7 +144,7 @@ fn deep_whole(d: &RoundDetails, r: &Region) -> bool {
 }
 
 fn mirror<'a>(obs: &'a Observation, name: &str) -> &'a core::StreamView {
-    obs.regions[&region("eu-central-1")]
+    obs.regions[&eu()]
         .streams
         .iter()
         .find(|s| s.name.as_str() == name)
@@ -177,7 +153,7 @@ fn mirror<'a>(obs: &'a Observation, name: &str) -> &'a core::StreamView {
 
 fn mirrors(obs: &Observation) -> Vec<&core::StreamView> {
     obs.regions
-        .get(&region("eu-central-1"))
+        .get(&eu())
         .map(|v| {
             v.streams
                 .iter()
@@ -210,21 +186,9 @@ fn caught_up(obs: &Observation) -> bool {
 
 #[tokio::test]
 async fn probe_rounds_follow_the_lab_through_lag_node_loss_and_region_loss() {
-    let tmp = tempfile::tempdir().unwrap();
-    let mut lab = Lab::up(LabOptions {
-        dir: tmp.path().join("lab"),
-        nats_server: find_nats_server().expect("nats-server is installed (make deps)"),
-        natsdr_exe: natsdr_lab::lab::find_natsdr().expect("the natsdr binary"),
-        lab_exe: env!("CARGO_BIN_EXE_natsdr-lab").into(),
-        owner_pid: Some(std::process::id()),
-        ready_timeout: Duration::from_secs(60),
-        wan: natsdr_lab::lab::WanProfile::Lan,
-        tls: false,
-    })
-    .await
-    .expect("lab starts");
-    let operator = apply_topology(&lab).await;
-    let (us, eu) = (region("us-east-1"), region("eu-central-1"));
+    let fx = lab().up().await;
+    let (mut lab, operator) = (fx.lab, fx.clients);
+    let (us, eu) = (us(), eu());
 
     // The US watchdog's API answers through the EU watchdog's peer path, with a report made
     // two seconds ago; the witness runs nothing at all.
@@ -259,12 +223,8 @@ async fn probe_rounds_follow_the_lab_through_lag_node_loss_and_region_loss() {
     let regions = connect_regions(&config, "probe-test-eu", bound)
         .await
         .unwrap();
-    let mut prober = Prober::new(
-        config.clone(),
-        regions,
-        Some((rfc2136(&config), rfc2136(&config))),
-    )
-    .unwrap();
+    let mut prober =
+        Prober::new(config.clone(), regions, Some((dns(&config), dns(&config)))).unwrap();
     let clock = Clock(tokio::time::Instant::now());
 
     // 1. Healthy: both regions whole, mirrors caught up and hearing their sources, the arbiter
@@ -338,13 +298,7 @@ async fn probe_rounds_follow_the_lab_through_lag_node_loss_and_region_loss() {
     //    first message it lacks, and stops hearing from its source.
     lab.cut(NetPath::Leaf).await.unwrap();
     let us_js = &operator[&us].js;
-    for i in 0..5 {
-        us_js
-            .client()
-            .request(format!("events.probe{i}"), "x".into())
-            .await
-            .unwrap();
-    }
+    request_each(us_js, "events.probe", 5).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (obs, _) = round(&mut prober, &clock).await;
     let m = mirror(&obs, "events-eu-mirror").mirror.clone().unwrap();

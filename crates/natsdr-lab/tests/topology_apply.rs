@@ -3,7 +3,8 @@ mod common;
 
 use std::{collections::BTreeMap, time::Duration};
 
-use common::{Opts, Server, eventually};
+use common::lab::{eu, us};
+use common::{Opts, Server, mirror_info, request_each, wait_for_last_seq};
 use natsdr::{
     config::{Discard, KvSpec, Limits, MirrorSpec, Retention, Storage, StreamSpec},
     model::{Region, StreamName},
@@ -14,12 +15,6 @@ use serde_json::json;
 
 const DAY: Duration = Duration::from_secs(86_400);
 
-fn us() -> Region {
-    Region::new("us-east-1").unwrap()
-}
-fn eu() -> Region {
-    Region::new("eu-central-1").unwrap()
-}
 fn name(s: &str) -> StreamName {
     StreamName::new(s).unwrap()
 }
@@ -132,6 +127,24 @@ async fn regions() -> Regions {
     }
 }
 
+/// Both regions with the desired topology applied once, the topology and what it expects.
+async fn applied() -> (Regions, Desired, Vec<natsdr::topology::ExpectedStream>) {
+    let r = regions().await;
+    let d = desired();
+    let exp = expected(&d).unwrap();
+    apply(&exp, &r.apis).await;
+    (r, d, exp)
+}
+
+/// What plan reports for EU's events mirror once promoted at epoch 2.
+fn promoted_at_epoch_2() -> Drift {
+    Drift::Promoted {
+        region: eu(),
+        stream: name("events-eu-mirror"),
+        epoch: Some("2".into()),
+    }
+}
+
 async fn current_plan(r: &Regions, d: &Desired) -> Vec<Drift> {
     let (actual, errors) = observe(&r.apis).await;
     assert!(errors.is_empty(), "{errors:?}");
@@ -194,10 +207,7 @@ async fn applying_twice_changes_nothing_the_second_time() {
 
 #[tokio::test]
 async fn a_manual_change_is_reported_and_apply_fixes_only_that_field() {
-    let r = regions().await;
-    let d = desired();
-    let exp = expected(&d).unwrap();
-    apply(&exp, &r.apis).await;
+    let (r, d, exp) = applied().await;
 
     let us_js = &r.apis[&us()];
     let mut cfg = us_js.stream_info("events-us").await.unwrap().config;
@@ -232,13 +242,7 @@ async fn a_cross_domain_mirror_created_by_apply_really_mirrors() {
     apply(&exp, &r.apis).await;
 
     let us_js = &r.apis[&us()];
-    for i in 0..5 {
-        us_js
-            .client()
-            .request(format!("events.e{i}"), "x".into())
-            .await
-            .unwrap();
-    }
+    request_each(us_js, "events.e", 5).await;
     us_js
         .client()
         .request("$KV.assignments_v1.worker-1", "busy".into())
@@ -246,32 +250,9 @@ async fn a_cross_domain_mirror_created_by_apply_really_mirrors() {
         .unwrap();
 
     let eu_js = &r.apis[&eu()];
-    assert!(
-        eventually(Duration::from_secs(15), || async {
-            eu_js
-                .stream_info("events-eu-mirror")
-                .await
-                .is_ok_and(|i| i.state.last_seq == 5)
-        })
-        .await,
-        "stream mirror never caught up"
-    );
-    assert!(
-        eventually(Duration::from_secs(15), || async {
-            eu_js
-                .stream_info("KV_assignments_v1")
-                .await
-                .is_ok_and(|i| i.state.last_seq == 1)
-        })
-        .await,
-        "KV mirror never caught up"
-    );
-    let m = eu_js
-        .stream_info("events-eu-mirror")
-        .await
-        .unwrap()
-        .mirror
-        .unwrap();
+    wait_for_last_seq(eu_js, "events-eu-mirror", 5).await;
+    wait_for_last_seq(eu_js, "KV_assignments_v1", 1).await;
+    let m = mirror_info(eu_js, "events-eu-mirror").await;
     assert_eq!(m.external_api.as_deref(), Some("$JS.us-east-1.API"));
 }
 
@@ -300,14 +281,7 @@ async fn a_promoted_mirror_is_reported_as_state_and_left_alone_by_apply() {
     eu_js.stream_create(&promoted).await.unwrap();
 
     let drift = current_plan(&r, &d).await;
-    assert_eq!(
-        drift,
-        vec![Drift::Promoted {
-            region: eu(),
-            stream: name("events-eu-mirror"),
-            epoch: Some("2".into())
-        }]
-    );
+    assert_eq!(drift, vec![promoted_at_epoch_2()]);
 
     let again = apply(&expected(&d).unwrap(), &r.apis).await;
     assert!(
@@ -322,10 +296,7 @@ async fn a_promoted_mirror_is_reported_as_state_and_left_alone_by_apply() {
 
 #[tokio::test]
 async fn apply_never_unfences_a_fenced_stream() {
-    let r = regions().await;
-    let d = desired();
-    let exp = expected(&d).unwrap();
-    apply(&exp, &r.apis).await;
+    let (r, d, exp) = applied().await;
     let us_js = &r.apis[&us()];
     let mut cfg = us_js.stream_info("events-us").await.unwrap().config;
     cfg.set("subjects", json!(["fenced.events.*", "fenced.buddy.*"]));
@@ -372,10 +343,7 @@ async fn an_unreachable_region_is_reported_and_the_other_is_still_applied() {
 
 #[tokio::test]
 async fn a_mirror_changed_by_hand_is_fixed_in_place_without_touching_its_mirror_block() {
-    let r = regions().await;
-    let d = desired();
-    let exp = expected(&d).unwrap();
-    apply(&exp, &r.apis).await;
+    let (r, d, exp) = applied().await;
     let eu_js = &r.apis[&eu()];
     let mut cfg = eu_js.stream_info("events-eu-mirror").await.unwrap().config;
     let mirror_before = cfg.get("mirror").cloned();
@@ -395,25 +363,10 @@ async fn a_mirror_changed_by_hand_is_fixed_in_place_without_touching_its_mirror_
 
 #[tokio::test]
 async fn a_mirror_promoted_in_place_by_the_server_is_reported_only_as_promoted() {
-    let r = regions().await;
-    let d = desired();
-    let exp = expected(&d).unwrap();
-    apply(&exp, &r.apis).await;
-    r.apis[&us()]
-        .client()
-        .request("events.1", "x".into())
-        .await
-        .unwrap();
+    let (r, d, exp) = applied().await;
+    request_each(&r.apis[&us()], "events.", 1).await;
     let eu_js = &r.apis[&eu()];
-    assert!(
-        eventually(Duration::from_secs(10), || async {
-            eu_js
-                .stream_info("events-eu-mirror")
-                .await
-                .is_ok_and(|i| i.state.last_seq == 1)
-        })
-        .await
-    );
+    wait_for_last_seq(eu_js, "events-eu-mirror", 1).await;
 
     // What the promoter does: one full-config update removing `mirror`, adding the source's
     // subjects, stamping natsdr's metadata.
@@ -436,13 +389,6 @@ async fn a_mirror_promoted_in_place_by_the_server_is_reported_only_as_promoted()
     }
     assert_eq!(promoted.unwrap().state.last_seq, 1, "messages are kept");
     let drift = current_plan(&r, &d).await;
-    assert_eq!(
-        drift,
-        vec![Drift::Promoted {
-            region: eu(),
-            stream: name("events-eu-mirror"),
-            epoch: Some("2".into())
-        }]
-    );
+    assert_eq!(drift, vec![promoted_at_epoch_2()]);
     assert!(apply(&exp, &r.apis).await.is_empty());
 }

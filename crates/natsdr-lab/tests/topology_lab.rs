@@ -1,7 +1,12 @@
 //! plan/apply against the real lab: two 3-node regions (domains us-east-1 and eu-central-1)
 //! joined by leafnodes, configured by the lab's generated `natsdr.toml`. Needs nats-server:
 //! without it this fails, never skips.
+mod common;
+
 use std::{collections::BTreeMap, time::Duration};
+
+use common::lab::{eu, lab, us};
+use common::{mirror_info, request_each, wait_for_last_seq};
 
 use natsdr::{
     config::Config,
@@ -9,7 +14,6 @@ use natsdr::{
     nats::{JsApi, RegionClients},
     topology::{Change, Desired, Drift, apply, expected, observe, plan},
 };
-use natsdr_lab::lab::{Lab, LabOptions, find_nats_server};
 use serde_json::json;
 
 fn shown<T: ToString>(items: &[T]) -> Vec<String> {
@@ -24,19 +28,7 @@ async fn current_plan(apis: &BTreeMap<Region, JsApi>, desired: &Desired) -> Vec<
 
 #[tokio::test]
 async fn apply_builds_the_example_topology_on_the_lab_and_plan_then_tracks_it() {
-    let tmp = tempfile::tempdir().unwrap();
-    let lab = Lab::up(LabOptions {
-        dir: tmp.path().join("lab"),
-        nats_server: find_nats_server().expect("nats-server is installed (make deps)"),
-        natsdr_exe: natsdr_lab::lab::find_natsdr().expect("the natsdr binary"),
-        lab_exe: env!("CARGO_BIN_EXE_natsdr-lab").into(),
-        owner_pid: Some(std::process::id()),
-        ready_timeout: Duration::from_secs(60),
-        wan: natsdr_lab::lab::WanProfile::Lan,
-        tls: false,
-    })
-    .await
-    .expect("lab starts");
+    let (_tmp, lab) = lab().start().await;
 
     let config = Config::load(&lab.manifest().natsdr_config).expect("the lab's config is valid");
     let desired = Desired::from(&config);
@@ -73,8 +65,7 @@ async fn apply_builds_the_example_topology_on_the_lab_and_plan_then_tracks_it() 
     assert!(second.is_empty(), "{:?}", shown(&second));
 
     // 3. A change by hand shows up as drift, apply puts it back, and the next apply is a no-op.
-    let us = Region::new("us-east-1").unwrap();
-    let us_js = &apis[&us];
+    let us_js = &apis[&us()];
     let mut cfg = us_js.stream_info("events-us").await.unwrap().config;
     cfg.set("max_age", json!(3_600_000_000_000u64));
     us_js.stream_update(&cfg).await.unwrap();
@@ -88,30 +79,12 @@ async fn apply_builds_the_example_topology_on_the_lab_and_plan_then_tracks_it() 
     assert!(apply(&exp, &apis).await.is_empty());
 
     // 4. The cross-domain R3 mirror really mirrors over the leafnodes.
-    for i in 0..10 {
-        us_js
-            .client()
-            .request(format!("events.lab{i}"), "x".into())
-            .await
-            .unwrap();
-    }
-    let eu_js = &apis[&Region::new("eu-central-1").unwrap()];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let info = eu_js.stream_info("events-eu-mirror").await.unwrap();
-        if info.state.last_seq == 10 {
-            let mirror = info.mirror.unwrap();
-            assert_eq!(mirror.external_api.as_deref(), Some("$JS.us-east-1.API"));
-            assert!(mirror.active.is_some(), "{mirror:?}");
-            break;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "mirror stuck at {}",
-            info.state.last_seq
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    request_each(us_js, "events.lab", 10).await;
+    let eu_js = &apis[&eu()];
+    wait_for_last_seq(eu_js, "events-eu-mirror", 10).await;
+    let mirror = mirror_info(eu_js, "events-eu-mirror").await;
+    assert_eq!(mirror.external_api.as_deref(), Some("$JS.us-east-1.API"));
+    assert!(mirror.active.is_some(), "{mirror:?}");
 
     lab.shutdown().await.unwrap();
 }

@@ -9,7 +9,7 @@ use super::stats::Summary;
 use crate::demo::Report;
 use crate::lab::WanProfile;
 
-/// The targets (#8), checked against what was measured.
+/// The targets, checked against what was measured.
 pub mod target {
     /// RTO median on the default settings, ms.
     pub const RTO_MEDIAN_MS: u64 = 5_000;
@@ -57,7 +57,7 @@ pub struct BenchReport {
     pub backup: Option<BackupFigures>,
     /// The API under abuse (idle connections, oversized unauthenticated bodies).
     pub api: Option<super::api_load::ApiLoad>,
-    /// The targets, met or not.
+    /// The targets, met or not.
     pub targets: Vec<TargetCheck>,
 }
 
@@ -285,7 +285,7 @@ pub fn median_f64(values: &[f64]) -> f64 {
     v.get(v.len().saturating_sub(1) / 2).copied().unwrap_or(0.0)
 }
 
-/// One of the targets.
+/// One of the targets.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct TargetCheck {
     /// What is measured.
@@ -413,7 +413,7 @@ impl Switchover {
 }
 
 impl BenchReport {
-    /// Checks the targets against the figures (call once they are all in).
+    /// Checks the targets against the figures (call once they are all in).
     pub fn check_targets(&mut self) {
         let mut t = Vec::new();
         // The deployment's own distance first; a run without it is judged on what it measured.

@@ -295,19 +295,11 @@ pub fn converged(finals: &[FinalStatus], arbiter_region: Option<&str>, home: &st
 mod tests {
     use super::*;
     use crate::chaos::schedule::Episode;
+    use crate::demo::fixtures::at;
     use crate::lab::NetPath;
 
-    fn at(ms: i64) -> OffsetDateTime {
-        OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(ms)
-    }
-
     fn ack(id: &str, stream: &str, ms: i64) -> Ack {
-        Ack {
-            id: id.into(),
-            stream: stream.into(),
-            seq: 1,
-            at: at(ms),
-        }
+        crate::demo::fixtures::ack(id, stream, 1, ms)
     }
 
     fn owner(ms: i64, epoch: u64, region: &str) -> OwnerSample {
@@ -327,47 +319,45 @@ mod tests {
 
     const SLACK: Duration = Duration::from_secs(1);
 
+    /// Judges acks `(id, stream, ms)` against arbiter samples `(ms, epoch, region)`, the
+    /// streams `us-s` and `eu-s` belonging to `us` and `eu`.
+    fn dual_writes(acks: &[(&str, &str, i64)], owners: &[(i64, u64, &str)]) -> Verdict {
+        let acks: Vec<Ack> = acks.iter().map(|&(id, s, ms)| ack(id, s, ms)).collect();
+        let owners: Vec<OwnerSample> = owners.iter().map(|&(ms, e, r)| owner(ms, e, r)).collect();
+        no_dual_writes(&acks, &regions(), &owners, SLACK)
+    }
+
     #[test]
     fn a_failover_and_a_failback_each_with_a_new_epoch_are_not_dual_writes() {
-        let acks = [
-            ack("1", "us-s", 0),
-            ack("2", "eu-s", 5_000),
-            ack("3", "us-s", 9_000),
-        ];
-        let owners = [
-            owner(0, 1, "us"),
-            owner(5_200, 2, "eu"),
-            owner(8_900, 3, "us"),
-        ];
-        let v = no_dual_writes(&acks, &regions(), &owners, SLACK);
+        let v = dual_writes(
+            &[("1", "us-s", 0), ("2", "eu-s", 5_000), ("3", "us-s", 9_000)],
+            &[(0, 1, "us"), (5_200, 2, "eu"), (8_900, 3, "us")],
+        );
         assert!(v.held(), "{:?}", v.violations);
         assert_eq!(v.checked, 3);
     }
 
     #[test]
     fn the_old_primary_acking_again_without_a_new_epoch_is_a_dual_write() {
-        let acks = [
-            ack("1", "us-s", 0),
-            ack("2", "eu-s", 5_000),
-            ack("3", "us-s", 5_100),
-        ];
-        let owners = [owner(0, 1, "us"), owner(5_000, 2, "eu")];
-        let v = no_dual_writes(&acks, &regions(), &owners, SLACK);
+        let v = dual_writes(
+            &[("1", "us-s", 0), ("2", "eu-s", 5_000), ("3", "us-s", 5_100)],
+            &[(0, 1, "us"), (5_000, 2, "eu")],
+        );
         assert_eq!(v.violations.len(), 1, "{:?}", v.violations);
     }
 
     #[test]
     fn a_region_change_with_no_claim_at_all_is_a_dual_write() {
-        let acks = [ack("1", "us-s", 0), ack("2", "eu-s", 100)];
-        let v = no_dual_writes(&acks, &regions(), &[owner(0, 1, "us")], SLACK);
+        let v = dual_writes(&[("1", "us-s", 0), ("2", "eu-s", 100)], &[(0, 1, "us")]);
         assert!(!v.held());
     }
 
     #[test]
     fn one_id_acked_by_both_regions_is_a_dual_write() {
-        let acks = [ack("1", "us-s", 0), ack("1", "eu-s", 5_000)];
-        let owners = [owner(0, 1, "us"), owner(5_000, 2, "eu")];
-        let v = no_dual_writes(&acks, &regions(), &owners, SLACK);
+        let v = dual_writes(
+            &[("1", "us-s", 0), ("1", "eu-s", 5_000)],
+            &[(0, 1, "us"), (5_000, 2, "eu")],
+        );
         assert_eq!(v.violations, vec!["1 acked by eu and us".to_owned()]);
     }
 

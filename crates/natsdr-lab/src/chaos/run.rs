@@ -138,10 +138,10 @@ async fn drive(schedule: &Schedule, lab: &mut Lab, exe: &Path) -> Result<SeedRep
     let mut injected = 0_u64;
     for e in &schedule.episodes {
         tokio::time::sleep_until(t0 + e.at).await;
-        inject(e.fault, lab, &mut dogs, &pagerduty, named).await?;
+        set_fault(e.fault, true, lab, &mut dogs, &pagerduty, named).await?;
         injected += 1;
         tokio::time::sleep_until(t0 + e.end()).await;
-        undo(e.fault, lab, &mut dogs, &pagerduty, named).await?;
+        set_fault(e.fault, false, lab, &mut dogs, &pagerduty, named).await?;
     }
     lab.heal_all(&NetPath::all())
         .await
@@ -243,52 +243,38 @@ fn signal(pid: Option<u32>, sig: Signal, what: &str) -> Result<(), ChaosError> {
         .map_err(|e| ChaosError::Harness(format!("{sig} to {what} ({pid}): {e}")))
 }
 
-async fn inject(
+/// Starts `fault` (`on`) or ends it (heals, restarts, resumes).
+async fn set_fault(
     fault: Fault,
+    on: bool,
     lab: &mut Lab,
     dogs: &mut Watchdogs,
     pagerduty: &Receiver,
     named: Option<u32>,
 ) -> Result<(), ChaosError> {
+    let stall = if on { Signal::SIGSTOP } else { Signal::SIGCONT };
     match fault {
-        Fault::KillNode(r, i) => lab.kill_node(r, i).await.map_err(ChaosError::Lab),
-        Fault::KillRegion(r) => lab.kill_region(r).await.map_err(ChaosError::Lab),
-        Fault::Cut(p) => lab.cut(p).await.map_err(ChaosError::Lab),
-        Fault::Slow(p, ms) => lab
+        Fault::KillNode(r, i) if on => lab.kill_node(r, i).await.map_err(ChaosError::Lab),
+        Fault::KillNode(r, i) => lab.restart_node(r, i).await.map_err(ChaosError::Lab),
+        Fault::KillRegion(r) if on => lab.kill_region(r).await.map_err(ChaosError::Lab),
+        Fault::KillRegion(r) => lab.restart_region(r).await.map_err(ChaosError::Lab),
+        Fault::Cut(p) if on => lab.cut(p).await.map_err(ChaosError::Lab),
+        Fault::Slow(p, ms) if on => lab
             .slow(p, Duration::from_millis(ms))
             .await
             .map_err(ChaosError::Lab),
-        Fault::KillWatchdog(s) => {
+        Fault::Cut(p) | Fault::Slow(p, _) => lab.heal(p).await.map_err(ChaosError::Lab),
+        Fault::KillWatchdog(s) if on => {
             dogs.kill(s);
             Ok(())
         }
-        Fault::StallWatchdog(s) => signal(dogs.pid(s), Signal::SIGSTOP, "a watchdog"),
-        Fault::StallDns => signal(named, Signal::SIGSTOP, "named"),
-        Fault::PagerDutyDown => {
-            pagerduty.set_hang(true);
-            Ok(())
-        }
-    }
-}
-
-async fn undo(
-    fault: Fault,
-    lab: &mut Lab,
-    dogs: &mut Watchdogs,
-    pagerduty: &Receiver,
-    named: Option<u32>,
-) -> Result<(), ChaosError> {
-    match fault {
-        Fault::KillNode(r, i) => lab.restart_node(r, i).await.map_err(ChaosError::Lab),
-        Fault::KillRegion(r) => lab.restart_region(r).await.map_err(ChaosError::Lab),
-        Fault::Cut(p) | Fault::Slow(p, _) => lab.heal(p).await.map_err(ChaosError::Lab),
         Fault::KillWatchdog(s) => dogs
             .restart(s)
             .map_err(|e| ChaosError::Demo(DemoError::Watchdog(e))),
-        Fault::StallWatchdog(s) => signal(dogs.pid(s), Signal::SIGCONT, "a watchdog"),
-        Fault::StallDns => signal(named, Signal::SIGCONT, "named"),
+        Fault::StallWatchdog(s) => signal(dogs.pid(s), stall, "a watchdog"),
+        Fault::StallDns => signal(named, stall, "named"),
         Fault::PagerDutyDown => {
-            pagerduty.set_hang(false);
+            pagerduty.set_hang(on);
             Ok(())
         }
     }

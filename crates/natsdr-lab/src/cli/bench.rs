@@ -68,12 +68,9 @@ pub struct BenchArgs {
 /// Runs the bench; exit 0 when the reports were written, 1 when not, 69 when nats-server is
 /// missing.
 pub fn run(args: &BenchArgs) -> u8 {
-    let natsdr_exe = match crate::lab::find_natsdr() {
+    let natsdr_exe = match super::natsdr_exe("bench") {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("natsdr-lab bench: {e}");
-            return exit::UNAVAILABLE;
-        }
+        Err(code) => return code,
     };
     let sections = if args.availability_only {
         vec![Section::Availability]

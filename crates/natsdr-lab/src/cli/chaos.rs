@@ -34,12 +34,9 @@ pub struct ChaosArgs {
 /// Runs the seeds; exit 0 when every invariant held for every seed, 1 when not, 69 when
 /// nats-server is missing.
 pub fn run(args: &ChaosArgs) -> u8 {
-    let exe = match crate::lab::find_natsdr() {
+    let exe = match super::natsdr_exe("chaos") {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("natsdr-lab chaos: {e}");
-            return exit::UNAVAILABLE;
-        }
+        Err(code) => return code,
     };
     let seeds: Vec<u64> = match args.seed {
         Some(s) => vec![s],

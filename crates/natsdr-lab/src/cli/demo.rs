@@ -18,12 +18,9 @@ pub fn run(
     dir: Option<PathBuf>,
     keep: bool,
 ) -> u8 {
-    let natsdr_exe = match crate::lab::find_natsdr() {
+    let natsdr_exe = match super::natsdr_exe("demo") {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("natsdr-lab demo: {e}");
-            return exit::UNAVAILABLE;
-        }
+        Err(code) => return code,
     };
     let opts = DemoOptions {
         scenario,

@@ -98,3 +98,12 @@ pub fn main() -> ExitCode {
     };
     ExitCode::from(code)
 }
+
+/// The natsdr binary the lab's watchdogs run; when it is missing, says so on stderr as
+/// `natsdr-lab <command>` and gives the exit code for it.
+fn natsdr_exe(command: &str) -> Result<PathBuf, u8> {
+    crate::lab::find_natsdr().map_err(|e| {
+        eprintln!("natsdr-lab {command}: {e}");
+        exit::UNAVAILABLE
+    })
+}

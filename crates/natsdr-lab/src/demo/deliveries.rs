@@ -102,18 +102,7 @@ fn count(n: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(ms: i64) -> OffsetDateTime {
-        OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(ms)
-    }
-
-    fn seen(id: &str, stream: &str, ms: i64) -> Seen {
-        Seen {
-            id: id.into(),
-            stream: stream.into(),
-            at: at(ms),
-        }
-    }
+    use crate::demo::fixtures::{at, seen};
 
     fn stored(ids: &[&str]) -> BTreeSet<String> {
         ids.iter().map(|s| (*s).to_owned()).collect()

@@ -114,25 +114,14 @@ impl Ledger {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::demo::fixtures::{ack, at};
 
-    fn at(ms: i64) -> OffsetDateTime {
-        OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(ms)
-    }
-
-    fn ack(id: &str, stream: &str, seq: u64, ms: i64) -> Ack {
-        Ack {
-            id: id.into(),
-            stream: stream.into(),
-            seq,
-            at: at(ms),
-        }
-    }
-
-    fn ledger(acks: &[Ack]) -> Ledger {
+    /// A ledger that sent and got acked `(id, stream, seq, ms)` for each of `acks`.
+    fn ledger(acks: &[(&str, &str, u64, i64)]) -> Ledger {
         let mut l = Ledger::default();
-        for a in acks {
-            l.sent(&a.id);
-            l.acked(a.clone());
+        for &(id, stream, seq, ms) in acks {
+            l.sent(id);
+            l.acked(ack(id, stream, seq, ms));
         }
         l
     }
@@ -148,7 +137,7 @@ mod tests {
 
     #[test]
     fn acked_ids_missing_from_the_final_stream_are_lost_and_unacked_ones_are_not() {
-        let mut l = ledger(&[ack("a", "us", 1, 0), ack("b", "us", 2, 10)]);
+        let mut l = ledger(&[("a", "us", 1, 0), ("b", "us", 2, 10)]);
         l.sent("c");
         let kept: BTreeSet<String> = ["a".to_owned()].into();
         assert_eq!(l.acked_lost(&kept), 1);
@@ -156,33 +145,25 @@ mod tests {
 
     #[test]
     fn a_clean_failover_has_no_dual_writes() {
-        let l = ledger(&[
-            ack("a", "us", 1, 0),
-            ack("b", "eu", 1, 100),
-            ack("c", "eu", 2, 110),
-        ]);
+        let l = ledger(&[("a", "us", 1, 0), ("b", "eu", 1, 100), ("c", "eu", 2, 110)]);
         assert_eq!(l.dual_writes("us", "eu"), 0);
     }
 
     #[test]
     fn an_old_primary_ack_after_the_new_primary_took_writes_is_a_dual_write() {
-        let l = ledger(&[ack("a", "eu", 1, 100), ack("b", "us", 9, 120)]);
+        let l = ledger(&[("a", "eu", 1, 100), ("b", "us", 9, 120)]);
         assert_eq!(l.dual_writes("us", "eu"), 1);
     }
 
     #[test]
     fn one_id_acked_by_both_regions_is_a_dual_write() {
-        let l = ledger(&[ack("a", "us", 1, 100), ack("a", "eu", 1, 90)]);
+        let l = ledger(&[("a", "us", 1, 100), ("a", "eu", 1, 90)]);
         assert_eq!(l.dual_writes("us", "eu"), 1);
     }
 
     #[test]
     fn the_longest_ack_gap_counts_from_the_fault_to_the_first_ack_after_it() {
-        let l = ledger(&[
-            ack("a", "us", 1, 0),
-            ack("b", "us", 2, 900),
-            ack("c", "eu", 1, 1000),
-        ]);
+        let l = ledger(&[("a", "us", 1, 0), ("b", "us", 2, 900), ("c", "eu", 1, 1000)]);
         assert_eq!(
             l.longest_ack_gap(at(100)),
             time::Duration::milliseconds(800)
@@ -192,11 +173,7 @@ mod tests {
 
     #[test]
     fn the_first_ack_from_a_stream_ignores_acks_before_the_fault() {
-        let l = ledger(&[
-            ack("a", "eu", 1, 5),
-            ack("b", "eu", 2, 50),
-            ack("c", "eu", 3, 60),
-        ]);
+        let l = ledger(&[("a", "eu", 1, 5), ("b", "eu", 2, 50), ("c", "eu", 3, 60)]);
         assert_eq!(
             l.first_ack_from("eu", at(10)).map(|a| a.id.as_str()),
             Some("b")

@@ -11,8 +11,8 @@ use hickory_resolver::Resolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use time::OffsetDateTime;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
+use super::background::Background;
 use super::ledger::{Ack, Ledger};
 
 /// Where and how the load generator publishes.
@@ -36,37 +36,14 @@ pub struct LoadTarget {
     pub ack_timeout: Duration,
 }
 
-/// A running load generator. Its ledger can be read at any time; [`LoadGen::stop`] ends it.
-pub struct LoadGen {
-    ledger: Arc<Mutex<Ledger>>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
+/// A running load generator. Its ledger can be read at any time; `stop` ends it (the publish
+/// in flight finishes first).
+pub type LoadGen = Background<Ledger>;
 
 impl LoadGen {
     /// Starts publishing in a background task; fails only when no resolver can be built.
     pub fn start(target: LoadTarget) -> Result<Self, NetError> {
-        let resolver = uncached_resolver(target.dns_server, target.ack_timeout)?;
-        let ledger = Arc::new(Mutex::new(Ledger::default()));
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(publish_loop(target, resolver, Arc::clone(&ledger), stopped));
-        Ok(Self { ledger, stop, task })
-    }
-
-    /// A copy of the books so far.
-    pub fn snapshot(&self) -> Ledger {
-        self.ledger
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Stops publishing (the publish in flight finishes) and returns the books.
-    pub async fn stop(self) -> Ledger {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-        let ledger = self.ledger.lock().unwrap_or_else(PoisonError::into_inner);
-        ledger.clone()
+        Background::resolving(target, publish_loop)
     }
 }
 

@@ -3,7 +3,10 @@
 //! The pieces that decide what a run proves are pure ([`Ledger`], [`Report`], [`Scenario`]);
 //! [`run`] is the shell that starts the lab and the watchdogs, drives the load and the fault,
 //! and fills the report.
+mod background;
 mod deliveries;
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod ledger;
 mod load;
 mod reader;
@@ -12,6 +15,7 @@ mod route53;
 pub(crate) mod run;
 mod scenario;
 
+pub use background::Background;
 pub use deliveries::{Deliveries, Seen};
 pub use ledger::{Ack, Ledger};
 pub use load::{LoadGen, LoadTarget, resolve, uncached_resolver};

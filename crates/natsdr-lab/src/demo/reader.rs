@@ -12,10 +12,10 @@ use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_resolver::Resolver;
 use time::OffsetDateTime;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
+use super::background::Background;
 use super::deliveries::{Deliveries, Seen};
-use super::load::{LoadTarget, connect, resolve, uncached_resolver};
+use super::load::{LoadTarget, connect, resolve};
 
 /// The durable's name, as the application created it once on the first primary.
 pub const DURABLE: &str = "demo-reader";
@@ -25,39 +25,16 @@ pub const MAX_ACK_PENDING: i64 = 64;
 /// Messages asked for per pull (well under `MAX_ACK_PENDING`).
 const BATCH: usize = 16;
 
-/// A running reader. Its books can be read at any time; [`Reader::stop`] ends it.
-pub struct Reader {
-    books: Arc<Mutex<Deliveries>>,
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
+/// A running reader. Its books can be read at any time; `stop` ends it (the message in hand
+/// is acked first).
+pub type Reader = Background<Deliveries>;
 
 impl Reader {
     /// Starts reading in a background task; fails only when no resolver can be built. The
     /// first bind creates the durable (the application deploying it); later binds only look
     /// it up, so a consumer found after a move is one the move carried.
     pub fn start(target: LoadTarget) -> Result<Self, NetError> {
-        let resolver = uncached_resolver(target.dns_server, target.ack_timeout)?;
-        let books = Arc::new(Mutex::new(Deliveries::default()));
-        let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(read_loop(target, resolver, Arc::clone(&books), stopped));
-        Ok(Self { books, stop, task })
-    }
-
-    /// A copy of the books so far.
-    pub fn snapshot(&self) -> Deliveries {
-        self.books
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-
-    /// Stops reading (the message in hand is acked first) and returns the books.
-    pub async fn stop(self) -> Deliveries {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-        let books = self.books.lock().unwrap_or_else(PoisonError::into_inner);
-        books.clone()
+        Background::resolving(target, read_loop)
     }
 }
 

@@ -31,7 +31,7 @@ pub(crate) const US_STREAM: &str = "events-us";
 pub(crate) const EU_STREAM: &str = "events-eu-mirror";
 /// The subject the load generator publishes to.
 const SUBJECT: &str = "events.demo";
-/// Generous bound for each wait; the RTO target is 10 s.
+/// Generous bound for each wait; the RTO target is 10 s.
 const WAIT: Duration = Duration::from_secs(60);
 
 /// How to run the demo.
@@ -784,19 +784,8 @@ impl DnsWatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::demo::{Ack, Seen};
-
-    fn at(ms: i64) -> OffsetDateTime {
-        OffsetDateTime::UNIX_EPOCH + time::Duration::milliseconds(ms)
-    }
-
-    fn seen(id: &str, stream: &str, ms: i64) -> Seen {
-        Seen {
-            id: id.into(),
-            stream: stream.into(),
-            at: at(ms),
-        }
-    }
+    use crate::demo::Ack;
+    use crate::demo::fixtures::{at, seen};
 
     fn writer(acks: &[(&str, &str)]) -> Ledger {
         let mut l = Ledger::default();

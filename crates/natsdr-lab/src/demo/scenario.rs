@@ -79,54 +79,33 @@ impl Scenario {
                 c.redelivered, c.bound
             ));
         }
-        let moved_once = r.epoch_before.map(|e| e + 1) == r.epoch_after;
-        match self {
-            Self::RegionLoss => {
-                match r.lag_at_kill {
-                    Some(lag) if r.acked_lost <= lag => {}
-                    Some(lag) => bad.push(format!(
-                        "{} acked messages lost, more than the mirror lag at the kill ({lag})",
-                        r.acked_lost
-                    )),
-                    None => bad.push("the mirror lag at the kill is unknown".into()),
-                }
-                if !moved_once {
-                    bad.push(epochs(r, "one claim"));
-                }
+        let during = match self {
+            Self::Switchover => " in a planned switchover",
+            Self::Failback => " across failback",
+            Self::RegionLoss | Self::NodeLoss | Self::Partition => "",
+        };
+        if self == Self::RegionLoss {
+            match r.lag_at_kill {
+                Some(lag) if r.acked_lost <= lag => {}
+                Some(lag) => bad.push(format!(
+                    "{} acked messages lost, more than the mirror lag at the kill ({lag})",
+                    r.acked_lost
+                )),
+                None => bad.push("the mirror lag at the kill is unknown".into()),
             }
-            Self::Switchover => {
-                if r.acked_lost != 0 {
-                    bad.push(format!(
-                        "{} acked messages lost in a planned switchover",
-                        r.acked_lost
-                    ));
-                }
-                if !moved_once {
-                    bad.push(epochs(r, "one claim"));
-                }
-            }
-            Self::Failback => {
-                if r.acked_lost != 0 {
-                    bad.push(format!(
-                        "{} acked messages lost across failback",
-                        r.acked_lost
-                    ));
-                }
-                if r.duplicates != 0 {
-                    bad.push(format!("{} acked messages stored twice", r.duplicates));
-                }
-                if r.epoch_before.map(|e| e + 2) != r.epoch_after {
-                    bad.push(epochs(r, "two claims (away and back)"));
-                }
-            }
-            Self::NodeLoss | Self::Partition => {
-                if r.acked_lost != 0 {
-                    bad.push(format!("{} acked messages lost", r.acked_lost));
-                }
-                if r.epoch_before != r.epoch_after {
-                    bad.push(epochs(r, "no claim"));
-                }
-            }
+        } else if r.acked_lost != 0 {
+            bad.push(format!("{} acked messages lost{during}", r.acked_lost));
+        }
+        if self == Self::Failback && r.duplicates != 0 {
+            bad.push(format!("{} acked messages stored twice", r.duplicates));
+        }
+        let (claims, wanted) = match self {
+            Self::RegionLoss | Self::Switchover => (1, "one claim"),
+            Self::Failback => (2, "two claims (away and back)"),
+            Self::NodeLoss | Self::Partition => (0, "no claim"),
+        };
+        if r.epoch_before.map(|e| e + claims) != r.epoch_after {
+            bad.push(epochs(r, wanted));
         }
         bad
     }

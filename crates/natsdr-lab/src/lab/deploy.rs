@@ -174,15 +174,46 @@ impl LabOptions {
 /// The nats-server binary: `$NATSDR_NATS_SERVER`, else `<repo>/.tools/nats-server-default/nats-server`
 /// (installed by `make deps`). A missing binary is an error, never a reason to skip.
 pub fn find_nats_server() -> Result<PathBuf, LabError> {
-    let path = match std::env::var_os("NATSDR_NATS_SERVER") {
+    tools_nats_server("NATSDR_NATS_SERVER", "nats-server-default")
+}
+
+/// `$var` when set and not empty, else `<repo>/.tools/<dir>/nats-server`; it must be a file.
+fn tools_nats_server(var: &str, dir: &str) -> Result<PathBuf, LabError> {
+    let path = match std::env::var_os(var) {
         Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => crate::repo_root().join(".tools/nats-server-default/nats-server"),
+        _ => crate::repo_root()
+            .join(".tools")
+            .join(dir)
+            .join("nats-server"),
     };
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(LabError::NatsServerMissing(path))
+    existing(path, LabError::NatsServerMissing)
+}
+
+/// How a lab's nodes stand while it waits for them.
+enum Nodes {
+    /// One died: it never gets ready, so the wait stops and the caller reports it.
+    Dead,
+    /// One is not ready yet.
+    Waiting,
+    /// Every one is ready.
+    Ready,
+}
+
+/// Checks the nodes in order: the first dead one, or the first not `ready`, decides.
+async fn nodes_ready<F, Fut>(nodes: &[NodeInfo], dir: &Path, ready: F) -> Nodes
+where
+    F: Fn(&NodeInfo) -> Fut,
+    Fut: Future<Output = bool>,
+{
+    for n in nodes {
+        if !n.pid.is_some_and(|p| process::belongs_to(p, dir)) {
+            return Nodes::Dead;
+        }
+        if !ready(n).await {
+            return Nodes::Waiting;
+        }
     }
+    Nodes::Ready
 }
 
 /// The natsdr binary: `$NATSDR_EXE`, else `natsdr` beside this executable (cargo builds every
@@ -194,10 +225,7 @@ pub fn find_natsdr() -> Result<PathBuf, LabError> {
 /// The natsdr-lab binary (it runs netd): `$NATSDR_LAB_EXE`, else this executable when it is
 /// natsdr-lab, else `natsdr-lab` beside it (as for [`find_natsdr`]).
 pub fn find_lab_exe() -> Result<PathBuf, LabError> {
-    let me = std::env::current_exe().map_err(|source| LabError::Io {
-        path: PathBuf::from("/proc/self/exe"),
-        source,
-    })?;
+    let me = current_exe()?;
     if std::env::var_os("NATSDR_LAB_EXE").is_none()
         && me.file_name().is_some_and(|n| n == "natsdr-lab")
     {
@@ -210,26 +238,30 @@ pub fn find_lab_exe() -> Result<PathBuf, LabError> {
 /// in `deps/`). A missing binary is an error naming where it was looked for.
 fn sibling_exe(var: &str, name: &str) -> Result<PathBuf, LabError> {
     if let Some(p) = std::env::var_os(var).filter(|p| !p.is_empty()) {
-        let p = PathBuf::from(p);
-        return if p.is_file() {
-            Ok(p)
-        } else {
-            Err(LabError::BinaryMissing(p))
-        };
+        return existing(PathBuf::from(p), LabError::BinaryMissing);
     }
-    let me = std::env::current_exe().map_err(|source| LabError::Io {
-        path: PathBuf::from("/proc/self/exe"),
-        source,
-    })?;
+    let me = current_exe()?;
     let mut dir = me.parent().map(Path::to_path_buf).unwrap_or_default();
     if dir.file_name().is_some_and(|n| n == "deps") {
         dir.pop();
     }
-    let path = dir.join(name);
+    existing(dir.join(name), LabError::BinaryMissing)
+}
+
+/// This executable's path.
+fn current_exe() -> Result<PathBuf, LabError> {
+    std::env::current_exe().map_err(|source| LabError::Io {
+        path: PathBuf::from("/proc/self/exe"),
+        source,
+    })
+}
+
+/// `path` when it is a file, else the error `missing` makes of it.
+fn existing(path: PathBuf, missing: fn(PathBuf) -> LabError) -> Result<PathBuf, LabError> {
     if path.is_file() {
         Ok(path)
     } else {
-        Err(LabError::BinaryMissing(path))
+        Err(missing(path))
     }
 }
 
@@ -237,15 +269,7 @@ fn sibling_exe(var: &str, name: &str) -> Result<PathBuf, LabError> {
 /// `$NATSDR_NATS_SERVER_COMPAT`, else `<repo>/.tools/nats-server-2.10.26/nats-server` (installed
 /// by `make deps`). A missing binary is an error, never a reason to skip.
 pub fn find_compat_nats_server() -> Result<PathBuf, LabError> {
-    let path = match std::env::var_os("NATSDR_NATS_SERVER_COMPAT") {
-        Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => crate::repo_root().join(".tools/nats-server-2.10.26/nats-server"),
-    };
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(LabError::NatsServerMissing(path))
-    }
+    tools_nats_server("NATSDR_NATS_SERVER_COMPAT", "nats-server-2.10.26")
 }
 
 /// A running lab. Dropping it kills every process it started (so a panicking test leaves nothing
@@ -686,21 +710,16 @@ impl Lab {
             .collect();
         let dir = self.manifest.dir.clone();
         self.wait_until("every node listening".into(), || {
-            let nodes = nodes.clone();
-            let dir = dir.clone();
+            let (nodes, dir) = (nodes.clone(), dir.clone());
             async move {
-                for n in &nodes {
-                    if !n.pid.is_some_and(|p| process::belongs_to(p, &dir)) {
-                        return true;
+                let listening = |n: &NodeInfo| {
+                    let port = n.client_port;
+                    async move {
+                        let addr = (Ipv4Addr::LOCALHOST, port);
+                        tokio::net::TcpStream::connect(addr).await.is_ok()
                     }
-                    if tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, n.client_port))
-                        .await
-                        .is_err()
-                    {
-                        return false;
-                    }
-                }
-                true
+                };
+                !matches!(nodes_ready(&nodes, &dir, listening).await, Nodes::Waiting)
             }
         })
         .await?;
@@ -744,21 +763,20 @@ impl Lab {
                 if leaf { ", leafnodes" } else { "" }
             ),
             || {
-                let nodes = nodes.clone();
-                let dir = dir.clone();
+                let (nodes, dir) = (nodes.clone(), dir.clone());
                 async move {
-                    for n in &nodes {
-                        if !n.pid.is_some_and(|p| process::belongs_to(p, &dir)) {
-                            // A dead node never gets ready: stop waiting, report it below.
-                            return true;
-                        }
-                        if !has_meta_leader(n).await || (leaf && !has_leafnode(n).await) {
-                            return false;
-                        }
+                    let ready = |n: &NodeInfo| {
+                        let n = n.clone();
+                        async move { has_meta_leader(&n).await && (!leaf || has_leafnode(&n).await) }
+                    };
+                    match nodes_ready(&nodes, &dir, ready).await {
+                        Nodes::Dead => true,
+                        Nodes::Waiting => false,
+                        // A leader alone is not enough: nats-server 2.10 refuses R3 placement
+                        // ("no suitable peers") until the leader has every peer current in its
+                        // meta group.
+                        Nodes::Ready => meta_group_whole(&nodes).await,
                     }
-                    // A leader alone is not enough: nats-server 2.10 refuses R3 placement ("no
-                    // suitable peers") until the leader has every peer current in its meta group.
-                    meta_group_whole(&nodes).await
                 }
             },
         )

@@ -282,20 +282,15 @@ mod tests {
 
     #[test]
     fn a_fault_adds_to_its_baseline() {
-        let baseline = PathFault {
-            latency_ms: 45,
-            jitter_ms: 5,
-            loss_pct: 60,
-            bandwidth_kbps: 1000,
+        let shaped = |latency_ms, jitter_ms, loss_pct, bandwidth_kbps| PathFault {
+            latency_ms,
+            jitter_ms,
+            loss_pct,
+            bandwidth_kbps,
             ..PathFault::default()
         };
-        let fault = PathFault {
-            latency_ms: 100,
-            jitter_ms: 10,
-            loss_pct: 60,
-            bandwidth_kbps: 500,
-            ..PathFault::default()
-        };
+        let baseline = shaped(45, 5, 60, 1000);
+        let fault = shaped(100, 10, 60, 500);
         assert_eq!(
             fault.on_top_of(baseline),
             PathFault {

@@ -17,7 +17,7 @@ pub struct UnknownName {
     pub expected: &'static str,
 }
 
-/// One of the lab's two regions. The lab's topology is fixed: it mirrors the first seed.
+/// One of the lab's two regions. The lab's topology is fixed: the two-region reference topology.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum LabRegion {
@@ -328,7 +328,7 @@ mod tests {
     }
 
     #[test]
-    fn path_names_read_as_the_issue_writes_them() {
+    fn path_names_read_as_the_docs_write_them() {
         assert_eq!(
             NetPath::Watchdog {
                 from: Site::Witness,

@@ -233,7 +233,25 @@ fn generated(n: usize) -> String {
     s
 }
 
-/// The first seed's streams, mirrors and GDPR streams, sized for the lab.
+/// Appends one `[[streams]]` table: `flags` are lines after the region, `tail` after the
+/// replicas.
+fn stream(
+    s: &mut String,
+    name: &str,
+    region: &str,
+    flags: &str,
+    subjects: &str,
+    max_age: &str,
+    tail: &str,
+) {
+    let _ = writeln!(
+        s,
+        "\n[[streams]]\nname = \"{name}\"\nregion = \"{region}\"\n{flags}subjects = {subjects}\nretention = \"limits\"\n\
+         max_age = \"{max_age}\"\nmax_bytes = \"{LAB_MAX_BYTES}\"\nreplicas = 3{tail}"
+    );
+}
+
+/// The two-region reference topology's streams, mirrors and GDPR streams, sized for the lab.
 fn topology() -> String {
     let mut s = String::new();
     let us = [
@@ -259,10 +277,14 @@ fn topology() -> String {
         ),
     ];
     for (name, subjects, max_age) in us {
-        let _ = writeln!(
-            s,
-            "\n[[streams]]\nname = \"{name}\"\nregion = \"us-east-1\"\nsubjects = {subjects}\nretention = \"limits\"\nmax_age = \"{max_age}\"\n\
-             max_bytes = \"{LAB_MAX_BYTES}\"\nreplicas = 3\nduplicate_window = \"2m\""
+        stream(
+            &mut s,
+            name,
+            "us-east-1",
+            "",
+            subjects,
+            max_age,
+            "\nduplicate_window = \"2m\"",
         );
     }
     for (name, source) in [
@@ -288,10 +310,14 @@ fn topology() -> String {
         ),
     ];
     for (name, subjects, max_age) in gdpr {
-        let _ = writeln!(
-            s,
-            "\n[[streams]]\nname = \"{name}\"\nregion = \"eu-central-1\"\ngdpr = true\nsubjects = {subjects}\nretention = \"limits\"\n\
-             max_age = \"{max_age}\"\nmax_bytes = \"{LAB_MAX_BYTES}\"\nreplicas = 3"
+        stream(
+            &mut s,
+            name,
+            "eu-central-1",
+            "gdpr = true\n",
+            subjects,
+            max_age,
+            "",
         );
     }
     s

@@ -34,7 +34,7 @@ pub enum WanProfile {
     Lan,
     /// us-east-1 to eu-central-1: 45 ms each way (about 90 ms round trip), +-5 ms jitter.
     Transatlantic,
-    /// Farther apart than any region pair of the seeds: 100 ms each way, +-15 ms jitter.
+    /// Farther apart than any region pair of the reference topologies: 100 ms each way, +-15 ms jitter.
     Far,
 }
 

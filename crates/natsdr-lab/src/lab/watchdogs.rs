@@ -367,11 +367,8 @@ impl Watchdogs {
     pub async fn status(&self, site: impl Into<Dog>) -> Result<Status, WatchdogError> {
         let site = site.into();
         let http = |source| WatchdogError::Http { site, source };
-        self.http
-            .get(format!("{}/v1/status", self.api(site)))
-            .send()
-            .await
-            .map_err(http)?
+        self.get(site, "/v1/status")
+            .await?
             .json()
             .await
             .map_err(http)
@@ -381,14 +378,16 @@ impl Watchdogs {
     pub async fn metrics(&self, site: impl Into<Dog>) -> Result<String, WatchdogError> {
         let site = site.into();
         let http = |source| WatchdogError::Http { site, source };
+        self.get(site, "/metrics").await?.text().await.map_err(http)
+    }
+
+    /// A GET of `path` on a site's API.
+    async fn get(&self, site: Dog, path: &str) -> Result<reqwest::Response, WatchdogError> {
         self.http
-            .get(format!("{}/metrics", self.api(site)))
+            .get(format!("{}{path}", self.api(site)))
             .send()
             .await
-            .map_err(http)?
-            .text()
-            .await
-            .map_err(http)
+            .map_err(|source| WatchdogError::Http { site, source })
     }
 
     /// Sends a command (`pause`, `failover`...) with a JSON body; returns the HTTP status and body.

@@ -2,8 +2,6 @@
 //! tests and the demo.
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
 use super::spawned;
 
@@ -23,31 +21,12 @@ pub fn sdk_config(endpoint: &str) -> aws_config::SdkConfig {
 }
 
 /// Why ministack could not be started.
-#[derive(Debug, thiserror::Error)]
-pub enum MinistackError {
-    /// The executable is missing: `make deps` installs it (PyPI `ministack`).
-    #[error("ministack not found at {0} (run `make deps`, or set NATSDR_MINISTACK to its path)")]
-    Missing(PathBuf),
-    /// It could not be spawned, or no free port could be had.
-    #[error("cannot start ministack")]
-    Spawn(#[source] std::io::Error),
-    /// It did not accept connections in time.
-    #[error("ministack did not listen on {addr} within {waited:?}; its log is {log}")]
-    NotReady {
-        /// Where it should listen.
-        addr: SocketAddr,
-        /// How long we waited.
-        waited: Duration,
-        /// Its log file.
-        log: String,
-    },
-}
+pub type MinistackError = spawned::StartError;
 
 /// A running ministack; killed on drop.
 #[derive(Debug)]
 pub struct Ministack {
-    child: Child,
-    addr: SocketAddr,
+    server: spawned::Listening,
 }
 
 /// `$NATSDR_MINISTACK`, else `<repo>/.tools/venv/bin/ministack` (where `make deps` puts it).
@@ -67,49 +46,30 @@ impl Ministack {
 
     /// Starts ministack with `services` (its `SERVICES` list, e.g. "s3" for backups' target).
     pub fn start_services(dir: &Path, services: &str) -> Result<Self, MinistackError> {
-        let exe = executable();
-        if !exe.exists() {
-            return Err(MinistackError::Missing(exe));
-        }
-        let addr = spawned::free_addr().map_err(MinistackError::Spawn)?;
-        let port = addr.port();
-        let log_path = dir.join(format!("ministack-{port}.log"));
-        let (log, err) = spawned::log_to(&log_path).map_err(MinistackError::Spawn)?;
-        let child = Command::new(&exe)
-            .current_dir(dir)
-            .env("BIND_HOST", "127.0.0.1")
-            .env("GATEWAY_PORT", port.to_string())
-            .env("SERVICES", services)
-            .env("LOG_LEVEL", "WARNING")
-            .stdin(Stdio::null())
-            .stdout(log)
-            .stderr(err)
-            .spawn()
-            .map_err(MinistackError::Spawn)?;
-        let mut me = Self { child, addr };
-        spawned::wait_listening(&mut me.child, addr, Duration::from_secs(30)).map_err(
-            |waited| MinistackError::NotReady {
-                addr,
-                waited,
-                log: log_path.display().to_string(),
+        let server = spawned::Listening::start(
+            "ministack",
+            &executable(),
+            "NATSDR_MINISTACK",
+            dir,
+            |cmd, port| {
+                cmd.current_dir(dir)
+                    .env("BIND_HOST", "127.0.0.1")
+                    .env("GATEWAY_PORT", port.to_string())
+                    .env("SERVICES", services)
+                    .env("LOG_LEVEL", "WARNING");
+                Ok(())
             },
         )?;
-        Ok(me)
+        Ok(Self { server })
     }
 
     /// Where it listens.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.server.addr()
     }
 
     /// Its endpoint URL, for `endpoint_url`.
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-}
-
-impl Drop for Ministack {
-    fn drop(&mut self) {
-        spawned::stop(&mut self.child);
+        self.server.url()
     }
 }

@@ -1,8 +1,13 @@
-//! Test fixture: real single-node nats-server processes with JetStream, one per "region".
+//! Test fixtures: real single-node nats-server processes with JetStream, one per "region";
+//! the real lab ([`lab`]); and one way to wait for a condition ([`wait_until`]).
 //!
 //! NB: the binary is required. A missing nats-server fails the test with a message saying how
 //! to install it; it never skips.
 #![allow(dead_code)] // Each integration test binary uses a different part of this shared fixture.
+
+pub mod lab;
+pub mod notify;
+pub mod s3;
 
 use std::{
     net::TcpListener,
@@ -144,24 +149,22 @@ impl Server {
 
     /// A connection spec for the application account.
     pub fn app_spec(&self) -> ConnectSpec {
-        ConnectSpec::new(
-            format!("test/{}/app", self.domain),
-            vec![self.url()],
-            Auth::UserPassword {
-                user: "app".into(),
-                password: Secret::new("app"),
-            },
-        )
+        self.spec("app")
     }
 
     /// A connection spec for the system account.
     pub fn sys_spec(&self) -> ConnectSpec {
+        self.spec("sys")
+    }
+
+    /// A connection spec for `user` (whose password is its name).
+    fn spec(&self, user: &str) -> ConnectSpec {
         ConnectSpec::new(
-            format!("test/{}/sys", self.domain),
+            format!("test/{}/{user}", self.domain),
             vec![self.url()],
             Auth::UserPassword {
-                user: "sys".into(),
-                password: Secret::new("sys"),
+                user: user.into(),
+                password: Secret::new(user),
             },
         )
     }
@@ -205,20 +208,19 @@ impl Drop for Server {
     }
 }
 
-/// Polls `check` every 100 ms until it returns true or `within` passes.
-pub async fn eventually<F, Fut>(within: Duration, mut check: F) -> bool
+/// Polls `check` every 100 ms until it holds; panics saying `what` did not happen within
+/// `within`.
+pub async fn wait_until<F, Fut>(within: Duration, what: impl std::fmt::Display, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
     let deadline = tokio::time::Instant::now() + within;
-    loop {
-        if check().await {
-            return true;
-        }
-        if tokio::time::Instant::now() >= deadline {
-            return false;
-        }
+    while !check().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "not within {within:?}: {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -260,4 +262,52 @@ impl Cluster {
     pub async fn js(&self) -> JsApi {
         self.nodes[0].js().await
     }
+}
+
+/// Waits until `stream`'s last sequence is `want` (a mirror caught up, say), up to 30 s.
+pub async fn wait_for_last_seq(js: &JsApi, stream: &str, want: u64) {
+    wait_until(
+        Duration::from_secs(30),
+        format!("{stream} reaches sequence {want}"),
+        || async {
+            js.stream_info(stream)
+                .await
+                .is_ok_and(|i| i.state.last_seq == want)
+        },
+    )
+    .await;
+}
+
+/// Checks that `source` in `a` and `copy` in `b` hold the same message (subject, payload and
+/// stored time) at each of `seqs`.
+pub async fn assert_same_messages(
+    (a, source): (&JsApi, &str),
+    (b, copy): (&JsApi, &str),
+    seqs: impl IntoIterator<Item = u64>,
+) {
+    for seq in seqs {
+        let x = a.stream_msg_get(source, seq).await.unwrap().unwrap();
+        let y = b.stream_msg_get(copy, seq).await.unwrap().unwrap();
+        assert_eq!(
+            (x.subject, x.data, x.time),
+            (y.subject, y.data, y.time),
+            "seq {seq}"
+        );
+    }
+}
+
+/// Publishes `x` on `<prefix>0` .. `<prefix><n-1>`, one request at a time (each answered, by
+/// a stream's ack when one captures it).
+pub async fn request_each(js: &JsApi, prefix: &str, n: usize) {
+    for i in 0..n {
+        js.client()
+            .request(format!("{prefix}{i}"), "x".into())
+            .await
+            .unwrap();
+    }
+}
+
+/// The mirror block of `stream`'s info (it must be a mirror).
+pub async fn mirror_info(js: &JsApi, stream: &str) -> natsdr::nats::MirrorInfo {
+    js.stream_info(stream).await.unwrap().mirror.unwrap()
 }
