@@ -80,6 +80,7 @@ impl App {
             Tokens::load(cfg.api.token.as_ref()).map_err(|e| AppError::Build(e.to_string()))?;
         let audit = AuditLog::open(cfg.api.audit_log.as_ref())
             .map_err(|e| AppError::Build(format!("audit log: {e}")))?;
+        let audit = audit.with_rotation(cfg.api.audit_rotation);
 
         let conns = crate::nats::connect_regions(&cfg, &cfg.watchdog.id, cfg.timing.probe_timeout)
             .await

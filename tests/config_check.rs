@@ -331,3 +331,17 @@ fn a_kv_buckets_mirror_under_another_name_is_refused_naming_the_bucket() {
     );
     check_ok(&mirror("KV_assignments"), &[]);
 }
+
+#[test]
+fn an_audit_rotation_that_would_lose_records_is_refused() {
+    override_refused(
+        "NATSDR_API__AUDIT_LOG_KEEP",
+        "0",
+        &["api.audit_log_keep", "at least 1"],
+    );
+    override_refused(
+        "NATSDR_API__AUDIT_LOG_MAX_SIZE",
+        "1KiB",
+        &["api.audit_log_max_size", "4KiB"],
+    );
+}

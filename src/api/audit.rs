@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::config::AuditRotation;
 use crate::telemetry::Metrics;
 
 /// One audited command.
@@ -90,7 +91,7 @@ impl Sampler {
 /// they could take the room kept for commands.
 #[derive(Clone)]
 pub struct AuditLog {
-    file: Option<Arc<Mutex<std::fs::File>>>,
+    file: Option<Arc<Mutex<AuditFile>>>,
     publish: Option<(mpsc::Sender<AuditRecord>, Metrics)>,
     sampler: Arc<Mutex<Sampler>>,
 }
@@ -118,22 +119,88 @@ impl std::fmt::Debug for AuditLog {
     }
 }
 
+/// The audit file, its size so far, and when to rotate it.
+#[derive(Debug)]
+struct AuditFile {
+    path: PathBuf,
+    file: std::fs::File,
+    size: u64,
+    rotation: Option<AuditRotation>,
+}
+
+fn append(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+}
+
+impl AuditFile {
+    /// Appends one line, rotating first when it would take the file past its size.
+    fn write_line(&mut self, line: &str) -> std::io::Result<()> {
+        let len = line.len() as u64 + 1;
+        if let Some(r) = self.rotation
+            && self.size > 0
+            && self.size + len > r.max_bytes
+        {
+            self.rotate(r.keep)?;
+        }
+        writeln!(self.file, "{line}")?;
+        self.size += len;
+        Ok(())
+    }
+
+    /// `<file>.<keep-1>` -> `<file>.<keep>` ... `<file>` -> `<file>.1`, then a new `<file>`.
+    fn rotate(&mut self, keep: usize) -> std::io::Result<()> {
+        let numbered = |n: usize| {
+            let mut p = self.path.clone().into_os_string();
+            p.push(format!(".{n}"));
+            PathBuf::from(p)
+        };
+        for n in (1..keep).rev() {
+            let from = numbered(n);
+            if from.exists() {
+                std::fs::rename(&from, numbered(n + 1))?;
+            }
+        }
+        std::fs::rename(&self.path, numbered(1))?;
+        self.file = append(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
 impl AuditLog {
-    /// Appends to `path` when given (created if missing).
+    /// Appends to `path` when given (created if missing), never rotating it.
     pub fn open(path: Option<&PathBuf>) -> std::io::Result<Self> {
-        let file = path
-            .map(|p| {
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(p)
-            })
-            .transpose()?
-            .map(|f| Arc::new(Mutex::new(f)));
+        let file = match path {
+            None => None,
+            Some(p) => {
+                let file = append(p)?;
+                let size = file.metadata()?.len();
+                Some(Arc::new(Mutex::new(AuditFile {
+                    path: p.clone(),
+                    file,
+                    size,
+                    rotation: None,
+                })))
+            }
+        };
         Ok(Self {
             file,
             ..Self::default()
         })
+    }
+
+    /// Rotates the file as `rotation` says (see [`AuditRotation`]).
+    #[must_use]
+    pub fn with_rotation(self, rotation: AuditRotation) -> Self {
+        if let Some(f) = &self.file {
+            f.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .rotation = Some(rotation);
+        }
+        self
     }
 
     /// Also queues every record on `tx` for an
@@ -171,7 +238,7 @@ impl AuditLog {
         if let Some(f) = &self.file {
             let line = serde_json::to_string(rec).expect("audit records serialize");
             let mut f = f.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            if let Err(e) = writeln!(f, "{line}") {
+            if let Err(e) = f.write_line(&line) {
                 tracing::error!(error = %e, "cannot write the audit log");
             }
         }
@@ -332,5 +399,42 @@ mod tests {
             Some(1_000 - u64::from(UNAUTHENTICATED_PER_WINDOW))
         );
         assert_eq!(sampler.admit(later), Some(0));
+    }
+
+    #[test]
+    fn the_file_rotates_past_its_size_and_keeps_the_newest_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("audit.jsonl");
+        let one = serde_json::to_string(&record("pause")).unwrap().len() as u64 + 1;
+        let log = AuditLog::open(Some(&path))
+            .unwrap()
+            .with_rotation(AuditRotation {
+                max_bytes: 3 * one,
+                keep: 2,
+            });
+        // 10 records of the same size, 3 per file: files of 3, 3, 3 and 1 record; the oldest
+        // full file is deleted, two are kept.
+        for i in 0..10 {
+            log.record(&AuditRecord {
+                reason: format!("r{i}"),
+                ..record("pause")
+            });
+        }
+        let reasons = |p: &std::path::Path| -> Vec<String> {
+            file_lines(p)
+                .iter()
+                .map(|v| v["reason"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        assert_eq!(reasons(&path), ["r9"]);
+        assert_eq!(
+            reasons(&dir.path().join("audit.jsonl.1")),
+            ["r6", "r7", "r8"]
+        );
+        assert_eq!(
+            reasons(&dir.path().join("audit.jsonl.2")),
+            ["r3", "r4", "r5"]
+        );
+        assert!(!dir.path().join("audit.jsonl.3").exists());
     }
 }

@@ -23,8 +23,8 @@ pub use raw::RawConfig;
 pub use region::{Auth, EntryPoint, Home, RegionConfig, Tls};
 pub use secret::{Secret, SecretError, SecretRef};
 pub use settings::{
-    Api, ApiLimits, ApiTls, Backup, BackupFrom, BackupItem, BackupTarget, Consumers, Dns,
-    DnsProvider, Failback, Notify, PagerDutyConfig, PeerTls, Peers, Rfc2136Server, Role,
+    Api, ApiLimits, ApiTls, AuditRotation, Backup, BackupFrom, BackupItem, BackupTarget, Consumers,
+    Dns, DnsProvider, Failback, Notify, PagerDutyConfig, PeerTls, Peers, Rfc2136Server, Role,
     Route53Settings, RpoBudget, TailPolicy, Timing, TwoSite, Watchdog, WebhookConfig,
 };
 pub use spec::{Discard, KvSpec, Limits, MirrorSpec, Retention, Storage, StreamSpec};

@@ -145,6 +145,8 @@ pub struct Api {
     pub read_requires_token: bool,
     /// Where every command is appended as a JSON line (besides the logs).
     pub audit_log: Option<std::path::PathBuf>,
+    /// When the audit file is rotated and how many old ones are kept.
+    pub audit_rotation: AuditRotation,
     /// What one client may hold of the server.
     pub limits: ApiLimits,
     /// HTTPS instead of plain HTTP, with client certificates (mTLS) when a client CA is given.
@@ -176,6 +178,16 @@ pub struct PeerTls {
     pub ca_file: Option<PathBuf>,
     /// The client certificate chain and key (PEM) presented to peers.
     pub identity: Option<(PathBuf, PathBuf)>,
+}
+
+/// The audit file's rotation: past `max_bytes` it is renamed `<file>.1` (older ones shift up to
+/// `<file>.<keep>`, the oldest deleted) and a new one is started, so it never fills the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct AuditRotation {
+    /// Size after which the file is rotated (`api.audit_log_max_size`).
+    pub max_bytes: u64,
+    /// Rotated files kept (`api.audit_log_keep`).
+    pub keep: usize,
 }
 
 /// Bounds on what clients may hold of the API server, so a slow or hostile client never keeps

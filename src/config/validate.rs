@@ -36,6 +36,27 @@ fn opt_size(key: &str, q: &Option<Quantity>) -> Result<Option<u64>> {
 
 /// The API server's limits: a timeout under 100 ms would close connections a WAN peer is still
 /// writing; zero connections, requests or body bytes would refuse everyone.
+fn audit_rotation(raw: &super::raw::RawApi) -> Result<super::AuditRotation> {
+    let max_bytes = units::size(&raw.audit_log_max_size)
+        .map_err(|p| ConfigError::invalid("api.audit_log_max_size", p))?;
+    if max_bytes < 4096 {
+        return Err(ConfigError::invalid(
+            "api.audit_log_max_size",
+            format!("{max_bytes} bytes is less than 4KiB: a single record may not fit"),
+        ));
+    }
+    if raw.audit_log_keep == 0 {
+        return Err(ConfigError::invalid(
+            "api.audit_log_keep",
+            "must be at least 1 (the file rotated last is the only copy of its records)",
+        ));
+    }
+    Ok(super::AuditRotation {
+        max_bytes,
+        keep: raw.audit_log_keep,
+    })
+}
+
 fn api_limits(raw: &super::raw::RawApi) -> Result<ApiLimits> {
     let at_least = |key: &str, d: Duration, min: Duration| {
         if d < min {
@@ -250,6 +271,7 @@ impl TryFrom<RawConfig> for Config {
             )?,
             read_requires_token: raw.api.read_requires_token,
             audit_log: raw.api.audit_log.as_ref().map(PathBuf::from),
+            audit_rotation: audit_rotation(&raw.api)?,
             limits: api_limits(&raw.api)?,
             tls: raw.api.tls.as_ref().map(api_tls).transpose()?,
         };

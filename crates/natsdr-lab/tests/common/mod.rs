@@ -173,7 +173,8 @@ impl Server {
     pub async fn js(&self) -> JsApi {
         let client = natsdr::nats::connect(&self.app_spec()).await.unwrap();
         let js = JsApi::new(client, Duration::from_secs(5));
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        // NB: a readiness wait, not a speed check: a loaded 2-core machine has taken over 10 s.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
         while js.account_info().await.is_err() {
             assert!(
                 tokio::time::Instant::now() < deadline,
