@@ -165,17 +165,22 @@ enum Command {
     },
 }
 
+/// Parses the command line as `C`. Help and --version are answers, not errors (printed, exit 0);
+/// a bad command line is EX_USAGE (clap would say 2, which `plan` and `lint` use for drift and
+/// warnings).
+pub fn parse<C: Parser>() -> Result<C, ExitCode> {
+    C::try_parse().map_err(|e| {
+        let usage = e.use_stderr();
+        let _ = e.print();
+        ExitCode::from(if usage { exit::USAGE } else { exit::OK })
+    })
+}
+
 /// Parses the command line, runs it, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match parse::<Cli>() {
         Ok(cli) => cli,
-        Err(e) => {
-            let usage = e.use_stderr();
-            let _ = e.print();
-            // Help and --version are answers, not errors; a bad command line is EX_USAGE (clap
-            // would say 2, which `plan` and `lint` use for drift and warnings).
-            return ExitCode::from(if usage { exit::USAGE } else { exit::OK });
-        }
+        Err(code) => return code,
     };
     let code = match cli.command {
         Command::Completions { shell } => {

@@ -12,7 +12,7 @@ use tokio::net::TcpStream;
 
 use super::report::TargetCheck;
 use super::stats::Summary;
-use crate::lab::{Lab, LabOptions, Site, WanProfile};
+use crate::lab::{Lab, Site, WanProfile};
 
 /// Idle connections held open against the API.
 pub const IDLE_CONNECTIONS: usize = 500;
@@ -178,26 +178,11 @@ pub async fn api_load(natsdr_exe: &std::path::Path, wan: WanProfile) -> ApiLoad 
         idle_connections: IDLE_CONNECTIONS,
         ..ApiLoad::default()
     };
-    let dir = std::env::temp_dir().join(format!("natsdr-bench-api-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let outcome = match LabOptions::new(&dir) {
-        Ok(mut lab_opts) => {
-            lab_opts.natsdr_exe = natsdr_exe.to_owned();
-            lab_opts.owner_pid = Some(std::process::id());
-            lab_opts.wan = wan;
-            match Lab::up(lab_opts).await {
-                Ok(mut lab) => {
-                    let r = measure(natsdr_exe, &mut lab, &mut a).await;
-                    let _ = lab.shutdown().await;
-                    r
-                }
-                Err(e) => Err(natsdr::error_chain(&e)),
-            }
-        }
-        Err(e) => Err(natsdr::error_chain(&e)),
-    };
-    a.error = outcome.err();
-    let _ = std::fs::remove_dir_all(&dir);
+    a.error = super::run::on_own_lab("api", natsdr_exe, wan, async |lab, _| {
+        measure(natsdr_exe, lab, &mut a).await
+    })
+    .await
+    .err();
     a
 }
 

@@ -6,7 +6,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use super::report::BackupFigures;
-use crate::lab::{Lab, LabOptions, WanProfile};
+use crate::lab::{Lab, WanProfile};
 use crate::testkit::s3_server::{ACCESS_KEY, S3Server, SECRET_KEY};
 use natsdr::config::Config;
 use natsdr::nats::{JsApi, RegionClients, StreamConfig};
@@ -29,26 +29,11 @@ pub async fn backup(natsdr_exe: &Path, wan: WanProfile, mib: u64) -> BackupFigur
         store: s3s_fs_version(),
         ..BackupFigures::default()
     };
-    let dir = std::env::temp_dir().join(format!("natsdr-bench-backup-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    match LabOptions::new(dir.join("lab")) {
-        Ok(mut lab_opts) => {
-            lab_opts.natsdr_exe = natsdr_exe.to_owned();
-            lab_opts.owner_pid = Some(std::process::id());
-            lab_opts.wan = wan;
-            match Lab::up(lab_opts).await {
-                Ok(lab) => {
-                    if let Err(e) = measure(natsdr_exe, &lab, &dir, mib, &mut f).await {
-                        f.error = Some(e);
-                    }
-                    let _ = lab.shutdown().await;
-                }
-                Err(e) => f.error = Some(natsdr::error_chain(&e)),
-            }
-        }
-        Err(e) => f.error = Some(natsdr::error_chain(&e)),
-    }
-    let _ = std::fs::remove_dir_all(&dir);
+    f.error = super::run::on_own_lab("backup", natsdr_exe, wan, async |lab, dir| {
+        measure(natsdr_exe, lab, dir, mib, &mut f).await
+    })
+    .await
+    .err();
     f
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::report::{ConsumersCpu, median_f64};
 use super::run::{clock_ticks, cpu_percent, cpu_ticks};
-use crate::lab::{GENERATED_PREFIX, Lab, LabOptions, Site, WanProfile};
+use crate::lab::{GENERATED_PREFIX, Lab, Site, WanProfile};
 
 /// Streams of the CPU measurement.
 pub const CPU_STREAMS: usize = 100;
@@ -27,26 +27,11 @@ pub async fn cpu(natsdr_exe: &std::path::Path, wan: WanProfile) -> ConsumersCpu 
         window_s: CPU_WINDOW.as_secs(),
         ..ConsumersCpu::default()
     };
-    let dir = std::env::temp_dir().join(format!("natsdr-bench-consumers-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let outcome = match LabOptions::new(&dir) {
-        Ok(mut lab_opts) => {
-            lab_opts.natsdr_exe = natsdr_exe.to_owned();
-            lab_opts.owner_pid = Some(std::process::id());
-            lab_opts.wan = wan;
-            match Lab::up(lab_opts).await {
-                Ok(mut lab) => {
-                    let r = measure(natsdr_exe, &mut lab, &mut c).await;
-                    let _ = lab.shutdown().await;
-                    r
-                }
-                Err(e) => Err(natsdr::error_chain(&e)),
-            }
-        }
-        Err(e) => Err(natsdr::error_chain(&e)),
-    };
-    c.error = outcome.err();
-    let _ = std::fs::remove_dir_all(&dir);
+    c.error = super::run::on_own_lab("consumers", natsdr_exe, wan, async |lab, _| {
+        measure(natsdr_exe, lab, &mut c).await
+    })
+    .await
+    .err();
     c
 }
 

@@ -509,6 +509,32 @@ async fn footprint(opts: &BenchOptions, n: usize) -> Footprint {
     f
 }
 
+/// Runs one part of the bench on a lab of its own, in a fresh directory named after `part` (the
+/// lab in `DIR/lab`, `DIR` handed to `measure` for anything else it writes), shut down and
+/// removed afterwards. What failed, in words.
+pub(super) async fn on_own_lab(
+    part: &str,
+    natsdr_exe: &Path,
+    wan: WanProfile,
+    measure: impl AsyncFnOnce(&mut Lab, &Path) -> Result<(), String>,
+) -> Result<(), String> {
+    let dir = std::env::temp_dir().join(format!("natsdr-bench-{part}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let outcome = async {
+        let mut opts = LabOptions::new(dir.join("lab")).map_err(|e| natsdr::error_chain(&e))?;
+        opts.natsdr_exe = natsdr_exe.to_owned();
+        opts.owner_pid = Some(std::process::id());
+        opts.wan = wan;
+        let mut lab = Lab::up(opts).await.map_err(|e| natsdr::error_chain(&e))?;
+        let r = measure(&mut lab, &dir).await;
+        let _ = lab.shutdown().await;
+        r
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    outcome
+}
+
 /// A lab carrying `streams` generated mirrored streams: the topology applied, the three
 /// watchdogs started, the EU one healthy with every mirror caught up. Returns the config, the
 /// regions' clients, the watchdogs, and how long the apply took.

@@ -75,13 +75,9 @@ enum Command {
 
 /// Parses the command line, runs it, and maps the outcome to an exit code.
 pub fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let cli = match natsdr::cli::parse::<Cli>() {
         Ok(cli) => cli,
-        Err(e) => {
-            let usage = e.use_stderr();
-            let _ = e.print();
-            return ExitCode::from(if usage { exit::USAGE } else { exit::OK });
-        }
+        Err(code) => return code,
     };
     let code = match cli.command {
         Command::Lab { command } => lab::run(command),
