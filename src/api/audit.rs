@@ -232,7 +232,7 @@ impl AuditLog {
             target: "natsdr::audit",
             who = %rec.who, role = rec.role.as_deref().unwrap_or("-"), source = ?rec.source,
             suppressed = rec.suppressed, command = %rec.command, reason = %rec.reason, dry_run = rec.dry_run,
-            allow_data_loss = rec.allow_data_loss, outcome = %rec.outcome, message = %rec.message,
+            allow_data_loss = rec.allow_data_loss, outcome = %rec.outcome, answer = %rec.message,
             "operator command"
         );
         if let Some(f) = &self.file {

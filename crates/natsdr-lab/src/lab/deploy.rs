@@ -86,7 +86,7 @@ pub enum LabError {
         last_lines: String,
     },
     /// The nodes did not become ready in time.
-    #[error("{what} not ready within {timeout:?} (logs in {logs})")]
+    #[error("{what} not ready within {timeout:?} (logs in {logs}){seen}")]
     NotReady {
         /// What was awaited.
         what: String,
@@ -94,6 +94,8 @@ pub enum LabError {
         timeout: Duration,
         /// The log directory.
         logs: PathBuf,
+        /// What the last look at the nodes saw (`; seen: ...`), when the wait knows how to say.
+        seen: String,
     },
     /// The lab's BIND could not be started.
     #[error("cannot start the lab's DNS server (BIND)")]
@@ -757,7 +759,7 @@ impl Lab {
         let nodes = self.manifest.region(region).nodes.clone();
         let dir = self.manifest.dir.clone();
         let leaf = region == LabRegion::Eu;
-        self.wait_until(
+        let waited = self.wait_until(
             format!(
                 "{region} (meta leader{})",
                 if leaf { ", leafnodes" } else { "" }
@@ -780,7 +782,22 @@ impl Lab {
                 }
             },
         )
-        .await?;
+        .await;
+        if let Err(LabError::NotReady {
+            what,
+            timeout,
+            logs,
+            ..
+        }) = waited
+        {
+            return Err(LabError::NotReady {
+                what,
+                timeout,
+                logs,
+                seen: format!("; seen: {}", readiness_report(&nodes).await),
+            });
+        }
+        waited?;
         self.check_nodes_alive(Some(region))
     }
 
@@ -796,6 +813,7 @@ impl Lab {
                 what,
                 timeout: self.ready_timeout,
                 logs: self.manifest.dir.join("logs"),
+                seen: String::new(),
             })
         }
     }
@@ -1015,6 +1033,58 @@ async fn monitor_json(node: &NodeInfo, endpoint: &str) -> Option<serde_json::Val
         .json()
         .await
         .ok()
+}
+
+/// Each node's meta leader, leafnode count and, on the leader, its replicas' flags: what a
+/// region that never got ready looked like, for the error.
+async fn readiness_report(nodes: &[NodeInfo]) -> String {
+    let mut parts = Vec::new();
+    for n in nodes {
+        let jsz = monitor_json(n, "jsz").await;
+        let leafs = monitor_json(n, "leafz")
+            .await
+            .and_then(|v| v.get("leafnodes").and_then(serde_json::Value::as_u64));
+        let meta = jsz.as_ref().and_then(|v| v.get("meta_cluster"));
+        let leader = meta
+            .and_then(|m| m.get("leader"))
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("none");
+        let replicas = meta
+            .and_then(|m| m.get("replicas"))
+            .and_then(serde_json::Value::as_array)
+            .map(|rs| {
+                rs.iter()
+                    .map(|r| {
+                        format!(
+                            "{} current={} offline={}",
+                            r.get("name")
+                                .and_then(serde_json::Value::as_str)
+                                .unwrap_or("?"),
+                            r.get("current")
+                                .and_then(serde_json::Value::as_bool)
+                                .unwrap_or(false),
+                            r.get("offline")
+                                .and_then(serde_json::Value::as_bool)
+                                .unwrap_or(false)
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default();
+        parts.push(format!(
+            "{} (jsz {}, leader {leader}, leafnodes {}{})",
+            n.name,
+            if jsz.is_some() { "ok" } else { "no answer" },
+            leafs.map_or("?".into(), |l| l.to_string()),
+            if replicas.is_empty() {
+                String::new()
+            } else {
+                format!(", replicas [{replicas}]")
+            }
+        ));
+    }
+    parts.join("; ")
 }
 
 async fn has_meta_leader(node: &NodeInfo) -> bool {

@@ -63,11 +63,14 @@ pub fn lab_with(wan: WanProfile) -> LabBuilder {
 }
 
 impl LabBuilder {
-    /// Runs the older pinned nats-server (2.10) instead of the default one.
+    /// Runs the older pinned nats-server (2.10) instead of the default one. Its meta groups have
+    /// taken over 60 s to call every replica current on a loaded 2-core machine (a readiness
+    /// wait, not a speed check): it gets 150 s.
     pub fn compat(self) -> Self {
         self.nats_server(
             find_compat_nats_server().expect("compat nats-server is installed (make deps)"),
         )
+        .ready_timeout(Duration::from_secs(150))
     }
 
     /// Runs this nats-server binary.
