@@ -372,7 +372,7 @@ impl NatsExecutor {
         epoch: Epoch,
         p: &Pair,
     ) -> Result<TailCount, ExecError> {
-        let (js, twin_js) = (&self.clients(region)?.js, &self.clients(into)?.js);
+        let (js, twin_js) = (&self.step_js(region)?, &self.step_js(into)?);
         let stream = &p.mine.name;
         let record = tail::record_name(stream, epoch);
         if let Some(r) = twin_js
@@ -537,7 +537,7 @@ impl NatsExecutor {
         epoch: Epoch,
         p: &Pair,
     ) -> Result<(), ExecError> {
-        let (js, twin_js) = (&self.clients(region)?.js, &self.clients(source)?.js);
+        let (js, twin_js) = (&self.step_js(region)?, &self.step_js(source)?);
         let stream = &p.mine.name;
         let twin_name = p.twin.name.as_str();
         let target = mirror_config(p, &self.domain(source)?, epoch);
@@ -622,6 +622,16 @@ fn verdict(errors: &[ExecError]) -> (bool, String) {
 }
 
 impl NatsExecutor {
+    /// `region`'s JetStream API bounded by the step timeout, not the probe timeout: failback
+    /// creates streams (a new raft group each) and reads whole tails, which a loaded 2.10
+    /// cluster answered in over 400 ms, once often enough to count the step failed for good.
+    fn step_js(&self, region: &Region) -> Result<crate::nats::JsApi, ExecError> {
+        Ok(self
+            .clients(region)?
+            .js
+            .with_timeout(self.config.timing.step_timeout))
+    }
+
     /// Runs `step` on each stream of a failback action paired with its twin in `other`, one
     /// stream after another and one action at a time in this process: every stream's result,
     /// or the verdict on all that failed (a stream's failure does not stop the others).

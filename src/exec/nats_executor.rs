@@ -29,7 +29,7 @@ use crate::topology::{Desired, StreamKind, expected};
 /// between is finished by the next one.
 #[derive(Debug, Clone)]
 pub struct NatsExecutor {
-    config: Arc<Config>,
+    pub(super) config: Arc<Config>,
     regions: Regions,
     snapshots: SnapshotStore,
     /// Where promotions count the consumers they carry over (none in tests and tools).
