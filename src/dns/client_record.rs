@@ -34,15 +34,16 @@ impl ClientTarget {
             .find(|rc| ClientTarget::from(&rc.entry_point) == *self)
             .map(|rc| rc.name.clone())
     }
+}
 
-    /// The alias in canonical form (lower case, with trailing dot), for comparisons.
-    fn canonical_alias(alias: &str) -> String {
-        let lower = alias.to_ascii_lowercase();
-        if lower.ends_with('.') {
-            lower
-        } else {
-            lower + "."
-        }
+/// `name` in canonical form (lower case, with the trailing dot), for comparisons: DNS names
+/// are case-insensitive and the dot is implied.
+pub(super) fn canonical(name: &str) -> String {
+    let lower = name.to_ascii_lowercase();
+    if lower.ends_with('.') {
+        lower
+    } else {
+        lower + "."
     }
 }
 
@@ -60,9 +61,7 @@ impl PartialEq for ClientTarget {
     fn eq(&self, other: &Self) -> bool {
         match (self, other) {
             (Self::Addresses(a), Self::Addresses(b)) => a == b,
-            (Self::Alias(a), Self::Alias(b)) => {
-                Self::canonical_alias(a) == Self::canonical_alias(b)
-            }
+            (Self::Alias(a), Self::Alias(b)) => canonical(a) == canonical(b),
             (Self::Addresses(_), Self::Alias(_)) | (Self::Alias(_), Self::Addresses(_)) => false,
         }
     }

@@ -14,6 +14,7 @@ use aws_sdk_route53::types::{
 use hickory_net::proto::rr::Name;
 use tokio::time::Instant;
 
+use super::client_record::canonical;
 use super::wait::{self, Deadline, Seen};
 use super::{
     Arbiter, ClaimResult, ClientRecord, ClientTarget, DnsError, Ownership, SwapResult,
@@ -83,16 +84,6 @@ fn config_error(field: &'static str, reason: impl Into<String>) -> DnsError {
     DnsError::Config {
         field,
         reason: reason.into(),
-    }
-}
-
-/// `name` in Route 53's canonical form: lower case, with the trailing dot.
-fn canonical(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
-    if lower.ends_with('.') {
-        lower
-    } else {
-        lower + "."
     }
 }
 

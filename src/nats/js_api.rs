@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{
     js_error::JsError,
-    stream_info::{AccountInfo, StoredMessage, StreamConfig, StreamInfo},
+    stream_info::{AccountInfo, StoredMessage, StreamConfig, StreamInfo, null_as_empty},
 };
 
 /// A JetStream API client for one account of one region.
@@ -38,14 +38,6 @@ struct Page<T> {
 #[derive(Deserialize)]
 struct MsgGetReply {
     message: StoredMessage,
-}
-
-fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 impl JsApi {

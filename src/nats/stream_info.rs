@@ -240,6 +240,16 @@ fn nats_time<'de, D: Deserializer<'de>>(d: D) -> Result<Option<OffsetDateTime>, 
     Ok((t.year() > 1).then_some(t))
 }
 
+/// The server sends `null` for an empty list in some replies (leafz, meta replicas, list
+/// pages): read it as empty.
+pub(super) fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
 fn external_api<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let v = Option::<Value>::deserialize(d)?;
     Ok(v.and_then(|v| v.get("api").and_then(Value::as_str).map(str::to_owned)))

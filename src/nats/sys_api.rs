@@ -5,7 +5,7 @@ use futures::StreamExt;
 use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::{Value, json};
 
-use super::stream_info::PeerInfo;
+use super::stream_info::{PeerInfo, null_as_empty};
 
 /// A system-account client for one region. Needs a connection authenticated to the system
 /// account: other accounts get no replies at all.
@@ -187,14 +187,6 @@ struct HealthzRaw {
 struct LeafzRaw {
     #[serde(default, deserialize_with = "null_as_empty")]
     leafs: Vec<Leaf>,
-}
-
-fn null_as_empty<'de, D, T>(d: D) -> Result<Vec<T>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 impl SysApi {
