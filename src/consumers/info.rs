@@ -1,23 +1,23 @@
-//! `ConsumerInfo`: what CONSUMER.LIST and CONSUMER.INFO say about one consumer, config kept raw.
-//! `ListedConsumer`: the same as the tracker reads it every round, config kept as text.
+//! `Consumer`: what CONSUMER.LIST and CONSUMER.INFO say about one consumer; `ConsumerInfo` keeps
+//! its config as a map, `ListedConsumer` (what the tracker reads every round) as text.
 use std::borrow::Cow;
 
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// One consumer as the server reports it. The config stays raw JSON so that every field,
-/// including ones this build does not know, is carried to the promoted stream.
+/// One consumer as the server reports it, its config kept as `C`: a map when it is carried to
+/// a promoted stream ([`ConsumerInfo`]), the server's own text when the tracker only compares it
+/// ([`ListedConsumer`]).
 #[derive(Debug, Clone, Deserialize)]
-pub struct ConsumerInfo {
+pub struct Consumer<C> {
     /// The stream it reads.
     #[serde(default)]
     pub stream_name: String,
     /// Its name.
     pub name: String,
     /// Its configuration, as the server holds it.
-    #[serde(default)]
-    pub config: Map<String, Value>,
+    pub config: C,
     /// The highest sequences below which every message is acknowledged.
     #[serde(default)]
     pub ack_floor: SequencePair,
@@ -34,6 +34,16 @@ pub struct ConsumerInfo {
     #[serde(default)]
     pub num_pending: u64,
 }
+
+/// One consumer with its config as a map, so that every field, including ones this build does
+/// not know, is carried to the promoted stream.
+pub type ConsumerInfo = Consumer<Map<String, Value>>;
+
+/// One consumer as CONSUMER.LIST reports it to the tracker, every `consumers.sync_interval` for
+/// every tracked consumer. The config stays the server's own JSON text: compared as text with
+/// the last one stored and parsed into a map only when it changed (building a map of every
+/// consumer's config every round was most of what tracking cost the standby's CPU).
+pub type ListedConsumer = Consumer<Box<RawValue>>;
 
 /// A consumer sequence and the stream sequence it stands for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -90,33 +100,6 @@ fn floor_of(ack_floor: SequencePair, delivered: SequencePair, start: Option<u64>
         Some(start) => start.saturating_sub(1),
         None => ack_floor.stream_seq,
     }
-}
-
-/// One consumer as CONSUMER.LIST reports it to the tracker, every `consumers.sync_interval` for
-/// every tracked consumer. The config stays the server's own JSON text: compared as text with
-/// the last one stored and parsed into a map only when it changed (building a map of every
-/// consumer's config every round was most of what tracking cost the standby's CPU).
-#[derive(Debug, Deserialize)]
-pub struct ListedConsumer {
-    /// Its name.
-    pub name: String,
-    /// Its configuration, as the server wrote it.
-    pub config: Box<RawValue>,
-    /// The highest sequences below which every message is acknowledged.
-    #[serde(default)]
-    pub ack_floor: SequencePair,
-    /// The last sequences delivered.
-    #[serde(default)]
-    pub delivered: SequencePair,
-    /// Delivered and not yet acknowledged.
-    #[serde(default)]
-    pub num_ack_pending: u64,
-    /// Delivered more than once and not yet acknowledged.
-    #[serde(default)]
-    pub num_redelivered: u64,
-    /// Not yet delivered.
-    #[serde(default)]
-    pub num_pending: u64,
 }
 
 /// The config fields read on every round; every other one is skipped unparsed.
@@ -179,7 +162,11 @@ mod tests {
         assert!(!ordered.is_durable());
     }
 
-    fn info(ack: (u64, u64), delivered: (u64, u64), config: &str) -> ConsumerInfo {
+    fn info<C: serde::de::DeserializeOwned>(
+        ack: (u64, u64),
+        delivered: (u64, u64),
+        config: &str,
+    ) -> Consumer<C> {
         serde_json::from_str(&format!(
             r#"{{"name":"billing","config":{config},
                 "ack_floor":{{"consumer_seq":{},"stream_seq":{}}},
@@ -191,28 +178,28 @@ mod tests {
 
     #[test]
     fn the_floor_is_the_ack_floor_once_anything_was_acknowledged() {
-        let i = info((40, 478), (45, 483), r#"{"durable_name":"billing"}"#);
+        let i: ConsumerInfo = info((40, 478), (45, 483), r#"{"durable_name":"billing"}"#);
         assert_eq!(i.floor(), 478);
     }
 
     #[test]
     fn a_consumer_that_acknowledged_nothing_yet_stands_before_its_first_message() {
         // Created at sequence 836: the server says floor 0, delivered 835.
-        let fresh = info(
+        let fresh: ConsumerInfo = info(
             (0, 0),
             (0, 835),
             r#"{"durable_name":"billing","deliver_policy":"by_start_sequence","opt_start_seq":836}"#,
         );
         assert_eq!(fresh.floor(), 835);
         // Some delivered, none acknowledged yet: the start sequence still holds.
-        let busy = info(
+        let busy: ConsumerInfo = info(
             (0, 0),
             (3, 838),
             r#"{"durable_name":"billing","deliver_policy":"by_start_sequence","opt_start_seq":836}"#,
         );
         assert_eq!(busy.floor(), 835);
         // Unknown start: the server's floor, which skips nothing.
-        let all = info(
+        let all: ConsumerInfo = info(
             (0, 0),
             (3, 3),
             r#"{"durable_name":"billing","deliver_policy":"all"}"#,
@@ -250,14 +237,8 @@ mod tests {
             ),
         ];
         for (ack, delivered, config) in cases {
-            let full = info(ack, delivered, config);
-            let listed: ListedConsumer = serde_json::from_str(&format!(
-                r#"{{"name":"billing","config":{config},
-                    "ack_floor":{{"consumer_seq":{},"stream_seq":{}}},
-                    "delivered":{{"consumer_seq":{},"stream_seq":{}}}}}"#,
-                ack.0, ack.1, delivered.0, delivered.1
-            ))
-            .unwrap();
+            let full: ConsumerInfo = info(ack, delivered, config);
+            let listed: ListedConsumer = info(ack, delivered, config);
             assert_eq!(
                 listed.head(),
                 Head {
