@@ -245,28 +245,11 @@ impl ExecError {
     /// Whether the failure looks like a region without JetStream quorum (a timeout, or 10008
     /// "JetStream system temporarily unavailable"), worth checking before calling it a failure.
     pub fn looks_like_no_quorum(&self) -> bool {
-        match self {
-            Self::Api { source, .. } => {
-                matches!(**source, JsError::Timeout { .. })
-                    || source.err_code() == Some(codes::CLUSTER_NOT_AVAILABLE)
-            }
-            Self::UnknownRegion { .. }
-            | Self::Gdpr { .. }
-            | Self::NotConfiguredMirror { .. }
-            | Self::Topology { .. }
-            | Self::Missing { .. }
-            | Self::Refused { .. }
-            | Self::InPlacePromotion { .. }
-            | Self::ApiLevel { .. }
-            | Self::Transfer { .. }
-            | Self::Store { .. }
-            | Self::SnapshotMoved { .. }
-            | Self::RestoreMismatch { .. }
-            | Self::NoTwin { .. }
-            | Self::Publish { .. }
-            | Self::MissingTwin { .. }
-            | Self::StillWritable { .. }
-            | Self::Uncaptured { .. } => false,
-        }
+        // Only a JetStream call's own failure says anything about the region's quorum.
+        let Self::Api { source, .. } = self else {
+            return false;
+        };
+        matches!(**source, JsError::Timeout { .. })
+            || source.err_code() == Some(codes::CLUSTER_NOT_AVAILABLE)
     }
 }

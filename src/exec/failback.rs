@@ -69,6 +69,28 @@ struct Pair {
     twin: ExpectedStream,
 }
 
+impl Pair {
+    /// The twin as `other`'s servers hold it (`twin_js`). Its absence is an error: every
+    /// failback step on `region`'s stream compares with it or copies from it.
+    async fn find_twin(
+        &self,
+        twin_js: &JsApi,
+        region: &Region,
+        other: &Region,
+    ) -> Result<StreamInfo, ExecError> {
+        let twin_name = self.twin.name.as_str();
+        twin_js
+            .find_stream(twin_name)
+            .await
+            .map_err(ExecError::api(other, twin_name))?
+            .ok_or_else(|| ExecError::MissingTwin {
+                region: region.clone(),
+                stream: self.mine.name.clone(),
+                twin: twin_name.to_owned(),
+            })
+    }
+}
+
 /// The configured twin of `stream` (in `region`) in `other`: a source's mirror there, or a
 /// mirror's source there; a KV bucket's twin has the same name.
 fn pair(
@@ -403,15 +425,7 @@ impl NatsExecutor {
             return Ok(zero(mine.state.last_seq));
         }
         let twin_name = p.twin.name.as_str();
-        let twin = twin_js
-            .find_stream(twin_name)
-            .await
-            .map_err(ExecError::api(into, twin_name))?
-            .ok_or_else(|| ExecError::MissingTwin {
-                region: region.clone(),
-                stream: stream.clone(),
-                twin: twin_name.to_owned(),
-            })?;
+        let twin = p.find_twin(twin_js, region, into).await?;
         let common = common_seq(js, region, &mine, twin_js, into, &twin).await?;
         if mine.state.last_seq <= common {
             return Ok(zero(common));
@@ -572,15 +586,7 @@ impl NatsExecutor {
                 stream: stream.clone(),
             });
         }
-        let twin = twin_js
-            .find_stream(twin_name)
-            .await
-            .map_err(ExecError::api(source, twin_name))?
-            .ok_or_else(|| ExecError::MissingTwin {
-                region: region.clone(),
-                stream: stream.clone(),
-                twin: twin_name.to_owned(),
-            })?;
+        let twin = p.find_twin(twin_js, region, source).await?;
         // Never lose data quietly: what only this stream holds must be in a finished record.
         let common = common_seq(js, region, &mine, twin_js, source, &twin).await?;
         if mine.state.last_seq > common {
