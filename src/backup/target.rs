@@ -481,38 +481,35 @@ impl Target {
                 bucket,
                 prefix,
             } => {
-                let full = format!("{}/", Self::s3_key(prefix, dir));
-                for page in self.s3_list(client, bucket, &full, dir, Some("/")).await? {
-                    for p in page.common_prefixes() {
-                        if let Some(name) = p
-                            .prefix()
-                            .and_then(|s| s.strip_prefix(&full))
-                            .map(|s| s.trim_end_matches('/'))
-                        {
-                            out.push(name.to_owned());
-                        }
-                    }
-                }
+                let pages = self.s3_list(client, bucket, prefix, dir, Some("/")).await?;
+                // Each common prefix is the key of `dir`, a name and a slash.
+                out.extend(
+                    pages
+                        .iter()
+                        .flat_map(|page| page.common_prefixes())
+                        .filter_map(|p| p.prefix()?.trim_end_matches('/').rsplit('/').next())
+                        .map(str::to_owned),
+                );
             }
         }
         out.sort();
         Ok(out)
     }
 
-    /// Every page of the listing of `bucket` under `full` (the S3 key of `dir`, with a trailing
-    /// slash); with a `delimiter`, its common prefixes are the "folders" one level down.
+    /// Every page of the listing of `bucket` under `dir` (below `prefix`); with a `delimiter`,
+    /// its common prefixes are the "folders" one level down.
     async fn s3_list(
         &self,
         client: &Client,
         bucket: &str,
-        full: &str,
+        prefix: &str,
         dir: &str,
         delimiter: Option<&str>,
     ) -> Result<Vec<ListObjectsV2Output>, TargetError> {
         let mut pages = client
             .list_objects_v2()
             .bucket(bucket)
-            .prefix(full)
+            .prefix(format!("{}/", Self::s3_key(prefix, dir)))
             .set_delimiter(delimiter.map(str::to_owned))
             .into_paginator()
             .send();
@@ -535,8 +532,7 @@ impl Target {
                 bucket,
                 prefix,
             } => {
-                let full = format!("{}/", Self::s3_key(prefix, dir));
-                for page in self.s3_list(client, bucket, &full, dir, None).await? {
+                for page in self.s3_list(client, bucket, prefix, dir, None).await? {
                     for o in page.contents() {
                         if let Some(k) = o.key() {
                             client
