@@ -145,12 +145,12 @@ fn status_once(a: &ApiArgs, clear: bool) -> u8 {
 
 /// A table as wide as its content: a header row, then one row per item, columns separated by
 /// two spaces, no borders (as `kubectl get` prints), so long names never misalign it.
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+fn table<T>(header: &[&str], items: &[T], row: impl Fn(&T) -> Vec<String>) -> String {
     let mut t = comfy_table::Table::new();
     t.load_preset(comfy_table::presets::NOTHING)
         .set_content_arrangement(comfy_table::ContentArrangement::Disabled)
         .set_header(header.to_vec())
-        .add_rows(rows);
+        .add_rows(items.iter().map(row));
     for c in t.column_iter_mut() {
         c.set_padding((0, 2));
     }
@@ -182,20 +182,18 @@ pub fn render(s: &Status) -> String {
         &[
             "REGION", "HOME", "UP", "SERVERS", "FENCED", "EPOCH", "ERROR",
         ],
-        s.regions
-            .iter()
-            .map(|r| {
-                vec![
-                    r.region.to_string(),
-                    r.home.clone(),
-                    r.up.to_string(),
-                    format!("{}/{}", r.servers, r.cluster_size),
-                    r.fenced.to_string(),
-                    opt(r.epoch_stamp.map(|e| e.to_string())),
-                    opt(r.error.clone()),
-                ]
-            })
-            .collect(),
+        &s.regions,
+        |r| {
+            vec![
+                r.region.to_string(),
+                r.home.clone(),
+                r.up.to_string(),
+                format!("{}/{}", r.servers, r.cluster_size),
+                r.fenced.to_string(),
+                opt(r.epoch_stamp.map(|e| e.to_string())),
+                opt(r.error.clone()),
+            ]
+        },
     );
     if s.regions.iter().any(|r| r.depth != RegionDepth::default()) {
         let pair = |a: Option<u32>, b: Option<u32>| match (a, b) {
@@ -212,20 +210,18 @@ pub fn render(s: &Status) -> String {
                 "HEALTHZ(ok/of)",
                 "LEAFNODES",
             ],
-            s.regions
-                .iter()
-                .map(|r| {
-                    let d = &r.depth;
-                    vec![
-                        r.region.to_string(),
-                        opt(d.meta_leader_name.clone()),
-                        pair(d.meta_peers_current, d.meta_peers_offline),
-                        secs(d.meta_peer_active_max_seconds),
-                        pair(d.healthz_ok, d.healthz_answered),
-                        opt(d.leafnodes.map(|v| v.to_string())),
-                    ]
-                })
-                .collect(),
+            &s.regions,
+            |r| {
+                let d = &r.depth;
+                vec![
+                    r.region.to_string(),
+                    opt(d.meta_leader_name.clone()),
+                    pair(d.meta_peers_current, d.meta_peers_offline),
+                    secs(d.meta_peer_active_max_seconds),
+                    pair(d.healthz_ok, d.healthz_answered),
+                    opt(d.leafnodes.map(|v| v.to_string())),
+                ]
+            },
         );
     }
     o += "\n";
@@ -239,20 +235,18 @@ pub fn render(s: &Status) -> String {
             "PROMOTED",
             "ERROR",
         ],
-        s.mirrors
-            .iter()
-            .map(|m| {
-                vec![
-                    m.stream.clone(),
-                    m.source.clone(),
-                    opt(m.lag_messages.map(|v| v.to_string())),
-                    secs(m.lag_seconds),
-                    secs(m.active_age_seconds),
-                    m.promoted.to_string(),
-                    opt(m.error.clone()),
-                ]
-            })
-            .collect(),
+        &s.mirrors,
+        |m| {
+            vec![
+                m.stream.clone(),
+                m.source.clone(),
+                opt(m.lag_messages.map(|v| v.to_string())),
+                secs(m.lag_seconds),
+                secs(m.active_age_seconds),
+                m.promoted.to_string(),
+                opt(m.error.clone()),
+            ]
+        },
     );
     if !s.consumers.is_empty() {
         o += "\n";
@@ -265,37 +259,33 @@ pub fn render(s: &Status) -> String {
                 "AT RISK",
                 "ERROR",
             ],
-            s.consumers
-                .iter()
-                .map(|c| {
-                    vec![
-                        format!("{}/{}", c.region, c.stream),
-                        c.read_from.clone(),
-                        c.consumers.to_string(),
-                        secs(c.oldest_position_age_seconds),
-                        c.redelivery_at_risk.to_string(),
-                        opt(c.error.clone()),
-                    ]
-                })
-                .collect(),
+            &s.consumers,
+            |c| {
+                vec![
+                    format!("{}/{}", c.region, c.stream),
+                    c.read_from.clone(),
+                    c.consumers.to_string(),
+                    secs(c.oldest_position_age_seconds),
+                    c.redelivery_at_risk.to_string(),
+                    opt(c.error.clone()),
+                ]
+            },
         );
     }
     if !s.peers.is_empty() {
         o += "\n";
         o += &table(
             &["PEER", "VANTAGE", "ID", "AGE(s)", "ERROR"],
-            s.peers
-                .iter()
-                .map(|p| {
-                    vec![
-                        p.url.clone(),
-                        p.vantage.clone(),
-                        opt(p.id.clone()),
-                        secs(p.age_seconds),
-                        opt(p.error.clone()),
-                    ]
-                })
-                .collect(),
+            &s.peers,
+            |p| {
+                vec![
+                    p.url.clone(),
+                    p.vantage.clone(),
+                    opt(p.id.clone()),
+                    secs(p.age_seconds),
+                    opt(p.error.clone()),
+                ]
+            },
         );
     }
     if !s.transitions.is_empty() {

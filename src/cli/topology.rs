@@ -6,19 +6,21 @@ use super::exit;
 use crate::config::Config;
 use crate::topology::{Change, Desired, Drift, apply_config, connect_js, expected, observe, plan};
 
-fn load(path: &Path) -> Result<Config, u8> {
-    Config::load(path).map_err(|e| usage_error(path, &e))
+/// Loads the config at `path` and runs `work` with it on a fresh runtime; a config that does
+/// not load exits with the usage code before anything connects.
+fn with_config<F: Future<Output = u8>>(path: &Path, work: impl FnOnce(Config) -> F) -> u8 {
+    match Config::load(path) {
+        Ok(cfg) => tokio::runtime::Runtime::new()
+            .expect("a tokio runtime starts")
+            .block_on(work(cfg)),
+        Err(e) => usage_error(path, &e),
+    }
 }
 
 /// `plan`: prints every difference; exit 0 = none, 2 = drift (failover state such as a promoted
 /// mirror is shown but is not drift), 1 = a region could not be read.
 pub fn run_plan(path: &Path) -> u8 {
-    let cfg = match load(path) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
-    rt.block_on(async {
+    with_config(path, |cfg| async move {
         let apis = match connect_js(&cfg).await {
             Ok(a) => a,
             Err(e) => {
@@ -65,12 +67,7 @@ pub fn run_plan(path: &Path) -> u8 {
 
 /// `apply`: makes the world match, idempotently; exit 0 when everything needed is done.
 pub fn run_apply(path: &Path) -> u8 {
-    let cfg = match load(path) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let rt = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
-    rt.block_on(async {
+    with_config(path, |cfg| async move {
         match apply_config(&cfg).await {
             Ok(changes) => report(&changes),
             Err(e) => {
