@@ -20,6 +20,12 @@ use crate::model::{Region, StreamName};
 
 type Result<T> = std::result::Result<T, ConfigError>;
 
+/// Parses every entry of a config list with `parse`, which gets the entry's index to name its
+/// key (`streams[3].name`); the first refusal is the answer.
+fn each<R, T>(raw: &[R], mut parse: impl FnMut(usize, &R) -> Result<T>) -> Result<Vec<T>> {
+    raw.iter().enumerate().map(|(i, r)| parse(i, r)).collect()
+}
+
 fn dur(key: &str, q: &Quantity) -> Result<Duration> {
     units::duration(q).map_err(|p| ConfigError::invalid(key, p))
 }
@@ -344,27 +350,12 @@ impl TryFrom<RawConfig> for Config {
             ));
         }
 
-        let streams = raw
-            .streams
-            .iter()
-            .enumerate()
-            .map(|(i, s)| stream(i, s, &names))
-            .collect::<Result<Vec<_>>>()?;
+        let streams = each(&raw.streams, |i, s| stream(i, s, &names))?;
         // NB: checked before mirrors resolve their sources, so a duplicate is named as such.
         unique(stream_names(&streams))?;
         let streams_by_name = by_name(&streams);
-        let mirrors = raw
-            .mirrors
-            .iter()
-            .enumerate()
-            .map(|(i, m)| mirror(i, m, &names, &streams_by_name))
-            .collect::<Result<Vec<_>>>()?;
-        let kv = raw
-            .kv
-            .iter()
-            .enumerate()
-            .map(|(i, k)| kv(i, k, &names))
-            .collect::<Result<Vec<_>>>()?;
+        let mirrors = each(&raw.mirrors, |i, m| mirror(i, m, &names, &streams_by_name))?;
+        let kv = each(&raw.kv, |i, k| kv(i, k, &names))?;
         topology_rules(&streams, &mirrors, &kv)?;
         let backup = raw
             .backup
@@ -436,23 +427,18 @@ fn notify(n: &super::raw::RawNotify) -> Result<super::Notify> {
             client_url: p.client_url.clone(),
         }),
     };
-    let webhooks = n
-        .webhooks
-        .iter()
-        .enumerate()
-        .map(|(i, w)| {
-            Ok(super::WebhookConfig {
-                name: w.name.clone(),
-                url: url(&format!("notify.webhooks[{i}].url"), &w.url)?,
-                secret: secret(
-                    &format!("notify.webhooks[{i}].secret"),
-                    &w.secret,
-                    &w.secret_file,
-                    &w.secret_env,
-                )?,
-            })
+    let webhooks = each(&n.webhooks, |i, w| {
+        Ok(super::WebhookConfig {
+            name: w.name.clone(),
+            url: url(&format!("notify.webhooks[{i}].url"), &w.url)?,
+            secret: secret(
+                &format!("notify.webhooks[{i}].secret"),
+                &w.secret,
+                &w.secret_file,
+                &w.secret_env,
+            )?,
         })
-        .collect::<Result<Vec<_>>>()?;
+    })?;
     let queue_capacity = std::num::NonZeroUsize::new(n.queue_capacity.unwrap_or(256))
         .ok_or_else(|| ConfigError::invalid("notify.queue_capacity", "must be at least 1"))?;
     Ok(super::Notify {
@@ -613,11 +599,7 @@ fn regions(raw: &[RawRegion]) -> Result<[RegionConfig; 2]> {
             ),
         ));
     }
-    let mut out = raw
-        .iter()
-        .enumerate()
-        .map(|(i, r)| region_config(i, r))
-        .collect::<Result<Vec<_>>>()?;
+    let mut out = each(raw, region_config)?;
     if out[0].name == out[1].name {
         return Err(ConfigError::invalid(
             "regions[1].name",
@@ -1314,13 +1296,10 @@ fn consumers(raw: &super::raw::RawConsumers) -> Result<Consumers> {
         ));
     }
     let patterns = |key: &str, list: &[String]| -> Result<Vec<crate::consumers::NamePattern>> {
-        list.iter()
-            .enumerate()
-            .map(|(i, p)| {
-                crate::consumers::NamePattern::new(p)
-                    .map_err(|e| ConfigError::invalid(format!("{key}[{i}]"), e.to_string()))
-            })
-            .collect()
+        each(list, |i, p| {
+            crate::consumers::NamePattern::new(p)
+                .map_err(|e| ConfigError::invalid(format!("{key}[{i}]"), e.to_string()))
+        })
     };
     Ok(Consumers {
         sync_interval,
