@@ -10,7 +10,7 @@ use crate::model::{Epoch, Region};
 use crate::notify::{IncidentId, Notification, Severity as NSeverity};
 use crate::telemetry::Metrics;
 
-use super::{Driver, Probe, status};
+use super::{Driver, status};
 
 /// A short description of actions, for dry runs.
 pub fn describe(actions: &[Action]) -> String {
@@ -210,7 +210,6 @@ fn record_reseed(metrics: &Metrics, event: &Event, took: f64) {
 
 impl<Pr, A, C, F, P> Driver<Pr, A, C, F, P>
 where
-    Pr: Probe,
     A: Arbiter + Send + Sync + 'static,
     C: ClientRecord + Send + Sync + 'static,
     F: Fencer,
