@@ -208,58 +208,53 @@ mod tests {
         lint(cfg).into_iter().map(|f| (f.code, f.subject)).collect()
     }
 
+    /// Asserts that linting `cfg` reports `code` about `subject`.
+    fn assert_reported(cfg: &Config, code: &str, subject: &str) {
+        let found = codes(cfg);
+        assert!(
+            found.iter().any(|(c, s)| *c == code && s == subject),
+            "no {code} about {subject} in {found:?}"
+        );
+    }
+
+    fn stream<'a>(cfg: &'a mut Config, name: &str) -> &'a mut crate::config::StreamSpec {
+        cfg.streams
+            .iter_mut()
+            .find(|s| s.name.as_str() == name)
+            .unwrap()
+    }
+
     #[test]
     fn the_seeds_unmirrored_notifications_stream_and_a_long_ttl_are_reported() {
         let mut cfg = example();
         assert!(!codes(&cfg).iter().any(|(c, _)| *c == "dns-ttl-high"));
         cfg.dns.as_mut().unwrap().ttl = Duration::from_secs(300);
-        let found = codes(&cfg);
+        assert_reported(&cfg, "unprotected-stream", "notifications-us");
+        assert_reported(&cfg, "dns-ttl-high", "dns.ttl");
         assert!(
-            found.contains(&("unprotected-stream", "notifications-us".into())),
-            "{found:?}"
+            !codes(&cfg)
+                .iter()
+                .any(|(c, _)| *c == "mirrored-ack-retention")
         );
-        assert!(
-            found.contains(&("dns-ttl-high", "dns.ttl".into())),
-            "{found:?}"
-        );
-        assert!(!found.iter().any(|(c, _)| *c == "mirrored-ack-retention"));
     }
 
     #[test]
     fn a_mirrored_workqueue_and_a_missing_dedupe_window_are_warned_about() {
         let mut cfg = example();
-        let s = cfg
-            .streams
-            .iter_mut()
-            .find(|s| s.name.as_str() == "audit-us")
-            .unwrap();
+        let s = stream(&mut cfg, "audit-us");
         s.retention = Retention::WorkQueue;
         s.duplicate_window = None;
-        let found = codes(&cfg);
-        assert!(
-            found.contains(&("mirrored-ack-retention", "audit-us".into())),
-            "{found:?}"
-        );
-        assert!(
-            found.contains(&("no-dedupe-window", "audit-us".into())),
-            "{found:?}"
-        );
+        assert_reported(&cfg, "mirrored-ack-retention", "audit-us");
+        assert_reported(&cfg, "no-dedupe-window", "audit-us");
     }
 
     #[test]
     fn a_gdpr_stream_whose_subjects_another_region_captures_is_reported() {
         let mut cfg = example();
-        cfg.streams
-            .iter_mut()
-            .find(|s| s.name.as_str() == "metrics-us")
-            .unwrap()
+        stream(&mut cfg, "metrics-us")
             .subjects
             .push("gdpr.>".into());
-        let found = codes(&cfg);
-        assert!(
-            found.contains(&("gdpr-subject-reachable", "events-eu-gdpr".into())),
-            "{found:?}"
-        );
+        assert_reported(&cfg, "gdpr-subject-reachable", "events-eu-gdpr");
     }
 
     #[test]
@@ -282,7 +277,7 @@ mod tests {
             "{found:?}"
         );
         cfg.mirrors[0].name = crate::model::StreamName::new("renamed-copy").unwrap();
-        assert!(codes(&cfg).contains(&("mirror-renamed", "renamed-copy".into())));
+        assert_reported(&cfg, "mirror-renamed", "renamed-copy");
     }
 
     #[test]

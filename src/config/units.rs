@@ -77,11 +77,16 @@ pub fn size(q: &Quantity) -> Result<u64, String> {
 mod tests {
     use super::*;
 
+    /// Asserts that `parsed` was refused with a message saying `why`.
+    fn assert_refused<T: std::fmt::Debug>(parsed: Result<T, String>, why: &str) {
+        let e = parsed.unwrap_err();
+        assert!(e.contains(why), "{e}");
+    }
+
     #[test]
     fn durations_are_bounded_by_a_year_and_a_day() {
         assert_eq!(duration(&"366d".into()), Ok(MAX_DURATION));
-        let e = duration(&"367d".into()).unwrap_err();
-        assert!(e.contains("longer than the maximum"), "{e}");
+        assert_refused(duration(&"367d".into()), "longer than the maximum");
         assert!(duration(&"100000000000000d".into()).is_err());
     }
 
@@ -89,16 +94,8 @@ mod tests {
     fn durations_need_a_unit() {
         assert_eq!(duration(&"500ms".into()), Ok(Duration::from_millis(500)));
         assert_eq!(duration(&"7d".into()), Ok(Duration::from_secs(7 * 86_400)));
-        assert!(
-            duration(&Quantity::Number(3))
-                .unwrap_err()
-                .contains("no unit")
-        );
-        assert!(
-            duration(&"5 parsecs".into())
-                .unwrap_err()
-                .contains("invalid duration")
-        );
+        assert_refused(duration(&Quantity::Number(3)), "no unit");
+        assert_refused(duration(&"5 parsecs".into()), "invalid duration");
     }
 
     #[test]
@@ -106,15 +103,7 @@ mod tests {
         assert_eq!(size(&"10GiB".into()), Ok(10 * (1 << 30)));
         assert_eq!(size(&"50GB".into()), Ok(50_000_000_000));
         assert_eq!(size(&Quantity::Number(42)), Ok(42));
-        assert!(
-            size(&"10 furlongs".into())
-                .unwrap_err()
-                .contains("unknown unit")
-        );
-        assert!(
-            size(&"99999999999TiB".into())
-                .unwrap_err()
-                .contains("too large")
-        );
+        assert_refused(size(&"10 furlongs".into()), "unknown unit");
+        assert_refused(size(&"99999999999TiB".into()), "too large");
     }
 }

@@ -588,8 +588,11 @@ mod tests {
         }
     }
 
-    fn refused_field(config: &Rfc2136Config) -> &'static str {
-        match Rfc2136::new(config) {
+    /// The field `Rfc2136::new` names when refusing the valid config changed by `edit`.
+    fn refused_field(edit: impl FnOnce(&mut Rfc2136Config)) -> &'static str {
+        let mut c = config();
+        edit(&mut c);
+        match Rfc2136::new(&c) {
             Err(DnsError::Config { field, .. }) => field,
             other => panic!("expected a config error, got {other:?}"),
         }
@@ -602,33 +605,27 @@ mod tests {
 
     #[test]
     fn records_outside_the_zone_are_refused() {
-        let mut c = config();
-        c.client_record_name = "nats.example.com".into();
-        assert_eq!(refused_field(&c), "client_record_name");
-        let mut c = config();
-        c.owner_record_name = "dr.test.evil".into();
-        assert_eq!(refused_field(&c), "owner_record_name");
+        let outside = refused_field(|c| c.client_record_name = "nats.example.com".into());
+        assert_eq!(outside, "client_record_name");
+        let suffixed = refused_field(|c| c.owner_record_name = "dr.test.evil".into());
+        assert_eq!(suffixed, "owner_record_name");
     }
 
     #[test]
     fn the_owner_and_client_records_must_be_different_names() {
-        let mut c = config();
-        c.owner_record_name = "nats.dr.test".into();
-        assert_eq!(refused_field(&c), "owner_record_name");
+        let same = refused_field(|c| c.owner_record_name = "nats.dr.test".into());
+        assert_eq!(same, "owner_record_name");
     }
 
     #[test]
     fn a_secret_that_is_not_base64_is_refused() {
-        let mut c = config();
-        c.key_secret = "not base64!".into();
-        assert_eq!(refused_field(&c), "key_secret");
+        let field = refused_field(|c| c.key_secret = "not base64!".into());
+        assert_eq!(field, "key_secret");
     }
 
     #[test]
     fn a_zero_timeout_is_refused_because_nothing_could_ever_succeed() {
-        let mut c = config();
-        c.timeout = Duration::ZERO;
-        assert_eq!(refused_field(&c), "timeout");
+        assert_eq!(refused_field(|c| c.timeout = Duration::ZERO), "timeout");
     }
 
     #[test]

@@ -326,18 +326,24 @@ mod tests {
         }
     }
 
-    async fn write(store: &SnapshotStore, m: &SnapshotMeta, data: &[u8]) -> Stored {
+    /// A store in a fresh folder (kept while the returned guard lives) holding one committed
+    /// snapshot of `data` at `epoch`.
+    async fn one_snapshot(
+        epoch: u64,
+        data: &[u8],
+    ) -> (tempfile::TempDir, SnapshotStore, SnapshotMeta, Stored) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SnapshotStore::new(dir.path());
+        let m = meta(epoch, data);
         let path = store.begin(&m.region, &m.stream, m.epoch).await.unwrap();
         tokio::fs::write(&path, data).await.unwrap();
-        store.commit(m).await.unwrap()
+        let stored = store.commit(&m).await.unwrap();
+        (dir, store, m, stored)
     }
 
     #[tokio::test]
     async fn a_committed_snapshot_is_found_for_its_epoch_and_later_ones_but_not_earlier() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SnapshotStore::new(dir.path());
-        let m = meta(3, b"tar bytes");
-        let stored = write(&store, &m, b"tar bytes").await;
+        let (_dir, store, m, stored) = one_snapshot(3, b"tar bytes").await;
         let (r, s) = (&m.region, &m.stream);
         assert_eq!(
             store.latest(r, s, Epoch(3)).await.unwrap(),
@@ -351,10 +357,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slot_whose_description_was_never_written_is_not_a_snapshot() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SnapshotStore::new(dir.path());
-        let m = meta(2, b"complete");
-        write(&store, &m, b"complete").await;
+        let (_dir, store, m, _) = one_snapshot(2, b"complete").await;
         // A retake at the same epoch that dies while writing: the old description is gone too.
         let path = store.begin(&m.region, &m.stream, m.epoch).await.unwrap();
         tokio::fs::write(&path, b"compl").await.unwrap();
@@ -366,10 +369,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_snapshot_changed_on_disk_is_refused_as_corrupt() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SnapshotStore::new(dir.path());
-        let m = meta(2, b"the bytes");
-        let stored = write(&store, &m, b"the bytes").await;
+        let (_dir, store, m, stored) = one_snapshot(2, b"the bytes").await;
         tokio::fs::write(&stored.data, b"the bytez").await.unwrap();
         assert!(matches!(
             store.latest(&m.region, &m.stream, Epoch(2)).await,

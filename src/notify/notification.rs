@@ -110,6 +110,25 @@ pub struct Notification {
 }
 
 #[cfg(test)]
+impl Notification {
+    /// A well-formed page about a failover, for tests of what carries or encodes one.
+    pub(crate) fn example(kind: NotificationKind, summary: &str) -> Self {
+        Self {
+            incident: IncidentId::new("natsdr-epoch-7").unwrap(),
+            kind,
+            severity: Severity::Critical,
+            summary: summary.into(),
+            source: "natsdr-eu-central-1".into(),
+            component: Some("us-east-1".into()),
+            group: Some("us-east-1".into()),
+            class: Some("failover".into()),
+            timestamp: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
+            details: serde_json::Map::new(),
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -124,18 +143,7 @@ mod tests {
 
     #[test]
     fn a_notification_round_trips_through_its_webhook_json() {
-        let n = Notification {
-            incident: IncidentId::new("inc-1").unwrap(),
-            kind: NotificationKind::Trigger,
-            severity: Severity::Critical,
-            summary: "failing over".into(),
-            source: "natsdr-eu".into(),
-            component: Some("us-east-1".into()),
-            group: None,
-            class: Some("failover".into()),
-            timestamp: OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
-            details: serde_json::Map::new(),
-        };
+        let n = Notification::example(NotificationKind::Trigger, "failing over");
         let json = serde_json::to_value(&n).unwrap();
         assert_eq!(json["kind"], "trigger");
         assert_eq!(json["severity"], "critical");

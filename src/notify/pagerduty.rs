@@ -132,7 +132,6 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::*;
-    use crate::notify::IncidentId;
 
     fn sink() -> PagerDuty {
         PagerDuty {
@@ -144,20 +143,9 @@ mod tests {
     }
 
     fn notification(kind: NotificationKind, summary: &str) -> Notification {
-        let mut details = serde_json::Map::new();
-        details.insert("epoch".into(), json!(7));
-        Notification {
-            incident: IncidentId::new("natsdr-epoch-7").unwrap(),
-            kind,
-            severity: Severity::Critical,
-            summary: summary.into(),
-            source: "natsdr-eu-central-1".into(),
-            component: Some("us-east-1".into()),
-            group: Some("us-east-1".into()),
-            class: Some("failover".into()),
-            timestamp: time::OffsetDateTime::from_unix_timestamp(1_700_000_000).unwrap(),
-            details,
-        }
+        let mut n = Notification::example(kind, summary);
+        n.details.insert("epoch".into(), json!(7));
+        n
     }
 
     fn body(kind: NotificationKind, summary: &str) -> Value {

@@ -133,7 +133,7 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::{IncidentId, NotificationKind, Severity};
+    use crate::notify::NotificationKind;
 
     #[test]
     fn only_timeouts_rate_limits_and_server_errors_are_retried() {
@@ -172,18 +172,7 @@ mod tests {
                 .unwrap(),
             secret: None,
         });
-        let n = Notification {
-            incident: IncidentId::new("i").unwrap(),
-            kind: NotificationKind::Info,
-            severity: Severity::Info,
-            summary: "s".into(),
-            source: "natsdr".into(),
-            component: None,
-            group: None,
-            class: None,
-            timestamp: time::OffsetDateTime::UNIX_EPOCH,
-            details: serde_json::Map::new(),
-        };
+        let n = Notification::example(NotificationKind::Info, "s");
         let err = sink
             .attempt(&Client::new(), &n, Duration::from_secs(5))
             .await
