@@ -24,6 +24,53 @@ pub enum NameError {
     BadChar(char),
 }
 
+/// Checks what every kind of name must be: not empty, at most `max` characters long, and free
+/// of any character `refused` says no to.
+fn checked(s: String, max: usize, refused: impl Fn(char) -> bool) -> Result<String, NameError> {
+    if s.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if s.len() > max {
+        return Err(NameError::TooLong { len: s.len(), max });
+    }
+    if let Some(c) = s.chars().find(|c| refused(*c)) {
+        return Err(NameError::BadChar(c));
+    }
+    Ok(s)
+}
+
+/// The conversions a checked name shares with text: out as `&str` or `String`, in only through
+/// its `new` (so serde refuses what `new` refuses), and displayed as itself.
+macro_rules! name_text {
+    ($name:ident) => {
+        impl $name {
+            /// The name as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = NameError;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                Self::new(s)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(n: $name) -> Self {
+                n.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
 /// A region's identifier, e.g. `us-east-1`. Lower-case letters, digits and `-`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -32,49 +79,14 @@ pub struct Region(String);
 impl Region {
     /// Parses a region id: 1-63 characters of `[a-z0-9-]` (usable as a DNS label and a metric label).
     pub fn new(s: impl Into<String>) -> Result<Self, NameError> {
-        let s = s.into();
-        if s.is_empty() {
-            return Err(NameError::Empty);
-        }
-        if s.len() > 63 {
-            return Err(NameError::TooLong {
-                len: s.len(),
-                max: 63,
-            });
-        }
-        if let Some(c) = s
-            .chars()
-            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
-        {
-            return Err(NameError::BadChar(c));
-        }
-        Ok(Self(s))
-    }
-
-    /// The id as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
+        checked(s.into(), 63, |c| {
+            !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        })
+        .map(Self)
     }
 }
 
-impl TryFrom<String> for Region {
-    type Error = NameError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::new(s)
-    }
-}
-
-impl From<Region> for String {
-    fn from(r: Region) -> Self {
-        r.0
-    }
-}
-
-impl fmt::Display for Region {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+name_text!(Region);
 
 /// A fencing token. Every change of the active region bumps it by one; anything acting on an
 /// older epoch stands down. Epochs only grow.
@@ -107,48 +119,14 @@ impl StreamName {
     /// Parses a stream name as nats-server accepts it: no `.`, `*`, `>`, path separators or white
     /// space, at most 255 characters (the server's limit for file-backed streams).
     pub fn new(s: impl Into<String>) -> Result<Self, NameError> {
-        let s = s.into();
-        if s.is_empty() {
-            return Err(NameError::Empty);
-        }
-        if s.len() > 255 {
-            return Err(NameError::TooLong {
-                len: s.len(),
-                max: 255,
-            });
-        }
-        if let Some(c) = s.chars().find(|c| {
+        checked(s.into(), 255, |c| {
             matches!(c, '.' | '*' | '>' | '/' | '\\') || c.is_whitespace() || c.is_control()
-        }) {
-            return Err(NameError::BadChar(c));
-        }
-        Ok(Self(s))
-    }
-
-    /// The name as text.
-    pub fn as_str(&self) -> &str {
-        &self.0
+        })
+        .map(Self)
     }
 }
 
-impl TryFrom<String> for StreamName {
-    type Error = NameError;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        Self::new(s)
-    }
-}
-
-impl From<StreamName> for String {
-    fn from(s: StreamName) -> Self {
-        s.0
-    }
-}
-
-impl fmt::Display for StreamName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+name_text!(StreamName);
 
 #[cfg(test)]
 mod tests {
