@@ -171,17 +171,23 @@ pub fn promote_list(catalog: &Catalog, region: &Region, policy: &Policy) -> Vec<
         .unwrap_or_default()
 }
 
+/// The names of `region`'s streams that a stream elsewhere copies or was promoted from: the
+/// origins the other region's mirrors and promoted streams name.
+fn twins_of<'a>(catalog: &'a Catalog, region: &Region) -> BTreeSet<&'a StreamName> {
+    catalog
+        .iter()
+        .filter(|(r, _)| *r != region)
+        .flat_map(|(_, ss)| ss.iter().filter_map(|s| s.origin.as_ref()))
+        .collect()
+}
+
 /// The unprotected streams of `region` that have a twin in the other region (the origins of its
 /// mirrors or promoted streams): exactly what fencing `region` touches. If `region` was never
 /// seen, the twins' names stand in (the executor skips absent ones). If no twin is known at all
 /// (a primary that restarted cut off), every unprotected stream of `region` is fenced: fencing
 /// too much is recoverable, a split brain is not.
 pub fn fence_list(catalog: &Catalog, region: &Region, policy: &Policy) -> Vec<StreamName> {
-    let origins: BTreeSet<&StreamName> = catalog
-        .iter()
-        .filter(|(r, _)| *r != region)
-        .flat_map(|(_, ss)| ss.iter().filter_map(|s| s.origin.as_ref()))
-        .collect();
+    let origins = twins_of(catalog, region);
     let protected = &policy.params().protected;
     match catalog.get(region) {
         Some(ss) => ss
@@ -312,11 +318,7 @@ pub fn gap(
 /// other region (a promoted stream's origin, or a mirror's source): exactly what capturing the
 /// tail, reseeding and restoring the home mirrors touch.
 pub fn twin_list(catalog: &Catalog, region: &Region, policy: &Policy) -> Vec<StreamName> {
-    let origins: BTreeSet<&StreamName> = catalog
-        .iter()
-        .filter(|(r, _)| *r != region)
-        .flat_map(|(_, ss)| ss.iter().filter_map(|s| s.origin.as_ref()))
-        .collect();
+    let origins = twins_of(catalog, region);
     catalog
         .get(region)
         .map(|ss| {
