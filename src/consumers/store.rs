@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use futures::{StreamExt, TryStreamExt};
-use serde::Deserialize;
+use serde::{Deserialize, de::DeserializeOwned};
 use serde_json::{Map, Value, json};
 
 use super::error::ConsumersError;
@@ -70,6 +70,11 @@ impl PositionStore {
         format!("{}.{stream}.{consumer}", self.prefix())
     }
 
+    /// Calls the JetStream API's `op` (`STREAM.INFO`...) on the store's stream.
+    async fn on_store<T: DeserializeOwned>(&self, op: &str, body: Value) -> Result<T, JsError> {
+        self.js.call(&format!("{op}.{STORE_STREAM}"), body).await
+    }
+
     fn api(&self, what: impl Into<String>) -> impl FnOnce(JsError) -> ConsumersError {
         let (region, what) = (self.region.clone(), what.into());
         move |source| ConsumersError::Api {
@@ -134,11 +139,7 @@ impl PositionStore {
     pub async fn remove(&self, stream: &str, consumer: &str) -> Result<(), ConsumersError> {
         let subject = self.subject(stream, consumer);
         let _: Value = self
-            .js
-            .call(
-                &format!("STREAM.PURGE.{STORE_STREAM}"),
-                json!({ "filter": subject }),
-            )
+            .on_store("STREAM.PURGE", json!({ "filter": subject }))
             .await
             .map_err(self.api(subject))?;
         Ok(())
@@ -152,11 +153,7 @@ impl PositionStore {
             None => format!("{}.>", self.prefix()),
         };
         let info: Result<SubjectsInfo, JsError> = self
-            .js
-            .call(
-                &format!("STREAM.INFO.{STORE_STREAM}"),
-                json!({ "subjects_filter": filter }),
-            )
+            .on_store("STREAM.INFO", json!({ "subjects_filter": filter }))
             .await;
         let subjects: Vec<String> = match info {
             Ok(i) => i
@@ -179,11 +176,7 @@ impl PositionStore {
 
     async fn get(&self, subject: String) -> Result<Option<Position>, ConsumersError> {
         let reply: Result<MsgGetReply, JsError> = self
-            .js
-            .call(
-                &format!("STREAM.MSG.GET.{STORE_STREAM}"),
-                json!({ "last_by_subj": subject }),
-            )
+            .on_store("STREAM.MSG.GET", json!({ "last_by_subj": subject }))
             .await;
         let msg = match reply {
             Ok(r) => r.message,
