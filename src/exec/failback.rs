@@ -817,28 +817,24 @@ mod tests {
         ]
     }
 
+    /// The pair of `stream` in `home` with its twin in `other`, in the test topology.
+    fn pair_in(home: &str, stream: &str, other: &str) -> Result<Pair, ExecError> {
+        let stream = StreamName::new(stream).unwrap();
+        pair(&topology(), &region(home), &stream, &region(other))
+    }
+
     #[test]
     fn a_source_and_its_mirror_are_twins_both_ways() {
-        let all = topology();
-        let (us, eu) = (region("us-east-1"), region("eu-central-1"));
-        let p = pair(&all, &us, &StreamName::new("events-us").unwrap(), &eu).unwrap();
+        let p = pair_in("us-east-1", "events-us", "eu-central-1").unwrap();
         assert_eq!(p.twin.name.as_str(), "events-eu-mirror");
-        let back = pair(
-            &all,
-            &eu,
-            &StreamName::new("events-eu-mirror").unwrap(),
-            &us,
-        )
-        .unwrap();
+        let back = pair_in("eu-central-1", "events-eu-mirror", "us-east-1").unwrap();
         assert_eq!(back.twin.name.as_str(), "events-us");
-        assert!(pair(&all, &us, &StreamName::new("other").unwrap(), &eu).is_err());
+        assert!(pair_in("us-east-1", "other", "eu-central-1").is_err());
     }
 
     #[test]
     fn a_reseeded_source_mirrors_its_twin_without_subjects_or_dedupe_window() {
-        let all = topology();
-        let (us, eu) = (region("us-east-1"), region("eu-central-1"));
-        let p = pair(&all, &us, &StreamName::new("events-us").unwrap(), &eu).unwrap();
+        let p = pair_in("us-east-1", "events-us", "eu-central-1").unwrap();
         let cfg = mirror_config(&p, "eu-central-1", Epoch(2));
         assert!(cfg.subjects().is_empty());
         assert!(cfg.get("duplicate_window").is_none());
@@ -852,15 +848,7 @@ mod tests {
 
     #[test]
     fn a_restored_home_mirror_gets_the_configured_mirror_back() {
-        let all = topology();
-        let (us, eu) = (region("us-east-1"), region("eu-central-1"));
-        let p = pair(
-            &all,
-            &eu,
-            &StreamName::new("events-eu-mirror").unwrap(),
-            &us,
-        )
-        .unwrap();
+        let p = pair_in("eu-central-1", "events-eu-mirror", "us-east-1").unwrap();
         let cfg = mirror_config(&p, "us-east-1", Epoch(3));
         assert_eq!(
             cfg.get("mirror"),
