@@ -117,6 +117,26 @@ fn stream_mut<'a>(actual: &'a mut Actual, region: &Region, stream: &str) -> &'a 
     actual.get_mut(region).unwrap().get_mut(stream).unwrap()
 }
 
+/// What `plan` reports once `edit` changed by hand a world that matched the desired topology.
+fn drift_after(edit: impl FnOnce(&mut Actual)) -> Vec<Drift> {
+    let exp = expected(&desired()).unwrap();
+    let mut actual = actual_matching(&exp);
+    edit(&mut actual);
+    plan(&exp, &actual)
+}
+
+/// How each drift reads to an operator.
+fn sentences(drift: &[Drift]) -> Vec<String> {
+    drift.iter().map(ToString::to_string).collect()
+}
+
+/// Drops `field` from a config, as a server does with fields it omits.
+fn remove_field(c: &mut StreamConfig, field: &str) {
+    let mut map = c.as_map().clone();
+    map.remove(field);
+    *c = StreamConfig::from_map(map);
+}
+
 #[test]
 fn a_mirror_copies_its_sources_limits_and_points_at_the_source_domain_api() {
     let exp = expected(&desired()).unwrap();
@@ -251,10 +271,8 @@ fn omitted_zero_fields_count_as_their_zero_value() {
     d.streams[0].limits.max_age = None;
     let exp = expected(&d).unwrap();
     let mut actual = actual_matching(&exp);
-    let c = stream_mut(&mut actual, &us(), "events-us");
-    let mut map = c.as_map().clone();
-    map.remove("max_age"); // the server omits `max_age: 0`
-    *c = StreamConfig::from_map(map);
+    // The server omits `max_age: 0`.
+    remove_field(stream_mut(&mut actual, &us(), "events-us"), "max_age");
     assert_eq!(plan(&exp, &actual), vec![]);
 }
 
@@ -298,50 +316,44 @@ fn every_owned_field_changed_by_hand_is_reported_as_drift() {
 
 #[test]
 fn subject_order_is_not_drift() {
-    let exp = expected(&desired()).unwrap();
-    let mut actual = actual_matching(&exp);
-    stream_mut(&mut actual, &us(), "events-us").set("subjects", json!(["buddy.*", "events.*"]));
-    assert_eq!(plan(&exp, &actual), vec![]);
+    let drift = drift_after(|actual| {
+        stream_mut(actual, &us(), "events-us").set("subjects", json!(["buddy.*", "events.*"]));
+    });
+    assert_eq!(drift, vec![]);
 }
 
 #[test]
 fn a_missing_stream_is_reported_with_what_it_should_be() {
-    let exp = expected(&desired()).unwrap();
-    let mut actual = actual_matching(&exp);
-    actual.get_mut(&eu()).unwrap().remove("events-eu-mirror");
-    let drift = plan(&exp, &actual);
-    assert_eq!(drift.len(), 1);
+    let drift = drift_after(|actual| {
+        actual.get_mut(&eu()).unwrap().remove("events-eu-mirror");
+    });
     assert_eq!(
-        drift[0].to_string(),
-        "eu-central-1/events-eu-mirror: missing (mirror of us-east-1/events-us)"
+        sentences(&drift),
+        ["eu-central-1/events-eu-mirror: missing (mirror of us-east-1/events-us)"]
     );
 }
 
 #[test]
 fn drift_reads_as_a_sentence_with_human_units() {
-    let exp = expected(&desired()).unwrap();
-    let mut actual = actual_matching(&exp);
-    stream_mut(&mut actual, &us(), "events-us")
-        .set("max_age", json!(30u64 * 86_400 * 1_000_000_000));
-    let drift = plan(&exp, &actual);
+    let drift = drift_after(|actual| {
+        stream_mut(actual, &us(), "events-us")
+            .set("max_age", json!(30u64 * 86_400 * 1_000_000_000));
+    });
     assert_eq!(
-        drift[0].to_string(),
-        "us-east-1/events-us: max_age is 30days, want 7days"
+        sentences(&drift),
+        ["us-east-1/events-us: max_age is 30days, want 7days"]
     );
 }
 
 #[test]
 fn a_promoted_mirror_is_failover_state_not_a_mirror_to_recreate() {
-    let exp = expected(&desired()).unwrap();
-    let mut actual = actual_matching(&exp);
-    let c = stream_mut(&mut actual, &eu(), "events-eu-mirror");
-    let mut map = c.as_map().clone();
-    map.remove("mirror");
-    map.insert("subjects".into(), json!(["events.*", "buddy.*"]));
-    *c = StreamConfig::from_map(map);
-    c.set_metadata("natsdr.role", "promoted");
-    c.set_metadata("natsdr.epoch", "8");
-    let drift = plan(&exp, &actual);
+    let drift = drift_after(|actual| {
+        let c = stream_mut(actual, &eu(), "events-eu-mirror");
+        remove_field(c, "mirror");
+        c.set("subjects", json!(["events.*", "buddy.*"]));
+        c.set_metadata("natsdr.role", "promoted");
+        c.set_metadata("natsdr.epoch", "8");
+    });
     assert_eq!(
         drift,
         vec![Drift::Promoted {
@@ -355,13 +367,8 @@ fn a_promoted_mirror_is_failover_state_not_a_mirror_to_recreate() {
 
 #[test]
 fn a_plain_stream_where_a_mirror_belongs_without_failover_metadata_needs_an_operator() {
-    let exp = expected(&desired()).unwrap();
-    let mut actual = actual_matching(&exp);
-    let c = stream_mut(&mut actual, &eu(), "events-eu-mirror");
-    let mut map = c.as_map().clone();
-    map.remove("mirror");
-    *c = StreamConfig::from_map(map);
-    let drift = plan(&exp, &actual);
+    let drift =
+        drift_after(|actual| remove_field(stream_mut(actual, &eu(), "events-eu-mirror"), "mirror"));
     assert_eq!(
         drift,
         vec![Drift::KindMismatch {
@@ -375,12 +382,11 @@ fn a_plain_stream_where_a_mirror_belongs_without_failover_metadata_needs_an_oper
 
 #[test]
 fn a_fenced_stream_keeps_its_parked_subjects_but_its_limits_are_still_compared() {
-    let exp = expected(&desired()).unwrap();
-    let mut actual = actual_matching(&exp);
-    let c = stream_mut(&mut actual, &us(), "events-us");
-    c.set("subjects", json!(["fenced.events.*", "fenced.buddy.*"]));
-    c.set("num_replicas", json!(1));
-    let drift = plan(&exp, &actual);
+    let drift = drift_after(|actual| {
+        let c = stream_mut(actual, &us(), "events-us");
+        c.set("subjects", json!(["fenced.events.*", "fenced.buddy.*"]));
+        c.set("num_replicas", json!(1));
+    });
     assert_eq!(drift.len(), 2, "{drift:?}");
     assert_eq!(
         drift[0],
@@ -395,13 +401,12 @@ fn a_fenced_stream_keeps_its_parked_subjects_but_its_limits_are_still_compared()
 
 #[test]
 fn a_mirror_of_another_source_cannot_be_fixed_in_place() {
-    let exp = expected(&desired()).unwrap();
-    let mut actual = actual_matching(&exp);
-    stream_mut(&mut actual, &eu(), "events-eu-mirror").set(
-        "mirror",
-        json!({"name": "audit-us", "external": {"api": "$JS.us-east-1.API"}}),
-    );
-    let drift = plan(&exp, &actual);
+    let drift = drift_after(|actual| {
+        stream_mut(actual, &eu(), "events-eu-mirror").set(
+            "mirror",
+            json!({"name": "audit-us", "external": {"api": "$JS.us-east-1.API"}}),
+        );
+    });
     assert!(
         matches!(&drift[..], [Drift::MirrorSource { .. }]),
         "{drift:?}"
@@ -411,25 +416,24 @@ fn a_mirror_of_another_source_cannot_be_fixed_in_place() {
 
 #[test]
 fn an_unreadable_region_is_reported_once_and_its_streams_are_not_called_missing() {
-    let exp = expected(&desired()).unwrap();
-    let mut actual = actual_matching(&exp);
-    actual.remove(&eu());
-    let drift = plan(&exp, &actual);
+    let drift = drift_after(|actual| {
+        actual.remove(&eu());
+    });
     assert_eq!(drift, vec![Drift::Unobserved { region: eu() }]);
 }
 
 #[test]
 fn streams_natsdr_does_not_manage_are_ignored() {
-    let exp = expected(&desired()).unwrap();
-    let mut actual = actual_matching(&exp);
-    actual.get_mut(&us()).unwrap().insert(
-        "someone-elses".into(),
-        StreamConfig::from_map(
-            json!({"name": "someone-elses"})
-                .as_object()
-                .unwrap()
-                .clone(),
-        ),
-    );
-    assert_eq!(plan(&exp, &actual), vec![]);
+    let drift = drift_after(|actual| {
+        actual.get_mut(&us()).unwrap().insert(
+            "someone-elses".into(),
+            StreamConfig::from_map(
+                json!({"name": "someone-elses"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        );
+    });
+    assert_eq!(drift, vec![]);
 }
