@@ -47,10 +47,18 @@ fn workloads(objects: &[Value]) -> impl Iterator<Item = &Value> {
     })
 }
 
+/// The text of `file` in the ConfigMap `name`.
+fn config_file<'a>(objects: &'a [Value], name: &str, file: &str) -> &'a str {
+    object(objects, "ConfigMap", name)["data"][file]
+        .as_str()
+        .unwrap_or_else(|| panic!("ConfigMap {name} carries no {file}"))
+}
+
 /// The natsdr.toml an overlay's ConfigMap carries, parsed.
 fn natsdr_config(objects: &[Value]) -> toml::Table {
-    let cm = object(objects, "ConfigMap", "natsdr-config");
-    cm["data"]["natsdr.toml"].as_str().unwrap().parse().unwrap()
+    config_file(objects, "natsdr-config", "natsdr.toml")
+        .parse()
+        .unwrap()
 }
 
 /// A container port number by name.
@@ -295,13 +303,10 @@ fn each_overlay_config_is_valid_and_names_its_own_place() {
         ("witness", "us-west-2", "witness"),
     ] {
         let objects = natsdr(overlay);
-        let text = object(&objects, "ConfigMap", "natsdr-config")["data"]["natsdr.toml"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let text = config_file(&objects, "natsdr-config", "natsdr.toml");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("natsdr.toml");
-        std::fs::write(&path, &text).unwrap();
+        std::fs::write(&path, text).unwrap();
         if let Err(e) = natsdr::config::Config::load(&path) {
             panic!("{overlay}: natsdr refuses its config: {e}");
         }
@@ -435,12 +440,7 @@ fn natsdr_reaches_each_region_through_its_nats_headless_service() {
         assert_eq!(sts["spec"]["serviceName"], "nats");
         let size = region["cluster_size"].as_integer().unwrap();
         assert_eq!(sts["spec"]["replicas"].as_i64(), Some(size), "{name}");
-        let urls: Vec<&str> = region["client_urls"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u.as_str().unwrap())
-            .collect();
+        let urls: Vec<String> = region["client_urls"].clone().try_into().unwrap();
         let expected: Vec<String> = (0..size)
             .map(|i| format!("nats://nats-{i}.nats.{name}.svc:4222"))
             .collect();
@@ -472,23 +472,15 @@ fn nats_statefulsets_run_three_servers_with_volumes_and_the_exporter_sidecar() {
             server["image"].as_str().unwrap().starts_with("nats:2.1"),
             "2.12+ for in-place promotion"
         );
-        let args: Vec<&str> = exporter["args"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|a| a.as_str().unwrap())
-            .collect();
+        let args: Vec<String> = serde_json::from_value(exporter["args"].clone()).unwrap();
         for flag in ["-jsz=all", "-healthz", "-varz"] {
             assert!(
-                args.contains(&flag),
+                args.iter().any(|a| a == flag),
                 "{overlay}: exporter needs {flag} for the alerts"
             );
         }
         let monitor = port(server, "monitor");
-        assert_eq!(
-            args.last(),
-            Some(&format!("http://localhost:{monitor}").as_str())
-        );
+        assert_eq!(args.last(), Some(&format!("http://localhost:{monitor}")));
         let pm = object(&objects, "PodMonitor", "nats");
         let scraped = pm["spec"]["podMetricsEndpoints"][0]["port"]
             .as_str()
@@ -585,10 +577,7 @@ fn the_nats_region_label_is_what_nats_server_sees_as_domain() {
             region["valueFrom"]["fieldRef"]["fieldPath"],
             "metadata.labels['natsdr.io/region']"
         );
-        let conf = object(&objects, "ConfigMap", "nats-config")["data"]["nats.conf"]
-            .as_str()
-            .unwrap()
-            .to_owned();
+        let conf = config_file(&objects, "nats-config", "nats.conf");
         assert!(conf.contains("domain: $NATS_REGION"));
         assert!(
             conf.contains("no_advertise: true"),
@@ -603,10 +592,7 @@ fn eu_central_1_dials_the_us_east_1_leafnode_service_in_the_app_account() {
     let us = nats("us-east-1");
     let leaf_svc = object(&us, "Service", "nats-leaf");
     let svc_port = leaf_svc["spec"]["ports"][0]["port"].as_u64().unwrap();
-    let us_conf = object(&us, "ConfigMap", "nats-config")["data"]["region.conf"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let us_conf = config_file(&us, "nats-config", "region.conf");
     assert!(us_conf.contains(&format!("listen: 0.0.0.0:{svc_port}")));
     assert!(us_conf.contains("account: APP"));
     let remote = read("deploy/nats/eu-central-1/leaf-remote.example.conf");
@@ -623,10 +609,7 @@ fn eu_central_1_dials_the_us_east_1_leafnode_service_in_the_app_account() {
         "only APP crosses the leafnode"
     );
     let eu = nats("eu-central-1");
-    let eu_conf = object(&eu, "ConfigMap", "nats-config")["data"]["region.conf"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let eu_conf = config_file(&eu, "nats-config", "region.conf");
     assert!(eu_conf.contains("include \"../leaf-remote/remote.conf\""));
     assert!(
         !eu_conf.contains("listen"),
