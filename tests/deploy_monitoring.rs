@@ -6,11 +6,12 @@ mod deploy_common;
 
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use deploy_common::{nats_server, object, read, render, repo, run_ok, tool, yaml_objects};
+use natsdr_lab::testkit::free_port;
 use serde_json::Value;
 
 const RULES: &str = "deploy/prometheus/natsdr.rules.yaml";
@@ -289,14 +290,6 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start_nats() -> Server {

@@ -10,7 +10,6 @@ pub mod notify;
 pub mod s3;
 
 use std::{
-    net::TcpListener,
     path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
@@ -20,6 +19,7 @@ use natsdr::{
     config::Secret,
     nats::{Auth, ConnectSpec, JsApi, SysApi},
 };
+use natsdr_lab::testkit::free_port;
 
 /// Path of the nats-server binary: `NATSDR_NATS_SERVER`, else the project's `.tools` default.
 pub fn nats_server_binary() -> PathBuf {
@@ -32,14 +32,6 @@ pub fn nats_server_binary() -> PathBuf {
         path.display()
     );
     path
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// A running nats-server; killed (and its store removed) on drop, also when the test panics.
