@@ -45,15 +45,6 @@ fn pagerduty_at(url: reqwest::Url) -> Sink {
     })
 }
 
-fn start(
-    sinks: Vec<Sink>,
-    capacity: usize,
-    policy: DeliveryPolicy,
-) -> (NotifierHandle, Arc<DeliveryCounts>) {
-    let counts = Arc::new(DeliveryCounts::default());
-    (spawn(sinks, capacity, policy, &counts), counts)
-}
-
 /// A delivery policy backing off up to 100 ms.
 fn quick(attempt: Duration, deadline: Duration) -> DeliveryPolicy {
     policy(Duration::from_millis(100), attempt, deadline)
@@ -65,13 +56,8 @@ async fn hanging(
     capacity: usize,
     policy: DeliveryPolicy,
 ) -> (Receiver, NotifierHandle, Arc<DeliveryCounts>) {
-    let rx = Receiver::start(ReceiverOptions {
-        hang: true,
-        ..ReceiverOptions::default()
-    })
-    .await
-    .unwrap();
-    let (notifier, counts) = start(vec![pagerduty_at(rx.pagerduty_url())], capacity, policy);
+    let rx = Receiver::hanging().await.unwrap();
+    let (notifier, counts) = spawn(vec![pagerduty_at(rx.pagerduty_url())], capacity, policy);
     notifier.send(notification(0));
     rx.wait_for(1, WITHIN).await.unwrap();
     (rx, notifier, counts)
@@ -108,15 +94,11 @@ fn total(counts: &DeliveryCounts, sink: SinkKind) -> u64 {
 
 #[tokio::test]
 async fn a_receiver_with_nothing_listening_costs_send_nothing_and_ends_as_failed() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = natsdr_lab::testkit::free_port();
     let url = format!("http://127.0.0.1:{port}/v2/enqueue")
         .parse()
         .unwrap();
-    let (notifier, counts) = start(
+    let (notifier, counts) = spawn(
         vec![pagerduty_at(url)],
         8,
         quick(Duration::from_millis(200), Duration::from_millis(400)),
@@ -178,14 +160,9 @@ async fn the_queue_keeps_the_newest_notifications_when_it_overflows() {
 
 #[tokio::test]
 async fn a_dead_sink_does_not_hold_up_a_healthy_one() {
-    let dead = Receiver::start(ReceiverOptions {
-        hang: true,
-        ..ReceiverOptions::default()
-    })
-    .await
-    .unwrap();
+    let dead = Receiver::hanging().await.unwrap();
     let alive = Receiver::start(ReceiverOptions::default()).await.unwrap();
-    let (notifier, counts) = start(
+    let (notifier, counts) = spawn(
         vec![
             pagerduty_at(dead.pagerduty_url()),
             Sink::Webhook(Webhook {
@@ -211,7 +188,7 @@ async fn a_dead_sink_does_not_hold_up_a_healthy_one() {
 #[tokio::test]
 async fn a_notification_sent_after_shutdown_is_counted_as_dropped() {
     let rx = Receiver::start(ReceiverOptions::default()).await.unwrap();
-    let (notifier, counts) = start(
+    let (notifier, counts) = spawn(
         vec![pagerduty_at(rx.pagerduty_url())],
         4,
         quick(Duration::from_secs(1), Duration::from_secs(2)),

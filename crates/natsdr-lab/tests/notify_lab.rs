@@ -195,23 +195,14 @@ async fn a_down_pagerduty_neither_slows_the_failover_nor_goes_uncounted(
 
 #[tokio::test]
 async fn a_pagerduty_on_a_closed_port_does_not_slow_the_failover() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = natsdr_lab::testkit::free_port();
     let url = format!("http://127.0.0.1:{port}/v2/enqueue");
     a_down_pagerduty_neither_slows_the_failover_nor_goes_uncounted(&url, "closed port").await;
 }
 
 #[tokio::test]
 async fn a_blackholed_pagerduty_that_never_answers_does_not_slow_the_failover() {
-    let rx = Receiver::start(ReceiverOptions {
-        hang: true,
-        ..ReceiverOptions::default()
-    })
-    .await
-    .unwrap();
+    let rx = Receiver::hanging().await.unwrap();
     let s = a_down_pagerduty_neither_slows_the_failover_nor_goes_uncounted(
         rx.pagerduty_url().as_str(),
         "blackhole",

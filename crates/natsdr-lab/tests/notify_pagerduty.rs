@@ -4,7 +4,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::notify::{WITHIN, delivered, policy, spawn};
+use common::notify::{WITHIN, delivered, spawn_quick};
 use natsdr::config::SecretRef;
 use natsdr::notify::{
     DeliveryCounts, DeliveryResult, IncidentId, Notification, NotificationKind, NotifierHandle,
@@ -45,20 +45,29 @@ fn pagerduty(rx: &Receiver, key: &str) -> Sink {
     })
 }
 
-fn start(sink: Sink, counts: &Arc<DeliveryCounts>) -> NotifierHandle {
-    let policy = policy(
-        Duration::from_millis(200),
-        Duration::from_secs(2),
-        Duration::from_secs(5),
-    );
-    spawn(vec![sink], 16, policy, counts)
+/// A notifier paging `rx` with routing key `key`, and its delivery counts.
+fn page(rx: &Receiver, key: &str) -> (NotifierHandle, Arc<DeliveryCounts>) {
+    start(pagerduty(rx, key))
+}
+
+fn start(sink: Sink) -> (NotifierHandle, Arc<DeliveryCounts>) {
+    spawn_quick(vec![sink], 16)
+}
+
+/// A receiver answering valid events with `replies` in order (202 once they run out).
+async fn replying(replies: &[u16]) -> Receiver {
+    Receiver::start(ReceiverOptions {
+        replies: replies.to_vec(),
+        ..ReceiverOptions::default()
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
 async fn a_trigger_then_a_resolve_reach_pagerduty_with_the_same_dedup_key() {
-    let rx = Receiver::start(ReceiverOptions::default()).await.unwrap();
-    let counts = Arc::new(DeliveryCounts::default());
-    let notifier = start(pagerduty(&rx, "R0UT1NGKEY"), &counts);
+    let rx = replying(&[]).await;
+    let (notifier, counts) = page(&rx, "R0UT1NGKEY");
 
     notifier.send(notification("natsdr-epoch-8", NotificationKind::Trigger));
     notifier.send(notification("natsdr-epoch-8", NotificationKind::Resolve));
@@ -86,10 +95,9 @@ async fn a_trigger_then_a_resolve_reach_pagerduty_with_the_same_dedup_key() {
 
 #[tokio::test]
 async fn an_event_pagerduty_refuses_as_invalid_is_not_retried() {
-    let rx = Receiver::start(ReceiverOptions::default()).await.unwrap();
-    let counts = Arc::new(DeliveryCounts::default());
+    let rx = replying(&[]).await;
     // An empty routing key is an invalid event: the receiver answers 400, as PagerDuty does.
-    let notifier = start(pagerduty(&rx, ""), &counts);
+    let (notifier, counts) = page(&rx, "");
 
     notifier.send(notification("inc-invalid", NotificationKind::Trigger));
 
@@ -104,14 +112,8 @@ async fn an_event_pagerduty_refuses_as_invalid_is_not_retried() {
 
 #[tokio::test]
 async fn a_server_error_is_retried_until_pagerduty_accepts() {
-    let rx = Receiver::start(ReceiverOptions {
-        replies: vec![500, 503, 202],
-        ..ReceiverOptions::default()
-    })
-    .await
-    .unwrap();
-    let counts = Arc::new(DeliveryCounts::default());
-    let notifier = start(pagerduty(&rx, "R0UT1NGKEY"), &counts);
+    let rx = replying(&[500, 503, 202]).await;
+    let (notifier, counts) = page(&rx, "R0UT1NGKEY");
 
     notifier.send(notification("inc-retry", NotificationKind::Trigger));
 
@@ -123,14 +125,8 @@ async fn a_server_error_is_retried_until_pagerduty_accepts() {
 
 #[tokio::test]
 async fn a_rate_limited_event_is_retried() {
-    let rx = Receiver::start(ReceiverOptions {
-        replies: vec![429],
-        ..ReceiverOptions::default()
-    })
-    .await
-    .unwrap();
-    let counts = Arc::new(DeliveryCounts::default());
-    let notifier = start(pagerduty(&rx, "R0UT1NGKEY"), &counts);
+    let rx = replying(&[429]).await;
+    let (notifier, counts) = page(&rx, "R0UT1NGKEY");
 
     notifier.send(notification("inc-429", NotificationKind::Trigger));
 
@@ -140,9 +136,8 @@ async fn a_rate_limited_event_is_retried() {
 
 #[tokio::test]
 async fn info_notifications_never_page() {
-    let rx = Receiver::start(ReceiverOptions::default()).await.unwrap();
-    let counts = Arc::new(DeliveryCounts::default());
-    let notifier = start(pagerduty(&rx, "R0UT1NGKEY"), &counts);
+    let rx = replying(&[]).await;
+    let (notifier, _counts) = page(&rx, "R0UT1NGKEY");
 
     notifier.send(notification("inc-info", NotificationKind::Info));
     notifier.send(notification("inc-info", NotificationKind::Acknowledge));
@@ -155,16 +150,15 @@ async fn info_notifications_never_page() {
 
 #[tokio::test]
 async fn the_routing_key_is_read_from_its_secret_file_at_delivery_time() {
-    let rx = Receiver::start(ReceiverOptions::default()).await.unwrap();
+    let rx = replying(&[]).await;
     let dir = tempfile::tempdir().unwrap();
     let key_file = dir.path().join("routing-key");
     std::fs::write(&key_file, "K3Y-FROM-FILE\n").unwrap();
-    let counts = Arc::new(DeliveryCounts::default());
     let mut sink = pagerduty(&rx, "unused");
     if let Sink::PagerDuty(pd) = &mut sink {
         pd.routing_key = SecretRef::File(key_file.clone());
     }
-    let notifier = start(sink, &counts);
+    let (notifier, _counts) = start(sink);
 
     notifier.send(notification("inc-file", NotificationKind::Trigger));
     rx.wait_for(1, WITHIN).await.unwrap();
@@ -178,13 +172,12 @@ async fn the_routing_key_is_read_from_its_secret_file_at_delivery_time() {
 
 #[tokio::test]
 async fn a_routing_key_that_cannot_be_read_fails_without_a_request() {
-    let rx = Receiver::start(ReceiverOptions::default()).await.unwrap();
-    let counts = Arc::new(DeliveryCounts::default());
+    let rx = replying(&[]).await;
     let mut sink = pagerduty(&rx, "unused");
     if let Sink::PagerDuty(pd) = &mut sink {
         pd.routing_key = SecretRef::File("/nonexistent/natsdr/routing-key".into());
     }
-    let notifier = start(sink, &counts);
+    let (notifier, counts) = start(sink);
 
     notifier.send(notification("inc-nokey", NotificationKind::Trigger));
 
@@ -194,14 +187,8 @@ async fn a_routing_key_that_cannot_be_read_fails_without_a_request() {
 
 #[tokio::test]
 async fn a_resolve_never_overtakes_its_retried_trigger() {
-    let rx = Receiver::start(ReceiverOptions {
-        replies: vec![502, 502],
-        ..ReceiverOptions::default()
-    })
-    .await
-    .unwrap();
-    let counts = Arc::new(DeliveryCounts::default());
-    let notifier = start(pagerduty(&rx, "R0UT1NGKEY"), &counts);
+    let rx = replying(&[502, 502]).await;
+    let (notifier, counts) = page(&rx, "R0UT1NGKEY");
 
     notifier.send(notification("inc-order", NotificationKind::Trigger));
     notifier.send(notification("inc-order", NotificationKind::Resolve));
@@ -232,8 +219,7 @@ async fn a_rate_limit_s_retry_after_outweighs_a_shorter_backoff() {
     })
     .await
     .unwrap();
-    let counts = Arc::new(DeliveryCounts::default());
-    let notifier = start(pagerduty(&rx, "R0UT1NGKEY"), &counts);
+    let (notifier, counts) = page(&rx, "R0UT1NGKEY");
 
     notifier.send(notification("inc-retry-after", NotificationKind::Trigger));
 

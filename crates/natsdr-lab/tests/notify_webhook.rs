@@ -2,9 +2,8 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use common::notify::{WITHIN, delivered, policy, spawn};
+use common::notify::{WITHIN, delivered, spawn_quick};
 use natsdr::config::SecretRef;
 use natsdr::notify::webhook::{self, SIGNATURE_HEADER, signature};
 use natsdr::notify::{
@@ -28,30 +27,30 @@ fn notification(kind: NotificationKind) -> Notification {
     }
 }
 
-fn start(rx: &Receiver, secret: Option<&str>, counts: &Arc<DeliveryCounts>) -> NotifierHandle {
+/// A notifier posting to `rx`'s webhook, signing with `secret` if any, and its counts.
+fn start(rx: &Receiver, secret: Option<&str>) -> (NotifierHandle, Arc<DeliveryCounts>) {
     let webhook = Sink::Webhook(Webhook {
         name: "chat-oncall".into(),
         url: rx.webhook_url(),
         secret: secret.map(|s| SecretRef::Inline(s.into())),
     });
-    let policy = policy(
-        Duration::from_millis(200),
-        Duration::from_secs(2),
-        Duration::from_secs(5),
-    );
-    spawn(vec![webhook], 8, policy, counts)
+    spawn_quick(vec![webhook], 8)
+}
+
+/// A receiver that verifies webhook signatures with `key`.
+async fn verifying(key: &str) -> Receiver {
+    Receiver::start(ReceiverOptions {
+        hmac_key: Some(key.into()),
+        ..ReceiverOptions::default()
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test]
 async fn a_signed_webhook_carries_the_notification_and_a_signature_the_receiver_verifies() {
-    let rx = Receiver::start(ReceiverOptions {
-        hmac_key: Some("sh4red-secret".into()),
-        ..ReceiverOptions::default()
-    })
-    .await
-    .unwrap();
-    let counts = Arc::new(DeliveryCounts::default());
-    let notifier = start(&rx, Some("sh4red-secret"), &counts);
+    let rx = verifying("sh4red-secret").await;
+    let (notifier, counts) = start(&rx, Some("sh4red-secret"));
 
     let sent = notification(NotificationKind::Info);
     notifier.send(sent.clone());
@@ -82,14 +81,8 @@ async fn a_signed_webhook_carries_the_notification_and_a_signature_the_receiver_
 
 #[tokio::test]
 async fn a_webhook_signed_with_the_wrong_key_is_refused_and_not_retried() {
-    let rx = Receiver::start(ReceiverOptions {
-        hmac_key: Some("the-receivers-key".into()),
-        ..ReceiverOptions::default()
-    })
-    .await
-    .unwrap();
-    let counts = Arc::new(DeliveryCounts::default());
-    let notifier = start(&rx, Some("a-stale-key"), &counts);
+    let rx = verifying("the-receivers-key").await;
+    let (notifier, counts) = start(&rx, Some("a-stale-key"));
 
     notifier.send(notification(NotificationKind::Trigger));
 
@@ -109,8 +102,7 @@ async fn a_webhook_signed_with_the_wrong_key_is_refused_and_not_retried() {
 #[tokio::test]
 async fn an_unsigned_webhook_sends_no_signature_header() {
     let rx = Receiver::start(ReceiverOptions::default()).await.unwrap();
-    let counts = Arc::new(DeliveryCounts::default());
-    let notifier = start(&rx, None, &counts);
+    let (notifier, _counts) = start(&rx, None);
 
     notifier.send(notification(NotificationKind::Resolve));
 

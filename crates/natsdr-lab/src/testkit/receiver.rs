@@ -131,6 +131,15 @@ impl Receiver {
         })
     }
 
+    /// A receiver that accepts requests and never answers them: a blackholed endpoint.
+    pub async fn hanging() -> Result<Self, ReceiverError> {
+        Self::start(ReceiverOptions {
+            hang: true,
+            ..ReceiverOptions::default()
+        })
+        .await
+    }
+
     /// The listening address.
     pub fn addr(&self) -> SocketAddr {
         self.addr

@@ -19,20 +19,33 @@ pub fn policy(max_backoff: Duration, attempt: Duration, deadline: Duration) -> D
     DeliveryPolicy::try_new(backoff, attempt, deadline).unwrap()
 }
 
-/// Starts a notifier over `sinks` with a queue of `capacity`, counting into `counts`.
+/// Starts a notifier over `sinks` with a queue of `capacity`; returns it and the counts of its
+/// deliveries.
 pub fn spawn(
     sinks: Vec<Sink>,
     capacity: usize,
     policy: DeliveryPolicy,
-    counts: &Arc<DeliveryCounts>,
-) -> NotifierHandle {
-    Notifier {
+) -> (NotifierHandle, Arc<DeliveryCounts>) {
+    let counts = Arc::new(DeliveryCounts::default());
+    let notifier = Notifier {
         sinks,
         capacity: NonZeroUsize::new(capacity).unwrap(),
         policy,
     }
     .spawn(counts.clone())
-    .unwrap()
+    .unwrap();
+    (notifier, counts)
+}
+
+/// [`spawn`] with the policy the single-sink tests share: backing off to 200 ms, 2 s per
+/// attempt, giving up after 5 s.
+pub fn spawn_quick(sinks: Vec<Sink>, capacity: usize) -> (NotifierHandle, Arc<DeliveryCounts>) {
+    let policy = policy(
+        Duration::from_millis(200),
+        Duration::from_secs(2),
+        Duration::from_secs(5),
+    );
+    spawn(sinks, capacity, policy)
 }
 
 /// Waits until `counts` holds at least `want` deliveries to `sink` that ended as `result`.
