@@ -11,12 +11,21 @@ use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfi
 
 use super::{ClientTarget, DnsError};
 
-/// A resolver that asks only `server` (UDP, then TCP) and caches nothing, so each lookup sees
-/// the server's current data: a cached resolver returned the old value right after a swap.
-pub(super) fn uncached_resolver(
+/// [`uncached_resolver`], its failure a [`DnsError`] naming the server.
+pub(super) fn uncached(
     server: SocketAddr,
     timeout: Duration,
 ) -> Result<Resolver<TokioRuntimeProvider>, DnsError> {
+    uncached_resolver(server, timeout).map_err(|source| DnsError::Transport { server, source })
+}
+
+/// A resolver that asks only `server` (UDP, then TCP) and caches nothing, so each lookup sees
+/// the server's current data: a cached resolver returned the old value right after a swap.
+/// Public because the lab's clients must see a swap the same way.
+pub fn uncached_resolver(
+    server: SocketAddr,
+    timeout: Duration,
+) -> Result<Resolver<TokioRuntimeProvider>, NetError> {
     let mut udp = ConnectionConfig::udp();
     udp.port = server.port();
     let mut tcp = ConnectionConfig::tcp();
@@ -32,9 +41,7 @@ pub(super) fn uncached_resolver(
         TokioRuntimeProvider::new(),
     );
     *builder.options_mut() = options;
-    builder
-        .build()
-        .map_err(|source| DnsError::Transport { server, source })
+    builder.build()
 }
 
 /// What `resolver` answers for `name`, looking only at the record types `kind` is made of

@@ -12,6 +12,7 @@ mod route53_health;
 mod wait;
 
 pub use arbiter::{Arbiter, ClaimResult};
+pub use authoritative::uncached_resolver;
 pub use client_record::{ClientRecord, ClientTarget, SwapResult};
 pub use error::DnsError;
 pub use memory::{Fault, MemoryDns};

@@ -558,7 +558,7 @@ impl ClientRecord for Rfc2136 {
         expected: &ClientTarget,
         within: Duration,
     ) -> Result<Duration, DnsError> {
-        let resolver = authoritative::uncached_resolver(self.server, self.timeout)?;
+        let resolver = authoritative::uncached(self.server, self.timeout)?;
         let (name, want) = (self.client.to_string(), expected.to_string());
         let deadline = Deadline::from_now(within, &name, &want);
         let (resolver, client) = (&resolver, &self.client);

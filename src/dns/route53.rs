@@ -664,7 +664,7 @@ impl ClientRecord for Route53 {
         let servers = self.authoritative_servers().await?;
         let resolvers = servers
             .iter()
-            .map(|s| authoritative::uncached_resolver(*s, self.timeout))
+            .map(|s| authoritative::uncached(*s, self.timeout))
             .collect::<Result<Vec<_>, _>>()?;
         let dns_started = Instant::now();
         let want = expected.to_string();

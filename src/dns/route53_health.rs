@@ -57,7 +57,7 @@ impl Route53Health {
     async fn lookup(&self, kind: Option<&ClientTarget>) -> Result<Option<ClientTarget>, DnsError> {
         let mut last = None;
         for server in &self.servers {
-            let resolver = authoritative::uncached_resolver(*server, self.timeout)?;
+            let resolver = authoritative::uncached(*server, self.timeout)?;
             match authoritative::resolve_target(&resolver, &self.name, kind).await {
                 Ok(found) => return Ok(found),
                 Err(source) => {

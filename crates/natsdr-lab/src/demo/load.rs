@@ -8,7 +8,7 @@ use hickory_net::NetError;
 use hickory_net::proto::rr::{RData, RecordType};
 use hickory_net::runtime::TokioRuntimeProvider;
 use hickory_resolver::Resolver;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+pub use natsdr::dns::uncached_resolver;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
@@ -148,31 +148,4 @@ pub async fn resolve(resolver: &Resolver<TokioRuntimeProvider>, name: &str) -> O
         RData::A(v4) => Some(IpAddr::V4(v4.0)),
         _ => None,
     })
-}
-
-/// A resolver that asks only `server` and caches nothing, so every lookup sees a swap at once
-/// (a client's own cache would add the record's TTL to the RTO; that is measured elsewhere).
-pub fn uncached_resolver(
-    server: SocketAddr,
-    timeout: Duration,
-) -> Result<Resolver<TokioRuntimeProvider>, NetError> {
-    let mut udp = ConnectionConfig::udp();
-    udp.port = server.port();
-    let mut tcp = ConnectionConfig::tcp();
-    tcp.port = server.port();
-    let mut options = ResolverOpts::default();
-    options.cache_size = 0;
-    options.attempts = 1;
-    options.timeout = timeout;
-    options.recursion_desired = false;
-    let mut builder = Resolver::builder_with_config(
-        ResolverConfig::from_name_servers(vec![NameServerConfig::new(
-            server.ip(),
-            true,
-            vec![udp, tcp],
-        )]),
-        TokioRuntimeProvider::new(),
-    );
-    *builder.options_mut() = options;
-    builder.build()
 }
