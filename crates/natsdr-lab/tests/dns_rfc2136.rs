@@ -1,22 +1,20 @@
 //! The RFC 2136 arbiter and client record against a real BIND `named`.
 //!
 //! These tests need `named` (Debian `bind9`, or `NATSDR_NAMED`); without it they fail.
+mod common;
+
 use std::net::IpAddr;
 use std::time::Duration;
 
+use common::dns::{own, sole_winner};
 use hickory_proto::op::ResponseCode;
 use natsdr::dns::{
     Arbiter, ClaimResult, ClientRecord, ClientTarget, DnsError, Ownership, Rfc2136, SwapResult,
 };
-use natsdr::model::{Epoch, Region};
 use natsdr_lab::lab::bind::{BindServer, ZoneSpec};
 use tokio::time::Instant;
 
 const TIMEOUT: Duration = Duration::from_secs(2);
-
-fn own(region: &str, epoch: u64) -> Ownership {
-    Ownership::new(Region::new(region).unwrap(), Epoch(epoch))
-}
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -94,21 +92,7 @@ async fn of_ten_concurrent_claimers_exactly_one_wins_and_the_zone_holds_its_reco
     let results: Vec<(Ownership, ClaimResult)> =
         futures::future::try_join_all(claims).await.unwrap();
 
-    let winners: Vec<&Ownership> = results
-        .iter()
-        .filter(|(_, r)| *r == ClaimResult::Won)
-        .map(|(o, _)| o)
-        .collect();
-    assert_eq!(winners.len(), 1, "results: {results:?}");
-    let winner = winners[0].clone();
-    for (_, result) in results.iter().filter(|(o, _)| *o != winner) {
-        assert_eq!(
-            *result,
-            ClaimResult::Lost {
-                current: Some(winner.clone())
-            }
-        );
-    }
+    let winner = sole_winner(&results);
     // `read` refuses an RRset of more than one TXT, so this also proves the winner is alone.
     let dns = Rfc2136::new(&server.info().rfc2136_config(TIMEOUT)).unwrap();
     assert_eq!(Arbiter::read(&dns).await.unwrap(), Some(winner));

@@ -1,6 +1,8 @@
 //! The Route 53 arbiter and client record against a real ministack (started on a free port;
 //! these tests fail when it is missing). A small HTTP proxy in front of it injects `Throttling`
 //! and lost answers, and counts the calls.
+mod common;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,11 +11,10 @@ use std::time::Duration;
 use aws_sdk_route53::types::{
     Change, ChangeAction, ChangeBatch, HostedZoneConfig, ResourceRecord, ResourceRecordSet, RrType,
 };
+use common::dns::{own, sole_winner};
 use natsdr::dns::{
-    Arbiter, ClaimResult, ClientRecord, ClientTarget, DnsError, Ownership, Route53, Route53Config,
-    SwapResult,
+    Arbiter, ClaimResult, ClientRecord, ClientTarget, DnsError, Route53, Route53Config, SwapResult,
 };
-use natsdr::model::{Epoch, Region};
 use natsdr_lab::testkit::ministack::{Ministack, sdk_config as sdk};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -21,10 +22,6 @@ use tokio::net::{TcpListener, TcpStream};
 const ZONE: &str = "dr.test.";
 const OWNER: &str = "_natsdr-owner.dr.test.";
 const CLIENT: &str = "nats.dr.test.";
-
-fn own(region: &str, epoch: u64) -> Ownership {
-    Ownership::new(Region::new(region).unwrap(), Epoch(epoch))
-}
 
 fn addr(ip: &str) -> ClientTarget {
     ClientTarget::addresses([ip.parse().unwrap()])
@@ -413,23 +410,7 @@ async fn ten_concurrent_claimers_leave_exactly_one_winner_and_only_its_record() 
         }
     });
     let results = futures::future::join_all(claims).await;
-    let winners: Vec<&Ownership> = results
-        .iter()
-        .filter(|(_, r)| *r == ClaimResult::Won)
-        .map(|(o, _)| o)
-        .collect();
-    assert_eq!(winners.len(), 1, "{results:?}");
-    let winner = winners[0].clone();
-    for (_, r) in &results {
-        assert!(
-            *r == ClaimResult::Won
-                || *r
-                    == ClaimResult::Lost {
-                        current: Some(winner.clone())
-                    },
-            "{r:?}"
-        );
-    }
+    let winner = sole_winner(&results);
     let txt: Vec<_> = zone
         .records()
         .await
