@@ -19,21 +19,6 @@ fn single(domain: &str) -> Server {
     })
 }
 
-/// Two single servers, domains `us` and `eu`, EU's APP account a leafnode of US's.
-fn leafed_pair() -> (Server, Server) {
-    let us = Server::start(Opts {
-        domain: "us",
-        leaf_listen: true,
-        leaf_remote: None,
-    });
-    let eu = Server::start(Opts {
-        domain: "eu",
-        leaf_listen: false,
-        leaf_remote: us.leaf_port,
-    });
-    (us, eu)
-}
-
 /// Creates the in-memory stream `name` on `subjects`; it must succeed.
 async fn memory_stream(js: &JsApi, name: &str, subjects: &[&str]) {
     create(
@@ -199,7 +184,7 @@ async fn the_application_account_gets_no_system_replies() {
 
 #[tokio::test]
 async fn a_cross_domain_mirror_reports_its_source_and_contact_age() {
-    let (us, eu) = leafed_pair();
+    let (us, eu) = Server::leafed_pair("us", "eu");
     let us_js = us.js().await;
     let eu_js = eu.js().await;
     memory_stream(&us_js, "S", &["s.>"]).await;
@@ -321,7 +306,7 @@ async fn a_region_that_is_down_fails_the_connect_with_a_retryable_error() {
 /// re-publish sets no such header.
 #[tokio::test]
 async fn a_mirror_stores_each_message_exactly_as_its_source_did() {
-    let (us, eu) = leafed_pair();
+    let (us, eu) = Server::leafed_pair("us", "eu");
     let (us_js, eu_js) = (us.js().await, eu.js().await);
     create(&us_js, json!({"name": "S", "subjects": ["s.>"], "storage": "file", "duplicate_window": 60_000_000_000u64})).await;
     let plain = us_js.client().request("s.1", "plain".into()).await.unwrap();

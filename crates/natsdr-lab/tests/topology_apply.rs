@@ -4,7 +4,7 @@ mod common;
 use std::{collections::BTreeMap, time::Duration};
 
 use common::lab::{eu, us};
-use common::{Opts, Server, mirror_info, request_each, wait_for_last_seq};
+use common::{Server, mirror_info, request_each, wait_for_last_seq};
 use natsdr::{
     config::{Discard, KvSpec, Limits, MirrorSpec, Retention, Storage, StreamSpec},
     model::{Region, StreamName},
@@ -107,16 +107,7 @@ struct Regions {
 }
 
 async fn regions() -> Regions {
-    let us_server = Server::start(Opts {
-        domain: "us-east-1",
-        leaf_listen: true,
-        leaf_remote: None,
-    });
-    let eu_server = Server::start(Opts {
-        domain: "eu-central-1",
-        leaf_listen: false,
-        leaf_remote: us_server.leaf_port,
-    });
+    let (us_server, eu_server) = Server::leafed_pair("us-east-1", "eu-central-1");
     let mut apis = BTreeMap::new();
     apis.insert(us(), us_server.js().await);
     apis.insert(eu(), eu_server.js().await);

@@ -66,6 +66,22 @@ impl Server {
         Self::spawn(&opts, 0, free_port(), None)
     }
 
+    /// Two single servers, domains `hub` and `spoke`, the spoke's APP account a leafnode of the
+    /// hub's: the primary and the standby region in miniature.
+    pub fn leafed_pair(hub: &str, spoke: &str) -> (Self, Self) {
+        let hub = Self::start(Opts {
+            domain: hub,
+            leaf_listen: true,
+            leaf_remote: None,
+        });
+        let spoke = Self::start(Opts {
+            domain: spoke,
+            leaf_listen: false,
+            leaf_remote: hub.leaf_port,
+        });
+        (hub, spoke)
+    }
+
     /// Starts node `index` of a cluster whose route ports are `routes` (this node listens on
     /// `routes[index]`).
     fn spawn(opts: &Opts<'_>, index: usize, port: u16, routes: Option<&[u16]>) -> Self {
