@@ -163,6 +163,15 @@ fn table<T>(header: &[&str], items: &[T], row: impl Fn(&T) -> Vec<String>) -> St
     out
 }
 
+/// [`table`] after a blank line; nothing at all when there are no items.
+fn section<T>(header: &[&str], items: &[T], row: impl Fn(&T) -> Vec<String>) -> String {
+    if items.is_empty() {
+        String::new()
+    } else {
+        format!("\n{}", table(header, items, row))
+    }
+}
+
 /// A readable table of a status: the state, then regions, their depth, mirrors, consumers,
 /// peers and transitions, each with its error where there is one.
 pub fn render(s: &Status) -> String {
@@ -248,46 +257,40 @@ pub fn render(s: &Status) -> String {
             ]
         },
     );
-    if !s.consumers.is_empty() {
-        o += "\n";
-        o += &table(
-            &[
-                "CONSUMERS ON",
-                "READ FROM",
-                "TRACKED",
-                "OLDEST(s)",
-                "AT RISK",
-                "ERROR",
-            ],
-            &s.consumers,
-            |c| {
-                vec![
-                    format!("{}/{}", c.region, c.stream),
-                    c.read_from.clone(),
-                    c.consumers.to_string(),
-                    secs(c.oldest_position_age_seconds),
-                    c.redelivery_at_risk.to_string(),
-                    opt(c.error.clone()),
-                ]
-            },
-        );
-    }
-    if !s.peers.is_empty() {
-        o += "\n";
-        o += &table(
-            &["PEER", "VANTAGE", "ID", "AGE(s)", "ERROR"],
-            &s.peers,
-            |p| {
-                vec![
-                    p.url.clone(),
-                    p.vantage.clone(),
-                    opt(p.id.clone()),
-                    secs(p.age_seconds),
-                    opt(p.error.clone()),
-                ]
-            },
-        );
-    }
+    o += &section(
+        &[
+            "CONSUMERS ON",
+            "READ FROM",
+            "TRACKED",
+            "OLDEST(s)",
+            "AT RISK",
+            "ERROR",
+        ],
+        &s.consumers,
+        |c| {
+            vec![
+                format!("{}/{}", c.region, c.stream),
+                c.read_from.clone(),
+                c.consumers.to_string(),
+                secs(c.oldest_position_age_seconds),
+                c.redelivery_at_risk.to_string(),
+                opt(c.error.clone()),
+            ]
+        },
+    );
+    o += &section(
+        &["PEER", "VANTAGE", "ID", "AGE(s)", "ERROR"],
+        &s.peers,
+        |p| {
+            vec![
+                p.url.clone(),
+                p.vantage.clone(),
+                opt(p.id.clone()),
+                secs(p.age_seconds),
+                opt(p.error.clone()),
+            ]
+        },
+    );
     if !s.transitions.is_empty() {
         o += "\nRECENT TRANSITIONS\n";
         for t in s.transitions.iter().take(10) {
@@ -406,6 +409,19 @@ mod tests {
         }
     }
 
+    /// The lines of the first rendered table whose header names `column`: the header first,
+    /// then its rows (up to the blank line that ends the table).
+    fn table_of<'a>(out: &'a str, column: &str) -> Vec<&'a str> {
+        out.lines()
+            .skip_while(|l| !l.contains(column))
+            .take_while(|l| !l.is_empty())
+            .collect()
+    }
+
+    fn cells(line: &str) -> Vec<&str> {
+        line.split_whitespace().collect()
+    }
+
     #[test]
     fn the_status_table_shows_each_region_s_meta_peers_healthz_and_leafnodes() {
         let s = Status {
@@ -427,15 +443,12 @@ mod tests {
             ..Status::default()
         };
         let out = render(&s);
-        let lines: Vec<&str> = out.lines().collect();
-        let header = lines
-            .iter()
-            .position(|l| l.contains("META LEADER"))
-            .unwrap();
-        let us: Vec<&str> = lines[header + 1].split_whitespace().collect();
-        assert_eq!(us, ["us-east-1", "us-1", "1/1", "4.3", "2/2", "3"]);
-        let eu: Vec<&str> = lines[header + 2].split_whitespace().collect();
-        assert_eq!(eu, ["eu-central-1", "-", "-", "-", "-", "-"]);
+        let depth = table_of(&out, "META LEADER");
+        assert_eq!(
+            cells(depth[1]),
+            ["us-east-1", "us-1", "1/1", "4.3", "2/2", "3"]
+        );
+        assert_eq!(cells(depth[2]), ["eu-central-1", "-", "-", "-", "-", "-"]);
     }
 
     #[test]
@@ -453,11 +466,8 @@ mod tests {
             ..Status::default()
         };
         let out = render(&s);
-        let lines: Vec<&str> = out.lines().collect();
-        let header = lines.iter().position(|l| l.contains("TRACKED")).unwrap();
-        let row: Vec<&str> = lines[header + 1].split_whitespace().collect();
         assert_eq!(
-            row,
+            cells(table_of(&out, "CONSUMERS ON")[1]),
             [
                 "eu-central-1/events-eu-mirror",
                 "us-east-1/events-us",
@@ -503,19 +513,16 @@ mod tests {
             ..Status::default()
         };
         let out = render(&s);
-        let lines: Vec<&str> = out.lines().collect();
-        let header = lines.iter().position(|l| l.starts_with("PEER ")).unwrap();
-        let us: Vec<&str> = lines[header + 1].split_whitespace().collect();
+        let peers = table_of(&out, "VANTAGE");
         assert_eq!(
-            us,
+            cells(peers[1]),
             ["http://127.0.0.1:18082", "peer", "natsdr-us", "0.7", "-"]
         );
-        let witness: Vec<&str> = lines[header + 2].split_whitespace().collect();
         assert_eq!(
-            witness[..4],
+            cells(peers[2])[..4],
             ["http://127.0.0.1:18083", "witness", "-", "-"]
         );
-        assert!(lines[header + 2].ends_with("peer http://127.0.0.1:18083 unreachable"));
+        assert!(peers[2].ends_with("peer http://127.0.0.1:18083 unreachable"));
     }
 
     #[test]
@@ -548,19 +555,16 @@ mod tests {
             ..Status::default()
         };
         let out = render(&s);
-        let lines: Vec<&str> = out.lines().collect();
-        let region_header = lines.iter().position(|l| l.starts_with("REGION")).unwrap();
-        assert!(
-            lines[region_header + 1].ends_with("nats: connection refused"),
-            "{out}"
-        );
-        let header = lines.iter().position(|l| l.starts_with("MIRROR")).unwrap();
+        let regions = table_of(&out, "REGION");
+        assert!(regions[1].ends_with("nats: connection refused"), "{out}");
+        let mirrors = table_of(&out, "MIRROR");
         // Every column starts at the same offset in the header and in each row.
-        let lag_at = lines[header].find("LAG(msgs)").unwrap();
-        for row in &lines[header + 1..header + 3] {
+        let lag_at = mirrors[0].find("LAG(msgs)").unwrap();
+        for row in &mirrors[1..] {
             assert_eq!(row.as_bytes()[lag_at - 1], b' ', "{row}");
             assert_ne!(row.as_bytes()[lag_at], b' ', "{out}");
         }
-        assert!(lines[header + 2].ends_with("source unreachable"), "{out}");
+        assert_eq!(mirrors.len(), 3, "{out}");
+        assert!(mirrors[2].ends_with("source unreachable"), "{out}");
     }
 }
