@@ -5,6 +5,7 @@ use std::time::Duration;
 use super::action::Action;
 use super::decision::Decision;
 use super::instant::Instant;
+use super::model::{Epoch, StreamName};
 use super::moves;
 use super::observation::{Health, Observation};
 use super::ownership::Ownership;
@@ -59,7 +60,7 @@ fn unknown_owner(next: State, obs: &Observation, now: Instant, policy: &Policy) 
     }
     let unknown = Ownership {
         region: p.me.clone(),
-        epoch: crate::model::Epoch::default(),
+        epoch: Epoch::default(),
     };
     let d = lease(
         next,
@@ -369,7 +370,7 @@ fn without_lease(mut next: State, owner: &Ownership, now: Instant, policy: &Poli
 /// Fences this watchdog's own region.
 fn self_fence(
     mut next: State,
-    epoch: crate::model::Epoch,
+    epoch: Epoch,
     now: Instant,
     policy: &Policy,
     reason: Reason,
@@ -405,8 +406,8 @@ fn self_fence(
 fn fenced_primary(
     mut next: State,
     r: Round<'_>,
-    epoch: crate::model::Epoch,
-    streams: Vec<crate::model::StreamName>,
+    epoch: Epoch,
+    streams: Vec<StreamName>,
 ) -> Decision {
     let p = r.policy.params();
     let me = p.me.clone();
@@ -469,12 +470,7 @@ fn fenced_primary(
 }
 
 /// Self-fenced: send the fence again (once per probe interval) while the region still takes writes.
-fn refence(
-    mut next: State,
-    r: Round<'_>,
-    epoch: crate::model::Epoch,
-    streams: Vec<crate::model::StreamName>,
-) -> Decision {
+fn refence(mut next: State, r: Round<'_>, epoch: Epoch, streams: Vec<StreamName>) -> Decision {
     let me = r.policy.params().me.clone();
     // Level-triggered: a region that was down when it fenced itself shows its streams only now.
     let mut streams = streams;
@@ -612,12 +608,7 @@ fn standby_side(prev: &State, mut next: State, r: Round<'_>) -> Decision {
 
 /// A self-fenced region that is no longer the active one: once its streams mirror the active
 /// region again (a failback rebuilt it) it stands by; until then it stays fenced.
-fn fenced_standby(
-    next: State,
-    r: Round<'_>,
-    epoch: crate::model::Epoch,
-    streams: Vec<crate::model::StreamName>,
-) -> Decision {
+fn fenced_standby(next: State, r: Round<'_>, epoch: Epoch, streams: Vec<StreamName>) -> Decision {
     let me = &r.policy.params().me;
     if world::rejoined(r.obs, &next.catalog, me, r.policy) {
         let next = State {
