@@ -9,11 +9,8 @@ fn two_lost_us_nodes_fail_over_accepting_no_quorum_as_fenced() {
     let p = policy(eu());
     let w = World {
         us_up: 1,
-        ..World::us_lost()
-    };
-    let w = World {
         us_reachable: true,
-        ..w
+        ..World::us_lost()
     };
     let (state, _) = run(healthy_eu(), &w, 1500, 7500, &p);
     let won = claimed(own(eu(), 2), ClaimResult::Won);
