@@ -104,10 +104,7 @@ fn pair(
         stream: stream.clone(),
         other: other.clone(),
     };
-    let mine = all
-        .iter()
-        .find(|e| &e.region == region && &e.name == stream)
-        .ok_or_else(no_twin)?;
+    let mine = ExpectedStream::find(all, region, stream).ok_or_else(no_twin)?;
     let twin = all.iter().find(|e| {
         &e.region == other
             && match (&mine.kind, &e.kind) {

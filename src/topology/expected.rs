@@ -56,6 +56,13 @@ pub struct ExpectedStream {
     pub config: StreamConfig,
 }
 
+impl ExpectedStream {
+    /// The one named `name` in `region`, among `all`.
+    pub fn find<'a>(all: &'a [Self], region: &Region, name: &StreamName) -> Option<&'a Self> {
+        all.iter().find(|e| &e.region == region && &e.name == name)
+    }
+}
+
 /// Why the desired topology cannot be turned into stream configs.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TopologyError {
