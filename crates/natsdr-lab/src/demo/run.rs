@@ -454,8 +454,13 @@ fn count(n: usize) -> u64 {
 }
 
 pub(crate) fn caught_up(s: &Status) -> bool {
-    s.site != "eu-central-1"
-        || (!s.mirrors.is_empty() && s.mirrors.iter().all(|m| m.lag_messages == Some(0)))
+    let standby = s
+        .regions
+        .iter()
+        .any(|r| r.home == "standby" && r.region.as_str() == s.site);
+    !s.regions.is_empty()
+        && (!standby
+            || (!s.mirrors.is_empty() && s.mirrors.iter().all(|m| m.lag_messages == Some(0))))
 }
 
 fn notes(scenario: Scenario, ledger: &Ledger, fault: OffsetDateTime) -> Vec<String> {
