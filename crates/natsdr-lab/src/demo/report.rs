@@ -6,6 +6,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::kv::KvReport;
 use super::scenario::Scenario;
 use crate::lab::WanProfile;
 use natsdr::api::model::TransitionRecord;
@@ -59,6 +60,9 @@ pub struct Report {
     pub client_record: Option<String>,
     /// The application's durable consumer, read under the load and carried across the move.
     pub consumers: Consumers,
+    /// The KV application (CAS updates, heartbeats, registrations, a watcher) across the
+    /// move; `None` when the config mirrors no KV bucket of the primary.
+    pub kv: Option<KvReport>,
     /// True when the scenario's expectation held (the exit code says the same).
     pub ok: bool,
     /// What did not hold, in words.
