@@ -96,6 +96,50 @@ pub struct KvLedger {
     /// CAS updates (and creates) the server refused because the revision had moved on: the
     /// writer then reads the key again. Not errors: what CAS is for.
     pub conflicts: u64,
+    /// Reads (on a new connection, before writing a key again) that found a key at a lower
+    /// revision than one acked earlier: those acked writes are gone from the primary.
+    pub rollbacks: Vec<Rollback>,
+}
+
+/// A key read back at a revision below one of its acked writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rollback {
+    /// The bucket.
+    pub bucket: String,
+    /// The key.
+    pub key: String,
+    /// The revision read (0: no such key).
+    pub read: u64,
+    /// When it was read.
+    pub at: OffsetDateTime,
+}
+
+impl KvLedger {
+    /// Notes that `key` of `bucket` was read at `read`: a rollback when an earlier ack was
+    /// at a higher revision.
+    fn read_back(&mut self, bucket: &str, key: &str, read: u64) {
+        let acked = self
+            .acks
+            .iter()
+            .filter(|a| a.bucket == bucket && a.key == key)
+            .map(|a| a.revision)
+            .max();
+        if acked.is_some_and(|r| r > read) {
+            self.rollbacks.push(Rollback {
+                bucket: bucket.to_owned(),
+                key: key.to_owned(),
+                read,
+                at: OffsetDateTime::now_utc(),
+            });
+        }
+    }
+
+    /// Whether a later read found `a`'s key below `a`'s revision.
+    fn rolled_back(&self, a: &KvAck) -> bool {
+        self.rollbacks
+            .iter()
+            .any(|r| r.bucket == a.bucket && r.key == a.key && a.revision > r.read && a.at < r.at)
+    }
 }
 
 /// What the KV watcher saw.
@@ -216,6 +260,8 @@ async fn write_loop(
     let mut conn: Option<Stores> = None;
     // The revision each assignment key was last acked at (or read at) on this connection.
     let mut revisions: BTreeMap<String, u64> = BTreeMap::new();
+    // Heartbeat keys read on this connection (once each, before the first put).
+    let mut beats_read: std::collections::BTreeSet<String> = Default::default();
     let mut tick = tokio::time::interval(STEP);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut n: u64 = 0;
@@ -227,6 +273,7 @@ async fn write_loop(
         if conn.is_none() {
             conn = bind(&t, &resolver, &b).await;
             revisions.clear();
+            beats_read.clear();
         }
         let Some(s) = &conn else { continue };
         n += 1;
@@ -245,6 +292,12 @@ async fn write_loop(
                     at: OffsetDateTime::now_utc(),
                 });
         };
+        let read_back = |bucket: &str, key: &str, read: u64| {
+            books
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .read_back(bucket, key, read);
+        };
         let conflict = || {
             books
                 .lock()
@@ -259,7 +312,11 @@ async fn write_loop(
         let expected = match revisions.get(&key) {
             Some(r) => Some(*r),
             None => match tokio::time::timeout(limit, s.cas.entry(key.clone())).await {
-                Ok(Ok(e)) => Some(e.map_or(0, |e| e.revision)),
+                Ok(Ok(e)) => {
+                    let read = e.map_or(0, |e| e.revision);
+                    read_back(&b.cas, &key, read);
+                    Some(read)
+                }
                 Ok(Err(_)) | Err(_) => None,
             },
         };
@@ -308,6 +365,18 @@ async fn write_loop(
             for w in 0..WORKERS {
                 let key = format!("worker-{w}");
                 let value = format!("beat-{n}");
+                if !beats_read.contains(&key) {
+                    match tokio::time::timeout(limit, store.entry(key.clone())).await {
+                        Ok(Ok(e)) => {
+                            read_back(bucket, &key, e.map_or(0, |e| e.revision));
+                            beats_read.insert(key.clone());
+                        }
+                        Ok(Err(_)) | Err(_) => {
+                            failed = true;
+                            continue;
+                        }
+                    }
+                }
                 match tokio::time::timeout(limit, store.put(key.clone(), value.clone().into()))
                     .await
                 {
@@ -411,12 +480,13 @@ pub struct KvReport {
     /// CAS updates refused because the key had moved on (the writer read it again).
     pub cas_conflicts: u64,
     /// Acked writes the final primary does not hold: neither the acked value at its revision,
-    /// nor a later revision of the key that replaced it within the bucket's history.
-    /// Heartbeats older than their TTL are left out (they expire by design).
+    /// nor a later revision of the key that replaced it within the bucket's history; or found
+    /// gone by a later read of the key (below their revision). Heartbeats older than their TTL
+    /// are left out (they expire by design).
     pub lost_acked_updates: u64,
     /// Revisions going backwards: an acked write (or a watched entry) at a revision at or
-    /// below one the final primary still holds for that key and acked (or showed) earlier,
-    /// plus every write the old primary acked after the new primary's first ack.
+    /// below one acked (or shown) earlier for that key that is not lost, plus every write the
+    /// old primary acked after the new primary's first ack.
     pub revision_regressions: u64,
     /// The KV mirrors' total lag in messages as the standby's watchdog saw it just before
     /// the fault: the most an unplanned failover may lose.
@@ -530,14 +600,18 @@ pub async fn check(
             Some(f) => f.held(&a.bucket, &a.key, a.revision, &a.value).await,
             None => Held::Lost,
         };
-        if held == Held::Lost && !expired(a) {
+        // NB: a revision the final primary lacks may look replaced when the new primary reused
+        // its sequence for another write that the bucket's history then trimmed; a read that
+        // found the key below it tells the truth.
+        let gone = held == Held::Lost || ledger.rolled_back(a);
+        if gone && !expired(a) {
             lost += 1;
         }
         let k = (a.bucket.clone(), a.key.clone());
         if kept.get(&k).is_some_and(|r| a.revision <= *r) {
             regressions += 1;
         }
-        if held != Held::Lost {
+        if !gone {
             let r = kept.entry(k).or_default();
             *r = (*r).max(a.revision);
         }
@@ -562,7 +636,11 @@ pub async fn check(
             if watched_kept.get(key).is_some_and(|r| rev < r) {
                 regressions += 1;
             }
-            if f.held(&buckets.cas, key, *rev, value).await != Held::Lost {
+            let rolled_back = ledger
+                .rollbacks
+                .iter()
+                .any(|r| r.bucket == buckets.cas && r.key == *key && *rev > r.read);
+            if !rolled_back && f.held(&buckets.cas, key, *rev, value).await != Held::Lost {
                 let r = watched_kept.entry(key.clone()).or_default();
                 *r = (*r).max(*rev);
             }
@@ -623,6 +701,34 @@ mod tests {
         );
         assert_eq!(b.registry.as_deref(), Some("workers_v1"));
         assert_eq!(b.names().len(), 3);
+    }
+
+    fn ack(key: &str, revision: u64, at: i64) -> KvAck {
+        KvAck {
+            bucket: "b".into(),
+            key: key.into(),
+            revision,
+            value: format!("v{revision}"),
+            via: "127.1.0.1".parse().expect("ip"),
+            at: OffsetDateTime::UNIX_EPOCH + time::Duration::seconds(at),
+        }
+    }
+
+    #[test]
+    fn a_key_read_below_an_acked_revision_rolls_back_exactly_the_acks_above_it() {
+        let mut l = KvLedger {
+            acks: vec![ack("k", 5, 1), ack("k", 7, 2), ack("other", 9, 3)],
+            ..KvLedger::default()
+        };
+        l.read_back("b", "k", 7);
+        assert!(l.rollbacks.is_empty(), "{l:?}");
+        l.read_back("b", "k", 6);
+        assert_eq!(l.rollbacks.len(), 1);
+        assert!(!l.rolled_back(&l.acks[0].clone()));
+        assert!(l.rolled_back(&l.acks[1].clone()));
+        assert!(!l.rolled_back(&l.acks[2].clone()));
+        // A write acked after the read is not rolled back by it.
+        assert!(!l.rolled_back(&ack("k", 8, 4_000_000_000)));
     }
 
     #[test]

@@ -19,7 +19,7 @@ mod streams;
 
 pub use background::Background;
 pub use deliveries::{Deliveries, Seen};
-pub use kv::{KvAck, KvBuckets, KvLedger, KvReport, KvWatch};
+pub use kv::{KvAck, KvBuckets, KvLedger, KvReport, KvWatch, Rollback};
 pub use ledger::{Ack, Ledger};
 pub use load::{LoadGen, LoadTarget, resolve, uncached_resolver};
 pub use reader::Reader;

@@ -98,7 +98,7 @@ impl Scenario {
             bad.push(format!("{} acked messages lost{during}", r.acked_lost));
         }
         if let Some(kv) = &r.kv {
-            bad.extend(self.kv_unmet(kv));
+            bad.extend(self.kv_unmet(kv, r.tail.as_deref()));
         }
         if self == Self::Failback && r.duplicates != 0 {
             bad.push(format!("{} acked messages stored twice", r.duplicates));
@@ -117,11 +117,26 @@ impl Scenario {
 
 impl Scenario {
     /// What did not hold for the KV application: no acked write lost (within the KV mirrors'
-    /// lag after a region loss), no revision going backwards, and a watch that resumed in the
-    /// new primary with every key's latest value.
-    fn kv_unmet(self, kv: &KvReport) -> Vec<String> {
+    /// lag after a region loss; after a failback, only writes the divergent tail's record
+    /// keeps: a KV write has no message id to re-publish it by, and replaying a
+    /// compare-and-set blindly would be wrong), no revision going backwards, and a watch that
+    /// resumed in the new primary with every key's latest value.
+    fn kv_unmet(self, kv: &KvReport, tail: Option<&str>) -> Vec<String> {
         let mut bad = Vec::new();
-        if self == Self::RegionLoss {
+        if self == Self::Failback {
+            let kept = tail.and_then(|t| {
+                t.split(", ")
+                    .find_map(|part| part.strip_suffix(" kept")?.parse::<u64>().ok())
+            });
+            match kept {
+                Some(kept) if kv.lost_acked_updates <= kept => {}
+                Some(kept) => bad.push(format!(
+                    "{} acked KV writes lost, more than the divergent tail kept ({kept})",
+                    kv.lost_acked_updates
+                )),
+                None => bad.push("the divergent tail's kept count is unknown".into()),
+            }
+        } else if self == Self::RegionLoss {
             match kv.lag_at_kill {
                 Some(lag) if kv.lost_acked_updates <= lag => {}
                 Some(lag) => bad.push(format!(
@@ -299,6 +314,27 @@ mod tests {
         assert!(
             back.iter().any(|b| b.contains("went backwards")),
             "{back:?}"
+        );
+    }
+
+    #[test]
+    fn a_failback_may_lose_only_the_kv_writes_its_divergent_tail_record_keeps() {
+        let r = |lost, tail: &str| Report {
+            scenario: Scenario::Failback,
+            acked_lost: 0,
+            epoch_after: Some(3),
+            tail: Some(tail.into()),
+            kv: Some(kv(lost, 0)),
+            ..failed_over()
+        };
+        let kept3 = "112 captured, 109 recovered, 0 duplicates, 3 kept";
+        assert_eq!(Scenario::Failback.unmet(&r(3, kept3)), Vec::<String>::new());
+        assert_eq!(Scenario::Failback.unmet(&r(4, kept3)).len(), 1);
+        assert_eq!(
+            Scenario::Failback
+                .unmet(&r(0, "the failback did not complete"))
+                .len(),
+            1
         );
     }
 
