@@ -258,6 +258,10 @@ async fn drive(
     }
     let failback = match scenario {
         Scenario::Failback => Some(fail_back(lab, &dogs, &load, &streams.primary).await?),
+        Scenario::Flip => {
+            rolling_restart_paused(lab, &dogs, LabRegion::Us).await?;
+            Some(fail_back(lab, &dogs, &load, &streams.primary).await?)
+        }
         Scenario::RegionLoss | Scenario::NodeLoss | Scenario::Partition | Scenario::Switchover => {
             None
         }
@@ -306,6 +310,10 @@ async fn drive(
     drop(dogs);
 
     let failover = match (&before, &after, &failback) {
+        // Away and back, planned: the EU watchdog's own record says it switched over.
+        (_, _, Some(_)) if scenario == Scenario::Flip => {
+            went_through(&eu_after.transitions, "switching_over", fault)
+        }
         // Away and back: the EU watchdog's own record says it failed over.
         (_, _, Some(_)) => went_through(&eu_after.transitions, "failed_over", fault),
         (Some(b), Some(a), None) => a.epoch > b.epoch && a.region != b.region,
@@ -327,7 +335,7 @@ async fn drive(
     };
 
     let confirm_state = match scenario {
-        Scenario::Switchover => "switching_over",
+        Scenario::Switchover | Scenario::Flip => "switching_over",
         Scenario::RegionLoss | Scenario::NodeLoss | Scenario::Partition | Scenario::Failback => {
             "failing_over"
         }
@@ -524,6 +532,11 @@ fn redelivery_bound(
         Scenario::Failback => {
             region_loss + m.failback.map_or(0, |at| planned(&streams.mirror, at)) + m.tail_recovered
         }
+        Scenario::Flip => {
+            planned(&streams.primary, m.switchover.unwrap_or(m.fault))
+                + m.failback.map_or(0, |at| planned(&streams.mirror, at))
+                + m.tail_recovered
+        }
         // Nothing moves; a lost node may still take unacked deliveries with it.
         Scenario::NodeLoss | Scenario::Partition => in_flight,
     }
@@ -599,6 +612,11 @@ fn notes(
             "both regions were alive: {us_after} US acks after the switchover began, all before \
              EU's first ack or dual_writes says otherwise"
         )),
+        Scenario::Flip => notes.push(
+            "dual_writes counts acks up to the failback command; the home primary's nodes were \
+             restarted one at a time while the watchdogs were paused"
+                .into(),
+        ),
     }
     notes
 }
@@ -689,7 +707,7 @@ async fn inject(scenario: Scenario, lab: &mut Lab, dogs: &Watchdogs) -> Result<(
             ])
             .await
             .map_err(DemoError::Lab),
-        Scenario::Switchover => {
+        Scenario::Switchover | Scenario::Flip => {
             let body = serde_json::json!({"reason": "natsdr-lab demo: planned switchover"});
             let (code, answer) = dogs
                 .command(Site::Eu, "switchover", body)
@@ -733,7 +751,7 @@ async fn wait_outcome(
     // reports `failed_over` (or leaves `switching_over`) only once they are all done.
     let _ = dogs
         .wait_for(Site::Eu, WAIT, |s| match scenario {
-            Scenario::Switchover => s.state != "switching_over",
+            Scenario::Switchover | Scenario::Flip => s.state != "switching_over",
             Scenario::RegionLoss
             | Scenario::NodeLoss
             | Scenario::Partition
@@ -844,6 +862,38 @@ async fn fail_back(
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     Ok((at, tail))
+}
+
+/// The seed's rolling maintenance of `region` while the other one serves: every watchdog
+/// paused (probing goes on, nothing is acted on), each node restarted in turn once the previous
+/// one is back with its meta group whole, then every watchdog resumed (which re-checks the
+/// world before acting).
+async fn rolling_restart_paused(
+    lab: &mut Lab,
+    dogs: &Watchdogs,
+    region: LabRegion,
+) -> Result<(), DemoError> {
+    let say = |command: &'static str| async move {
+        for site in Site::ALL {
+            let body = serde_json::json!({"reason": format!("natsdr-lab demo: rolling restart ({command})")});
+            let (code, answer) = dogs
+                .command(site, command, body)
+                .await
+                .map_err(DemoError::Watchdog)?;
+            if !(200..300).contains(&code) {
+                return Err(DemoError::Topology(format!(
+                    "the {site} watchdog refused to {command} ({code}): {answer}"
+                )));
+            }
+        }
+        Ok(())
+    };
+    say("pause").await?;
+    for i in 0..lab.manifest().region(region).nodes.len() {
+        lab.kill_node(region, i).await.map_err(DemoError::Lab)?;
+        lab.restart_node(region, i).await.map_err(DemoError::Lab)?;
+    }
+    say("resume").await
 }
 
 /// Follows the client record from the fault on, and remembers when it first pointed elsewhere.

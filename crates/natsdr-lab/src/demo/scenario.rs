@@ -25,6 +25,11 @@ pub enum Scenario {
     /// back, and an operator fails back (POST /v1/failback to US): epoch + 2, back in US, no
     /// acked message lost and none stored twice.
     Failback,
+    /// The blue/green flip of the second seed's maintenance procedure: a planned switchover
+    /// to the standby, the watchdogs paused around a rolling restart of the home primary's
+    /// nodes (one at a time), resumed, and a failback home: epoch + 2, back home, no acked
+    /// message or KV write lost.
+    Flip,
 }
 
 impl Scenario {
@@ -36,13 +41,14 @@ impl Scenario {
             Self::Partition => "partition",
             Self::Switchover => "switchover",
             Self::Failback => "failback",
+            Self::Flip => "flip",
         }
     }
 
     /// True when the scenario must move the primary.
     pub fn moves_primary(self) -> bool {
         match self {
-            Self::RegionLoss | Self::Switchover | Self::Failback => true,
+            Self::RegionLoss | Self::Switchover | Self::Failback | Self::Flip => true,
             Self::NodeLoss | Self::Partition => false,
         }
     }
@@ -83,6 +89,7 @@ impl Scenario {
         let during = match self {
             Self::Switchover => " in a planned switchover",
             Self::Failback => " across failback",
+            Self::Flip => " across the flip",
             Self::RegionLoss | Self::NodeLoss | Self::Partition => "",
         };
         if self == Self::RegionLoss {
@@ -100,12 +107,12 @@ impl Scenario {
         if let Some(kv) = &r.kv {
             bad.extend(self.kv_unmet(kv, r.tail.as_deref()));
         }
-        if self == Self::Failback && r.duplicates != 0 {
+        if matches!(self, Self::Failback | Self::Flip) && r.duplicates != 0 {
             bad.push(format!("{} acked messages stored twice", r.duplicates));
         }
         let (claims, wanted) = match self {
             Self::RegionLoss | Self::Switchover => (1, "one claim"),
-            Self::Failback => (2, "two claims (away and back)"),
+            Self::Failback | Self::Flip => (2, "two claims (away and back)"),
             Self::NodeLoss | Self::Partition => (0, "no claim"),
         };
         if r.epoch_before.map(|e| e + claims) != r.epoch_after {
