@@ -107,17 +107,24 @@ pub fn build_status(
             }
         })
         .collect();
+    // KV buckets' mirrors too: a KV application's RPO is theirs (`KV_<bucket>` on both sides).
+    let kv_mirrors = cfg.kv.iter().filter_map(|k| {
+        let name = k.stream_name();
+        Some((k.mirror_region.as_ref()?, name.clone(), name))
+    });
     let mirrors = cfg
         .mirrors
         .iter()
-        .map(|m| {
+        .map(|m| (&m.region, m.name.clone(), m.source.clone()))
+        .chain(kv_mirrors)
+        .map(|(region, name, source)| {
             let view = obs
-                .and_then(|o| o.regions.get(&m.region))
-                .and_then(|v| v.streams.iter().find(|s| s.name == m.name));
+                .and_then(|o| o.regions.get(region))
+                .and_then(|v| v.streams.iter().find(|s| s.name == name));
             let mv = view.and_then(|v| v.mirror.as_ref());
             MirrorStatus {
-                stream: m.name.to_string(),
-                source: m.source.to_string(),
+                stream: name.to_string(),
+                source: source.to_string(),
                 promoted: view.is_some_and(|v| v.role == StreamRole::Writable),
                 lag_messages: mv.and_then(|m| m.lag_msgs),
                 lag_seconds: mv.and_then(|m| m.lag_age).map(|d| d.as_secs_f64()),

@@ -455,7 +455,7 @@ impl NatsExecutor {
         let exports: Vec<Outgoing> = tail_msgs
             .iter()
             .map(|m| {
-                let mut h = tail::headers(m);
+                let mut h = tail::without_preconditions(tail::headers(m));
                 h.push((tail::ORIGINAL_STREAM.into(), stream.to_string()));
                 h.push((tail::ORIGINAL_SUBJECT.into(), m.subject.clone()));
                 h.push((tail::ORIGINAL_SEQ.into(), m.seq.to_string()));
@@ -501,7 +501,11 @@ impl NatsExecutor {
                 count.kept += 1;
                 continue;
             }
-            missing.push((m.subject.clone(), h, tail::payload(m)));
+            missing.push((
+                m.subject.clone(),
+                tail::without_preconditions(h),
+                tail::payload(m),
+            ));
         }
         for duplicate in publish_all(twin_js, into, twin_name, missing).await? {
             if duplicate {

@@ -82,6 +82,20 @@ pub fn headers(msg: &StoredMessage) -> Vec<Header> {
         .collect()
 }
 
+/// `headers` without the original publish's preconditions (`Nats-Expected-*`: a KV client's
+/// compare-and-set sends `Nats-Expected-Last-Subject-Sequence`, a create expects 0). They were
+/// checked against the old primary when it stored the message; re-published into the record or
+/// the twin they would be checked again, against another stream, and refused.
+pub fn without_preconditions(headers: Vec<Header>) -> Vec<Header> {
+    headers
+        .into_iter()
+        .filter(|(k, _)| {
+            !k.get(..14)
+                .is_some_and(|p| p.eq_ignore_ascii_case("Nats-Expected-"))
+        })
+        .collect()
+}
+
 /// The message id a publisher gave, if any.
 pub fn msg_id(headers: &[Header]) -> Option<&str> {
     headers
@@ -151,6 +165,26 @@ mod tests {
             "hdrs": hdrs.map(|h| STANDARD.encode(h)),
         }))
         .unwrap()
+    }
+
+    #[test]
+    fn a_kv_writes_compare_and_set_precondition_is_not_carried_into_a_republish() {
+        let h = vec![
+            ("Nats-Msg-Id".to_owned(), "a".to_owned()),
+            (
+                "Nats-Expected-Last-Subject-Sequence".to_owned(),
+                "41".to_owned(),
+            ),
+            ("nats-expected-stream".to_owned(), "S".to_owned()),
+            ("Nats-TTL".to_owned(), "60s".to_owned()),
+        ];
+        assert_eq!(
+            without_preconditions(h),
+            vec![
+                ("Nats-Msg-Id".to_owned(), "a".to_owned()),
+                ("Nats-TTL".to_owned(), "60s".to_owned())
+            ]
+        );
     }
 
     #[test]

@@ -189,3 +189,29 @@ fn a_lab_that_cannot_start_shows_how_the_node_ended_and_its_own_log() {
     assert!(stderr.contains("exited with status 1"), "{stderr}");
     assert!(stderr.contains("address already in use"), "{stderr}");
 }
+
+#[test]
+fn a_lab_from_a_config_natsdr_refuses_exits_64_naming_the_key_and_starts_nothing() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let config = tmp.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "[watchdog]\nid = \"x\"\nregion = \"blue\"\n\n[[regions]]\nname = \"blue\"\nhome = \"primary\"\n",
+    )
+    .expect("write");
+    let dir = tmp.path().join("lab");
+    let out = Command::new(env!("CARGO_BIN_EXE_natsdr-lab"))
+        .args(["lab", "up", "--config"])
+        .arg(&config)
+        .arg("--dir")
+        .arg(&dir)
+        .output()
+        .expect("natsdr-lab runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(64), "{stderr}");
+    assert!(
+        stderr.contains("regions") && stderr.contains("domain"),
+        "{stderr}"
+    );
+    assert!(!dir.join("lab.json").exists(), "a lab was started");
+}

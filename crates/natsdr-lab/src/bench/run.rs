@@ -430,6 +430,7 @@ async fn demo(
     extra_consumers: usize,
 ) -> Result<Report, String> {
     let d = DemoOptions {
+        source: None,
         scenario,
         dir: None,
         keep: false,

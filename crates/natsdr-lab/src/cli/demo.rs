@@ -17,7 +17,15 @@ pub fn run(
     json: bool,
     dir: Option<PathBuf>,
     keep: bool,
+    config: Option<PathBuf>,
 ) -> u8 {
+    let source = match config.as_deref().map(super::lab::source).transpose() {
+        Ok(s) => s,
+        Err((message, code)) => {
+            eprintln!("natsdr-lab demo: {message}");
+            return code;
+        }
+    };
     let natsdr_exe = match super::natsdr_exe("demo") {
         Ok(p) => p,
         Err(code) => return code,
@@ -31,11 +39,15 @@ pub fn run(
         dns,
         wan,
         extra_consumers: 0,
+        source,
     };
     if !json {
         eprintln!(
             "natsdr-lab demo: starting a two-region lab ({wan} network) for the {scenario} scenario..."
         );
+        for line in opts.source.iter().flat_map(|s| &s.adjustments) {
+            eprintln!("  from the config: {line}");
+        }
     }
     let rt = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     // NB: on Ctrl-C or SIGTERM the demo future is dropped, which kills the watchdogs and the

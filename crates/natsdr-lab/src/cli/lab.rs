@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 
 use super::exit;
-use crate::lab::{Lab, LabError, LabOptions, LabTarget, NetPath, WanProfile, update_fault};
+use crate::lab::{
+    Lab, LabError, LabOptions, LabSource, LabTarget, NetPath, WanProfile, update_fault,
+};
 
 /// What to do with the lab.
 #[derive(Debug, Subcommand)]
@@ -25,6 +27,12 @@ pub enum LabCommand {
         /// certificates the lab makes in DIR/tls (the operator's client certificate included).
         #[arg(long)]
         tls: bool,
+        /// A natsdr config whose regions (names, domains, cluster sizes up to 3 nodes), policy
+        /// and topology (streams, mirrors, KV buckets) the lab runs instead of the reference
+        /// topology; its addresses, DNS zone and secrets are replaced by the lab's, and sizes
+        /// too large for a lab are scaled down (each change is printed).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Show which lab processes are alive, the network profile, and each path's baseline and
     /// fault.
@@ -105,7 +113,12 @@ pub fn run(cmd: LabCommand) -> u8 {
     let rt = tokio::runtime::Runtime::new().expect("a tokio runtime starts");
     let result: Result<(), (String, u8)> = rt.block_on(async {
         match cmd {
-            LabCommand::Up { dir, wan, tls } => up(&dir, wan, tls).await,
+            LabCommand::Up {
+                dir,
+                wan,
+                tls,
+                config,
+            } => up(&dir, wan, tls, config.as_deref()).await,
             LabCommand::Status { dir } => Lab::status(&dir).map(|s| print!("{s}")).map_err(failed),
             LabCommand::Down { dir } => Lab::down(&dir).await.map_err(failed),
             LabCommand::Kill { target, dir } => {
@@ -169,6 +182,13 @@ pub fn run(cmd: LabCommand) -> u8 {
     }
 }
 
+/// The lab's source config, refused with exit 64 (naming the key) when natsdr would refuse it.
+pub(super) fn source(path: &Path) -> Result<LabSource, (String, u8)> {
+    let usage = |e: String| (e, exit::USAGE);
+    natsdr::config::load_raw(path).map_err(|e| usage(natsdr::error_chain(&e)))?;
+    LabSource::load(path).map_err(|e| usage(natsdr::error_chain(&e)))
+}
+
 fn failed(e: LabError) -> (String, u8) {
     let code = if matches!(e, LabError::NatsServerMissing(_)) {
         exit::UNAVAILABLE
@@ -188,10 +208,19 @@ fn describe(dir: &Path, path: NetPath) -> String {
         })
 }
 
-async fn up(dir: &Path, wan: WanProfile, tls: bool) -> Result<(), (String, u8)> {
+async fn up(
+    dir: &Path,
+    wan: WanProfile,
+    tls: bool,
+    config: Option<&Path>,
+) -> Result<(), (String, u8)> {
     let mut opts = LabOptions::new(dir).map_err(failed)?;
     opts.wan = wan;
     opts.tls = tls;
+    opts.source = config.map(source).transpose()?;
+    for line in opts.source.iter().flat_map(|s| &s.adjustments) {
+        println!("  from {}: {line}", config.unwrap_or(dir).display());
+    }
     let lab = Lab::up(opts).await.map_err(failed)?;
     let m = lab.detach();
     let topology = |e: String| {

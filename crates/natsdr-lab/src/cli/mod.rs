@@ -48,6 +48,11 @@ enum Command {
         /// each way, +-15 ms). The load generator sits beside the primary either way.
         #[arg(long, value_enum, default_value_t = crate::lab::WanProfile::Transatlantic)]
         wan: crate::lab::WanProfile,
+        /// A natsdr config whose regions and topology the lab runs (as `lab up --config`):
+        /// the load publishes to its first mirrored home stream, and its mirrored KV buckets
+        /// get compare-and-set updates, heartbeats, registrations and a watcher.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// The benchmark on this machine: RTO on region loss per network profile (lan,
     /// transatlantic, far), isolations of the primary that must not fail over, the write outages
@@ -88,7 +93,8 @@ pub fn main() -> ExitCode {
             keep,
             dns,
             wan,
-        } => demo::run(scenario, dns, wan, json, dir, keep),
+            config,
+        } => demo::run(scenario, dns, wan, json, dir, keep, config),
         Command::Bench { args } => bench::run(&args),
         Command::Chaos { args } => chaos::run(&args),
     };

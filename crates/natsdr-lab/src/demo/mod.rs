@@ -7,6 +7,7 @@ mod background;
 mod deliveries;
 #[cfg(test)]
 pub(crate) mod fixtures;
+mod kv;
 mod ledger;
 mod load;
 mod reader;
@@ -14,15 +15,18 @@ mod report;
 mod route53;
 pub(crate) mod run;
 mod scenario;
+mod streams;
 
 pub use background::Background;
 pub use deliveries::{Deliveries, Seen};
+pub use kv::{KvAck, KvBuckets, KvLedger, KvReport, KvWatch, Rollback};
 pub use ledger::{Ack, Ledger};
 pub use load::{LoadGen, LoadTarget, resolve, uncached_resolver};
 pub use reader::Reader;
 pub use report::{Consumers, Phases, Report, Steps, first_transition_to, offset_ms, went_through};
 pub use run::{DemoDns, DemoOptions, nats_version, run};
 pub use scenario::Scenario;
+pub use streams::DemoStreams;
 
 use std::path::PathBuf;
 

@@ -6,6 +6,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use super::kv::KvReport;
 use super::scenario::Scenario;
 use crate::lab::WanProfile;
 use natsdr::api::model::TransitionRecord;
@@ -59,6 +60,9 @@ pub struct Report {
     pub client_record: Option<String>,
     /// The application's durable consumer, read under the load and carried across the move.
     pub consumers: Consumers,
+    /// The KV application (CAS updates, heartbeats, registrations, a watcher) across the
+    /// move; `None` when the config mirrors no KV bucket of the primary.
+    pub kv: Option<KvReport>,
     /// True when the scenario's expectation held (the exit code says the same).
     pub ok: bool,
     /// What did not hold, in words.
@@ -221,6 +225,22 @@ impl Report {
             "durable consumer: tracked {} / recreated {} / redelivered {} (bound {}) / never delivered {}",
             c.tracked, c.recreated, c.redelivered, c.bound, c.never_delivered
         );
+        if let Some(kv) = &self.kv {
+            let _ = writeln!(
+                s,
+                "KV ({}): acked {} / lost {} (KV mirrors' lag at the fault {}) / revisions back {} / \
+                 CAS conflicts {} / watch resumed {} / watch missed latest {}",
+                kv.buckets.join(", "),
+                kv.acked_updates,
+                kv.lost_acked_updates,
+                kv.lag_at_kill
+                    .map_or_else(|| "unknown".to_owned(), |l| l.to_string()),
+                kv.revision_regressions,
+                kv.cas_conflicts,
+                if kv.watch_resumed { "yes" } else { "no" },
+                kv.watch_missed_latest
+            );
+        }
         if let Some(tail) = &self.tail {
             let _ = writeln!(s, "failback's divergent tail: {tail}");
         }
@@ -344,6 +364,30 @@ mod tests {
         let failed = text.find("failed over:").unwrap();
         assert!(dns < failed, "{text}");
         assert!(text.contains("RTO (fault -> first acked publish in the new primary): 7000 ms"));
+    }
+
+    #[test]
+    fn the_readable_report_shows_the_kv_application_when_there_is_one() {
+        assert!(!Report::default().render().contains("KV ("));
+        let r = Report {
+            kv: Some(KvReport {
+                buckets: vec!["assignments_v1".into(), "heartbeats".into()],
+                acked_updates: 120,
+                lost_acked_updates: 1,
+                lag_at_kill: Some(2),
+                watch_resumed: true,
+                ..KvReport::default()
+            }),
+            ..Report::default()
+        };
+        let text = r.render();
+        assert!(
+            text.contains(
+                "KV (assignments_v1, heartbeats): acked 120 / lost 1 (KV mirrors' lag at the fault 2) \
+                 / revisions back 0 / CAS conflicts 0 / watch resumed yes / watch missed latest 0"
+            ),
+            "{text}"
+        );
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 use super::deliveries::Deliveries;
+use super::kv::{self, KvBuckets};
 use super::load::{LoadGen, LoadTarget, resolve, uncached_resolver};
 use super::reader::{MAX_ACK_PENDING, Reader};
 use super::report::{
@@ -15,9 +16,10 @@ use super::report::{
 };
 use super::route53::Route53Lab;
 use super::scenario::Scenario;
+use super::streams::DemoStreams;
 use super::{DemoError, Ledger};
 use crate::lab::watchdogs::Watchdogs;
-use crate::lab::{Lab, LabManifest, LabOptions, LabRegion, NetPath, Site, WanProfile};
+use crate::lab::{Lab, LabManifest, LabOptions, LabRegion, LabSource, NetPath, Site, WanProfile};
 use natsdr::api::model::Status;
 use natsdr::config::Config;
 use natsdr::dns::{AnyArbiter, Arbiter as _, Ownership};
@@ -30,7 +32,7 @@ pub(crate) const US_STREAM: &str = "events-us";
 /// Its EU mirror, which takes the subject's writes once promoted.
 pub(crate) const EU_STREAM: &str = "events-eu-mirror";
 /// The subject the load generator publishes to.
-const SUBJECT: &str = "events.demo";
+pub(crate) const SUBJECT: &str = "events.demo";
 /// Generous bound for each wait; the RTO target is 10 s.
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -56,6 +58,10 @@ pub struct DemoOptions {
     /// Idle durable consumers created on the primary's stream besides the reader's, so a move
     /// has that many more to carry (the bench measures what they add to the RTO); normally 0.
     pub extra_consumers: usize,
+    /// The operator's config whose regions and topology the lab runs; `None`: the reference
+    /// topology. The load lands in its first mirrored home stream, and its mirrored KV
+    /// buckets get the KV load.
+    pub source: Option<LabSource>,
 }
 
 /// The DNS provider of a demo run.
@@ -108,6 +114,7 @@ async fn run_in(opts: &DemoOptions, dir: &Path) -> Result<Report, DemoError> {
     lab_opts.natsdr_exe = opts.natsdr_exe.clone();
     lab_opts.owner_pid = Some(std::process::id());
     lab_opts.wan = opts.wan;
+    lab_opts.source = opts.source.clone();
     let nats_version = nats_version(&lab_opts.nats_server)?;
     let mut lab = Lab::up(lab_opts).await.map_err(DemoError::Lab)?;
     let result = drive(opts, &mut lab, nats_version).await;
@@ -125,6 +132,10 @@ async fn drive(
     let cfg = Config::load(&m.natsdr_config).map_err(DemoError::Config)?;
     let us = cfg.regions[0].name.clone();
     let eu = cfg.regions[1].name.clone();
+    let streams = DemoStreams::of(&cfg).ok_or_else(|| {
+        DemoError::Topology("the config has no home stream mirrored in the standby".into())
+    })?;
+    let kv_buckets = KvBuckets::of(&cfg);
     let apis = connect_js(&cfg).await?;
     let changes = apply(
         &expected(&Desired::from(&cfg)).map_err(|e| DemoError::Topology(e.to_string()))?,
@@ -134,7 +145,7 @@ async fn drive(
     if let Some(bad) = changes.iter().find(|c| !c.is_change()) {
         return Err(DemoError::Topology(bad.to_string()));
     }
-    create_idle_consumers(&apis[&us], opts.extra_consumers).await?;
+    create_idle_consumers(&apis[&us], opts.extra_consumers, &streams).await?;
     let (bind_arbiter, bind_client) = natsdr::dns::from_config(&cfg)
         .await
         .map_err(DemoError::Arbiter)?;
@@ -161,7 +172,8 @@ async fn drive(
             })?;
     }
 
-    let target = load_target(&m)?;
+    let mut target = load_target(&m)?;
+    target.subject.clone_from(&streams.subject);
     let watcher = DnsWatcher::start(&target)?;
     let resolver_err = |source| DemoError::Resolver {
         server: target.dns_server,
@@ -169,9 +181,20 @@ async fn drive(
     };
     let reader = Reader::start(target.clone()).map_err(resolver_err)?;
     let load = LoadGen::start(target.clone()).map_err(resolver_err)?;
-    // Warm up: the client is connected and the mirror has caught up with a steady stream.
+    let kv = match &kv_buckets {
+        Some(b) => Some((
+            kv::start_load(target.clone(), b.clone()).map_err(resolver_err)?,
+            kv::start_watch(target.clone(), b.cas.clone()).map_err(resolver_err)?,
+        )),
+        None => None,
+    };
+    let kv_warm = || {
+        kv.as_ref()
+            .is_none_or(|(l, w)| l.snapshot().acks.len() >= 20 && !w.snapshot().seen.is_empty())
+    };
+    // Warm up: the clients are connected and the mirrors have caught up with a steady stream.
     let warm = tokio::time::Instant::now() + Duration::from_secs(10);
-    while (load.snapshot().acks.len() < 100 || reader.snapshot().acked.is_empty())
+    while (load.snapshot().acks.len() < 100 || reader.snapshot().acked.is_empty() || !kv_warm())
         && tokio::time::Instant::now() < warm
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -179,35 +202,88 @@ async fn drive(
     // The standby's watchdog tracks the reader's durable (not an error if it never does: the
     // report says `tracked: 0` and the consumer's counts say what that cost).
     let _ = dogs
-        .wait_for(Site::Eu, Duration::from_secs(20), |s| tracked(s) > 0)
+        .wait_for(Site::Eu, Duration::from_secs(20), |s| {
+            tracked(s, &streams.mirror) > 0
+        })
         .await;
     let before = read_owner(&arbiter).await?;
     let eu_before = dogs.status(Site::Eu).await.map_err(DemoError::Watchdog)?;
     let lag_at_kill = eu_before
         .mirrors
         .iter()
-        .find(|x| x.stream == EU_STREAM)
+        .find(|x| x.stream == streams.mirror)
         .and_then(|x| x.lag_messages);
+    let kv_lag_at_kill = kv_buckets.as_ref().and_then(|b| {
+        b.names()
+            .iter()
+            .map(|name| {
+                let stream = format!("KV_{name}");
+                eu_before
+                    .mirrors
+                    .iter()
+                    .find(|x| x.stream == stream)
+                    .and_then(|x| x.lag_messages)
+            })
+            .sum::<Option<u64>>()
+    });
 
     let fault = OffsetDateTime::now_utc();
     watcher.arm();
     inject(scenario, lab, &dogs).await?;
-    let switched_at = wait_outcome(scenario, &dogs, &eu, before.as_ref(), &cfg, &load, fault).await;
+    let switched_at = wait_outcome(
+        scenario,
+        &dogs,
+        &eu,
+        before.as_ref(),
+        &cfg,
+        &load,
+        (fault, &streams.mirror),
+    )
+    .await;
+    if let (Some((kv_load, _)), true) = (&kv, scenario.moves_primary()) {
+        // The KV client reconnects on its own: a few of its writes must land in the new primary.
+        let new_primary = std::net::IpAddr::from(LabRegion::Eu.entry_ip());
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while kv_load
+            .snapshot()
+            .acks
+            .iter()
+            .filter(|a| a.via == new_primary)
+            .count()
+            < 20
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
     let failback = match scenario {
-        Scenario::Failback => Some(fail_back(lab, &dogs, &load).await?),
+        Scenario::Failback => Some(fail_back(lab, &dogs, &load, &streams.primary).await?),
+        Scenario::Flip => {
+            rolling_restart_paused(lab, &dogs, LabRegion::Us).await?;
+            Some(fail_back(lab, &dogs, &load, &streams.primary).await?)
+        }
         Scenario::RegionLoss | Scenario::NodeLoss | Scenario::Partition | Scenario::Switchover => {
             None
         }
     };
 
     let ledger = load.stop().await;
+    let kv_books = match kv {
+        Some((l, w)) => {
+            let ledger = l.stop().await;
+            // The watcher gets a moment to be delivered the last writes.
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            Some((ledger, w.stop().await))
+        }
+        None => None,
+    };
     let dns_swapped = watcher.stop();
     let after = read_owner(&arbiter).await?;
     let final_region = after.as_ref().map_or(us.clone(), |o| o.region.clone());
     let (final_stream, final_api) = if final_region == eu {
-        (EU_STREAM, &apis[&eu])
+        (streams.mirror.as_str(), &apis[&eu])
     } else {
-        (US_STREAM, &apis[&us])
+        (streams.primary.as_str(), &apis[&us])
     };
     let stored = stream_ids(final_api, final_stream).await?;
     let kept: BTreeSet<String> = stored.keys().cloned().collect();
@@ -234,6 +310,10 @@ async fn drive(
     drop(dogs);
 
     let failover = match (&before, &after, &failback) {
+        // Away and back, planned: the EU watchdog's own record says it switched over.
+        (_, _, Some(_)) if scenario == Scenario::Flip => {
+            went_through(&eu_after.transitions, "switching_over", fault)
+        }
         // Away and back: the EU watchdog's own record says it failed over.
         (_, _, Some(_)) => went_through(&eu_after.transitions, "failed_over", fault),
         (Some(b), Some(a), None) => a.epoch > b.epoch && a.region != b.region,
@@ -255,7 +335,7 @@ async fn drive(
     };
 
     let confirm_state = match scenario {
-        Scenario::Switchover => "switching_over",
+        Scenario::Switchover | Scenario::Flip => "switching_over",
         Scenario::RegionLoss | Scenario::NodeLoss | Scenario::Partition | Scenario::Failback => {
             "failing_over"
         }
@@ -263,8 +343,27 @@ async fn drive(
     let at = |state| {
         first_transition_to(&eu_after.transitions, state, fault).map(|t| offset_ms(fault, t))
     };
+    let kv_report = match (&kv_buckets, &kv_books) {
+        (Some(b), Some((l, w))) => {
+            let mut r = kv::check(
+                final_api,
+                b,
+                l,
+                w,
+                (
+                    LabRegion::Us.entry_ip().into(),
+                    LabRegion::Eu.entry_ip().into(),
+                ),
+                failback.as_ref().map(|(at, _)| *at),
+            )
+            .await;
+            r.lag_at_kill = kv_lag_at_kill;
+            Some(r)
+        }
+        _ => None,
+    };
     let first_ack = ledger
-        .first_ack_from(EU_STREAM, fault)
+        .first_ack_from(&streams.mirror, fault)
         .map(|a| offset_ms(fault, a.at));
     let phases = Phases {
         detect: at("suspect"),
@@ -287,7 +386,7 @@ async fn drive(
         published: count(ledger.sent.len()),
         acked: count(ledger.acked_ids().len()),
         acked_lost: ledger.acked_lost(&kept),
-        dual_writes: dual_ledger.dual_writes(US_STREAM, EU_STREAM),
+        dual_writes: dual_ledger.dual_writes(&streams.primary, &streams.mirror),
         duplicates: count(duplicates),
         tail,
         lag_at_kill,
@@ -296,8 +395,9 @@ async fn drive(
         epoch_after: after.map(|o| o.epoch.0),
         dns_provider: opts.dns.name().to_owned(),
         client_record: client_record.map(|r| r.to_string()),
+        kv: kv_report,
         consumers: Consumers {
-            tracked: tracked(&eu_before),
+            tracked: tracked(&eu_before, &streams.mirror),
             recreated,
             redelivered: deliveries.redelivered(),
             never_delivered: deliveries.never_delivered(ledger.acked_ids(), &kept),
@@ -305,6 +405,7 @@ async fn drive(
                 scenario,
                 &deliveries,
                 &ledger,
+                &streams,
                 Moments {
                     fault,
                     sync_interval: cfg.consumers.sync_interval,
@@ -316,7 +417,7 @@ async fn drive(
         },
         ..Report::default()
     };
-    report.notes = notes(scenario, &ledger, fault);
+    report.notes = notes(scenario, &ledger, fault, &streams.primary);
     report.unmet = scenario.unmet(&report);
     report.ok = report.unmet.is_empty();
     Ok(report)
@@ -324,12 +425,17 @@ async fn drive(
 
 /// Creates `n` durable pull consumers on the primary's stream that never read: positions for
 /// the standby to track and for a move to recreate.
-async fn create_idle_consumers(api: &JsApi, n: usize) -> Result<(), DemoError> {
+async fn create_idle_consumers(
+    api: &JsApi,
+    n: usize,
+    streams: &DemoStreams,
+) -> Result<(), DemoError> {
+    let stream = &streams.primary;
     for i in 0..n {
         let name = format!("idle-{i:04}");
-        let body = serde_json::json!({"stream_name": US_STREAM, "config": {
-            "durable_name": name, "ack_policy": "explicit", "filter_subject": SUBJECT}});
-        api.call::<serde_json::Value>(&format!("CONSUMER.CREATE.{US_STREAM}.{name}"), body)
+        let body = serde_json::json!({"stream_name": stream, "config": {
+            "durable_name": name, "ack_policy": "explicit", "filter_subject": streams.subject}});
+        api.call::<serde_json::Value>(&format!("CONSUMER.CREATE.{stream}.{name}"), body)
             .await
             .map_err(|e| DemoError::Topology(format!("creating consumer {name}: {e}")))?;
     }
@@ -337,10 +443,10 @@ async fn create_idle_consumers(api: &JsApi, n: usize) -> Result<(), DemoError> {
 }
 
 /// Durable consumers a watchdog tracks on the demo's stream.
-fn tracked(s: &Status) -> u64 {
+fn tracked(s: &Status, mirror: &str) -> u64 {
     s.consumers
         .iter()
-        .filter(|c| c.stream == EU_STREAM)
+        .filter(|c| c.stream == mirror)
         .map(|c| c.consumers)
         .sum()
 }
@@ -396,12 +502,18 @@ fn recovered_in(tail: &str) -> u64 {
 }
 
 /// The most the reader may be delivered again in `scenario`.
-fn redelivery_bound(scenario: Scenario, d: &Deliveries, ledger: &Ledger, m: Moments) -> u64 {
+fn redelivery_bound(
+    scenario: Scenario,
+    d: &Deliveries,
+    ledger: &Ledger,
+    streams: &DemoStreams,
+    m: Moments,
+) -> u64 {
     let in_flight = u64::try_from(MAX_ACK_PENDING).unwrap_or(0);
     // Acked since the last position stored before the region died, plus what was delivered
     // and not yet acked. Acks after the fault count too: killing a region takes a moment.
     let window = time::Duration::try_from(m.sync_interval).unwrap_or(time::Duration::ZERO);
-    let region_loss = d.acked_since(US_STREAM, m.fault - window) + in_flight;
+    let region_loss = d.acked_since(&streams.primary, m.fault - window) + in_flight;
     // A planned move reads the final floors after the fence: only what the reader had not
     // acked on the old primary when the move began can come again.
     let planned = |stream: &str, at: OffsetDateTime| {
@@ -416,9 +528,14 @@ fn redelivery_bound(scenario: Scenario, d: &Deliveries, ledger: &Ledger, m: Mome
     };
     match scenario {
         Scenario::RegionLoss => region_loss,
-        Scenario::Switchover => planned(US_STREAM, m.switchover.unwrap_or(m.fault)),
+        Scenario::Switchover => planned(&streams.primary, m.switchover.unwrap_or(m.fault)),
         Scenario::Failback => {
-            region_loss + m.failback.map_or(0, |at| planned(EU_STREAM, at)) + m.tail_recovered
+            region_loss + m.failback.map_or(0, |at| planned(&streams.mirror, at)) + m.tail_recovered
+        }
+        Scenario::Flip => {
+            planned(&streams.primary, m.switchover.unwrap_or(m.fault))
+                + m.failback.map_or(0, |at| planned(&streams.mirror, at))
+                + m.tail_recovered
         }
         // Nothing moves; a lost node may still take unacked deliveries with it.
         Scenario::NodeLoss | Scenario::Partition => in_flight,
@@ -453,16 +570,28 @@ fn count(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
+/// Whether a watchdog's status shows it in its starting point: the standby's with every mirror
+/// at no lag, the primary's (which has no mirror to show) as soon as it probed.
 pub(crate) fn caught_up(s: &Status) -> bool {
-    s.site != "eu-central-1"
-        || (!s.mirrors.is_empty() && s.mirrors.iter().all(|m| m.lag_messages == Some(0)))
+    let standby = s
+        .regions
+        .iter()
+        .any(|r| r.home == "standby" && r.region.as_str() == s.site);
+    !s.regions.is_empty()
+        && (!standby
+            || (!s.mirrors.is_empty() && s.mirrors.iter().all(|m| m.lag_messages == Some(0))))
 }
 
-fn notes(scenario: Scenario, ledger: &Ledger, fault: OffsetDateTime) -> Vec<String> {
+fn notes(
+    scenario: Scenario,
+    ledger: &Ledger,
+    fault: OffsetDateTime,
+    primary_stream: &str,
+) -> Vec<String> {
     let us_after = ledger
         .acks
         .iter()
-        .filter(|a| a.stream == US_STREAM && a.at > fault)
+        .filter(|a| a.stream == primary_stream && a.at > fault)
         .count();
     let mut notes = Vec::new();
     match scenario {
@@ -483,6 +612,11 @@ fn notes(scenario: Scenario, ledger: &Ledger, fault: OffsetDateTime) -> Vec<Stri
             "both regions were alive: {us_after} US acks after the switchover began, all before \
              EU's first ack or dual_writes says otherwise"
         )),
+        Scenario::Flip => notes.push(
+            "dual_writes counts acks up to the failback command; the home primary's nodes were \
+             restarted one at a time while the watchdogs were paused"
+                .into(),
+        ),
     }
     notes
 }
@@ -573,7 +707,7 @@ async fn inject(scenario: Scenario, lab: &mut Lab, dogs: &Watchdogs) -> Result<(
             ])
             .await
             .map_err(DemoError::Lab),
-        Scenario::Switchover => {
+        Scenario::Switchover | Scenario::Flip => {
             let body = serde_json::json!({"reason": "natsdr-lab demo: planned switchover"});
             let (code, answer) = dogs
                 .command(Site::Eu, "switchover", body)
@@ -599,7 +733,7 @@ async fn wait_outcome(
     before: Option<&Ownership>,
     cfg: &Config,
     load: &LoadGen,
-    fault: OffsetDateTime,
+    (fault, mirror): (OffsetDateTime, &str),
 ) -> Option<OffsetDateTime> {
     if !scenario.moves_primary() {
         tokio::time::sleep(cfg.timing.failover_delay * 2).await;
@@ -617,7 +751,7 @@ async fn wait_outcome(
     // reports `failed_over` (or leaves `switching_over`) only once they are all done.
     let _ = dogs
         .wait_for(Site::Eu, WAIT, |s| match scenario {
-            Scenario::Switchover => s.state != "switching_over",
+            Scenario::Switchover | Scenario::Flip => s.state != "switching_over",
             Scenario::RegionLoss
             | Scenario::NodeLoss
             | Scenario::Partition
@@ -626,7 +760,7 @@ async fn wait_outcome(
         .await;
     // The client needs its own moment: re-resolve, reconnect, publish.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while load.snapshot().first_ack_from(EU_STREAM, fault).is_none()
+    while load.snapshot().first_ack_from(mirror, fault).is_none()
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -679,6 +813,7 @@ async fn fail_back(
     lab: &mut Lab,
     dogs: &Watchdogs,
     load: &LoadGen,
+    primary_stream: &str,
 ) -> Result<(OffsetDateTime, String), DemoError> {
     lab.heal(NetPath::Leaf).await.map_err(DemoError::Lab)?;
     lab.restart_region(LabRegion::Us)
@@ -720,13 +855,45 @@ async fn fail_back(
         .unwrap_or_else(|| "the failback did not complete".to_owned());
     // The client needs its own moment to follow DNS back.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while load.snapshot().first_ack_from(US_STREAM, at).is_none()
+    while load.snapshot().first_ack_from(primary_stream, at).is_none()
         && tokio::time::Instant::now() < deadline
     {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_secs(1)).await;
     Ok((at, tail))
+}
+
+/// The seed's rolling maintenance of `region` while the other one serves: every watchdog
+/// paused (probing goes on, nothing is acted on), each node restarted in turn once the previous
+/// one is back with its meta group whole, then every watchdog resumed (which re-checks the
+/// world before acting).
+async fn rolling_restart_paused(
+    lab: &mut Lab,
+    dogs: &Watchdogs,
+    region: LabRegion,
+) -> Result<(), DemoError> {
+    let say = |command: &'static str| async move {
+        for site in Site::ALL {
+            let body = serde_json::json!({"reason": format!("natsdr-lab demo: rolling restart ({command})")});
+            let (code, answer) = dogs
+                .command(site, command, body)
+                .await
+                .map_err(DemoError::Watchdog)?;
+            if !(200..300).contains(&code) {
+                return Err(DemoError::Topology(format!(
+                    "the {site} watchdog refused to {command} ({code}): {answer}"
+                )));
+            }
+        }
+        Ok(())
+    };
+    say("pause").await?;
+    for i in 0..lab.manifest().region(region).nodes.len() {
+        lab.kill_node(region, i).await.map_err(DemoError::Lab)?;
+        lab.restart_node(region, i).await.map_err(DemoError::Lab)?;
+    }
+    say("resume").await
 }
 
 /// Follows the client record from the fault on, and remembers when it first pointed elsewhere.
@@ -825,6 +992,7 @@ mod tests {
             Scenario::RegionLoss,
             &d,
             &Ledger::default(),
+            &DemoStreams::reference(),
             moments(None, 0),
         );
         assert_eq!(bound, 2 + 64);
@@ -838,7 +1006,13 @@ mod tests {
         };
         let l = writer(&[("a", US_STREAM), ("b", US_STREAM), ("c", EU_STREAM)]);
         assert_eq!(
-            redelivery_bound(Scenario::Switchover, &d, &l, moments(None, 0)),
+            redelivery_bound(
+                Scenario::Switchover,
+                &d,
+                &l,
+                &DemoStreams::reference(),
+                moments(None, 0)
+            ),
             1
         );
     }
@@ -851,7 +1025,13 @@ mod tests {
         };
         let l = writer(&[("e1", EU_STREAM), ("e2", EU_STREAM)]);
         assert_eq!(
-            redelivery_bound(Scenario::Failback, &d, &l, moments(Some(30_000), 7)),
+            redelivery_bound(
+                Scenario::Failback,
+                &d,
+                &l,
+                &DemoStreams::reference(),
+                moments(Some(30_000), 7)
+            ),
             (1 + 64) + 1 + 7
         );
     }

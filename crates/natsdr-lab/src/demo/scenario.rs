@@ -3,6 +3,7 @@ use std::fmt;
 
 use serde::Serialize;
 
+use super::kv::KvReport;
 use super::report::Report;
 
 /// One fault to demonstrate, with its expected outcome.
@@ -24,6 +25,11 @@ pub enum Scenario {
     /// back, and an operator fails back (POST /v1/failback to US): epoch + 2, back in US, no
     /// acked message lost and none stored twice.
     Failback,
+    /// The blue/green flip of the second seed's maintenance procedure: a planned switchover
+    /// to the standby, the watchdogs paused around a rolling restart of the home primary's
+    /// nodes (one at a time), resumed, and a failback home: epoch + 2, back home, no acked
+    /// message or KV write lost.
+    Flip,
 }
 
 impl Scenario {
@@ -35,13 +41,14 @@ impl Scenario {
             Self::Partition => "partition",
             Self::Switchover => "switchover",
             Self::Failback => "failback",
+            Self::Flip => "flip",
         }
     }
 
     /// True when the scenario must move the primary.
     pub fn moves_primary(self) -> bool {
         match self {
-            Self::RegionLoss | Self::Switchover | Self::Failback => true,
+            Self::RegionLoss | Self::Switchover | Self::Failback | Self::Flip => true,
             Self::NodeLoss | Self::Partition => false,
         }
     }
@@ -82,6 +89,7 @@ impl Scenario {
         let during = match self {
             Self::Switchover => " in a planned switchover",
             Self::Failback => " across failback",
+            Self::Flip => " across the flip",
             Self::RegionLoss | Self::NodeLoss | Self::Partition => "",
         };
         if self == Self::RegionLoss {
@@ -96,16 +104,71 @@ impl Scenario {
         } else if r.acked_lost != 0 {
             bad.push(format!("{} acked messages lost{during}", r.acked_lost));
         }
-        if self == Self::Failback && r.duplicates != 0 {
+        if let Some(kv) = &r.kv {
+            bad.extend(self.kv_unmet(kv, r.tail.as_deref()));
+        }
+        if matches!(self, Self::Failback | Self::Flip) && r.duplicates != 0 {
             bad.push(format!("{} acked messages stored twice", r.duplicates));
         }
         let (claims, wanted) = match self {
             Self::RegionLoss | Self::Switchover => (1, "one claim"),
-            Self::Failback => (2, "two claims (away and back)"),
+            Self::Failback | Self::Flip => (2, "two claims (away and back)"),
             Self::NodeLoss | Self::Partition => (0, "no claim"),
         };
         if r.epoch_before.map(|e| e + claims) != r.epoch_after {
             bad.push(epochs(r, wanted));
+        }
+        bad
+    }
+}
+
+impl Scenario {
+    /// What did not hold for the KV application: no acked write lost (within the KV mirrors'
+    /// lag after a region loss; after a failback, only writes the divergent tail's record
+    /// keeps: a KV write has no message id to re-publish it by, and replaying a
+    /// compare-and-set blindly would be wrong), no revision going backwards, and a watch that
+    /// resumed in the new primary with every key's latest value.
+    fn kv_unmet(self, kv: &KvReport, tail: Option<&str>) -> Vec<String> {
+        let mut bad = Vec::new();
+        if self == Self::Failback {
+            let kept = tail.and_then(|t| {
+                t.split(", ")
+                    .find_map(|part| part.strip_suffix(" kept")?.parse::<u64>().ok())
+            });
+            match kept {
+                Some(kept) if kv.lost_acked_updates <= kept => {}
+                Some(kept) => bad.push(format!(
+                    "{} acked KV writes lost, more than the divergent tail kept ({kept})",
+                    kv.lost_acked_updates
+                )),
+                None => bad.push("the divergent tail's kept count is unknown".into()),
+            }
+        } else if self == Self::RegionLoss {
+            match kv.lag_at_kill {
+                Some(lag) if kv.lost_acked_updates <= lag => {}
+                Some(lag) => bad.push(format!(
+                    "{} acked KV writes lost, more than the KV mirrors' lag at the kill ({lag})",
+                    kv.lost_acked_updates
+                )),
+                None => bad.push("the KV mirrors' lag at the kill is unknown".into()),
+            }
+        } else if kv.lost_acked_updates != 0 {
+            bad.push(format!("{} acked KV writes lost", kv.lost_acked_updates));
+        }
+        if kv.revision_regressions != 0 {
+            bad.push(format!(
+                "{} KV revisions went backwards",
+                kv.revision_regressions
+            ));
+        }
+        if self.moves_primary() && !kv.watch_resumed {
+            bad.push("the KV watch did not resume in the new primary".into());
+        }
+        if kv.watch_missed_latest != 0 {
+            bad.push(format!(
+                "the KV watcher missed the latest value of {} keys",
+                kv.watch_missed_latest
+            ));
         }
         bad
     }
@@ -224,6 +287,99 @@ mod tests {
             ..within
         }));
         assert!(again.iter().any(|b| b.contains("bound (10)")), "{again:?}");
+    }
+
+    fn kv(lost: u64, regressions: u64) -> KvReport {
+        KvReport {
+            acked_updates: 100,
+            lost_acked_updates: lost,
+            revision_regressions: regressions,
+            lag_at_kill: Some(2),
+            watch_resumed: true,
+            ..KvReport::default()
+        }
+    }
+
+    #[test]
+    fn a_switchover_that_lost_an_acked_kv_write_or_went_back_a_revision_fails() {
+        let r = |kv| Report {
+            scenario: Scenario::Switchover,
+            acked_lost: 0,
+            kv: Some(kv),
+            ..failed_over()
+        };
+        assert_eq!(
+            Scenario::Switchover.unmet(&r(kv(0, 0))),
+            Vec::<String>::new()
+        );
+        let lost = Scenario::Switchover.unmet(&r(kv(1, 0)));
+        assert!(
+            lost.iter().any(|b| b.contains("KV writes lost")),
+            "{lost:?}"
+        );
+        let back = Scenario::Switchover.unmet(&r(kv(0, 1)));
+        assert!(
+            back.iter().any(|b| b.contains("went backwards")),
+            "{back:?}"
+        );
+    }
+
+    #[test]
+    fn a_failback_may_lose_only_the_kv_writes_its_divergent_tail_record_keeps() {
+        let r = |lost, tail: &str| Report {
+            scenario: Scenario::Failback,
+            acked_lost: 0,
+            epoch_after: Some(3),
+            tail: Some(tail.into()),
+            kv: Some(kv(lost, 0)),
+            ..failed_over()
+        };
+        let kept3 = "112 captured, 109 recovered, 0 duplicates, 3 kept";
+        assert_eq!(Scenario::Failback.unmet(&r(3, kept3)), Vec::<String>::new());
+        assert_eq!(Scenario::Failback.unmet(&r(4, kept3)).len(), 1);
+        assert_eq!(
+            Scenario::Failback
+                .unmet(&r(0, "the failback did not complete"))
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_region_loss_may_lose_kv_writes_up_to_the_kv_mirrors_lag_and_no_more() {
+        let r = |kv| Report {
+            kv: Some(kv),
+            ..failed_over()
+        };
+        assert_eq!(
+            Scenario::RegionLoss.unmet(&r(kv(2, 0))),
+            Vec::<String>::new()
+        );
+        assert_eq!(Scenario::RegionLoss.unmet(&r(kv(3, 0))).len(), 1);
+    }
+
+    #[test]
+    fn a_kv_watch_that_did_not_resume_or_missed_a_latest_value_fails_a_move() {
+        let r = |kv| Report {
+            kv: Some(kv),
+            ..failed_over()
+        };
+        let stuck = Scenario::RegionLoss.unmet(&r(KvReport {
+            watch_resumed: false,
+            ..kv(0, 0)
+        }));
+        assert!(
+            stuck.iter().any(|b| b.contains("did not resume")),
+            "{stuck:?}"
+        );
+        let missed = Scenario::RegionLoss.unmet(&r(KvReport {
+            watch_missed_latest: 1,
+            ..kv(0, 0)
+        }));
+        assert!(
+            missed.iter().any(|b| b.contains("latest value")),
+            "{missed:?}"
+        );
     }
 
     #[test]

@@ -18,6 +18,7 @@ use super::manifest::{
 };
 use super::names::{LabRegion, LabTarget, NetPath, Site};
 use super::natsdr_conf::{self, Secrets, View};
+use super::source::LabSource;
 use super::wan::WanProfile;
 use super::{nats_conf, netd, process};
 
@@ -154,6 +155,9 @@ pub struct LabOptions {
     /// Watchdog APIs and peer fetches over HTTPS with mutual TLS, on certificates of a CA the lab
     /// makes (`DIR/tls/`); `false`: plain HTTP, as the lab's peers talk through loopback.
     pub tls: bool,
+    /// The operator's config whose regions, policy and topology the lab runs (see
+    /// [`LabSource`]); `None`: the two-region reference topology.
+    pub source: Option<LabSource>,
 }
 
 impl LabOptions {
@@ -169,6 +173,7 @@ impl LabOptions {
             ready_timeout: Duration::from_secs(60),
             wan: WanProfile::Lan,
             tls: false,
+            source: None,
         })
     }
 }
@@ -313,7 +318,7 @@ impl Lab {
         };
         lab.start_netd(&opts.lab_exe).await?;
         for region in LabRegion::ALL {
-            for i in 0..NODES_PER_REGION {
+            for i in 0..lab.manifest.region(region).nodes.len() {
                 lab.spawn_node(region, i)?;
             }
         }
@@ -501,7 +506,7 @@ impl Lab {
 
     /// Restarts every stopped node of `region` and waits until the region is ready again.
     pub async fn restart_region(&mut self, region: LabRegion) -> Result<(), LabError> {
-        for i in 0..NODES_PER_REGION {
+        for i in 0..self.manifest.region(region).nodes.len() {
             let alive = self
                 .node(region, i)?
                 .pid
@@ -622,6 +627,10 @@ impl Lab {
         })?;
         let spec = ZoneSpec {
             client_addr: LabRegion::Us.entry_ip().into(),
+            owner_txt: Some(format!(
+                "region={} epoch=1",
+                self.manifest.region_name(LabRegion::Us)
+            )),
             ..ZoneSpec::default()
         };
         let info = {
@@ -1344,10 +1353,21 @@ fn plan(dir: &Path, opts: &LabOptions, reserved: &BTreeSet<u16>) -> Result<LabMa
     };
     let client_port = ports.take_shared(&[LabRegion::Us.entry_ip(), LabRegion::Eu.entry_ip()])?;
     let mut regions = Vec::new();
-    for region in LabRegion::ALL {
+    for (k, region) in LabRegion::ALL.into_iter().enumerate() {
+        let (region_name, domain, size) = match &opts.source {
+            Some(src) => {
+                let r = &src.regions[k];
+                (r.name.clone(), r.domain.clone(), r.nodes)
+            }
+            None => (
+                region.name().to_owned(),
+                region.name().to_owned(),
+                NODES_PER_REGION,
+            ),
+        };
         let mut nodes = Vec::new();
-        for i in 0..NODES_PER_REGION {
-            let name = format!("{}-{i}", region.name());
+        for i in 0..size {
+            let name = format!("{region_name}-{i}");
             let node_dir = dir.join("nodes").join(&name);
             let (client, cluster, http) = (ports.take(lo)?, ports.take(lo)?, ports.take(lo)?);
             let leaf = if region == LabRegion::Us {
@@ -1371,7 +1391,8 @@ fn plan(dir: &Path, opts: &LabOptions, reserved: &BTreeSet<u16>) -> Result<LabMa
         }
         regions.push(RegionInfo {
             region,
-            domain: region.name().to_owned(),
+            name: region_name,
+            domain,
             entry_ip: region.entry_ip(),
             entry_url: format!("nats://{}:{client_port}", region.entry_ip()),
             nodes,
@@ -1452,8 +1473,8 @@ fn plan(dir: &Path, opts: &LabOptions, reserved: &BTreeSet<u16>) -> Result<LabMa
             });
         }
         let id = match site {
-            Site::Us => "natsdr-us-east-1".to_owned(),
-            Site::Eu => "natsdr-eu-central-1".to_owned(),
+            Site::Us => format!("natsdr-{}", regions[0].name),
+            Site::Eu => format!("natsdr-{}", regions[1].name),
             Site::Witness => "natsdr-witness".to_owned(),
         };
         watchdogs.push(WatchdogInfo {
@@ -1489,6 +1510,7 @@ fn plan(dir: &Path, opts: &LabOptions, reserved: &BTreeSet<u16>) -> Result<LabMa
         } else {
             None
         },
+        source: opts.source.clone(),
     })
 }
 
@@ -1560,7 +1582,8 @@ fn write_files(m: &LabManifest) -> Result<(), LabError> {
         let cluster_ports: Vec<u16> = r.nodes.iter().map(|n| n.cluster_port).collect();
         for n in &r.nodes {
             let conf = nats_conf::NodeConf {
-                region: r.region,
+                cluster: &r.name,
+                domain: &r.domain,
                 node: n,
                 cluster_ports: cluster_ports.clone(),
                 leaf_remotes: if r.region == LabRegion::Eu {

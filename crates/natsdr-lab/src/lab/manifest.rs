@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::names::{LabRegion, NetPath, Site};
+use super::source::LabSource;
 
 /// The file name of the manifest inside the lab directory.
 pub const MANIFEST_FILE: &str = "lab.json";
@@ -69,6 +70,10 @@ pub struct LabManifest {
     /// The certificates of a lab whose watchdogs talk HTTPS with mutual TLS; `None`: plain HTTP.
     #[serde(default)]
     pub tls: Option<LabTls>,
+    /// The operator's config file the lab's regions and topology come from; `None`: the
+    /// two-region reference topology (us-east-1, eu-central-1).
+    #[serde(default)]
+    pub source: Option<LabSource>,
 }
 
 /// A TLS lab's PEM files: one CA, a certificate per watchdog (its API's, and the one it
@@ -97,6 +102,15 @@ impl LabManifest {
     pub fn api_scheme(&self) -> &'static str {
         if self.tls.is_some() { "https" } else { "http" }
     }
+
+    /// The name the configs and the watchdogs give the lab region `r` (`us-east-1`, or the
+    /// source file's region, e.g. `blue`).
+    pub fn region_name(&self, r: LabRegion) -> &str {
+        self.regions
+            .iter()
+            .find(|i| i.region == r)
+            .map_or_else(|| r.name(), |i| i.name.as_str())
+    }
 }
 
 /// A user and its password; the password is also in `password_file`, which configs reference.
@@ -113,15 +127,18 @@ pub struct Credentials {
 /// One region: its nodes and its client entry point.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegionInfo {
-    /// Which region.
+    /// Which of the lab's two regions: `Us` holds the home primary, `Eu` the home standby.
     pub region: LabRegion,
-    /// The JetStream domain (and NATS cluster name): the region id.
+    /// The region's name in the configs (and its NATS cluster name): `us-east-1`, or the source
+    /// file's (e.g. `blue`).
+    pub name: String,
+    /// The JetStream domain.
     pub domain: String,
     /// The entry point's address: what the client-facing DNS record holds while this region is active.
     pub entry_ip: Ipv4Addr,
     /// `nats://<entry_ip>:<client_port>`, proxied to any live node of the region.
     pub entry_url: String,
-    /// The three nodes.
+    /// The nodes (three, or the source file's cluster size when smaller).
     pub nodes: Vec<NodeInfo>,
 }
 

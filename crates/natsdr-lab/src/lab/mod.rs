@@ -5,6 +5,8 @@
 //! plus netd, a fault-injecting TCP proxy in front of every path that a fault must be able to
 //! cut: the leafnodes, each region's client entry point, each watchdog's view of each region and
 //! each watchdog-to-watchdog link. Everything lives in one directory described by `lab.json`.
+//! With a source config ([`LabSource`]) the two regions take that file's names, domains and
+//! cluster sizes, and the watchdogs its policy and topology.
 pub mod bind;
 mod deploy;
 pub mod faults;
@@ -16,6 +18,7 @@ pub mod netd;
 pub mod pacing;
 pub mod process;
 mod rng;
+pub mod source;
 pub mod wan;
 pub mod watchdogs;
 
@@ -27,4 +30,5 @@ pub use manifest::{CertFiles, LabManifest, LabTls};
 pub use names::{LabRegion, LabTarget, NetPath, Site};
 pub use natsdr_conf::GENERATED_PREFIX;
 pub use rng::SplitMix64;
+pub use source::{LabSource, SourceError, SourceRegion};
 pub use wan::WanProfile;

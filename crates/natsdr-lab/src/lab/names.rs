@@ -17,7 +17,10 @@ pub struct UnknownName {
     pub expected: &'static str,
 }
 
-/// One of the lab's two regions. The lab's topology is fixed: the two-region reference topology.
+/// One of the lab's two regions, named after the reference topology's: `Us` holds the home
+/// primary, `Eu` the home standby. A lab built from a config ([`crate::lab::LabSource`]) gives
+/// them that file's names ([`crate::lab::LabManifest::region_name`]); paths and node targets
+/// keep these short names (`client-us`, `wd:eu->us-east-1`) so fault scripts work on any lab.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum LabRegion {

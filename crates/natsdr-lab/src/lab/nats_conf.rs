@@ -3,7 +3,6 @@ use std::fmt::Write as _;
 use std::net::SocketAddr;
 
 use super::manifest::{Credentials, NodeInfo};
-use super::names::LabRegion;
 
 /// Server-to-peer ping interval: short, so a blackholed leafnode or route is declared stale in
 /// seconds (interval x `PING_MAX`) rather than the default minutes.
@@ -13,8 +12,10 @@ const PING_MAX: u32 = 3;
 
 /// Everything a node's config depends on beyond its own ports.
 pub(crate) struct NodeConf<'a> {
-    /// The node's region.
-    pub region: LabRegion,
+    /// The region's NATS cluster name.
+    pub cluster: &'a str,
+    /// The region's JetStream domain.
+    pub domain: &'a str,
     /// The node itself.
     pub node: &'a NodeInfo,
     /// Cluster ports of all nodes of the region (the node's own included; the server skips it).
@@ -34,7 +35,7 @@ pub(crate) struct NodeConf<'a> {
 /// the entry they were given (a proxy, a DNS name) and never learn the nodes' direct addresses.
 pub(crate) fn render(c: &NodeConf<'_>) -> String {
     let n = c.node;
-    let domain = c.region.name();
+    let domain = c.domain;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -68,7 +69,7 @@ pub(crate) fn render(c: &NodeConf<'_>) -> String {
     );
     let _ = writeln!(s, "}}");
     let _ = writeln!(s, "cluster {{");
-    let _ = writeln!(s, "  name: {}", q(domain));
+    let _ = writeln!(s, "  name: {}", q(c.cluster));
     let _ = writeln!(s, "  listen: \"127.0.0.1:{}\"", n.cluster_port);
     let _ = writeln!(s, "  no_advertise: true");
     let routes: Vec<String> = c
@@ -150,7 +151,8 @@ mod tests {
     fn eu_nodes_dial_us_through_the_leaf_proxies_with_the_app_account_only_and_no_app_subjects() {
         let (sys, app, n) = (creds("sys"), creds("app"), node(None));
         let text = render(&NodeConf {
-            region: LabRegion::Eu,
+            cluster: "eu-central-1",
+            domain: "eu-central-1",
             node: &n,
             cluster_ports: vec![2000, 2001],
             leaf_remotes: vec!["127.0.0.1:5000".parse().expect("addr")],
@@ -172,7 +174,8 @@ mod tests {
     fn us_nodes_listen_for_leafnodes_without_advertising_their_addresses() {
         let (sys, app, n) = (creds("sys"), creds("app"), node(Some(4000)));
         let text = render(&NodeConf {
-            region: LabRegion::Us,
+            cluster: "us-east-1",
+            domain: "us-east-1",
             node: &n,
             cluster_ports: vec![2000],
             leaf_remotes: vec![],

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use super::manifest::LabManifest;
 use super::names::{LabRegion, Site};
+use super::source::LabSource;
 
 /// The name prefix of generated streams (`bench-0001`; mirrors `bench-0001-eu`).
 pub const GENERATED_PREFIX: &str = "bench-";
@@ -37,15 +38,15 @@ pub(crate) fn render(m: &LabManifest, view: View, secrets: &Secrets<'_>) -> Stri
     let (id, region, role, auto_failover) = match view {
         View::Operator => (
             "natsdr-lab-operator".to_owned(),
-            LabRegion::Us.name(),
+            m.region_name(LabRegion::Us),
             "watchdog",
             false,
         ),
         View::Watchdog(site) => {
             let w = m.watchdog(site);
             match site {
-                Site::Us => (w.id.clone(), LabRegion::Us.name(), "watchdog", true),
-                Site::Eu => (w.id.clone(), LabRegion::Eu.name(), "watchdog", true),
+                Site::Us => (w.id.clone(), m.region_name(LabRegion::Us), "watchdog", true),
+                Site::Eu => (w.id.clone(), m.region_name(LabRegion::Eu), "watchdog", true),
                 Site::Witness => (w.id.clone(), "lab-witness", "witness", false),
             }
         }
@@ -76,11 +77,13 @@ pub(crate) fn render(m: &LabManifest, view: View, secrets: &Secrets<'_>) -> Stri
         q(region),
         q(role)
     );
-    s.push_str(
-        "\n[timing]\nprobe_interval = \"500ms\"\nprobe_timeout = \"400ms\"\nfailover_delay = \"4500ms\"\nself_fence_lease = \"2500ms\"\n\
-         mirror_silence = \"3s\"\npeer_stale_after = \"3s\"\nstep_timeout = \"5s\"\ntilt_duration = \"10s\"\nflap_window = \"1h\"\nflap_max = 3\n",
-    );
-    s.push_str("\n[rpo]\nmax_lag_messages = 10000\nmax_lag_seconds = \"10s\"\n");
+    let kept = m
+        .source
+        .as_ref()
+        .map(LabSource::kept_table)
+        .unwrap_or_default();
+    s.push_str(&section("timing", LAB_TIMING, kept.get("timing")));
+    s.push_str(&section("rpo", LAB_RPO, kept.get("rpo")));
 
     let listen = match view {
         View::Operator => "127.0.0.1:0".to_owned(),
@@ -192,7 +195,7 @@ pub(crate) fn render(m: &LabManifest, view: View, secrets: &Secrets<'_>) -> Stri
         let _ = writeln!(
             s,
             "\n[[regions]]\nname = {}\nhome = {}\ndomain = {}\ncluster_size = {}\nclient_urls = {}\nentry_point = {}",
-            q(r.region.name()),
+            q(&r.name),
             q(home),
             q(&r.domain),
             r.nodes.len(),
@@ -212,22 +215,59 @@ pub(crate) fn render(m: &LabManifest, view: View, secrets: &Secrets<'_>) -> Stri
             q(&m.app.password_file.to_string_lossy())
         );
     }
-    s.push_str(&topology());
-    s.push_str(&generated(m.generated_streams));
+    match &m.source {
+        Some(src) => {
+            let _ = writeln!(
+                s,
+                "\n# Topology and policy from {} (sizes scaled to the lab).",
+                src.file.display()
+            );
+            let mut topology = kept;
+            topology.remove("timing");
+            topology.remove("rpo");
+            s.push_str(&toml::to_string(&topology).unwrap_or_default());
+        }
+        None => s.push_str(&topology()),
+    }
+    s.push_str(&generated(
+        m.generated_streams,
+        m.region_name(LabRegion::Us),
+        m.region_name(LabRegion::Eu),
+    ));
     s
+}
+
+/// The lab's timing: fast, so a demo's failover takes seconds.
+const LAB_TIMING: &str = "probe_interval = \"500ms\"\nprobe_timeout = \"400ms\"\nfailover_delay = \"4500ms\"\n\
+    self_fence_lease = \"2500ms\"\nmirror_silence = \"3s\"\npeer_stale_after = \"3s\"\nstep_timeout = \"5s\"\n\
+    tilt_duration = \"10s\"\nflap_window = \"1h\"\nflap_max = 3\n";
+/// The lab's data-loss guard.
+const LAB_RPO: &str = "max_lag_messages = 10000\nmax_lag_seconds = \"10s\"\n";
+
+/// `[name]` with the lab's settings `lab`, each key the source file sets taking the file's value.
+fn section(name: &str, lab: &str, source: Option<&toml::Value>) -> String {
+    // NB: `lab` is a constant of this file, valid TOML.
+    let mut table: toml::Table = lab.parse().unwrap_or_default();
+    if let Some(toml::Value::Table(file)) = source {
+        table.extend(file.clone());
+    }
+    format!(
+        "\n[{name}]\n{}",
+        toml::to_string(&table).unwrap_or_default()
+    )
 }
 
 /// `n` generated US streams `bench-0001`... (one subject tree each) and their EU mirrors
 /// `bench-0001-eu`...: R1 and 1 MiB, so a thousand of each fit a small machine; a watchdog's
 /// work per stream (listing, lag, promotion) does not depend on the replica count.
-fn generated(n: usize) -> String {
+fn generated(n: usize, primary: &str, standby: &str) -> String {
     let mut s = String::new();
     for i in 1..=n {
         let _ = writeln!(
             s,
-            "\n[[streams]]\nname = \"{GENERATED_PREFIX}{i:04}\"\nregion = \"us-east-1\"\nsubjects = [\"bench.{i:04}.>\"]\n\
+            "\n[[streams]]\nname = \"{GENERATED_PREFIX}{i:04}\"\nregion = \"{primary}\"\nsubjects = [\"bench.{i:04}.>\"]\n\
              max_bytes = \"1MiB\"\nreplicas = 1\nduplicate_window = \"2m\"\n\
-             \n[[mirrors]]\nname = \"{GENERATED_PREFIX}{i:04}-eu\"\nregion = \"eu-central-1\"\nsource = \"{GENERATED_PREFIX}{i:04}\"\nreplicas = 1"
+             \n[[mirrors]]\nname = \"{GENERATED_PREFIX}{i:04}-eu\"\nregion = \"{standby}\"\nsource = \"{GENERATED_PREFIX}{i:04}\"\nreplicas = 1"
         );
     }
     s

@@ -16,8 +16,8 @@ use natsdr::nats::{JsApi, RegionClients, Regions};
 use natsdr::topology::{Desired, Drift, apply, expected, observe, plan};
 use natsdr_lab::lab::watchdogs::{Dog, Watchdogs};
 use natsdr_lab::lab::{
-    Lab, LabOptions, LabRegion, Site, WanProfile, find_compat_nats_server, find_nats_server,
-    find_natsdr,
+    Lab, LabOptions, LabRegion, LabSource, Site, WanProfile, find_compat_nats_server,
+    find_nats_server, find_natsdr,
 };
 
 /// The home primary region.
@@ -44,6 +44,7 @@ pub struct LabBuilder {
     wan: WanProfile,
     ready_timeout: Duration,
     tls: bool,
+    source: Option<LabSource>,
 }
 
 /// A lab on a LAN.
@@ -59,6 +60,7 @@ pub fn lab_with(wan: WanProfile) -> LabBuilder {
         wan,
         ready_timeout: Duration::from_secs(60),
         tls: false,
+        source: None,
     }
 }
 
@@ -91,6 +93,16 @@ impl LabBuilder {
         self
     }
 
+    /// Runs the regions, policy and topology of the natsdr config at `path` (a file of this
+    /// repository, e.g. `config/blue-green.example.toml`).
+    pub fn config(mut self, path: &str) -> Self {
+        let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(path);
+        self.source = Some(LabSource::load(&file).expect("the config is a lab source"));
+        self
+    }
+
     /// Gives up on readiness after `timeout`.
     pub fn ready_timeout(mut self, timeout: Duration) -> Self {
         self.ready_timeout = timeout;
@@ -110,6 +122,7 @@ impl LabBuilder {
             ready_timeout: self.ready_timeout,
             wan: self.wan,
             tls: self.tls,
+            source: self.source.clone(),
         }
     }
 
@@ -377,8 +390,13 @@ pub async fn wait_healthy(dogs: &Watchdogs, dog: impl Into<Dog>) {
 
 /// Whether every mirror the status shows has no lag (US has none to show).
 pub fn caught_up(s: &Status) -> bool {
-    s.site != "eu-central-1"
-        || (!s.mirrors.is_empty() && s.mirrors.iter().all(|m| m.lag_messages == Some(0)))
+    let standby = s
+        .regions
+        .iter()
+        .any(|r| r.home == "standby" && r.region.as_str() == s.site);
+    !s.regions.is_empty()
+        && (!standby
+            || (!s.mirrors.is_empty() && s.mirrors.iter().all(|m| m.lag_messages == Some(0))))
 }
 
 /// Whether the watchdog ever entered `state`.
