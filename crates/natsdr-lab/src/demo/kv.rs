@@ -322,12 +322,14 @@ async fn write_loop(
         };
         let wrote = match expected {
             None => Wrote::Failed,
-            Some(0) => created(
+            Some(0) => ended(
                 tokio::time::timeout(limit, s.cas.create(key.clone(), value.clone().into())).await,
+                CreateErrorKind::AlreadyExists,
             ),
-            Some(r) => updated(
+            Some(r) => ended(
                 tokio::time::timeout(limit, s.cas.update(key.clone(), value.clone().into(), r))
                     .await,
+                UpdateErrorKind::WrongLastRevision,
             ),
         };
         match wrote {
@@ -349,8 +351,9 @@ async fn write_loop(
         if let (Some(store), Some(bucket), true) = (&s.registry, &b.registry, n.is_multiple_of(5)) {
             let key = format!("worker-{n}");
             let value = format!("registered-{n}");
-            match created(
+            match ended(
                 tokio::time::timeout(limit, store.create(key.clone(), value.clone().into())).await,
+                CreateErrorKind::AlreadyExists,
             ) {
                 Wrote::Acked(r) => record(bucket, key, r, value),
                 Wrote::Conflict => conflict(),
@@ -392,22 +395,16 @@ async fn write_loop(
     }
 }
 
-fn created(
-    r: Result<Result<u64, async_nats::jetstream::kv::CreateError>, tokio::time::error::Elapsed>,
+/// How a KV write ended: acked at a revision, refused because the key's revision was not the
+/// expected one (`conflict`, the kind a compare-and-set reports), or failed (timed out or any
+/// other error).
+fn ended<K: Clone + std::fmt::Debug + std::fmt::Display + PartialEq>(
+    r: Result<Result<u64, async_nats::error::Error<K>>, tokio::time::error::Elapsed>,
+    conflict: K,
 ) -> Wrote {
     match r {
         Ok(Ok(rev)) => Wrote::Acked(rev),
-        Ok(Err(e)) if e.kind() == CreateErrorKind::AlreadyExists => Wrote::Conflict,
-        Ok(Err(_)) | Err(_) => Wrote::Failed,
-    }
-}
-
-fn updated(
-    r: Result<Result<u64, async_nats::jetstream::kv::UpdateError>, tokio::time::error::Elapsed>,
-) -> Wrote {
-    match r {
-        Ok(Ok(rev)) => Wrote::Acked(rev),
-        Ok(Err(e)) if e.kind() == UpdateErrorKind::WrongLastRevision => Wrote::Conflict,
+        Ok(Err(e)) if e.kind() == conflict => Wrote::Conflict,
         Ok(Err(_)) | Err(_) => Wrote::Failed,
     }
 }

@@ -92,18 +92,12 @@ impl Scenario {
             Self::Flip => " across the flip",
             Self::RegionLoss | Self::NodeLoss | Self::Partition => "",
         };
-        if self == Self::RegionLoss {
-            match r.lag_at_kill {
-                Some(lag) if r.acked_lost <= lag => {}
-                Some(lag) => bad.push(format!(
-                    "{} acked messages lost, more than the mirror lag at the kill ({lag})",
-                    r.acked_lost
-                )),
-                None => bad.push("the mirror lag at the kill is unknown".into()),
-            }
-        } else if r.acked_lost != 0 {
-            bad.push(format!("{} acked messages lost{during}", r.acked_lost));
-        }
+        let allowed = if self == Self::RegionLoss {
+            Allowed::UpTo(r.lag_at_kill, "the mirror lag at the kill")
+        } else {
+            Allowed::Nothing(during)
+        };
+        bad.extend(allowed.unmet(r.acked_lost, "acked messages"));
         if let Some(kv) = &r.kv {
             bad.extend(self.kv_unmet(kv, r.tail.as_deref()));
         }
@@ -130,31 +124,20 @@ impl Scenario {
     /// resumed in the new primary with every key's latest value.
     fn kv_unmet(self, kv: &KvReport, tail: Option<&str>) -> Vec<String> {
         let mut bad = Vec::new();
-        if self == Self::Failback {
-            let kept = tail.and_then(|t| {
-                t.split(", ")
-                    .find_map(|part| part.strip_suffix(" kept")?.parse::<u64>().ok())
-            });
-            match kept {
-                Some(kept) if kv.lost_acked_updates <= kept => {}
-                Some(kept) => bad.push(format!(
-                    "{} acked KV writes lost, more than the divergent tail kept ({kept})",
-                    kv.lost_acked_updates
-                )),
-                None => bad.push("the divergent tail's kept count is unknown".into()),
+        let allowed = match self {
+            Self::Failback => Allowed::UpTo(
+                tail.and_then(|t| {
+                    t.split(", ")
+                        .find_map(|part| part.strip_suffix(" kept")?.parse::<u64>().ok())
+                }),
+                "the count the divergent tail kept",
+            ),
+            Self::RegionLoss => Allowed::UpTo(kv.lag_at_kill, "the KV mirrors' lag at the kill"),
+            Self::Switchover | Self::Flip | Self::NodeLoss | Self::Partition => {
+                Allowed::Nothing("")
             }
-        } else if self == Self::RegionLoss {
-            match kv.lag_at_kill {
-                Some(lag) if kv.lost_acked_updates <= lag => {}
-                Some(lag) => bad.push(format!(
-                    "{} acked KV writes lost, more than the KV mirrors' lag at the kill ({lag})",
-                    kv.lost_acked_updates
-                )),
-                None => bad.push("the KV mirrors' lag at the kill is unknown".into()),
-            }
-        } else if kv.lost_acked_updates != 0 {
-            bad.push(format!("{} acked KV writes lost", kv.lost_acked_updates));
-        }
+        };
+        bad.extend(allowed.unmet(kv.lost_acked_updates, "acked KV writes"));
         if kv.revision_regressions != 0 {
             bad.push(format!(
                 "{} KV revisions went backwards",
@@ -171,6 +154,30 @@ impl Scenario {
             ));
         }
         bad
+    }
+}
+
+/// How many acked writes a scenario may lose.
+#[derive(Debug, Clone, Copy)]
+enum Allowed {
+    /// None; the words say when (" in a planned switchover").
+    Nothing(&'static str),
+    /// At most this many (what the words name), when it could be read at all.
+    UpTo(Option<u64>, &'static str),
+}
+
+impl Allowed {
+    /// What is wrong when `lost` acked writes (of `what`) are gone.
+    fn unmet(self, lost: u64, what: &str) -> Option<String> {
+        match self {
+            Self::Nothing(_) if lost == 0 => None,
+            Self::Nothing(during) => Some(format!("{lost} {what} lost{during}")),
+            Self::UpTo(Some(bound), _) if lost <= bound => None,
+            Self::UpTo(Some(bound), name) => {
+                Some(format!("{lost} {what} lost, more than {name} ({bound})"))
+            }
+            Self::UpTo(None, name) => Some(format!("{name} is unknown")),
+        }
     }
 }
 

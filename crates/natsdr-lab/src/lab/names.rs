@@ -17,6 +17,54 @@ pub struct UnknownName {
     pub expected: &'static str,
 }
 
+/// A name with a fixed set of values (`ALL`): `Display` writes it as `$show` gives it, and
+/// `FromStr` reads that or the `$alias` spelling, refusing anything else with the `$kind` of
+/// name and the `$expected` spellings.
+macro_rules! fixed_name {
+    ($t:ty, $kind:literal, $show:ident $(| $alias:ident)?, $expected:literal) => {
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.$show())
+            }
+        }
+
+        impl std::str::FromStr for $t {
+            type Err = $crate::lab::names::UnknownName;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Self::ALL
+                    .into_iter()
+                    .find(|x| s == x.$show() $(|| s == x.$alias())?)
+                    .ok_or_else(|| $crate::lab::names::UnknownName {
+                        kind: $kind,
+                        name: s.into(),
+                        expected: $expected,
+                    })
+            }
+        }
+    };
+}
+pub(crate) use fixed_name;
+
+/// Serde reads and writes these names as the text `Display` writes and `FromStr` reads.
+macro_rules! serde_as_text {
+    ($($t:ty),*) => {$(
+        impl TryFrom<String> for $t {
+            type Error = UnknownName;
+            fn try_from(s: String) -> Result<Self, Self::Error> {
+                s.parse()
+            }
+        }
+
+        impl From<$t> for String {
+            fn from(x: $t) -> Self {
+                x.to_string()
+            }
+        }
+    )*};
+}
+
+serde_as_text!(LabRegion, Site, NetPath);
+
 /// One of the lab's two regions, named after the reference topology's: `Us` holds the home
 /// primary, `Eu` the home standby. A lab built from a config ([`crate::lab::LabSource`]) gives
 /// them that file's names ([`crate::lab::LabManifest::region_name`]); paths and node targets
@@ -68,39 +116,12 @@ impl LabRegion {
     }
 }
 
-impl fmt::Display for LabRegion {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for LabRegion {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "us" | "us-east-1" => Ok(Self::Us),
-            "eu" | "eu-central-1" => Ok(Self::Eu),
-            _ => Err(UnknownName {
-                kind: "region",
-                name: s.into(),
-                expected: "us, eu, us-east-1, eu-central-1",
-            }),
-        }
-    }
-}
-
-impl TryFrom<String> for LabRegion {
-    type Error = UnknownName;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<LabRegion> for String {
-    fn from(r: LabRegion) -> Self {
-        r.name().into()
-    }
-}
+fixed_name!(
+    LabRegion,
+    "region",
+    name | short,
+    "us, eu, us-east-1, eu-central-1"
+);
 
 /// Where a watchdog runs: one per region plus a witness in a third place.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -128,40 +149,7 @@ impl Site {
     }
 }
 
-impl fmt::Display for Site {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.short())
-    }
-}
-
-impl FromStr for Site {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "us" => Ok(Self::Us),
-            "eu" => Ok(Self::Eu),
-            "witness" => Ok(Self::Witness),
-            _ => Err(UnknownName {
-                kind: "site",
-                name: s.into(),
-                expected: "us, eu, witness",
-            }),
-        }
-    }
-}
-
-impl TryFrom<String> for Site {
-    type Error = UnknownName;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<Site> for String {
-    fn from(s: Site) -> Self {
-        s.short().into()
-    }
-}
+fixed_name!(Site, "site", short, "us, eu, witness");
 
 /// A network path the fault injector can cut or slow down. Every proxied connection belongs to
 /// exactly one path, so "cut the link between the regions" and "cut the US watchdog from US" are
@@ -258,19 +246,6 @@ impl FromStr for NetPath {
         } else {
             Err(unknown())
         }
-    }
-}
-
-impl TryFrom<String> for NetPath {
-    type Error = UnknownName;
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl From<NetPath> for String {
-    fn from(p: NetPath) -> Self {
-        p.to_string()
     }
 }
 

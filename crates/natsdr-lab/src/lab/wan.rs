@@ -1,12 +1,10 @@
 //! Network profiles: the latency the lab puts between places that are far apart in a real
 //! deployment, as a baseline under the faults.
-use std::fmt;
-use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
 use super::faults::PathFault;
-use super::names::{NetPath, UnknownName};
+use super::names::{NetPath, fixed_name};
 
 /// How far apart the lab's regions (and the witness, in a third place) are. Applies to every
 /// path that crosses between places: the leafnode, each watchdog's connections to the region it
@@ -87,25 +85,12 @@ pub fn crosses_places(path: NetPath) -> bool {
     }
 }
 
-impl fmt::Display for WanProfile {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for WanProfile {
-    type Err = UnknownName;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Self::ALL
-            .into_iter()
-            .find(|p| p.name() == s)
-            .ok_or_else(|| UnknownName {
-                kind: "network profile",
-                name: s.into(),
-                expected: "lan, transatlantic, far",
-            })
-    }
-}
+fixed_name!(
+    WanProfile,
+    "network profile",
+    name,
+    "lan, transatlantic, far"
+);
 
 #[cfg(test)]
 mod tests {
