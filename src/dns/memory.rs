@@ -3,7 +3,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use super::{Arbiter, ClaimResult, ClientRecord, ClientTarget, DnsError, Ownership, SwapResult};
+use super::{
+    Arbiter, ClaimResult, ClientRecord, ClientTarget, DnsError, Ownership, SwapResult, settled,
+};
 
 /// A failure to inject into [`MemoryDns`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,10 +119,12 @@ impl Arbiter for MemoryDns {
                 zone.owner = Some(new.clone());
                 Self::written(&mut zone, ClaimResult::Won)
             }
-            Some(current) if current == new => Ok(ClaimResult::AlreadyOurs),
-            current => Ok(ClaimResult::Lost {
-                current: current.clone(),
-            }),
+            current => Ok(settled(
+                current.clone(),
+                new,
+                ClaimResult::AlreadyOurs,
+                |current| ClaimResult::Lost { current },
+            )),
         }
     }
 }
@@ -145,12 +149,13 @@ impl ClientRecord for MemoryDns {
         if zone.client.as_ref() == from {
             zone.client = Some(to.clone());
             Self::written(&mut zone, SwapResult::Swapped)
-        } else if zone.client.as_ref() == Some(to) {
-            Ok(SwapResult::AlreadyThere)
         } else {
-            Ok(SwapResult::Lost {
-                current: zone.client.clone(),
-            })
+            Ok(settled(
+                zone.client.clone(),
+                to,
+                SwapResult::AlreadyThere,
+                |current| SwapResult::Lost { current },
+            ))
         }
     }
 

@@ -108,12 +108,7 @@ pub fn rfc2136_config(cfg: &Config) -> Result<Rfc2136Config, String> {
         server: tsig.server,
         zone: zone.clone(),
         key_name: tsig.key_name.clone(),
-        key_secret: tsig
-            .key_secret
-            .resolve()
-            .map_err(|e| e.to_string())?
-            .expose()
-            .to_owned(),
+        key_secret: tsig.key_secret.resolve().map_err(|e| e.to_string())?,
         algorithm: tsig
             .key_algorithm
             .parse()

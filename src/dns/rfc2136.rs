@@ -19,8 +19,9 @@ use hickory_net::{DnsError as HickoryDnsError, NetError};
 use super::wait::{self, Deadline, Seen};
 use super::{
     Arbiter, ClaimResult, ClientRecord, ClientTarget, DnsError, Ownership, SwapResult,
-    authoritative,
+    authoritative, settled,
 };
+use crate::config::Secret;
 
 /// A TSIG algorithm BIND and hickory both support.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -63,8 +64,8 @@ impl From<KeyAlgorithm> for TsigAlgorithm {
 
 /// Everything needed to talk RFC 2136 to one authoritative server, as plain values (the
 /// top-level config maps onto it). Names may be given with or without the trailing dot, and
-/// are always absolute.
-#[derive(Clone)]
+/// are always absolute. Its `Debug` shows everything but the secret.
+#[derive(Clone, Debug)]
 pub struct Rfc2136Config {
     /// The primary authoritative server that accepts updates (TCP and UDP).
     pub server: SocketAddr,
@@ -73,7 +74,7 @@ pub struct Rfc2136Config {
     /// The TSIG key's name, as named.conf spells it (e.g. `dr-key`).
     pub key_name: String,
     /// The TSIG secret, base64 as in named.conf.
-    pub key_secret: String,
+    pub key_secret: Secret,
     /// The TSIG algorithm.
     pub algorithm: KeyAlgorithm,
     /// The arbiter's TXT record, e.g. `_natsdr-owner.dr.test`.
@@ -86,23 +87,6 @@ pub struct Rfc2136Config {
     /// exchange, plus up to three read-back queries run concurrently when it fails, so it
     /// returns within twice this.
     pub timeout: Duration,
-}
-
-impl std::fmt::Debug for Rfc2136Config {
-    // NB: by hand so that the TSIG secret never reaches a log line.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Rfc2136Config")
-            .field("server", &self.server)
-            .field("zone", &self.zone)
-            .field("key_name", &self.key_name)
-            .field("key_secret", &"<redacted>")
-            .field("algorithm", &self.algorithm)
-            .field("owner_record_name", &self.owner_record_name)
-            .field("client_record_name", &self.client_record_name)
-            .field("ttl", &self.ttl)
-            .field("timeout", &self.timeout)
-            .finish()
-    }
 }
 
 /// The RFC 2136 implementation of [`Arbiter`] and [`ClientRecord`].
@@ -187,7 +171,7 @@ impl Rfc2136 {
             ));
         }
         let key = base64::engine::general_purpose::STANDARD
-            .decode(config.key_secret.trim())
+            .decode(config.key_secret.expose().trim())
             .map_err(|e| config_error("key_secret", format!("not base64: {e}")))?;
         if key.is_empty() {
             return Err(config_error("key_secret", "is empty"));
@@ -395,12 +379,12 @@ impl Rfc2136 {
 
     /// Reads back the ownership and classifies a failed or unknown claim.
     async fn classify_claim(&self, new: &Ownership) -> Result<ClaimResult, DnsError> {
-        let current = self.read_owner().await?;
-        Ok(if current.as_ref() == Some(new) {
-            ClaimResult::AlreadyOurs
-        } else {
-            ClaimResult::Lost { current }
-        })
+        Ok(settled(
+            self.read_owner().await?,
+            new,
+            ClaimResult::AlreadyOurs,
+            |current| ClaimResult::Lost { current },
+        ))
     }
 
     async fn read_owner(&self) -> Result<Option<Ownership>, DnsError> {
@@ -454,12 +438,12 @@ impl Rfc2136 {
     }
 
     async fn classify_swap(&self, to: &ClientTarget) -> Result<SwapResult, DnsError> {
-        let current = self.read_client().await?;
-        Ok(if current.as_ref() == Some(to) {
-            SwapResult::AlreadyThere
-        } else {
-            SwapResult::Lost { current }
-        })
+        Ok(settled(
+            self.read_client().await?,
+            to,
+            SwapResult::AlreadyThere,
+            |current| SwapResult::Lost { current },
+        ))
     }
 }
 
@@ -579,7 +563,7 @@ mod tests {
             server: "127.0.0.1:53".parse().unwrap(),
             zone: "dr.test".into(),
             key_name: "dr-key".into(),
-            key_secret: "c2VjcmV0".into(),
+            key_secret: Secret::new("c2VjcmV0"),
             algorithm: KeyAlgorithm::HmacSha256,
             owner_record_name: "_natsdr-owner.dr.test".into(),
             client_record_name: "nats.dr.test.".into(),
@@ -619,7 +603,7 @@ mod tests {
 
     #[test]
     fn a_secret_that_is_not_base64_is_refused() {
-        let field = refused_field(|c| c.key_secret = "not base64!".into());
+        let field = refused_field(|c| c.key_secret = Secret::new("not base64!"));
         assert_eq!(field, "key_secret");
     }
 

@@ -18,7 +18,7 @@ use super::client_record::canonical;
 use super::wait::{self, Deadline, Seen};
 use super::{
     Arbiter, ClaimResult, ClientRecord, ClientTarget, DnsError, Ownership, SwapResult,
-    authoritative,
+    authoritative, settled,
 };
 
 /// Everything needed to compare-and-swap two records of one Route 53 hosted zone.
@@ -578,11 +578,9 @@ impl Arbiter for Route53 {
         let live = self.owner_set().await?;
         let current = self.parse_owner(live.as_ref())?;
         let Some(live) = live.filter(|_| current.as_ref() == Some(expected)) else {
-            return Ok(if current.as_ref() == Some(new) {
-                ClaimResult::AlreadyOurs
-            } else {
+            return Ok(settled(current, new, ClaimResult::AlreadyOurs, |current| {
                 ClaimResult::Lost { current }
-            });
+            }));
         };
         let quoted = format!("\"{}\"", new.to_txt());
         let changes = vec![
@@ -615,11 +613,9 @@ impl ClientRecord for Route53 {
         let live = self.client_sets().await?;
         let current = self.parse_client(&live)?;
         if current.as_ref() != from {
-            return Ok(if current.as_ref() == Some(to) {
-                SwapResult::AlreadyThere
-            } else {
+            return Ok(settled(current, to, SwapResult::AlreadyThere, |current| {
                 SwapResult::Lost { current }
-            });
+            }));
         }
         if self.set_identifier.is_some() && live.is_empty() {
             return Err(config_error(

@@ -187,7 +187,8 @@ async fn a_claim_that_does_not_raise_the_epoch_is_refused_before_reaching_the_se
 async fn a_wrong_key_is_an_authorisation_error_that_is_not_retried() {
     let (_dir, server, dns) = bind();
     let mut wrong_secret = server.info().rfc2136_config(TIMEOUT);
-    wrong_secret.key_secret = "c2VjcmV0LXRoYXQtYmluZC1kb2VzLW5vdC1rbm93IQ==".into();
+    wrong_secret.key_secret =
+        natsdr::config::Secret::new("c2VjcmV0LXRoYXQtYmluZC1kb2VzLW5vdC1rbm93IQ==");
     let mut wrong_name = server.info().rfc2136_config(TIMEOUT);
     wrong_name.key_name = "someone-else".into();
 

@@ -12,6 +12,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde::{Deserialize, Serialize};
 
+use natsdr::config::Secret;
 use natsdr::dns::{KeyAlgorithm, Rfc2136Config};
 
 /// How long `named` may take to load the zone and answer.
@@ -137,7 +138,7 @@ impl BindInfo {
             server: self.addr,
             zone: self.spec.zone.clone(),
             key_name: self.spec.key_name.clone(),
-            key_secret: self.key_secret.clone(),
+            key_secret: Secret::new(self.key_secret.clone()),
             algorithm: KeyAlgorithm::HmacSha256,
             owner_record_name: self.spec.owner_name(),
             client_record_name: self.spec.client_name(),
