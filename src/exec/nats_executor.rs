@@ -10,13 +10,14 @@ use super::edit::{self, Edit, Takeover};
 use super::error::ExecError;
 use super::restore::{PromotionPath, Restore};
 use super::snapshot_store::SnapshotStore;
+use super::takeover::TakeoverIndex;
 use super::{Fencer, Promoter};
 use crate::config::{Config, RegionConfig};
 use crate::core::{FenceResult, StepResult};
 use crate::model::{Epoch, Region, StreamName};
 use crate::nats::{JsApi, JsError, RegionClients, Regions, codes};
 use crate::telemetry::Metrics;
-use crate::topology::{Desired, StreamKind, expected};
+use crate::topology::{Desired, expected};
 
 /// Performs the core's `Fence`, `Unfence` and `Promote` actions over each region's clients.
 ///
@@ -199,58 +200,27 @@ impl NatsExecutor {
         Ok(())
     }
 
-    /// What promoting `stream` in `region` takes over from its source, per the config.
-    fn takeover(&self, region: &Region, stream: &StreamName) -> Result<Takeover, ExecError> {
+    /// What promoting each of `streams` in `region` takes over from its source, per the config:
+    /// the topology is built and indexed once for the whole action.
+    fn takeovers(
+        &self,
+        region: &Region,
+        streams: &[StreamName],
+    ) -> Result<Vec<Takeover>, ExecError> {
         let all = expected(&Desired::from(&*self.config))
             .map_err(|source| ExecError::Topology { source })?;
-        let not_mirror = || ExecError::NotConfiguredMirror {
-            region: region.clone(),
-            stream: stream.clone(),
-        };
-        let mirror = all
+        let index = TakeoverIndex::new(&all);
+        streams
             .iter()
-            .find(|e| &e.region == region && &e.name == stream)
-            .ok_or_else(not_mirror)?;
-        let (source, source_region) = match &mirror.kind {
-            StreamKind::Mirror {
-                source,
-                source_region,
-            } => (source, source_region),
-            // A KV mirror's stream has its source's name (`KV_<bucket>`).
-            StreamKind::KvMirror { source_region, .. } => (&mirror.name, source_region),
-            // A home source reseeded as a mirror by a failback takes its own subjects back;
-            // its origin is its twin, the configured mirror of it in the other region.
-            StreamKind::Stream | StreamKind::Kv { .. } => {
-                let twin = all
-                    .iter()
-                    .find(|e| match &e.kind {
-                        StreamKind::Mirror {
-                            source,
-                            source_region,
-                        } => source == stream && source_region == region,
-                        StreamKind::KvMirror { source_region, .. } => {
-                            e.name == *stream && source_region == region
-                        }
-                        StreamKind::Stream | StreamKind::Kv { .. } => false,
+            .map(|stream| {
+                index
+                    .takeover(region, stream)
+                    .ok_or_else(|| ExecError::NotConfiguredMirror {
+                        region: region.clone(),
+                        stream: stream.clone(),
                     })
-                    .ok_or_else(not_mirror)?;
-                return Ok(Takeover {
-                    origin: twin.name.to_string(),
-                    subjects: mirror.config.subjects(),
-                    duplicate_window: mirror.config.get("duplicate_window").cloned(),
-                });
-            }
-        };
-        let source_cfg = &all
-            .iter()
-            .find(|e| &e.region == source_region && &e.name == source)
-            .ok_or_else(not_mirror)?
-            .config;
-        Ok(Takeover {
-            origin: source.to_string(),
-            subjects: source_cfg.subjects(),
-            duplicate_window: source_cfg.get("duplicate_window").cloned(),
-        })
+            })
+            .collect()
     }
 
     async fn promote_one(
@@ -437,11 +407,7 @@ impl Promoter for NatsExecutor {
         };
         // Every stream's takeover is known before any stream is touched: a config problem
         // must not leave a half-promoted region.
-        let takeovers = match streams
-            .iter()
-            .map(|s| self.takeover(region, s))
-            .collect::<Result<Vec<_>, _>>()
-        {
+        let takeovers = match self.takeovers(region, streams) {
             Ok(t) => t,
             Err(e) => return step(vec![e]),
         };
