@@ -31,6 +31,7 @@ pub fn run(
         dns,
         wan,
         extra_consumers: 0,
+        generated_streams: 0,
     };
     if !json {
         eprintln!(
