@@ -234,7 +234,9 @@ impl NatsExecutor {
     ) -> Result<(), ExecError> {
         let api = ExecError::api(region, stream.as_str());
         // A snapshot/restore takes several round trips and replies that wait for a new raft
-        // group: the step timeout bounds each, not the probe timeout.
+        // group, and an in-place update waits for a meta proposal queued behind every other
+        // stream's of the same promotion (1,000 at once take seconds): the step timeout bounds
+        // each request, not the probe timeout, or a large promotion fails and is resent.
         let slow_js = clients.js.with_timeout(self.config.timing.step_timeout);
         let restore = Restore {
             region,
@@ -250,7 +252,7 @@ impl NatsExecutor {
             PromotionPath::SnapshotRestore => Some(self.snapshots.lock(region, stream).await),
             PromotionPath::InPlace => None,
         };
-        let Some(info) = clients.js.find_stream(stream.as_str()).await.map_err(api)? else {
+        let Some(info) = slow_js.find_stream(stream.as_str()).await.map_err(api)? else {
             if path == PromotionPath::SnapshotRestore && restore.resume().await?.is_some() {
                 return Ok(());
             }
@@ -267,7 +269,7 @@ impl NatsExecutor {
         };
         if info.config.mirror().is_none() {
             // Promoted at an older epoch: only the stamp changes, in place on every version.
-            clients.js.stream_update(&cfg).await.map_err(api)?;
+            slow_js.stream_update(&cfg).await.map_err(api)?;
             tracing::info!(%region, %stream, %epoch, "promote: restamped");
             return Ok(());
         }
@@ -277,7 +279,7 @@ impl NatsExecutor {
                 tracing::info!(%region, %stream, %epoch, origin = %takeover.origin, "promote: mirror promoted by snapshot and restore");
                 Ok(())
             }
-            PromotionPath::InPlace => match clients.js.stream_update(&cfg).await {
+            PromotionPath::InPlace => match slow_js.stream_update(&cfg).await {
                 Ok(_) => {
                     tracing::info!(%region, %stream, %epoch, origin = %takeover.origin, "promote: mirror promoted");
                     Ok(())
