@@ -98,9 +98,11 @@ pub struct BenchOptions {
     pub consumer_runs: usize,
     /// Mirrored-stream counts to measure the scale part at (100, 1,000 and 5,000 by default).
     pub sizes: Vec<usize>,
-    /// Generated mirrored-stream counts of the region losses at scale (`opts.runs` each, on the
-    /// default timing and `opts.wan`).
+    /// Generated mirrored-stream counts of the region losses at scale (on the default timing
+    /// and `opts.wan`).
     pub rto_streams: Vec<usize>,
+    /// Region-loss runs per size of `rto_streams`.
+    pub scale_rto_runs: usize,
     /// Stream counts of the generated configs `check-config` is timed on.
     pub config_sizes: Vec<usize>,
     /// How long to sample a watchdog at steady state.
@@ -290,10 +292,10 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
         let p = &PROFILES[0];
         for &n in &opts.rto_streams {
             let mut runs = Vec::new();
-            for i in 1..=opts.runs {
+            for i in 1..=opts.scale_rto_runs {
                 eprintln!(
                     "natsdr-lab bench: region loss with {n} mirrored streams, {} timing, {} network, run {i}/{}",
-                    p.name, opts.wan, opts.runs
+                    p.name, opts.wan, opts.scale_rto_runs
                 );
                 runs.push(demo_with_streams(opts, p.env(), opts.wan, n).await);
             }

@@ -48,10 +48,13 @@ pub struct BenchArgs {
     /// a plain client's floor), comma-separated.
     #[arg(long, visible_alias = "streams", value_delimiter = ',', default_values_t = [100, 1000, 5000])]
     sizes: Vec<usize>,
-    /// Generated mirrored-stream counts of the region losses at scale (`--runs` each, default
-    /// timing, `--wan` network), comma-separated.
+    /// Generated mirrored-stream counts of the region losses at scale (`--scale-rto-runs`
+    /// each, default timing, `--wan` network), comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [1000])]
     rto_streams: Vec<usize>,
+    /// Region-loss runs per size of `--rto-streams` (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    scale_rto_runs: usize,
     /// Stream counts of the generated configs `check-config` is timed on, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [1_000, 10_000, 100_000])]
     config_sizes: Vec<usize>,
@@ -104,6 +107,7 @@ pub fn run(args: &BenchArgs) -> u8 {
         consumer_runs: args.consumer_runs,
         sizes: args.sizes.clone(),
         rto_streams: args.rto_streams.clone(),
+        scale_rto_runs: args.scale_rto_runs,
         config_sizes: args.config_sizes.clone(),
         window: Duration::from_secs(args.window_secs),
         backup_mib: args.backup_mib,
