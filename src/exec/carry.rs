@@ -1,7 +1,7 @@
 //! The consumer step of a promotion: once a stream is writable, its tracked durable consumers
 //! are put on it just after their last known ack floor, before the DNS swap moves clients.
 //! Never fails the promotion: a refused consumer is reported by name, the others still made.
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use futures::StreamExt;
 
@@ -135,19 +135,49 @@ impl NatsExecutor {
                 }
             }
         }
+        // NB: not over a connection already known lost (a dead region): its timeout would add
+        // straight to the RTO of a failover.
+        let connected = |r: &Region| {
+            regions.get(r).filter(|c| {
+                c.js.client().connection_state() == async_nats::connection::State::Connected
+            })
+        };
+        // One listing of each other side's streams says which have consumers at all: a stream
+        // without any is read as an empty listing, not asked (None: that listing failed, every
+        // stream is asked).
+        let mut with_consumers: HashMap<&Region, Option<HashSet<String>>> = HashMap::new();
+        for side in other_side.values() {
+            if with_consumers.contains_key(&side.region) {
+                continue;
+            }
+            let names = match connected(&side.region) {
+                Some(c) => c.js.stream_list().await.ok().map(|list| {
+                    list.into_iter()
+                        .filter(|s| s.state.consumer_count > 0)
+                        .map(|s| s.config.name().to_owned())
+                        .collect()
+                }),
+                None => None,
+            };
+            with_consumers.insert(&side.region, names);
+        }
         let reads: Vec<(String, Side)> = streams
             .iter()
             .filter_map(|s| Some((s.to_string(), (*other_side.get(s.as_str())?).clone())))
             .collect();
+        let with_consumers = &with_consumers;
         futures::stream::iter(reads)
             .map(|(stream, other)| async move {
-                // NB: not over a connection already known lost (a dead region): its timeout
-                // would add straight to the RTO of a failover.
-                let Some(c) = regions.get(&other.region).filter(|c| {
-                    c.js.client().connection_state() == async_nats::connection::State::Connected
-                }) else {
+                let Some(c) = connected(&other.region) else {
                     return (stream, None);
                 };
+                let none = with_consumers
+                    .get(&other.region)
+                    .and_then(Option::as_ref)
+                    .is_some_and(|w| !w.contains(&other.stream));
+                if none {
+                    return (stream, Some(Vec::new()));
+                }
                 match c.js.consumer_list::<ConsumerInfo>(&other.stream).await {
                     Ok(list) => {
                         let now = time::OffsetDateTime::now_utc();

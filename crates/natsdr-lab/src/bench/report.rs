@@ -218,6 +218,13 @@ pub struct Footprint {
     /// update without `mirror` and with the source's subjects), ms.
     #[serde(default)]
     pub baseline_promote_sequential_ms: Option<u64>,
+    /// The sequential loop's info reads, summed, ms: round trips answered by a stream leader.
+    #[serde(default)]
+    pub baseline_sequential_infos_ms: Option<u64>,
+    /// The sequential loop's updates, summed, ms: each a meta-layer proposal applied by the
+    /// stream's leader before the reply.
+    #[serde(default)]
+    pub baseline_sequential_updates_ms: Option<u64>,
     /// The same loop with every request in flight at once, ms.
     #[serde(default)]
     pub baseline_promote_concurrent_ms: Option<u64>,

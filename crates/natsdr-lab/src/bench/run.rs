@@ -708,11 +708,14 @@ async fn measure(opts: &BenchOptions, lab: &mut Lab, f: &mut Footprint) -> Resul
     for pace in [scale::Pace::Sequential, scale::Pace::Concurrent] {
         scale::rebuild(&eu_js, &set).await?;
         scale::caught_up(&eu_js, &us_js, &set).await?;
-        let took = Some(millis(scale::promote(&client, &set, pace).await?));
+        let timed = scale::promote(&client, &set, pace).await?;
+        let took = Some(millis(timed.total));
         let promoted = Some(scale::promoted(&eu_js, &set).await?);
         match pace {
             scale::Pace::Sequential => {
                 f.baseline_promote_sequential_ms = took;
+                f.baseline_sequential_infos_ms = Some(millis(timed.infos));
+                f.baseline_sequential_updates_ms = Some(millis(timed.updates));
                 f.promoted.baseline_sequential = promoted;
             }
             scale::Pace::Concurrent => {

@@ -124,6 +124,18 @@ pub async fn promoted(js: &JsApi, set: &[Generated]) -> Result<usize, String> {
         .count())
 }
 
+/// How long a plain client's promotion took, and in the sequential loop how that splits
+/// between the info reads and the updates (each a meta proposal).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Timed {
+    /// The whole loop.
+    pub total: Duration,
+    /// Sequential only: the info reads, summed.
+    pub infos: Duration,
+    /// Sequential only: the updates, summed.
+    pub updates: Duration,
+}
+
 /// The plain client's promotion of every mirror of `set`: for each, read its info, drop
 /// `mirror`, set the source's subjects, update. Returns how long it took; the first failure
 /// ends it.
@@ -131,13 +143,14 @@ pub async fn promote(
     client: &async_nats::Client,
     set: &[Generated],
     pace: Pace,
-) -> Result<Duration, String> {
+) -> Result<Timed, String> {
     let js = context(client);
     let one = |g: &Generated| {
         let js = js.clone();
         let subjects = g.subjects.clone();
         let name = g.mirror.name.to_string();
         async move {
+            let t0 = tokio::time::Instant::now();
             let mut stream = js
                 .get_stream(&name)
                 .await
@@ -148,26 +161,31 @@ pub async fn promote(
                 .map_err(|e| format!("info of {name}: {e}"))?
                 .config
                 .clone();
+            let info = t0.elapsed();
             config.mirror = None;
             config.subjects = subjects;
             js.update_stream(config)
                 .await
-                .map(drop)
-                .map_err(|e| format!("update of {name}: {e}"))
+                .map_err(|e| format!("update of {name}: {e}"))?;
+            Ok::<_, String>((info, t0.elapsed() - info))
         }
     };
+    let mut timed = Timed::default();
     let t0 = tokio::time::Instant::now();
     match pace {
         Pace::Sequential => {
             for g in set {
-                one(g).await?;
+                let (info, update) = one(g).await?;
+                timed.infos += info;
+                timed.updates += update;
             }
         }
         Pace::Concurrent => {
             futures::future::try_join_all(set.iter().map(one)).await?;
         }
     }
-    Ok(t0.elapsed())
+    timed.total = t0.elapsed();
+    Ok(timed)
 }
 
 /// The plain client's read of every mirror of `set` (STREAM.INFO each, all in flight at once):
