@@ -246,7 +246,13 @@ impl Tracker {
     /// round at 1,000 streams on the transatlantic lab, so the positions a failover recreated
     /// were that old; one listing of the streams costs two round trips at any size.
     async fn with_consumers(&self, writer: &Region) -> Option<HashSet<String>> {
-        let list = self.regions.get(writer)?.js.stream_list().await.ok()?;
+        let list = self
+            .regions
+            .get(writer)?
+            .js
+            .stream_list_probed()
+            .await
+            .ok()?;
         Some(
             list.into_iter()
                 .filter(|s| s.state.consumer_count > 0)

@@ -151,7 +151,7 @@ impl NatsExecutor {
                 continue;
             }
             let names = match connected(&side.region) {
-                Some(c) => c.js.stream_list().await.ok().map(|list| {
+                Some(c) => c.js.stream_list_probed().await.ok().map(|list| {
                     list.into_iter()
                         .filter(|s| s.state.consumer_count > 0)
                         .map(|s| s.config.name().to_owned())

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::{
     js_error::JsError,
-    stream_info::{AccountInfo, StoredMessage, StreamConfig, StreamInfo},
+    stream_info::{AccountInfo, ProbedStream, StoredMessage, StreamConfig, StreamInfo},
 };
 
 /// A JetStream API client for one account of one region.
@@ -106,6 +106,14 @@ impl JsApi {
     /// its own timeout, so a large account takes longer but never blocks forever.
     pub async fn stream_list(&self) -> Result<Vec<StreamInfo>, JsError> {
         self.paged("STREAM.LIST").await
+    }
+
+    /// Every stream's info as a probe reads it ([`ProbedStream`]: configs with only `name`,
+    /// `subjects`, `mirror` and `metadata`; never write one back), paged like
+    /// [`Self::stream_list`].
+    pub async fn stream_list_probed(&self) -> Result<Vec<StreamInfo>, JsError> {
+        let list: Vec<ProbedStream> = self.paged("STREAM.LIST").await?;
+        Ok(list.into_iter().map(|p| p.0).collect())
     }
 
     /// Every stream's name, paged by offset (up to 1024 per page).
