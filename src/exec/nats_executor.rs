@@ -4,7 +4,7 @@
 //! (`exec/carry.rs`).
 use std::sync::Arc;
 
-use futures::future::join_all;
+use futures::StreamExt;
 
 use super::edit::{self, Edit, Takeover};
 use super::error::ExecError;
@@ -312,14 +312,40 @@ impl NatsExecutor {
     }
 }
 
-/// One line naming every failure.
-/// The errors of one action as one line, each with its causes.
+/// Streams one action changes at once. NB: every stream costs an info read and an update (a
+/// meta-layer proposal); measured on the lab (nats-server 2.15, 3 nodes), 1,000 mirrors all at
+/// once promoted at the server's pace (~1.7 ms a stream, like 100), but 5,000 all at once left
+/// thousands of requests unanswered after 5 s. A few hundred in flight keep the meta leader
+/// busy without queueing any request near the step timeout.
+const IN_FLIGHT: usize = 256;
+
+/// Runs `work` (one future per stream) at most [`IN_FLIGHT`] at a time; results in order.
+/// NB: the futures are made before they are streamed: a stream over a closure that borrows the
+/// stream names makes the step's future not provably Send.
+async fn bounded<F: Future>(work: impl Iterator<Item = F>) -> Vec<F::Output> {
+    let work: Vec<F> = work.collect();
+    futures::stream::iter(work)
+        .buffered(IN_FLIGHT)
+        .collect()
+        .await
+}
+
+/// Errors named in full in a step's summary; the rest are counted.
+const NAMED_ERRORS: usize = 10;
+
+/// The errors of one action as one line, each with its causes (the first [`NAMED_ERRORS`],
+/// then how many more: 5,000 failed streams made a 450 KB log line).
 pub(super) fn summary(errors: &[ExecError]) -> String {
-    errors
+    let mut line = errors
         .iter()
+        .take(NAMED_ERRORS)
         .map(|e| crate::error_chain(e))
         .collect::<Vec<_>>()
-        .join("; ")
+        .join("; ");
+    if let Some(more) = errors.len().checked_sub(NAMED_ERRORS).filter(|m| *m > 0) {
+        line.push_str(&format!("; and {more} more"));
+    }
+    line
 }
 
 fn step(errors: Vec<ExecError>) -> StepResult {
@@ -356,7 +382,7 @@ impl Fencer for NatsExecutor {
             Reach::NoQuorum => return FenceResult::NoQuorum,
             Reach::Unreachable => return FenceResult::Unreachable,
         }
-        let results = join_all(
+        let results = bounded(
             streams
                 .iter()
                 .map(|s| self.fence_one(region, &clients.js, s, epoch)),
@@ -388,7 +414,7 @@ impl Fencer for NatsExecutor {
             Ok(clients) => clients,
             Err(e) => return step(vec![e]),
         };
-        let results = join_all(
+        let results = bounded(
             streams
                 .iter()
                 .map(|s| self.unfence_one(region, &clients.js, s, epoch)),
@@ -422,7 +448,7 @@ impl Promoter for NatsExecutor {
                 }]);
             }
         };
-        let results = join_all(
+        let results = bounded(
             streams
                 .iter()
                 .zip(&takeovers)
@@ -439,5 +465,39 @@ impl Promoter for NatsExecutor {
             .collect();
         self.carry_consumers(region, clients, &writable).await;
         step(failures(results))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn missing(i: usize) -> ExecError {
+        ExecError::NotConfiguredMirror {
+            region: Region::new("eu-central-1").unwrap(),
+            stream: StreamName::new(format!("s{i}")).unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_step_summary_names_the_first_ten_failures_and_counts_the_rest() {
+        let few: Vec<ExecError> = (0..3).map(missing).collect();
+        let line = summary(&few);
+        assert!(line.contains("s0") && line.contains("s2"), "{line}");
+        assert!(!line.contains("more"), "{line}");
+        let many: Vec<ExecError> = (0..5_000).map(missing).collect();
+        let line = summary(&many);
+        assert!(line.contains("s9") && !line.contains("s10"), "{line}");
+        assert!(line.ends_with("; and 4990 more"), "{line}");
+    }
+
+    #[tokio::test]
+    async fn bounded_work_keeps_the_order_of_the_streams() {
+        let out = bounded((0..1_000_u32).map(|i| async move {
+            tokio::task::yield_now().await;
+            i
+        }))
+        .await;
+        assert_eq!(out, (0..1_000).collect::<Vec<_>>());
     }
 }
