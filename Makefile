@@ -35,8 +35,9 @@ demo: deps build
 	target/release/natsdr-lab demo --scenario region-loss
 
 ## bench: the benchmark on a release build: RTO (10 region losses per network profile), false
-## failovers, availability, switchovers, watchdog footprint at 10/100/1000 streams, backup and
-## restore of a 1 GiB stream to s3s-fs -> BENCHMARKS.md, bench/results.json (about 45 min)
+## failovers, availability, switchovers, one watchdog at 100/1000/5000 streams next to a plain
+## client's floor, RTO with 1000 mirrored streams, backup and
+## restore of a 1 GiB stream to s3s-fs -> BENCHMARKS.md, bench/results.json (about 55 min)
 bench: deps build
 	target/release/natsdr-lab bench --json bench/results.json --markdown BENCHMARKS.md
 

@@ -1,4 +1,6 @@
 //! `Twin`: a managed stream and its mirror in the other region, the unit consumers move with.
+use std::collections::HashSet;
+
 use crate::config::Config;
 use crate::model::Region;
 
@@ -48,11 +50,15 @@ impl Twin {
 
 /// Every twin the config describes.
 pub fn twins(cfg: &Config) -> Vec<Twin> {
-    let gdpr = |region: &Region, stream: &str| {
-        cfg.streams
-            .iter()
-            .any(|s| s.gdpr && &s.region == region && s.name.as_str() == stream)
-    };
+    // NB: a set, not a scan of the config per twin: the tracker calls this every second, and
+    // the scan made it O(N²) in the streams.
+    let gdpr_only: HashSet<(&Region, &str)> = cfg
+        .streams
+        .iter()
+        .filter(|s| s.gdpr)
+        .map(|s| (&s.region, s.name.as_str()))
+        .collect();
+    let gdpr = |region: &Region, stream: &str| gdpr_only.contains(&(region, stream));
     let mirrors = cfg.mirrors.iter().map(|m| Twin {
         home: Side {
             region: m.source_region.clone(),

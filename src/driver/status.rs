@@ -1,12 +1,12 @@
 //! Snapshots for people and peers: `/v1/status`, `/v1/observations` and the metrics.
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::api::model::{
     MirrorStatus, PeerStatus, RegionDepth, RegionStatus, Status, TransitionRecord,
 };
 use crate::config::Config;
-use crate::core::{Mode, Observation, Phase, PhaseName, State, StreamRole, Vantage};
-use crate::model::Region;
+use crate::core::{Mode, Observation, Phase, PhaseName, State, StreamRole, StreamView, Vantage};
+use crate::model::{Region, StreamName};
 use crate::probe::{PeerDetails, RegionDetails};
 use crate::telemetry::Metrics;
 
@@ -83,16 +83,21 @@ pub fn build_status(
     transitions: Vec<TransitionRecord>,
     last_reason: &str,
 ) -> Status {
+    // NB: sets and maps built once per snapshot: a lookup per stream into the config or the
+    // listing made every snapshot O(N²) in the number of streams.
+    let gdpr: HashSet<&StreamName> = cfg
+        .streams
+        .iter()
+        .filter(|g| g.gdpr)
+        .map(|g| &g.name)
+        .collect();
     let regions = cfg
         .regions
         .iter()
         .map(|rc| {
             let view = obs.and_then(|o| o.regions.get(&rc.name));
             let streams = view.map(|v| v.streams.as_slice()).unwrap_or_default();
-            let managed: Vec<_> = streams
-                .iter()
-                .filter(|s| !cfg.streams.iter().any(|g| g.gdpr && g.name == s.name))
-                .collect();
+            let managed: Vec<_> = streams.iter().filter(|s| !gdpr.contains(&s.name)).collect();
             RegionStatus {
                 region: rc.name.clone(),
                 home: rc.home.as_str().into(),
@@ -107,6 +112,11 @@ pub fn build_status(
             }
         })
         .collect();
+    let listed: HashMap<(&Region, &StreamName), &StreamView> = obs
+        .iter()
+        .flat_map(|o| o.regions.iter())
+        .flat_map(|(r, v)| v.streams.iter().map(move |s| ((r, &s.name), s)))
+        .collect();
     // KV buckets' mirrors too: a KV application's RPO is theirs (`KV_<bucket>` on both sides).
     let kv_mirrors = cfg.kv.iter().filter_map(|k| {
         let name = k.stream_name();
@@ -118,9 +128,7 @@ pub fn build_status(
         .map(|m| (&m.region, m.name.clone(), m.source.clone()))
         .chain(kv_mirrors)
         .map(|(region, name, source)| {
-            let view = obs
-                .and_then(|o| o.regions.get(region))
-                .and_then(|v| v.streams.iter().find(|s| s.name == name));
+            let view = listed.get(&(region, &name)).copied();
             let mv = view.and_then(|v| v.mirror.as_ref());
             MirrorStatus {
                 stream: name.to_string(),

@@ -11,6 +11,7 @@ pub mod nats_executor;
 pub mod restore;
 pub mod snapshot_store;
 pub mod tail;
+mod takeover;
 
 pub use edit::{Edit, META_ORIGIN, META_SUBJECTS, ROLE_SOURCE, Refusal, Takeover};
 pub use error::ExecError;

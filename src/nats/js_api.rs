@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 
 use super::{
     js_error::JsError,
-    stream_info::{AccountInfo, StoredMessage, StreamConfig, StreamInfo, null_as_empty},
+    stream_info::{
+        AccountInfo, ProbedStream, StoredMessage, StreamConfig, StreamInfo, null_as_empty,
+    },
 };
 
 /// A JetStream API client for one account of one region.
@@ -98,6 +100,14 @@ impl JsApi {
     /// its own timeout, so a large account takes longer but never blocks forever.
     pub async fn stream_list(&self) -> Result<Vec<StreamInfo>, JsError> {
         self.paged("STREAM.LIST").await
+    }
+
+    /// Every stream's info as a probe reads it ([`ProbedStream`]: configs with only `name`,
+    /// `subjects`, `mirror` and `metadata`; never write one back), paged like
+    /// [`Self::stream_list`].
+    pub async fn stream_list_probed(&self) -> Result<Vec<StreamInfo>, JsError> {
+        let list: Vec<ProbedStream> = self.paged("STREAM.LIST").await?;
+        Ok(list.into_iter().map(|p| p.0).collect())
     }
 
     /// Every stream's name, paged by offset (up to 1024 per page).
@@ -234,19 +244,45 @@ impl JsApi {
         self.timeout
     }
 
+    /// Every item of a paged listing. The first page says how many there are and how many a
+    /// page holds; the other pages are then asked for all at once, so a listing costs two round
+    /// trips whatever its size (page after page, 1,000 streams took four round trips in series,
+    /// 5,000 twenty: past a probe round on a WAN).
     async fn paged<T: DeserializeOwned>(&self, what: &str) -> Result<Vec<T>, JsError> {
-        let mut all = Vec::new();
-        loop {
+        let first: Page<T> = self.call(what, json!({ "offset": 0 })).await?;
+        let per_page = first.streams.len();
+        let mut total = first.total;
+        let mut all = first.streams;
+        if per_page > 0 && all.len() < total {
+            let rest = futures::future::try_join_all(
+                rest_offsets(per_page, total)
+                    .map(|offset| self.call::<Page<T>>(what, json!({ "offset": offset }))),
+            )
+            .await?;
+            for page in rest {
+                total = total.max(page.total);
+                all.extend(page.streams);
+            }
+        }
+        // NB: items created or deleted between pages shift offsets; an account that grew is
+        // walked on page by page, and an empty page ends the walk even if `total` moved, so a
+        // shrinking account cannot loop forever.
+        while all.len() < total {
             let page: Page<T> = self.call(what, json!({ "offset": all.len() })).await?;
             let got = page.streams.len();
             all.extend(page.streams);
-            // NB: streams created or deleted between pages shift offsets; an empty page ends the
-            // walk even if `total` moved, so a shrinking account cannot loop forever.
-            if got == 0 || all.len() >= page.total {
-                return Ok(all);
+            total = page.total;
+            if got == 0 {
+                break;
             }
         }
+        Ok(all)
     }
+}
+
+/// The offsets of every page after the first of a listing of `total` items, `per_page` a page.
+fn rest_offsets(per_page: usize, total: usize) -> impl Iterator<Item = usize> {
+    (per_page..total).step_by(per_page.max(1))
 }
 
 /// The error of a JetStream API reply, if it is one; every other field is skipped unread.
@@ -305,6 +341,24 @@ mod tests {
     #[derive(Debug, Deserialize, PartialEq)]
     struct Reply {
         name: String,
+    }
+
+    #[test]
+    fn the_pages_after_the_first_start_at_each_multiple_of_the_page_size_below_the_total() {
+        assert_eq!(
+            rest_offsets(256, 1_000).collect::<Vec<_>>(),
+            [256, 512, 768]
+        );
+        assert_eq!(
+            rest_offsets(256, 1_024).collect::<Vec<_>>(),
+            [256, 512, 768]
+        );
+        assert_eq!(
+            rest_offsets(256, 1_025).collect::<Vec<_>>(),
+            [256, 512, 768, 1_024]
+        );
+        assert_eq!(rest_offsets(256, 256).count(), 0);
+        assert_eq!(rest_offsets(1_024, 5_000).count(), 4);
     }
 
     #[test]

@@ -21,8 +21,8 @@ pub use lease_record::{LeaseRecord, LeaseRecordError, LeaseRecords};
 pub use region::{RegionClients, Regions, connect_regions, wait_connected};
 pub use snapshot::{SnapshotTaken, TransferError};
 pub use stream_info::{
-    AccountInfo, ClusterInfo, MirrorInfo, PeerInfo, StoredMessage, StreamConfig, StreamInfo,
-    StreamState,
+    AccountInfo, ClusterInfo, MirrorInfo, PeerInfo, ProbedStream, StoredMessage, StreamConfig,
+    StreamInfo, StreamState,
 };
 pub use sys_api::{
     Healthz, Leaf, Leafz, MetaCluster, MetaReplica, ServerId, ServerPong, SysApi, SysError,

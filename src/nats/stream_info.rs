@@ -196,6 +196,58 @@ pub struct StreamInfo {
     pub cluster: Option<ClusterInfo>,
 }
 
+/// A STREAM.LIST entry as a probe reads it, every round: the config keeps only `name`,
+/// `subjects`, `mirror` and `metadata`, and the cluster block is dropped.
+///
+/// NB: decoding skips every other field without building it: a full config is some forty JSON
+/// values allocated per stream, twice a second for every stream of both regions, which was most
+/// of a watchdog's CPU and memory at 1,000 streams. Never write such a config back (a
+/// STREAM.UPDATE replaces the whole config): read the stream again for that.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProbedStream(pub StreamInfo);
+
+impl<'de> Deserialize<'de> for ProbedStream {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// The config fields a probe reads; serde skips the others unbuilt.
+        #[derive(Deserialize)]
+        struct Config {
+            #[serde(default)]
+            name: Option<Value>,
+            #[serde(default)]
+            subjects: Option<Value>,
+            #[serde(default)]
+            mirror: Option<Value>,
+            #[serde(default)]
+            metadata: Option<Value>,
+        }
+        #[derive(Deserialize)]
+        struct Entry {
+            config: Config,
+            #[serde(default)]
+            state: StreamState,
+            #[serde(default)]
+            mirror: Option<MirrorInfo>,
+        }
+        let e = Entry::deserialize(d)?;
+        let c = e.config;
+        let config = [
+            ("name", c.name),
+            ("subjects", c.subjects),
+            ("mirror", c.mirror),
+            ("metadata", c.metadata),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| Some((k.to_owned(), v.filter(|v| !v.is_null())?)))
+        .collect();
+        Ok(Self(StreamInfo {
+            config: StreamConfig(config),
+            state: e.state,
+            mirror: e.mirror,
+            cluster: None,
+        }))
+    }
+}
+
 /// A message read with STREAM.MSG.GET.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct StoredMessage {
@@ -276,6 +328,30 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+
+    #[test]
+    fn a_probed_listing_entry_keeps_what_the_probe_reads_and_drops_the_rest() {
+        let full = serde_json::json!({
+            "config": {"name": "M", "subjects": null, "retention": "limits", "max_msgs": -1,
+                "mirror": {"name": "S", "external": {"api": "$JS.us-east-1.API"}},
+                "metadata": {"natsdr.epoch": "3"}, "placement": {"tags": ["x"]}},
+            "state": {"messages": 5, "first_seq": 1, "last_seq": 5, "consumer_count": 2},
+            "mirror": {"name": "S", "external": {"api": "$JS.us-east-1.API"}, "lag": 0, "active": 5},
+            "cluster": {"name": "eu", "leader": "n1"}
+        });
+        let probed: ProbedStream = serde_json::from_value(full.clone()).unwrap();
+        let whole: StreamInfo = serde_json::from_value(full).unwrap();
+        let p = probed.0;
+        assert_eq!(p.config.name(), "M");
+        assert_eq!(p.config.mirror(), whole.config.mirror());
+        assert_eq!(p.config.metadata("natsdr.epoch"), Some("3"));
+        assert_eq!(p.config.subjects(), Vec::<String>::new());
+        let mut keys: Vec<&String> = p.config.as_map().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["metadata", "mirror", "name"]);
+        assert_eq!((p.state, p.mirror), (whole.state, whole.mirror));
+        assert_eq!(p.cluster, None);
+    }
 
     #[test]
     fn a_mirror_that_never_reached_its_source_has_no_active_age() {

@@ -1,5 +1,5 @@
 //! `Prober`: one probe round of both regions, the DNS records and the peers, all at once.
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -242,6 +242,15 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
     ) -> (BTreeMap<Region, RegionView>, Vec<Dating>) {
         let mut views = BTreeMap::new();
         let mut datings = Vec::new();
+        // NB: each region's listing indexed by name once per round, so finding every mirror's
+        // source costs O(N), not a scan of the other region's listing per mirror.
+        let listings: BTreeMap<&Region, HashMap<&str, &StreamInfo>> = answers
+            .iter()
+            .filter_map(|(r, a)| {
+                let listed = a.streams.as_ref()?;
+                Some((r, listed.iter().map(|s| (s.config.name(), s)).collect()))
+            })
+            .collect();
         for rc in &self.config.regions {
             let Some(answer) = answers.get(&rc.name) else {
                 continue;
@@ -272,7 +281,7 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
                     continue;
                 };
                 if view.role == StreamRole::Mirror {
-                    let source = source_of(&self.config, &rc.name, info, answers);
+                    let source = source_of(&self.config, &rc.name, info, &listings);
                     let seen = MirrorSeen {
                         region: &rc.name,
                         name: &view.name,
@@ -447,12 +456,13 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
     }
 }
 
-/// A mirror's source stream as its region listed it this round, if that region answered.
+/// A mirror's source stream as its region listed it this round, if that region answered
+/// (`listings`: each answering region's streams by name).
 fn source_of<'a>(
     config: &'a Config,
     region: &'a Region,
     mirror: &StreamInfo,
-    answers: &'a BTreeMap<Region, RegionAnswer>,
+    listings: &BTreeMap<&'a Region, HashMap<&str, &'a StreamInfo>>,
 ) -> Option<(&'a Region, &'a StreamInfo)> {
     let source_region = streams::source_region(config, region, mirror)?;
     let name = mirror
@@ -460,8 +470,7 @@ fn source_of<'a>(
         .as_ref()
         .map(|m| m.name.as_str())
         .or_else(|| mirror.config.mirror()?.get("name")?.as_str())?;
-    let listed = answers.get(source_region)?.streams.as_ref()?;
-    let source = listed.iter().find(|s| s.config.name() == name)?;
+    let source = listings.get(source_region)?.get(name)?;
     Some((source_region, source))
 }
 

@@ -16,7 +16,8 @@ pub struct RegionAnswer {
     pub servers_up: u32,
     /// Whether some server named a JetStream meta leader.
     pub meta_leader: bool,
-    /// Every stream of the region; `None` when the listing failed.
+    /// Every stream of the region, as a probe reads it ([`crate::nats::ProbedStream`]: never
+    /// write these configs back); `None` when the listing failed.
     pub streams: Option<Vec<StreamInfo>>,
     /// The meta leader's view of its group; `None` when no leader answered in time.
     pub meta: Option<MetaDepth>,
@@ -49,7 +50,7 @@ pub async fn probe(
     let sys = &clients.sys;
     let js = clients.js.with_timeout(bound);
     let list = async {
-        match timeout(bound, js.stream_list()).await {
+        match timeout(bound, js.stream_list_probed()).await {
             Ok(Ok(streams)) => Ok(streams),
             Ok(Err(e)) => Err(ProbeError::Streams(e)),
             Err(_) => Err(ProbeError::Timeout {

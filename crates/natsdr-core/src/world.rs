@@ -342,11 +342,13 @@ pub fn rejoined(obs: &Observation, catalog: &Catalog, region: &Region, policy: &
             .get(region)
             .filter(|v| v.reachable)
             .is_some_and(|v| {
-                twins.iter().all(|t| {
-                    v.streams
-                        .iter()
-                        .any(|s| &s.name == t && s.role == StreamRole::Mirror)
-                })
+                let mirrors: BTreeSet<&StreamName> = v
+                    .streams
+                    .iter()
+                    .filter(|s| s.role == StreamRole::Mirror)
+                    .map(|s| &s.name)
+                    .collect();
+                twins.iter().all(|t| mirrors.contains(t))
             })
 }
 

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use natsdr_lab::bench::{
     BackupFigures, BenchReport, ConsumersBench, ConsumersCpu, Footprint, LossAtKill, OutageCase,
-    RtoProfile, Switchover, cpu_percent, parse_stat_ticks, parse_vm_hwm_kib, parse_vm_rss_kib,
-    render_backup,
+    Promoted, RtoProfile, ScaleRto, Switchover, cpu_percent, parse_stat_ticks, parse_vm_hwm_kib,
+    parse_vm_rss_kib, render_backup,
 };
 use natsdr_lab::demo::{Consumers, Phases, Report, Scenario, Steps};
 use natsdr_lab::lab::WanProfile;
@@ -474,4 +474,132 @@ fn check_config_times_render_per_stream_and_judge_the_hundred_thousand_target() 
     r.config_check[1].median_ms = Some(900);
     r.check_targets();
     assert_eq!(verdict(&r, "`natsdr check-config`"), Some(true));
+}
+
+fn scale_row(
+    streams: usize,
+    rss_mib: u64,
+    cpu: f64,
+    promote: u64,
+    seq: u64,
+    conc: u64,
+) -> Footprint {
+    Footprint {
+        streams,
+        window_s: 20,
+        rss_kib: Some(rss_mib * 1024),
+        rss_max_kib: Some(rss_mib * 1024),
+        cpu_percent: Some(cpu),
+        probe_round_ms: BTreeMap::from([("eu-central-1".to_owned(), 40.0)]),
+        promote_ms: Some(promote),
+        baseline_read_ms: Some(9),
+        baseline_list_ms: Some(7),
+        baseline_promote_sequential_ms: Some(seq),
+        baseline_promote_concurrent_ms: Some(conc),
+        promoted: Promoted {
+            natsdr: Some(streams),
+            baseline_sequential: Some(streams),
+            baseline_concurrent: Some(streams),
+        },
+        ..Footprint::default()
+    }
+}
+
+#[test]
+fn per_stream_figures_divide_by_the_streams_and_marginal_ones_by_the_streams_added() {
+    let small = scale_row(100, 20, 1.0, 200, 700, 180);
+    let big = scale_row(1000, 38, 4.6, 2_000, 7_000, 1_600);
+    assert_eq!(small.cpu_per_stream(), Some(0.01));
+    assert_eq!(small.rss_kib_per_stream(), Some(20.0 * 1024.0 / 100.0));
+    let (cpu, rss) = big.marginal_since(&small).unwrap();
+    assert!((cpu - 3.6 / 900.0).abs() < 1e-12, "{cpu}");
+    assert!((rss - 18.0 * 1024.0 / 900.0).abs() < 1e-9, "{rss}");
+    assert_eq!(small.marginal_since(&big), None, "fewer streams is no base");
+    // Against the faster of the two plain loops.
+    assert_eq!(big.promote_vs_floor(), Some(2_000.0 / 1_600.0));
+    let none = Footprint {
+        streams: 0,
+        ..Footprint::default()
+    };
+    assert_eq!(
+        (none.cpu_per_stream(), none.promote_vs_floor()),
+        (None, None)
+    );
+}
+
+#[test]
+fn the_scale_tables_show_natsdr_next_to_the_floor_and_the_targets_judge_them() {
+    let mut r = BenchReport {
+        footprint: vec![
+            scale_row(5000, 120, 24.0, 9_000, 30_000, 8_000),
+            scale_row(100, 20, 1.0, 200, 700, 180),
+            scale_row(1000, 38, 4.6, 2_000, 7_000, 1_600),
+        ],
+        scale_rto: vec![ScaleRto {
+            streams: 1000,
+            rto: default_profile(vec![
+                Ok(failover(7_000, 1)),
+                Ok(failover(7_400, 1)),
+                Ok(failover(9_000, 1)),
+            ]),
+        }],
+        ..BenchReport::default()
+    };
+    r.check_targets();
+    assert_eq!(
+        verdict(&r, "RTO median on region loss with 1,000 mirrored streams"),
+        Some(true)
+    );
+    assert_eq!(verdict(&r, "watchdog CPU at 1,000 streams"), Some(true));
+    assert_eq!(verdict(&r, "watchdog RSS at 1,000 streams"), Some(true));
+    // Marginal from 1,000 to 5,000: 19.4% / 4,000 = 0.00485% a stream against 0.01% at 100;
+    // RSS 82 MiB / 4,000 = 21 KiB against 204.8 KiB.
+    assert_eq!(
+        verdict(&r, "CPU and RSS per stream at 5,000 streams against 100"),
+        Some(true)
+    );
+    assert_eq!(
+        verdict(
+            &r,
+            "natsdr's promotion of 1,000 mirrors against the plain client's best loop"
+        ),
+        Some(true)
+    );
+    let md = r.markdown();
+    assert!(
+        md.contains("## Scale: one watchdog at N mirrored streams"),
+        "{md}"
+    );
+    // Rows in stream order, marginal figures from the next smaller size.
+    let at100 = md.find("| 100 | 20 |").unwrap();
+    let at1000 = md.find("| 1000 | 20 |").unwrap();
+    assert!(at100 < at1000, "{md}");
+    assert!(
+        md.contains("| 1000 | 20 | 38.0 / 38.0 | 4.60 | 0.00460 / 38.9 | 0.00400 / 20.5 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 1000 | 40 | 9 / 7 | - | 2000 | 7000 | 1600 | 1.25x | 1000 / 1000 / 1000 |"),
+        "{md}"
+    );
+    assert!(
+        md.contains("## RTO on region loss with many mirrored streams"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| 1000 + 3 | default | lan | 3 | 7400 / 9000 |"),
+        "{md}"
+    );
+
+    r.footprint[2].promote_ms = Some(2_500);
+    r.footprint[2].cpu_percent = Some(5.5);
+    r.check_targets();
+    assert_eq!(verdict(&r, "watchdog CPU at 1,000 streams"), Some(false));
+    assert_eq!(
+        verdict(
+            &r,
+            "natsdr's promotion of 1,000 mirrors against the plain client's best loop"
+        ),
+        Some(false)
+    );
 }

@@ -16,6 +16,7 @@ mod openmetrics;
 mod outage;
 mod report;
 mod run;
+pub mod scale;
 mod stats;
 
 pub use config_scale::{ConfigCheck, generate as generate_config};
@@ -23,7 +24,7 @@ pub use openmetrics::sample;
 pub use outage::{Fault, count_fences, isolation_paths, run_case};
 pub use report::{
     BackupFigures, BenchReport, ConsumersBench, ConsumersCpu, Footprint, LossAtKill, Machine,
-    OutageCase, RtoProfile, Switchover, TargetCheck, render_backup, target,
+    OutageCase, Promoted, RtoProfile, ScaleRto, Switchover, TargetCheck, render_backup, target,
 };
 pub use run::{
     AVAILABILITY_ISOLATIONS_MS, BenchOptions, PROFILE_NAMES, Section, cpu_percent,

@@ -21,6 +21,21 @@ pub mod target {
     pub const CPU_PERCENT_AT_100: f64 = 2.0;
     /// One probe round over 1,000 streams, ms.
     pub const PROBE_ROUND_MS_AT_1000: f64 = 1_000.0;
+    /// Region-loss RTO median with 1,000 generated mirrored streams, ms.
+    pub const RTO_MEDIAN_MS_AT_1000: u64 = 8_000;
+    /// How far the RTO median with 100 generated streams may exceed the lab's own (3-stream)
+    /// median on the same timing and network, as a ratio.
+    pub const RTO_RATIO_AT_100: f64 = 1.1;
+    /// CPU share of one core of one watchdog at 1,000 streams, percent.
+    pub const CPU_PERCENT_AT_1000: f64 = 5.0;
+    /// Resident memory of one watchdog at 1,000 streams, KiB (40 MiB).
+    pub const RSS_KIB_AT_1000: u64 = 40 * 1024;
+    /// How far the marginal CPU and memory per stream at 5,000 streams may exceed the
+    /// per-stream figure at 100, as a ratio.
+    pub const PER_STREAM_RATIO_AT_5000: f64 = 1.5;
+    /// How far natsdr's promotion of every mirror may exceed the plain client's best loop, as a
+    /// ratio (at 1,000 streams).
+    pub const PROMOTE_VS_FLOOR: f64 = 1.5;
     /// `check-config` on 100,000 streams, ms.
     pub const CHECK_CONFIG_MS_AT_100000: u64 = 5_000;
 }
@@ -46,8 +61,12 @@ pub struct BenchReport {
     pub availability: Vec<OutageCase>,
     /// Planned switchovers under load.
     pub switchover: Switchover,
-    /// One watchdog at steady state, per number of mirrored streams.
+    /// One watchdog at steady state, per number of mirrored streams, with the plain client's
+    /// floor for the same reads and promotions.
     pub footprint: Vec<Footprint>,
+    /// Region losses on labs carrying many generated mirrored streams.
+    #[serde(default)]
+    pub scale_rto: Vec<ScaleRto>,
     /// `check-config` on generated configs, per number of streams.
     pub config_check: Vec<super::ConfigCheck>,
     /// Durable consumers carried across moves: redeliveries, tracking CPU, recreation's RTO.
@@ -187,8 +206,99 @@ pub struct Footprint {
     pub apply_ms: Option<u64>,
     /// Time for the executor to promote every generated mirror, ms.
     pub promote_ms: Option<u64>,
+    /// The floor of a probe round's reads: a plain client's STREAM.INFO of every generated
+    /// mirror, all in flight at once, ms.
+    #[serde(default)]
+    pub baseline_read_ms: Option<u64>,
+    /// A plain client's paged STREAM.LIST of the standby region (the request natsdr's probe
+    /// sends), ms.
+    #[serde(default)]
+    pub baseline_list_ms: Option<u64>,
+    /// A plain client loop promoting as many fresh mirrors one after the other (info, then
+    /// update without `mirror` and with the source's subjects), ms.
+    #[serde(default)]
+    pub baseline_promote_sequential_ms: Option<u64>,
+    /// The sequential loop's info reads, summed, ms: round trips answered by a stream leader.
+    #[serde(default)]
+    pub baseline_sequential_infos_ms: Option<u64>,
+    /// The sequential loop's updates, summed, ms: each a meta-layer proposal applied by the
+    /// stream's leader before the reply.
+    #[serde(default)]
+    pub baseline_sequential_updates_ms: Option<u64>,
+    /// The same loop with every request in flight at once, ms.
+    #[serde(default)]
+    pub baseline_promote_concurrent_ms: Option<u64>,
+    /// Mirrors the server held promoted after each promotion (natsdr, baseline sequential,
+    /// baseline concurrent), read back with a listing: each must equal `streams`.
+    #[serde(default)]
+    pub promoted: Promoted,
     /// What went wrong, if anything did.
     pub error: Option<String>,
+}
+
+/// Mirrors found promoted on the server after each promotion of the scale part.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Promoted {
+    /// After natsdr's executor.
+    pub natsdr: Option<usize>,
+    /// After the plain client's sequential loop.
+    pub baseline_sequential: Option<usize>,
+    /// After the plain client's concurrent loop.
+    pub baseline_concurrent: Option<usize>,
+}
+
+impl Footprint {
+    /// CPU share of a core per stream, percent: the whole watchdog's share over `streams`.
+    pub fn cpu_per_stream(&self) -> Option<f64> {
+        Some(self.cpu_percent? / count(self.streams)?)
+    }
+
+    /// Resident memory per stream, KiB: the whole watchdog's RSS over `streams`.
+    pub fn rss_kib_per_stream(&self) -> Option<f64> {
+        Some(as_f64(self.rss_kib?) / count(self.streams)?)
+    }
+
+    /// What each stream added to CPU (percent of a core) and RSS (KiB) since `smaller`, a
+    /// measurement at fewer streams: the marginal cost, free of the watchdog's fixed base.
+    pub fn marginal_since(&self, smaller: &Self) -> Option<(f64, f64)> {
+        let added = count(self.streams.checked_sub(smaller.streams)?)?;
+        let cpu = (self.cpu_percent? - smaller.cpu_percent?) / added;
+        let rss = (as_f64(self.rss_kib?) - as_f64(smaller.rss_kib?)) / added;
+        Some((cpu, rss))
+    }
+
+    /// natsdr's promotion time over the best baseline loop's (sequential or concurrent).
+    pub fn promote_vs_floor(&self) -> Option<f64> {
+        let floor = match (
+            self.baseline_promote_sequential_ms,
+            self.baseline_promote_concurrent_ms,
+        ) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => return None,
+        };
+        Some(as_f64(self.promote_ms?) / as_f64(floor.max(1)))
+    }
+}
+
+/// `n` as a divisor: `None` for zero.
+fn count(n: usize) -> Option<f64> {
+    // NB: stream counts are far below 2^52: the cast is exact.
+    (n > 0).then_some(n as f64)
+}
+
+// NB: milliseconds and KiB here are far below 2^52: the cast is exact.
+fn as_f64(v: u64) -> f64 {
+    v as f64
+}
+
+/// Region losses on a lab carrying `streams` generated mirrored streams besides its own.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ScaleRto {
+    /// Generated mirrored streams on top of the lab's own.
+    pub streams: usize,
+    /// The runs, as the RTO table summarises them.
+    pub rto: RtoProfile,
 }
 
 /// One stream backed up to and restored from an S3-compatible server, timed next to the raw
@@ -498,6 +608,7 @@ impl BenchReport {
             format!("<= {} ms", target::PROBE_ROUND_MS_AT_1000),
             round.map(|r| (format!("{r:.0} ms"), r <= target::PROBE_ROUND_MS_AT_1000)),
         ));
+        self.scale_targets(&mut t);
         let big = self
             .config_check
             .iter()
@@ -520,6 +631,111 @@ impl BenchReport {
                 .flatten(),
         );
         self.targets = t;
+    }
+
+    /// The scale part's targets: RTO, footprint at 1,000 and per stream at 5,000, and
+    /// natsdr's promotion against the plain client's floor.
+    fn scale_targets(&self, t: &mut Vec<TargetCheck>) {
+        let at = |n: usize| self.footprint.iter().find(|f| f.streams == n);
+        let rto_at = |n: usize| {
+            self.scale_rto
+                .iter()
+                .find(|r| r.streams == n)
+                .and_then(|r| r.rto.total)
+        };
+        t.push(check(
+            "RTO median on region loss with 1,000 mirrored streams",
+            format!("<= {} ms", target::RTO_MEDIAN_MS_AT_1000),
+            rto_at(1000).map(|s| {
+                (
+                    format!("{} ms (median of {})", s.median, s.n),
+                    s.median <= target::RTO_MEDIAN_MS_AT_1000,
+                )
+            }),
+        ));
+        if let Some(with) = self.scale_rto.iter().find(|r| r.streams == 100) {
+            let plain = self
+                .rto
+                .iter()
+                .find(|p| p.profile == with.rto.profile && p.wan == with.rto.wan)
+                .and_then(|p| p.total);
+            t.push(check(
+                "RTO median with 100 mirrored streams against the lab's 3",
+                format!("<= {:.0}% of it", target::RTO_RATIO_AT_100 * 100.0),
+                with.rto.total.zip(plain).map(|(w, p)| {
+                    let ratio = as_f64(w.median) / as_f64(p.median.max(1));
+                    (
+                        format!(
+                            "{} ms against {} ms ({:.0}%)",
+                            w.median,
+                            p.median,
+                            ratio * 100.0
+                        ),
+                        ratio <= target::RTO_RATIO_AT_100,
+                    )
+                }),
+            ));
+        }
+        t.push(check(
+            "watchdog CPU at 1,000 streams",
+            format!("<= {}% of a core", target::CPU_PERCENT_AT_1000),
+            at(1000).and_then(|f| f.cpu_percent).map(|c| {
+                (
+                    format!("{c:.2}% of a core"),
+                    c <= target::CPU_PERCENT_AT_1000,
+                )
+            }),
+        ));
+        t.push(check(
+            "watchdog RSS at 1,000 streams",
+            format!("<= {} MiB", target::RSS_KIB_AT_1000 / 1024),
+            at(1000)
+                .and_then(|f| f.rss_kib)
+                .map(|k| (format!("{:.1} MiB", mib(k)), k <= target::RSS_KIB_AT_1000)),
+        ));
+        let per_stream = at(100).zip(at(5000)).and_then(|(small, big)| {
+            let below = self
+                .footprint
+                .iter()
+                .filter(|f| f.streams < big.streams)
+                .max_by_key(|f| f.streams)?;
+            let (cpu, rss) = big.marginal_since(below)?;
+            Some((
+                cpu,
+                rss,
+                small.cpu_per_stream()?,
+                small.rss_kib_per_stream()?,
+            ))
+        });
+        t.push(check(
+            "CPU and RSS per stream at 5,000 streams against 100",
+            format!(
+                "<= {}x the figure at 100",
+                target::PER_STREAM_RATIO_AT_5000
+            ),
+            per_stream.map(|(cpu, rss, cpu100, rss100)| {
+                let (rc, rr) = (cpu / cpu100.max(f64::EPSILON), rss / rss100.max(f64::EPSILON));
+                (
+                    format!(
+                        "CPU {:.2}x ({cpu:.5}% against {cpu100:.5}%), RSS {:.2}x ({rss:.1} KiB against {rss100:.1} KiB)",
+                        rc, rr
+                    ),
+                    rc <= target::PER_STREAM_RATIO_AT_5000
+                        && rr <= target::PER_STREAM_RATIO_AT_5000,
+                )
+            }),
+        ));
+        t.push(check(
+            "natsdr's promotion of 1,000 mirrors against the plain client's best loop",
+            format!("<= {}x", target::PROMOTE_VS_FLOOR),
+            at(1000).and_then(|f| {
+                let r = f.promote_vs_floor()?;
+                Some((
+                    format!("{r:.2}x ({} ms)", f.promote_ms?),
+                    r <= target::PROMOTE_VS_FLOOR,
+                ))
+            }),
+        ));
     }
 
     /// BENCHMARKS.md: every figure with the nats-server version and the settings it was taken on.
@@ -567,6 +783,7 @@ impl BenchReport {
         render_availability(&mut s, &self.availability);
         render_switchover(&mut s, &self.switchover);
         render_footprint(&mut s, &self.footprint);
+        render_scale_rto(&mut s, &self.scale_rto, &self.rto);
         render_config_check(&mut s, &self.config_check);
         render_consumers(&mut s, &self.consumers);
         if let Some(b) = &self.backup {
@@ -989,53 +1206,83 @@ fn render_footprint(s: &mut String, fp: &[Footprint]) {
     if fp.is_empty() {
         return;
     }
-    let _ = writeln!(s, "## Footprint of one watchdog at steady state\n");
+    let _ = writeln!(
+        s,
+        "## Scale: one watchdog at N mirrored streams, next to the server's floor\n"
+    );
     let _ = writeln!(
         s,
         "The EU (standby) watchdog, which probes both regions and reads every mirror's lag, with \
          N generated US streams each mirrored in EU (R1, 1 MiB; on top of the lab's own streams), \
          default settings (500 ms rounds), no load. RSS from `/proc/<pid>/status` (median of 1 s \
-         samples), CPU from `/proc/<pid>/stat` over the window, probe rounds from \
-         `natsdr_probe_duration_seconds` (mean over the window). Promote = the executor promoting \
-         every generated mirror at once (watchdogs stopped).\n"
+         samples), CPU from `/proc/<pid>/stat` over the window. Per stream = the whole figure over \
+         N; marginal = what each stream added since the next smaller size (the watchdog's fixed \
+         base left out).\n"
     );
-    let regions: Vec<&String> = {
-        let mut r: Vec<&String> = fp.iter().flat_map(|f| f.probe_round_ms.keys()).collect();
-        r.sort();
-        r.dedup();
-        r
-    };
-    let mut head = "| streams | window s | RSS MiB (median / max) | CPU % of a core |".to_owned();
-    for r in &regions {
-        let _ = write!(head, " probe round {r} ms |");
-    }
-    head.push_str(" apply ms | promote all ms |");
-    let _ = writeln!(s, "{head}");
-    let _ = writeln!(s, "|{}", "---|".repeat(6 + regions.len()));
+    let _ = writeln!(
+        s,
+        "| streams | window s | RSS MiB (median / max) | CPU % of a core | per stream: CPU % / RSS KiB | marginal per stream: CPU % / RSS KiB |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".to_owned());
-    for f in fp {
-        let mut row = format!(
-            "| {} | {} | {} / {} | {} |",
+    let mut sorted: Vec<&Footprint> = fp.iter().collect();
+    sorted.sort_by_key(|f| f.streams);
+    for (i, f) in sorted.iter().enumerate() {
+        let marginal = i
+            .checked_sub(1)
+            .and_then(|j| f.marginal_since(sorted[j]))
+            .map(|(c, r)| format!("{c:.5} / {r:.1}"));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} / {} | {} | {} / {} | {} |",
             f.streams,
             f.window_s,
             opt(f.rss_kib.map(|k| format!("{:.1}", mib(k)))),
             opt(f.rss_max_kib.map(|k| format!("{:.1}", mib(k)))),
             opt(f.cpu_percent.map(|c| format!("{c:.2}"))),
+            opt(f.cpu_per_stream().map(|c| format!("{c:.5}"))),
+            opt(f.rss_kib_per_stream().map(|k| format!("{k:.1}"))),
+            opt(marginal),
         );
-        for r in &regions {
-            let _ = write!(
-                row,
-                " {} |",
-                opt(f.probe_round_ms.get(*r).map(|v| format!("{v:.0}")))
-            );
-        }
-        let _ = write!(
-            row,
-            " {} | {} |",
-            opt(f.apply_ms.map(|v| v.to_string())),
-            opt(f.promote_ms.map(|v| v.to_string()))
+    }
+    let _ = writeln!(
+        s,
+        "\nThe same lab, the same N. Probe round = natsdr's mean round over the window (both \
+         regions probed at once, from `natsdr_probe_duration_seconds`; the slowest region shown). \
+         The floor of its reads: a plain async-nats client's STREAM.INFO of every mirror, all in \
+         flight at once, and its paged STREAM.LIST of the standby region (what the probe sends). \
+         Promote = every generated mirror promoted, watchdogs stopped: natsdr's executor (the \
+         failover's promote step, consumers carried included), then a plain client loop (read \
+         the info, drop `mirror`, set the source's subjects, update) one stream after the other \
+         and with every request in flight at once; each on a fresh set of N mirrors (the \
+         previous set deleted and created again). Promoted = mirrors the server then held \
+         promoted, read back with a listing (natsdr / sequential / concurrent).\n"
+    );
+    let _ = writeln!(
+        s,
+        "| streams | probe round ms | reads floor ms (infos / list) | apply ms | promote ms: natsdr | baseline sequential | baseline concurrent | natsdr / best baseline | promoted |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    for f in &sorted {
+        let round = f.probe_round_ms.values().copied().reduce(f64::max);
+        let ms = |v: Option<u64>| opt(v.map(|v| v.to_string()));
+        let n = |v: Option<usize>| opt(v.map(|v| v.to_string()));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} / {} | {} | {} | {} | {} | {} | {} / {} / {} |",
+            f.streams,
+            opt(round.map(|r| format!("{r:.0}"))),
+            ms(f.baseline_read_ms),
+            ms(f.baseline_list_ms),
+            ms(f.apply_ms),
+            ms(f.promote_ms),
+            ms(f.baseline_promote_sequential_ms),
+            ms(f.baseline_promote_concurrent_ms),
+            opt(f.promote_vs_floor().map(|r| format!("{r:.2}x"))),
+            n(f.promoted.natsdr),
+            n(f.promoted.baseline_sequential),
+            n(f.promoted.baseline_concurrent),
         );
-        let _ = writeln!(s, "{row}");
     }
     let errors: Vec<String> = fp
         .iter()
@@ -1047,6 +1294,60 @@ fn render_footprint(s: &mut String, fp: &[Footprint]) {
             let _ = writeln!(s, "- failed: {e}");
         }
     }
+    let _ = writeln!(s);
+}
+
+/// Region losses with many mirrored streams, next to the lab's own (3-stream) figure on the same
+/// timing and network when the RTO part ran.
+fn render_scale_rto(s: &mut String, scale: &[ScaleRto], plain: &[RtoProfile]) {
+    if scale.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "## RTO on region loss with many mirrored streams\n");
+    let _ = writeln!(
+        s,
+        "The region-loss run of the RTO table (fresh lab, acked load through DNS, every US node \
+         SIGKILLed) on a lab carrying N generated US streams mirrored in EU besides its own: the \
+         failover promotes all of them before the DNS swap.\n"
+    );
+    let _ = writeln!(
+        s,
+        "| streams | timing | network | runs | RTO ms (median / p95) | promote step ms (median) | failures |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+    let row = |s: &mut String, streams: String, p: &RtoProfile| {
+        let _ = writeln!(
+            s,
+            "| {streams} | {} | {} | {} | {} | {} | {} |",
+            p.profile,
+            p.wan,
+            p.runs.len() + p.failures.len(),
+            p.total
+                .map_or_else(|| "-".to_owned(), |t| format!("{} / {}", t.median, t.p95)),
+            p.steps
+                .get("promote")
+                .map_or_else(|| "-".to_owned(), |t| t.median.to_string()),
+            p.failures.len()
+        );
+    };
+    for r in scale {
+        if let Some(p) = plain
+            .iter()
+            .find(|p| p.profile == r.rto.profile && p.wan == r.rto.wan)
+        {
+            row(s, "the lab's own 3".to_owned(), p);
+            break;
+        }
+    }
+    for r in scale {
+        row(s, format!("{} + 3", r.streams), &r.rto);
+    }
+    for r in scale {
+        for f in &r.rto.failures {
+            let _ = writeln!(s, "\n- failed at {} streams: {f}", r.streams);
+        }
+    }
+    let _ = writeln!(s);
 }
 
 /// The "Backup and restore" section of BENCHMARKS.md, alone (it can be added to an existing

@@ -12,17 +12,18 @@ use super::BenchError;
 use super::openmetrics::sample;
 use super::outage::{Fault, run_case};
 use super::report::{
-    BenchReport, ConsumersBench, Footprint, Machine, OutageCase, RtoProfile, Switchover,
+    BenchReport, ConsumersBench, Footprint, Machine, OutageCase, RtoProfile, ScaleRto, Switchover,
 };
+use super::scale;
 use super::stats::Summary;
 use crate::demo::{DemoOptions, Report, Scenario, nats_version};
 use crate::lab::watchdogs::Watchdogs;
 use crate::lab::{GENERATED_PREFIX, Lab, LabOptions, Site, WanProfile, find_nats_server};
 use natsdr::config::Config;
 use natsdr::exec::{NatsExecutor, Promoter as _};
-use natsdr::model::{Epoch, StreamName};
+use natsdr::model::{Epoch, Region, StreamName};
 use natsdr::nats::connect_regions;
-use natsdr::topology::{Desired, apply, expected};
+use natsdr::topology::{Desired, ExpectedStream, StreamKind, apply, expected};
 
 /// The parts of the bench, so a person can run a small one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
@@ -35,8 +36,12 @@ pub enum Section {
     Availability,
     /// Planned switchovers under load.
     Switchover,
-    /// One watchdog's footprint at N mirrored streams.
-    Footprint,
+    /// One watchdog at N mirrored streams: footprint, probe round and promotion, next to a
+    /// plain client's floor for the same reads and promotions.
+    #[value(alias = "footprint")]
+    Scale,
+    /// Region losses on a lab carrying many generated mirrored streams.
+    ScaleRto,
     /// `check-config` on generated configs of N streams.
     Config,
     /// Durable consumers across moves: redeliveries against their bound, the standby's CPU
@@ -51,12 +56,13 @@ pub enum Section {
 
 impl Section {
     /// Every section, in the order the bench runs them.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Rto,
         Self::FalseFailover,
         Self::Availability,
         Self::Switchover,
-        Self::Footprint,
+        Self::Scale,
+        Self::ScaleRto,
         Self::Config,
         Self::Consumers,
         Self::Backup,
@@ -90,8 +96,13 @@ pub struct BenchOptions {
     /// Region-loss runs with 100 idle durables added (and, when the RTO and switchover parts
     /// did not run, region losses and switchovers of the consumer part's own).
     pub consumer_runs: usize,
-    /// Mirrored-stream counts to measure the footprint at (10, 100, 1000 by default).
+    /// Mirrored-stream counts to measure the scale part at (100, 1,000 and 5,000 by default).
     pub sizes: Vec<usize>,
+    /// Generated mirrored-stream counts of the region losses at scale (on the default timing
+    /// and `opts.wan`).
+    pub rto_streams: Vec<usize>,
+    /// Region-loss runs per size of `rto_streams`.
+    pub scale_rto_runs: usize,
     /// Stream counts of the generated configs `check-config` is timed on.
     pub config_sizes: Vec<usize>,
     /// How long to sample a watchdog at steady state.
@@ -253,13 +264,45 @@ pub async fn run(opts: &BenchOptions) -> Result<BenchReport, BenchError> {
         }
         report.switchover = Switchover::from_runs(runs);
     }
-    if wanted(Section::Footprint) {
+    if wanted(Section::Scale) {
         for &n in &opts.sizes {
             eprintln!(
-                "natsdr-lab bench: footprint at {n} mirrored streams, {} network",
+                "natsdr-lab bench: scale at {n} mirrored streams, {} network",
                 opts.wan
             );
-            report.footprint.push(footprint(opts, n).await);
+            let f = footprint(opts, n).await;
+            eprintln!(
+                "  rss_kib {:?}, cpu_percent {:?}, probe_round_ms {:?}, promote_ms {:?} \
+                 (baseline sequential {:?}, concurrent {:?}), promoted {:?}{}",
+                f.rss_kib,
+                f.cpu_percent,
+                f.probe_round_ms,
+                f.promote_ms,
+                f.baseline_promote_sequential_ms,
+                f.baseline_promote_concurrent_ms,
+                f.promoted,
+                f.error
+                    .as_ref()
+                    .map_or_else(String::new, |e| format!(" (failed: {e})"))
+            );
+            report.footprint.push(f);
+        }
+    }
+    if wanted(Section::ScaleRto) {
+        let p = &PROFILES[0];
+        for &n in &opts.rto_streams {
+            let mut runs = Vec::new();
+            for i in 1..=opts.scale_rto_runs {
+                eprintln!(
+                    "natsdr-lab bench: region loss with {n} mirrored streams, {} timing, {} network, run {i}/{}",
+                    p.name, opts.wan, opts.scale_rto_runs
+                );
+                runs.push(demo_with_streams(opts, p.env(), opts.wan, n).await);
+            }
+            report.scale_rto.push(ScaleRto {
+                streams: n,
+                rto: RtoProfile::from_runs(p.name, opts.wan, p.settings(), p.window_ms(), runs),
+            });
         }
     }
     if wanted(Section::Config) {
@@ -429,8 +472,30 @@ async fn demo(
     wan: WanProfile,
     extra_consumers: usize,
 ) -> Result<Report, String> {
+    demo_run(opts, scenario, env, wan, extra_consumers, 0).await
+}
+
+/// A region loss on a lab carrying `streams` generated mirrored streams.
+async fn demo_with_streams(
+    opts: &BenchOptions,
+    env: Vec<(String, String)>,
+    wan: WanProfile,
+    streams: usize,
+) -> Result<Report, String> {
+    demo_run(opts, Scenario::RegionLoss, env, wan, 0, streams).await
+}
+
+async fn demo_run(
+    opts: &BenchOptions,
+    scenario: Scenario,
+    env: Vec<(String, String)>,
+    wan: WanProfile,
+    extra_consumers: usize,
+    generated_streams: usize,
+) -> Result<Report, String> {
     let d = DemoOptions {
         source: None,
+        generated_streams,
         scenario,
         dir: None,
         keep: false,
@@ -619,23 +684,78 @@ async fn measure(opts: &BenchOptions, lab: &mut Lab, f: &mut Footprint) -> Resul
     // The executor alone: no watchdog may race it (or count the promotion as a failover).
     drop(dogs);
 
-    let eu = cfg.regions[1].name.clone();
-    let generated: Vec<StreamName> = cfg
-        .mirrors
-        .iter()
-        .filter(|x| x.name.as_str().starts_with(GENERATED_PREFIX))
-        .map(|x| x.name.clone())
-        .collect();
+    let (us, eu) = (cfg.regions[0].name.clone(), cfg.regions[1].name.clone());
+    let set = generated_set(&cfg, &eu)?;
+    let (us_js, eu_js) = match (regions.get(&us), regions.get(&eu)) {
+        (Some(u), Some(e)) => (u.js.clone(), e.js.clone()),
+        _ => return Err("the lab's regions are not both connected".to_owned()),
+    };
+    let client = eu_js.client().clone();
+    // The floor of the probe's reads, on the mirrors the watchdog just probed.
+    f.baseline_read_ms = Some(millis(scale::read_infos(&client, &set).await?));
+    f.baseline_list_ms = Some(millis(scale::list(&client).await?.0));
+
+    let names: Vec<StreamName> = set.iter().map(|g| g.mirror.name.clone()).collect();
     let exec = NatsExecutor::new(Arc::clone(&cfg), regions);
     let t0 = tokio::time::Instant::now();
-    let result = exec.promote(&eu, Epoch(2), &generated).await;
+    let result = exec.promote(&eu, Epoch(2), &names).await;
     let took = millis(t0.elapsed());
-    if result == natsdr::core::StepResult::Done {
-        f.promote_ms = Some(took);
-        Ok(())
-    } else {
-        Err(format!("promoting {} mirrors: {result:?}", generated.len()))
+    if result != natsdr::core::StepResult::Done {
+        return Err(format!("promoting {} mirrors: {result:?}", names.len()));
     }
+    f.promote_ms = Some(took);
+    f.promoted.natsdr = Some(scale::promoted(&eu_js, &set).await?);
+
+    for pace in [scale::Pace::Sequential, scale::Pace::Concurrent] {
+        scale::rebuild(&eu_js, &set).await?;
+        scale::caught_up(&eu_js, &us_js, &set).await?;
+        let timed = scale::promote(&client, &set, pace).await?;
+        let took = Some(millis(timed.total));
+        let promoted = Some(scale::promoted(&eu_js, &set).await?);
+        match pace {
+            scale::Pace::Sequential => {
+                f.baseline_promote_sequential_ms = took;
+                f.baseline_sequential_infos_ms = Some(millis(timed.infos));
+                f.baseline_sequential_updates_ms = Some(millis(timed.updates));
+                f.promoted.baseline_sequential = promoted;
+            }
+            scale::Pace::Concurrent => {
+                f.baseline_promote_concurrent_ms = took;
+                f.promoted.baseline_concurrent = promoted;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The generated mirrors `cfg` puts in `region`, with their sources' subjects.
+fn generated_set(cfg: &Config, region: &Region) -> Result<Vec<scale::Generated>, String> {
+    let all = expected(&Desired::from(cfg)).map_err(|e| natsdr::error_chain(&e))?;
+    let by_name: std::collections::HashMap<(&Region, &str), &ExpectedStream> = all
+        .iter()
+        .map(|e| ((&e.region, e.name.as_str()), e))
+        .collect();
+    all.iter()
+        .filter(|e| &e.region == region && e.name.as_str().starts_with(GENERATED_PREFIX))
+        .filter_map(|e| match &e.kind {
+            StreamKind::Mirror {
+                source,
+                source_region,
+            } => Some((e, source_region, source)),
+            StreamKind::Stream | StreamKind::Kv { .. } | StreamKind::KvMirror { .. } => None,
+        })
+        .map(|(e, source_region, source)| {
+            let subjects = by_name
+                .get(&(source_region, source.as_str()))
+                .ok_or_else(|| format!("{}: its source {source} is not configured", e.name))?
+                .config
+                .subjects();
+            Ok(scale::Generated {
+                mirror: e.clone(),
+                subjects,
+            })
+        })
+        .collect()
 }
 
 fn millis(d: Duration) -> u64 {

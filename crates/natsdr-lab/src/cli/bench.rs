@@ -44,9 +44,17 @@ pub struct BenchArgs {
     /// region losses and switchovers when the RTO and switchover parts do not run).
     #[arg(long, default_value_t = 3)]
     consumer_runs: usize,
-    /// Mirrored-stream counts for the footprint, comma-separated.
-    #[arg(long, value_delimiter = ',', default_values_t = [10, 100, 1000])]
+    /// Mirrored-stream counts for the scale part (footprint, probe round and promotion next to
+    /// a plain client's floor), comma-separated.
+    #[arg(long, visible_alias = "streams", value_delimiter = ',', default_values_t = [100, 1000, 5000])]
     sizes: Vec<usize>,
+    /// Generated mirrored-stream counts of the region losses at scale (`--scale-rto-runs`
+    /// each, default timing, `--wan` network), comma-separated.
+    #[arg(long, value_delimiter = ',', default_values_t = [1000])]
+    rto_streams: Vec<usize>,
+    /// Region-loss runs per size of `--rto-streams` (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    scale_rto_runs: usize,
     /// Stream counts of the generated configs `check-config` is timed on, comma-separated.
     #[arg(long, value_delimiter = ',', default_values_t = [1_000, 10_000, 100_000])]
     config_sizes: Vec<usize>,
@@ -98,6 +106,8 @@ pub fn run(args: &BenchArgs) -> u8 {
         switchovers: args.switchovers,
         consumer_runs: args.consumer_runs,
         sizes: args.sizes.clone(),
+        rto_streams: args.rto_streams.clone(),
+        scale_rto_runs: args.scale_rto_runs,
         config_sizes: args.config_sizes.clone(),
         window: Duration::from_secs(args.window_secs),
         backup_mib: args.backup_mib,

@@ -40,6 +40,7 @@ pub fn run(
         wan,
         extra_consumers: 0,
         source,
+        generated_streams: 0,
     };
     if !json {
         eprintln!(

@@ -62,6 +62,9 @@ pub struct DemoOptions {
     /// topology. The load lands in its first mirrored home stream, and its mirrored KV
     /// buckets get the KV load.
     pub source: Option<LabSource>,
+    /// Generated US streams mirrored in EU besides the lab's own ([`Lab::carry_streams`]), so a
+    /// failover has that many more to promote (the bench's RTO at scale); normally 0.
+    pub generated_streams: usize,
 }
 
 /// The DNS provider of a demo run.
@@ -117,7 +120,14 @@ async fn run_in(opts: &DemoOptions, dir: &Path) -> Result<Report, DemoError> {
     lab_opts.source = opts.source.clone();
     let nats_version = nats_version(&lab_opts.nats_server)?;
     let mut lab = Lab::up(lab_opts).await.map_err(DemoError::Lab)?;
-    let result = drive(opts, &mut lab, nats_version).await;
+    let carried = match opts.generated_streams {
+        0 => Ok(()),
+        n => lab.carry_streams(n),
+    };
+    let result = match carried {
+        Ok(()) => drive(opts, &mut lab, nats_version).await,
+        Err(e) => Err(DemoError::Lab(e)),
+    };
     let _ = lab.shutdown().await;
     result
 }
@@ -163,8 +173,11 @@ async fn drive(
     let dogs = Watchdogs::start(&m, &opts.natsdr_exe, &env, Duration::from_secs(30))
         .await
         .map_err(DemoError::Watchdog)?;
+    // NB: every generated mirror must catch up too: allow for their creation and first sync.
+    let wait = WAIT
+        + Duration::from_millis(100) * u32::try_from(opts.generated_streams).unwrap_or(u32::MAX);
     for site in [Site::Us, Site::Eu] {
-        dogs.wait_for(site, WAIT, |s| s.state == "healthy" && caught_up(s))
+        dogs.wait_for(site, wait, |s| s.state == "healthy" && caught_up(s))
             .await
             .map_err(|s| DemoError::NotHealthy {
                 site,
