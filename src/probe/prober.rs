@@ -37,6 +37,8 @@ pub struct Prober<A, C> {
     /// Reads of lagging mirrors' first missing messages still in flight, one per mirror.
     dating: JoinSet<(Dating, Result<Option<WallTime>, ProbeError>)>,
     dating_mirrors: BTreeSet<(Region, crate::model::StreamName)>,
+    /// Each region's stream listing still running from an earlier round, at most one each.
+    listings: BTreeMap<Region, region::Listing>,
     /// Each region's managed streams as last listed, for rounds where the listing fails.
     listed: BTreeMap<Region, Vec<crate::core::StreamView>>,
     /// When this prober last saw each region serving (published to peers).
@@ -108,6 +110,7 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
             lag: LagBook::default(),
             dating: JoinSet::new(),
             dating_mirrors: BTreeSet::new(),
+            listings: BTreeMap::new(),
             listed: BTreeMap::new(),
             serving: BTreeMap::new(),
             rounds: 0,
@@ -124,17 +127,30 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
             .rounds
             .is_multiple_of(u64::from(self.config.timing.depth_every.max(1)));
         self.rounds += 1;
+        let list_bound = listing_bound(&self.config);
+        let mut running = std::mem::take(&mut self.listings);
         let probes = join_all(self.config.regions.iter().filter_map(|rc| {
             let clients = self.regions.get(&rc.name)?;
+            let listing = running
+                .remove(&rc.name)
+                .unwrap_or_else(|| region::start_listing(clients, list_bound));
             Some(async move {
-                let answer = region::probe(clients, u32::from(rc.cluster_size), bound, depth).await;
-                (rc.name.clone(), answer)
+                let size = u32::from(rc.cluster_size);
+                let (answer, pending) = region::probe(clients, size, bound, depth, listing).await;
+                (rc.name.clone(), answer, pending)
             })
         }));
         let fetches = join_all(self.peers.iter().map(|p| fetch(&p.client, bound)));
         let (answers, (arbiter, target, dns), fetched) =
             tokio::join!(probes, self.read_dns(bound), fetches);
-        let answers: BTreeMap<Region, RegionAnswer> = answers.into_iter().collect();
+        let mut regions_answered = BTreeMap::new();
+        for (name, answer, pending) in answers {
+            if let Some(listing) = pending {
+                self.listings.insert(name.clone(), listing);
+            }
+            regions_answered.insert(name, answer);
+        }
+        let answers: BTreeMap<Region, RegionAnswer> = regions_answered;
 
         let mut details = RoundDetails {
             dns,
@@ -458,6 +474,17 @@ impl<A: Arbiter, C: ClientRecord> Prober<A, C> {
 
 /// A mirror's source stream as its region listed it this round, if that region answered
 /// (`listings`: each answering region's streams by name).
+/// How long one listing of a region's streams may run: a round's bound, or four probe
+/// intervals when longer. At several thousand streams the server's listing alone outlasts a
+/// round's bound; it then finishes in a later round instead of timing out every round, while a
+/// dead region's listing still ends within a couple of seconds.
+fn listing_bound(config: &Config) -> Duration {
+    config
+        .timing
+        .probe_timeout
+        .max(config.timing.probe_interval * 4)
+}
+
 fn source_of<'a>(
     config: &'a Config,
     region: &'a Region,

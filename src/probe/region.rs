@@ -2,6 +2,7 @@
 //! side by side.
 use std::time::Duration;
 
+use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout};
 
 use super::ProbeError;
@@ -31,25 +32,16 @@ pub struct RegionAnswer {
     pub duration: Duration,
 }
 
-/// Pings the region's servers, asks the meta leader (JSZ), every server's meta health (HEALTHZ)
-/// and leafnode links (LEAFZ), and lists its streams, all at once, each bounded by `bound`. The
-/// scatter requests listen for three quarters of `bound` (or until every configured server
-/// answered): servers usually answer in milliseconds, but on a loaded host a STATSZ reply can
-/// take a few hundred, and the listing runs alongside anyway, so a longer window costs a round
-/// nothing unless a server is missing. The rest of `bound` is headroom for the reply decoding.
-/// Without `depth`, JSZ, HEALTHZ and LEAFZ are not asked (their fields stay `None`).
-pub async fn probe(
-    clients: &RegionClients,
-    cluster_size: u32,
-    bound: Duration,
-    depth: bool,
-) -> RegionAnswer {
-    let started = Instant::now();
-    let expected = usize::try_from(cluster_size).ok();
-    let window = bound * 3 / 4;
-    let sys = &clients.sys;
+/// A listing of a region's streams running in the background: it may outlive the round that
+/// started it (at several thousand streams the server's own listing takes longer than a
+/// round's bound), and the next round picks its answer up.
+pub type Listing = JoinHandle<Result<Vec<StreamInfo>, ProbeError>>;
+
+/// Starts listing the region's streams, every page bounded by `bound` (longer than a round's:
+/// a region that lists slowly still gets listed, one listing in flight at a time).
+pub fn start_listing(clients: &RegionClients, bound: Duration) -> Listing {
     let js = clients.js.with_timeout(bound);
-    let list = async {
+    tokio::spawn(async move {
         match timeout(bound, js.stream_list_probed()).await {
             Ok(Ok(streams)) => Ok(streams),
             Ok(Err(e)) => Err(ProbeError::Streams(e)),
@@ -58,8 +50,30 @@ pub async fn probe(
                 after: bound,
             }),
         }
-    };
-    let (ping, jsz, healthz, leafz, list) = tokio::join!(
+    })
+}
+
+/// Pings the region's servers, asks the meta leader (JSZ), every server's meta health (HEALTHZ)
+/// and leafnode links (LEAFZ), all at once, each bounded by `bound`, and waits as long for
+/// `listing`. The scatter requests listen for three quarters of `bound` (or until every
+/// configured server answered): servers usually answer in milliseconds, but on a loaded host a
+/// STATSZ reply can take a few hundred, and the listing runs alongside anyway, so a longer
+/// window costs a round nothing unless a server is missing. The rest of `bound` is headroom for
+/// the reply decoding. Without `depth`, JSZ, HEALTHZ and LEAFZ are not asked (their fields stay
+/// `None`). A listing still running after `bound` is handed back to be waited for next round
+/// (the answer's streams are `None` meanwhile, which is no error).
+pub async fn probe(
+    clients: &RegionClients,
+    cluster_size: u32,
+    bound: Duration,
+    depth: bool,
+    listing: Listing,
+) -> (RegionAnswer, Option<Listing>) {
+    let started = Instant::now();
+    let expected = usize::try_from(cluster_size).ok();
+    let window = bound * 3 / 4;
+    let sys = &clients.sys;
+    let (ping, jsz, healthz, leafz, (listed, pending)) = tokio::join!(
         bounded("ping", bound, sys.ping(window, expected)),
         maybe(depth, bounded("jsz", bound, sys.meta_cluster(window))),
         maybe(
@@ -67,7 +81,7 @@ pub async fn probe(
             bounded("healthz", bound, sys.healthz(window, expected))
         ),
         maybe(depth, bounded("leafz", bound, sys.leafz(window, expected))),
-        list,
+        wait_for(listing, bound),
     );
     let mut errors = Vec::new();
     let (servers_up, meta_leader) = match ping {
@@ -90,8 +104,8 @@ pub async fn probe(
     let leafs = leafz
         .and_then(|r| r.map_err(|e| errors.push(e)).ok())
         .map(|l| LeafDepth::from_replies(&l));
-    let streams = list.map_err(|e| errors.push(e)).ok();
-    RegionAnswer {
+    let streams = listed.and_then(|l| l.map_err(|e| errors.push(e)).ok());
+    let answer = RegionAnswer {
         servers_up,
         meta_leader,
         streams,
@@ -100,6 +114,20 @@ pub async fn probe(
         leafs,
         errors,
         duration: started.elapsed(),
+    };
+    (answer, pending)
+}
+
+/// `listing`'s answer if it ends within `bound`; else nothing yet, and the listing handed back
+/// to wait for again. A listing task that panicked lists nothing (the next round lists again).
+async fn wait_for(
+    mut listing: Listing,
+    bound: Duration,
+) -> (Option<Result<Vec<StreamInfo>, ProbeError>>, Option<Listing>) {
+    match timeout(bound, &mut listing).await {
+        Ok(Ok(listed)) => (Some(listed), None),
+        Ok(Err(_)) => (None, None),
+        Err(_) => (None, Some(listing)),
     }
 }
 
@@ -118,5 +146,48 @@ async fn bounded<T>(
         Ok(Ok(answer)) => Ok(answer),
         Ok(Err(source)) => Err(ProbeError::System { what, source }),
         Err(_) => Err(ProbeError::Timeout { what, after: bound }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A listing that answers "no streams" after `after`.
+    fn slow_listing(after: Duration) -> Listing {
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            Ok(Vec::new())
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_listing_slower_than_a_round_is_picked_up_by_the_next_round_without_an_error() {
+        let bound = Duration::from_millis(400);
+        let (listed, pending) = wait_for(slow_listing(Duration::from_millis(630)), bound).await;
+        assert!(
+            listed.is_none(),
+            "nothing listed within the first round's bound"
+        );
+        let pending = pending.expect("the listing is handed back, still running");
+        let (listed, pending) = wait_for(pending, bound).await;
+        assert!(
+            matches!(listed, Some(Ok(ref s)) if s.is_empty()),
+            "{listed:?}"
+        );
+        assert!(pending.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_listing_that_fails_reports_its_error_and_is_not_waited_for_again() {
+        let failed: Listing = tokio::spawn(async {
+            Err(ProbeError::Timeout {
+                what: "streams",
+                after: Duration::from_secs(2),
+            })
+        });
+        let (listed, pending) = wait_for(failed, Duration::from_millis(400)).await;
+        assert!(matches!(listed, Some(Err(ProbeError::Timeout { .. }))));
+        assert!(pending.is_none());
     }
 }
