@@ -100,6 +100,18 @@ impl NatsExecutor {
         Ok((cfg, clients))
     }
 
+    /// The clients of `region`, to make `streams` writable there: refused for an unknown
+    /// region, and for a GDPR-only stream outside its home region.
+    fn writable(
+        &self,
+        region: &Region,
+        streams: &[StreamName],
+    ) -> Result<&RegionClients, ExecError> {
+        let (_, clients) = self.region(region)?;
+        self.refuse_gdpr(region, streams)?;
+        Ok(clients)
+    }
+
     /// Defence in depth: the core never lists a GDPR-only stream, but if it ever did, nothing of
     /// the action is performed.
     fn refuse_gdpr(&self, region: &Region, streams: &[StreamName]) -> Result<(), ExecError> {
@@ -149,53 +161,44 @@ impl NatsExecutor {
         }
     }
 
-    async fn fence_one(
+    /// Parks (`park`) or restores one stream's subjects at `epoch`. Parking a stream that is
+    /// not there is done (nothing stores publishes on its subjects, which is what a fence
+    /// wants); restoring one is an error.
+    async fn set_fence(
         &self,
         region: &Region,
         js: &JsApi,
         stream: &StreamName,
         epoch: Epoch,
+        park: bool,
     ) -> Result<(), ExecError> {
         let api = ExecError::api(region, stream.as_str());
         let Some(info) = js.find_stream(stream.as_str()).await.map_err(api)? else {
-            // No stream, nothing stores publishes on its subjects: that is what a fence wants.
-            tracing::warn!(%region, %stream, %epoch, "fence: no such stream, nothing to fence");
-            return Ok(());
-        };
-        let edit = edit::fence(&info.config, epoch).map_err(ExecError::refused(region, stream))?;
-        match edit {
-            Edit::Unchanged => {
-                tracing::info!(%region, %stream, %epoch, "fence: already fenced");
+            if park {
+                tracing::warn!(%region, %stream, %epoch, "fence: no such stream, nothing to fence");
+                return Ok(());
             }
-            Edit::Update(cfg) => {
-                js.stream_update(&cfg).await.map_err(api)?;
-                tracing::info!(%region, %stream, %epoch, "fence: subjects parked");
-            }
-        }
-        Ok(())
-    }
-
-    async fn unfence_one(
-        &self,
-        region: &Region,
-        js: &JsApi,
-        stream: &StreamName,
-        epoch: Epoch,
-    ) -> Result<(), ExecError> {
-        let api = ExecError::api(region, stream.as_str());
-        let info = js
-            .find_stream(stream.as_str())
-            .await
-            .map_err(api)?
-            .ok_or_else(|| ExecError::Missing {
+            return Err(ExecError::Missing {
                 region: region.clone(),
                 stream: stream.clone(),
-            })?;
-        let edit =
-            edit::unfence(&info.config, epoch).map_err(ExecError::refused(region, stream))?;
-        if let Edit::Update(cfg) = edit {
-            js.stream_update(&cfg).await.map_err(api)?;
-            tracing::info!(%region, %stream, %epoch, "unfence: subjects restored");
+            });
+        };
+        let edit = if park {
+            edit::fence(&info.config, epoch)
+        } else {
+            edit::unfence(&info.config, epoch)
+        };
+        let (done, already) = if park {
+            ("fence: subjects parked", "fence: already fenced")
+        } else {
+            ("unfence: subjects restored", "unfence: already unfenced")
+        };
+        match edit.map_err(ExecError::refused(region, stream))? {
+            Edit::Unchanged => tracing::info!(%region, %stream, %epoch, "{already}"),
+            Edit::Update(cfg) => {
+                js.stream_update(&cfg).await.map_err(api)?;
+                tracing::info!(%region, %stream, %epoch, "{done}");
+            }
         }
         Ok(())
     }
@@ -385,7 +388,7 @@ impl Fencer for NatsExecutor {
         let results = bounded(
             streams
                 .iter()
-                .map(|s| self.fence_one(region, &clients.js, s, epoch)),
+                .map(|s| self.set_fence(region, &clients.js, s, epoch, true)),
         )
         .await;
         let errors = failures(results);
@@ -407,17 +410,14 @@ impl Fencer for NatsExecutor {
     }
 
     async fn unfence(&self, region: &Region, epoch: Epoch, streams: &[StreamName]) -> StepResult {
-        let clients = match self
-            .region(region)
-            .and_then(|found| self.refuse_gdpr(region, streams).map(|()| found.1))
-        {
+        let clients = match self.writable(region, streams) {
             Ok(clients) => clients,
             Err(e) => return step(vec![e]),
         };
         let results = bounded(
             streams
                 .iter()
-                .map(|s| self.unfence_one(region, &clients.js, s, epoch)),
+                .map(|s| self.set_fence(region, &clients.js, s, epoch, false)),
         )
         .await;
         step(failures(results))
@@ -426,10 +426,7 @@ impl Fencer for NatsExecutor {
 
 impl Promoter for NatsExecutor {
     async fn promote(&self, region: &Region, epoch: Epoch, streams: &[StreamName]) -> StepResult {
-        let clients = match self
-            .region(region)
-            .and_then(|found| self.refuse_gdpr(region, streams).map(|()| found.1))
-        {
+        let clients = match self.writable(region, streams) {
             Ok(clients) => clients,
             Err(e) => return step(vec![e]),
         };
