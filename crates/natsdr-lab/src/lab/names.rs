@@ -17,6 +17,17 @@ pub struct UnknownName {
     pub expected: &'static str,
 }
 
+impl UnknownName {
+    /// `name` refused as a `kind` of name, with the `expected` spellings.
+    pub fn new(kind: &'static str, name: &str, expected: &'static str) -> Self {
+        Self {
+            kind,
+            name: name.into(),
+            expected,
+        }
+    }
+}
+
 /// A name with a fixed set of values (`ALL`): `Display` writes it as `$show` gives it, and
 /// `FromStr` reads that or the `$alias` spelling, refusing anything else with the `$kind` of
 /// name and the `$expected` spellings.
@@ -34,11 +45,7 @@ macro_rules! fixed_name {
                 Self::ALL
                     .into_iter()
                     .find(|x| s == x.$show() $(|| s == x.$alias())?)
-                    .ok_or_else(|| $crate::lab::names::UnknownName {
-                        kind: $kind,
-                        name: s.into(),
-                        expected: $expected,
-                    })
+                    .ok_or_else(|| $crate::lab::names::UnknownName::new($kind, s, $expected))
             }
         }
     };
@@ -213,10 +220,12 @@ impl fmt::Display for NetPath {
 impl FromStr for NetPath {
     type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let unknown = || UnknownName {
-            kind: "path",
-            name: s.into(),
-            expected: "leaf, client-us, client-eu, wd:<us|eu|witness>-><region>, peer:<site>-><site>",
+        let unknown = || {
+            UnknownName::new(
+                "path",
+                s,
+                "leaf, client-us, client-eu, wd:<us|eu|witness>-><region>, peer:<site>-><site>",
+            )
         };
         let pair = |rest: &str| {
             rest.split_once("->")
@@ -271,11 +280,13 @@ impl fmt::Display for LabTarget {
 impl FromStr for LabTarget {
     type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let unknown = || UnknownName {
-            kind: "node or region",
-            name: s.into(),
-            expected: "us, eu, us-east-1, eu-central-1, or a node: us-east-1-0..2, \
+        let unknown = || {
+            UnknownName::new(
+                "node or region",
+                s,
+                "us, eu, us-east-1, eu-central-1, or a node: us-east-1-0..2, \
                        eu-central-1-0..2, us:0..2, eu:0..2",
+            )
         };
         if let Ok(region) = s.parse() {
             return Ok(Self::Region(region));
