@@ -85,7 +85,7 @@ fn a_tiny_bench_writes_the_json_and_the_markdown_with_every_figure_measured() {
     assert!(f["cpu_percent"].is_f64(), "{f:#}");
     assert!(f["probe_round_ms"]["eu-central-1"].is_f64(), "{f:#}");
     assert!(f["promote_ms"].is_u64(), "{f:#}");
-    assert_eq!(r["targets"].as_array().map(Vec::len), Some(8), "{r:#}");
+    assert_eq!(r["targets"].as_array().map(Vec::len), Some(13), "{r:#}");
     assert_eq!(r["false_failover"], serde_json::json!([]), "{r:#}");
 
     let text = std::fs::read_to_string(&md).unwrap();
