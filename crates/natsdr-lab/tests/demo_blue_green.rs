@@ -3,33 +3,16 @@
 //! alerts_v1, events_v1, KV buckets assignments_v1, heartbeats, workers_v1), on the
 //! transatlantic profile. Needs nats-server and BIND (make deps): without them these fail,
 //! never skip.
-use std::process::Command;
+mod common;
+
+use common::demo::{demo_with, u};
 
 fn demo(scenario: &str) -> serde_json::Value {
     let config = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../config/blue-green.example.toml"
     );
-    let out = Command::new(env!("CARGO_BIN_EXE_natsdr-lab"))
-        .args(["demo", "--scenario", scenario, "--json", "--config", config])
-        .args(["--wan", "transatlantic"])
-        .output()
-        .expect("natsdr-lab runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let report: serde_json::Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}\nstderr: {stderr}"));
-    println!("{scenario}: {report:#}");
-    assert_eq!(
-        out.status.code(),
-        Some(if report["ok"] == true { 0 } else { 1 }),
-        "exit code disagrees with the report: {report:#}\nstderr: {stderr}"
-    );
-    report
-}
-
-fn u(v: &serde_json::Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
+    demo_with(scenario, &["--config", config, "--wan", "transatlantic"])
 }
 
 /// What both scenarios must show: blue to green by one claim, no dual write, the KV

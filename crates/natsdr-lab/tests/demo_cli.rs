@@ -1,32 +1,11 @@
 //! `natsdr-lab demo` end to end, as a subprocess on the real lab (nats-server, BIND, three natsdr
 //! watchdogs). Needs nats-server and BIND (make deps): without them these fail, never skip.
-use std::process::Command;
+mod common;
+
+use common::demo::{demo_with, u};
 
 fn demo(scenario: &str) -> serde_json::Value {
     demo_with(scenario, &[])
-}
-
-fn demo_with(scenario: &str, extra: &[&str]) -> serde_json::Value {
-    let out = Command::new(env!("CARGO_BIN_EXE_natsdr-lab"))
-        .args(["demo", "--scenario", scenario, "--json"])
-        .args(extra)
-        .output()
-        .expect("natsdr runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let report: serde_json::Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("not one JSON object ({e}): {stdout}\nstderr: {stderr}"));
-    println!("{scenario}: {report:#}");
-    assert_eq!(
-        out.status.code(),
-        Some(if report["ok"] == true { 0 } else { 1 }),
-        "exit code disagrees with the report: {report:#}\nstderr: {stderr}"
-    );
-    report
-}
-
-fn u(v: &serde_json::Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("not a count: {v}"))
 }
 
 #[test]

@@ -24,7 +24,7 @@ pub use ledger::{Ack, Ledger};
 pub use load::{LoadGen, LoadTarget, resolve, uncached_resolver};
 pub use reader::Reader;
 pub use report::{Consumers, Phases, Report, Steps, first_transition_to, offset_ms, went_through};
-pub use run::{DemoDns, DemoOptions, nats_version, run};
+pub use run::{DemoDns, DemoOptions, caught_up, nats_version, run};
 pub use scenario::Scenario;
 pub use streams::DemoStreams;
 

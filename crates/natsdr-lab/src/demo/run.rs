@@ -585,7 +585,7 @@ fn count(n: usize) -> u64 {
 
 /// Whether a watchdog's status shows it in its starting point: the standby's with every mirror
 /// at no lag, the primary's (which has no mirror to show) as soon as it probed.
-pub(crate) fn caught_up(s: &Status) -> bool {
+pub fn caught_up(s: &Status) -> bool {
     let standby = s
         .regions
         .iter()

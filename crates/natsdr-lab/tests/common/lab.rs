@@ -14,6 +14,7 @@ use natsdr::dns::{Arbiter, Rfc2136, rfc2136_config};
 use natsdr::model::{Epoch, Region, StreamName};
 use natsdr::nats::{JsApi, RegionClients, Regions};
 use natsdr::topology::{Desired, Drift, apply, expected, observe, plan};
+use natsdr_lab::demo::caught_up;
 use natsdr_lab::lab::watchdogs::{Dog, Watchdogs};
 use natsdr_lab::lab::{
     Lab, LabOptions, LabRegion, LabSource, Site, WanProfile, find_compat_nats_server,
@@ -386,17 +387,6 @@ pub async fn wait_healthy(dogs: &Watchdogs, dog: impl Into<Dog>) {
     )
     .await;
     assert_eq!(s.epoch, Some(Epoch(1)), "{}", story(&s));
-}
-
-/// Whether every mirror the status shows has no lag (US has none to show).
-pub fn caught_up(s: &Status) -> bool {
-    let standby = s
-        .regions
-        .iter()
-        .any(|r| r.home == "standby" && r.region.as_str() == s.site);
-    !s.regions.is_empty()
-        && (!standby
-            || (!s.mirrors.is_empty() && s.mirrors.iter().all(|m| m.lag_messages == Some(0))))
 }
 
 /// Whether the watchdog ever entered `state`.

@@ -5,6 +5,7 @@
 //! to install it; it never skips.
 #![allow(dead_code)] // Each integration test binary uses a different part of this shared fixture.
 
+pub mod demo;
 pub mod dns;
 pub mod lab;
 pub mod notify;
