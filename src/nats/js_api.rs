@@ -305,7 +305,7 @@ struct ApiErrorBody {
 
 /// A JetStream API reply as `T`; an `{"error": ..}` reply becomes [`JsError::Api`].
 ///
-/// No intermediate tree: a first pass only looks for `error` (skipping everything else without
+/// No intermediate tree: a first pass only looks for `error` (passing over everything else without
 /// allocating), the second decodes `T` directly. Decoding every reply into a
 /// `serde_json::Value` first and converting it cost a watchdog a measurable share of its CPU:
 /// each probe round lists every stream of both regions. NB: the first pass runs only when the
