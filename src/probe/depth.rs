@@ -9,6 +9,11 @@ use crate::nats::{Healthz, Leafz, MetaCluster};
 /// second; three missed ones are not a slow round.
 pub const META_PEER_SILENT: Duration = Duration::from_secs(3);
 
+/// A count as the probes report it, saturating (no region has four billion servers or peers).
+fn count(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// The meta group as its leader sees it (`PING.JSZ {"leader_only":true}`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MetaDepth {
@@ -28,7 +33,6 @@ impl MetaDepth {
     /// Summarises the leader's answer.
     pub fn from_cluster(meta: &MetaCluster) -> Self {
         let offline = |p: &crate::nats::MetaReplica| p.offline || p.active > META_PEER_SILENT;
-        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Self {
             leader: meta.leader.clone(),
             cluster_size: meta.cluster_size,
@@ -56,7 +60,6 @@ pub struct HealthDepth {
 impl HealthDepth {
     /// Counts the replies.
     pub fn from_replies(replies: &[Healthz]) -> Self {
-        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Self {
             answered: count(replies.len()),
             ok: count(replies.iter().filter(|h| h.status_code == 200).count()),
@@ -76,7 +79,6 @@ pub struct LeafDepth {
 impl LeafDepth {
     /// Counts the replies.
     pub fn from_replies(replies: &[Leafz]) -> Self {
-        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Self {
             answered: count(replies.len()),
             connections: count(replies.iter().map(|l| l.leafs.len()).sum()),
@@ -110,28 +112,26 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_peer_silent_past_the_limit_counts_offline_even_while_the_leader_calls_it_current() {
-        let meta = MetaCluster {
+    /// The depth the leader `us-1` of a three-server group reports with these two peers.
+    fn depth(replicas: Vec<MetaReplica>) -> MetaDepth {
+        MetaDepth::from_cluster(&MetaCluster {
             server: server("us-1"),
             leader: Some("us-1".into()),
             cluster_size: 3,
-            replicas: vec![peer("us-2", 400, false), peer("us-3", 7_000, false)],
-        };
-        let d = MetaDepth::from_cluster(&meta);
+            replicas,
+        })
+    }
+
+    #[test]
+    fn a_peer_silent_past_the_limit_counts_offline_even_while_the_leader_calls_it_current() {
+        let d = depth(vec![peer("us-2", 400, false), peer("us-3", 7_000, false)]);
         assert_eq!((d.peers_current, d.peers_offline), (1, 1));
         assert_eq!(d.max_active_age, Duration::from_secs(7));
     }
 
     #[test]
     fn a_peer_marked_offline_counts_offline_however_fresh_its_active_age() {
-        let meta = MetaCluster {
-            server: server("us-1"),
-            leader: Some("us-1".into()),
-            cluster_size: 3,
-            replicas: vec![peer("us-2", 10, true), peer("us-3", 10, false)],
-        };
-        let d = MetaDepth::from_cluster(&meta);
+        let d = depth(vec![peer("us-2", 10, true), peer("us-3", 10, false)]);
         assert_eq!((d.peers_current, d.peers_offline), (1, 1));
     }
 
