@@ -143,12 +143,16 @@ mod tests {
         ]
     }
 
+    /// What `stream` in `region` of [`topology`] takes over (it must take something over).
+    fn takeover_in_topology(region_name: &str, stream: &str) -> Takeover {
+        TakeoverIndex::new(&topology())
+            .takeover(&region(region_name), &name(stream))
+            .unwrap()
+    }
+
     #[test]
     fn a_mirror_takes_over_its_sources_subjects_and_duplicate_window() {
-        let all = topology();
-        let t = TakeoverIndex::new(&all)
-            .takeover(&region("eu-central-1"), &name("orders-eu"))
-            .unwrap();
+        let t = takeover_in_topology("eu-central-1", "orders-eu");
         assert_eq!(t.origin, "orders");
         assert_eq!(t.subjects, ["orders.>"]);
         assert_eq!(t.duplicate_window, Some(json!(120_000_000_000_u64)));
@@ -156,30 +160,17 @@ mod tests {
 
     #[test]
     fn a_kv_mirror_takes_over_the_buckets_subjects_under_its_own_name() {
-        let all = topology();
-        let t = TakeoverIndex::new(&all)
-            .takeover(&region("eu-central-1"), &name("KV_cfg"))
-            .unwrap();
-        assert_eq!(
-            (t.origin.as_str(), t.subjects),
-            ("KV_cfg", vec!["$KV.cfg.>".to_owned()])
-        );
+        let t = takeover_in_topology("eu-central-1", "KV_cfg");
+        assert_eq!(t.origin, "KV_cfg");
+        assert_eq!(t.subjects, ["$KV.cfg.>"]);
     }
 
     #[test]
     fn a_reseeded_home_stream_takes_its_own_subjects_back_with_its_twin_as_origin() {
-        let all = topology();
-        let index = TakeoverIndex::new(&all);
-        let t = index
-            .takeover(&region("us-east-1"), &name("orders"))
-            .unwrap();
-        assert_eq!(
-            (t.origin.as_str(), t.subjects),
-            ("orders-eu", vec!["orders.>".to_owned()])
-        );
-        let kv = index
-            .takeover(&region("us-east-1"), &name("KV_cfg"))
-            .unwrap();
+        let t = takeover_in_topology("us-east-1", "orders");
+        assert_eq!(t.origin, "orders-eu");
+        assert_eq!(t.subjects, ["orders.>"]);
+        let kv = takeover_in_topology("us-east-1", "KV_cfg");
         assert_eq!(kv.origin, "KV_cfg");
     }
 
