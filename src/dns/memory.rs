@@ -119,12 +119,7 @@ impl Arbiter for MemoryDns {
                 zone.owner = Some(new.clone());
                 Self::written(&mut zone, ClaimResult::Won)
             }
-            current => Ok(settled(
-                current.clone(),
-                new,
-                ClaimResult::AlreadyOurs,
-                |current| ClaimResult::Lost { current },
-            )),
+            current => Ok(settled(current.clone(), new)),
         }
     }
 }
@@ -150,12 +145,7 @@ impl ClientRecord for MemoryDns {
             zone.client = Some(to.clone());
             Self::written(&mut zone, SwapResult::Swapped)
         } else {
-            Ok(settled(
-                zone.client.clone(),
-                to,
-                SwapResult::AlreadyThere,
-                |current| SwapResult::Lost { current },
-            ))
+            Ok(settled(zone.client.clone(), to))
         }
     }
 

@@ -18,8 +18,8 @@ use hickory_net::{DnsError as HickoryDnsError, NetError};
 
 use super::wait::{self, Deadline, Seen};
 use super::{
-    Arbiter, ClaimResult, ClientRecord, ClientTarget, DnsError, Ownership, SwapResult,
-    authoritative, settled,
+    Arbiter, ClaimResult, ClientRecord, ClientTarget, DnsError, Ownership, Settled, SwapResult,
+    authoritative, read_back, settled,
 };
 use crate::config::Secret;
 
@@ -377,16 +377,6 @@ impl Rfc2136 {
         }
     }
 
-    /// Reads back the ownership and classifies a failed or unknown claim.
-    async fn classify_claim(&self, new: &Ownership) -> Result<ClaimResult, DnsError> {
-        Ok(settled(
-            self.read_owner().await?,
-            new,
-            ClaimResult::AlreadyOurs,
-            |current| ClaimResult::Lost { current },
-        ))
-    }
-
     async fn read_owner(&self) -> Result<Option<Ownership>, DnsError> {
         let records = self.query(&self.owner, RecordType::TXT).await?;
         let texts: Vec<String> = records
@@ -436,15 +426,6 @@ impl Rfc2136 {
             }),
         }
     }
-
-    async fn classify_swap(&self, to: &ClientTarget) -> Result<SwapResult, DnsError> {
-        Ok(settled(
-            self.read_client().await?,
-            to,
-            SwapResult::AlreadyThere,
-            |current| SwapResult::Lost { current },
-        ))
-    }
 }
 
 /// Maps a response code to the error callers act on.
@@ -456,6 +437,29 @@ fn classify_rcode(server: SocketAddr, rcode: ResponseCode) -> DnsError {
         | ResponseCode::BADKEY
         | ResponseCode::BADTIME => DnsError::NotAuthorized { server, rcode },
         rcode => DnsError::Rcode { server, rcode },
+    }
+}
+
+/// What a compare-and-swap update came to: `done` when it was applied, else what the record's
+/// read-back (`read`, awaited only then) settles. An update that failed on the way may have
+/// landed before the connection broke: if the read-back shows `wanted`, it did; unreadable or
+/// still `expected`, the outcome stays unknown and the caller retries.
+async fn settle<R: Settled>(
+    update: Result<Update, DnsError>,
+    done: R,
+    read: impl Future<Output = Result<Option<R::Value>, DnsError>>,
+    expected: Option<&R::Value>,
+    wanted: &R::Value,
+) -> Result<R, DnsError> {
+    match update {
+        Ok(Update::Applied) => Ok(done),
+        Ok(Update::PrerequisiteFailed) => Ok(settled(read.await?, wanted)),
+        Err(e) if e.is_retryable() => read
+            .await
+            .ok()
+            .and_then(|current| read_back(current, expected, wanted))
+            .ok_or(e),
+        Err(e) => Err(e),
     }
 }
 
@@ -471,20 +475,15 @@ impl Arbiter for Rfc2136 {
             Self::delete_all(&self.owner, RecordType::TXT),
             Record::from_rdata(self.owner.clone(), self.ttl, Self::txt(new)),
         ];
-        match self.update(prerequisites, changes).await {
-            Ok(Update::Applied) => Ok(ClaimResult::Won),
-            Ok(Update::PrerequisiteFailed) => self.classify_claim(new).await,
-            // The update may have landed before the connection broke: if the read-back shows
-            // `new`, it did; otherwise the outcome stays unknown and the caller retries.
-            Err(e) if e.is_retryable() => match self.classify_claim(new).await {
-                Ok(ClaimResult::AlreadyOurs) => Ok(ClaimResult::AlreadyOurs),
-                Ok(ClaimResult::Lost { current }) if current.as_ref() != Some(expected) => {
-                    Ok(ClaimResult::Lost { current })
-                }
-                Ok(_) | Err(_) => Err(e),
-            },
-            Err(e) => Err(e),
-        }
+        let update = self.update(prerequisites, changes).await;
+        settle(
+            update,
+            ClaimResult::Won,
+            self.read_owner(),
+            Some(expected),
+            new,
+        )
+        .await
     }
 }
 
@@ -523,18 +522,8 @@ impl ClientRecord for Rfc2136 {
             new.into_iter()
                 .map(|data| Record::from_rdata(name.clone(), self.ttl, data)),
         );
-        match self.update(prerequisites, changes).await {
-            Ok(Update::Applied) => Ok(SwapResult::Swapped),
-            Ok(Update::PrerequisiteFailed) => self.classify_swap(to).await,
-            Err(e) if e.is_retryable() => match self.classify_swap(to).await {
-                Ok(SwapResult::AlreadyThere) => Ok(SwapResult::AlreadyThere),
-                Ok(SwapResult::Lost { current }) if current.as_ref() != from => {
-                    Ok(SwapResult::Lost { current })
-                }
-                Ok(_) | Err(_) => Err(e),
-            },
-            Err(e) => Err(e),
-        }
+        let update = self.update(prerequisites, changes).await;
+        settle(update, SwapResult::Swapped, self.read_client(), from, to).await
     }
 
     async fn verify(

@@ -17,8 +17,8 @@ use tokio::time::Instant;
 use super::client_record::canonical;
 use super::wait::{self, Deadline, Seen};
 use super::{
-    Arbiter, ClaimResult, ClientRecord, ClientTarget, DnsError, Ownership, SwapResult,
-    authoritative, settled,
+    Arbiter, ClaimResult, ClientRecord, ClientTarget, DnsError, Ownership, Settled, SwapResult,
+    authoritative, read_back, settled,
 };
 
 /// Everything needed to compare-and-swap two records of one Route 53 hosted zone.
@@ -463,34 +463,19 @@ impl Route53 {
         }
     }
 
-    /// After a rejected or unknown claim: ours if the record holds `new`, lost if it holds
-    /// anything else but `expected`. Still `expected`: the write failed for another reason
-    /// (`failure`, or a batch rejected for something other than the DELETE).
-    async fn after_claim(
-        &self,
-        expected: &Ownership,
-        new: &Ownership,
+    /// After a rejected or unknown claim or swap, from the record's read-back (`read`): done if
+    /// it holds `wanted`, lost if it holds anything else but `expected`. Still `expected`: the
+    /// write failed for another reason (`failure`, or a batch rejected for something other than
+    /// the DELETE).
+    fn after<R: Settled>(
+        read: Result<Option<R::Value>, DnsError>,
+        expected: Option<&R::Value>,
+        wanted: &R::Value,
         failure: Option<DnsError>,
-    ) -> Result<ClaimResult, DnsError> {
-        match self.read_owner().await {
-            Ok(Some(c)) if c == *new => Ok(ClaimResult::AlreadyOurs),
-            Ok(current) if current.as_ref() != Some(expected) => Ok(ClaimResult::Lost { current }),
-            Ok(_) => Err(failure.unwrap_or_else(Self::rejected_unchanged)),
-            Err(e) => Err(failure.unwrap_or(e)),
-        }
-    }
-
-    /// Like [`Self::after_claim`], for the client record.
-    async fn after_swap(
-        &self,
-        from: Option<&ClientTarget>,
-        to: &ClientTarget,
-        failure: Option<DnsError>,
-    ) -> Result<SwapResult, DnsError> {
-        match self.read_client().await {
-            Ok(Some(c)) if c == *to => Ok(SwapResult::AlreadyThere),
-            Ok(current) if current.as_ref() != from => Ok(SwapResult::Lost { current }),
-            Ok(_) => Err(failure.unwrap_or_else(Self::rejected_unchanged)),
+    ) -> Result<R, DnsError> {
+        match read {
+            Ok(current) => read_back(current, expected, wanted)
+                .ok_or_else(|| failure.unwrap_or_else(Self::rejected_unchanged)),
             Err(e) => Err(failure.unwrap_or(e)),
         }
     }
@@ -578,9 +563,7 @@ impl Arbiter for Route53 {
         let live = self.owner_set().await?;
         let current = self.parse_owner(live.as_ref())?;
         let Some(live) = live.filter(|_| current.as_ref() == Some(expected)) else {
-            return Ok(settled(current, new, ClaimResult::AlreadyOurs, |current| {
-                ClaimResult::Lost { current }
-            }));
+            return Ok(settled(current, new));
         };
         let quoted = format!("\"{}\"", new.to_txt());
         let changes = vec![
@@ -592,8 +575,10 @@ impl Arbiter for Route53 {
         ];
         match self.submit(changes).await {
             Ok(true) => Ok(ClaimResult::Won),
-            Ok(false) => self.after_claim(expected, new, None).await,
-            Err(e) if e.is_retryable() => self.after_claim(expected, new, Some(e)).await,
+            Ok(false) => Self::after(self.read_owner().await, Some(expected), new, None),
+            Err(e) if e.is_retryable() => {
+                Self::after(self.read_owner().await, Some(expected), new, Some(e))
+            }
             Err(e) => Err(e),
         }
     }
@@ -613,9 +598,7 @@ impl ClientRecord for Route53 {
         let live = self.client_sets().await?;
         let current = self.parse_client(&live)?;
         if current.as_ref() != from {
-            return Ok(settled(current, to, SwapResult::AlreadyThere, |current| {
-                SwapResult::Lost { current }
-            }));
+            return Ok(settled(current, to));
         }
         if self.set_identifier.is_some() && live.is_empty() {
             return Err(config_error(
@@ -639,8 +622,8 @@ impl ClientRecord for Route53 {
         }
         match self.submit(changes).await {
             Ok(true) => Ok(SwapResult::Swapped),
-            Ok(false) => self.after_swap(from, to, None).await,
-            Err(e) if e.is_retryable() => self.after_swap(from, to, Some(e)).await,
+            Ok(false) => Self::after(self.read_client().await, from, to, None),
+            Err(e) if e.is_retryable() => Self::after(self.read_client().await, from, to, Some(e)),
             Err(e) => Err(e),
         }
     }
