@@ -207,55 +207,81 @@ mod tests {
         Region::new(s).unwrap()
     }
 
-    fn source(first: u64, last: u64) -> StreamInfo {
-        serde_json::from_value(json!({"config": {"name": "S"},
-            "state": {"first_seq": first, "last_seq": last}}))
-        .unwrap()
+    /// Mirror `M` in eu-central-1 of a source in us-east-1, and the book that measures it.
+    struct Mirror {
+        us: Region,
+        eu: Region,
+        m: StreamName,
+        book: LagBook,
     }
 
-    fn seen<'a>(
-        r: &'a Region,
-        m: &'a StreamName,
-        last_seq: u64,
-        ts: Option<i64>,
-    ) -> MirrorSeen<'a> {
-        MirrorSeen {
-            region: r,
-            name: m,
-            last_seq,
-            last_ts: ts.map(WallTime),
+    impl Mirror {
+        fn new() -> Self {
+            Self {
+                us: region("us-east-1"),
+                eu: region("eu-central-1"),
+                m: StreamName::new("M").unwrap(),
+                book: LagBook::default(),
+            }
+        }
+
+        /// One round at `now` ms: the mirror's last message is `last_seq`, stored at `ts` ms; the
+        /// source holds `first..=last`, or did not answer (`None`).
+        fn observe(
+            &mut self,
+            (last_seq, ts): (u64, Option<i64>),
+            source: Option<(u64, u64)>,
+            now: i64,
+        ) -> Option<Dating> {
+            let source: Option<StreamInfo> = source.map(|(first, last)| {
+                serde_json::from_value(json!({"config": {"name": "S"},
+                    "state": {"first_seq": first, "last_seq": last}}))
+                .unwrap()
+            });
+            let seen = MirrorSeen {
+                region: &self.eu,
+                name: &self.m,
+                last_seq,
+                last_ts: ts.map(WallTime),
+            };
+            let source = source.as_ref().map(|s| (&self.us, s));
+            self.book.observe(seen, source, WallTime(now))
+        }
+
+        /// One round that finds the mirror behind its source: the read that dates the lag.
+        fn behind(&mut self, seen: (u64, Option<i64>), source: (u64, u64), now: i64) -> Dating {
+            self.observe(seen, Some(source), now)
+                .expect("a mirror behind its source asks for a dating read")
+        }
+
+        /// The measured lag's age, and whether it is only estimated.
+        fn age(&self) -> (Duration, bool) {
+            let age = self.book.get(&self.eu, &self.m).unwrap().age().unwrap();
+            (age.age, age.estimated)
+        }
+
+        /// The view the API shows at `now` ms.
+        fn view(&self, source_last_seq: Option<u64>, now: i64) -> MirrorView {
+            let measured = self.book.get(&self.eu, &self.m);
+            mirror_view(None, measured, source_last_seq, WallTime(now))
         }
     }
 
     #[test]
     fn a_lagging_mirror_is_dated_by_the_first_message_it_lacks_and_the_lag_survives_the_source() {
-        let (us, eu) = (region("us-east-1"), region("eu-central-1"));
-        let m = StreamName::new("M").unwrap();
-        let mut book = LagBook::default();
-        let dating = book
-            .observe(
-                seen(&eu, &m, 10, Some(500)),
-                Some((&us, &source(1, 15))),
-                WallTime(5_000),
-            )
-            .unwrap();
+        let mut mirror = Mirror::new();
+        let dating = mirror.behind((10, Some(500)), (1, 15), 5_000);
         assert_eq!((dating.region.as_str(), dating.seq), ("us-east-1", 11));
         // Not read yet: bounded by the mirror's last message (stored at 500 ms).
-        let age = book.get(&eu, &m).unwrap().age().unwrap();
-        assert_eq!(
-            (age.age, age.estimated),
-            (Duration::from_millis(4_500), true)
-        );
-        book.dated(&dating.mirror, dating.seq, WallTime(1_000));
-        let age = book.get(&eu, &m).unwrap().age().unwrap();
-        assert_eq!((age.age, age.estimated), (Duration::from_secs(4), false));
+        assert_eq!(mirror.age(), (Duration::from_millis(4_500), true));
+        mirror
+            .book
+            .dated(&dating.mirror, dating.seq, WallTime(1_000));
+        assert_eq!(mirror.age(), (Duration::from_secs(4), false));
 
         // The source is gone: the last reading stands as it was read; only its distance grows.
-        assert_eq!(
-            book.observe(seen(&eu, &m, 10, Some(500)), None, WallTime(9_000)),
-            None
-        );
-        let v = mirror_view(None, book.get(&eu, &m), None, WallTime(9_000));
+        assert_eq!(mirror.observe((10, Some(500)), None, 9_000), None);
+        let v = mirror.view(None, 9_000);
         assert_eq!(v.lag_msgs, Some(5));
         assert_eq!(v.lag_age, Some(Duration::from_secs(4)));
         assert!(!v.lag_age_estimated);
@@ -264,85 +290,43 @@ mod tests {
 
     #[test]
     fn a_date_read_for_a_message_the_mirror_has_since_received_does_not_date_the_lag() {
-        let (us, eu) = (region("us-east-1"), region("eu-central-1"));
-        let m = StreamName::new("M").unwrap();
-        let mut book = LagBook::default();
-        let first = book
-            .observe(
-                seen(&eu, &m, 10, Some(900)),
-                Some((&us, &source(1, 20))),
-                WallTime(1_000),
-            )
-            .unwrap();
+        let mut mirror = Mirror::new();
+        let first = mirror.behind((10, Some(900)), (1, 20), 1_000);
         // The next round lists the mirror further on before the first read lands.
-        let second = book
-            .observe(
-                seen(&eu, &m, 15, Some(1_400)),
-                Some((&us, &source(1, 22))),
-                WallTime(1_500),
-            )
-            .unwrap();
+        let second = mirror.behind((15, Some(1_400)), (1, 22), 1_500);
         assert_eq!((first.seq, second.seq), (11, 16));
-        book.dated(&first.mirror, first.seq, WallTime(950));
-        let age = book.get(&eu, &m).unwrap().age().unwrap();
-        assert_eq!((age.age, age.estimated), (Duration::from_millis(100), true));
-        book.dated(&second.mirror, second.seq, WallTime(1_450));
-        let age = book.get(&eu, &m).unwrap().age().unwrap();
-        assert_eq!((age.age, age.estimated), (Duration::from_millis(50), false));
+        mirror.book.dated(&first.mirror, first.seq, WallTime(950));
+        assert_eq!(mirror.age(), (Duration::from_millis(100), true));
+        mirror
+            .book
+            .dated(&second.mirror, second.seq, WallTime(1_450));
+        assert_eq!(mirror.age(), (Duration::from_millis(50), false));
         // Dated exactly: the next round asks for no read while the mirror stays there.
         assert_eq!(
-            book.observe(
-                seen(&eu, &m, 15, Some(1_400)),
-                Some((&us, &source(1, 23))),
-                WallTime(2_000)
-            ),
+            mirror.observe((15, Some(1_400)), Some((1, 23)), 2_000),
             None
         );
     }
 
     #[test]
     fn a_caught_up_mirror_needs_no_read_and_has_no_lag() {
-        let (us, eu) = (region("us-east-1"), region("eu-central-1"));
-        let m = StreamName::new("M").unwrap();
-        let mut book = LagBook::default();
-        assert_eq!(
-            book.observe(
-                seen(&eu, &m, 15, Some(1)),
-                Some((&us, &source(1, 15))),
-                WallTime(1)
-            ),
-            None
-        );
-        let v = mirror_view(None, book.get(&eu, &m), Some(15), WallTime(1));
+        let mut mirror = Mirror::new();
+        assert_eq!(mirror.observe((15, Some(1)), Some((1, 15)), 1), None);
+        let v = mirror.view(Some(15), 1);
         assert_eq!((v.lag_msgs, v.lag_age), (Some(0), Some(Duration::ZERO)));
         assert_eq!(v.lag_read_ago, Some(Duration::ZERO));
     }
 
     #[test]
     fn a_mirror_never_measured_has_unknown_lag_not_zero() {
-        let book = LagBook::default();
-        let m = StreamName::new("M").unwrap();
-        let v = mirror_view(
-            None,
-            book.get(&region("eu-central-1"), &m),
-            None,
-            WallTime(1),
-        );
+        let v = Mirror::new().view(None, 1);
         assert_eq!((v.lag_msgs, v.lag_age, v.lag_read_ago), (None, None, None));
     }
 
     #[test]
     fn messages_the_source_already_dropped_are_skipped_when_dating() {
-        let (us, eu) = (region("us-east-1"), region("eu-central-1"));
-        let m = StreamName::new("M").unwrap();
-        let mut book = LagBook::default();
-        let dating = book
-            .observe(
-                seen(&eu, &m, 3, None),
-                Some((&us, &source(50, 60))),
-                WallTime(1),
-            )
-            .unwrap();
+        let mut mirror = Mirror::new();
+        let dating = mirror.behind((3, None), (50, 60), 1);
         assert_eq!(dating.seq, 50);
     }
 }
