@@ -85,19 +85,28 @@ mod tests {
         }
     }
 
+    /// A pacer seeded with `seed` on a fresh link, and the instant its first chunk is read.
+    fn start(seed: u64) -> (Instant, Pacer, Link) {
+        (Instant::now(), Pacer::new(seed), Link::default())
+    }
+
+    /// A 45 ms path that loses `loss_pct` percent of its chunks.
+    fn lossy(loss_pct: u8) -> PathFault {
+        PathFault {
+            loss_pct,
+            ..fault(45, 0)
+        }
+    }
+
     #[test]
     fn a_healthy_path_delivers_at_once() {
-        let t0 = Instant::now();
-        let mut p = Pacer::new(1);
-        let mut link = Link::default();
+        let (t0, mut p, mut link) = start(1);
         assert_eq!(p.due(t0, 1000, &PathFault::default(), &mut link), t0);
     }
 
     #[test]
     fn jitter_stays_within_its_bounds_and_does_vary() {
-        let t0 = Instant::now();
-        let mut p = Pacer::new(7);
-        let mut link = Link::default();
+        let (t0, mut p, mut link) = start(7);
         let f = fault(45, 5);
         let mut delays = Vec::new();
         for i in 0..1000 {
@@ -120,9 +129,7 @@ mod tests {
 
     #[test]
     fn jitter_larger_than_the_latency_never_schedules_a_chunk_in_the_past() {
-        let t0 = Instant::now();
-        let mut p = Pacer::new(3);
-        let mut link = Link::default();
+        let (t0, mut p, mut link) = start(3);
         for i in 0..200 {
             let now = t0 + Duration::from_secs(i);
             assert!(p.due(now, 10, &fault(2, 10), &mut link) >= now);
@@ -131,9 +138,7 @@ mod tests {
 
     #[test]
     fn jitter_never_reorders_a_connections_chunks() {
-        let t0 = Instant::now();
-        let mut p = Pacer::new(11);
-        let mut link = Link::default();
+        let (t0, mut p, mut link) = start(11);
         let f = fault(100, 15);
         let mut last = t0;
         for i in 0..1000 {
@@ -166,19 +171,13 @@ mod tests {
     fn a_lost_chunk_is_held_one_retransmission_timeout() {
         let t0 = Instant::now();
         let mut link = Link::default();
-        let all = PathFault {
-            loss_pct: 100,
-            ..fault(45, 0)
-        };
+        let all = lossy(100);
         let mut p = Pacer::new(1);
         assert_eq!(
             p.due(t0, 10, &all, &mut link) - t0,
             Duration::from_millis(45) + RETRANSMISSION_TIMEOUT
         );
-        let some = PathFault {
-            loss_pct: 30,
-            ..fault(45, 0)
-        };
+        let some = lossy(30);
         let mut p = Pacer::new(2);
         let held = (0..1000)
             .filter(|i| {
