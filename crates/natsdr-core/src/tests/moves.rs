@@ -30,10 +30,7 @@ fn two_lost_us_nodes_fail_over_accepting_no_quorum_as_fenced() {
 #[test]
 fn a_watchdog_restarted_after_its_claim_resumes_at_the_fence_without_a_second_claim() {
     let p = policy(eu());
-    let w = World {
-        arbiter: Some(own(eu(), 2)),
-        ..World::us_lost()
-    };
+    let w = World::us_lost().claimed_by(own(eu(), 2));
     let d = step(&State::starting(), &Event::Observed(w.obs(0)), 0, &p);
     assert_eq!(
         d.reason,
