@@ -217,16 +217,14 @@ impl fmt::Display for NetPath {
     }
 }
 
+/// The spellings of a path, named when one is refused.
+const PATH_SPELLINGS: &str =
+    "leaf, client-us, client-eu, wd:<us|eu|witness>-><region>, peer:<site>-><site>";
+
 impl FromStr for NetPath {
     type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let unknown = || {
-            UnknownName::new(
-                "path",
-                s,
-                "leaf, client-us, client-eu, wd:<us|eu|witness>-><region>, peer:<site>-><site>",
-            )
-        };
+        let unknown = || UnknownName::new("path", s, PATH_SPELLINGS);
         let pair = |rest: &str| {
             rest.split_once("->")
                 .ok_or_else(unknown)
@@ -277,17 +275,14 @@ impl fmt::Display for LabTarget {
     }
 }
 
+/// The spellings of a node or region, named when one is refused.
+const TARGET_SPELLINGS: &str = "us, eu, us-east-1, eu-central-1, or a node: us-east-1-0..2, \
+                                eu-central-1-0..2, us:0..2, eu:0..2";
+
 impl FromStr for LabTarget {
     type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let unknown = || {
-            UnknownName::new(
-                "node or region",
-                s,
-                "us, eu, us-east-1, eu-central-1, or a node: us-east-1-0..2, \
-                       eu-central-1-0..2, us:0..2, eu:0..2",
-            )
-        };
+        let unknown = || UnknownName::new("node or region", s, TARGET_SPELLINGS);
         if let Ok(region) = s.parse() {
             return Ok(Self::Region(region));
         }
