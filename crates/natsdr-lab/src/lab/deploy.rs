@@ -11,10 +11,11 @@ use std::time::Duration;
 use nix::sys::signal::Signal;
 
 use super::bind::{BindError, BindServer, ZoneSpec};
-use super::faults::{Faults, FaultsError, PathFault};
+use super::faults::{Faults, PathFault};
+use super::json_file::JsonFileError;
 use super::manifest::{
-    CertFiles, Credentials, DnsInfo, LabManifest, LabTls, ManifestError, NodeInfo, ProcessInfo,
-    RegionInfo, Route, WatchdogInfo,
+    CertFiles, Credentials, DnsInfo, LabManifest, LabTls, NodeInfo, ProcessInfo, RegionInfo, Route,
+    WatchdogInfo,
 };
 use super::names::{LabRegion, LabTarget, NetPath, Site};
 use super::natsdr_conf::{self, Secrets, View};
@@ -68,12 +69,9 @@ pub enum LabError {
         #[source]
         source: std::io::Error,
     },
-    /// The manifest could not be read or written.
+    /// The manifest or the fault table could not be read or written.
     #[error(transparent)]
-    Manifest(#[from] ManifestError),
-    /// The fault table could not be read or written.
-    #[error(transparent)]
-    Faults(#[from] FaultsError),
+    File(#[from] JsonFileError),
     /// netd did not start, or did not acknowledge a fault change in time.
     #[error("netd did not {what} within {timeout:?} (see {log}): {last_lines}")]
     Netd {

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::json_file::{self, JsonFileError};
 use super::names::NetPath;
 use super::wan::WanProfile;
 
@@ -95,28 +96,8 @@ impl fmt::Display for PathFault {
     }
 }
 
-/// Why the fault table could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum FaultsError {
-    /// The file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The underlying failure.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file holds something else than a fault table.
-    #[error("{path} is not a fault table: {source}")]
-    Parse {
-        /// The file.
-        path: PathBuf,
-        /// What serde refused.
-        #[source]
-        source: serde_json::Error,
-    },
-}
+/// What the fault table is called when it cannot be read.
+const WHAT: &str = "fault table";
 
 impl Faults {
     /// `DIR/faults.json`.
@@ -130,26 +111,16 @@ impl Faults {
     }
 
     /// Reads the fault table; a missing file means no faults (generation 0).
-    pub fn load(dir: &Path) -> Result<Self, FaultsError> {
-        let path = Self::path(dir);
-        match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|source| FaultsError::Parse { path, source })
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(source) => Err(FaultsError::Io { path, source }),
+    pub fn load(dir: &Path) -> Result<Self, JsonFileError> {
+        match json_file::read(Self::path(dir), WHAT) {
+            Err(e) if e.is_missing() => Ok(Self::default()),
+            read => read,
         }
     }
 
     /// Writes the fault table atomically.
-    pub fn save(&self, dir: &Path) -> Result<(), FaultsError> {
-        let path = Self::path(dir);
-        let bytes = serde_json::to_vec_pretty(self).map_err(|source| FaultsError::Parse {
-            path: path.clone(),
-            source,
-        })?;
-        super::process::write_atomic(&path, &bytes)
-            .map_err(|source| FaultsError::Io { path, source })
+    pub fn save(&self, dir: &Path) -> Result<(), JsonFileError> {
+        json_file::write(Self::path(dir), WHAT, self)
     }
 
     /// The fault on `path` (healthy if none), without the baseline.
@@ -181,10 +152,10 @@ impl Faults {
     }
 
     /// Records that netd put `generation` in force.
-    pub fn acknowledge(dir: &Path, generation: u64) -> Result<(), FaultsError> {
+    pub fn acknowledge(dir: &Path, generation: u64) -> Result<(), JsonFileError> {
         let path = Self::ack_path(dir);
         super::process::write_atomic(&path, generation.to_string().as_bytes())
-            .map_err(|source| FaultsError::Io { path, source })
+            .map_err(|source| JsonFileError::Io { path, source })
     }
 }
 

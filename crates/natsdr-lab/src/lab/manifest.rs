@@ -6,34 +6,14 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::json_file::{self, JsonFileError};
 use super::names::{LabRegion, NetPath, Site};
 use super::source::LabSource;
 
 /// The file name of the manifest inside the lab directory.
 pub const MANIFEST_FILE: &str = "lab.json";
-
-/// Why the manifest could not be read or written.
-#[derive(Debug, thiserror::Error)]
-pub enum ManifestError {
-    /// The file could not be read or written.
-    #[error("{path}: {source}")]
-    Io {
-        /// The manifest's path.
-        path: PathBuf,
-        /// The underlying failure.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file is not a lab manifest (or from an incompatible version).
-    #[error("{path} is not a lab manifest: {source}")]
-    Parse {
-        /// The manifest's path.
-        path: PathBuf,
-        /// What serde refused.
-        #[source]
-        source: serde_json::Error,
-    },
-}
+/// What the manifest is called when it cannot be read.
+const WHAT: &str = "lab manifest";
 
 /// Everything about one lab. Pids are updated on every restart, so the file always names the
 /// processes that `down` and the reaper must kill.
@@ -237,24 +217,13 @@ impl LabManifest {
     }
 
     /// Reads `DIR/lab.json`.
-    pub fn load(dir: &Path) -> Result<Self, ManifestError> {
-        let path = Self::path(dir);
-        let text = std::fs::read(&path).map_err(|source| ManifestError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        serde_json::from_slice(&text).map_err(|source| ManifestError::Parse { path, source })
+    pub fn load(dir: &Path) -> Result<Self, JsonFileError> {
+        json_file::read(Self::path(dir), WHAT)
     }
 
     /// Writes `DIR/lab.json` atomically.
-    pub fn save(&self) -> Result<(), ManifestError> {
-        let path = Self::path(&self.dir);
-        let text = serde_json::to_vec_pretty(self).map_err(|source| ManifestError::Parse {
-            path: path.clone(),
-            source,
-        })?;
-        super::process::write_atomic(&path, &text)
-            .map_err(|source| ManifestError::Io { path, source })
+    pub fn save(&self) -> Result<(), JsonFileError> {
+        json_file::write(Self::path(&self.dir), WHAT, self)
     }
 
     /// The region's description.

@@ -10,6 +10,7 @@
 pub mod bind;
 mod deploy;
 pub mod faults;
+pub mod json_file;
 pub mod manifest;
 pub mod names;
 mod nats_conf;

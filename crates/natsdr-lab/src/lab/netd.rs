@@ -18,8 +18,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
-use super::faults::{Faults, FaultsError, PathFault};
-use super::manifest::{LabManifest, ManifestError, Route};
+use super::faults::{Faults, PathFault};
+use super::json_file::JsonFileError;
+use super::manifest::{LabManifest, Route};
 use super::names::NetPath;
 use super::pacing::{Link, Pacer};
 use super::process;
@@ -37,10 +38,10 @@ const IN_FLIGHT: usize = 64;
 pub enum NetdError {
     /// The lab manifest could not be read.
     #[error("cannot read the lab manifest")]
-    Manifest(#[source] ManifestError),
+    Manifest(#[source] JsonFileError),
     /// The fault table could not be read, or the acknowledgement written.
     #[error("cannot use the fault table")]
-    Faults(#[source] FaultsError),
+    Faults(#[source] JsonFileError),
     /// A route's listen address is taken.
     #[error("cannot listen on {addr} for route {route}")]
     Bind {
