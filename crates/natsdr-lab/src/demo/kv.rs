@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use super::background::Background;
-use super::load::{LoadTarget, connect, resolve, uncached_resolver};
+use super::load::{LoadTarget, connect, resolve};
 use natsdr::config::Config;
 use natsdr::nats::JsApi;
 
@@ -169,18 +169,16 @@ pub type KvWatcher = Background<KvWatch>;
 
 /// Starts the writer; fails only when no resolver can be built.
 pub fn start_load(t: LoadTarget, b: KvBuckets) -> Result<KvLoad, hickory_net::NetError> {
-    let resolver = uncached_resolver(t.dns_server, t.ack_timeout)?;
-    Ok(Background::spawn(move |books, stop| {
+    Background::resolving(t, move |t, resolver, books, stop| {
         write_loop(t, b, resolver, books, stop)
-    }))
+    })
 }
 
 /// Starts the watcher on the CAS bucket; fails only when no resolver can be built.
 pub fn start_watch(t: LoadTarget, bucket: String) -> Result<KvWatcher, hickory_net::NetError> {
-    let resolver = uncached_resolver(t.dns_server, t.ack_timeout)?;
-    Ok(Background::spawn(move |books, stop| {
+    Background::resolving(t, move |t, resolver, books, stop| {
         watch_loop(t, bucket, resolver, books, stop)
-    }))
+    })
 }
 
 /// The buckets' stores on one connection.
