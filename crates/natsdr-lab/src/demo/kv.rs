@@ -18,7 +18,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use super::background::Background;
-use super::load::{LoadTarget, connect, resolve};
+use super::load::{LoadTarget, connect, should_reconnect};
 use natsdr::config::Config;
 use natsdr::nats::JsApi;
 
@@ -224,18 +224,6 @@ async fn bind(
         heartbeat,
         registry,
     })
-}
-
-/// Whether to drop the connection after a failed write: the name moved, or the client is down.
-async fn should_reconnect(
-    t: &LoadTarget,
-    resolver: &Resolver<TokioRuntimeProvider>,
-    via: IpAddr,
-    client: &async_nats::Client,
-) -> bool {
-    let now = resolve(resolver, &t.name).await;
-    now.is_some_and(|ip| ip != via)
-        || client.connection_state() == async_nats::connection::State::Disconnected
 }
 
 /// The outcome of one write.

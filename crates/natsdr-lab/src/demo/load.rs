@@ -111,13 +111,10 @@ async fn publish_loop(
                 n += 1;
             }
             _ => {
-                // Re-resolve: reconnect only when the name moved, or the client is gone.
-                let now = resolve(&resolver, &t.name).await;
-                let moved = matches!((&conn, now), (Some((ip, _)), Some(new)) if *ip != new);
-                let down = conn.as_ref().is_some_and(|(_, c)| {
-                    c.connection_state() == async_nats::connection::State::Disconnected
-                });
-                if moved || down {
+                // No ack: reconnect only when the name moved, or the client is gone.
+                if let Some((ip, c)) = &conn
+                    && should_reconnect(&t, &resolver, *ip, c).await
+                {
                     conn = None;
                 }
             }
@@ -139,6 +136,19 @@ pub(super) async fn connect(
             .await
             .ok()?;
     Some((ip, client))
+}
+
+/// Whether to drop a connection to `via` that went quiet or failed: `t.name` resolves elsewhere
+/// now, or the client is down.
+pub(super) async fn should_reconnect(
+    t: &LoadTarget,
+    resolver: &Resolver<TokioRuntimeProvider>,
+    via: IpAddr,
+    client: &async_nats::Client,
+) -> bool {
+    let now = resolve(resolver, &t.name).await;
+    now.is_some_and(|ip| ip != via)
+        || client.connection_state() == async_nats::connection::State::Disconnected
 }
 
 /// The first A record of `name`, asked of the authoritative server with no cache.

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use super::background::Background;
 use super::deliveries::{Deliveries, Seen};
-use super::load::{LoadTarget, connect, resolve};
+use super::load::{LoadTarget, connect, should_reconnect};
 
 /// The durable's name, as the application created it once on the first primary.
 pub const DURABLE: &str = "demo-reader";
@@ -68,10 +68,7 @@ async fn read_loop(
         let got = read_batch(b, &t, &books).await;
         if got == 0 {
             // Nothing came (an idle or fenced stream, or a dead server): follow the name.
-            let now = resolve(&resolver, &t.name).await;
-            let moved = now.is_some_and(|ip| ip != b.ip);
-            let down = b.client.connection_state() == async_nats::connection::State::Disconnected;
-            if moved || down {
+            if should_reconnect(&t, &resolver, b.ip, &b.client).await {
                 bound = None;
             }
         }
