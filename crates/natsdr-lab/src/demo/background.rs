@@ -4,12 +4,10 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use hickory_net::NetError;
-use hickory_net::runtime::TokioRuntimeProvider;
-use hickory_resolver::Resolver;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::load::{LoadTarget, uncached_resolver};
+use super::load::{Dialer, LoadTarget};
 
 /// A background task keeping books of type `T`.
 pub struct Background<T> {
@@ -31,22 +29,15 @@ impl<T: Clone + Default + Send + 'static> Background<T> {
         Self { books, stop, task }
     }
 
-    /// Builds a resolver for `target`'s DNS server and spawns `run` on the target with it;
-    /// fails only when no resolver can be built.
+    /// Builds a [`Dialer`] for `target` and spawns `run` with it; fails only when no resolver
+    /// can be built.
     pub(crate) fn resolving<F, Fut>(target: LoadTarget, run: F) -> Result<Self, NetError>
     where
-        F: FnOnce(
-            LoadTarget,
-            Resolver<TokioRuntimeProvider>,
-            Arc<Mutex<T>>,
-            watch::Receiver<bool>,
-        ) -> Fut,
+        F: FnOnce(Dialer, Arc<Mutex<T>>, watch::Receiver<bool>) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        let resolver = uncached_resolver(target.dns_server, target.ack_timeout)?;
-        Ok(Self::spawn(|books, stopped| {
-            run(target, resolver, books, stopped)
-        }))
+        let dialer = Dialer::new(target)?;
+        Ok(Self::spawn(|books, stopped| run(dialer, books, stopped)))
     }
 
     /// A copy of the books so far.

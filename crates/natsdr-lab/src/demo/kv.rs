@@ -11,14 +11,12 @@ use std::time::Duration;
 
 use async_nats::jetstream::kv::{CreateErrorKind, Store, UpdateErrorKind};
 use futures::StreamExt as _;
-use hickory_net::runtime::TokioRuntimeProvider;
-use hickory_resolver::Resolver;
 use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use super::background::Background;
-use super::load::{LoadTarget, connect, should_reconnect};
+use super::load::{Dialer, LoadTarget};
 use natsdr::config::Config;
 use natsdr::nats::JsApi;
 
@@ -169,16 +167,12 @@ pub type KvWatcher = Background<KvWatch>;
 
 /// Starts the writer; fails only when no resolver can be built.
 pub fn start_load(t: LoadTarget, b: KvBuckets) -> Result<KvLoad, hickory_net::NetError> {
-    Background::resolving(t, move |t, resolver, books, stop| {
-        write_loop(t, b, resolver, books, stop)
-    })
+    Background::resolving(t, move |d, books, stop| write_loop(d, b, books, stop))
 }
 
 /// Starts the watcher on the CAS bucket; fails only when no resolver can be built.
 pub fn start_watch(t: LoadTarget, bucket: String) -> Result<KvWatcher, hickory_net::NetError> {
-    Background::resolving(t, move |t, resolver, books, stop| {
-        watch_loop(t, bucket, resolver, books, stop)
-    })
+    Background::resolving(t, move |d, books, stop| watch_loop(d, bucket, books, stop))
 }
 
 /// The buckets' stores on one connection.
@@ -192,17 +186,13 @@ struct Stores {
 
 /// Connects where the name points now and binds the buckets by name, as an application does:
 /// `KV_<bucket>` must answer in whichever region is the primary.
-async fn bind(
-    t: &LoadTarget,
-    resolver: &Resolver<TokioRuntimeProvider>,
-    b: &KvBuckets,
-) -> Option<Stores> {
-    let (via, client) = connect(t, resolver).await?;
+async fn bind(d: &Dialer, b: &KvBuckets) -> Option<Stores> {
+    let (via, client) = d.connect().await?;
     let js = async_nats::jetstream::new(client.clone());
     let store = |name: String| {
         let js = js.clone();
         async move {
-            tokio::time::timeout(t.ack_timeout * 2, js.get_key_value(name))
+            tokio::time::timeout(d.target.ack_timeout * 2, js.get_key_value(name))
                 .await
                 .ok()?
                 .ok()
@@ -237,9 +227,8 @@ enum Wrote {
 }
 
 async fn write_loop(
-    t: LoadTarget,
+    d: Dialer,
     b: KvBuckets,
-    resolver: Resolver<TokioRuntimeProvider>,
     books: Arc<Mutex<KvLedger>>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -257,13 +246,13 @@ async fn write_loop(
             _ = stop.changed() => break,
         }
         if conn.is_none() {
-            conn = bind(&t, &resolver, &b).await;
+            conn = bind(&d, &b).await;
             revisions.clear();
             beats_read.clear();
         }
         let Some(s) = &conn else { continue };
         n += 1;
-        let limit = t.ack_timeout * 2;
+        let limit = d.target.ack_timeout * 2;
         let record = |bucket: &str, key: String, revision: u64, value: String| {
             books
                 .lock()
@@ -375,7 +364,7 @@ async fn write_loop(
             }
         }
 
-        if failed && should_reconnect(&t, &resolver, s.via, &s.client).await {
+        if failed && d.should_reconnect(s.via, &s.client).await {
             conn = None;
         }
     }
@@ -396,9 +385,8 @@ fn ended<K: Clone + std::fmt::Debug + std::fmt::Display + PartialEq>(
 }
 
 async fn watch_loop(
-    t: LoadTarget,
+    d: Dialer,
     bucket: String,
-    resolver: Resolver<TokioRuntimeProvider>,
     books: Arc<Mutex<KvWatch>>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -408,7 +396,7 @@ async fn watch_loop(
         registry: None,
     };
     while !*stop.borrow() {
-        let Some(s) = bind(&t, &resolver, &only).await else {
+        let Some(s) = bind(&d, &only).await else {
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_millis(200)) => continue,
                 _ = stop.changed() => return,
@@ -418,7 +406,8 @@ async fn watch_loop(
         // from the revision last seen: after a lossy failover the new primary reuses the
         // sequence numbers the old one had acked and lost, and resuming "after revision N"
         // would skip those writes.
-        let Ok(Ok(mut entries)) = tokio::time::timeout(t.ack_timeout * 2, s.cas.watch_all()).await
+        let Ok(Ok(mut entries)) =
+            tokio::time::timeout(d.target.ack_timeout * 2, s.cas.watch_all()).await
         else {
             continue;
         };
@@ -443,7 +432,7 @@ async fn watch_loop(
                         )),
                     Ok(Some(Err(_)) | None) => break,
                     Err(_) => {
-                        if should_reconnect(&t, &resolver, s.via, &s.client).await {
+                        if d.should_reconnect(s.via, &s.client).await {
                             break;
                         }
                     }

@@ -54,12 +54,8 @@ struct PubAck {
     seq: Option<u64>,
 }
 
-async fn publish_loop(
-    t: LoadTarget,
-    resolver: Resolver<TokioRuntimeProvider>,
-    ledger: Arc<Mutex<Ledger>>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn publish_loop(d: Dialer, ledger: Arc<Mutex<Ledger>>, mut stop: watch::Receiver<bool>) {
+    let t = &d.target;
     let mut conn: Option<(IpAddr, async_nats::Client)> = None;
     let mut n: u64 = 0;
     let mut tick = tokio::time::interval(t.interval);
@@ -70,7 +66,7 @@ async fn publish_loop(
             _ = stop.changed() => break,
         }
         if conn.is_none() {
-            conn = connect(&t, &resolver).await;
+            conn = d.connect().await;
             if conn.is_none() {
                 continue;
             }
@@ -113,7 +109,7 @@ async fn publish_loop(
             _ => {
                 // No ack: reconnect only when the name moved, or the client is gone.
                 if let Some((ip, c)) = &conn
-                    && should_reconnect(&t, &resolver, *ip, c).await
+                    && d.should_reconnect(*ip, c).await
                 {
                     conn = None;
                 }
@@ -122,33 +118,43 @@ async fn publish_loop(
     }
 }
 
-/// Connects to the address `t.name` resolves to now, as the application user.
-pub(super) async fn connect(
-    t: &LoadTarget,
-    resolver: &Resolver<TokioRuntimeProvider>,
-) -> Option<(IpAddr, async_nats::Client)> {
-    let ip = resolve(resolver, &t.name).await?;
-    let client =
-        async_nats::ConnectOptions::with_user_and_password(t.user.clone(), t.password.clone())
-            .connection_timeout(t.ack_timeout)
-            .request_timeout(Some(t.ack_timeout))
-            .connect(SocketAddr::new(ip, t.port).to_string())
-            .await
-            .ok()?;
-    Some((ip, client))
+/// A load target and the resolver that follows its name: what every demo client connects
+/// through, so each one follows the client record the same way.
+pub struct Dialer {
+    /// Where and as whom to connect.
+    pub target: LoadTarget,
+    /// Asks the target's DNS server with no cache, so every look-up sees the record as it is.
+    resolver: Resolver<TokioRuntimeProvider>,
 }
 
-/// Whether to drop a connection to `via` that went quiet or failed: `t.name` resolves elsewhere
-/// now, or the client is down.
-pub(super) async fn should_reconnect(
-    t: &LoadTarget,
-    resolver: &Resolver<TokioRuntimeProvider>,
-    via: IpAddr,
-    client: &async_nats::Client,
-) -> bool {
-    let now = resolve(resolver, &t.name).await;
-    now.is_some_and(|ip| ip != via)
-        || client.connection_state() == async_nats::connection::State::Disconnected
+impl Dialer {
+    /// Builds the resolver for `target`'s DNS server; fails only when none can be built.
+    pub fn new(target: LoadTarget) -> Result<Self, NetError> {
+        let resolver = uncached_resolver(target.dns_server, target.ack_timeout)?;
+        Ok(Self { target, resolver })
+    }
+
+    /// Connects to the address the name resolves to now, as the application user.
+    pub async fn connect(&self) -> Option<(IpAddr, async_nats::Client)> {
+        let t = &self.target;
+        let ip = resolve(&self.resolver, &t.name).await?;
+        let client =
+            async_nats::ConnectOptions::with_user_and_password(t.user.clone(), t.password.clone())
+                .connection_timeout(t.ack_timeout)
+                .request_timeout(Some(t.ack_timeout))
+                .connect(SocketAddr::new(ip, t.port).to_string())
+                .await
+                .ok()?;
+        Some((ip, client))
+    }
+
+    /// Whether to drop a connection to `via` that went quiet or failed: the name resolves
+    /// elsewhere now, or the client is down.
+    pub async fn should_reconnect(&self, via: IpAddr, client: &async_nats::Client) -> bool {
+        let now = resolve(&self.resolver, &self.target.name).await;
+        now.is_some_and(|ip| ip != via)
+            || client.connection_state() == async_nats::connection::State::Disconnected
+    }
 }
 
 /// The first A record of `name`, asked of the authoritative server with no cache.

@@ -8,14 +8,12 @@ use std::time::Duration;
 use async_nats::jetstream::{self, AckKind, consumer};
 use futures::StreamExt as _;
 use hickory_net::NetError;
-use hickory_net::runtime::TokioRuntimeProvider;
-use hickory_resolver::Resolver;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use super::background::Background;
 use super::deliveries::{Deliveries, Seen};
-use super::load::{LoadTarget, connect, should_reconnect};
+use super::load::{Dialer, LoadTarget};
 
 /// The durable's name, as the application created it once on the first primary.
 pub const DURABLE: &str = "demo-reader";
@@ -45,17 +43,12 @@ struct Bound {
     consumer: consumer::PullConsumer,
 }
 
-async fn read_loop(
-    t: LoadTarget,
-    resolver: Resolver<TokioRuntimeProvider>,
-    books: Arc<Mutex<Deliveries>>,
-    mut stop: watch::Receiver<bool>,
-) {
+async fn read_loop(d: Dialer, books: Arc<Mutex<Deliveries>>, mut stop: watch::Receiver<bool>) {
     let mut bound: Option<Bound> = None;
     let mut created = false;
     while !*stop.borrow() {
         let Some(b) = &bound else {
-            bound = bind(&t, &resolver, !created).await;
+            bound = bind(&d, !created).await;
             created |= bound.is_some();
             if bound.is_none() {
                 tokio::select! {
@@ -65,10 +58,10 @@ async fn read_loop(
             }
             continue;
         };
-        let got = read_batch(b, &t, &books).await;
+        let got = read_batch(b, &d.target, &books).await;
         if got == 0 {
             // Nothing came (an idle or fenced stream, or a dead server): follow the name.
-            if should_reconnect(&t, &resolver, b.ip, &b.client).await {
+            if d.should_reconnect(b.ip, &b.client).await {
                 bound = None;
             }
         }
@@ -76,12 +69,9 @@ async fn read_loop(
 }
 
 /// Connects where the name points now and binds the durable by subject.
-async fn bind(
-    t: &LoadTarget,
-    resolver: &Resolver<TokioRuntimeProvider>,
-    create: bool,
-) -> Option<Bound> {
-    let (ip, client) = connect(t, resolver).await?;
+async fn bind(d: &Dialer, create: bool) -> Option<Bound> {
+    let t = &d.target;
+    let (ip, client) = d.connect().await?;
     let js = jetstream::new(client.clone());
     let name = js.stream_by_subject(t.subject.as_str()).await.ok()?;
     let stream = js.get_stream(&name).await.ok()?;
