@@ -240,6 +240,11 @@ async fn drive(
             .sum::<Option<u64>>()
     });
 
+    // The watchdogs start together and the warm-up ends on a count of acks, so without this the
+    // fault would land at about the same point of their probe rounds in every run. An outage
+    // begins anywhere in a round: the RTO figures are to average over that, not to repeat one
+    // lucky (or unlucky) phase.
+    tokio::time::sleep(round_phase(cfg.timing.probe_interval)).await;
     let fault = OffsetDateTime::now_utc();
     watcher.arm();
     inject(scenario, lab, &dogs).await?;
@@ -686,6 +691,15 @@ async fn read_owner(arbiter: &AnyArbiter) -> Result<Option<Ownership>, DemoError
         .map_err(|e| DemoError::Arbiter(natsdr::error_chain(&e)))
 }
 
+/// A uniformly random point of a probe interval.
+fn round_phase(interval: Duration) -> Duration {
+    use std::hash::{BuildHasher, RandomState};
+    let nanos = u64::try_from(interval.as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1);
+    Duration::from_nanos(RandomState::new().hash_one(std::process::id()) % nanos)
+}
+
 async fn inject(scenario: Scenario, lab: &mut Lab, dogs: &Watchdogs) -> Result<(), DemoError> {
     match scenario {
         Scenario::RegionLoss => lab.kill_region(LabRegion::Us).await.map_err(DemoError::Lab),
@@ -966,6 +980,15 @@ mod tests {
     use super::*;
     use crate::demo::Ack;
     use crate::demo::fixtures::{at, seen};
+
+    #[test]
+    fn a_fault_lands_at_varying_points_within_one_probe_interval() {
+        let interval = Duration::from_millis(500);
+        let phases: BTreeSet<Duration> = (0..32).map(|_| round_phase(interval)).collect();
+        assert!(phases.iter().all(|p| *p < interval), "{phases:?}");
+        assert!(phases.len() > 16, "{phases:?}");
+        assert_eq!(round_phase(Duration::ZERO), Duration::ZERO);
+    }
 
     fn writer(acks: &[(&str, &str)]) -> Ledger {
         let mut l = Ledger::default();
