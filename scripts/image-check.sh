@@ -196,6 +196,8 @@ if $clean; then
   trap - EXIT
   bah rm --all >/dev/null
   bah rmi --all --force >/dev/null 2>&1 || true
+  # NB: the overlay driver keeps its directory mounted (and layers of killed runs under it).
+  if mountpoint -q "$STORE/storage/overlay"; then umount -R "$STORE/storage/overlay"; fi
   rm -rf "$STORE"
   say "removed $STORE"
 fi
