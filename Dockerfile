@@ -2,9 +2,6 @@
 # No HEALTHCHECK on purpose: Kubernetes probes /livez and /readyz on port 8080 instead.
 
 FROM rust:1.95-bookworm AS builder
-# The commit `natsdr --version` names (the build context holds no git history).
-ARG REVISION=unknown
-ENV NATSDR_COMMIT=${REVISION}
 WORKDIR /src
 # Dependencies first, against stub sources: this layer is rebuilt only when Cargo.toml,
 # Cargo.lock or the build script change, not on every source edit.
@@ -19,6 +16,10 @@ RUN mkdir -p src crates/natsdr-core/src crates/natsdr-lab/src \
     && touch src/lib.rs crates/natsdr-core/src/lib.rs crates/natsdr-lab/src/lib.rs \
     && cargo build --release --locked -p natsdr \
     && rm -rf src crates/natsdr-core/src
+# The commit `natsdr --version` names (the build context holds no git history). Declared after
+# the dependency layer: a build argument's new value misses the cache of every RUN after it.
+ARG REVISION=unknown
+ENV NATSDR_COMMIT=${REVISION}
 COPY crates/natsdr-core/src ./crates/natsdr-core/src
 COPY src ./src
 # NB: the stubs' build is newer than the copied sources' mtimes; touch so cargo rebuilds them.

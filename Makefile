@@ -6,7 +6,7 @@ export CARGO_TERM_COLOR ?= never
 export NATSDR_NATS_SERVER ?= $(CURDIR)/.tools/nats-server-default/nats-server
 export NATSDR_NATS_SERVER_COMPAT ?= $(CURDIR)/.tools/nats-server-2.10.26/nats-server
 
-.PHONY: deps build test lint unit demo bench chaos lab-up lab-down clean
+.PHONY: deps build test lint unit demo bench chaos image-check lab-up lab-down clean
 
 ## deps: install the pinned nats-server (2.15.1 and 2.10.26), BIND, ministack and s3s-fs
 deps:
@@ -45,6 +45,12 @@ bench: deps build
 ## lab, every invariant checked; prints the failing seeds with their replay command
 chaos: deps build
 	target/release/natsdr-lab chaos --seeds 20
+
+## image-check: build the Dockerfile without Docker or a registry (buildah, stand-in base images
+## from Debian packages; needs root) and check the image holds the daemon only
+## (scripts/image-check.sh; `scripts/image-check.sh --clean` also removes its 2.5 GB store)
+image-check:
+	bash scripts/image-check.sh
 
 lab-up: deps build
 	target/release/natsdr-lab lab up --dir .lab
